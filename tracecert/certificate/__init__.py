@@ -1,0 +1,1 @@
+"""The certificate: one definition (model, canonical form, digest, signature, Merkle rules) used by everyone."""

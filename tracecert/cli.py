@@ -1,0 +1,25 @@
+"""The ``tracecert`` command line: one entry point for labs, enterprises, regulators and operators."""
+
+from __future__ import annotations
+
+import typer
+
+from tracecert.certificate import cli as certificate_cli
+
+app = typer.Typer(
+    name="tracecert",
+    help="TraceCert: trusted calibration and verification certificates, anchored on a permissioned EVM chain.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+certificate_cli.register(app)
+
+
+def main() -> None:
+    """Run the ``tracecert`` command line."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""TraceCert verifier service."""

@@ -1,0 +1,495 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity 0.8.37;
+
+import {Multicall} from "@openzeppelin/contracts/utils/Multicall.sol";
+import {ITrustRegistry} from "./interfaces/ITrustRegistry.sol";
+
+/**
+ * @title TrustRegistry
+ * @notice Who may issue metrology certificates: regulators (national → provincial → municipal, each with a
+ * jurisdiction), and the labs they authorize (kind, authorization number, validity window, scope, status).
+ *
+ * Jurisdictions are GB/T 2260 administrative division codes (six digits, e.g. 330000 Zhejiang, 330100 Hangzhou);
+ * 0 is the national jurisdiction. A regulator covers its own code and every code below it.
+ *
+ * Nothing is ever erased: authorizations and status changes are appended, so "was lab L authorized for category C
+ * and activity A at time T?" is answered for any past T by {isAuthorized}. Every change emits an event.
+ */
+contract TrustRegistry is ITrustRegistry, Multicall {
+    /// @dev Activity bits of a scope entry.
+    uint8 public constant ACTIVITY_VERIFY = 1;
+    uint8 public constant ACTIVITY_CALIBRATE = 2;
+    uint8 private constant _ACTIVITY_ALL = 3;
+
+    /// @dev Lab kinds.
+    uint8 public constant KIND_NMI = 1;
+    uint8 public constant KIND_LEGAL_METROLOGY_INSTITUTE = 2;
+    uint8 public constant KIND_AUTHORIZED_BODY = 3;
+    uint8 public constant KIND_ACCREDITED_LAB = 4;
+
+    /// @dev Lab statuses (0 means "no such lab").
+    uint8 public constant STATUS_ACTIVE = 1;
+    uint8 public constant STATUS_SUSPENDED = 2;
+    uint8 public constant STATUS_REVOKED = 3;
+
+    uint32 public constant NATIONAL = 0;
+
+    struct Regulator {
+        uint32 jurisdiction;
+        bool active;
+        bool exists;
+        address parent;
+    }
+
+    /// @dev Current state of a lab; packed so that {anchorContext} reads one slot.
+    struct Lab {
+        uint8 status;
+        uint8 kind;
+        uint32 jurisdiction;
+        uint64 authFrom; // window of the most recently recorded authorization
+        uint64 authUntil;
+        address admin;
+    }
+
+    struct Authorization {
+        string number;
+        uint64 validFrom;
+        uint64 validUntil;
+        uint64 recordedAt;
+        address grantedBy;
+        bytes32[] categories;
+    }
+
+    struct StatusChange {
+        uint64 since;
+        uint8 status;
+        uint8 reason;
+        address by;
+    }
+
+    mapping(address account => Regulator) private _regulators;
+    bytes32[] private _labIds; // labNumber - 1 => labId
+    mapping(bytes32 labId => uint32) private _labNumbers;
+    mapping(uint32 labNumber => Lab) private _labs;
+    mapping(uint32 labNumber => Authorization[]) private _authorizations;
+    mapping(uint32 labNumber => mapping(uint256 authIndex => mapping(bytes32 category => uint8))) private _scopes;
+    mapping(uint32 labNumber => StatusChange[]) private _statusHistory;
+
+    /// @notice A regulator was registered under `parent` with `jurisdiction`.
+    event RegulatorRegistered(address indexed account, address indexed parent, uint32 jurisdiction, string name);
+    /// @notice A regulator was deactivated or reactivated by `by`.
+    event RegulatorStatusChanged(address indexed account, bool active, address indexed by);
+    /// @notice A lab was registered; `labNumber` is its compact internal number.
+    event LabRegistered(
+        bytes32 indexed labId,
+        uint32 labNumber,
+        uint8 kind,
+        uint32 jurisdiction,
+        address admin,
+        address indexed regulator,
+        string name
+    );
+    /// @notice An authorization (or accreditation) with its scope was recorded for a lab.
+    event LabAuthorized(
+        bytes32 indexed labId,
+        uint256 authIndex,
+        string number,
+        uint64 validFrom,
+        uint64 validUntil,
+        bytes32[] categories,
+        uint8[] activities,
+        address indexed regulator
+    );
+    /// @notice A lab's status changed (suspended, reinstated or revoked).
+    event LabStatusChanged(bytes32 indexed labId, uint8 status, uint8 reason, address indexed by);
+    /// @notice A lab's administrator account changed.
+    event LabAdminChanged(bytes32 indexed labId, address admin, address indexed by);
+
+    error TrustRegistryZeroAddress();
+    error TrustRegistryNotRegulator(address account);
+    error TrustRegistryRegulatorExists(address account);
+    error TrustRegistryOutsideJurisdiction(address regulator, uint32 jurisdiction);
+    error TrustRegistryInvalidJurisdiction(uint32 jurisdiction);
+    error TrustRegistryInvalidKind(uint8 kind);
+    error TrustRegistryInvalidLabId();
+    error TrustRegistryLabExists(bytes32 labId);
+    error TrustRegistryUnknownLab(bytes32 labId);
+    error TrustRegistryUnknownLabNumber(uint32 labNumber);
+    error TrustRegistryInvalidWindow(uint64 validFrom, uint64 validUntil);
+    error TrustRegistryInvalidScope(uint256 index);
+    error TrustRegistryInvalidStatusChange(bytes32 labId, uint8 from, uint8 to);
+    error TrustRegistryLabNotActive(bytes32 labId, uint8 status);
+    error TrustRegistryAuthorizationExpired(bytes32 labId, uint64 time);
+    error TrustRegistryNotLabAdmin(address account, bytes32 labId);
+
+    /**
+     * @param nationalAuthority the account of the national regulator (jurisdiction 0), the root of trust.
+     * @param name a human-readable name of the national authority, recorded in the event only.
+     */
+    constructor(address nationalAuthority, string memory name) {
+        if (nationalAuthority == address(0)) revert TrustRegistryZeroAddress();
+        _regulators[nationalAuthority] = Regulator(NATIONAL, true, true, address(0));
+        emit RegulatorRegistered(nationalAuthority, address(0), NATIONAL, name);
+    }
+
+    // ---------------------------------------------------------------- regulators
+
+    /**
+     * @notice Register a regional regulator under the caller.
+     * Requirements: the caller is an active regulator whose jurisdiction strictly covers `jurisdiction`;
+     * `account` is not yet a regulator. Emits {RegulatorRegistered}.
+     */
+    function registerRegulator(address account, uint32 jurisdiction, string calldata name) external {
+        Regulator storage parent = _activeRegulator(msg.sender);
+        if (account == address(0)) revert TrustRegistryZeroAddress();
+        if (!_validJurisdiction(jurisdiction)) revert TrustRegistryInvalidJurisdiction(jurisdiction);
+        if (parent.jurisdiction == jurisdiction || !_covers(parent.jurisdiction, jurisdiction)) {
+            revert TrustRegistryOutsideJurisdiction(msg.sender, jurisdiction);
+        }
+        if (_regulators[account].exists) revert TrustRegistryRegulatorExists(account);
+        _regulators[account] = Regulator(jurisdiction, true, true, msg.sender);
+        emit RegulatorRegistered(account, msg.sender, jurisdiction, name);
+    }
+
+    /**
+     * @notice Deactivate or reactivate a regulator. A deactivated regulator can no longer act.
+     * Requirements: the caller is an active regulator whose jurisdiction strictly covers the target's.
+     * Emits {RegulatorStatusChanged}.
+     */
+    function setRegulatorActive(address account, bool active) external {
+        Regulator storage caller = _activeRegulator(msg.sender);
+        Regulator storage target = _regulators[account];
+        if (!target.exists) revert TrustRegistryNotRegulator(account);
+        if (caller.jurisdiction == target.jurisdiction || !_covers(caller.jurisdiction, target.jurisdiction)) {
+            revert TrustRegistryOutsideJurisdiction(msg.sender, target.jurisdiction);
+        }
+        target.active = active;
+        emit RegulatorStatusChanged(account, active, msg.sender);
+    }
+
+    // ---------------------------------------------------------------- labs
+
+    /**
+     * @notice Register a lab in the caller's jurisdiction. The lab starts ACTIVE but cannot issue until it holds
+     * an authorization ({authorizeLab}).
+     * Requirements: the caller is an active regulator covering `jurisdiction`; only the national regulator may
+     * register an NMI; `labId` is new and non-zero; `admin` is non-zero.
+     * Emits {LabRegistered} and {LabStatusChanged}.
+     */
+    function registerLab(bytes32 labId, uint8 kind, uint32 jurisdiction, address admin, string calldata name)
+        external
+        returns (uint32 labNumber)
+    {
+        Regulator storage reg = _activeRegulator(msg.sender);
+        if (labId == bytes32(0)) revert TrustRegistryInvalidLabId();
+        if (admin == address(0)) revert TrustRegistryZeroAddress();
+        if (kind < KIND_NMI || kind > KIND_ACCREDITED_LAB) revert TrustRegistryInvalidKind(kind);
+        if (!_validJurisdiction(jurisdiction)) revert TrustRegistryInvalidJurisdiction(jurisdiction);
+        if (!_covers(reg.jurisdiction, jurisdiction) || (kind == KIND_NMI && reg.jurisdiction != NATIONAL)) {
+            revert TrustRegistryOutsideJurisdiction(msg.sender, jurisdiction);
+        }
+        if (_labNumbers[labId] != 0) revert TrustRegistryLabExists(labId);
+        _labIds.push(labId);
+        labNumber = uint32(_labIds.length);
+        _labNumbers[labId] = labNumber;
+        _labs[labNumber] = Lab(STATUS_ACTIVE, kind, jurisdiction, 0, 0, admin);
+        _statusHistory[labNumber].push(StatusChange(uint64(block.timestamp), STATUS_ACTIVE, 0, msg.sender));
+        emit LabRegistered(labId, labNumber, kind, jurisdiction, admin, msg.sender, name);
+        emit LabStatusChanged(labId, STATUS_ACTIVE, 0, msg.sender);
+    }
+
+    /**
+     * @notice Record an authorization (授权 / accreditation) of a lab: its number, validity window [validFrom,
+     * validUntil) and scope (instrument category codes, each with activity bits VERIFY=1, CALIBRATE=2).
+     * For any time, the most recently recorded authorization whose window covers it decides; earlier records stay.
+     * Requirements: the caller is an active regulator covering the lab; validFrom < validUntil; every category is
+     * non-zero with activity bits in 1..3. Emits {LabAuthorized}.
+     */
+    function authorizeLab(
+        bytes32 labId,
+        string calldata number,
+        uint64 validFrom,
+        uint64 validUntil,
+        bytes32[] calldata categories,
+        uint8[] calldata activities
+    ) external returns (uint256 authIndex) {
+        uint32 labNumber = _labNumberOf(labId);
+        Lab storage lab = _labs[labNumber];
+        _requireRegulatorOver(msg.sender, lab.jurisdiction);
+        if (validFrom >= validUntil) revert TrustRegistryInvalidWindow(validFrom, validUntil);
+        authIndex = _recordAuthorization(labNumber, number, validFrom, validUntil, categories, activities);
+        lab.authFrom = validFrom;
+        lab.authUntil = validUntil;
+        emit LabAuthorized(labId, authIndex, number, validFrom, validUntil, categories, activities, msg.sender);
+    }
+
+    /**
+     * @notice Suspend an active lab: from now on it cannot anchor certificates until reinstated.
+     * Requirements: the caller is an active regulator covering the lab; the lab is ACTIVE.
+     * Emits {LabStatusChanged}.
+     */
+    function suspendLab(bytes32 labId, uint8 reason) external {
+        _changeStatus(labId, STATUS_ACTIVE, STATUS_SUSPENDED, reason);
+    }
+
+    /**
+     * @notice Reinstate a suspended lab. Requirements: as {suspendLab}, the lab is SUSPENDED.
+     * Emits {LabStatusChanged}.
+     */
+    function reinstateLab(bytes32 labId) external {
+        _changeStatus(labId, STATUS_SUSPENDED, STATUS_ACTIVE, 0);
+    }
+
+    /**
+     * @notice Revoke a lab for good (terminal). Requirements: as {suspendLab}, the lab is ACTIVE or SUSPENDED.
+     * Emits {LabStatusChanged}.
+     */
+    function revokeLab(bytes32 labId, uint8 reason) external {
+        uint32 labNumber = _labNumberOf(labId);
+        uint8 from = _labs[labNumber].status;
+        _changeStatus(labId, from == STATUS_REVOKED ? STATUS_ACTIVE : from, STATUS_REVOKED, reason);
+    }
+
+    /**
+     * @notice Change the lab's administrator account (the account that manages its keys and writers).
+     * Requirements: the caller is the current admin or an active regulator covering the lab; `admin` non-zero.
+     * Emits {LabAdminChanged}.
+     */
+    function setLabAdmin(bytes32 labId, address admin) external {
+        uint32 labNumber = _labNumberOf(labId);
+        Lab storage lab = _labs[labNumber];
+        if (admin == address(0)) revert TrustRegistryZeroAddress();
+        if (msg.sender != lab.admin) _requireRegulatorOver(msg.sender, lab.jurisdiction);
+        lab.admin = admin;
+        emit LabAdminChanged(labId, admin, msg.sender);
+    }
+
+    // ---------------------------------------------------------------- views for CertificateRegistry
+
+    /// @inheritdoc ITrustRegistry
+    function anchorContext(uint32 labNumber) external view returns (bytes32 labId) {
+        Lab storage lab = _labs[labNumber];
+        labId = _labIdOf(labNumber);
+        if (lab.status != STATUS_ACTIVE) revert TrustRegistryLabNotActive(labId, lab.status);
+        if (block.timestamp < lab.authFrom || block.timestamp >= lab.authUntil) {
+            revert TrustRegistryAuthorizationExpired(labId, uint64(block.timestamp));
+        }
+    }
+
+    /// @inheritdoc ITrustRegistry
+    function labNumberOf(bytes32 labId) external view returns (uint32) {
+        return _labNumberOf(labId);
+    }
+
+    /// @inheritdoc ITrustRegistry
+    function labIdOf(uint32 labNumber) external view returns (bytes32) {
+        return _labIdOf(labNumber);
+    }
+
+    /// @inheritdoc ITrustRegistry
+    function labAdmin(uint32 labNumber) external view returns (address) {
+        _labIdOf(labNumber);
+        return _labs[labNumber].admin;
+    }
+
+    /// @inheritdoc ITrustRegistry
+    function isRegulatorOver(address account, uint32 labNumber) public view returns (bool) {
+        Regulator storage reg = _regulators[account];
+        return reg.active && _covers(reg.jurisdiction, _labs[labNumber].jurisdiction) && _labs[labNumber].status != 0;
+    }
+
+    // ---------------------------------------------------------------- views for verifiers
+
+    /**
+     * @notice Was `labId` authorized for `category` and every bit of `activity` at time `t`?
+     * True when, at `t`, the lab's status was ACTIVE and the most recently recorded authorization whose window
+     * covers `t` lists the category with those activity bits. Unknown labs are not authorized.
+     */
+    function isAuthorized(bytes32 labId, bytes32 category, uint8 activity, uint64 t) external view returns (bool) {
+        uint32 labNumber = _labNumbers[labId];
+        if (labNumber == 0 || activity == 0) return false;
+        if (_statusAt(labNumber, t) != STATUS_ACTIVE) return false;
+        (bool found, uint256 authIndex) = _authorizationAt(labNumber, t);
+        if (!found) return false;
+        return _scopes[labNumber][authIndex][category] & activity == activity;
+    }
+
+    /**
+     * @notice Everything a verifier needs about a lab at time `t`, in one call.
+     * @return labNumber compact number (0 if unknown: the other values are then zero)
+     * @return kind lab kind at registration (KIND_*)
+     * @return jurisdiction GB/T 2260 code of the lab
+     * @return status status at `t` (STATUS_*; 0 when `t` is before registration)
+     * @return authorized whether an authorization covers `t`
+     * @return authIndex index of that authorization
+     * @return number its authorization number
+     * @return validFrom its window start
+     * @return validUntil its window end (exclusive)
+     */
+    function labAt(bytes32 labId, uint64 t)
+        external
+        view
+        returns (
+            uint32 labNumber,
+            uint8 kind,
+            uint32 jurisdiction,
+            uint8 status,
+            bool authorized,
+            uint256 authIndex,
+            string memory number,
+            uint64 validFrom,
+            uint64 validUntil
+        )
+    {
+        labNumber = _labNumbers[labId];
+        if (labNumber == 0) return (0, 0, 0, 0, false, 0, "", 0, 0);
+        Lab storage lab = _labs[labNumber];
+        kind = lab.kind;
+        jurisdiction = lab.jurisdiction;
+        status = _statusAt(labNumber, t);
+        (authorized, authIndex) = _authorizationAt(labNumber, t);
+        if (authorized) {
+            Authorization storage a = _authorizations[labNumber][authIndex];
+            number = a.number;
+            validFrom = a.validFrom;
+            validUntil = a.validUntil;
+        }
+    }
+
+    /// @notice The current state of a lab (reverts for an unknown lab).
+    function lab(bytes32 labId) external view returns (Lab memory) {
+        return _labs[_labNumberOf(labId)];
+    }
+
+    /// @notice Number of authorizations ever recorded for a lab.
+    function authorizationCount(bytes32 labId) external view returns (uint256) {
+        return _authorizations[_labNumberOf(labId)].length;
+    }
+
+    /// @notice One recorded authorization of a lab, with its categories.
+    function authorization(bytes32 labId, uint256 authIndex) external view returns (Authorization memory) {
+        return _authorizations[_labNumberOf(labId)][authIndex];
+    }
+
+    /// @notice Activity bits for `category` under authorization `authIndex` of a lab.
+    function scopeOf(bytes32 labId, uint256 authIndex, bytes32 category) external view returns (uint8) {
+        return _scopes[_labNumberOf(labId)][authIndex][category];
+    }
+
+    /// @notice The full status history of a lab, oldest first.
+    function statusHistory(bytes32 labId) external view returns (StatusChange[] memory) {
+        return _statusHistory[_labNumberOf(labId)];
+    }
+
+    /// @notice Lab status at time `t` (0 before registration).
+    function statusAt(bytes32 labId, uint64 t) external view returns (uint8) {
+        return _statusAt(_labNumberOf(labId), t);
+    }
+
+    /// @notice A regulator's record (jurisdiction, active, exists, parent).
+    function regulator(address account) external view returns (Regulator memory) {
+        return _regulators[account];
+    }
+
+    /// @notice Number of labs ever registered.
+    function labCount() external view returns (uint256) {
+        return _labIds.length;
+    }
+
+    /// @notice Whether jurisdiction `parent` covers jurisdiction `child` (0 covers all; 330000 covers 3301xx...).
+    function covers(uint32 parent, uint32 child) external pure returns (bool) {
+        return _covers(parent, child);
+    }
+
+    // ---------------------------------------------------------------- internals
+
+    function _recordAuthorization(
+        uint32 labNumber,
+        string calldata number,
+        uint64 validFrom,
+        uint64 validUntil,
+        bytes32[] calldata categories,
+        uint8[] calldata activities
+    ) private returns (uint256 authIndex) {
+        if (categories.length != activities.length || categories.length == 0) {
+            revert TrustRegistryInvalidScope(categories.length);
+        }
+        Authorization[] storage auths = _authorizations[labNumber];
+        authIndex = auths.length;
+        Authorization storage a = auths.push();
+        a.number = number;
+        a.validFrom = validFrom;
+        a.validUntil = validUntil;
+        a.recordedAt = uint64(block.timestamp);
+        a.grantedBy = msg.sender;
+        mapping(bytes32 => uint8) storage scope = _scopes[labNumber][authIndex];
+        for (uint256 i = 0; i < categories.length; ++i) {
+            uint8 act = activities[i];
+            if (categories[i] == bytes32(0) || act == 0 || act > _ACTIVITY_ALL) revert TrustRegistryInvalidScope(i);
+            scope[categories[i]] = act;
+            a.categories.push(categories[i]);
+        }
+    }
+
+    function _changeStatus(bytes32 labId, uint8 from, uint8 to, uint8 reason) private {
+        uint32 labNumber = _labNumberOf(labId);
+        Lab storage lab = _labs[labNumber];
+        _requireRegulatorOver(msg.sender, lab.jurisdiction);
+        uint8 current = lab.status;
+        if (current != from) revert TrustRegistryInvalidStatusChange(labId, current, to);
+        lab.status = to;
+        _statusHistory[labNumber].push(StatusChange(uint64(block.timestamp), to, reason, msg.sender));
+        emit LabStatusChanged(labId, to, reason, msg.sender);
+    }
+
+    function _statusAt(uint32 labNumber, uint64 t) private view returns (uint8) {
+        StatusChange[] storage history = _statusHistory[labNumber];
+        for (uint256 i = history.length; i > 0; --i) {
+            if (history[i - 1].since <= t) return history[i - 1].status;
+        }
+        // Before registration the lab was not on chain; an authorization recorded with an earlier window still
+        // counts for that period (the regulator attests it), and no suspension is recorded for it.
+        return _authorizations[labNumber].length > 0 ? STATUS_ACTIVE : 0;
+    }
+
+    function _authorizationAt(uint32 labNumber, uint64 t) private view returns (bool, uint256) {
+        Authorization[] storage auths = _authorizations[labNumber];
+        for (uint256 i = auths.length; i > 0; --i) {
+            Authorization storage a = auths[i - 1];
+            if (a.validFrom <= t && t < a.validUntil) return (true, i - 1);
+        }
+        return (false, 0);
+    }
+
+    function _activeRegulator(address account) private view returns (Regulator storage reg) {
+        reg = _regulators[account];
+        if (!reg.active) revert TrustRegistryNotRegulator(account);
+    }
+
+    function _requireRegulatorOver(address account, uint32 jurisdiction) private view {
+        Regulator storage reg = _activeRegulator(account);
+        if (!_covers(reg.jurisdiction, jurisdiction)) revert TrustRegistryOutsideJurisdiction(account, jurisdiction);
+    }
+
+    function _labNumberOf(bytes32 labId) private view returns (uint32 labNumber) {
+        labNumber = _labNumbers[labId];
+        if (labNumber == 0) revert TrustRegistryUnknownLab(labId);
+    }
+
+    function _labIdOf(uint32 labNumber) private view returns (bytes32) {
+        if (labNumber == 0 || labNumber > _labIds.length) revert TrustRegistryUnknownLabNumber(labNumber);
+        return _labIds[labNumber - 1];
+    }
+
+    function _validJurisdiction(uint32 code) private pure returns (bool) {
+        return code >= 100000 && code <= 999999;
+    }
+
+    function _covers(uint32 parent, uint32 child) private pure returns (bool) {
+        if (parent == NATIONAL) return true;
+        if (child == NATIONAL) return false;
+        if (parent % 10000 == 0) return parent / 10000 == child / 10000;
+        if (parent % 100 == 0) return parent / 100 == child / 100;
+        return parent == child;
+    }
+}

@@ -1,0 +1,28 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity 0.8.37;
+
+/**
+ * @title ITrustRegistry
+ * @notice What the CertificateRegistry asks the TrustRegistry: may this lab anchor now, who administers it, and is
+ * an account a regulator over it.
+ */
+interface ITrustRegistry {
+    /**
+     * @notice The lab id of `labNumber` if the lab may anchor certificates now.
+     * Requirements: the lab exists, is ACTIVE, and its latest authorization window covers the current block time.
+     * Reverts with TrustRegistryLabNotActive or TrustRegistryAuthorizationExpired otherwise.
+     */
+    function anchorContext(uint32 labNumber) external view returns (bytes32 labId);
+
+    /// @notice Compact number of a lab (reverts TrustRegistryUnknownLab for an unknown lab).
+    function labNumberOf(bytes32 labId) external view returns (uint32);
+
+    /// @notice Lab id of a compact number (reverts TrustRegistryUnknownLabNumber).
+    function labIdOf(uint32 labNumber) external view returns (bytes32);
+
+    /// @notice The account that manages the lab's keys and writers.
+    function labAdmin(uint32 labNumber) external view returns (address);
+
+    /// @notice Whether `account` is an active regulator whose jurisdiction covers the lab.
+    function isRegulatorOver(address account, uint32 labNumber) external view returns (bool);
+}

@@ -1,0 +1,171 @@
+"""Canonical JSON (RFC 8785 / JCS), certificate and document digests, lab ids, and 0x-hex helpers.
+
+This module is the single definition of the bytes a certificate digest is computed over; see ``docs/bundle.md``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import rfc8785
+
+from tracecert.certificate.errors import CanonicalizationFailed, MalformedValue
+
+if TYPE_CHECKING:
+    from tracecert.certificate.model import CertificateRecord
+
+__all__ = [
+    "CERTIFICATE_DOMAIN",
+    "DIGEST_SIZE",
+    "LAB_DOMAIN",
+    "canonical_record",
+    "canonicalize",
+    "canonicalize_json",
+    "certificate_digest",
+    "document_digest",
+    "from_hex",
+    "lab_id",
+    "normalize_record_json",
+    "parse_json",
+    "record_to_json",
+    "to_hex",
+]
+
+CERTIFICATE_DOMAIN = b"TraceCert/certificate/v1\x00"
+"""Domain-separation prefix hashed before the canonical record bytes."""
+
+LAB_DOMAIN = b"TraceCert/lab/v1\x00"
+"""Domain-separation prefix hashed before a lab code to form a lab id."""
+
+DIGEST_SIZE = 32
+
+_HEX_RE = re.compile(r"0x[0-9a-fA-F]*")
+
+
+def to_hex(data: bytes) -> str:
+    """Render bytes as lowercase hex with a ``0x`` prefix (the JSON form of every hash, id and key)."""
+    return "0x" + data.hex()
+
+
+def from_hex(text: str, length: int | None = DIGEST_SIZE) -> bytes:
+    """Parse ``0x``-prefixed hex (either case) into bytes, checking the byte length when ``length`` is given.
+
+    Raises:
+        MalformedValue: not ``0x`` hex, odd number of digits, or not ``length`` bytes.
+    """
+    if not isinstance(text, str) or not _HEX_RE.fullmatch(text) or len(text) % 2:
+        raise MalformedValue(f"expected 0x-prefixed hex, got {text!r:.80}")
+    data = bytes.fromhex(text[2:])
+    if length is not None and len(data) != length:
+        raise MalformedValue(f"expected {length} bytes of hex, got {len(data)}")
+    return data
+
+
+def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise CanonicalizationFailed(f"duplicate object key {key!r} (RFC 8785 needs unique keys)")
+        result[key] = value
+    return result
+
+
+def _reject_constant(name: str) -> Any:
+    raise CanonicalizationFailed(f"{name} is not JSON")
+
+
+def parse_json(data: bytes | str) -> Any:
+    """Parse JSON text strictly: UTF-8, no duplicate keys, no NaN/Infinity.
+
+    Raises:
+        CanonicalizationFailed: the text is not strict JSON.
+    """
+    try:
+        text = data.decode("utf-8") if isinstance(data, bytes | bytearray) else data
+        return json.loads(text, object_pairs_hook=_reject_duplicates, parse_constant=_reject_constant)
+    except CanonicalizationFailed:
+        raise
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+        raise CanonicalizationFailed(f"not valid JSON: {e}") from e
+
+
+def canonicalize(obj: Any) -> bytes:
+    """Return the RFC 8785 (JCS) canonical UTF-8 bytes of a JSON value (dict, list, str, int, float, bool, None).
+
+    Raises:
+        CanonicalizationFailed: the value holds something JCS cannot represent (NaN, an integer beyond
+            ±2**53, a non-string key, a non-JSON type).
+    """
+    try:
+        return rfc8785.dumps(obj)
+    except rfc8785.CanonicalizationError as e:
+        raise CanonicalizationFailed(str(e)) from e
+
+
+def canonicalize_json(data: bytes | str) -> bytes:
+    """Parse JSON text strictly (see :func:`parse_json`) and return its canonical bytes.
+
+    Raises:
+        CanonicalizationFailed: not strict JSON, or not representable in JCS.
+    """
+    return canonicalize(parse_json(data))
+
+
+def normalize_record_json(obj: Any) -> Any:
+    """Apply the record normal form to a JSON value: drop object members that are ``null`` or ``[]``, recursively.
+
+    This is the whole of the normal form (see ``docs/bundle.md``); any language can implement it without the
+    schema. Arrays keep their order; ``null`` inside an array is kept (records never contain one).
+    """
+    if isinstance(obj, Mapping):
+        return {
+            k: normalize_record_json(v)
+            for k, v in obj.items()
+            if v is not None and not (isinstance(v, list | tuple) and len(v) == 0)
+        }
+    if isinstance(obj, list | tuple):
+        return [normalize_record_json(v) for v in obj]
+    return obj
+
+
+def record_to_json(record: CertificateRecord) -> dict[str, Any]:
+    """Return the record's JSON object in normal form: the exact object whose JCS bytes are digested."""
+    dumped = record.model_dump(mode="json", exclude_none=True)
+    result: dict[str, Any] = normalize_record_json(dumped)
+    return result
+
+
+def canonical_record(record: CertificateRecord) -> bytes:
+    """Return ``JCS(record_to_json(record))``, the bytes that follow the domain prefix in the digest."""
+    return canonicalize(record_to_json(record))
+
+
+def certificate_digest(record: CertificateRecord) -> bytes:
+    """Return the 32-byte certificate digest ``SHA-256(CERTIFICATE_DOMAIN || JCS(normal form of record))``.
+
+    Raises:
+        CanonicalizationFailed: never for a validated record (it holds only strings, booleans, objects, arrays).
+    """
+    return hashlib.sha256(CERTIFICATE_DOMAIN + canonical_record(record)).digest()
+
+
+def document_digest(data: bytes) -> bytes:
+    """Return plain SHA-256 of a raw document (the PDF or DCC XML bytes), as bound in ``original_document``."""
+    return hashlib.sha256(data).digest()
+
+
+def lab_id(code: str) -> bytes:
+    """Return the 32-byte lab id ``SHA-256(LAB_DOMAIN || UTF-8(code))`` for a stable lab code.
+
+    The code is used exactly as given (no trimming or case folding), e.g. a unified social credit code.
+
+    Raises:
+        MalformedValue: the code is empty or has leading/trailing whitespace.
+    """
+    if not code or code != code.strip():
+        raise MalformedValue("a lab code must be non-empty and have no surrounding whitespace")
+    return hashlib.sha256(LAB_DOMAIN + code.encode("utf-8")).digest()

@@ -1,0 +1,1 @@
+"""Chain layer: compiled contracts, JSON-RPC connection, local Anvil node, deployment, transactions."""

@@ -1,1 +1,1 @@
-"""The certificate: one definition (model, canonical form, digest, signature, Merkle rules) used by everyone."""
+"""The certificate: one definition (model, canonical form, digest, signature, Merkle rules) for everyone."""

@@ -1,6 +1,7 @@
 """Canonical JSON (RFC 8785 / JCS), certificate and document digests, lab ids, and 0x-hex helpers.
 
-This module is the single definition of the bytes a certificate digest is computed over; see ``docs/bundle.md``.
+This module is the single definition of the bytes a certificate digest is computed over
+(see ``docs/bundle.md``).
 """
 
 from __future__ import annotations
@@ -94,7 +95,7 @@ def parse_json(data: bytes | str) -> Any:
 
 
 def canonicalize(obj: Any) -> bytes:
-    """Return the RFC 8785 (JCS) canonical UTF-8 bytes of a JSON value (dict, list, str, int, float, bool, None).
+    """Return the RFC 8785 (JCS) canonical UTF-8 bytes of a JSON value (dict, list, str, number, bool, None).
 
     Raises:
         CanonicalizationFailed: the value holds something JCS cannot represent (NaN, an integer beyond
@@ -116,7 +117,7 @@ def canonicalize_json(data: bytes | str) -> bytes:
 
 
 def normalize_record_json(obj: Any) -> Any:
-    """Apply the record normal form to a JSON value: drop object members that are ``null`` or ``[]``, recursively.
+    """Apply the record normal form: drop object members whose value is ``null`` or ``[]``, recursively.
 
     This is the whole of the normal form (see ``docs/bundle.md``); any language can implement it without the
     schema. Arrays keep their order; ``null`` inside an array is kept (records never contain one).
@@ -148,13 +149,13 @@ def certificate_digest(record: CertificateRecord) -> bytes:
     """Return the 32-byte certificate digest ``SHA-256(CERTIFICATE_DOMAIN || JCS(normal form of record))``.
 
     Raises:
-        CanonicalizationFailed: never for a validated record (it holds only strings, booleans, objects, arrays).
+        CanonicalizationFailed: never for a validated record (only strings, booleans, objects, arrays).
     """
     return hashlib.sha256(CERTIFICATE_DOMAIN + canonical_record(record)).digest()
 
 
 def document_digest(data: bytes) -> bytes:
-    """Return plain SHA-256 of a raw document (the PDF or DCC XML bytes), as bound in ``original_document``."""
+    """Return plain SHA-256 of a raw document (PDF or DCC XML bytes), as bound in ``original_document``."""
     return hashlib.sha256(data).digest()
 
 

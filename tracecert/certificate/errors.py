@@ -1,3 +1,4 @@
+# ruff: noqa: N818  (house style names leaves by what went wrong: SignatureInvalid, ProofInvalid)
 """Errors raised by :mod:`tracecert.certificate`; each leaf carries a stable machine ``code``.
 
 The tree::
@@ -19,8 +20,8 @@ The tree::
         ├── XmlMalformed                  XML_MALFORMED             not well-formed XML
         ├── DccWrongRoot                  DCC_WRONG_ROOT            XML, but not a DCC
         ├── DccSchemaUnsupported          DCC_SCHEMA_UNSUPPORTED    schemaVersion we do not carry
-        ├── DccInvalid                    DCC_INVALID               .errors: XSD violations (path, rule, message)
-        └── DccIncomplete                 DCC_INCOMPLETE            .errors: a field the record needs is not in the DCC
+        ├── DccInvalid                    DCC_INVALID               .errors: XSD violations
+        └── DccIncomplete                 DCC_INCOMPLETE            .errors: fields the record needs
 
 Every error has ``code`` (class attribute, never changes) and a human ``message``; the ones that describe
 several problems carry ``errors``, a list of :class:`FieldError`. Callers map codes, never message text.
@@ -99,7 +100,7 @@ class RecordInvalid(CertificateError, ValueError):
 
 
 class CanonicalizationFailed(CertificateError, ValueError):
-    """The value cannot be written as RFC 8785 canonical JSON (NaN, integer beyond 2**53, duplicate keys...)."""
+    """The value cannot be written as RFC 8785 canonical JSON (NaN, integer beyond 2**53, ...)."""
 
     code = "CANONICALIZATION_FAILED"
 

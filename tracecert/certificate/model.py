@@ -3,9 +3,9 @@ the rules of each kind, and :func:`record_from_json`, the one way in from JSON.
 
 Representation choices (also in ``docs/bundle.md``):
 
-- Every measured or numeric value is a **decimal string** (``"0.10"``, ``"1.2480E-6"``), kept exactly as the lab
-  wrote it. Floats would lose trailing zeros that state resolution, and ``0.1`` has no exact binary value; a
-  record therefore holds no JSON numbers at all, so RFC 8785's number formatting never comes into play.
+- Every measured or numeric value is a **decimal string** (``"0.10"``, ``"1.2480E-6"``), kept exactly as
+  the lab wrote it. Floats would lose trailing zeros that state resolution, and ``0.1`` has no exact binary
+  value; a record holds no JSON numbers at all, so RFC 8785's number formatting never comes into play.
 - Dates are ``YYYY-MM-DD`` strings; booleans are JSON ``true``/``false`` only; hashes and ids are ``0x`` +
   64 lowercase hex digits.
 - Optional members are absent rather than ``null``; optional arrays are absent rather than ``[]`` (the digest
@@ -80,7 +80,9 @@ CoverageFactorStr = Annotated[str, StringConstraints(pattern=r"^\+?([1-9]\d*\.\d
 ProbabilityStr = Annotated[str, StringConstraints(pattern=r"^\+?(0(\.\d*)?|1(\.0*)?)$")]
 """A probability in [0, 1] without exponent (D-SI ``probabilityValueType``): ``"0.95"``."""
 
-DsiUnit = Annotated[str, StringConstraints(max_length=500, pattern=r"^(\\[A-Za-z]+(\{[-+]?\d+(\.\d+)?\})?)+$")]
+DsiUnit = Annotated[
+    str, StringConstraints(max_length=500, pattern=r"^(\\[A-Za-z]+(\{[-+]?\d+(\.\d+)?\})?)+$")
+]
 """A D-SI unit string: ``\\kelvin``, ``\\kilogram\\metre\\tothe{-3}``, ``\\percent``, ``\\one``."""
 
 Date = Annotated[dt.date, Strict()]
@@ -90,7 +92,8 @@ Flag = Annotated[bool, Strict()]
 """A boolean; in JSON exactly ``true`` or ``false``."""
 
 CountryCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
-MediaType = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*$")]
+_MT_PART = r"[a-z0-9][a-z0-9!#$&^_.+-]*"
+MediaType = Annotated[str, StringConstraints(pattern=rf"^{_MT_PART}/{_MT_PART}$")]
 Usci = Annotated[str, StringConstraints(pattern=r"^[0-9A-HJ-NPQRTUWXY]{2}\d{6}[0-9A-HJ-NPQRTUWXY]{10}$")]
 """统一社会信用代码 (GB 32100-2015): 18 characters; the check character is verified by the record rules."""
 
@@ -99,7 +102,7 @@ _USCI_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
 
 
 def is_valid_usci(code: str) -> bool:
-    """Return whether ``code`` is a unified social credit code with a correct GB 32100-2015 check character."""
+    """Return whether ``code`` is a unified social credit code with a correct GB 32100-2015 check char."""
     if len(code) != 18 or any(c not in _USCI_CHARS for c in code):
         return False
     total = sum(_USCI_CHARS.index(c) * w for c, w in zip(code[:17], _USCI_WEIGHTS, strict=True))
@@ -131,7 +134,7 @@ class Role(StrEnum):
 class Conclusion(StrEnum):
     """The conformity conclusion: 合格 (PASS) or 不合格 (FAIL)."""
 
-    PASS = "PASS"
+    PASS = "PASS"  # noqa: S105 - a conclusion, not a password
     FAIL = "FAIL"
 
 
@@ -157,7 +160,10 @@ class Quantity(_Part):
 
 
 class Dates(_Part):
-    """The certificate's dates. Order: receipt ≤ performance_begin ≤ performance_end ≤ issue_date < valid_until."""
+    """The certificate's dates.
+
+    Order: receipt ≤ performance_begin ≤ performance_end ≤ issue_date, and performance_end < valid_until.
+    """
 
     receipt_date: Date | None = None
     performance_begin: Date
@@ -180,7 +186,7 @@ class Item(_Part):
     """The instrument verified or calibrated."""
 
     name: Text
-    category_code: Code = Field(description="Instrument category code (e.g. from the 强检目录 or the lab's scope).")
+    category_code: Code = Field(description="Instrument category code (强检目录 or the lab's scope).")
     manufacturer: Text | None = None
     model: Text | None = None
     serial_number: Code | None = Field(default=None, description="Manufacturer's serial number (出厂编号).")
@@ -195,19 +201,19 @@ class Customer(_Part):
     """The customer (委托方) and, for verification, whether the instrument is under 强制检定."""
 
     name: Text
-    usci: Usci | None = Field(default=None, description="统一社会信用代码, 18 characters with check character.")
+    usci: Usci | None = Field(default=None, description="统一社会信用代码 (18 characters).")
     address: Text | None = None
-    mandatory_verification: Flag | None = Field(default=None, description="强检: required for verification kinds.")
+    mandatory_verification: Flag | None = Field(default=None, description="强检; required for verification.")
     use: Text | None = Field(default=None, description="The instrument's use, e.g. 贸易结算.")
 
 
 class Lab(_Part):
-    """The issuing lab. ``lab_id`` is what the chain knows; if ``code`` is given, ``lab_id == lab_id(code)``."""
+    """The issuing lab. ``lab_id`` is what the chain knows; with ``code``, ``lab_id == lab_id(code)``."""
 
     lab_id: Hex32
     code: Code | None = Field(default=None, description="Stable lab code the lab id is derived from.")
     name: Text
-    authorization_number: Code | None = Field(default=None, description="授权证书号; required for verification.")
+    authorization_number: Code | None = Field(default=None, description="授权证书号 (verification).")
     accreditation_number: Code | None = Field(default=None, description="E.g. CNAS L1234.")
     address: Text | None = None
     country_code: CountryCode | None = None
@@ -271,7 +277,7 @@ class StandardUsed(_Part):
     model: Text | None = None
     accuracy_class: Text | None = None
     certificate_number: Code | None = Field(default=None, description="Number of the standard's certificate.")
-    certificate_digest: Hex32 | None = Field(default=None, description="Certificate digest of that certificate.")
+    certificate_digest: Hex32 | None = Field(default=None, description="Digest of that certificate.")
     issuing_lab_id: Hex32 | None = None
     issuing_lab_name: Text | None = None
     valid_until: Date | None = None
@@ -328,11 +334,12 @@ class CertificateRecord(_Part):
         violations = [e.to_dict() for e in _rule_violations(self)]
         if violations:
             summary = "; ".join(f"{v['field']}: {v['message']} [{v['rule']}]" for v in violations)
-            raise PydanticCustomError("record_rules", "{summary}", {"summary": summary, "violations": violations})
+            ctx = {"summary": summary, "violations": violations}
+            raise PydanticCustomError("record_rules", "{summary}", ctx)
         return self
 
 
-def _rule_violations(r: CertificateRecord) -> list[FieldError]:  # noqa: C901 - one flat list of rules
+def _rule_violations(r: CertificateRecord) -> list[FieldError]:
     out: list[FieldError] = []
 
     def bad(field: str, rule: str, message: str) -> None:
@@ -345,7 +352,7 @@ def _rule_violations(r: CertificateRecord) -> list[FieldError]:  # noqa: C901 - 
     if d.receipt_date is not None and d.receipt_date > d.performance_begin:
         bad("dates.receipt_date", "date_order", "receipt date is after the performance begin date")
     if d.performance_begin > d.performance_end:
-        bad("dates.performance_end", "date_order", "performance end date is before the performance begin date")
+        bad("dates.performance_end", "date_order", "performance ends before it begins")
     if d.issue_date < d.performance_end:
         bad("dates.issue_date", "date_order", "issue date is before the performance end date")
     if d.valid_until is not None and d.valid_until <= d.performance_end:
@@ -354,11 +361,11 @@ def _rule_violations(r: CertificateRecord) -> list[FieldError]:  # noqa: C901 - 
     # kind rules
     if r.kind is Kind.VERIFICATION:
         if d.valid_until is None:
-            bad("dates.valid_until", "required_for_kind", "a VERIFICATION certificate states its validity date")
+            bad("dates.valid_until", "required_for_kind", "a VERIFICATION states its validity date")
         if r.conclusion is not Conclusion.PASS:
             bad("conclusion", "conclusion_for_kind", "a VERIFICATION certificate has the conclusion PASS")
         if not r.standards_used:
-            bad("standards_used", "required_for_kind", "a VERIFICATION certificate lists its reference standards")
+            bad("standards_used", "required_for_kind", "a VERIFICATION lists its standards")
         for i, s in enumerate(r.standards_used):
             if s.certificate_number is None:
                 bad(f"standards_used.{i}.certificate_number", "required_for_kind",
@@ -383,7 +390,7 @@ def _rule_violations(r: CertificateRecord) -> list[FieldError]:  # noqa: C901 - 
         if r.method.reference is None or not _JJG_RE.match(r.method.reference):
             bad("method.reference", "jjg_method", "verification follows a JJG verification regulation")
         if r.lab.authorization_number is None:
-            bad("lab.authorization_number", "required_for_kind", "verification is done under an authorization")
+            bad("lab.authorization_number", "required_for_kind", "verification needs an authorization")
         if r.customer.mandatory_verification is None:
             bad("customer.mandatory_verification", "required_for_kind",
                 "verification states whether the instrument is under mandatory verification (强检)")
@@ -405,7 +412,7 @@ def _rule_violations(r: CertificateRecord) -> list[FieldError]:  # noqa: C901 - 
             seen[key] = (i, p.role)
     for i, res in enumerate(r.results):
         if res.expanded_uncertainty is not None and res.coverage_factor is None:
-            bad(f"results.{i}.coverage_factor", "required_with_uncertainty", "an expanded uncertainty U needs k")
+            bad(f"results.{i}.coverage_factor", "required_with_uncertainty", "U needs k")
         if res.coverage_probability is not None and res.expanded_uncertainty is None:
             bad(f"results.{i}.expanded_uncertainty", "required_with_probability", "p is stated without U")
     if r.item.serial_number is None and r.item.asset_number is None:
@@ -429,7 +436,11 @@ def _rule_violations(r: CertificateRecord) -> list[FieldError]:  # noqa: C901 - 
 
 # --- JSON in ------------------------------------------------------------------------------------------------
 
-_RULE_NAMES = {"missing": "required", "extra_forbidden": "unknown_field", "literal_error": "unsupported_value"}
+_RULE_NAMES = {
+    "missing": "required",
+    "extra_forbidden": "unknown_field",
+    "literal_error": "unsupported_value",
+}
 
 
 def validation_errors(error: ValidationError) -> list[FieldError]:

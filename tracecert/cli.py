@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from tracecert.certificate import cli as certificate_cli
+from tracecert.chain import cli as chain_cli
 
 app = typer.Typer(
     name="tracecert",
@@ -14,6 +15,7 @@ app = typer.Typer(
 )
 
 certificate_cli.register(app)
+chain_cli.register(app)
 
 
 def main() -> None:

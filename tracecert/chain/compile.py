@@ -49,7 +49,16 @@ def standard_json_input(root: Path = PROJECT_ROOT) -> dict[str, Any]:
             "viaIR": False,
             "metadata": {"bytecodeHash": "none", "appendCBOR": False},
             "outputSelection": {
-                "*": {"*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object", "devdoc", "userdoc"]}
+                "*": {
+                    "*": [
+                        "abi",
+                        "evm.bytecode.object",
+                        "evm.deployedBytecode.object",
+                        "evm.deployedBytecode.immutableReferences",
+                        "devdoc",
+                        "userdoc",
+                    ]
+                }
             },
         },
     }
@@ -80,6 +89,7 @@ def compile_contracts(root: Path = PROJECT_ROOT) -> dict[str, dict[str, Any]]:
             "abi": out["abi"],
             "bytecode": "0x" + out["evm"]["bytecode"]["object"],
             "deployedBytecode": "0x" + out["evm"]["deployedBytecode"]["object"],
+            "immutableReferences": out["evm"]["deployedBytecode"].get("immutableReferences", {}),
             "devdoc": out.get("devdoc", {}),
             "userdoc": out.get("userdoc", {}),
         }

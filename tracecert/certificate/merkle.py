@@ -95,10 +95,10 @@ def _path(index: int, hashes: Sequence[bytes]) -> list[bytes]:
     while hi - lo > 1:
         k = _split(hi - lo)
         if index < lo + k:
-            out.append(root_from_leaf_hashes(hashes[lo + k:hi]))
+            out.append(root_from_leaf_hashes(hashes[lo + k : hi]))
             hi = lo + k
         else:
-            out.append(root_from_leaf_hashes(hashes[lo:lo + k]))
+            out.append(root_from_leaf_hashes(hashes[lo : lo + k]))
             lo = lo + k
     out.reverse()
     return out

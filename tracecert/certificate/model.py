@@ -368,8 +368,11 @@ def _rule_violations(r: CertificateRecord) -> list[FieldError]:
             bad("standards_used", "required_for_kind", "a VERIFICATION lists its standards")
         for i, s in enumerate(r.standards_used):
             if s.certificate_number is None:
-                bad(f"standards_used.{i}.certificate_number", "required_for_kind",
-                    "each standard used in verification names its own certificate (traceability link)")
+                bad(
+                    f"standards_used.{i}.certificate_number",
+                    "required_for_kind",
+                    "each standard used in verification names its own certificate (traceability link)",
+                )
     elif r.kind is Kind.VERIFICATION_FAIL_NOTICE:
         if d.valid_until is not None:
             bad("dates.valid_until", "forbidden_for_kind", "a failed instrument gets no validity date")
@@ -380,11 +383,17 @@ def _rule_violations(r: CertificateRecord) -> list[FieldError]:
             bad("results", "required_for_kind", "a CALIBRATION certificate has at least one result")
         for i, res in enumerate(r.results):
             if res.expanded_uncertainty is None:
-                bad(f"results.{i}.expanded_uncertainty", "required_for_kind",
-                    "every CALIBRATION result states its expanded uncertainty U")
+                bad(
+                    f"results.{i}.expanded_uncertainty",
+                    "required_for_kind",
+                    "every CALIBRATION result states its expanded uncertainty U",
+                )
         if r.conclusion is not None and r.decision_rule is None:
-            bad("decision_rule", "required_with_conclusion",
-                "a conformity statement on a calibration needs the decision rule (ISO/IEC 17025 7.8.6)")
+            bad(
+                "decision_rule",
+                "required_with_conclusion",
+                "a conformity statement on a calibration needs the decision rule (ISO/IEC 17025 7.8.6)",
+            )
 
     if verification:
         if r.method.reference is None or not _JJG_RE.match(r.method.reference):
@@ -392,8 +401,11 @@ def _rule_violations(r: CertificateRecord) -> list[FieldError]:
         if r.lab.authorization_number is None:
             bad("lab.authorization_number", "required_for_kind", "verification needs an authorization")
         if r.customer.mandatory_verification is None:
-            bad("customer.mandatory_verification", "required_for_kind",
-                "verification states whether the instrument is under mandatory verification (强检)")
+            bad(
+                "customer.mandatory_verification",
+                "required_for_kind",
+                "verification states whether the instrument is under mandatory verification (强检)",
+            )
         roles = {p.role for p in r.persons}
         for role in Role:
             if role not in roles:
@@ -406,8 +418,11 @@ def _rule_violations(r: CertificateRecord) -> list[FieldError]:
     for i, p in enumerate(r.persons):
         key = f"id:{p.id}" if p.id is not None else f"name:{p.name}"
         if key in seen:
-            bad(f"persons.{i}", "distinct_signatories",
-                f"person {p.name!r} already signs as {seen[key][1].value} (persons.{seen[key][0]})")
+            bad(
+                f"persons.{i}",
+                "distinct_signatories",
+                f"person {p.name!r} already signs as {seen[key][1].value} (persons.{seen[key][0]})",
+            )
         else:
             seen[key] = (i, p.role)
     for i, res in enumerate(r.results):
@@ -417,20 +432,29 @@ def _rule_violations(r: CertificateRecord) -> list[FieldError]:
             bad(f"results.{i}.expanded_uncertainty", "required_with_probability", "p is stated without U")
     if r.item.serial_number is None and r.item.asset_number is None:
         if not r.item.components:
-            bad("item.serial_number", "item_identification", "an item has a serial number, an asset number, "
-                "or components that each have a serial number")
+            bad(
+                "item.serial_number",
+                "item_identification",
+                "an item has a serial number, an asset number, or components that each have a serial number",
+            )
         for i, c in enumerate(r.item.components):
             if c.serial_number is None and c.asset_number is None:
-                bad(f"item.components.{i}.serial_number", "item_identification",
-                    "a component of an unnumbered set has its own serial or asset number")
+                bad(
+                    f"item.components.{i}.serial_number",
+                    "item_identification",
+                    "a component of an unnumbered set has its own serial or asset number",
+                )
     if r.lab.code is not None and from_hex(r.lab.lab_id) != lab_id(r.lab.code):
         bad("lab.lab_id", "lab_id_mismatch", "lab_id is not lab_id(code)")
     if r.customer.usci is not None and not is_valid_usci(r.customer.usci):
         bad("customer.usci", "usci_checksum", "the unified social credit code's check character is wrong")
     for i, s in enumerate(r.standards_used):
         if s.valid_until is not None and s.valid_until < d.performance_end:
-            bad(f"standards_used.{i}.valid_until", "standard_expired",
-                "the standard's certificate expired before the work was finished")
+            bad(
+                f"standards_used.{i}.valid_until",
+                "standard_expired",
+                "the standard's certificate expired before the work was finished",
+            )
     return out
 
 

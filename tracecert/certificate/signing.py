@@ -158,8 +158,9 @@ def key_file_json(
     if not passphrase:
         raise KeyFileInvalid("a key file passphrase must not be empty")
     salt = nacl.utils.random(nacl.pwhash.argon2id.SALTBYTES)
-    box_key = nacl.pwhash.argon2id.kdf(nacl.secret.SecretBox.KEY_SIZE, passphrase, salt,
-                                       opslimit=opslimit, memlimit=memlimit)
+    box_key = nacl.pwhash.argon2id.kdf(
+        nacl.secret.SecretBox.KEY_SIZE, passphrase, salt, opslimit=opslimit, memlimit=memlimit
+    )
     ciphertext = bytes(nacl.secret.SecretBox(box_key).encrypt(signing_key._seed()))
     return {
         "format": KEY_FILE_FORMAT,
@@ -240,12 +241,16 @@ def signing_key_from_key_file_json(doc: Mapping[str, Any], passphrase: bytes) ->
         ciphertext = from_hex(cipher["ciphertext"], None)
     except (KeyError, TypeError, MalformedValue) as e:
         raise KeyFileInvalid("key file is malformed") from e
-    if not (isinstance(opslimit, int) and isinstance(memlimit, int)
-            and nacl.pwhash.argon2id.OPSLIMIT_MIN <= opslimit <= _MAX_OPSLIMIT
-            and nacl.pwhash.argon2id.MEMLIMIT_MIN <= memlimit <= _MAX_MEMLIMIT):
+    if not (
+        isinstance(opslimit, int)
+        and isinstance(memlimit, int)
+        and nacl.pwhash.argon2id.OPSLIMIT_MIN <= opslimit <= _MAX_OPSLIMIT
+        and nacl.pwhash.argon2id.MEMLIMIT_MIN <= memlimit <= _MAX_MEMLIMIT
+    ):
         raise KeyFileInvalid("key file KDF limits are out of bounds")
-    box_key = nacl.pwhash.argon2id.kdf(nacl.secret.SecretBox.KEY_SIZE, passphrase, salt,
-                                       opslimit=opslimit, memlimit=memlimit)
+    box_key = nacl.pwhash.argon2id.kdf(
+        nacl.secret.SecretBox.KEY_SIZE, passphrase, salt, opslimit=opslimit, memlimit=memlimit
+    )
     try:
         seed = nacl.secret.SecretBox(box_key).decrypt(ciphertext)
     except nacl.exceptions.CryptoError as e:

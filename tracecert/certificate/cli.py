@@ -1,7 +1,288 @@
-"""Command-line commands for certificates (canonicalize, digest, keys, DCC import/export)."""
+"""Command-line commands for certificates (canonicalize, digest, keys, DCC import/export, bundles).
 
+Errors go to stderr as ``CODE: message`` (plus one line per field error); input and usage errors exit with 2,
+a bundle that is well formed but does not verify exits with 1.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import nacl.pwhash
 import typer
+
+from tracecert.certificate.bundle import bundle_json_schema, parse_bundle, verify_bundle_offline
+from tracecert.certificate.canonical import (
+    canonicalize_json,
+    certificate_digest,
+    document_digest,
+    parse_json,
+    record_to_json,
+    to_hex,
+)
+from tracecert.certificate.dcc import DccOverrides, export_dcc, import_dcc, validate_dcc
+from tracecert.certificate.errors import (
+    BundleInvalid,
+    CanonicalizationFailed,
+    CertificateError,
+    KeyFileInvalid,
+)
+from tracecert.certificate.model import Kind, record_from_json
+from tracecert.certificate.signing import generate_key, read_key_file_public, save_key_file
+
+__all__ = ["PASSPHRASE_ENV", "register"]
+
+PASSPHRASE_ENV = "TRACECERT_KEY_PASSPHRASE"  # noqa: S105 - the name of a variable, not a secret
+
+_KDF_LIMITS = {
+    "interactive": (nacl.pwhash.argon2id.OPSLIMIT_INTERACTIVE, nacl.pwhash.argon2id.MEMLIMIT_INTERACTIVE),
+    "moderate": (nacl.pwhash.argon2id.OPSLIMIT_MODERATE, nacl.pwhash.argon2id.MEMLIMIT_MODERATE),
+    "sensitive": (nacl.pwhash.argon2id.OPSLIMIT_SENSITIVE, nacl.pwhash.argon2id.MEMLIMIT_SENSITIVE),
+}
+
+ExistingFile = Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="Input file.")]
+
+
+def _fail(error: CertificateError, exit_code: int = 2) -> NoReturn:
+    typer.echo(f"{error.code}: {error.message}", err=True)
+    for e in error.errors:
+        typer.echo(f"  {e.field}: {e.message} [{e.rule}]", err=True)
+    raise typer.Exit(exit_code)
+
+
+def _write_or_print(data: bytes, out: Path | None) -> None:
+    if out is None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    else:
+        out.write_bytes(data)
+
+
+def _pretty(obj: Any) -> bytes:
+    return (json.dumps(obj, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+
+
+# --- top-level commands -------------------------------------------------------------------------------------
+
+
+def canonicalize_command(file: ExistingFile) -> None:
+    """Print the RFC 8785 canonical JSON bytes of any JSON file (no trailing newline)."""
+    try:
+        _write_or_print(canonicalize_json(file.read_bytes()), None)
+    except CertificateError as e:
+        _fail(e)
+
+
+def digest_command(
+    file: ExistingFile,
+    document: Annotated[
+        bool, typer.Option("--document", help="Hash the file as a raw document even if it is JSON.")
+    ] = False,
+) -> None:
+    """Print the certificate digest of a record JSON file, or the plain SHA-256 of any other document.
+
+    Output: ``0x<64 hex> certificate-digest`` or ``0x<64 hex> document-sha256``.
+    """
+    data = file.read_bytes()
+    if not document:
+        try:
+            parse_json(data)
+        except CanonicalizationFailed:
+            document = True
+    if document:
+        typer.echo(f"{to_hex(document_digest(data))} document-sha256")
+        return
+    try:
+        record = record_from_json(data)
+    except CertificateError as e:
+        _fail(e)
+    typer.echo(f"{to_hex(certificate_digest(record))} certificate-digest")
+
+
+# --- key ----------------------------------------------------------------------------------------------------
+
+key_app = typer.Typer(help="Lab signing keys (Ed25519, encrypted at rest).", no_args_is_help=True)
+
+
+def _passphrase(passphrase_file: Path | None, confirm: bool) -> bytes:
+    if passphrase_file is not None:
+        return passphrase_file.read_bytes().rstrip(b"\r\n")
+    env = os.environ.get(PASSPHRASE_ENV)
+    if env:
+        return env.encode("utf-8")
+    text: str = typer.prompt("Key passphrase", hide_input=True, confirmation_prompt=confirm)
+    return text.encode("utf-8")
+
+
+@key_app.command("generate")
+def key_generate(
+    out: Annotated[Path, typer.Option("--out", help="Key file to create (must not exist).")],
+    passphrase_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--passphrase-file", exists=True, dir_okay=False, help=f"Else ${PASSPHRASE_ENV}, else a prompt."
+        ),
+    ] = None,
+    kdf: Annotated[
+        str, typer.Option("--kdf", help="Argon2id cost: interactive, moderate, sensitive.")
+    ] = "moderate",
+) -> None:
+    """Generate a lab key and write it encrypted; print only the key id and public key."""
+    if kdf not in _KDF_LIMITS:
+        typer.echo(f"USAGE: --kdf must be one of {', '.join(_KDF_LIMITS)}", err=True)
+        raise typer.Exit(2)
+    if out.exists():
+        typer.echo(f"KEY_FILE_EXISTS: {out} already exists; refusing to overwrite a key", err=True)
+        raise typer.Exit(2)
+    passphrase = _passphrase(passphrase_file, confirm=True)
+    key = generate_key()
+    opslimit, memlimit = _KDF_LIMITS[kdf]
+    try:
+        save_key_file(key, out, passphrase, opslimit=opslimit, memlimit=memlimit)
+    except CertificateError as e:
+        _fail(e)
+    typer.echo(f"key_id     {to_hex(key.key_id)}")
+    typer.echo(f"public_key {to_hex(key.public_key)}")
+
+
+@key_app.command("show")
+def key_show(file: ExistingFile) -> None:
+    """Print the key id and public key of a key file (no passphrase needed)."""
+    try:
+        public_key, kid = read_key_file_public(file)
+    except KeyFileInvalid as e:
+        _fail(e)
+    typer.echo(f"key_id     {to_hex(kid)}")
+    typer.echo(f"public_key {to_hex(public_key)}")
+
+
+# --- dcc ----------------------------------------------------------------------------------------------------
+
+dcc_app = typer.Typer(help="PTB Digital Calibration Certificate (DCC) XML.", no_args_is_help=True)
+
+
+def _date(value: str | None, option: str) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        typer.echo(f"USAGE: {option} must be YYYY-MM-DD", err=True)
+        raise typer.Exit(2) from None
+
+
+@dcc_app.command("import")
+def dcc_import(
+    file: ExistingFile,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Write the record JSON here (else stdout).")
+    ] = None,
+    issue_date: Annotated[str | None, typer.Option(help="YYYY-MM-DD; DCC has no issue date.")] = None,
+    valid_until: Annotated[str | None, typer.Option(help="YYYY-MM-DD.")] = None,
+    category_code: Annotated[str | None, typer.Option(help="Instrument category code.")] = None,
+    lab_code: Annotated[str | None, typer.Option(help="Lab code; the lab id is derived from it.")] = None,
+    lab_id: Annotated[str | None, typer.Option(help="Lab id (0x + 64 hex), if no lab code.")] = None,
+    certificate_number: Annotated[str | None, typer.Option(help="Instead of uniqueIdentifier.")] = None,
+    item_name: Annotated[str | None, typer.Option(help="Name of an item set.")] = None,
+    serial_number: Annotated[str | None, typer.Option(help="Item serial number.")] = None,
+    authorization_number: Annotated[str | None, typer.Option()] = None,
+    accreditation_number: Annotated[str | None, typer.Option()] = None,
+    customer_usci: Annotated[str | None, typer.Option(help="Customer unified social credit code.")] = None,
+    mandatory_verification: Annotated[
+        bool | None, typer.Option("--mandatory-verification/--not-mandatory")
+    ] = None,
+    method_reference: Annotated[str | None, typer.Option(help="E.g. JJF 1033-2023.")] = None,
+    kind: Annotated[str | None, typer.Option(help="Record kind; default CALIBRATION.")] = None,
+    lang: Annotated[list[str] | None, typer.Option(help="Preferred text language (repeatable).")] = None,
+) -> None:
+    """Import a DCC (3.0.0, 3.1.1, 3.1.2) as a certificate record; mapping notes go to stderr."""
+    if kind is not None and kind not in Kind.__members__:
+        typer.echo(f"USAGE: --kind must be one of {', '.join(Kind.__members__)}", err=True)
+        raise typer.Exit(2)
+    overrides = DccOverrides(
+        kind=Kind(kind) if kind else None,
+        certificate_number=certificate_number,
+        issue_date=_date(issue_date, "--issue-date"),
+        valid_until=_date(valid_until, "--valid-until"),
+        category_code=category_code,
+        item_name=item_name,
+        serial_number=serial_number,
+        lab_code=lab_code,
+        lab_id=lab_id,
+        authorization_number=authorization_number,
+        accreditation_number=accreditation_number,
+        customer_usci=customer_usci,
+        mandatory_verification=mandatory_verification,
+        method_reference=method_reference,
+        languages=tuple(lang) if lang else ("zh", "en"),
+    )
+    try:
+        result = import_dcc(file.read_bytes(), overrides)
+    except CertificateError as e:
+        _fail(e)
+    for note in result.notes:
+        typer.echo(f"note: {note}", err=True)
+    _write_or_print(_pretty(record_to_json(result.record)), out)
+
+
+@dcc_app.command("export")
+def dcc_export(
+    file: ExistingFile,
+    out: Annotated[Path, typer.Option("--out", help="DCC XML file to write.")],
+    lang: Annotated[str, typer.Option(help="Language code of the text.")] = "zh",
+) -> None:
+    """Export a record JSON file as DCC 3.1.2 XML (validated before it is written)."""
+    try:
+        out.write_bytes(export_dcc(record_from_json(file.read_bytes()), lang=lang))
+    except CertificateError as e:
+        _fail(e)
+
+
+@dcc_app.command("validate")
+def dcc_validate(file: ExistingFile) -> None:
+    """Validate DCC XML against the XSD of its declared schema version."""
+    try:
+        version = validate_dcc(file.read_bytes())
+    except CertificateError as e:
+        _fail(e)
+    typer.echo(f"valid DCC {version}")
+
+
+# --- bundle -------------------------------------------------------------------------------------------------
+
+bundle_app = typer.Typer(help="Proof bundles (tracecert-bundle/1).", no_args_is_help=True)
+
+
+@bundle_app.command("verify")
+def bundle_verify(file: ExistingFile) -> None:
+    """Verify a bundle offline: digest, key id, signature, inclusion proof (the chain lookup is not done)."""
+    try:
+        bundle = parse_bundle(file.read_bytes())
+    except BundleInvalid as e:
+        _fail(e)
+    try:
+        verify_bundle_offline(bundle)
+    except CertificateError as e:
+        _fail(e, exit_code=1)
+    proof = bundle.proof
+    typer.echo(f"OK {bundle.digest} leaf {proof.leaf_index}/{proof.tree_size} root {bundle.anchor.root}")
+
+
+@bundle_app.command("schema")
+def bundle_schema() -> None:
+    """Print the JSON Schema of tracecert-bundle/1."""
+    _write_or_print(_pretty(bundle_json_schema()), None)
 
 
 def register(app: typer.Typer) -> None:
     """Add the certificate commands to the ``tracecert`` application."""
+    app.command("canonicalize")(canonicalize_command)
+    app.command("digest")(digest_command)
+    app.add_typer(key_app, name="key")
+    app.add_typer(dcc_app, name="dcc")
+    app.add_typer(bundle_app, name="bundle")

@@ -41,7 +41,7 @@ contract TrustRegistry is ITrustRegistry, Multicall {
         address parent;
     }
 
-    /// @dev Current state of a lab; packed so that {anchorContext} reads one slot.
+    /// @dev Current state of a lab; packed so that {requireCanAnchor} reads one slot.
     struct Lab {
         uint8 status;
         uint8 kind;
@@ -214,12 +214,12 @@ contract TrustRegistry is ITrustRegistry, Multicall {
         uint8[] calldata activities
     ) external returns (uint256 authIndex) {
         uint32 labNumber = _labNumberOf(labId);
-        Lab storage lab = _labs[labNumber];
-        _requireRegulatorOver(msg.sender, lab.jurisdiction);
+        Lab storage labState = _labs[labNumber];
+        _requireRegulatorOver(msg.sender, labState.jurisdiction);
         if (validFrom >= validUntil) revert TrustRegistryInvalidWindow(validFrom, validUntil);
         authIndex = _recordAuthorization(labNumber, number, validFrom, validUntil, categories, activities);
-        lab.authFrom = validFrom;
-        lab.authUntil = validUntil;
+        labState.authFrom = validFrom;
+        labState.authUntil = validUntil;
         emit LabAuthorized(labId, authIndex, number, validFrom, validUntil, categories, activities, msg.sender);
     }
 
@@ -257,21 +257,20 @@ contract TrustRegistry is ITrustRegistry, Multicall {
      */
     function setLabAdmin(bytes32 labId, address admin) external {
         uint32 labNumber = _labNumberOf(labId);
-        Lab storage lab = _labs[labNumber];
+        Lab storage labState = _labs[labNumber];
         if (admin == address(0)) revert TrustRegistryZeroAddress();
-        if (msg.sender != lab.admin) _requireRegulatorOver(msg.sender, lab.jurisdiction);
-        lab.admin = admin;
+        if (msg.sender != labState.admin) _requireRegulatorOver(msg.sender, labState.jurisdiction);
+        labState.admin = admin;
         emit LabAdminChanged(labId, admin, msg.sender);
     }
 
     // ---------------------------------------------------------------- views for CertificateRegistry
 
     /// @inheritdoc ITrustRegistry
-    function anchorContext(uint32 labNumber) external view returns (bytes32 labId) {
-        Lab storage lab = _labs[labNumber];
-        labId = _labIdOf(labNumber);
-        if (lab.status != STATUS_ACTIVE) revert TrustRegistryLabNotActive(labId, lab.status);
-        if (block.timestamp < lab.authFrom || block.timestamp >= lab.authUntil) {
+    function requireCanAnchor(uint32 labNumber, bytes32 labId) external view {
+        Lab storage labState = _labs[labNumber];
+        if (labState.status != STATUS_ACTIVE) revert TrustRegistryLabNotActive(labId, labState.status);
+        if (block.timestamp < labState.authFrom || block.timestamp >= labState.authUntil) {
             revert TrustRegistryAuthorizationExpired(labId, uint64(block.timestamp));
         }
     }
@@ -343,9 +342,9 @@ contract TrustRegistry is ITrustRegistry, Multicall {
     {
         labNumber = _labNumbers[labId];
         if (labNumber == 0) return (0, 0, 0, 0, false, 0, "", 0, 0);
-        Lab storage lab = _labs[labNumber];
-        kind = lab.kind;
-        jurisdiction = lab.jurisdiction;
+        Lab storage labState = _labs[labNumber];
+        kind = labState.kind;
+        jurisdiction = labState.jurisdiction;
         status = _statusAt(labNumber, t);
         (authorized, authIndex) = _authorizationAt(labNumber, t);
         if (authorized) {
@@ -414,9 +413,8 @@ contract TrustRegistry is ITrustRegistry, Multicall {
         if (categories.length != activities.length || categories.length == 0) {
             revert TrustRegistryInvalidScope(categories.length);
         }
-        Authorization[] storage auths = _authorizations[labNumber];
-        authIndex = auths.length;
-        Authorization storage a = auths.push();
+        authIndex = _authorizations[labNumber].length;
+        Authorization storage a = _authorizations[labNumber].push();
         a.number = number;
         a.validFrom = validFrom;
         a.validUntil = validUntil;
@@ -433,11 +431,11 @@ contract TrustRegistry is ITrustRegistry, Multicall {
 
     function _changeStatus(bytes32 labId, uint8 from, uint8 to, uint8 reason) private {
         uint32 labNumber = _labNumberOf(labId);
-        Lab storage lab = _labs[labNumber];
-        _requireRegulatorOver(msg.sender, lab.jurisdiction);
-        uint8 current = lab.status;
+        Lab storage labState = _labs[labNumber];
+        _requireRegulatorOver(msg.sender, labState.jurisdiction);
+        uint8 current = labState.status;
         if (current != from) revert TrustRegistryInvalidStatusChange(labId, current, to);
-        lab.status = to;
+        labState.status = to;
         _statusHistory[labNumber].push(StatusChange(uint64(block.timestamp), to, reason, msg.sender));
         emit LabStatusChanged(labId, to, reason, msg.sender);
     }
@@ -482,7 +480,7 @@ contract TrustRegistry is ITrustRegistry, Multicall {
     }
 
     function _validJurisdiction(uint32 code) private pure returns (bool) {
-        return code >= 100000 && code <= 999999;
+        return code >= 100_000 && code <= 999_999;
     }
 
     function _covers(uint32 parent, uint32 child) private pure returns (bool) {

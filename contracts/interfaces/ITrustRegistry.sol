@@ -8,11 +8,11 @@ pragma solidity 0.8.37;
  */
 interface ITrustRegistry {
     /**
-     * @notice The lab id of `labNumber` if the lab may anchor certificates now.
-     * Requirements: the lab exists, is ACTIVE, and its latest authorization window covers the current block time.
-     * Reverts with TrustRegistryLabNotActive or TrustRegistryAuthorizationExpired otherwise.
+     * @notice Reverts unless lab `labNumber` (whose id `labId` is named in the errors) may anchor certificates now:
+     * it is ACTIVE (TrustRegistryLabNotActive) and its latest authorization window covers the current block time
+     * (TrustRegistryAuthorizationExpired). Reads one storage slot.
      */
-    function anchorContext(uint32 labNumber) external view returns (bytes32 labId);
+    function requireCanAnchor(uint32 labNumber, bytes32 labId) external view;
 
     /// @notice Compact number of a lab (reverts TrustRegistryUnknownLab for an unknown lab).
     function labNumberOf(bytes32 labId) external view returns (uint32);

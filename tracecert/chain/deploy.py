@@ -10,20 +10,15 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
-
 from eth_abi import encode as abi_encode
-from eth_utils import keccak
-from hexbytes import HexBytes
 from web3 import Web3
-from web3.contract import Contract
 
 from tracecert.chain.client import ChainClient
 from tracecert.chain.compile import COMPILER_VERSION, load_artifact
 from tracecert.chain.errors import DeploymentNotFound
-from tracecert.chain.sender import Receipt, TransactionSender
+from tracecert.chain.sender import TransactionSender
 
-__all__ = ["ChainContracts", "Deployment", "deploy", "expected_runtime_code", "find_deployment"]
+__all__ = ["Deployment", "deploy", "expected_runtime_code", "find_deployment"]
 
 
 @dataclass(frozen=True)
@@ -121,53 +116,3 @@ def deploy(client: ChainClient, sender: TransactionSender, *, national_authority
         block_number=trust_receipt.block_number,
         tx_hashes={"TrustRegistry": trust_receipt.tx_hash, "CertificateRegistry": cert_receipt.tx_hash},
     )
-
-
-class ChainContracts:
-    """The deployed contracts bound to a client: encode, send, call and decode events in one place."""
-
-    def __init__(self, client: ChainClient, deployment: Deployment) -> None:
-        self.client = client
-        self.deployment = deployment
-        self.trust: Contract = client.contract("TrustRegistry", deployment.trust_registry)
-        self.certificates: Contract = client.contract("CertificateRegistry", deployment.certificate_registry)
-
-    def transact(self, sender: TransactionSender, contract: Contract, function: str, *args: Any,
-                 key: str | None = None) -> Receipt:
-        """Send ``contract.function(*args)`` from ``sender``.
-
-        Raises:
-            ContractReverted: with the custom error name, before signing (estimate) or after mining.
-        """
-        return sender.send(contract.address, contract.encode_abi(function, list(args)), key=key)
-
-    def call(self, contract: Contract, function: str, *args: Any, block: int | str = "latest") -> Any:
-        """Call a view function; reverts raise :class:`~tracecert.chain.errors.ContractReverted`."""
-        return self.client.call(contract.get_function_by_name(function)(*args), block=block)
-
-    def events(self, receipt: Receipt) -> list[tuple[str, dict[str, Any]]]:
-        """Decode the TraceCert events of a receipt as ``(name, args)`` in log order."""
-        decoded: list[tuple[str, dict[str, Any]]] = []
-        by_topic: dict[bytes, Any] = {}
-        for contract in (self.trust, self.certificates):
-            for item in contract.abi:
-                if item["type"] == "event":
-                    types = ",".join(i["type"] if not i["type"].startswith("tuple") else "tuple" for i in item["inputs"])
-                    by_topic[keccak(text=f"{item['name']}({types})")] = (contract, item["name"])
-        for log in receipt.logs:
-            topics = log["topics"]
-            if not topics:
-                continue
-            found = by_topic.get(bytes(HexBytes(topics[0])))
-            if found is None or Web3.to_checksum_address(log["address"]) != found[0].address:
-                continue
-            contract, name = found
-            event = contract.events[name]().process_log(_web3_log(log))
-            decoded.append((name, dict(event["args"])))
-        return decoded
-
-
-def _web3_log(log: dict[str, Any]) -> Any:
-    from web3._utils.method_formatters import log_entry_formatter
-
-    return log_entry_formatter(log)

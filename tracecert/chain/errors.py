@@ -29,6 +29,7 @@ __all__ = [
     "NodeStartFailed",
     "ReceiptTimeout",
     "TransactionFailed",
+    "canonical_type",
     "decode_revert",
 ]
 
@@ -102,14 +103,15 @@ def _error_table() -> dict[bytes, tuple[str, list[str]]]:
         for item in load_artifact(name)["abi"]:
             if item["type"] != "error":
                 continue
-            types = [_abi_type(i) for i in item["inputs"]]
+            types = [canonical_type(i) for i in item["inputs"]]
             table[keccak(text=f"{item['name']}({','.join(types)})")[:4]] = (item["name"], types)
     return table
 
 
-def _abi_type(item: dict[str, Any]) -> str:
+def canonical_type(item: dict[str, Any]) -> str:
+    """The canonical ABI type of an ABI input, tuples spelled out (as in signatures)."""
     if item["type"].startswith("tuple"):
-        return "(" + ",".join(_abi_type(c) for c in item["components"]) + ")" + item["type"][5:]
+        return "(" + ",".join(canonical_type(c) for c in item["components"]) + ")" + item["type"][5:]
     return str(item["type"])
 
 

@@ -1,0 +1,86 @@
+"""Shared fixtures: a real Anvil node per test session, and a fresh deployment per test."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+
+from tracecert.chain.client import ChainClient
+from tracecert.chain.contracts import ChainContracts
+from tracecert.chain.deploy import deploy
+from tracecert.chain.node import AnvilNode
+from tracecert.chain.sender import TransactionSender
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def anvil(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AnvilNode]:
+    """A real Anvil process for the whole session (no state file: tests deploy fresh contracts)."""
+    node = AnvilNode(tmp_path_factory.mktemp("anvil"), port=free_port(), persist=False)
+    node.start()
+    yield node
+    node.stop()
+
+
+@pytest.fixture(scope="session")
+def client(anvil: AnvilNode) -> ChainClient:
+    """A JSON-RPC client of the session's node."""
+    return ChainClient(anvil.url)
+
+
+@dataclass
+class Chain:
+    """A fresh deployment on the session's node, with helpers to create funded actors and move time."""
+
+    client: ChainClient
+    contracts: ChainContracts
+    national: TransactionSender
+    _senders: dict[str, TransactionSender] = field(default_factory=dict)
+
+    def actor(self, name: str) -> TransactionSender:
+        """A funded account with its own sender, created on first use of ``name``."""
+        if name not in self._senders:
+            account: LocalAccount = Account.create()
+            self.client.set_balance(account.address, 10**22)
+            self._senders[name] = TransactionSender(self.client, account)
+        return self._senders[name]
+
+    def now(self) -> int:
+        """Timestamp of the latest block."""
+        return self.client.block_timestamp()
+
+    def advance(self, seconds: int) -> int:
+        """Move chain time forward and mine a block; return the new timestamp."""
+        self.client.rpc("evm_increaseTime", [seconds])
+        self.client.rpc("evm_mine", [])
+        return self.now()
+
+
+@pytest.fixture
+def chain(client: ChainClient) -> Chain:
+    """Contracts freshly deployed by a new national authority, so tests never share state."""
+    national_account: LocalAccount = Account.create()
+    client.set_balance(national_account.address, 10**22)
+    national = TransactionSender(client, national_account)
+    deployment = deploy(client, national, national_authority=national_account.address)
+    return Chain(client, ChainContracts(client, deployment), national)
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    """An empty data directory."""
+    path = tmp_path / "data"
+    path.mkdir()
+    return path

@@ -1,0 +1,84 @@
+"""Codes shared with the contracts: lab kinds and statuses, scope activities, certificate states and reasons.
+
+The values mirror the Solidity constants (a test checks each against the deployed contracts).
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum, IntFlag
+
+__all__ = [
+    "NATIONAL",
+    "Activity",
+    "CertificateState",
+    "LabKind",
+    "LabStatus",
+    "RevocationReason",
+    "category_code",
+    "category_from_bytes",
+]
+
+#: Jurisdiction code of the national regulator (others are GB/T 2260 six-digit codes, e.g. 330000, 330100).
+NATIONAL = 0
+
+
+class LabKind(IntEnum):
+    """Kind of lab (TrustRegistry ``KIND_*``)."""
+
+    NMI = 1
+    LEGAL_METROLOGY_INSTITUTE = 2
+    AUTHORIZED_BODY = 3
+    ACCREDITED_LAB = 4
+
+
+class LabStatus(IntEnum):
+    """Lab status (TrustRegistry ``STATUS_*``); 0 means not registered (at that time)."""
+
+    NONE = 0
+    ACTIVE = 1
+    SUSPENDED = 2
+    REVOKED = 3
+
+
+class Activity(IntFlag):
+    """Scope activities (TrustRegistry ``ACTIVITY_*``): 检定 and 校准."""
+
+    VERIFY = 1
+    CALIBRATE = 2
+
+
+class CertificateState(IntEnum):
+    """On-chain certificate state (CertificateRegistry ``STATE_*``)."""
+
+    NONE = 0
+    REVOKED = 1
+    SUBSTITUTED = 2
+
+
+class RevocationReason(IntEnum):
+    """Why a certificate was revoked (recorded on chain; 0 is refused)."""
+
+    ERROR_IN_CONTENT = 1
+    KEY_COMPROMISE = 2
+    SUPERSEDED = 3
+    FRAUD = 4
+    INSTRUMENT_WITHDRAWN = 5
+    LAB_REQUEST = 6
+    REGULATOR_ORDER = 7
+
+
+def category_code(code: str) -> bytes:
+    """An instrument category code (e.g. ``"JJG1148"`` or ``"0104"``) as the contracts' ``bytes32``.
+
+    Raises:
+        ValueError: empty, or longer than 32 bytes in UTF-8.
+    """
+    raw = code.strip().encode("utf-8")
+    if not raw or len(raw) > 32:
+        raise ValueError(f"category code must be 1..32 bytes of UTF-8, got {code!r}")
+    return raw.ljust(32, b"\x00")
+
+
+def category_from_bytes(value: bytes) -> str:
+    """The category code of a ``bytes32`` (inverse of :func:`category_code`)."""
+    return bytes(value).rstrip(b"\x00").decode("utf-8")

@@ -9,6 +9,7 @@ depend on the batch), and the anchoring cost per certificate at batch sizes 1, 2
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import socket
@@ -20,6 +21,7 @@ from eth_account import Account
 from tracecert.certificate.merkle import build_batch
 from tracecert.certificate.signing import generate_key
 from tracecert.chain.client import ChainClient
+from tracecert.chain.compile import COMPILER_VERSION, OPTIMIZER_RUNS
 from tracecert.chain.contracts import ChainContracts
 from tracecert.chain.deploy import deploy
 from tracecert.chain.node import AnvilNode
@@ -34,6 +36,22 @@ def _port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def _machine() -> str:
+    import subprocess
+
+    from tracecert.chain.node import find_anvil
+
+    anvil = subprocess.run([str(find_anvil()), "--version"], capture_output=True, text=True, check=False)
+    version = anvil.stdout.splitlines()[0] if anvil.stdout else "anvil"
+    model = platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return f"{version}, {os.cpu_count()} cores ({model})"
 
 
 def _digests(n: int, salt: str) -> list[bytes]:
@@ -60,18 +78,58 @@ def main() -> None:
         national, province, admin, writer = actor(), actor(), actor(), actor()
         deployment = deploy(client, national, national_authority=national.address)
         chain = ChainContracts(client, deployment)
-        rows.append(("deploy TrustRegistry", int(client.rpc("eth_getTransactionReceipt",
-                                                             [deployment.tx_hashes["TrustRegistry"]])["gasUsed"], 16), ""))
-        rows.append(("deploy CertificateRegistry", int(client.rpc("eth_getTransactionReceipt",
-                                                                   [deployment.tx_hashes["CertificateRegistry"]])["gasUsed"], 16), ""))
-        record("registerRegulator (province)", chain.register_regulator(national, province.address, 330000, "浙江省市场监督管理局"))
+        rows.append(
+            (
+                "deploy TrustRegistry",
+                int(
+                    client.rpc("eth_getTransactionReceipt", [deployment.tx_hashes["TrustRegistry"]])["gasUsed"],
+                    16,
+                ),
+                "",
+            )
+        )
+        rows.append(
+            (
+                "deploy CertificateRegistry",
+                int(
+                    client.rpc("eth_getTransactionReceipt", [deployment.tx_hashes["CertificateRegistry"]])["gasUsed"],
+                    16,
+                ),
+                "",
+            )
+        )
+        record(
+            "registerRegulator (province)",
+            chain.register_regulator(national, province.address, 330000, "浙江省市场监督管理局"),
+        )
         lab_id = bytes.fromhex("11" * 32)
-        record("registerLab", chain.register_lab(province, lab_id, LabKind.LEGAL_METROLOGY_INSTITUTE, 330100,
-                                                 admin.address, "杭州市计量检定测试院"))
+        record(
+            "registerLab",
+            chain.register_lab(
+                province,
+                lab_id,
+                LabKind.LEGAL_METROLOGY_INSTITUTE,
+                330100,
+                admin.address,
+                "杭州市计量检定测试院",
+            ),
+        )
         now = client.block_timestamp()
-        record("authorizeLab (3 categories)", chain.authorize_lab(
-            province, lab_id, "(浙)法计(2024)01001号", now - 86400, now + 5 * 365 * 86400,
-            {"JJG443": Activity.VERIFY, "JJG52": Activity.VERIFY | Activity.CALIBRATE, "JJF1033": Activity.CALIBRATE}))
+        record(
+            "authorizeLab (3 categories)",
+            chain.authorize_lab(
+                province,
+                lab_id,
+                "(浙)法计(2024)01001号",
+                now - 86400,
+                now + 5 * 365 * 86400,
+                {
+                    "JJG443": Activity.VERIFY,
+                    "JJG52": Activity.VERIFY | Activity.CALIBRATE,
+                    "JJF1033": Activity.CALIBRATE,
+                },
+            ),
+        )
         record("addWriter", chain.add_writer(admin, lab_id, writer.address))
         key = generate_key()
         record("registerKey", chain.register_key(admin, lab_id, key.public_key))
@@ -94,17 +152,20 @@ def main() -> None:
             receipt = chain.revoke(writer, lab_id, digests[n - 1], RevocationReason.ERROR_IN_CONTENT)
             revoke_rows.append((n, receipt.gas_used))
         d1024, _ = batches[1024]
-        record("revoke (by a lab writer)", chain.revoke(writer, lab_id, d1024[5], RevocationReason.ERROR_IN_CONTENT))
-        record("revoke with a past effective time", chain.revoke(
-            writer, lab_id, d1024[4], RevocationReason.FRAUD, client.block_timestamp() - 30 * 86400))
+        record(
+            "revoke (by a lab writer)",
+            chain.revoke(writer, lab_id, d1024[5], RevocationReason.ERROR_IN_CONTENT),
+        )
+        record(
+            "revoke with a past effective time",
+            chain.revoke(writer, lab_id, d1024[4], RevocationReason.FRAUD, client.block_timestamp() - 30 * 86400),
+        )
         record("substitute", chain.substitute(writer, lab_id, d1024[6], d1024[7]))
         record("revoke by regulator", chain.revoke(province, lab_id, d1024[8], RevocationReason.REGULATOR_ORDER))
         record("suspendLab", chain.suspend_lab(province, lab_id, 1))
         record("reinstateLab", chain.reinstate_lab(province, lab_id))
 
-    cpu = platform.processor() or platform.machine()
-    print(f"TraceCert gas report (Anvil {node.command()[0].rsplit('/', 1)[-1]}, solc 0.8.37, optimizer 200 runs; "
-          f"{os.cpu_count()} cores, {cpu})\n")
+    print(f"TraceCert gas report: {_machine()}; solc {COMPILER_VERSION}, optimizer {OPTIMIZER_RUNS} runs\n")
     print(f"{'transaction':<42} {'gas':>10}")
     print("-" * 53)
     for what, gas, _note in rows:
@@ -117,9 +178,11 @@ def main() -> None:
         print(f"{n:<22,} {gas:>10,} {gas / n:>20,.1f}")
     anchor_gas = max(g for _, g in per_cert)
     revoke_gas = max(g for _, g in revoke_rows)
-    print(f"\nlimits: anchor {anchor_gas:,} <= {ANCHOR_LIMIT:,}: {'OK' if anchor_gas <= ANCHOR_LIMIT else 'EXCEEDED'}; "
-          f"revoke (worst) {revoke_gas:,} <= {REVOKE_LIMIT:,}: "
-          f"{'OK' if revoke_gas <= REVOKE_LIMIT else 'EXCEEDED'}")
+    print(
+        f"\nlimits: anchor {anchor_gas:,} <= {ANCHOR_LIMIT:,}: {'OK' if anchor_gas <= ANCHOR_LIMIT else 'EXCEEDED'}; "
+        f"revoke (worst) {revoke_gas:,} <= {REVOKE_LIMIT:,}: "
+        f"{'OK' if revoke_gas <= REVOKE_LIMIT else 'EXCEEDED'}"
+    )
 
 
 if __name__ == "__main__":

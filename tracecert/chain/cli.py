@@ -21,12 +21,15 @@ from tracecert.chain.sender import FileJournal, TransactionSender
 
 __all__ = ["register"]
 
-app = typer.Typer(help="The chain: start a local node, deploy the contracts, show the deployment.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="The chain: start a local node, deploy the contracts, show the deployment.", no_args_is_help=True
+)
 console = Console()
 err = Console(stderr=True)
 
-DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Data directory (default $TRACECERT_DATA_DIR or .tracecert)")]
+DataDir = Annotated[
+    Path | None, typer.Option("--data-dir", help="Data directory (default $TRACECERT_DATA_DIR or .tracecert)")
+]
 
 
 def _settings(data_dir: Path | None) -> ChainSettings:
@@ -58,8 +61,13 @@ def up(
     Runs until Ctrl-C, or with --detach returns and leaves the node running (stop it with `tracecert chain down`).
     """
     settings = _settings(data_dir)
-    node = AnvilNode(settings.data_dir, host=settings.anvil_host, port=port or settings.anvil_port,
-                     chain_id=settings.chain_id, block_time=settings.block_time)
+    node = AnvilNode(
+        settings.data_dir,
+        host=settings.anvil_host,
+        port=port or settings.anvil_port,
+        chain_id=settings.chain_id,
+        block_time=settings.block_time,
+    )
     try:
         running = AnvilNode.detached_url(settings.data_dir)
         url = running or node.start(detach=detach)
@@ -69,8 +77,10 @@ def up(
         raise _fail(exc) from exc
     _print_deployment(url, deployment, new)
     if running or detach:
-        console.print(f"node         running in the background{' (already)' if running else ''}; "
-                      "stop it with `tracecert chain down`")
+        console.print(
+            f"node         running in the background{' (already)' if running else ''}; "
+            "stop it with `tracecert chain down`"
+        )
         return
     console.print("node         running; press Ctrl-C to stop (state is kept)")
     stop = threading.Event()
@@ -112,8 +122,13 @@ def deploy_command(
         raise typer.Exit(2) from exc
     client = ChainClient(rpc_url)
     try:
-        sender = TransactionSender(client, account, FileJournal(settings.data_dir / "journal" / "deployer.jsonl"),
-                                   confirmations=settings.confirmations, receipt_timeout=settings.receipt_timeout)
+        sender = TransactionSender(
+            client,
+            account,
+            FileJournal(settings.data_dir / "journal" / "deployer.jsonl"),
+            confirmations=settings.confirmations,
+            receipt_timeout=settings.receipt_timeout,
+        )
         deployment = deploy(client, sender, national_authority=national_authority)
     except ChainError as exc:
         raise _fail(exc) from exc

@@ -18,13 +18,23 @@ from web3.contract import Contract
 from web3.exceptions import ContractCustomError, ContractLogicError, ContractPanicError, Web3RPCError
 
 from tracecert.chain.compile import load_artifact
-from tracecert.chain.errors import ChainError, ChainUnavailable, ContractReverted, TransactionFailed, decode_revert
+from tracecert.chain.errors import (
+    ChainError,
+    ChainUnavailable,
+    TransactionFailed,
+    decode_revert,
+)
 
 __all__ = ["ChainClient", "revert_guard"]
 
 T = TypeVar("T")
 
-_TRANSPORT_ERRORS = (requests.exceptions.ConnectionError, requests.exceptions.Timeout, ConnectionError, TimeoutError)
+_TRANSPORT_ERRORS = (
+    requests.exceptions.ConnectionError,
+    requests.exceptions.Timeout,
+    ConnectionError,
+    TimeoutError,
+)
 
 
 def revert_guard(action: Callable[[], T], *, what: str = "call") -> T:
@@ -96,7 +106,7 @@ class ChainClient:
 
     def block_timestamp(self, block: int | str = "latest") -> int:
         """Timestamp of a block."""
-        return int(revert_guard(lambda: self.w3.eth.get_block(block)["timestamp"], what="eth_getBlockByNumber"))
+        return int(revert_guard(lambda: self.w3.eth.get_block(block)["timestamp"], what="eth_getBlockByNumber"))  # type: ignore[arg-type]
 
     def balance(self, address: str) -> int:
         """Balance in wei."""

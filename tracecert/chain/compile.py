@@ -14,11 +14,11 @@ from typing import Any
 
 __all__ = [
     "ARTIFACTS_DIR",
-    "artifact_bytes",
     "COMPILER_VERSION",
     "CONTRACTS",
     "OPTIMIZER_RUNS",
     "PROJECT_ROOT",
+    "artifact_bytes",
     "compile_contracts",
     "load_artifact",
     "standard_json_input",
@@ -85,7 +85,11 @@ def compile_contracts(root: Path = PROJECT_ROOT) -> dict[str, dict[str, Any]]:
             "contractName": name,
             "sourceName": path,
             "sourceSha256": hashlib.sha256(source).hexdigest(),
-            "compiler": {"version": COMPILER_VERSION, "evmVersion": EVM_VERSION, "optimizerRuns": OPTIMIZER_RUNS},
+            "compiler": {
+                "version": COMPILER_VERSION,
+                "evmVersion": EVM_VERSION,
+                "optimizerRuns": OPTIMIZER_RUNS,
+            },
             "abi": out["abi"],
             "bytecode": "0x" + out["evm"]["bytecode"]["object"],
             "deployedBytecode": "0x" + out["evm"]["deployedBytecode"]["object"],

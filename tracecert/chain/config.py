@@ -20,9 +20,7 @@ class ChainSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TRACECERT_CHAIN_", extra="ignore")
 
     rpc_url: str | None = None
-    data_dir: Path = Field(
-        default=Path(".tracecert"), validation_alias=AliasChoices("TRACECERT_DATA_DIR", "data_dir")
-    )
+    data_dir: Path = Field(default=Path(".tracecert"), validation_alias=AliasChoices("TRACECERT_DATA_DIR", "data_dir"))
     #: Blocks on top of the receipt's block before a transaction counts as final (QBFT: 1 is final).
     confirmations: int = Field(default=1, ge=1)
     receipt_timeout: float = Field(default=120.0, gt=0)

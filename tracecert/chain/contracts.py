@@ -74,8 +74,9 @@ class ChainContracts:
 
     # ------------------------------------------------------------------ generic
 
-    def transact(self, sender: TransactionSender, contract: Contract, function: str, *args: Any,
-                 key: str | None = None) -> Receipt:
+    def transact(
+        self, sender: TransactionSender, contract: Contract, function: str, *args: Any, key: str | None = None
+    ) -> Receipt:
         """Send ``contract.function(*args)`` from ``sender`` (idempotent per ``key`` when given)."""
         return sender.send(contract.address, contract.encode_abi(function, list(args)), key=key)
 
@@ -100,21 +101,53 @@ class ChainContracts:
 
     def register_regulator(self, sender: TransactionSender, account: str, jurisdiction: int, name: str) -> Receipt:
         """Register a regional regulator under ``sender``'s regulator account."""
-        return self.transact(sender, self.trust, "registerRegulator", Web3.to_checksum_address(account),
-                             jurisdiction, name)
+        return self.transact(
+            sender, self.trust, "registerRegulator", Web3.to_checksum_address(account), jurisdiction, name
+        )
 
-    def register_lab(self, sender: TransactionSender, lab_id: bytes, kind: LabKind, jurisdiction: int,
-                     admin: str, name: str) -> Receipt:
+    def register_lab(
+        self,
+        sender: TransactionSender,
+        lab_id: bytes,
+        kind: LabKind,
+        jurisdiction: int,
+        admin: str,
+        name: str,
+    ) -> Receipt:
         """Register a lab (by a regulator covering ``jurisdiction``)."""
-        return self.transact(sender, self.trust, "registerLab", lab_id, int(kind), jurisdiction,
-                             Web3.to_checksum_address(admin), name)
+        return self.transact(
+            sender,
+            self.trust,
+            "registerLab",
+            lab_id,
+            int(kind),
+            jurisdiction,
+            Web3.to_checksum_address(admin),
+            name,
+        )
 
-    def authorize_lab(self, sender: TransactionSender, lab_id: bytes, number: str, valid_from: int,
-                      valid_until: int, scope: Mapping[str, Activity]) -> Receipt:
+    def authorize_lab(
+        self,
+        sender: TransactionSender,
+        lab_id: bytes,
+        number: str,
+        valid_from: int,
+        valid_until: int,
+        scope: Mapping[str, Activity],
+    ) -> Receipt:
         """Record an authorization with its scope ``{category code: activities}``."""
         categories = [category_code(c) for c in scope]
-        return self.transact(sender, self.trust, "authorizeLab", lab_id, number, valid_from, valid_until,
-                             categories, [int(a) for a in scope.values()])
+        return self.transact(
+            sender,
+            self.trust,
+            "authorizeLab",
+            lab_id,
+            number,
+            valid_from,
+            valid_until,
+            categories,
+            [int(a) for a in scope.values()],
+        )
 
     def suspend_lab(self, sender: TransactionSender, lab_id: bytes, reason: int = 1) -> Receipt:
         """Suspend a lab."""
@@ -134,8 +167,17 @@ class ChainContracts:
 
     def lab_at(self, lab_id: bytes, at: int) -> dict[str, Any]:
         """The lab's kind, jurisdiction, status and covering authorization at ``at``."""
-        names = ("lab_number", "kind", "jurisdiction", "status", "authorized", "auth_index", "number",
-                 "valid_from", "valid_until")
+        names = (
+            "lab_number",
+            "kind",
+            "jurisdiction",
+            "status",
+            "authorized",
+            "auth_index",
+            "number",
+            "valid_from",
+            "valid_until",
+        )
         return dict(zip(names, self.call(self.trust, "labAt", lab_id, at), strict=True))
 
     # ------------------------------------------------------------------ writers and keys (CertificateRegistry)
@@ -148,8 +190,14 @@ class ChainContracts:
         """Withdraw a writer account."""
         return self.transact(sender, self.certificates, "removeWriter", lab_id, Web3.to_checksum_address(account))
 
-    def register_key(self, sender: TransactionSender, lab_id: bytes, public_key: bytes, valid_from: int = 0,
-                     valid_until: int = 0) -> Receipt:
+    def register_key(
+        self,
+        sender: TransactionSender,
+        lab_id: bytes,
+        public_key: bytes,
+        valid_from: int = 0,
+        valid_until: int = 0,
+    ) -> Receipt:
         """Register a lab's Ed25519 public key (by its admin); 0 means now / open-ended."""
         return self.transact(sender, self.certificates, "registerKey", lab_id, public_key, valid_from, valid_until)
 
@@ -172,16 +220,37 @@ class ChainContracts:
         """Anchor a batch root; idempotent per root (a retry re-sends the journaled transaction)."""
         return self.transact(sender, self.certificates, "anchor", root, count, key_id, key=f"anchor:0x{root.hex()}")
 
-    def revoke(self, sender: TransactionSender, lab_id: bytes, digest: bytes, reason: RevocationReason | int,
-               effective_time: int = 0) -> Receipt:
+    def revoke(
+        self,
+        sender: TransactionSender,
+        lab_id: bytes,
+        digest: bytes,
+        reason: RevocationReason | int,
+        effective_time: int = 0,
+    ) -> Receipt:
         """Revoke the lab's certificate ``digest`` (by a writer of the lab or a regulator); idempotent per digest."""
-        return self.transact(sender, self.certificates, "revoke", lab_id, digest, int(reason), effective_time,
-                             key=f"revoke:0x{lab_id.hex()}:0x{digest.hex()}")
+        return self.transact(
+            sender,
+            self.certificates,
+            "revoke",
+            lab_id,
+            digest,
+            int(reason),
+            effective_time,
+            key=f"revoke:0x{lab_id.hex()}:0x{digest.hex()}",
+        )
 
     def substitute(self, sender: TransactionSender, lab_id: bytes, digest: bytes, new_digest: bytes) -> Receipt:
         """Mark the lab's certificate ``digest`` as substituted by ``new_digest``; idempotent per digest."""
-        return self.transact(sender, self.certificates, "substitute", lab_id, digest, new_digest,
-                             key=f"substitute:0x{lab_id.hex()}:0x{digest.hex()}")
+        return self.transact(
+            sender,
+            self.certificates,
+            "substitute",
+            lab_id,
+            digest,
+            new_digest,
+            key=f"substitute:0x{lab_id.hex()}:0x{digest.hex()}",
+        )
 
     def batch(self, root: bytes) -> BatchInfo:
         """An anchored batch (raises ContractReverted ``CertificateRegistryUnknownBatch``)."""
@@ -192,14 +261,27 @@ class ChainContracts:
         """On-chain status of the lab's certificate ``digest``."""
         state, reason, effective, recorded, substituted_by = self.call(self.certificates, "status", lab_id, digest)
         replacement = bytes(substituted_by)
-        return CertificateStatus(CertificateState(state), reason, effective, recorded,
-                                 replacement if any(replacement) else None)
+        return CertificateStatus(
+            CertificateState(state), reason, effective, recorded, replacement if any(replacement) else None
+        )
 
     def check_certificate(self, digest: bytes, root: bytes, index: int, proof: Sequence[bytes]) -> dict[str, Any]:
         """The one-call verifier read: anchoring, lab, key, times and status of a certificate."""
         view = self.call(self.certificates, "checkCertificate", digest, (root, index, list(proof)))
-        names = ("anchored", "lab_id", "key_id", "batch_index", "batch_size", "anchored_at", "block_number",
-                 "state", "reason", "effective_time", "recorded_at", "substituted_by")
+        names = (
+            "anchored",
+            "lab_id",
+            "key_id",
+            "batch_index",
+            "batch_size",
+            "anchored_at",
+            "block_number",
+            "state",
+            "reason",
+            "effective_time",
+            "recorded_at",
+            "substituted_by",
+        )
         return dict(zip(names, view, strict=True))
 
 
@@ -211,4 +293,3 @@ def _event_table(*contracts: Contract) -> dict[bytes, tuple[Contract, str]]:
                 types = ",".join(canonical_type(i) for i in item["inputs"])
                 table[keccak(text=f"{item['name']}({types})")] = (contract, item["name"])
     return table
-

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
 from eth_abi import encode as abi_encode
 from web3 import Web3
 
@@ -65,7 +66,7 @@ def expected_runtime_code(name: str, immutables: dict[str, bytes] | None = None)
     for ref_id, places in artifact.get("immutableReferences", {}).items():
         value = (immutables or {}).get(ref_id, b"\x00" * 32)
         for place in places:
-            code[place["start"]: place["start"] + place["length"]] = value
+            code[place["start"] : place["start"] + place["length"]] = value
     return bytes(code)
 
 
@@ -92,16 +93,22 @@ def find_deployment(client: ChainClient, path: Path) -> Deployment:
     return deployment
 
 
-def deploy(client: ChainClient, sender: TransactionSender, *, national_authority: str,
-           authority_name: str = "National metrology authority") -> Deployment:
+def deploy(
+    client: ChainClient,
+    sender: TransactionSender,
+    *,
+    national_authority: str,
+    authority_name: str = "National metrology authority",
+) -> Deployment:
     """Deploy TrustRegistry (rooted at ``national_authority``) and CertificateRegistry from ``sender``.
 
     Raises:
         ContractReverted, TransactionFailed, ReceiptTimeout, ChainUnavailable: from sending.
     """
-    trust_data = load_artifact("TrustRegistry")["bytecode"] + abi_encode(
-        ["address", "string"], [Web3.to_checksum_address(national_authority), authority_name]
-    ).hex()
+    trust_data = (
+        load_artifact("TrustRegistry")["bytecode"]
+        + abi_encode(["address", "string"], [Web3.to_checksum_address(national_authority), authority_name]).hex()
+    )
     trust_receipt = sender.send(None, trust_data)
     trust_address = Web3.to_checksum_address(str(trust_receipt.contract_address))
 

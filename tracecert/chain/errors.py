@@ -8,16 +8,17 @@ Exception tree::
     ├── DeploymentNotFound (LookupError)     DEPLOYMENT_NOT_FOUND   no usable deployment for this chain
     ├── ContractReverted                     CONTRACT_REVERTED      a call or transaction reverted; ``error`` names it
     ├── TransactionFailed                    TX_FAILED              mined with status 0 without revert data, or refused
-    └── ReceiptTimeout (TimeoutError)        TX_TIMEOUT             no (confirmed) receipt in time; the tx may still land
+    └── ReceiptTimeout (TimeoutError)        TX_TIMEOUT             no confirmed receipt in time; the tx may still land
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
 from eth_abi import decode as abi_decode
-from eth_utils import keccak
+from eth_utils import keccak, to_checksum_address
 
 from tracecert.chain.compile import CONTRACTS, load_artifact
 
@@ -108,7 +109,7 @@ def _error_table() -> dict[bytes, tuple[str, list[str]]]:
     return table
 
 
-def canonical_type(item: dict[str, Any]) -> str:
+def canonical_type(item: Mapping[str, Any]) -> str:
     """The canonical ABI type of an ABI input, tuples spelled out (as in signatures)."""
     if item["type"].startswith("tuple"):
         return "(" + ",".join(canonical_type(c) for c in item["components"]) + ")" + item["type"][5:]
@@ -125,7 +126,8 @@ def decode_revert(data: bytes | str | None, tx_hash: str | None = None) -> Contr
         return ContractReverted("Unknown", (), data, tx_hash)
     name, types = entry
     try:
-        args = tuple(abi_decode(types, data[4:]))
+        values = abi_decode(types, data[4:])
     except Exception:  # malformed revert data: keep the name, drop the arguments
-        args = ()
+        return ContractReverted(name, (), data, tx_hash)
+    args = tuple(to_checksum_address(v) if t == "address" else v for t, v in zip(types, values, strict=True))
     return ContractReverted(name, args, data, tx_hash)

@@ -32,7 +32,10 @@ def find_anvil() -> Path:
     Raises:
         NodeStartFailed: no Anvil binary found (run the set-up command).
     """
-    candidates = [os.environ.get("TRACECERT_ANVIL_BIN"), str(PROJECT_ROOT / "node_modules" / ".bin" / "anvil")]
+    candidates = [
+        os.environ.get("TRACECERT_ANVIL_BIN"),
+        str(PROJECT_ROOT / "node_modules" / ".bin" / "anvil"),
+    ]
     for candidate in candidates:
         if candidate and Path(candidate).is_file():
             return Path(candidate)
@@ -45,8 +48,9 @@ def find_anvil() -> Path:
 def rpc_ready(url: str, timeout: float = 1.0) -> int | None:
     """The chain id if a JSON-RPC node answers at ``url``, else None."""
     try:
-        response = httpx.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []},
-                              timeout=timeout)
+        response = httpx.post(
+            url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}, timeout=timeout
+        )
         return int(response.json()["result"], 16)
     except (httpx.HTTPError, ValueError, KeyError):
         return None
@@ -94,8 +98,18 @@ class AnvilNode:
 
     def command(self) -> list[str]:
         """The Anvil command line."""
-        cmd = [str(find_anvil()), "--host", self.host, "--port", str(self.port), "--chain-id", str(self.chain_id),
-               "--accounts", "1", "--silent"]
+        cmd = [
+            str(find_anvil()),
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+            "--chain-id",
+            str(self.chain_id),
+            "--accounts",
+            "1",
+            "--silent",
+        ]
         if self.persist:
             cmd += ["--state", str(self.state_file), "--state-interval", "1"]
         if self.block_time:
@@ -114,14 +128,19 @@ class AnvilNode:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = (self.data_dir / "anvil.log").open("ab")
         self._process = subprocess.Popen(  # noqa: S603 - fixed binary and arguments
-            self.command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            self.command(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
             start_new_session=detach,
         )
         log.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
-                raise NodeStartFailed(f"anvil exited with code {self._process.returncode}; see {self.data_dir}/anvil.log")
+                raise NodeStartFailed(
+                    f"anvil exited with code {self._process.returncode}; see {self.data_dir}/anvil.log"
+                )
             if rpc_ready(self.url, timeout=0.5) == self.chain_id:
                 if detach:
                     self.pid_file.write_text(json.dumps({"pid": self._process.pid, "url": self.url}))
@@ -185,6 +204,7 @@ class AnvilNode:
         self.start()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()

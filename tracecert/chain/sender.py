@@ -26,7 +26,13 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
 from tracecert.chain.client import ChainClient
-from tracecert.chain.errors import ChainUnavailable, ContractReverted, ReceiptTimeout, TransactionFailed
+from tracecert.chain.errors import (
+    ChainUnavailable,
+    ContractReverted,
+    ReceiptTimeout,
+    TransactionFailed,
+    decode_revert,
+)
 
 __all__ = ["FileJournal", "JournalEntry", "MemoryJournal", "Receipt", "TransactionSender", "TxJournal"]
 
@@ -161,8 +167,15 @@ class TransactionSender:
 
     # ------------------------------------------------------------------ public
 
-    def send(self, to: str | None, data: bytes | str, *, key: str | None = None, gas: int | None = None,
-             value: int = 0) -> Receipt:
+    def send(
+        self,
+        to: str | None,
+        data: bytes | str,
+        *,
+        key: str | None = None,
+        gas: int | None = None,
+        value: int = 0,
+    ) -> Receipt:
         """Sign, journal, broadcast and confirm one transaction; return its receipt.
 
         With ``key``, the call is idempotent: a key already MINED returns its receipt, a key still open is
@@ -184,8 +197,12 @@ class TransactionSender:
                 return self._finish(existing)
         payload = data if isinstance(data, str) else "0x" + data.hex()
         with self._lock:
-            tx: dict[str, Any] = {"from": self.address, "data": payload, "value": value,
-                                  "chainId": self.client.chain_id}
+            tx: dict[str, Any] = {
+                "from": self.address,
+                "data": payload,
+                "value": value,
+                "chainId": self.client.chain_id,
+            }
             if to is not None:
                 tx["to"] = Web3.to_checksum_address(to)
             tx["gas"] = gas if gas is not None else self._estimate(tx)
@@ -194,8 +211,13 @@ class TransactionSender:
             tx.pop("from")
             signed = self._account.sign_transaction(tx)
             tx_hash = "0x" + bytes(signed.hash).hex()
-            entry = JournalEntry(key=key or f"tx:{tx_hash}", sender=self.address, nonce=tx["nonce"],
-                                 tx_hash=tx_hash, raw="0x" + bytes(signed.raw_transaction).hex())
+            entry = JournalEntry(
+                key=key or f"tx:{tx_hash}",
+                sender=self.address,
+                nonce=tx["nonce"],
+                tx_hash=tx_hash,
+                raw="0x" + bytes(signed.raw_transaction).hex(),
+            )
             self.journal.put(entry)
             self._nonce = tx["nonce"] + 1
         return self._finish(entry)
@@ -302,8 +324,9 @@ class TransactionSender:
             except ChainUnavailable:
                 logger.warning("node unreachable while waiting for %s; retrying", entry.tx_hash)
             if time.monotonic() > deadline:
-                raise ReceiptTimeout(f"no confirmed receipt for {entry.tx_hash} in {self.receipt_timeout:.0f}s",
-                                     entry.tx_hash)
+                raise ReceiptTimeout(
+                    f"no confirmed receipt for {entry.tx_hash} in {self.receipt_timeout:.0f}s", entry.tx_hash
+                )
             time.sleep(self.poll_interval)
 
     def _nonce_taken(self, entry: JournalEntry) -> bool:
@@ -320,13 +343,29 @@ class TransactionSender:
         return _to_receipt(raw)
 
     def _failure(self, entry: JournalEntry, receipt: Receipt) -> Exception:
-        tx = self.client.rpc("eth_getTransactionByHash", [entry.tx_hash])
-        call = {"from": tx["from"], "to": tx.get("to"), "data": tx["input"], "gas": tx["gas"], "value": tx["value"]}
+        """Why a mined transaction failed: the exact revert data from a call trace when the node offers one
+        (Anvil, Geth, Besu with the DEBUG API), else a replay just before and at the end of its block."""
         try:
-            self.client.rpc("eth_call", [call, hex(receipt.block_number - 1)])
-        except ContractReverted as exc:
-            exc.tx_hash = entry.tx_hash
-            return exc
+            trace = self.client.rpc("debug_traceTransaction", [entry.tx_hash, {"tracer": "callTracer"}])
+            output = trace.get("output") if isinstance(trace, dict) else None
+            if isinstance(output, str) and len(output) >= 10:
+                return decode_revert(output, entry.tx_hash)
+        except (TransactionFailed, ContractReverted):
+            pass  # no debug API here
+        tx = self.client.rpc("eth_getTransactionByHash", [entry.tx_hash])
+        call = {
+            "from": tx["from"],
+            "to": tx.get("to"),
+            "data": tx["input"],
+            "gas": tx["gas"],
+            "value": tx["value"],
+        }
+        for block in (receipt.block_number - 1, receipt.block_number):
+            try:
+                self.client.rpc("eth_call", [call, hex(block)])
+            except ContractReverted as exc:
+                exc.tx_hash = entry.tx_hash
+                return exc
         return TransactionFailed(f"transaction {entry.tx_hash} failed (status 0, out of gas?)", entry.tx_hash)
 
 

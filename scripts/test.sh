@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The test command: linters, type checker, then the whole pytest suite (real Anvil processes, real databases).
+# Extra arguments go to pytest, e.g. scripts/test.sh tests/chain -x
+set -euo pipefail
+cd "$(dirname "$0")/.."
+.venv/bin/ruff check tracecert registry verifier scripts tests
+.venv/bin/mypy
+.venv/bin/python -m pytest -p no:cacheprovider "$@"

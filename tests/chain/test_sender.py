@@ -1,0 +1,219 @@
+"""The transaction sender: journal before broadcast, idempotent retries, recovery, reverts decoded, timeouts."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from eth_account import Account
+
+from tests.conftest import Chain, free_port
+from tracecert.chain.client import ChainClient
+from tracecert.chain.contracts import ChainContracts
+from tracecert.chain.deploy import deploy
+from tracecert.chain.errors import ChainUnavailable, ContractReverted, ReceiptTimeout, TransactionFailed
+from tracecert.chain.node import AnvilNode
+from tracecert.chain.sender import FileJournal, JournalEntry, TransactionSender
+
+
+def _register_regulator_data(chain: Chain, account: str) -> bytes:
+    return bytes.fromhex(chain.contracts.trust.encode_abi("registerRegulator", [account, 330000, "浙江"])[2:])
+
+
+def _tx_count(client: ChainClient, address: str) -> int:
+    return int(client.rpc("eth_getTransactionCount", [address, "latest"]), 16)
+
+
+def test_revert_is_decoded_before_signing_and_consumes_no_nonce(chain: Chain) -> None:
+    outsider = chain.actor("outsider")
+    before = _tx_count(chain.client, outsider.address)
+    with pytest.raises(ContractReverted) as exc:
+        chain.contracts.register_regulator(outsider, Account.create().address, 330000, "x")
+    assert exc.value.error == "TrustRegistryNotRegulator"
+    assert exc.value.args_decoded == (outsider.address,)
+    assert _tx_count(chain.client, outsider.address) == before
+    # The next transaction of that account still goes through with the right nonce.
+    chain.client.set_balance(outsider.address, 10**20)
+    receipt = outsider.send(outsider.address, b"", value=1)
+    assert receipt.status == 1
+
+
+def test_same_key_twice_is_one_transaction(chain: Chain, tmp_path: Path) -> None:
+    sender = TransactionSender(chain.client, chain.national._account, FileJournal(tmp_path / "j.jsonl"))
+    data = _register_regulator_data(chain, Account.create().address)
+    first = sender.send(chain.contracts.trust.address, data, key="register:zj")
+    second = sender.send(chain.contracts.trust.address, data, key="register:zj")
+    assert first.tx_hash == second.tx_hash
+    assert first.block_number == second.block_number
+
+
+def test_crash_after_journaling_is_finished_once_by_recover(chain: Chain, tmp_path: Path) -> None:
+    """A process that dies between journaling and broadcasting leaves a SIGNED entry; the next one sends exactly
+    that transaction, and a retry with the same key neither signs anew nor sends twice."""
+    journal_path = tmp_path / "journal.jsonl"
+    account = chain.national._account
+
+    class Crash(Exception):
+        pass
+
+    class CrashingSender(TransactionSender):
+        def _broadcast(self, entry: JournalEntry) -> None:
+            raise Crash
+
+    data = _register_regulator_data(chain, Account.create().address)
+    with pytest.raises(Crash):
+        CrashingSender(chain.client, account, FileJournal(journal_path)).send(
+            chain.contracts.trust.address, data, key="register:crash"
+        )
+    [entry] = FileJournal(journal_path).open_entries(account.address)
+    assert entry.state == "SIGNED"
+    assert chain.client.rpc("eth_getTransactionReceipt", [entry.tx_hash]) is None
+
+    restarted = TransactionSender(chain.client, account, FileJournal(journal_path))
+    [receipt] = restarted.recover()
+    assert receipt.tx_hash == entry.tx_hash and receipt.status == 1
+    again = restarted.send(chain.contracts.trust.address, data, key="register:crash")
+    assert again.tx_hash == entry.tx_hash
+    assert FileJournal(journal_path).get("register:crash").state == "MINED"  # type: ignore[union-attr]
+
+
+def test_mined_revert_is_decoded_from_the_receipt(chain: Chain) -> None:
+    """Two regulators registered with the same account in one block: the second one is mined and reverts."""
+    chain.client.rpc("evm_setAutomine", [False])
+    try:
+        account = Account.create().address
+        data = _register_regulator_data(chain, account)
+        sender = chain.national
+        results: list[object] = []
+
+        def send() -> None:
+            try:
+                results.append(sender.send(chain.contracts.trust.address, data, gas=300_000))
+            except Exception as exc:
+                results.append(exc)
+
+        threads = [threading.Thread(target=send) for _ in range(2)]
+        for t in threads:
+            t.start()
+        time.sleep(0.5)
+        chain.client.rpc("evm_mine", [])
+        for t in threads:
+            t.join(10)
+    finally:
+        chain.client.rpc("evm_setAutomine", [True])
+    errors = [r for r in results if isinstance(r, Exception)]
+    assert len(results) == 2 and len(errors) == 1
+    assert isinstance(errors[0], ContractReverted)
+    assert errors[0].error == "TrustRegistryRegulatorExists"
+
+
+def test_confirmations_wait_for_later_blocks(chain: Chain) -> None:
+    sender = TransactionSender(chain.client, chain.national._account, confirmations=3, poll_interval=0.02)
+    timer = threading.Timer(0.4, lambda: [chain.client.rpc("evm_mine", []) for _ in range(2)])
+    timer.start()
+    started = time.monotonic()
+    receipt = sender.send(chain.contracts.trust.address, _register_regulator_data(chain, Account.create().address))
+    assert time.monotonic() - started >= 0.35
+    assert int(chain.client.rpc("eth_blockNumber", []), 16) >= receipt.block_number + 2
+
+
+def test_receipt_timeout_then_recover_when_blocks_resume(chain: Chain, tmp_path: Path) -> None:
+    journal = FileJournal(tmp_path / "j.jsonl")
+    sender = TransactionSender(chain.client, chain.national._account, journal, receipt_timeout=0.5)
+    data = _register_regulator_data(chain, Account.create().address)
+    chain.client.rpc("evm_setAutomine", [False])
+    try:
+        with pytest.raises(ReceiptTimeout) as exc:
+            sender.send(chain.contracts.trust.address, data, key="slow", gas=300_000)
+        assert exc.value.code == "TX_TIMEOUT"
+        assert journal.get("slow").state == "SENT"  # type: ignore[union-attr]
+    finally:
+        chain.client.rpc("evm_setAutomine", [True])
+    chain.client.rpc("evm_mine", [])
+    [receipt] = TransactionSender(chain.client, chain.national._account, journal).recover()
+    assert receipt.tx_hash == exc.value.tx_hash and receipt.status == 1
+
+
+def test_journaled_transaction_whose_nonce_was_taken_is_dropped(chain: Chain, tmp_path: Path) -> None:
+    account = chain.national._account
+    journal = FileJournal(tmp_path / "j.jsonl")
+    nonce = _tx_count(chain.client, account.address)
+    stale = account.sign_transaction(
+        {
+            "to": account.address,
+            "value": 1,
+            "gas": 21_000,
+            "gasPrice": 10**10,
+            "nonce": nonce,
+            "chainId": chain.client.chain_id,
+        }
+    )
+    journal.put(
+        JournalEntry(
+            key="stale",
+            sender=account.address,
+            nonce=nonce,
+            tx_hash="0x" + bytes(stale.hash).hex(),
+            raw="0x" + bytes(stale.raw_transaction).hex(),
+        )
+    )
+    # Another transaction of the same account takes that nonce first.
+    chain.national.send(account.address, b"", value=2)
+    assert TransactionSender(chain.client, account, journal).recover() == []
+    assert journal.get("stale").state == "DROPPED"  # type: ignore[union-attr]
+
+
+def test_refused_transaction_is_failed_and_nonce_resynced(chain: Chain) -> None:
+    poor = Account.create()
+    sender = TransactionSender(chain.client, poor)
+    with pytest.raises(TransactionFailed) as exc:
+        sender.send(poor.address, b"", gas=21_000, value=10**18)  # no funds at all
+    assert exc.value.code == "TX_FAILED"
+    chain.client.set_balance(poor.address, 10**20)
+    assert sender.send(poor.address, b"", value=1).status == 1
+
+
+def test_node_gone_mid_batch_then_back_anchors_exactly_once(tmp_path: Path) -> None:
+    """The node goes away after a transaction is journaled; after it comes back (same state), recovery lands that
+    transaction once, and the contract still holds each root once."""
+    from tracecert.certificate.merkle import build_batch
+    from tracecert.certificate.signing import generate_key
+    from tracecert.chain.types import Activity, LabKind
+
+    node = AnvilNode(tmp_path / "node", port=free_port())
+    node.start()
+    try:
+        client = ChainClient(node.url)
+        actors = {n: Account.create() for n in ("national", "admin", "writer")}
+        for a in actors.values():
+            client.set_balance(a.address, 10**22)
+        national = TransactionSender(client, actors["national"])
+        contracts = ChainContracts(client, deploy(client, national, national_authority=actors["national"].address))
+        lab_id = b"\x07" * 32
+        contracts.register_lab(national, lab_id, LabKind.NMI, 110000, actors["admin"].address, "中国计量科学研究院")
+        now = client.block_timestamp()
+        contracts.authorize_lab(national, lab_id, "NIM-CMC", now - 10, now + 10**8, {"MASS": Activity.CALIBRATE})
+        admin = TransactionSender(client, actors["admin"])
+        contracts.add_writer(admin, lab_id, actors["writer"].address)
+        key = generate_key()
+        contracts.register_key(admin, lab_id, key.public_key)
+        journal = FileJournal(tmp_path / "writer.jsonl")
+        writer = TransactionSender(client, actors["writer"], journal, broadcast_attempts=2, receipt_timeout=2)
+        roots = [build_batch([bytes([i]) * 32]).root for i in range(1, 4)]
+        contracts.anchor(writer, roots[0], 1, key.key_id)
+
+        node.stop()  # graceful: state dumped
+        with pytest.raises(ChainUnavailable):
+            contracts.anchor(writer, roots[1], 1, key.key_id)
+        node.start()
+
+        writer = TransactionSender(client, actors["writer"], FileJournal(tmp_path / "writer.jsonl"))
+        contracts.anchor(writer, roots[1], 1, key.key_id)
+        contracts.anchor(writer, roots[1], 1, key.key_id)  # a retry of the same root: no second transaction
+        contracts.anchor(writer, roots[2], 1, key.key_id)
+        assert [contracts.batch(r).index for r in roots] == [0, 1, 2]
+        assert contracts.call(contracts.certificates, "batchCount") == 3
+    finally:
+        node.stop()

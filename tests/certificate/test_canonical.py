@@ -119,9 +119,7 @@ def test_golden_record_digest() -> None:
     """The published test vector (docs/bundle.md): other implementations must get the same digest."""
     data = (Path(__file__).parent / "data" / "verification-record.json").read_bytes()
     record = record_from_json(data)
-    assert to_hex(certificate_digest(record)) == (
-        "0x28503298d05a8dd650c3104d866e56a6ee08b9bd91a070e20f77e4b0d4594312"
-    )
+    assert to_hex(certificate_digest(record)) == ("0x28503298d05a8dd650c3104d866e56a6ee08b9bd91a070e20f77e4b0d4594312")
     # JCS of the file as it stands gives the same bytes: the file is in normal form.
     assert canonicalize_json(data) == canonical_record(record)
 
@@ -163,18 +161,14 @@ json_values = st.recursive(
     # rfc8785 keeps to the I-JSON range: integral values beyond 2**53 are refused, so stay inside it
     | st.floats(allow_nan=False, allow_infinity=False, min_value=-(2.0**52), max_value=2.0**52)
     | st.text(max_size=20),
-    lambda children: (
-        st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=8), children, max_size=5)
-    ),
+    lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=8), children, max_size=5),
     max_leaves=30,
 )
 
 
 @settings(max_examples=200, deadline=None)
 @given(value=json_values, seed=st.integers(0, 2**32 - 1), indent=st.sampled_from([None, 0, 1, 4, "\t"]))
-def test_canonical_form_ignores_key_order_and_whitespace(
-    value: Any, seed: int, indent: int | str | None
-) -> None:
+def test_canonical_form_ignores_key_order_and_whitespace(value: Any, seed: int, indent: int | str | None) -> None:
     rng = random.Random(seed)
     text = json.dumps(_shuffled(value, rng), indent=indent, ensure_ascii=rng.random() < 0.5)
     canonical = canonicalize(value)

@@ -105,9 +105,7 @@ def test_ct_reference_proofs(index: int, size: int, path: list[str]) -> None:
     root = bytes.fromhex(CT_ROOTS[size])
     verify_inclusion_leaf_hash(leaf_hash(CT_INPUTS[index]), index, size, proof, root)
     with pytest.raises(ProofInvalid):
-        verify_inclusion_leaf_hash(
-            leaf_hash(CT_INPUTS[index]), index, size, proof, bytes.fromhex(CT_ROOTS[0])
-        )
+        verify_inclusion_leaf_hash(leaf_hash(CT_INPUTS[index]), index, size, proof, bytes.fromhex(CT_ROOTS[0]))
 
 
 def test_certificate_leaves_hash_the_digest() -> None:

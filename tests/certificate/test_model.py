@@ -127,9 +127,7 @@ INVALID: list[tuple[Callable[[], Doc], Callable[[Doc], None], str, str]] = [
 
 
 @pytest.mark.parametrize(("builder", "mutate", "field", "rule"), INVALID)
-def test_invalid_records(
-    builder: Callable[[], Doc], mutate: Callable[[Doc], None], field: str, rule: str
-) -> None:
+def test_invalid_records(builder: Callable[[], Doc], mutate: Callable[[Doc], None], field: str, rule: str) -> None:
     doc = builder()
     mutate(doc)
     with pytest.raises(RecordInvalid) as e:

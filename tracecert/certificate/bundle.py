@@ -166,9 +166,7 @@ def parse_bundle(data: bytes | str | Mapping[str, Any]) -> ProofBundle:
     except CanonicalizationFailed as e:
         raise BundleInvalid("bundle is not strict JSON", [FieldError("(bundle)", "json", str(e))]) from e
     if not isinstance(doc, dict):
-        raise BundleInvalid(
-            "bundle is not a JSON object", [FieldError("(bundle)", "type", "expected an object")]
-        )
+        raise BundleInvalid("bundle is not a JSON object", [FieldError("(bundle)", "type", "expected an object")])
     if doc.get("format") != BUNDLE_FORMAT:
         raise BundleInvalid(
             f"not a {BUNDLE_FORMAT} document",
@@ -245,8 +243,6 @@ def generate_bundle_json_schema() -> dict[str, Any]:
 
 def bundle_json_schema() -> dict[str, Any]:
     """Return the committed JSON Schema file ``schemas/bundle-v1.schema.json`` (read from the package)."""
-    text = (
-        resources.files("tracecert.certificate.schemas").joinpath("bundle-v1.schema.json").read_text("utf-8")
-    )
+    text = resources.files("tracecert.certificate.schemas").joinpath("bundle-v1.schema.json").read_text("utf-8")
     result: dict[str, Any] = json.loads(text)
     return result

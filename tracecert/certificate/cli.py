@@ -124,13 +124,9 @@ def key_generate(
     out: Annotated[Path, typer.Option("--out", help="Key file to create (must not exist).")],
     passphrase_file: Annotated[
         Path | None,
-        typer.Option(
-            "--passphrase-file", exists=True, dir_okay=False, help=f"Else ${PASSPHRASE_ENV}, else a prompt."
-        ),
+        typer.Option("--passphrase-file", exists=True, dir_okay=False, help=f"Else ${PASSPHRASE_ENV}, else a prompt."),
     ] = None,
-    kdf: Annotated[
-        str, typer.Option("--kdf", help="Argon2id cost: interactive, moderate, sensitive.")
-    ] = "moderate",
+    kdf: Annotated[str, typer.Option("--kdf", help="Argon2id cost: interactive, moderate, sensitive.")] = "moderate",
 ) -> None:
     """Generate a lab key and write it encrypted; print only the key id and public key."""
     if kdf not in _KDF_LIMITS:
@@ -179,9 +175,7 @@ def _date(value: str | None, option: str) -> dt.date | None:
 @dcc_app.command("import")
 def dcc_import(
     file: ExistingFile,
-    out: Annotated[
-        Path | None, typer.Option("--out", help="Write the record JSON here (else stdout).")
-    ] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Write the record JSON here (else stdout).")] = None,
     issue_date: Annotated[str | None, typer.Option(help="YYYY-MM-DD; DCC has no issue date.")] = None,
     valid_until: Annotated[str | None, typer.Option(help="YYYY-MM-DD.")] = None,
     category_code: Annotated[str | None, typer.Option(help="Instrument category code.")] = None,
@@ -193,9 +187,7 @@ def dcc_import(
     authorization_number: Annotated[str | None, typer.Option()] = None,
     accreditation_number: Annotated[str | None, typer.Option()] = None,
     customer_usci: Annotated[str | None, typer.Option(help="Customer unified social credit code.")] = None,
-    mandatory_verification: Annotated[
-        bool | None, typer.Option("--mandatory-verification/--not-mandatory")
-    ] = None,
+    mandatory_verification: Annotated[bool | None, typer.Option("--mandatory-verification/--not-mandatory")] = None,
     method_reference: Annotated[str | None, typer.Option(help="E.g. JJF 1033-2023.")] = None,
     kind: Annotated[str | None, typer.Option(help="Record kind; default CALIBRATION.")] = None,
     lang: Annotated[list[str] | None, typer.Option(help="Preferred text language (repeatable).")] = None,

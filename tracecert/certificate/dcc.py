@@ -102,9 +102,7 @@ def dcc_schema(version: str) -> xmlschema.XMLSchema:
 
 
 def _unsupported(version: str | None) -> str:
-    return (
-        f"DCC schemaVersion {version!r} is not supported (supported: {', '.join(SUPPORTED_SCHEMA_VERSIONS)})"
-    )
+    return f"DCC schemaVersion {version!r} is not supported (supported: {', '.join(SUPPORTED_SCHEMA_VERSIONS)})"
 
 
 def _hardened_parser() -> etree.XMLParser:
@@ -146,9 +144,7 @@ def parse_dcc(data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[etree
     except etree.XMLSyntaxError as e:
         raise XmlMalformed(f"not well-formed XML: {e}") from e
     tree = root.getroottree()
-    if (
-        tree.docinfo.doctype or tree.docinfo.internalDTD is not None
-    ):  # pragma: no cover - defusedxml caught it
+    if tree.docinfo.doctype or tree.docinfo.internalDTD is not None:  # pragma: no cover - defusedxml caught it
         raise XmlUnsafe("DOCTYPE declarations are refused")
     if root.tag != _ROOT:
         raise DccWrongRoot(f"root element is {root.tag!r}, not {_ROOT!r}")
@@ -324,9 +320,7 @@ def _real_row(real: etree._Element) -> dict[str, str]:
 def _xml_list_rows(el: etree._Element) -> list[dict[str, str]]:
     values = _split_list(_find_text(el, "si:valueXMLList"))
     n = len(values)
-    columns: dict[str, list[str | None]] = {
-        "unit": _broadcast(_split_list(_find_text(el, "si:unitXMLList")), n)
-    }
+    columns: dict[str, list[str | None]] = {"unit": _broadcast(_split_list(_find_text(el, "si:unitXMLList")), n)}
     unc = el.find("si:expandedUncXMLList", _NS)
     if unc is not None:
         for key, tag in (
@@ -383,9 +377,7 @@ def _walk_results(
                     row.update(extra)
             expanded.append((q, rows))
     reference = next((r for q, r in expanded if _ref_types(q) & {"basic_referenceValue"}), None)
-    indicated = next(
-        (r for q, r in expanded if _ref_types(q) & {"basic_measuredValue", "basic_indicatedValue"}), None
-    )
+    indicated = next((r for q, r in expanded if _ref_types(q) & {"basic_measuredValue", "basic_indicatedValue"}), None)
     for q, rows in expanded:
         refs = _ref_types(q)
         if rows is reference or rows is indicated:
@@ -427,9 +419,7 @@ def _walk_results(
         )
 
 
-def _walk_conditions(
-    container: etree._Element, names: list[str], reader: _Reader, out: list[dict[str, Any]]
-) -> None:
+def _walk_conditions(container: etree._Element, names: list[str], reader: _Reader, out: list[dict[str, Any]]) -> None:
     for q in container.findall("dcc:quantity", _NS):
         rows = _rows_of(q, reader, " / ".join(names)) or []
         label = " / ".join([*names, *filter(None, [reader.text(q.find("dcc:name", _NS))])])
@@ -491,9 +481,7 @@ def _tracecert_hash(el: etree._Element | None, reader: _Reader, where: str) -> t
     return number, None
 
 
-def import_dcc(
-    data: bytes, overrides: DccOverrides | None = None, *, max_bytes: int = DEFAULT_MAX_BYTES
-) -> DccImport:
+def import_dcc(data: bytes, overrides: DccOverrides | None = None, *, max_bytes: int = DEFAULT_MAX_BYTES) -> DccImport:
     """Parse, validate and map a DCC (3.0.0, 3.1.1, 3.1.2) into a certificate record.
 
     The record's ``original_document`` binds the SHA-256 of ``data``. Kind is CALIBRATION unless overridden
@@ -515,9 +503,7 @@ def import_dcc(
     core = admin.find("dcc:coreData", _NS)
     reader = _Reader(
         ov.languages,
-        [c.text or "" for c in core.findall("dcc:mandatoryLangCodeISO639_1", _NS)]
-        if core is not None
-        else [],
+        [c.text or "" for c in core.findall("dcc:mandatoryLangCodeISO639_1", _NS)] if core is not None else [],
     )
     missing: list[FieldError] = []
 
@@ -538,9 +524,7 @@ def import_dcc(
             ov.issue_date.isoformat() if ov.issue_date else _statement_date(admin, "tracecert_issueDate"),
             "--issue-date",
         ),
-        "valid_until": ov.valid_until.isoformat()
-        if ov.valid_until
-        else _statement_date(admin, "basic_recalibration"),
+        "valid_until": ov.valid_until.isoformat() if ov.valid_until else _statement_date(admin, "basic_recalibration"),
     }
 
     # item(s)
@@ -564,9 +548,7 @@ def import_dcc(
         if item["serial_number"] is None and item["asset_number"] is None:
             need("item.serial_number", None, "--serial-number")
     else:
-        item["name"] = need(
-            "item.name", ov.item_name or reader.text(items_el.find("dcc:name", _NS)), "--item-name"
-        )
+        item["name"] = need("item.name", ov.item_name or reader.text(items_el.find("dcc:name", _NS)), "--item-name")
         set_ids = _identifications(items_el)
         item["serial_number"] = ov.serial_number or set_ids.get("manufacturer")
         item["asset_number"] = set_ids.get("customer") or set_ids.get("owner")
@@ -625,9 +607,7 @@ def import_dcc(
     for rp in admin.findall("dcc:respPersons/dcc:respPerson", _NS):
         name = reader.text(rp.find("dcc:person/dcc:name", _NS))
         role_text = (_find_text(rp, "dcc:role") or "").strip()
-        role = _ROLE_WORDS.get(role_text.lower()) or (
-            Role(role_text) if role_text in Role.__members__ else None
-        )
+        role = _ROLE_WORDS.get(role_text.lower()) or (Role(role_text) if role_text in Role.__members__ else None)
         if role is None:
             role = Role.APPROVER if _find_text(rp, "dcc:mainSigner") in ("true", "1") else Role.PERFORMER
             reader.notes.append(
@@ -635,11 +615,7 @@ def import_dcc(
                 "(mainSigner -> APPROVER, otherwise PERFORMER)"
             )
         person_id = next(
-            (
-                reader.text(d)
-                for d in rp.findall("dcc:description", _NS)
-                if "tracecert_personId" in _ref_types(d)
-            ),
+            (reader.text(d) for d in rp.findall("dcc:description", _NS) if "tracecert_personId" in _ref_types(d)),
             None,
         )
         persons.append({"name": name, "role": role.value, "id": person_id})
@@ -659,9 +635,7 @@ def import_dcc(
             "clause": _clean(main.findtext("dcc:reference", namespaces=_NS)),
         }
         if len(methods) > 1:
-            reader.notes.append(
-                f"method: {len(methods)} usedMethods; the first non-uncertainty one is mapped"
-            )
+            reader.notes.append(f"method: {len(methods)} usedMethods; the first non-uncertainty one is mapped")
     if ov.method_reference:
         method["reference"] = ov.method_reference
     if not method:
@@ -699,7 +673,6 @@ def import_dcc(
                 continue
             seen.add((name, serial))
             number, digest = _tracecert_hash(eq.find("dcc:certificate", _NS), reader, f"standard {name!r}")
-            cert_el = eq.find("dcc:certificate", _NS)
             standards.append(
                 {
                     "name": name,
@@ -708,9 +681,6 @@ def import_dcc(
                     "model": _find_text(eq, "dcc:model"),
                     "certificate_number": number,
                     "certificate_digest": digest,
-                    "issuing_lab_name": reader.text(cert_el.find("dcc:referral", _NS))
-                    if cert_el is not None
-                    else None,
                 }
             )
             if number is None:
@@ -761,9 +731,7 @@ def import_dcc(
         "remarks": _statement_text(admin, "tracecert_remarks", reader),
     }
     record = record_from_json(_drop_none(record_json))
-    return DccImport(
-        record=record, schema_version=version, document_sha256=doc_hash, notes=tuple(reader.notes)
-    )
+    return DccImport(record=record, schema_version=version, document_sha256=doc_hash, notes=tuple(reader.notes))
 
 
 def _drop_none(obj: Any) -> Any:
@@ -816,9 +784,7 @@ class _Writer:
 
     def uncertainty_meta(self, quantity: etree._Element, unit: str, u: str, k: str | None) -> None:
         """U (and k) without p: D-SI's expandedUnc needs p, so they go to measurementMetaData instead."""
-        meta = self.el(
-            self.el(quantity, "dcc:measurementMetaData"), "dcc:metaData", refType="tracecert_uncertainty"
-        )
+        meta = self.el(self.el(quantity, "dcc:measurementMetaData"), "dcc:metaData", refType="tracecert_uncertainty")
         self.text(meta, "dcc:declaration", "expanded uncertainty; coverage probability not stated")
         data = self.el(meta, "dcc:data")
         self.si_real(self.el(data, "dcc:quantity", refType="tracecert_U"), u, unit)
@@ -865,9 +831,7 @@ class _Writer:
         if conformity is not None:
             self.el(s, "dcc:conformity", conformity)
 
-    def contact(
-        self, parent: etree._Element, tag: str, name: str, address: str | None, country: str | None
-    ) -> None:
+    def contact(self, parent: etree._Element, tag: str, name: str, address: str | None, country: str | None) -> None:
         contact = self.el(parent, tag)
         self.text(contact, "dcc:name", name)
         self.el(contact, "dcc:eMail", "")
@@ -1012,14 +976,12 @@ def export_dcc(
             valid=record.customer.mandatory_verification,
         )
     if record.traceability_statement is not None:
-        w.statement(
-            statements, "basic_traceability", traceable=True, declaration=record.traceability_statement
-        )
+        w.statement(statements, "basic_traceability", traceable=True, declaration=record.traceability_statement)
     if record.conclusion is not None:
         w.statement(
             statements,
             "basic_conformity",
-            declaration=record.decision_rule or "conformity",
+            declaration=record.decision_rule,
             conformity="pass" if record.conclusion.value == "PASS" else "fail",
         )
 
@@ -1059,9 +1021,7 @@ def export_dcc(
         for c in record.conditions:
             cond = w.el(conds, "dcc:influenceCondition")
             w.text(cond, "dcc:name", c.name)
-            w.quantity(
-                w.el(cond, "dcc:data"), c.value, c.unit, c.expanded_uncertainty, c.coverage_factor, None
-            )
+            w.quantity(w.el(cond, "dcc:data"), c.value, c.unit, c.expanded_uncertainty, c.coverage_factor, None)
     results = w.el(mr, "dcc:results")
     for r in record.results:
         res = w.el(results, "dcc:result")

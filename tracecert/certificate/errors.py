@@ -1,4 +1,3 @@
-# ruff: noqa: N818  (house style names leaves by what went wrong: SignatureInvalid, ProofInvalid)
 """Errors raised by :mod:`tracecert.certificate`; each leaf carries a stable machine ``code``.
 
 The tree::

@@ -131,9 +131,7 @@ def inclusion_proof_of_inputs(leaf_inputs: Sequence[bytes], index: int) -> list[
     return _path(index, [leaf_hash(x) for x in leaf_inputs])
 
 
-def verify_inclusion_leaf_hash(
-    leaf: bytes, index: int, tree_size: int, proof: Sequence[bytes], root: bytes
-) -> None:
+def verify_inclusion_leaf_hash(leaf: bytes, index: int, tree_size: int, proof: Sequence[bytes], root: bytes) -> None:
     """Verify that the leaf hash ``leaf`` is at ``index`` in the tree of ``tree_size`` leaves with ``root``
     (RFC 9162 §2.1.3.2). Returns nothing on success.
 

@@ -80,9 +80,7 @@ CoverageFactorStr = Annotated[str, StringConstraints(pattern=r"^\+?([1-9]\d*\.\d
 ProbabilityStr = Annotated[str, StringConstraints(pattern=r"^\+?(0(\.\d*)?|1(\.0*)?)$")]
 """A probability in [0, 1] without exponent (D-SI ``probabilityValueType``): ``"0.95"``."""
 
-DsiUnit = Annotated[
-    str, StringConstraints(max_length=500, pattern=r"^(\\[A-Za-z]+(\{[-+]?\d+(\.\d+)?\})?)+$")
-]
+DsiUnit = Annotated[str, StringConstraints(max_length=500, pattern=r"^(\\[A-Za-z]+(\{[-+]?\d+(\.\d+)?\})?)+$")]
 """A D-SI unit string: ``\\kelvin``, ``\\kilogram\\metre\\tothe{-3}``, ``\\percent``, ``\\one``."""
 
 Date = Annotated[dt.date, Strict()]

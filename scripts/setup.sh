@@ -15,7 +15,8 @@ echo "==> Python virtualenv (.venv)"
 .venv/bin/python -m pip install --quiet -e ".[dev]"
 
 echo "==> npm packages (solc-js, anvil, hardhat, node 22, OpenZeppelin)"
-npm ci --no-audit --no-fund --loglevel=error
+# `npm ci` refuses this lock file: npm leaves out the other platforms' optional packages of @nomicfoundation/edr.
+npm install --no-audit --no-fund --loglevel=error
 
 echo "==> check"
 .venv/bin/tracecert --help >/dev/null

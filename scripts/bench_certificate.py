@@ -1,0 +1,98 @@
+"""Benchmark of the certificate core (a script, not a test): canonicalize+hash, sign, verify, Merkle.
+
+Run: .venv/bin/python scripts/bench_certificate.py [--seconds 1.0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import platform
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from tracecert.certificate.canonical import certificate_digest, parse_json
+from tracecert.certificate.merkle import build_batch, merkle_root, verify_inclusion
+from tracecert.certificate.model import record_from_json
+from tracecert.certificate.signing import generate_key, sign_digest, verify_signature
+
+SAMPLE = Path(__file__).resolve().parents[1] / "tests" / "certificate" / "data" / "verification-record.json"
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def rate(fn: Callable[[int], None], seconds: float) -> float:
+    """Calls per second of fn(i), run for about ``seconds``."""
+    n, start = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - start) < seconds:
+        for _ in range(100):
+            fn(n)
+            n += 1
+    return n / elapsed
+
+
+def best_ms(fn: Callable[[], object], repeats: int = 20) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=float, default=1.0, help="time per throughput figure")
+    args = parser.parse_args()
+
+    base = parse_json(SAMPLE.read_bytes())
+    records = []
+    for i in range(1000):
+        doc = copy.deepcopy(base)
+        doc["certificate_number"] = f"JD2024-{i:05d}"
+        records.append(record_from_json(doc))
+    key = generate_key()
+    digests = [certificate_digest(r) for r in records]
+    signatures = [sign_digest(key, d) for d in digests]
+    leaves = [certificate_digest(records[i % 1000]) for i in range(1024)]
+    batch = build_batch(leaves)
+
+    figures = {
+        "records canonicalized + hashed /s": rate(lambda i: certificate_digest(records[i % 1000]), args.seconds),
+        "records parsed + validated + hashed /s": rate(
+            lambda i: certificate_digest(record_from_json(base)), args.seconds
+        ),
+        "signatures /s": rate(lambda i: sign_digest(key, digests[i % 1000]), args.seconds),
+        "signature verifications /s": rate(
+            lambda i: verify_signature(key.public_key, digests[i % 1000], signatures[i % 1000]), args.seconds
+        ),
+        "inclusion proof verifications /s (1,024 leaves)": rate(
+            lambda i: verify_inclusion(leaves[i % 1024], i % 1024, 1024, batch.proofs[i % 1024], batch.root),
+            args.seconds,
+        ),
+    }
+    timings = {
+        "Merkle root of 1,024 leaves, ms": best_ms(lambda: merkle_root(leaves)),
+        "Merkle root + all 1,024 proofs, ms": best_ms(lambda: build_batch(leaves)),
+    }
+
+    print(f"machine: {os.cpu_count()} CPUs (nproc), {cpu_model()}, Python {platform.python_version()}")
+    print("single thread")
+    for name, value in figures.items():
+        print(f"  {name:<50} {value:>12,.0f}")
+    for name, value in timings.items():
+        print(f"  {name:<50} {value:>12.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -233,3 +233,12 @@ def test_schemas_load_from_the_package_only(monkeypatch: pytest.MonkeyPatch) -> 
     for name, version in EXAMPLES.items():
         assert validate_dcc(_example(name)) == version
     assert Path(dcc.__file__).parent.joinpath("schemas", "dcc", "si-2.1.0.xsd").is_file()
+
+
+def test_unknown_stated_kind_is_refused() -> None:
+    exported = export_dcc(record_from_json(calibration_json()))
+    forged = exported.replace(b'<dcc:content lang="zh">CALIBRATION</dcc:content>', b"<dcc:content>PAPER</dcc:content>")
+    assert forged != exported
+    with pytest.raises(DccError) as e:
+        import_dcc(forged)
+    assert e.value.code == "DCC_INVALID"

@@ -512,7 +512,13 @@ def import_dcc(data: bytes, overrides: DccOverrides | None = None, *, max_bytes:
             missing.append(FieldError(field_name, "missing_in_dcc", f"not in the DCC; supply it with {hint}"))
         return value
 
-    kind = ov.kind or Kind(_statement_text(admin, "tracecert_kind", reader) or Kind.CALIBRATION.value)
+    stated_kind = _statement_text(admin, "tracecert_kind", reader)
+    if ov.kind is None and stated_kind is not None and stated_kind not in Kind.__members__:
+        raise DccInvalid(
+            "the tracecert_kind statement names no TraceCert kind",
+            [FieldError("statement[@refType='tracecert_kind']", "unsupported_value", f"{stated_kind!r}")],
+        )
+    kind = ov.kind or Kind(stated_kind or Kind.CALIBRATION.value)
 
     # dates
     dates: dict[str, Any] = {

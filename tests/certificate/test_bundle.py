@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -177,3 +178,14 @@ def test_build_bundle_sets_key_id_and_digest(bundles: list[ProofBundle], lab_key
     assert b.signature.key_id == to_hex(key_id(lab_key.public_key))
     assert b.digest == to_hex(certificate_digest(b.record))
     assert b.proof.leaf_index == 1 and b.proof.tree_size == len(bundles)
+
+
+def test_published_example_bundle() -> None:
+    """data/example-bundle.json (signed with the RFC 8032 test key, batch of 3) is a fixed vector for other
+    implementations: it must keep verifying and validating against the schema."""
+    text = (Path(__file__).parent / "data" / "example-bundle.json").read_bytes()
+    verify_bundle_offline(text)
+    doc = json.loads(text)
+    jsonschema.Draft202012Validator(bundle_json_schema()).validate(doc)
+    assert doc["digest"] == "0x28503298d05a8dd650c3104d866e56a6ee08b9bd91a070e20f77e4b0d4594312"
+    assert doc["anchor"]["root"] == "0xa46677aa93ada8a3fd0365fb44f8583b81161908557071a6fe3a7dc813655416"

@@ -225,7 +225,8 @@ def verify_bundle_offline(bundle: ProofBundle | bytes | str | Mapping[str, Any])
 
 def generate_bundle_json_schema() -> dict[str, Any]:
     """Return the JSON Schema (draft 2020-12) of ``tracecert-bundle/1`` generated from the models. The file
-    ``schemas/bundle-v1.schema.json`` is this output; a test keeps the two equal."""
+    ``schemas/bundle-v1.schema.json`` is this output (refresh it with ``tracecert bundle schema --generate``);
+    a test keeps the two equal."""
     schema = ProofBundle.model_json_schema(mode="validation")
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",

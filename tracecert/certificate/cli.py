@@ -16,7 +16,12 @@ from typing import Annotated, Any, NoReturn
 import nacl.pwhash
 import typer
 
-from tracecert.certificate.bundle import bundle_json_schema, parse_bundle, verify_bundle_offline
+from tracecert.certificate.bundle import (
+    bundle_json_schema,
+    generate_bundle_json_schema,
+    parse_bundle,
+    verify_bundle_offline,
+)
 from tracecert.certificate.canonical import (
     canonicalize_json,
     certificate_digest,
@@ -266,9 +271,13 @@ def bundle_verify(file: ExistingFile) -> None:
 
 
 @bundle_app.command("schema")
-def bundle_schema() -> None:
-    """Print the JSON Schema of tracecert-bundle/1."""
-    _write_or_print(_pretty(bundle_json_schema()), None)
+def bundle_schema(
+    generate: Annotated[
+        bool, typer.Option("--generate", help="Generate it from the models (to refresh the committed file).")
+    ] = False,
+) -> None:
+    """Print the JSON Schema of tracecert-bundle/1 (the file committed in the package)."""
+    _write_or_print(_pretty(generate_bundle_json_schema() if generate else bundle_json_schema()), None)
 
 
 def register(app: typer.Typer) -> None:

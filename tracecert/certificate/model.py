@@ -59,7 +59,7 @@ SCHEMA_VERSION = "tracecert/1"
 
 # --- scalar types -------------------------------------------------------------------------------------------
 
-Text = Annotated[str, StringConstraints(min_length=1, max_length=4000, pattern=r"\S")]
+Text = Annotated[str, StringConstraints(min_length=1, max_length=20000, pattern=r"\S")]
 """Non-empty text (at least one non-space character), kept verbatim."""
 
 Code = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^\S(.*\S)?$")]

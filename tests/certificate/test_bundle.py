@@ -11,7 +11,6 @@ from typing import Any
 import jsonschema
 import pytest
 
-from tests.certificate.conftest import calibration_json, fail_notice_json, verification_json
 from tracecert.certificate.bundle import (
     BUNDLE_FORMAT,
     Anchor,
@@ -29,6 +28,8 @@ from tracecert.certificate.errors import BundleInvalid, CertificateError
 from tracecert.certificate.merkle import build_batch
 from tracecert.certificate.model import record_from_json
 from tracecert.certificate.signing import SigningKey, generate_key, key_id, sign_digest
+
+from .conftest import calibration_json, fail_notice_json, verification_json
 
 Doc = dict[str, Any]
 

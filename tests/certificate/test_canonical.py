@@ -12,7 +12,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.certificate.conftest import calibration_json, verification_json
 from tracecert.certificate.canonical import (
     CERTIFICATE_DOMAIN,
     LAB_DOMAIN,
@@ -29,6 +28,8 @@ from tracecert.certificate.canonical import (
 )
 from tracecert.certificate.errors import CanonicalizationFailed, MalformedValue
 from tracecert.certificate.model import record_from_json
+
+from .conftest import calibration_json, verification_json
 
 # RFC 8785 §3.2.2: the "numbers, string, literals" example, input text and expected canonical bytes.
 RFC8785_INPUT = r"""{

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tests.certificate.conftest import DCC_EXAMPLES, verification_json
 from tracecert.certificate.bundle import Anchor, build_bundle, bundle_to_json, dump_bundle
 from tracecert.certificate.canonical import CERTIFICATE_DOMAIN, canonicalize, certificate_digest, to_hex
 from tracecert.certificate.dcc import validate_dcc
@@ -17,6 +16,8 @@ from tracecert.certificate.merkle import build_batch
 from tracecert.certificate.model import record_from_json
 from tracecert.certificate.signing import generate_key, load_key_file
 from tracecert.cli import app
+
+from .conftest import DCC_EXAMPLES, verification_json
 
 runner = CliRunner()
 

@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from tests.certificate.conftest import DCC_EXAMPLES, calibration_json, fail_notice_json, verification_json
 from tracecert.certificate.canonical import (
     certificate_digest,
     document_digest,
@@ -27,6 +26,8 @@ from tracecert.certificate.dcc import (
 )
 from tracecert.certificate.errors import DccError, DccIncomplete, RecordInvalid
 from tracecert.certificate.model import Kind, record_from_json
+
+from .conftest import DCC_EXAMPLES, calibration_json, fail_notice_json, verification_json
 
 EXAMPLES = {
     "ptb-example-3.0.0.xml": "3.0.0",

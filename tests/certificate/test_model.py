@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from tests.certificate.conftest import calibration_json, fail_notice_json, verification_json
 from tracecert.certificate.canonical import record_to_json, to_hex
 from tracecert.certificate.errors import RecordInvalid
 from tracecert.certificate.model import CertificateRecord, Kind, is_valid_usci, record_from_json
+
+from .conftest import calibration_json, fail_notice_json, verification_json
 
 Doc = dict[str, Any]
 

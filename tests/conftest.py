@@ -84,3 +84,86 @@ def data_dir(tmp_path: Path) -> Path:
     path = tmp_path / "data"
     path.mkdir()
     return path
+
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+@dataclass
+class PostgresServer:
+    """A real PostgreSQL 15 server started for the test session (as the ``postgres`` user: initdb refuses root)."""
+
+    port: int
+    directory: Path
+    _count: int = 0
+
+    @property
+    def admin_url(self) -> str:
+        """URL of the maintenance database."""
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+
+    def new_database(self) -> str:
+        """Create an empty database; return its SQLAlchemy URL."""
+        import psycopg
+
+        self._count += 1
+        name = f"t{self._count}"
+        with psycopg.connect(f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres", autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{name}"
+
+
+def _as_postgres(*args: str) -> list[str]:
+    import os
+    import shutil
+
+    if os.geteuid() == 0:
+        return [shutil.which("runuser") or "runuser", "-u", "postgres", "--", *args]
+    return list(args)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """PostgreSQL 15 from the machine's binaries, in a temporary directory, on a free port."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    if not (PG_BIN / "initdb").exists():
+        pytest.skip("PostgreSQL 15 binaries not installed (/usr/lib/postgresql/15/bin)")
+    directory = Path(tempfile.mkdtemp(prefix="tracecert-pg-"))
+    shutil.chown(directory, "postgres", "postgres")
+    data = directory / "data"
+    port = free_port()
+    subprocess.run(
+        _as_postgres(
+            str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"
+        ),
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        _as_postgres(
+            str(PG_BIN / "pg_ctl"),
+            "-D",
+            str(data),
+            "-l",
+            str(directory / "log"),
+            "-o",
+            f"-p {port} -k {directory} -c listen_addresses=127.0.0.1 -c fsync=off",
+            "-w",
+            "start",
+        ),
+        check=True,
+        capture_output=True,
+    )
+    try:
+        yield PostgresServer(port, directory)
+    finally:
+        subprocess.run(
+            _as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"),
+            check=False,
+            capture_output=True,
+        )
+        shutil.rmtree(directory, ignore_errors=True)

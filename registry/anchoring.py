@@ -1,0 +1,321 @@
+"""The anchoring worker: pending certificates → Merkle batches → one anchor transaction per batch → proofs stored.
+
+Each step leaves a durable record before the next one starts, so a kill at any point resumes correctly:
+
+1. *prepare*: pending certificates of one (lab, key) are fixed into a batch (root, leaf index and proof per
+   certificate, batch row PREPARED) in one database transaction — by size (``batch_max_size``) or when the oldest
+   has waited ``batch_window_seconds``;
+2. *anchor*: the anchor transaction is signed and journaled in the same database before broadcast (journal key
+   ``anchor:<root>``); a retry re-sends that same transaction, and the contract refuses a root twice anyway;
+3. *finish*: after confirmation the batch and its certificates become ANCHORED with the block number and time.
+
+Contract refusals (lab suspended, key closed...) fail the batch and its certificates visibly with the error name;
+an unreachable node only delays them.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from registry.core import RegistryCore
+from registry.db import Batch, Certificate, LifecycleOp, utcnow
+from tracecert.certificate.canonical import from_hex, to_hex
+from tracecert.certificate.merkle import build_batch
+from tracecert.chain.errors import ChainError, ChainUnavailable, ContractReverted, ReceiptTimeout, TransactionFailed
+
+__all__ = ["AnchoringWorker", "StepReport"]
+
+logger = logging.getLogger(__name__)
+
+_RETRYABLE = (ChainUnavailable, ReceiptTimeout)
+
+
+@dataclass
+class StepReport:
+    """What one pass of the worker did."""
+
+    prepared: int = 0
+    anchored: int = 0
+    failed: int = 0
+    ops_done: int = 0
+    ops_failed: int = 0
+    deferred: int = 0
+
+    @property
+    def busy(self) -> bool:
+        """Whether anything moved."""
+        return bool(self.prepared or self.anchored or self.failed or self.ops_done or self.ops_failed)
+
+
+class AnchoringWorker:
+    """Moves certificates from PENDING to ANCHORED, and revocations/substitutions onto the chain."""
+
+    def __init__(self, core: RegistryCore, *, poll_interval: float = 0.05) -> None:
+        self.core = core
+        self.poll_interval = poll_interval
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    # ------------------------------------------------------------------ running
+
+    def start(self) -> None:
+        """Run in a background thread until :meth:`stop`."""
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self.run, name="anchoring-worker", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Ask the thread to stop after its current step and wait for it."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def run(self) -> None:
+        """Loop until stopped; unexpected errors are logged and the loop goes on after a pause."""
+        backoff = self.poll_interval
+        while not self._stop.is_set():
+            try:
+                report = self.step()
+                backoff = self.poll_interval if not report.deferred else min(max(backoff * 2, 0.2), 5.0)
+                if not report.busy:
+                    self._stop.wait(backoff)
+            except Exception:
+                logger.exception("anchoring worker step failed; retrying")
+                self._stop.wait(1.0)
+
+    def step(self, *, force: bool = False) -> StepReport:
+        """One pass: finish prepared batches, prepare and anchor due ones, then lifecycle operations.
+
+        ``force`` batches pending certificates without waiting for the time window (tests, shutdown).
+        """
+        report = StepReport()
+        for root in self._open_batches():
+            self._anchor(root, report)
+        while (prepared := self._prepare_due(force=force)) is not None:
+            report.prepared += 1
+            self._anchor(prepared, report)
+        self._lifecycle(report)
+        return report
+
+    def drain(self, timeout: float = 60.0) -> None:
+        """Step until nothing is pending (tests and benchmarks).
+
+        Raises:
+            TimeoutError: still pending after ``timeout``.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            self.step(force=True)
+            with self.core.sessions() as s:
+                left = s.scalar(select(func.count()).select_from(Certificate).where(Certificate.status == "PENDING"))
+                ops = s.scalar(select(func.count()).select_from(LifecycleOp).where(LifecycleOp.state == "PENDING"))
+            if not left and not ops:
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{left} certificates and {ops} operations still pending")
+            time.sleep(self.poll_interval)
+
+    # ------------------------------------------------------------------ batches
+
+    def _open_batches(self) -> list[str]:
+        with self.core.sessions() as s:
+            return list(s.scalars(select(Batch.root).where(Batch.state == "PREPARED").order_by(Batch.created_at)))
+
+    def _prepare_due(self, *, force: bool) -> str | None:
+        settings = self.core.settings
+        cutoff = utcnow().timestamp() - settings.batch_window_seconds
+        with self.core.sessions.begin() as s:
+            groups = s.execute(
+                select(Certificate.lab_id, Certificate.key_id, func.count(), func.min(Certificate.accepted_at))
+                .where(Certificate.status == "PENDING", Certificate.batch_root.is_(None))
+                .group_by(Certificate.lab_id, Certificate.key_id)
+            ).all()
+            for lab_id, key_id, count, oldest in groups:
+                oldest_ts = oldest.timestamp() if oldest.tzinfo else oldest.replace(tzinfo=utcnow().tzinfo).timestamp()
+                if force or count >= settings.batch_max_size or oldest_ts <= cutoff:
+                    return self._prepare(s, lab_id, key_id)
+        return None
+
+    def _prepare(self, s: Session, lab_id: str, key_id: str) -> str:
+        query = (
+            select(Certificate)
+            .where(
+                Certificate.status == "PENDING",
+                Certificate.batch_root.is_(None),
+                Certificate.lab_id == lab_id,
+                Certificate.key_id == key_id,
+            )
+            .order_by(Certificate.seq)
+            .limit(self.core.settings.batch_max_size)
+        )
+        if s.bind is not None and s.bind.dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        certificates = list(s.scalars(query))
+        batch = build_batch([from_hex(c.digest) for c in certificates])
+        root = to_hex(batch.root)
+        s.add(Batch(root=root, lab_id=lab_id, key_id=key_id, size=len(certificates), state="PREPARED"))
+        s.flush()
+        for index, (certificate, proof) in enumerate(zip(certificates, batch.proofs, strict=True)):
+            certificate.batch_root = root
+            certificate.leaf_index = index
+            certificate.proof = [to_hex(h) for h in proof]
+        logger.info("prepared batch %s: %d certificates of lab %s", root, len(certificates), lab_id)
+        return root
+
+    def _anchor(self, root: str, report: StepReport) -> None:
+        with self.core.sessions() as s:
+            batch = s.get(Batch, root)
+        if batch is None or batch.state != "PREPARED":
+            return
+        lab = self.core.lab(batch.lab_id)
+        try:
+            sender = self.core.sender_for(lab.writer_address)
+            receipt = self.core.chain.anchor(sender, from_hex(root), batch.size, from_hex(batch.key_id))
+        except ContractReverted as exc:
+            if exc.error == "CertificateRegistryRootAlreadyAnchored" and self._adopt(root, batch.lab_id):
+                report.anchored += 1
+                return
+            self._fail(root, exc.error, report)
+            return
+        except _RETRYABLE as exc:
+            self._defer(root, f"{exc.code}: {exc}", report)
+            return
+        except (TransactionFailed, ChainError) as exc:
+            self._defer(root, f"{exc.code}: {exc}", report)
+            return
+        events = self.core.chain.events(receipt)
+        index = next((args["index"] for name, args in events if name == "BatchAnchored"), None)
+        timestamp = self.core.chain.client.block_timestamp(receipt.block_number)
+        self._finish(root, receipt.tx_hash, receipt.block_number, timestamp, index, receipt.gas_used)
+        report.anchored += 1
+
+    def _adopt(self, root: str, lab_id: str) -> bool:
+        """The root is on chain already (e.g. anchored before a crash that lost our journal): take it if it is ours."""
+        try:
+            info = self.core.chain.batch(from_hex(root))
+        except ChainError:
+            return False
+        if to_hex(info.lab_id) != lab_id:
+            return False
+        entry = self.core.journal.get(f"anchor:{root}")
+        self._finish(root, entry.tx_hash if entry else None, info.block_number, info.timestamp, info.index, None)
+        return True
+
+    def _finish(
+        self, root: str, tx_hash: str | None, block_number: int, timestamp: int, index: int | None, gas_used: int | None
+    ) -> None:
+        now = utcnow()
+        with self.core.sessions.begin() as s:
+            batch = s.get(Batch, root)
+            assert batch is not None
+            batch.state, batch.tx_hash, batch.block_number = "ANCHORED", tx_hash, block_number
+            batch.block_timestamp, batch.chain_index, batch.gas_used, batch.anchored_at = (
+                timestamp,
+                index,
+                gas_used,
+                now,
+            )
+            batch.error = None
+            s.execute(
+                update(Certificate)
+                .where(Certificate.batch_root == root)
+                .values(status="ANCHORED", anchored_at=now, error=None)
+            )
+            # A replacement certificate, once anchored, marks the one it replaces as substituted on chain.
+            for digest, old in s.execute(
+                select(Certificate.digest, Certificate.replaces_digest).where(
+                    Certificate.batch_root == root, Certificate.replaces_digest.is_not(None)
+                )
+            ).all():
+                exists = s.scalar(
+                    select(LifecycleOp.id).where(LifecycleOp.lab_id == batch.lab_id, LifecycleOp.digest == old)
+                )
+                if exists is None:
+                    s.add(
+                        LifecycleOp(
+                            op="SUBSTITUTE",
+                            lab_id=batch.lab_id,
+                            digest=old,
+                            new_digest=digest,
+                            reason=3,
+                            requested_by="LAB",
+                        )
+                    )
+        logger.info("anchored batch %s in block %d", root, block_number)
+
+    def _fail(self, root: str, error: str, report: StepReport) -> None:
+        with self.core.sessions.begin() as s:
+            batch = s.get(Batch, root)
+            assert batch is not None
+            batch.state, batch.error = "FAILED", error
+            s.execute(update(Certificate).where(Certificate.batch_root == root).values(status="FAILED", error=error))
+        logger.error("batch %s refused by the contract: %s", root, error)
+        report.failed += 1
+
+    def _defer(self, root: str, error: str, report: StepReport) -> None:
+        with self.core.sessions.begin() as s:
+            batch = s.get(Batch, root)
+            assert batch is not None
+            batch.attempts += 1
+            batch.error = error[:256]
+        logger.warning("batch %s not anchored yet (%s); will retry", root, error)
+        report.deferred += 1
+
+    # ------------------------------------------------------------------ lifecycle operations
+
+    def _lifecycle(self, report: StepReport) -> None:
+        with self.core.sessions() as s:
+            ops = list(s.scalars(select(LifecycleOp).where(LifecycleOp.state == "PENDING").order_by(LifecycleOp.id)))
+        for op in ops:
+            if op.op == "SUBSTITUTE":
+                with self.core.sessions() as s:
+                    new_state = s.scalar(select(Certificate.status).where(Certificate.digest == op.new_digest))
+                if new_state != "ANCHORED":
+                    continue  # the replacement goes on chain first
+            try:
+                address = op.regulator_address or self.core.lab(op.lab_id).writer_address
+                sender = self.core.sender_for(address)
+                lab, digest = from_hex(op.lab_id), from_hex(op.digest)
+                if op.op == "REVOKE":
+                    receipt = self.core.chain.revoke(sender, lab, digest, op.reason, op.effective_time)
+                else:
+                    receipt = self.core.chain.substitute(sender, lab, digest, from_hex(str(op.new_digest)))
+            except ContractReverted as exc:
+                self._op_done(op.id, "FAILED", error=exc.error)
+                report.ops_failed += 1
+                continue
+            except ChainError as exc:
+                logger.warning("%s of %s not on chain yet (%s); will retry", op.op, op.digest, exc)
+                report.deferred += 1
+                continue
+            self._op_done(
+                op.id,
+                "DONE",
+                tx_hash=receipt.tx_hash,
+                block_timestamp=self.core.chain.client.block_timestamp(receipt.block_number),
+            )
+            report.ops_done += 1
+
+    def _op_done(
+        self,
+        op_id: int,
+        state: str,
+        *,
+        error: str | None = None,
+        tx_hash: str | None = None,
+        block_timestamp: int | None = None,
+    ) -> None:
+        with self.core.sessions.begin() as s:
+            op = s.get(LifecycleOp, op_id)
+            assert op is not None
+            op.state, op.error, op.tx_hash, op.block_timestamp = state, error, tx_hash, block_timestamp
+            op.done_at = utcnow()

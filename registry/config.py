@@ -1,0 +1,89 @@
+"""Settings of the registry service (env prefix ``TRACECERT_REGISTRY_``), read through :func:`load_settings`."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from tracecert.chain.config import ChainSettings
+
+__all__ = ["RegistrySettings", "ensure_local_secret", "load_settings"]
+
+_MIN_SECRET = 32
+
+
+class RegistrySettings(BaseSettings):
+    """How the registry runs: database, key custody secret, limits, batching, public URLs.
+
+    ``secret`` encrypts the keys the registry holds for labs (writer accounts, and Ed25519 keys in registry-signing
+    mode). It has no default: set ``TRACECERT_REGISTRY_SECRET`` (≥ 32 characters) or ``..._SECRET_FILE``;
+    ``tracecert up`` generates one in the data directory for the local system.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="TRACECERT_REGISTRY_", extra="ignore")
+
+    data_dir: Path = Field(default=Path(".tracecert"), validation_alias=AliasChoices("TRACECERT_DATA_DIR", "data_dir"))
+    database_url: str | None = None
+    secret: SecretStr | None = None
+    secret_file: Path | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    #: Where the verifier's page lives; QR codes point there.
+    verifier_url: str = "http://127.0.0.1:8001"
+    max_body_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
+    max_document_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
+    bulk_max: int = Field(default=1000, ge=1, le=10_000)
+    batch_max_size: int = Field(default=1024, ge=1, le=65_536)
+    #: Longest a pending certificate waits before its batch is anchored (at most 2 s).
+    batch_window_seconds: float = Field(default=1.0, gt=0, le=2.0)
+    #: How long an on-chain authorization answer is reused when accepting certificates.
+    authorization_cache_seconds: float = Field(default=5.0, ge=0)
+    run_worker: bool = True
+    chain: ChainSettings = Field(default_factory=ChainSettings)
+
+    @field_validator("secret")
+    @classmethod
+    def _strong_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < _MIN_SECRET:
+            raise ValueError(f"TRACECERT_REGISTRY_SECRET must have at least {_MIN_SECRET} characters")
+        return value
+
+    @property
+    def database(self) -> str:
+        """The SQLAlchemy URL (SQLite in the data directory by default)."""
+        return self.database_url or f"sqlite:///{(self.data_dir / 'registry.db').resolve()}"
+
+    def secret_bytes(self) -> bytes:
+        """The key-custody secret.
+
+        Raises:
+            ValueError: no secret configured, or the secret file is unreadable or too short.
+        """
+        if self.secret is not None:
+            return self.secret.get_secret_value().encode("utf-8")
+        if self.secret_file is not None:
+            value = self.secret_file.read_text(encoding="utf-8").strip()
+            if len(value) < _MIN_SECRET:
+                raise ValueError(f"{self.secret_file}: the secret must have at least {_MIN_SECRET} characters")
+            return value.encode("utf-8")
+        raise ValueError("no key-custody secret: set TRACECERT_REGISTRY_SECRET or TRACECERT_REGISTRY_SECRET_FILE")
+
+
+def ensure_local_secret(data_dir: Path) -> Path:
+    """Create (once) a random key-custody secret for a local installation, mode 0600; return its path."""
+    path = Path(data_dir) / "keys" / "registry-secret"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(secrets.token_urlsafe(48))
+    return path
+
+
+def load_settings(**overrides: object) -> RegistrySettings:
+    """Settings from the environment, with explicit overrides (tests and the CLI pass them)."""
+    return RegistrySettings(**overrides)  # type: ignore[arg-type]

@@ -1,0 +1,333 @@
+"""The registry's database: tables, engine and sessions (SQLAlchemy 2; SQLite by default, PostgreSQL in production).
+
+The database is the outbox: a certificate is committed here before anything touches the chain; batches record their
+root and membership before their anchoring transaction is signed; signed transactions are journaled here before
+broadcast (:class:`DbJournal`). Schema changes go through Alembic (``registry/migrations``), see :func:`migrate`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+    select,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+from tracecert.chain.sender import OPEN_STATES, JournalEntry
+
+__all__ = [
+    "ApiToken",
+    "Base",
+    "Batch",
+    "Certificate",
+    "DbJournal",
+    "Document",
+    "FraudSignal",
+    "HeldKey",
+    "Lab",
+    "LifecycleOp",
+    "TxJournalRow",
+    "make_engine",
+    "make_sessionmaker",
+    "migrate",
+    "utcnow",
+]
+
+HEX32 = String(66)
+
+
+def utcnow() -> dt.datetime:
+    """Now, timezone-aware UTC."""
+    return dt.datetime.now(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of the registry tables."""
+
+    type_annotation_map = {dt.datetime: DateTime(timezone=True)}  # noqa: RUF012 - SQLAlchemy reads it on the class
+
+
+class Lab(Base):
+    """A lab known to this registry (its authority lives on chain; this is custody and bookkeeping)."""
+
+    __tablename__ = "labs"
+
+    lab_id: Mapped[str] = mapped_column(HEX32, primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(256))
+    #: The account this registry anchors with for the lab (its private key is a HeldKey of kind WRITER).
+    writer_address: Mapped[str] = mapped_column(String(42))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class HeldKey(Base):
+    """A key the registry holds for a lab, encrypted at rest with the key-custody secret.
+
+    kind WRITER: the lab's Ethereum writer account. kind SIGNING: a lab Ed25519 key (registry-signing mode).
+    kind REGULATOR: a regulator's account, for revocations a regulator orders through this registry.
+    """
+
+    __tablename__ = "held_keys"
+
+    id: Mapped[str] = mapped_column(String(66), primary_key=True)  # address or key id
+    lab_id: Mapped[str | None] = mapped_column(ForeignKey("labs.lab_id"), nullable=True)
+    kind: Mapped[str] = mapped_column(String(16))  # WRITER | SIGNING | REGULATOR
+    public: Mapped[str] = mapped_column(String(132))
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class ApiToken(Base):
+    """An API credential: only its SHA-256 is stored. Scoped to one lab, or to a regulator's jurisdiction."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16))  # LAB | REGULATOR
+    lab_id: Mapped[str | None] = mapped_column(ForeignKey("labs.lab_id"), nullable=True)
+    regulator_address: Mapped[str | None] = mapped_column(String(42), nullable=True)
+    label: Mapped[str] = mapped_column(String(128), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+
+
+class Certificate(Base):
+    """An accepted certificate. PENDING until its batch is anchored, then ANCHORED with its inclusion proof."""
+
+    __tablename__ = "certificates"
+    __table_args__ = (
+        UniqueConstraint("lab_id", "certificate_number", name="uq_certificates_lab_number"),
+        Index("ix_certificates_pending", "status", "lab_id", "key_id", "seq"),
+        Index("ix_certificates_serial", "serial_number"),
+        Index("ix_certificates_batch", "batch_root", "leaf_index"),
+    )
+
+    #: Acceptance order (pagination cursor and batch order).
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    digest: Mapped[str] = mapped_column(HEX32, unique=True)
+    lab_id: Mapped[str] = mapped_column(ForeignKey("labs.lab_id"))
+    certificate_number: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(32))
+    category_code: Mapped[str] = mapped_column(String(64))
+    serial_number: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    issue_date: Mapped[str] = mapped_column(String(10))
+    #: The record's canonical JSON (RFC 8785), exactly the bytes the digest covers after the domain prefix.
+    record_json: Mapped[str] = mapped_column(Text)
+    key_id: Mapped[str] = mapped_column(HEX32)
+    signature: Mapped[str] = mapped_column(String(130))
+    signed_by: Mapped[str] = mapped_column(String(16))  # LAB | REGISTRY
+    replaces_digest: Mapped[str | None] = mapped_column(HEX32, nullable=True)
+    status: Mapped[str] = mapped_column(String(16), default="PENDING")  # PENDING | ANCHORED | FAILED
+    error: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    batch_root: Mapped[str | None] = mapped_column(ForeignKey("batches.root"), nullable=True)
+    leaf_index: Mapped[int | None] = mapped_column(nullable=True)
+    proof: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    accepted_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    anchored_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+
+
+class Document(Base):
+    """The original document (PDF or DCC XML) of a certificate, bound by its SHA-256 in the record."""
+
+    __tablename__ = "documents"
+
+    digest: Mapped[str] = mapped_column(ForeignKey("certificates.digest"), primary_key=True)
+    filename: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    media_type: Mapped[str] = mapped_column(String(128))
+    sha256: Mapped[str] = mapped_column(HEX32, index=True)
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class Batch(Base):
+    """A Merkle batch of one lab and key. PREPARED (membership fixed) → ANCHORED, or FAILED with an error code."""
+
+    __tablename__ = "batches"
+
+    root: Mapped[str] = mapped_column(HEX32, primary_key=True)
+    lab_id: Mapped[str] = mapped_column(ForeignKey("labs.lab_id"))
+    key_id: Mapped[str] = mapped_column(HEX32)
+    size: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(16), default="PREPARED", index=True)
+    error: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    tx_hash: Mapped[str | None] = mapped_column(HEX32, nullable=True)
+    block_number: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    block_timestamp: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    chain_index: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    gas_used: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    anchored_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+
+
+class LifecycleOp(Base):
+    """A revocation or substitution to put on chain (outbox). PENDING → DONE, or FAILED with an error code."""
+
+    __tablename__ = "lifecycle_ops"
+    __table_args__ = (UniqueConstraint("lab_id", "digest", name="uq_lifecycle_lab_digest"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    op: Mapped[str] = mapped_column(String(16))  # REVOKE | SUBSTITUTE
+    lab_id: Mapped[str] = mapped_column(ForeignKey("labs.lab_id"))
+    digest: Mapped[str] = mapped_column(HEX32)
+    new_digest: Mapped[str | None] = mapped_column(HEX32, nullable=True)
+    reason: Mapped[int] = mapped_column(Integer)
+    effective_time: Mapped[int] = mapped_column(BigInteger, default=0)
+    requested_by: Mapped[str] = mapped_column(String(16))  # LAB | REGULATOR
+    regulator_address: Mapped[str | None] = mapped_column(String(42), nullable=True)
+    state: Mapped[str] = mapped_column(String(16), default="PENDING", index=True)
+    error: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    tx_hash: Mapped[str | None] = mapped_column(HEX32, nullable=True)
+    block_timestamp: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    done_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+
+
+class FraudSignal(Base):
+    """Evidence of a suspicious request, kept even though the request was refused (e.g. a reused number)."""
+
+    __tablename__ = "fraud_signals"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(32))  # NUMBER_REUSE
+    lab_id: Mapped[str] = mapped_column(String(66), index=True)
+    certificate_number: Mapped[str] = mapped_column(String(128))
+    existing_digest: Mapped[str] = mapped_column(HEX32)
+    attempted_digest: Mapped[str] = mapped_column(HEX32)
+    attempted_record: Mapped[str] = mapped_column(Text)
+    token_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class TxJournalRow(Base):
+    """Signed transactions, journaled before broadcast (see :mod:`tracecert.chain.sender`)."""
+
+    __tablename__ = "tx_journal"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    sender: Mapped[str] = mapped_column(String(42), index=True)
+    nonce: Mapped[int] = mapped_column(BigInteger)
+    tx_hash: Mapped[str] = mapped_column(HEX32)
+    raw: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16))
+    block_number: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class DbJournal:
+    """A :class:`~tracecert.chain.sender.TxJournal` in the registry database: each put commits on its own."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    def get(self, key: str) -> JournalEntry | None:
+        """The entry of ``key``."""
+        with self._sessions() as s:
+            row = s.get(TxJournalRow, key)
+            return _entry(row) if row else None
+
+    def put(self, entry: JournalEntry) -> None:
+        """Insert or replace, committed before returning."""
+        with self._sessions.begin() as s:
+            row = s.get(TxJournalRow, entry.key)
+            if row is None:
+                s.add(
+                    TxJournalRow(
+                        key=entry.key,
+                        sender=entry.sender,
+                        nonce=entry.nonce,
+                        tx_hash=entry.tx_hash,
+                        raw=entry.raw,
+                        state=entry.state,
+                        block_number=entry.block_number,
+                    )
+                )
+            else:
+                row.sender, row.nonce, row.tx_hash, row.raw = entry.sender, entry.nonce, entry.tx_hash, entry.raw
+                row.state, row.block_number = entry.state, entry.block_number
+
+    def open_entries(self, sender: str) -> list[JournalEntry]:
+        """Entries of ``sender`` still SIGNED or SENT, by nonce."""
+        with self._sessions() as s:
+            rows = s.scalars(
+                select(TxJournalRow)
+                .where(TxJournalRow.sender == sender, TxJournalRow.state.in_(OPEN_STATES))
+                .order_by(TxJournalRow.nonce)
+            )
+            return [_entry(r) for r in rows]
+
+
+def _entry(row: TxJournalRow) -> JournalEntry:
+    return JournalEntry(
+        key=row.key,
+        sender=row.sender,
+        nonce=row.nonce,
+        tx_hash=row.tx_hash,
+        raw=row.raw,
+        state=row.state,
+        block_number=row.block_number,
+    )
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """An engine for ``url``. SQLite gets WAL, a busy timeout and foreign keys, so the API and the anchoring
+    worker can share the file."""
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
+    """Sessions that keep loaded objects usable after commit."""
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the latest Alembic revision."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+
+@contextmanager
+def transaction(sessions: sessionmaker[Session]) -> Iterator[Session]:
+    """A session in a transaction, committed on success."""
+    with sessions.begin() as session:
+        yield session

@@ -1,0 +1,383 @@
+"""Accepting certificates: validate, check the lab on chain, verify or make the signature, and commit to the outbox.
+
+Accepting is one database transaction and touches the chain only to read (is the lab active and authorized, is
+the key valid). The same certificate sent twice returns the same answer; the same number with other content is
+refused (409 NUMBER_REUSE) and recorded as a fraud signal, in its own transaction, so the evidence survives.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from registry.core import Principal, RegistryCore
+from registry.db import Certificate, Document, FraudSignal, LifecycleOp
+from registry.errors import (
+    AlreadyRevoked,
+    DocumentMismatch,
+    Forbidden,
+    InvalidRequest,
+    NumberReuse,
+    RegistryError,
+    SignatureRejected,
+    WrongLab,
+)
+from tracecert.certificate.canonical import canonical_record, from_hex, to_hex
+from tracecert.certificate.errors import CertificateError
+from tracecert.certificate.model import CertificateRecord, Kind, record_from_json
+from tracecert.certificate.signing import verify_signature
+from tracecert.chain.types import Activity
+
+__all__ = ["Accepted", "Submission", "accept", "accept_many", "activity_of"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Submission:
+    """One certificate as a lab sends it: the record, its signature (lab-signing mode) or none (registry-signing
+    mode), and optionally the original document it was made from."""
+
+    record: bytes | str | Mapping[str, Any]
+    key_id: str | None = None
+    signature: str | None = None
+    document: bytes | None = None
+    document_media_type: str | None = None
+    document_filename: str | None = None
+
+
+@dataclass
+class Accepted:
+    """The answer for one accepted certificate. ``created`` is False when it was already there (idempotent)."""
+
+    digest: str
+    certificate_number: str
+    lab_id: str
+    status: str
+    created: bool
+    signed_by: str
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form for the API."""
+        return {
+            "digest": self.digest,
+            "certificate_number": self.certificate_number,
+            "lab_id": self.lab_id,
+            "status": self.status.lower(),
+            "created": self.created,
+            "signed_by": self.signed_by,
+        }
+
+
+@dataclass
+class _Prepared:
+    submission: Submission
+    record: CertificateRecord
+    canonical: bytes
+    digest: str
+
+
+def activity_of(kind: Kind) -> Activity:
+    """The scope activity a certificate kind needs: 检定 (verification, fail notices) or 校准 (calibration)."""
+    return Activity.CALIBRATE if kind == Kind.CALIBRATION else Activity.VERIFY
+
+
+def _prepare(principal: Principal, submission: Submission) -> _Prepared:
+    if principal.role != "LAB" or principal.lab_id is None:
+        raise Forbidden("only a lab's token may issue certificates", code="NOT_A_LAB")
+    try:
+        record = record_from_json(submission.record)
+    except CertificateError as exc:
+        raise InvalidRequest(exc.message, code=exc.code, details=[e.to_dict() for e in exc.errors]) from exc
+    if record.lab.lab_id != principal.lab_id:
+        raise WrongLab(
+            f"record.lab.lab_id {record.lab.lab_id} is not this token's lab {principal.lab_id}",
+            details=[{"field": "lab.lab_id", "rule": "token_lab", "message": "must be the token's lab"}],
+        )
+    canonical = canonical_record(record)
+    from tracecert.certificate.canonical import CERTIFICATE_DOMAIN
+
+    digest = "0x" + hashlib.sha256(CERTIFICATE_DOMAIN + canonical).hexdigest()
+    return _Prepared(submission, record, canonical, digest)
+
+
+def _check_document(p: _Prepared, max_bytes: int) -> None:
+    sub = p.submission
+    if sub.document is None:
+        return
+    if len(sub.document) > max_bytes:
+        from registry.errors import PayloadTooLarge
+
+        raise PayloadTooLarge(f"the document has {len(sub.document)} bytes; the limit is {max_bytes}")
+    bound = p.record.original_document
+    if bound is None:
+        raise DocumentMismatch(
+            "a document was uploaded but the record has no original_document to bind it",
+            details=[
+                {
+                    "field": "original_document",
+                    "rule": "required_with_document",
+                    "message": "give media_type and sha256 of the uploaded file",
+                }
+            ],
+        )
+    actual = "0x" + hashlib.sha256(sub.document).hexdigest()
+    if actual != bound.sha256:
+        raise DocumentMismatch(
+            f"the uploaded document's SHA-256 is {actual}, the record binds {bound.sha256}",
+            details=[
+                {
+                    "field": "original_document.sha256",
+                    "rule": "document_sha256",
+                    "message": f"uploaded file hashes to {actual}",
+                }
+            ],
+        )
+
+
+def _sign_or_verify(core: RegistryCore, p: _Prepared) -> tuple[str, str, str]:
+    """Return (key_id, signature hex, signed_by)."""
+    sub, lab_id = p.submission, p.record.lab.lab_id
+    digest = from_hex(p.digest)
+    if sub.signature is None and sub.key_id is None:
+        key = core.held_signing_key(lab_id)
+        return to_hex(key.key_id), to_hex(key.sign(digest)), "REGISTRY"
+    if sub.signature is None or sub.key_id is None:
+        raise SignatureRejected(
+            "give both signature.key_id and signature.value, or neither (registry signs)", code="SIGNATURE_INCOMPLETE"
+        )
+    try:
+        key_id = to_hex(from_hex(sub.key_id))
+        signature = from_hex(sub.signature, 64)
+    except CertificateError as exc:
+        raise SignatureRejected(f"malformed signature: {exc.message}", code="SIGNATURE_MALFORMED") from exc
+    info = core.require_key_valid(lab_id, key_id)
+    try:
+        verify_signature(info.public_key, digest, signature)
+    except CertificateError as exc:
+        raise SignatureRejected("the signature does not verify for this record and key", code=exc.code) from exc
+    return key_id, to_hex(signature), "LAB"
+
+
+def _check_replaces(s: Session, p: _Prepared) -> str | None:
+    replaces = p.record.replaces
+    if replaces is None:
+        return None
+    old = s.scalar(select(Certificate).where(Certificate.digest == replaces.certificate_digest))
+    if old is None or old.lab_id != p.record.lab.lab_id or old.certificate_number != replaces.certificate_number:
+        raise InvalidRequest(
+            "replaces names no certificate of this lab in this registry",
+            code="REPLACED_UNKNOWN",
+            details=[
+                {
+                    "field": "replaces",
+                    "rule": "known_certificate",
+                    "message": "certificate_number and certificate_digest of an issued one",
+                }
+            ],
+        )
+    if s.scalar(select(LifecycleOp.id).where(LifecycleOp.lab_id == old.lab_id, LifecycleOp.digest == old.digest)):
+        raise AlreadyRevoked(f"certificate {old.digest} was already revoked or substituted")
+    taken = s.scalar(select(Certificate.digest).where(Certificate.replaces_digest == old.digest))
+    if taken is not None and taken != p.digest:
+        raise AlreadyRevoked(f"certificate {old.digest} is already replaced by {taken}")
+    return old.digest
+
+
+def _record_reuse(core: RegistryCore, principal: Principal, p: _Prepared, existing_digest: str) -> NumberReuse:
+    with core.sessions.begin() as s:
+        s.add(
+            FraudSignal(
+                kind="NUMBER_REUSE",
+                lab_id=p.record.lab.lab_id,
+                certificate_number=p.record.certificate_number,
+                existing_digest=existing_digest,
+                attempted_digest=p.digest,
+                attempted_record=p.canonical.decode("utf-8"),
+                token_id=principal.token_id,
+            )
+        )
+    logger.warning(
+        "number reuse: lab %s number %s (existing %s, attempted %s)",
+        p.record.lab.lab_id,
+        p.record.certificate_number,
+        existing_digest,
+        p.digest,
+    )
+    return NumberReuse(
+        f"lab {p.record.lab.lab_id} already issued number {p.record.certificate_number!r} "
+        f"with other content ({existing_digest}); this attempt is recorded",
+        details={"existing_digest": existing_digest, "attempted_digest": p.digest},
+    )
+
+
+def _existing(row: Certificate) -> Accepted:
+    return Accepted(row.digest, row.certificate_number, row.lab_id, row.status, False, row.signed_by)
+
+
+def accept(core: RegistryCore, principal: Principal, submission: Submission) -> Accepted:
+    """Accept one certificate (see :func:`accept_many`).
+
+    Raises:
+        RegistryError: the precise reason (InvalidRequest RECORD_INVALID, WrongLab, NumberReuse, LabNotActive,
+            LabNotAuthorized, SignatureRejected, DocumentMismatch, ChainUnavailableError, ...).
+    """
+    result = accept_many(core, principal, [submission])[0]
+    if isinstance(result, RegistryError):
+        raise result
+    return result
+
+
+def accept_many(
+    core: RegistryCore, principal: Principal, submissions: Sequence[Submission]
+) -> list[Accepted | RegistryError]:
+    """Accept certificates; one result per submission, in order: :class:`Accepted` or the error that refused it.
+
+    Every accepted certificate is committed (status PENDING) before this returns; the anchoring worker takes it
+    from there. Chain answers (lab status, scope, keys) are cached briefly, so a bulk of one lab asks the chain once
+    per category.
+
+    Raises:
+        ChainUnavailableError: the chain could not be asked at all (nothing was accepted; retry).
+    """
+    results: list[Accepted | RegistryError | None] = [None] * len(submissions)
+    prepared: dict[int, _Prepared] = {}
+    for i, sub in enumerate(submissions):
+        try:
+            p = _prepare(principal, sub)
+            _check_document(p, core.settings.max_document_bytes)
+            prepared[i] = p
+        except RegistryError as exc:
+            results[i] = exc
+
+    with core.sessions() as s:
+        digests = [p.digest for p in prepared.values()]
+        known = {c.digest: c for c in s.scalars(select(Certificate).where(Certificate.digest.in_(digests)))}
+        numbers = {p.record.certificate_number for p in prepared.values()}
+        by_number = {
+            c.certificate_number: c
+            for c in s.scalars(
+                select(Certificate).where(
+                    Certificate.lab_id == principal.lab_id, Certificate.certificate_number.in_(numbers)
+                )
+            )
+        }
+
+    rows: dict[int, tuple[Certificate, Document | None]] = {}
+    seen_numbers: dict[str, str] = {}
+    for i, p in prepared.items():
+        try:
+            if p.digest in known:
+                results[i] = _existing(known[p.digest])
+                continue
+            number = p.record.certificate_number
+            other = by_number.get(number)
+            earlier = seen_numbers.get(number)
+            if other is not None or (earlier is not None and earlier != p.digest):
+                raise _record_reuse(core, principal, p, other.digest if other is not None else str(earlier))
+            if earlier == p.digest:  # the same certificate twice in one bulk
+                continue
+            core.require_can_issue(p.record.lab.lab_id, p.record.item.category_code, activity_of(p.record.kind))
+            key_id, signature, signed_by = _sign_or_verify(core, p)
+            with core.sessions() as s:
+                replaces = _check_replaces(s, p)
+            row = Certificate(
+                digest=p.digest,
+                lab_id=p.record.lab.lab_id,
+                certificate_number=number,
+                kind=p.record.kind.value,
+                category_code=p.record.item.category_code,
+                serial_number=p.record.item.serial_number,
+                issue_date=p.record.dates.issue_date,
+                record_json=p.canonical.decode("utf-8"),
+                key_id=key_id,
+                signature=signature,
+                signed_by=signed_by,
+                replaces_digest=replaces,
+                status="PENDING",
+            )
+            doc = None
+            if p.submission.document is not None and p.record.original_document is not None:
+                doc = Document(
+                    digest=p.digest,
+                    media_type=p.record.original_document.media_type,
+                    sha256=p.record.original_document.sha256,
+                    content=p.submission.document,
+                    filename=p.submission.document_filename,
+                )
+            rows[i] = (row, doc)
+            seen_numbers[number] = p.digest
+        except RegistryError as exc:
+            results[i] = exc
+
+    if rows:
+        _insert(core, principal, rows, results, prepared)
+    # Duplicates inside one bulk point at the result of their first occurrence.
+    for i, p in prepared.items():
+        if results[i] is None:
+            first = next(
+                r
+                for j, r in enumerate(results)
+                if j in prepared and prepared[j].digest == p.digest and isinstance(r, Accepted)
+            )
+            results[i] = Accepted(
+                first.digest, first.certificate_number, first.lab_id, first.status, False, first.signed_by
+            )
+    return [r for r in results if r is not None]
+
+
+def _insert(
+    core: RegistryCore,
+    principal: Principal,
+    rows: dict[int, tuple[Certificate, Document | None]],
+    results: list[Accepted | RegistryError | None],
+    prepared: dict[int, _Prepared],
+) -> None:
+    try:
+        with core.sessions.begin() as s:
+            for row, _doc in rows.values():
+                s.add(row)
+            s.flush()
+            for _row, doc in rows.values():
+                if doc is not None:
+                    s.add(doc)
+    except IntegrityError:
+        # A concurrent request inserted some of the same digests or numbers: settle them one by one.
+        for i, (row, doc) in rows.items():
+            results[i] = _insert_one(core, principal, row, doc, prepared[i])
+        return
+    for i, (row, _doc) in rows.items():
+        results[i] = Accepted(row.digest, row.certificate_number, row.lab_id, row.status, True, row.signed_by)
+
+
+def _insert_one(
+    core: RegistryCore, principal: Principal, row: Certificate, doc: Document | None, p: _Prepared
+) -> Accepted | RegistryError:
+    try:
+        with core.sessions.begin() as s:
+            s.add(row)
+            s.flush()
+            if doc is not None:
+                s.add(doc)
+        return Accepted(row.digest, row.certificate_number, row.lab_id, row.status, True, row.signed_by)
+    except IntegrityError:
+        with core.sessions() as s:
+            same = s.scalar(select(Certificate).where(Certificate.digest == row.digest))
+            if same is not None:
+                return _existing(same)
+            other = s.scalar(
+                select(Certificate).where(
+                    Certificate.lab_id == row.lab_id, Certificate.certificate_number == row.certificate_number
+                )
+            )
+        if other is not None:
+            return _record_reuse(core, principal, p, other.digest)
+        raise

@@ -1,0 +1,311 @@
+"""Revocation and substitution requests, and everything the registry shows about certificates and batches.
+
+A revocation is accepted into the outbox (LifecycleOp PENDING) and put on chain by the anchoring worker from the
+lab's writer account, or from the regulator's account when a regulator orders it. Substitution happens by issuing a
+replacement whose record says ``replaces``: once the replacement is anchored, the old one is marked on chain.
+
+What is public and what is not: the batch listing and certificate summaries (digest, lab, number, kind, category,
+instrument serial, dates, status) are public, as a transparency log's entries are; the full record (with the
+customer) and the proof bundle go only to the issuing lab and regulators over it, who hand the bundle to the
+certificate's holder.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from sqlalchemy import select
+
+from registry.core import Principal, RegistryCore
+from registry.db import Batch, Certificate, HeldKey, LifecycleOp
+from registry.errors import AlreadyRevoked, Forbidden, InvalidRequest, NotFound
+from tracecert.certificate.bundle import Anchor, build_bundle, bundle_to_json
+from tracecert.certificate.canonical import from_hex
+from tracecert.certificate.model import record_from_json
+from tracecert.chain.types import RevocationReason
+
+__all__ = [
+    "batch_listing",
+    "bundle",
+    "certificate_view",
+    "find_by_number",
+    "list_certificates",
+    "request_revocation",
+]
+
+
+def _certificate(core: RegistryCore, digest: str) -> Certificate:
+    with core.sessions() as s:
+        row = s.scalar(select(Certificate).where(Certificate.digest == digest.lower()))
+    if row is None:
+        raise NotFound(f"no certificate {digest} in this registry", code="UNKNOWN_CERTIFICATE")
+    return row
+
+
+def request_revocation(
+    core: RegistryCore, principal: Principal, digest: str, reason: int, effective_time: int | None = None
+) -> dict[str, Any]:
+    """Accept a revocation of ``digest`` by its lab or a regulator over it.
+
+    Raises:
+        NotFound: UNKNOWN_CERTIFICATE.
+        Forbidden: WRONG_LAB, NOT_REGULATOR_OVER_LAB, REGULATOR_ACCOUNT_NOT_HELD.
+        InvalidRequest: INVALID_REASON, INVALID_EFFECTIVE_TIME.
+        AlreadyRevoked: revoked or substituted before (or a revocation is already on its way).
+    """
+    row = _certificate(core, digest)
+    core.require_lab_or_regulator(principal, row.lab_id)
+    try:
+        RevocationReason(reason)
+    except ValueError as exc:
+        allowed = {r.name: r.value for r in RevocationReason}
+        raise InvalidRequest(
+            f"unknown reason code {reason}",
+            code="INVALID_REASON",
+            details=[{"field": "reason", "rule": "enum", "message": f"one of {allowed}"}],
+        ) from exc
+    if effective_time is not None and effective_time < 0:
+        raise InvalidRequest("effective_time must be a Unix time ≥ 0", code="INVALID_EFFECTIVE_TIME")
+    regulator = None
+    if principal.role == "REGULATOR":
+        regulator = principal.regulator_address
+        with core.sessions() as s:
+            if s.get(HeldKey, regulator) is None:
+                raise Forbidden(
+                    "this registry holds no chain account for the regulator; revoke on chain directly",
+                    code="REGULATOR_ACCOUNT_NOT_HELD",
+                )
+    with core.sessions.begin() as s:
+        if s.scalar(select(LifecycleOp).where(LifecycleOp.lab_id == row.lab_id, LifecycleOp.digest == row.digest)):
+            raise AlreadyRevoked(f"certificate {row.digest} is already revoked or substituted")
+        op = LifecycleOp(
+            op="REVOKE",
+            lab_id=row.lab_id,
+            digest=row.digest,
+            reason=reason,
+            effective_time=effective_time or 0,
+            requested_by=principal.role,
+            regulator_address=regulator,
+        )
+        s.add(op)
+    return _op_view(op)
+
+
+def _op_view(op: LifecycleOp) -> dict[str, Any]:
+    return {
+        "op": op.op.lower(),
+        "state": op.state.lower(),
+        "reason": op.reason,
+        "reason_name": _reason_name(op.reason),
+        "effective_time": op.effective_time or None,
+        "replaced_by": op.new_digest,
+        "tx_hash": op.tx_hash,
+        "recorded_at": op.block_timestamp,
+        "error": op.error,
+        "requested_by": op.requested_by.lower(),
+    }
+
+
+def _reason_name(reason: int) -> str | None:
+    try:
+        return RevocationReason(reason).name
+    except ValueError:
+        return None
+
+
+def _may_see_full(core: RegistryCore, principal: Principal | None, lab_id: str) -> bool:
+    if principal is None:
+        return False
+    try:
+        core.require_lab_or_regulator(principal, lab_id)
+    except Forbidden:
+        return False
+    return True
+
+
+def _summary(row: Certificate, op: LifecycleOp | None, batch: Batch | None) -> dict[str, Any]:
+    return {
+        "digest": row.digest,
+        "lab_id": row.lab_id,
+        "certificate_number": row.certificate_number,
+        "kind": row.kind,
+        "category_code": row.category_code,
+        "serial_number": row.serial_number,
+        "issue_date": row.issue_date,
+        "status": row.status.lower(),
+        "error": row.error,
+        "key_id": row.key_id,
+        "signed_by": row.signed_by.lower(),
+        "replaces": row.replaces_digest,
+        "accepted_at": _iso(row.accepted_at),
+        "anchored_at": _iso(row.anchored_at),
+        "batch": None
+        if batch is None
+        else {
+            "root": batch.root,
+            "leaf_index": row.leaf_index,
+            "size": batch.size,
+            "state": batch.state.lower(),
+            "tx_hash": batch.tx_hash,
+            "block_number": batch.block_number,
+            "block_timestamp": batch.block_timestamp,
+        },
+        "lifecycle": None if op is None else _op_view(op),
+    }
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    if value is None:
+        return None
+    return (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).isoformat()
+
+
+def certificate_view(core: RegistryCore, principal: Principal | None, digest: str) -> dict[str, Any]:
+    """A certificate's summary and status; with ``record`` (customer included) for its lab and regulators."""
+    row = _certificate(core, digest)
+    with core.sessions() as s:
+        op = s.scalar(select(LifecycleOp).where(LifecycleOp.lab_id == row.lab_id, LifecycleOp.digest == row.digest))
+        batch = s.get(Batch, row.batch_root) if row.batch_root else None
+    view = _summary(row, op, batch)
+    if _may_see_full(core, principal, row.lab_id):
+        view["record"] = json.loads(row.record_json)
+        view["signature"] = row.signature
+    return view
+
+
+def find_by_number(core: RegistryCore, principal: Principal | None, lab_id: str, number: str) -> dict[str, Any]:
+    """The certificate a lab issued under ``number``.
+
+    Raises:
+        NotFound: UNKNOWN_CERTIFICATE.
+    """
+    with core.sessions() as s:
+        digest = s.scalar(
+            select(Certificate.digest).where(
+                Certificate.lab_id == lab_id.lower(), Certificate.certificate_number == number
+            )
+        )
+    if digest is None:
+        raise NotFound(f"lab {lab_id} has no certificate {number!r} in this registry", code="UNKNOWN_CERTIFICATE")
+    return certificate_view(core, principal, digest)
+
+
+def bundle(core: RegistryCore, principal: Principal, digest: str) -> dict[str, Any]:
+    """The proof bundle of an anchored certificate (for its lab and regulators).
+
+    Raises:
+        NotFound: UNKNOWN_CERTIFICATE; NOT_ANCHORED while it is still pending (or failed).
+        Forbidden: WRONG_LAB, NOT_REGULATOR_OVER_LAB.
+    """
+    row = _certificate(core, digest)
+    core.require_lab_or_regulator(principal, row.lab_id)
+    with core.sessions() as s:
+        batch = s.get(Batch, row.batch_root) if row.batch_root else None
+    if row.status != "ANCHORED" or batch is None or batch.tx_hash is None or row.leaf_index is None:
+        raise NotFound(f"certificate {digest} is {row.status.lower()}, not anchored yet", code="NOT_ANCHORED")
+    key = core.key_info(row.key_id)
+    if key is None:
+        raise NotFound(f"key {row.key_id} is not on chain", code="UNKNOWN_KEY")
+    deployment = core.chain.deployment
+    anchor = Anchor(
+        chain_id=deployment.chain_id,
+        contract=deployment.certificate_registry,
+        root=batch.root,
+        tx_hash=batch.tx_hash,
+        block_number=int(batch.block_number or 0),
+        block_timestamp=batch.block_timestamp,
+    )
+    doc = build_bundle(
+        record_from_json(row.record_json),
+        signature=from_hex(row.signature, 64),
+        public_key=key.public_key,
+        leaf_index=row.leaf_index,
+        tree_size=batch.size,
+        proof=[from_hex(h) for h in (row.proof or [])],
+        anchor=anchor,
+    )
+    return bundle_to_json(doc)
+
+
+def batch_listing(core: RegistryCore, root: str) -> dict[str, Any]:
+    """The public contents of an anchored batch, in leaf order: anyone can recompute the root from it.
+
+    Raises:
+        NotFound: UNKNOWN_BATCH (also while the batch is not anchored yet).
+    """
+    with core.sessions() as s:
+        batch = s.get(Batch, root.lower())
+        if batch is None or batch.state != "ANCHORED":
+            raise NotFound(f"no anchored batch {root}", code="UNKNOWN_BATCH")
+        rows = list(
+            s.scalars(select(Certificate).where(Certificate.batch_root == batch.root).order_by(Certificate.leaf_index))
+        )
+    return {
+        "root": batch.root,
+        "lab_id": batch.lab_id,
+        "key_id": batch.key_id,
+        "size": batch.size,
+        "tx_hash": batch.tx_hash,
+        "block_number": batch.block_number,
+        "block_timestamp": batch.block_timestamp,
+        "chain_index": batch.chain_index,
+        "leaves": [
+            {
+                "index": r.leaf_index,
+                "digest": r.digest,
+                "certificate_number": r.certificate_number,
+                "kind": r.kind,
+                "category_code": r.category_code,
+                "serial_number": r.serial_number,
+            }
+            for r in rows
+        ],
+    }
+
+
+def list_certificates(
+    core: RegistryCore,
+    principal: Principal | None,
+    *,
+    lab_id: str | None = None,
+    status: str | None = None,
+    number: str | None = None,
+    serial_number: str | None = None,
+    cursor: int | None = None,
+    limit: int = 100,
+) -> dict[str, Any]:
+    """Public summaries, newest last, with a cursor (the ``seq`` to continue after).
+
+    Raises:
+        InvalidRequest: INVALID_FILTER for an unknown status or a limit outside 1..1000.
+    """
+    if not 1 <= limit <= 1000:
+        raise InvalidRequest("limit must be within 1..1000", code="INVALID_FILTER")
+    if status is not None and status.upper() not in ("PENDING", "ANCHORED", "FAILED"):
+        raise InvalidRequest("status is one of pending, anchored, failed", code="INVALID_FILTER")
+    query = select(Certificate).order_by(Certificate.seq).limit(limit + 1)
+    if lab_id:
+        query = query.where(Certificate.lab_id == lab_id.lower())
+    if status:
+        query = query.where(Certificate.status == status.upper())
+    if number:
+        query = query.where(Certificate.certificate_number == number)
+    if serial_number:
+        query = query.where(Certificate.serial_number == serial_number)
+    if cursor is not None:
+        query = query.where(Certificate.seq > cursor)
+    with core.sessions() as s:
+        rows = list(s.scalars(query))
+        batches = {b.root: b for b in s.scalars(select(Batch).where(Batch.root.in_({r.batch_root for r in rows})))}
+        ops = {
+            (o.lab_id, o.digest): o
+            for o in s.scalars(select(LifecycleOp).where(LifecycleOp.digest.in_([r.digest for r in rows])))
+        }
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return {
+        "items": [_summary(r, ops.get((r.lab_id, r.digest)), batches.get(r.batch_root or "")) for r in rows],
+        "next_cursor": rows[-1].seq if more and rows else None,
+    }

@@ -120,7 +120,6 @@ contract TrustRegistry is ITrustRegistry, Multicall {
     error TrustRegistryInvalidStatusChange(bytes32 labId, uint8 from, uint8 to);
     error TrustRegistryLabNotActive(bytes32 labId, uint8 status);
     error TrustRegistryAuthorizationExpired(bytes32 labId, uint64 time);
-    error TrustRegistryNotLabAdmin(address account, bytes32 labId);
 
     /**
      * @param nationalAuthority the account of the national regulator (jurisdiction 0), the root of trust.
@@ -215,7 +214,7 @@ contract TrustRegistry is ITrustRegistry, Multicall {
     ) external returns (uint256 authIndex) {
         uint32 labNumber = _labNumberOf(labId);
         Lab storage labState = _labs[labNumber];
-        _requireRegulatorOver(msg.sender, labState.jurisdiction);
+        _requireRegulatorOver(msg.sender, labState);
         if (validFrom >= validUntil) revert TrustRegistryInvalidWindow(validFrom, validUntil);
         authIndex = _recordAuthorization(labNumber, number, validFrom, validUntil, categories, activities);
         labState.authFrom = validFrom;
@@ -259,7 +258,7 @@ contract TrustRegistry is ITrustRegistry, Multicall {
         uint32 labNumber = _labNumberOf(labId);
         Lab storage labState = _labs[labNumber];
         if (admin == address(0)) revert TrustRegistryZeroAddress();
-        if (msg.sender != labState.admin) _requireRegulatorOver(msg.sender, labState.jurisdiction);
+        if (msg.sender != labState.admin) _requireRegulatorOver(msg.sender, labState);
         labState.admin = admin;
         emit LabAdminChanged(labId, admin, msg.sender);
     }
@@ -270,8 +269,11 @@ contract TrustRegistry is ITrustRegistry, Multicall {
     function requireCanAnchor(uint32 labNumber, bytes32 labId) external view {
         Lab storage labState = _labs[labNumber];
         if (labState.status != STATUS_ACTIVE) revert TrustRegistryLabNotActive(labId, labState.status);
+        // Fast path: the most recently recorded window (one slot). Otherwise (a renewal recorded before it starts,
+        // or an older authorization recorded later) fall back to the full history, as {isAuthorized} does.
         if (block.timestamp < labState.authFrom || block.timestamp >= labState.authUntil) {
-            revert TrustRegistryAuthorizationExpired(labId, uint64(block.timestamp));
+            (bool found,) = _authorizationAt(labNumber, uint64(block.timestamp));
+            if (!found) revert TrustRegistryAuthorizationExpired(labId, uint64(block.timestamp));
         }
     }
 
@@ -294,7 +296,8 @@ contract TrustRegistry is ITrustRegistry, Multicall {
     /// @inheritdoc ITrustRegistry
     function isRegulatorOver(address account, uint32 labNumber) public view returns (bool) {
         Regulator storage reg = _regulators[account];
-        return reg.active && _covers(reg.jurisdiction, _labs[labNumber].jurisdiction) && _labs[labNumber].status != 0;
+        Lab storage labState = _labs[labNumber];
+        return reg.active && labState.status != 0 && _regulates(reg, labState);
     }
 
     // ---------------------------------------------------------------- views for verifiers
@@ -318,7 +321,7 @@ contract TrustRegistry is ITrustRegistry, Multicall {
      * @return labNumber compact number (0 if unknown: the other values are then zero)
      * @return kind lab kind at registration (KIND_*)
      * @return jurisdiction GB/T 2260 code of the lab
-     * @return status status at `t` (STATUS_*; 0 when `t` is before registration)
+     * @return status status at `t` (STATUS_*; before registration ACTIVE where a recorded authorization covers `t`, else 0)
      * @return authorized whether an authorization covers `t`
      * @return authIndex index of that authorization
      * @return number its authorization number
@@ -380,7 +383,7 @@ contract TrustRegistry is ITrustRegistry, Multicall {
         return _statusHistory[_labNumberOf(labId)];
     }
 
-    /// @notice Lab status at time `t` (0 before registration).
+    /// @notice Lab status at time `t`; before registration ACTIVE where a recorded authorization covers `t`, else 0.
     function statusAt(bytes32 labId, uint64 t) external view returns (uint8) {
         return _statusAt(_labNumberOf(labId), t);
     }
@@ -432,7 +435,7 @@ contract TrustRegistry is ITrustRegistry, Multicall {
     function _changeStatus(bytes32 labId, uint8 from, uint8 to, uint8 reason) private {
         uint32 labNumber = _labNumberOf(labId);
         Lab storage labState = _labs[labNumber];
-        _requireRegulatorOver(msg.sender, labState.jurisdiction);
+        _requireRegulatorOver(msg.sender, labState);
         uint8 current = labState.status;
         if (current != from) revert TrustRegistryInvalidStatusChange(labId, current, to);
         labState.status = to;
@@ -445,9 +448,10 @@ contract TrustRegistry is ITrustRegistry, Multicall {
         for (uint256 i = history.length; i > 0; --i) {
             if (history[i - 1].since <= t) return history[i - 1].status;
         }
-        // Before registration the lab was not on chain; an authorization recorded with an earlier window still
-        // counts for that period (the regulator attests it), and no suspension is recorded for it.
-        return _authorizations[labNumber].length > 0 ? STATUS_ACTIVE : 0;
+        // Before registration the lab was not on chain: an authorization recorded with an earlier window still
+        // counts for that period (the regulator attests it), so the lab was ACTIVE where one covers t, else unknown.
+        (bool covered,) = _authorizationAt(labNumber, t);
+        return covered ? STATUS_ACTIVE : 0;
     }
 
     function _authorizationAt(uint32 labNumber, uint64 t) private view returns (bool, uint256) {
@@ -464,9 +468,15 @@ contract TrustRegistry is ITrustRegistry, Multicall {
         if (!reg.active) revert TrustRegistryNotRegulator(account);
     }
 
-    function _requireRegulatorOver(address account, uint32 jurisdiction) private view {
+    /// @dev An active regulator covering the lab; an NMI answers to the national regulator only.
+    function _requireRegulatorOver(address account, Lab storage labState) private view {
         Regulator storage reg = _activeRegulator(account);
-        if (!_covers(reg.jurisdiction, jurisdiction)) revert TrustRegistryOutsideJurisdiction(account, jurisdiction);
+        if (!_regulates(reg, labState)) revert TrustRegistryOutsideJurisdiction(account, labState.jurisdiction);
+    }
+
+    function _regulates(Regulator storage reg, Lab storage labState) private view returns (bool) {
+        if (labState.kind == KIND_NMI) return reg.jurisdiction == NATIONAL;
+        return _covers(reg.jurisdiction, labState.jurisdiction);
     }
 
     function _labNumberOf(bytes32 labId) private view returns (uint32 labNumber) {

@@ -19,7 +19,6 @@ from tracecert.certificate.merkle import build_batch, verify_inclusion
 from tracecert.certificate.signing import SigningKey
 from tracecert.chain.compile import load_artifact
 from tracecert.chain.contracts import BatchInfo, CertificateStatus, KeyInfo
-from tracecert.chain.errors import ContractReverted
 from tracecert.chain.types import CertificateState, RevocationReason
 
 from .conftest import DAY, YEAR, ZERO32, ZERO_ADDRESS, C, V, World, case_id, certificate_digests, reverts
@@ -45,8 +44,10 @@ D, NEW_D = DIGESTS[0], certificate_digests("JD2026-R", 1)[0]
 # ---------------------------------------------------------------- codes shared with Python
 
 
-@pytest.mark.parametrize(("constant", "value"), [(f"STATE_{s.name}", s) for s in CertificateState]
-                         + [("REASON_SUPERSEDED", RevocationReason.SUPERSEDED)])
+@pytest.mark.parametrize(
+    ("constant", "value"),
+    [(f"STATE_{s.name}", s) for s in CertificateState] + [("REASON_SUPERSEDED", RevocationReason.SUPERSEDED)],
+)
 def test_python_codes_equal_contract_constants(world: World, constant: str, value: int) -> None:
     assert world.cert_call(constant) == value
 
@@ -105,8 +106,9 @@ def test_remove_writer_by_admin_or_regulator(world: World, caller: str) -> None:
     ],
     ids=case_id,
 )
-def test_add_writer_refused(world: World, caller: str, lab: Any, account: str, error: str,
-                            args: tuple[Any, ...]) -> None:
+def test_add_writer_refused(
+    world: World, caller: str, lab: Any, account: str, error: str, args: tuple[Any, ...]
+) -> None:
     with reverts(error, *world.resolve(args)):
         world.contracts.add_writer(world.actor(caller), world.resolve(lab), world.resolve(account))
 
@@ -129,8 +131,9 @@ def test_add_writer_refused(world: World, caller: str, lab: Any, account: str, e
     ],
     ids=case_id,
 )
-def test_remove_writer_refused(world: World, caller: str, lab: Any, account: str, error: str,
-                               args: tuple[Any, ...]) -> None:
+def test_remove_writer_refused(
+    world: World, caller: str, lab: Any, account: str, error: str, args: tuple[Any, ...]
+) -> None:
     with reverts(error, *world.resolve(args)):
         world.contracts.remove_writer(world.actor(caller), world.resolve(lab), world.resolve(account))
 
@@ -146,8 +149,9 @@ def test_removing_a_writer_twice_is_refused(world: World) -> None:
 
 def test_registered_key_starts_now_and_stays_open(world: World) -> None:
     key = world.contracts.key(world.hz.key_id)
-    assert key == KeyInfo(world.hz.key_id, world.hz.id, world.hz.key.public_key, key.registered_at, OPEN,
-                          key.registered_at)
+    assert key == KeyInfo(
+        world.hz.key_id, world.hz.id, world.hz.key.public_key, key.registered_at, OPEN, key.registered_at
+    )
     assert world.hz.registered_at <= key.registered_at <= world.chain.now()
     assert hashlib.sha256(key.public_key).digest() == key.key_id
 
@@ -155,8 +159,9 @@ def test_registered_key_starts_now_and_stays_open(world: World) -> None:
 def test_register_key_with_a_window(world: World) -> None:
     start = world.chain.now() + DAY
     receipt = world.contracts.register_key(world.hz.admin, world.hz.id, NEW_KEY.public_key, start, start + YEAR)
-    assert world.contracts.key(NEW_KEY.key_id) == KeyInfo(NEW_KEY.key_id, world.hz.id, NEW_KEY.public_key, start,
-                                                          start + YEAR, world.time_of(receipt))
+    assert world.contracts.key(NEW_KEY.key_id) == KeyInfo(
+        NEW_KEY.key_id, world.hz.id, NEW_KEY.public_key, start, start + YEAR, world.time_of(receipt)
+    )
 
 
 @pytest.mark.parametrize(
@@ -179,22 +184,33 @@ def test_register_key_with_a_window(world: World) -> None:
         # another lab's key: a key belongs to one lab
         ("hz.admin", "$hz", "$js.pk", (0, 0), "CertificateRegistryKeyExists", ("$js.key",)),
         # a window starting in the past: no signature can be made valid retroactively
-        ("hz.admin", "$hz", NEW_KEY.public_key, (FAR_PAST, 0), "CertificateRegistryInvalidKeyWindow",
-         (FAR_PAST, OPEN)),
+        ("hz.admin", "$hz", NEW_KEY.public_key, (FAR_PAST, 0), "CertificateRegistryInvalidKeyWindow", (FAR_PAST, OPEN)),
         # a window that ended already (it starts now)
-        ("hz.admin", "$hz", NEW_KEY.public_key, (0, FAR_PAST), "CertificateRegistryInvalidKeyWindow",
-         (ANY, FAR_PAST)),
+        ("hz.admin", "$hz", NEW_KEY.public_key, (0, FAR_PAST), "CertificateRegistryInvalidKeyWindow", (ANY, FAR_PAST)),
         # an empty window
-        ("hz.admin", "$hz", NEW_KEY.public_key, (FAR_FUTURE, FAR_FUTURE), "CertificateRegistryInvalidKeyWindow",
-         (FAR_FUTURE, FAR_FUTURE)),
+        (
+            "hz.admin",
+            "$hz",
+            NEW_KEY.public_key,
+            (FAR_FUTURE, FAR_FUTURE),
+            "CertificateRegistryInvalidKeyWindow",
+            (FAR_FUTURE, FAR_FUTURE),
+        ),
         # a reversed window
-        ("hz.admin", "$hz", NEW_KEY.public_key, (FAR_FUTURE, FAR_FUTURE - 1), "CertificateRegistryInvalidKeyWindow",
-         (FAR_FUTURE, FAR_FUTURE - 1)),
+        (
+            "hz.admin",
+            "$hz",
+            NEW_KEY.public_key,
+            (FAR_FUTURE, FAR_FUTURE - 1),
+            "CertificateRegistryInvalidKeyWindow",
+            (FAR_FUTURE, FAR_FUTURE - 1),
+        ),
     ],
     ids=case_id,
 )
-def test_register_key_refused(world: World, caller: str, lab: Any, public_key: Any, window: tuple[int, int],
-                              error: str, args: tuple[Any, ...]) -> None:
+def test_register_key_refused(
+    world: World, caller: str, lab: Any, public_key: Any, window: tuple[int, int], error: str, args: tuple[Any, ...]
+) -> None:
     with reverts(error, *world.resolve(args)):
         world.contracts.register_key(world.actor(caller), world.resolve(lab), world.resolve(public_key), *window)
 
@@ -216,8 +232,10 @@ def test_key_valid_at(world: World) -> None:
         "an unknown key": (world.hz.id, hashlib.sha256(b"no such key").digest(), hz_from),
     }
     answers = {name: world.contracts.key_valid_at(*q) for name, q in questions.items()}
-    assert answers == {name: name in {"from registration", "open-ended", "windowed key, first second",
-                                      "windowed key, last second"} for name in questions}
+    assert answers == {
+        name: name in {"from registration", "open-ended", "windowed key, first second", "windowed key, last second"}
+        for name in questions
+    }
 
 
 def test_unknown_key_cannot_be_read(world: World) -> None:
@@ -311,11 +329,12 @@ def test_close_key_refused(world: World, caller: str, key: Any, error: str, args
 
 def test_anchor_records_lab_key_count_index_and_time(world: World) -> None:
     batch, receipt = world.anchor_batch(world.hz, DIGESTS)
-    assert world.contracts.batch(batch.root) == BatchInfo(batch.root, world.hz.id, world.hz.key_id, 7, 0,
-                                                          world.time_of(receipt), receipt.block_number)
+    assert world.contracts.batch(batch.root) == BatchInfo(
+        batch.root, world.hz.id, world.hz.key_id, 7, 0, world.time_of(receipt), receipt.block_number
+    )
     assert world.contracts.events(receipt) == [
-        ("BatchAnchored", {"root": batch.root, "labId": world.hz.id, "keyId": world.hz.key_id, "count": 7,
-                           "index": 0})]
+        ("BatchAnchored", {"root": batch.root, "labId": world.hz.id, "keyId": world.hz.key_id, "count": 7, "index": 0})
+    ]
     # The index is global and increments across labs.
     js_batch, _ = world.anchor_batch(world.js, certificate_digests("JS2026", 3))
     hz_batch, _ = world.anchor_batch(world.hz, certificate_digests("JD2026-2", 1))
@@ -338,16 +357,25 @@ def test_unknown_batch_cannot_be_read(world: World) -> None:
 
 def _onboard_xiaoshan(window: tuple[int, int] | None) -> Callable[[World], object]:
     def setup(w: World) -> object:
-        return w.onboard("xs", regulator=w.hangzhou, code=XIAOSHAN_CODE, name="杭州市萧山区计量检定所",
-                         jurisdiction=XIAOSHAN, window=window, key=NEW_KEY)
+        return w.onboard(
+            "xs",
+            regulator=w.hangzhou,
+            code=XIAOSHAN_CODE,
+            name="杭州市萧山区计量检定所",
+            jurisdiction=XIAOSHAN,
+            window=window,
+            key=NEW_KEY,
+        )
+
     return setup
 
 
 ANCHOR_SETUPS: dict[str, Callable[[World], object]] = {
     "none": lambda w: None,
     "writer removed": lambda w: w.contracts.remove_writer(w.hz.admin, w.hz.id, w.hz.writer.address),
-    "key starts in an hour": lambda w: w.contracts.register_key(w.hz.admin, w.hz.id, NEW_KEY.public_key,
-                                                                w.chain.now() + HOUR, 0),
+    "key starts in an hour": lambda w: w.contracts.register_key(
+        w.hz.admin, w.hz.id, NEW_KEY.public_key, w.chain.now() + HOUR, 0
+    ),
     "key closed": lambda w: w.contracts.close_key(w.hz.admin, w.hz.key_id, 0, 1),
     "root anchored by the lab": lambda w: w.contracts.anchor(w.hz.writer, ROOT, 7, w.hz.key_id),
     "root anchored by another lab": lambda w: w.contracts.anchor(w.js.writer, ROOT, 7, w.js.key_id),
@@ -369,15 +397,21 @@ ANCHOR_SETUPS: dict[str, Callable[[World], object]] = {
         # nor is its regulator
         ("none", "hangzhou", "$hz.key", ROOT, 7, "CertificateRegistryUnauthorizedWriter", ("@hangzhou",)),
         # a withdrawn writer
-        ("writer removed", "hz.writer", "$hz.key", ROOT, 7, "CertificateRegistryUnauthorizedWriter",
-         ("@hz.writer",)),
+        ("writer removed", "hz.writer", "$hz.key", ROOT, 7, "CertificateRegistryUnauthorizedWriter", ("@hz.writer",)),
         # a key nobody registered
         ("none", "hz.writer", NEW_KEY.key_id, ROOT, 7, "CertificateRegistryUnknownKey", (NEW_KEY.key_id,)),
         # the key of another lab
         ("none", "hz.writer", "$js.key", ROOT, 7, "CertificateRegistryKeyNotOfLab", ("$js.key",)),
         # a key whose window has not started
-        ("key starts in an hour", "hz.writer", NEW_KEY.key_id, ROOT, 7, "CertificateRegistryKeyNotValid",
-         (NEW_KEY.key_id, ANY)),
+        (
+            "key starts in an hour",
+            "hz.writer",
+            NEW_KEY.key_id,
+            ROOT,
+            7,
+            "CertificateRegistryKeyNotValid",
+            (NEW_KEY.key_id, ANY),
+        ),
         # a closed key
         ("key closed", "hz.writer", "$hz.key", ROOT, 7, "CertificateRegistryKeyNotValid", ("$hz.key", ANY)),
         # the zero root
@@ -385,29 +419,57 @@ ANCHOR_SETUPS: dict[str, Callable[[World], object]] = {
         # an empty batch
         ("none", "hz.writer", "$hz.key", ROOT, 0, "CertificateRegistryInvalidBatch", (ROOT, 0)),
         # the same root twice (sent again, not retried from the journal)
-        ("root anchored by the lab", "hz.writer", "$hz.key", ROOT, 7, "CertificateRegistryRootAlreadyAnchored",
-         (ROOT,)),
+        (
+            "root anchored by the lab",
+            "hz.writer",
+            "$hz.key",
+            ROOT,
+            7,
+            "CertificateRegistryRootAlreadyAnchored",
+            (ROOT,),
+        ),
         # a root another lab anchored first
-        ("root anchored by another lab", "hz.writer", "$hz.key", ROOT, 7,
-         "CertificateRegistryRootAlreadyAnchored", (ROOT,)),
+        (
+            "root anchored by another lab",
+            "hz.writer",
+            "$hz.key",
+            ROOT,
+            7,
+            "CertificateRegistryRootAlreadyAnchored",
+            (ROOT,),
+        ),
         # a suspended lab
         ("lab suspended", "hz.writer", "$hz.key", ROOT, 7, "TrustRegistryLabNotActive", ("$hz", 2)),
         # a revoked lab
         ("lab revoked", "hz.writer", "$hz.key", ROOT, 7, "TrustRegistryLabNotActive", ("$hz", 3)),
         # the authorization window has ended
-        ("authorization expired", "hz.writer", "$hz.key", ROOT, 7, "TrustRegistryAuthorizationExpired",
-         ("$hz", ANY)),
+        ("authorization expired", "hz.writer", "$hz.key", ROOT, 7, "TrustRegistryAuthorizationExpired", ("$hz", ANY)),
         # the authorization window has not started
-        ("lab authorized from next week", "xs.writer", NEW_KEY.key_id, ROOT, 7,
-         "TrustRegistryAuthorizationExpired", (XIAOSHAN_ID, ANY)),
+        (
+            "lab authorized from next week",
+            "xs.writer",
+            NEW_KEY.key_id,
+            ROOT,
+            7,
+            "TrustRegistryAuthorizationExpired",
+            (XIAOSHAN_ID, ANY),
+        ),
         # registered, never authorized
-        ("lab never authorized", "xs.writer", NEW_KEY.key_id, ROOT, 7, "TrustRegistryAuthorizationExpired",
-         (XIAOSHAN_ID, ANY)),
+        (
+            "lab never authorized",
+            "xs.writer",
+            NEW_KEY.key_id,
+            ROOT,
+            7,
+            "TrustRegistryAuthorizationExpired",
+            (XIAOSHAN_ID, ANY),
+        ),
     ],
     ids=case_id,
 )
-def test_anchor_refused(world: World, setup: str, sender: str, key: Any, root: bytes, count: int, error: str,
-                        args: tuple[Any, ...]) -> None:
+def test_anchor_refused(
+    world: World, setup: str, sender: str, key: Any, root: bytes, count: int, error: str, args: tuple[Any, ...]
+) -> None:
     ANCHOR_SETUPS[setup](world)
     with reverts(error, *world.resolve(args)):
         world.send(world.actor(sender), world.certificates, "anchor", root, count, world.resolve(key))
@@ -428,13 +490,16 @@ def _key_starting_in_an_hour(w: World) -> int:
 #: Anchoring at an exact block time: (key used, block time) after any set-up, and the error expected.
 BOUNDARIES: dict[str, tuple[Callable[[World], tuple[bytes, int]], str | None]] = {
     "authorization, last second": (lambda w: (w.hz.key_id, w.hz.auth_until - 1), None),
-    "authorization, end (exclusive)": (lambda w: (w.hz.key_id, w.hz.auth_until),
-                                       "TrustRegistryAuthorizationExpired"),
+    "authorization, end (exclusive)": (lambda w: (w.hz.key_id, w.hz.auth_until), "TrustRegistryAuthorizationExpired"),
     "closing key, last second": (lambda w: (w.hz.key_id, _key_closing_in_an_hour(w) - 1), None),
-    "closing key, end (exclusive)": (lambda w: (w.hz.key_id, _key_closing_in_an_hour(w)),
-                                     "CertificateRegistryKeyNotValid"),
-    "new key, a second early": (lambda w: (NEW_KEY.key_id, _key_starting_in_an_hour(w) - 1),
-                                "CertificateRegistryKeyNotValid"),
+    "closing key, end (exclusive)": (
+        lambda w: (w.hz.key_id, _key_closing_in_an_hour(w)),
+        "CertificateRegistryKeyNotValid",
+    ),
+    "new key, a second early": (
+        lambda w: (NEW_KEY.key_id, _key_starting_in_an_hour(w) - 1),
+        "CertificateRegistryKeyNotValid",
+    ),
     "new key, first second": (lambda w: (NEW_KEY.key_id, _key_starting_in_an_hour(w)), None),
 }
 
@@ -464,8 +529,9 @@ def test_anchoring_resumes_after_reinstatement(world: World) -> None:
 
 def test_anchoring_continues_under_a_renewal_that_covers_now(world: World) -> None:
     renewed = world.chain.advance(world.hz.auth_until - world.chain.now() - DAY)
-    world.contracts.authorize_lab(world.hangzhou, world.hz.id, "(浙)法计(2030)01001号", renewed,
-                                  renewed + 5 * YEAR, {"JJG443": V})
+    world.contracts.authorize_lab(
+        world.hangzhou, world.hz.id, "(浙)法计(2030)01001号", renewed, renewed + 5 * YEAR, {"JJG443": V}
+    )
     world.chain.advance(2 * DAY)  # past the end of the first authorization
     world.contracts.anchor(world.hz.writer, ROOT, len(DIGESTS), world.hz.key_id)
     assert world.contracts.batch(ROOT).lab_id == world.hz.id
@@ -474,28 +540,30 @@ def test_anchoring_continues_under_a_renewal_that_covers_now(world: World) -> No
 def _record_renewal_in_advance(w: World) -> None:
     # 复查换证 granted a month before the current authorization ends, valid from its end.
     w.chain.advance(w.hz.auth_until - w.chain.now() - 30 * DAY)
-    w.contracts.authorize_lab(w.hangzhou, w.hz.id, "(浙)法计(2030)01001号", w.hz.auth_until,
-                              w.hz.auth_until + 5 * YEAR, {"JJG443": V, "JJG52": V | C})
+    w.contracts.authorize_lab(
+        w.hangzhou,
+        w.hz.id,
+        "(浙)法计(2030)01001号",
+        w.hz.auth_until,
+        w.hz.auth_until + 5 * YEAR,
+        {"JJG443": V, "JJG52": V | C},
+    )
 
 
 def _backfill_earlier_authorization(w: World) -> None:
     # The previous five-year authorization, entered afterwards for the record.
-    w.contracts.authorize_lab(w.hangzhou, w.hz.id, "(浙)法计(2020)01001号", w.hz.auth_from - 5 * YEAR,
-                              w.hz.auth_from, {"JJG443": V})
+    w.contracts.authorize_lab(
+        w.hangzhou, w.hz.id, "(浙)法计(2020)01001号", w.hz.auth_from - 5 * YEAR, w.hz.auth_from, {"JJG443": V}
+    )
 
 
-LATEST_RECORD_DECIDES = (
-    "BUG TrustRegistry.sol:221-222 with :273: requireCanAnchor checks only the window of the most recently "
-    "recorded authorization, while isAuthorized (TrustRegistry.sol:307) accepts any recorded window covering "
-    "the time; so recording a renewal before it starts, or an earlier authorization for the record, blocks "
-    "anchoring by a lab that isAuthorized says is authorized now"
+@pytest.mark.parametrize(
+    "record",
+    [_record_renewal_in_advance, _backfill_earlier_authorization],
+    ids=["renewal recorded in advance", "earlier authorization back-filled"],
 )
-
-
-@pytest.mark.xfail(strict=True, raises=ContractReverted, reason=LATEST_RECORD_DECIDES)
-@pytest.mark.parametrize("record", [_record_renewal_in_advance, _backfill_earlier_authorization],
-                         ids=["renewal recorded in advance", "earlier authorization back-filled"])
 def test_anchoring_follows_the_authorization_covering_now(world: World, record: Callable[[World], None]) -> None:
+    """Anchoring accepts any recorded authorization covering now, as isAuthorized does (not only the latest)."""
     record(world)
     assert world.contracts.is_authorized(world.hz.id, "JJG443", V, world.chain.now()) is True
     world.contracts.anchor(world.hz.writer, ROOT, len(DIGESTS), world.hz.key_id)
@@ -521,7 +589,8 @@ def test_revoke_by_issuer_or_regulator(world: World, setup: str, caller: str) ->
     t = world.time_of(receipt)
     assert world.contracts.status(world.hz.id, D) == CertificateStatus(CertificateState.REVOKED, 1, t, t, None)
     assert world.contracts.events(receipt) == [
-        ("CertificateRevoked", {"labId": world.hz.id, "digest": D, "reason": 1, "effectiveTime": t})]
+        ("CertificateRevoked", {"labId": world.hz.id, "digest": D, "reason": 1, "effectiveTime": t})
+    ]
 
 
 def _revoke(w: World) -> None:
@@ -551,11 +620,16 @@ REVOKE_SETUPS: dict[str, Callable[[World], object]] = {
         # an outsider
         ("none", "outsider", "$hz", 1, "CertificateRegistryNotIssuerOrRegulator", ("@outsider", "$hz")),
         # a withdrawn writer
-        ("writer removed", "hz.writer", "$hz", 1, "CertificateRegistryNotIssuerOrRegulator",
-         ("@hz.writer", "$hz")),
+        ("writer removed", "hz.writer", "$hz", 1, "CertificateRegistryNotIssuerOrRegulator", ("@hz.writer", "$hz")),
         # a deactivated regulator
-        ("regulator deactivated", "hangzhou", "$hz", 1, "CertificateRegistryNotIssuerOrRegulator",
-         ("@hangzhou", "$hz")),
+        (
+            "regulator deactivated",
+            "hangzhou",
+            "$hz",
+            1,
+            "CertificateRegistryNotIssuerOrRegulator",
+            ("@hangzhou", "$hz"),
+        ),
         # reason 0
         ("none", "hz.writer", "$hz", 0, "CertificateRegistryInvalidReason", (0,)),
         # an unknown lab
@@ -569,8 +643,9 @@ REVOKE_SETUPS: dict[str, Callable[[World], object]] = {
     ],
     ids=case_id,
 )
-def test_revoke_refused(world: World, setup: str, caller: str, lab: Any, reason: int, error: str,
-                        args: tuple[Any, ...]) -> None:
+def test_revoke_refused(
+    world: World, setup: str, caller: str, lab: Any, reason: int, error: str, args: tuple[Any, ...]
+) -> None:
     REVOKE_SETUPS[setup](world)
     with reverts(error, *world.resolve(args)):
         world.send(world.actor(caller), world.certificates, "revoke", world.resolve(lab), D, reason, 0)
@@ -603,10 +678,12 @@ def test_substitute_links_the_old_certificate_to_the_new(world: World, caller: s
     receipt = world.contracts.substitute(world.actor(caller), world.hz.id, D, NEW_D)
     t = world.time_of(receipt)
     assert world.contracts.status(world.hz.id, D) == CertificateStatus(
-        CertificateState.SUBSTITUTED, RevocationReason.SUPERSEDED, t, t, NEW_D)
+        CertificateState.SUBSTITUTED, RevocationReason.SUPERSEDED, t, t, NEW_D
+    )
     assert world.contracts.status(world.hz.id, NEW_D).state == CertificateState.NONE
     assert world.contracts.events(receipt) == [
-        ("CertificateSubstituted", {"labId": world.hz.id, "digest": D, "newDigest": NEW_D})]
+        ("CertificateSubstituted", {"labId": world.hz.id, "digest": D, "newDigest": NEW_D})
+    ]
     # The replacement is a certificate like any other: it can be revoked in turn.
     world.contracts.revoke(world.hz.writer, world.hz.id, NEW_D, RevocationReason.ERROR_IN_CONTENT)
 
@@ -642,8 +719,9 @@ SUBSTITUTE_SETUPS: dict[str, Callable[[World], object]] = {
     ],
     ids=case_id,
 )
-def test_substitute_refused(world: World, setup: str, caller: str, old: bytes, new: bytes, error: str,
-                            args: tuple[Any, ...]) -> None:
+def test_substitute_refused(
+    world: World, setup: str, caller: str, old: bytes, new: bytes, error: str, args: tuple[Any, ...]
+) -> None:
     SUBSTITUTE_SETUPS[setup](world)
     with reverts(error, *world.resolve(args)):
         world.send(world.actor(caller), world.certificates, "substitute", world.hz.id, old, new)
@@ -656,9 +734,20 @@ def test_substitute_refused(world: World, setup: str, caller: str, old: bytes, n
 def test_check_certificate_for_every_leaf(world: World, size: int) -> None:
     digests = certificate_digests(f"JD2026-{size}", size)
     batch, receipt = world.anchor_batch(world.hz, digests)
-    expected = {"anchored": True, "lab_id": world.hz.id, "key_id": world.hz.key_id, "batch_index": 0,
-                "batch_size": size, "anchored_at": world.time_of(receipt), "block_number": receipt.block_number,
-                "state": 0, "reason": 0, "effective_time": 0, "recorded_at": 0, "substituted_by": ZERO32}
+    expected = {
+        "anchored": True,
+        "lab_id": world.hz.id,
+        "key_id": world.hz.key_id,
+        "batch_index": 0,
+        "batch_size": size,
+        "anchored_at": world.time_of(receipt),
+        "block_number": receipt.block_number,
+        "state": 0,
+        "reason": 0,
+        "effective_time": 0,
+        "recorded_at": 0,
+        "substituted_by": ZERO32,
+    }
     for i, digest in enumerate(digests):
         view = world.contracts.check_certificate(digest, batch.root, i, batch.proofs[i])
         assert {k: bytes(v) if isinstance(v, bytes) else v for k, v in view.items()} == expected, f"leaf {i}"
@@ -668,7 +757,7 @@ def _flip(proof: list[bytes], at: int) -> list[bytes]:
     at %= len(proof)
     changed = bytearray(proof[at])
     changed[0] ^= 1
-    return [*proof[:at], bytes(changed), *proof[at + 1:]]
+    return [*proof[:at], bytes(changed), *proof[at + 1 :]]
 
 
 #: Leaf 5 of the 7-digest batch: digest, index, proof, each possibly altered.
@@ -697,9 +786,20 @@ def test_check_certificate_refuses_a_bad_inclusion(world: World, case: str) -> N
 def test_check_certificate_of_an_unknown_root(world: World) -> None:
     batch = build_batch(DIGESTS)
     view = world.contracts.check_certificate(DIGESTS[0], batch.root, 0, batch.proofs[0])
-    assert view == {"anchored": False, "lab_id": ZERO32, "key_id": ZERO32, "batch_index": 0, "batch_size": 0,
-                    "anchored_at": 0, "block_number": 0, "state": 0, "reason": 0, "effective_time": 0,
-                    "recorded_at": 0, "substituted_by": ZERO32}
+    assert view == {
+        "anchored": False,
+        "lab_id": ZERO32,
+        "key_id": ZERO32,
+        "batch_index": 0,
+        "batch_size": 0,
+        "anchored_at": 0,
+        "block_number": 0,
+        "state": 0,
+        "reason": 0,
+        "effective_time": 0,
+        "recorded_at": 0,
+        "substituted_by": ZERO32,
+    }
 
 
 def test_check_certificate_reports_the_status_under_the_anchoring_lab(world: World) -> None:
@@ -710,8 +810,10 @@ def test_check_certificate_reports_the_status_under_the_anchoring_lab(world: Wor
     substituted_at = world.time_of(c.substitute(world.hangzhou, world.hz.id, DIGESTS[2], NEW_D))
     c.revoke(world.js.writer, world.js.id, DIGESTS[3], RevocationReason.FRAUD)  # under the wrong lab
     views = {i: c.check_certificate(DIGESTS[i], batch.root, i, batch.proofs[i]) for i in range(4)}
-    summary = {i: (v["anchored"], v["state"], v["reason"], v["effective_time"], v["recorded_at"],
-                   bytes(v["substituted_by"])) for i, v in views.items()}
+    summary = {
+        i: (v["anchored"], v["state"], v["reason"], v["effective_time"], v["recorded_at"], bytes(v["substituted_by"]))
+        for i, v in views.items()
+    }
     assert summary == {
         0: (True, CertificateState.NONE, 0, 0, 0, ZERO32),
         1: (True, CertificateState.REVOKED, RevocationReason.FRAUD, effective, revoked_at, ZERO32),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from registry import cli as registry_cli
+from tracecert import up as up_cli
 from tracecert.certificate import cli as certificate_cli
 from tracecert.chain import cli as chain_cli
 
@@ -16,6 +18,8 @@ app = typer.Typer(
 
 certificate_cli.register(app)
 chain_cli.register(app)
+registry_cli.register(app)
+up_cli.register(app)
 
 
 def main() -> None:

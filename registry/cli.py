@@ -1,0 +1,1653 @@
+"""Command line of the registry: onboarding (``tracecert regulator|lab ...``), issuing (``tracecert issue``,
+``revoke``, ``status``) and running it (``tracecert registry serve|worker``).
+
+Onboarding commands act on the chain with an account: a development account of the data directory
+(``--as ROLE``, e.g. ``national-authority``, ``regulator-330000``, ``lab-admin-<code>``; local chain only) or an
+encrypted keystore (``--keystore FILE``, passphrase from ``$TRACECERT_KEYSTORE_PASSPHRASE``). ``lab onboard`` and
+``lab token`` also open the registry's database and key custody, so they run where the registry runs.
+Issuing commands talk to the registry's HTTP API with a lab's token.
+
+Errors go to stderr as ``error CODE: message``; exit code 1 for refusals and failures, 2 for usage errors.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import logging
+import os
+import re
+import signal
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlalchemy import func, select
+
+from registry.client import DEFAULT_REGISTRY_URL, RegistryClient, RegistryClientError, RegistryUnreachable
+from registry.config import RegistrySettings, load_settings
+from registry.core import RegistryCore
+from registry.custody import CustodyError
+from registry.errors import RegistryError
+from tracecert.certificate.canonical import certificate_digest, from_hex, parse_json, record_to_json, to_hex
+from tracecert.certificate.canonical import lab_id as derive_lab_id
+from tracecert.certificate.dcc import DCC_MEDIA_TYPE, DccOverrides, import_dcc
+from tracecert.certificate.errors import CertificateError
+from tracecert.certificate.model import Kind, record_from_json
+from tracecert.certificate.signing import SigningKey, key_id, load_key_file, read_key_file_public
+from tracecert.chain.client import ChainClient
+from tracecert.chain.config import ChainSettings
+from tracecert.chain.contracts import ChainContracts
+from tracecert.chain.deploy import find_deployment
+from tracecert.chain.errors import ChainError, ContractReverted
+from tracecert.chain.local import DevKeyring, load_keystore
+from tracecert.chain.node import AnvilNode
+from tracecert.chain.sender import FileJournal, TransactionSender
+from tracecert.chain.types import Activity, LabKind, LabStatus, RevocationReason, category_from_bytes
+
+__all__ = [
+    "CHINA",
+    "Onboarded",
+    "authorize_lab",
+    "ensure_lab",
+    "ensure_regulator",
+    "onboard_lab",
+    "register",
+    "registry_settings",
+    "reporting_errors",
+]
+
+logger = logging.getLogger(__name__)
+
+console = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+#: Dates on the command line and in records are Chinese calendar dates (UTC+8).
+CHINA = dt.timezone(dt.timedelta(hours=8), "CST")
+
+KEYSTORE_PASSPHRASE_ENV = "TRACECERT_KEYSTORE_PASSPHRASE"  # noqa: S105 - a variable name
+KEY_PASSPHRASE_ENV = "TRACECERT_KEY_PASSPHRASE"  # noqa: S105 - a variable name
+_DEV_WRITER_FUNDS = 10**22
+
+
+# ====================================================================== errors and output
+
+
+class CliError(Exception):
+    """A failure the command line reports as ``error CODE: message`` and exits with ``exit_code``."""
+
+    def __init__(self, code: str, message: str, *, details: Any = None, exit_code: int = 1) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.details = details
+        self.exit_code = exit_code
+
+
+def _usage(message: str) -> CliError:
+    return CliError("USAGE", message, exit_code=2)
+
+
+def revert_code(error: str) -> str:
+    """A contract custom error as a machine code: ``TrustRegistryLabExists`` → ``LAB_EXISTS``."""
+    for prefix in ("TrustRegistry", "CertificateRegistry"):
+        if error.startswith(prefix) and len(error) > len(prefix):
+            error = error[len(prefix) :]
+            break
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", error).upper()
+
+
+def _print_error(code: str, message: str, details: Any = None) -> None:
+    err.print(f"error {code}: {message}", markup=False)
+    for line in _detail_lines(details):
+        err.print(f"  {line}", markup=False)
+
+
+def _detail_lines(details: Any) -> list[str]:
+    if isinstance(details, list):
+        out = []
+        for d in details[:20]:
+            if isinstance(d, Mapping) and "field" in d:
+                out.append(f"{d['field']}: {d.get('message', '')} [{d.get('rule', '')}]")
+            else:
+                out.append(json.dumps(d, ensure_ascii=False) if not isinstance(d, str) else d)
+        return out
+    if isinstance(details, Mapping):
+        return [f"{k}: {v}" for k, v in details.items()]
+    return []
+
+
+@contextmanager
+def reporting_errors() -> Iterator[None]:
+    """Turn the errors of every layer into ``error CODE: message`` and an exit code."""
+    try:
+        yield
+    except CliError as exc:
+        _print_error(exc.code, exc.message, exc.details)
+        raise typer.Exit(exc.exit_code) from exc
+    except ContractReverted as exc:
+        _print_error(revert_code(exc.error), f"the contract refused: {exc}")
+        raise typer.Exit(1) from exc
+    except ChainError as exc:
+        _print_error(exc.code, str(exc))
+        raise typer.Exit(1) from exc
+    except RegistryError as exc:
+        _print_error(exc.code, exc.message, exc.details)
+        raise typer.Exit(1) from exc
+    except RegistryClientError as exc:
+        _print_error(exc.code, exc.message, exc.details)
+        raise typer.Exit(1) from exc
+    except CertificateError as exc:
+        _print_error(exc.code, exc.message, [e.to_dict() for e in exc.errors])
+        raise typer.Exit(2) from exc
+    except CustodyError as exc:
+        _print_error(exc.code, str(exc))
+        raise typer.Exit(1) from exc
+
+
+# ====================================================================== time
+
+
+def parse_time(value: str, *, end_of_day: bool = False) -> int:
+    """A Unix time from ``YYYY-MM-DD`` (midnight in China; the next midnight with ``end_of_day``), an ISO 8601
+    date-time (China time unless it has an offset) or Unix seconds.
+
+    Raises:
+        CliError: USAGE for anything else.
+    """
+    text = value.strip()
+    if re.fullmatch(r"\d{9,}", text):
+        return int(text)
+    try:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            day = dt.date.fromisoformat(text) + dt.timedelta(days=1 if end_of_day else 0)
+            return int(dt.datetime.combine(day, dt.time(), CHINA).timestamp())
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise _usage(f"{value!r} is not a date (YYYY-MM-DD), an ISO date-time or Unix seconds") from exc
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=CHINA)
+    return int(moment.timestamp())
+
+
+def _show_time(ts: int | None) -> str:
+    if not ts:
+        return "-"
+    if ts >= 2**63 - 1 or ts >= 253402300799:
+        return "open-ended"
+    return dt.datetime.fromtimestamp(ts, CHINA).strftime("%Y-%m-%d %H:%M:%S +08")
+
+
+# ====================================================================== settings, chain and actors
+
+DataDir = Annotated[
+    Path | None, typer.Option("--data-dir", help="Data directory (default $TRACECERT_DATA_DIR or .tracecert).")
+]
+RpcUrl = Annotated[
+    str | None,
+    typer.Option("--rpc-url", envvar="TRACECERT_CHAIN_RPC_URL", help="JSON-RPC URL (default: the local node)."),
+]
+ActAs = Annotated[
+    str | None,
+    typer.Option("--as", help="Development account that acts (local chain), e.g. regulator-330000."),
+]
+Keystore = Annotated[
+    Path | None,
+    typer.Option(
+        "--keystore",
+        exists=True,
+        dir_okay=False,
+        help=f"Encrypted JSON keystore of the acting account (production); passphrase from ${KEYSTORE_PASSPHRASE_ENV}.",
+    ),
+]
+
+
+def registry_settings(data_dir: Path | None = None, rpc_url: str | None = None, **overrides: Any) -> RegistrySettings:
+    """The registry's settings from the environment, with the data directory and chain URL of the command line.
+
+    Without a configured key-custody secret, the local installation's secret file (``tracecert up`` creates it)
+    is used when it exists.
+    """
+    if data_dir is not None:
+        overrides["data_dir"] = data_dir
+    settings = load_settings(**overrides)
+    chain: ChainSettings = settings.chain
+    update: dict[str, Any] = {}
+    if data_dir is not None or chain.data_dir != settings.data_dir:
+        update["data_dir"] = settings.data_dir
+    if rpc_url:
+        update["rpc_url"] = rpc_url
+    if update:
+        settings = settings.model_copy(update={"chain": chain.model_copy(update=update)})
+    local_secret = settings.data_dir / "keys" / "registry-secret"
+    if settings.secret is None and settings.secret_file is None and local_secret.exists():
+        settings = settings.model_copy(update={"secret_file": local_secret})
+    return settings
+
+
+def chain_url(chain: ChainSettings) -> str:
+    """The configured node, else a local node of the data directory (``chain up -d`` or ``up``), else the default."""
+    return chain.rpc_url or AnvilNode.detached_url(chain.data_dir) or f"http://{chain.anvil_host}:{chain.anvil_port}"
+
+
+def connect(settings: RegistrySettings) -> ChainContracts:
+    """The deployed contracts of the data directory's deployment.
+
+    Raises:
+        ChainUnavailable, DeploymentNotFound: no node, or no deployment of ours on it.
+    """
+    client = ChainClient(chain_url(settings.chain))
+    return ChainContracts(client, find_deployment(client, settings.chain.deployment_file))
+
+
+def dev_roles(data_dir: Path) -> set[str]:
+    """The development account roles already created in ``data_dir`` (without creating any)."""
+    path = DevKeyring(data_dir).path
+    return set(json.loads(path.read_text(encoding="utf-8"))) if path.exists() else set()
+
+
+def dev_sender(contracts: ChainContracts, data_dir: Path, role: str) -> TransactionSender:
+    """The funded development account ``role`` of ``data_dir`` as a sender journaled in the data directory."""
+    account = DevKeyring(data_dir).funded(contracts.client, role)
+    journal = FileJournal(Path(data_dir) / "journal" / f"{role}.jsonl")
+    return TransactionSender(contracts.client, account, journal)
+
+
+def _actor(
+    contracts: ChainContracts, settings: RegistrySettings, keystore: Path | None, role: str | None, default: str
+) -> tuple[TransactionSender, str]:
+    """The acting account: a keystore (production) or a development role; returns it and how it is named."""
+    if keystore is not None:
+        passphrase = os.environ.get(KEYSTORE_PASSPHRASE_ENV) or typer.prompt("Keystore passphrase", hide_input=True)
+        try:
+            account = load_keystore(keystore, passphrase)
+        except ValueError as exc:
+            raise CliError("KEYSTORE_INVALID", f"cannot decrypt {keystore} (wrong passphrase?)", exit_code=2) from exc
+        journal = FileJournal(settings.data_dir / "journal" / f"{account.address}.jsonl")
+        return TransactionSender(contracts.client, account, journal), f"keystore {keystore.name}"
+    name = role or default
+    return dev_sender(contracts, settings.data_dir, name), f"development account {name}"
+
+
+def _lab_ref(value: str) -> tuple[bytes, str | None]:
+    """A lab given as its id (0x + 64 hex) or its code: ``(lab id, code or None)``."""
+    if re.fullmatch(r"0x[0-9a-fA-F]{64}", value):
+        return from_hex(value), None
+    try:
+        return derive_lab_id(value), value
+    except CertificateError as exc:
+        raise _usage(f"--lab: {exc.message}") from exc
+
+
+def _kind(value: str) -> LabKind:
+    aliases = {"NMI": "NMI", "LEGAL": "LEGAL_METROLOGY_INSTITUTE", "AUTHORIZED": "AUTHORIZED_BODY"}
+    name = value.strip().upper().replace("-", "_")
+    name = aliases.get(name, name)
+    if name == "ACCREDITED":
+        name = "ACCREDITED_LAB"
+    try:
+        return LabKind[name]
+    except KeyError:
+        raise _usage(f"--kind must be one of {', '.join(k.name for k in LabKind)}") from None
+
+
+def parse_scope(items: Sequence[str]) -> dict[str, Activity]:
+    """``["JJG443=VERIFY", "JJG52=VERIFY,CALIBRATE"]`` → ``{category: activities}``.
+
+    Raises:
+        CliError: USAGE for a malformed item.
+    """
+    scope: dict[str, Activity] = {}
+    for item in items:
+        category, sep, activities = item.partition("=")
+        if not sep or not category.strip() or not activities.strip():
+            raise _usage(f"--scope {item!r}: write CATEGORY=VERIFY,CALIBRATE")
+        bits = Activity(0)
+        for word in activities.split(","):
+            try:
+                bits |= Activity[word.strip().upper()]
+            except KeyError:
+                raise _usage(f"--scope {item!r}: activities are VERIFY and CALIBRATE") from None
+        if len(category.strip().encode()) > 32:
+            raise _usage(f"--scope {item!r}: a category code has at most 32 bytes")
+        scope[category.strip()] = scope.get(category.strip(), Activity(0)) | bits
+    return scope
+
+
+def _covering_jurisdictions(jurisdiction: int) -> list[int]:
+    """The jurisdiction itself, its city and its province, most specific first (GB/T 2260)."""
+    chain = [jurisdiction, jurisdiction // 100 * 100, jurisdiction // 10000 * 10000]
+    return list(dict.fromkeys(j for j in chain if j))
+
+
+def _default_regulator_role(contracts: ChainContracts, data_dir: Path, jurisdiction: int, kind: LabKind | None) -> str:
+    """The development regulator over ``jurisdiction``: the most specific one that exists, else the national one."""
+    if kind == LabKind.NMI:
+        return "national-authority"
+    roles = dev_roles(data_dir)
+    for j in _covering_jurisdictions(jurisdiction):
+        role = f"regulator-{j}"
+        if role in roles:
+            address = DevKeyring(data_dir).account(role).address
+            if regulator_info(contracts, address)["exists"]:
+                return role
+    return "national-authority"
+
+
+# ====================================================================== onboarding steps (also used by the demo)
+
+
+def regulator_info(contracts: ChainContracts, account: str) -> dict[str, Any]:
+    """A regulator's on-chain record: jurisdiction, active, exists, parent."""
+    jurisdiction, active, exists, parent = contracts.call(contracts.trust, "regulator", account)
+    return {"jurisdiction": jurisdiction, "active": active, "exists": exists, "parent": parent}
+
+
+def ensure_regulator(
+    contracts: ChainContracts, parent: TransactionSender, account: str, jurisdiction: int, name: str
+) -> bool:
+    """Register ``account`` as the regulator of ``jurisdiction`` under ``parent``, unless it is one; True if new.
+
+    Raises:
+        CliError: REGULATOR_EXISTS when the account is a regulator of another jurisdiction.
+        ContractReverted: the parent may not (TrustRegistryOutsideJurisdiction, ...).
+    """
+    info = regulator_info(contracts, account)
+    if info["exists"]:
+        if info["jurisdiction"] != jurisdiction:
+            raise CliError(
+                "REGULATOR_EXISTS", f"{account} is already the regulator of jurisdiction {info['jurisdiction']}"
+            )
+        return False
+    contracts.register_regulator(parent, account, jurisdiction, name)
+    return True
+
+
+def lab_number(contracts: ChainContracts, lab: bytes) -> int:
+    """The lab's on-chain number (0 when not registered)."""
+    try:
+        return int(contracts.call(contracts.trust, "labNumberOf", lab))
+    except ContractReverted:
+        return 0
+
+
+def ensure_lab(
+    contracts: ChainContracts,
+    regulator: TransactionSender,
+    lab: bytes,
+    kind: LabKind,
+    jurisdiction: int,
+    admin: str,
+    name: str,
+) -> bool:
+    """Register the lab on chain unless it is registered; True if new."""
+    if lab_number(contracts, lab):
+        return False
+    contracts.register_lab(regulator, lab, kind, jurisdiction, admin, name)
+    return True
+
+
+def authorize_lab(
+    contracts: ChainContracts,
+    regulator: TransactionSender,
+    lab: bytes,
+    number: str,
+    valid_from: int,
+    valid_until: int,
+    scope: Mapping[str, Activity],
+    *,
+    only_if_none: bool = False,
+) -> int | None:
+    """Record an authorization (number, window, scope); return its index (None when skipped with
+    ``only_if_none`` because the lab has one)."""
+    if only_if_none and int(contracts.call(contracts.trust, "authorizationCount", lab)):
+        return None
+    receipt = contracts.authorize_lab(regulator, lab, number, valid_from, valid_until, scope)
+    for name, args in contracts.events(receipt):
+        if name == "LabAuthorized":
+            return int(args["authIndex"])
+    return None
+
+
+@dataclass
+class Onboarded:
+    """What onboarding did for a lab with this registry."""
+
+    lab_id: str
+    writer_address: str
+    writer_added: bool
+    key_id: str
+    key_registered: bool
+    key_held: bool
+    notes: list[str] = field(default_factory=list)
+
+
+def onboard_lab(
+    core: RegistryCore,
+    admin: TransactionSender,
+    code: str,
+    name: str,
+    *,
+    public_key: bytes | None = None,
+    fund_writer: bool = False,
+) -> Onboarded:
+    """Onboard a lab registered on chain with this registry; every step is skipped when already done.
+
+    1. the registry creates the lab's writer account (held encrypted);
+    2. the lab admin (``admin``) adds it as a writer of the lab on chain (``fund_writer`` tops it up on a local
+       development chain);
+    3. the lab admin registers the lab's Ed25519 key: ``public_key`` of a key the lab holds (lab-signing mode),
+       or a key generated and held by the registry (registry-signing mode) when ``public_key`` is None.
+
+    Raises:
+        CliError: LAB_NOT_REGISTERED (not on chain), KEY_OF_OTHER_LAB.
+        ContractReverted: e.g. CertificateRegistryNotLabAdmin when ``admin`` is not the lab's admin.
+    """
+    contracts = core.chain
+    lab = derive_lab_id(code)
+    if not lab_number(contracts, lab):
+        raise CliError("LAB_NOT_REGISTERED", f"lab {code} ({to_hex(lab)}) is not registered on chain")
+    row = core.add_lab(code, name)
+    notes: list[str] = []
+    writer_added = False
+    if bytes(contracts.call(contracts.certificates, "writerLab", row.writer_address)) != lab:
+        contracts.add_writer(admin, lab, row.writer_address)
+        writer_added = True
+    if fund_writer and contracts.client.balance(row.writer_address) < _DEV_WRITER_FUNDS // 2:
+        contracts.client.set_balance(row.writer_address, _DEV_WRITER_FUNDS)
+    elif not fund_writer and contracts.client.balance(row.writer_address) == 0:
+        notes.append(f"the writer account {row.writer_address} has no funds: fund it unless gas is free")
+
+    key_registered = False
+    if public_key is not None:
+        kid = to_hex(key_id(public_key))
+        info = core.key_info(kid)
+        if info is not None and to_hex(info.lab_id) != row.lab_id:
+            raise CliError("KEY_OF_OTHER_LAB", f"key {kid} is registered for lab {to_hex(info.lab_id)}")
+        if info is None:
+            contracts.register_key(admin, lab, public_key)
+            key_registered = True
+        held = False
+    else:
+        kid, key_registered = _ensure_held_key(core, admin, lab, row.lab_id)
+        held = True
+    core.forget_chain_answers()
+    return Onboarded(row.lab_id, row.writer_address, writer_added, kid, key_registered, held, notes)
+
+
+def _ensure_held_key(core: RegistryCore, admin: TransactionSender, lab: bytes, lab_hex: str) -> tuple[str, bool]:
+    from registry.db import HeldKey
+
+    with core.sessions() as s:
+        held = list(
+            s.scalars(
+                select(HeldKey)
+                .where(HeldKey.lab_id == lab_hex, HeldKey.kind == "SIGNING")
+                .order_by(HeldKey.created_at.desc())
+            )
+        )
+    for row in held:
+        info = core.key_info(row.id)
+        if info is not None and info.valid_until > core.chain_now():
+            return row.id, False
+    for row in held:  # held but never registered (interrupted onboarding): register it now
+        if core.key_info(row.id) is None:
+            core.chain.register_key(admin, lab, from_hex(row.public))
+            return row.id, True
+    key = core.new_held_signing_key(lab_hex)
+    core.chain.register_key(admin, lab, key.public_key)
+    return to_hex(key.key_id), True
+
+
+# ====================================================================== tracecert regulator ...
+
+regulator_app = typer.Typer(help="Regulators: register them on chain, give them API tokens.", no_args_is_help=True)
+
+
+def _parent_role(jurisdiction: int) -> str:
+    if jurisdiction % 10000 == 0:
+        return "national-authority"
+    if jurisdiction % 100 == 0:
+        return f"regulator-{jurisdiction // 10000 * 10000}"
+    return f"regulator-{jurisdiction // 100 * 100}"
+
+
+@regulator_app.command("register")
+def regulator_register(
+    jurisdiction: Annotated[int, typer.Option(help="GB/T 2260 code, e.g. 330000 (province) or 330100 (city).")],
+    name: Annotated[str, typer.Option(help="E.g. 浙江省市场监督管理局.")],
+    account: Annotated[
+        str | None, typer.Option(help="Its chain account (default: the development account regulator-<code>).")
+    ] = None,
+    data_dir: DataDir = None,
+    rpc_url: RpcUrl = None,
+    as_role: ActAs = None,
+    keystore: Keystore = None,
+) -> None:
+    """Register a regulator under the acting one (default: the development regulator one level up)."""
+    with reporting_errors():
+        settings = registry_settings(data_dir, rpc_url)
+        contracts = connect(settings)
+        parent, who = _actor(contracts, settings, keystore, as_role, _parent_role(jurisdiction))
+        address = account or DevKeyring(settings.data_dir).funded(contracts.client, f"regulator-{jurisdiction}").address
+        new = ensure_regulator(contracts, parent, address, jurisdiction, name)
+        console.print(f"regulator    {name} ({jurisdiction})")
+        console.print(f"account      {address}")
+        console.print(f"registered   {'now, by ' + who if new else 'already'}")
+
+
+@regulator_app.command("token")
+def regulator_token(
+    account: Annotated[
+        str | None, typer.Option(help="The regulator's chain account (default: development regulator-<code>).")
+    ] = None,
+    jurisdiction: Annotated[int | None, typer.Option(help="Pick the development regulator of this code.")] = None,
+    label: Annotated[str, typer.Option(help="A note on the token.")] = "",
+    hold_account: Annotated[
+        bool,
+        typer.Option(
+            "--hold-account", help="Let the registry hold the development account to revoke on the regulator's order."
+        ),
+    ] = False,
+    data_dir: DataDir = None,
+    rpc_url: RpcUrl = None,
+) -> None:
+    """Issue a regulator's API token (shown once): it reads its labs' certificates and orders revocations."""
+    with reporting_errors():
+        settings = registry_settings(data_dir, rpc_url)
+        if account is None and jurisdiction is None:
+            raise _usage("give --account or --jurisdiction")
+        role = f"regulator-{jurisdiction}"
+        address = account or DevKeyring(settings.data_dir).account(role).address
+        core = RegistryCore.open(settings, connect(settings))
+        if not regulator_info(core.chain, address)["exists"]:
+            raise CliError("NOT_REGULATOR", f"{address} is not a regulator on chain")
+        if hold_account:
+            if account is not None:
+                raise _usage("--hold-account holds a development account; give --jurisdiction instead of --account")
+            core.add_regulator_account(bytes(DevKeyring(settings.data_dir).account(role).key))
+        token_id, token = core.issue_token("REGULATOR", regulator_address=address, label=label)
+        console.print(f"regulator    {address}")
+        console.print(f"token id     {token_id}")
+        console.print(f"token        {token}")
+        err.print("keep the token now: it is stored only hashed and cannot be shown again", markup=False)
+
+
+# ====================================================================== tracecert lab ...
+
+lab_app = typer.Typer(
+    help="Labs: register and authorize on chain, onboard with the registry, tokens.", no_args_is_help=True
+)
+token_app = typer.Typer(help="A lab's API tokens.", no_args_is_help=True)
+lab_app.add_typer(token_app, name="token")
+
+LabOption = Annotated[str, typer.Option("--lab", help="The lab: its code, or its id (0x + 64 hex).")]
+
+
+def _window(valid_from: str | None, valid_until: str, now: int) -> tuple[int, int]:
+    start = parse_time(valid_from) if valid_from else now - now % 86400 - 8 * 3600
+    end = parse_time(valid_until, end_of_day=True)
+    if end <= start:
+        raise _usage("--valid-until must be after --valid-from")
+    return start, end
+
+
+@lab_app.command("register")
+def lab_register(
+    code: Annotated[
+        str, typer.Option(help="Stable lab code, e.g. its unified social credit code; the lab id derives from it.")
+    ],
+    name: Annotated[str, typer.Option(help="E.g. 杭州市计量检定测试院.")],
+    kind: Annotated[str, typer.Option(help="NMI, LEGAL_METROLOGY_INSTITUTE, AUTHORIZED_BODY or ACCREDITED_LAB.")],
+    jurisdiction: Annotated[int, typer.Option(help="GB/T 2260 code of the lab's region, e.g. 330100.")],
+    authorization_number: Annotated[str, typer.Option(help="授权证书号, e.g. (浙)法计(2026)01001号.")],
+    valid_until: Annotated[str, typer.Option(help="Last day of the authorization (YYYY-MM-DD, inclusive).")],
+    scope: Annotated[list[str], typer.Option(help="CATEGORY=VERIFY,CALIBRATE, repeatable (e.g. JJG443=VERIFY).")],
+    valid_from: Annotated[str | None, typer.Option(help="First day (YYYY-MM-DD; default today).")] = None,
+    admin: Annotated[
+        str | None, typer.Option(help="The lab admin's account (default: development account lab-admin-<code>).")
+    ] = None,
+    data_dir: DataDir = None,
+    rpc_url: RpcUrl = None,
+    as_role: ActAs = None,
+    keystore: Keystore = None,
+) -> None:
+    """A regulator registers a lab on chain and records its authorization and scope.
+
+    The acting regulator defaults to the development regulator over the lab's jurisdiction (the national
+    authority for an NMI).
+    """
+    with reporting_errors():
+        lab_kind = _kind(kind)
+        activities = parse_scope(scope)
+        settings = registry_settings(data_dir, rpc_url)
+        contracts = connect(settings)
+        default = _default_regulator_role(contracts, settings.data_dir, jurisdiction, lab_kind)
+        regulator, who = _actor(contracts, settings, keystore, as_role, default)
+        lab = derive_lab_id(code)
+        if lab_number(contracts, lab):
+            raise CliError(
+                "LAB_EXISTS", f"lab {code} is registered already; use `tracecert lab authorize` for a new authorization"
+            )
+        admin_address = admin or DevKeyring(settings.data_dir).funded(contracts.client, f"lab-admin-{code}").address
+        start, end = _window(valid_from, valid_until, contracts.client.block_timestamp())
+        ensure_lab(contracts, regulator, lab, lab_kind, jurisdiction, admin_address, name)
+        index = authorize_lab(contracts, regulator, lab, authorization_number, start, end, activities)
+        console.print(f"lab          {name} ({lab_kind.name}, jurisdiction {jurisdiction})")
+        console.print(f"lab id       {to_hex(lab)}")
+        console.print(f"admin        {admin_address}")
+        console.print(f"authorized   {authorization_number} #{index}: {_show_time(start)} .. {_show_time(end)}")
+        for category, bits in activities.items():
+            console.print(f"  scope      {category}: {bits.name or int(bits)}")
+        console.print(f"by           {who}")
+
+
+@lab_app.command("authorize")
+def lab_authorize(
+    lab: LabOption,
+    authorization_number: Annotated[str, typer.Option(help="授权证书号.")],
+    valid_until: Annotated[str, typer.Option(help="Last day (YYYY-MM-DD, inclusive).")],
+    scope: Annotated[list[str], typer.Option(help="CATEGORY=VERIFY,CALIBRATE, repeatable.")],
+    valid_from: Annotated[str | None, typer.Option(help="First day (default today).")] = None,
+    data_dir: DataDir = None,
+    rpc_url: RpcUrl = None,
+    as_role: ActAs = None,
+    keystore: Keystore = None,
+) -> None:
+    """Record a new authorization (renewal or changed scope) of a registered lab; earlier ones stay on record."""
+    with reporting_errors():
+        lab_id, _ = _lab_ref(lab)
+        activities = parse_scope(scope)
+        settings = registry_settings(data_dir, rpc_url)
+        contracts = connect(settings)
+        state = _lab_state(contracts, lab_id)
+        default = _default_regulator_role(contracts, settings.data_dir, state["jurisdiction"], None)
+        regulator, who = _actor(contracts, settings, keystore, as_role, default)
+        start, end = _window(valid_from, valid_until, contracts.client.block_timestamp())
+        index = authorize_lab(contracts, regulator, lab_id, authorization_number, start, end, activities)
+        console.print(
+            f"authorized   {to_hex(lab_id)} {authorization_number} #{index}: {_show_time(start)} .. {_show_time(end)}"
+        )
+        console.print(f"by           {who}")
+
+
+KeyFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--key-file",
+        exists=True,
+        dir_okay=False,
+        help="The lab's own key file (`tracecert key generate`): lab-signing mode. Else the registry holds a key.",
+    ),
+]
+
+
+@lab_app.command("onboard")
+def lab_onboard(
+    code: Annotated[str, typer.Option(help="The lab's code (as registered on chain).")],
+    name: Annotated[str, typer.Option(help="The lab's name.")],
+    key_file: KeyFile = None,
+    label: Annotated[str, typer.Option(help="A note on the API token, e.g. LIMS.")] = "",
+    no_token: Annotated[bool, typer.Option("--no-token", help="Do not issue an API token.")] = False,
+    data_dir: DataDir = None,
+    rpc_url: RpcUrl = None,
+    as_role: ActAs = None,
+    keystore: Keystore = None,
+) -> None:
+    """Onboard a registered lab with this registry: writer account, signing key on chain, API token (shown once).
+
+    Acts on chain as the lab's admin (default: the development account lab-admin-<code>). Run it again to finish
+    an interrupted onboarding; done steps are skipped.
+    """
+    with reporting_errors():
+        public_key = read_key_file_public(key_file)[0] if key_file is not None else None
+        settings = registry_settings(data_dir, rpc_url)
+        contracts = connect(settings)
+        admin, who = _actor(contracts, settings, keystore, as_role, f"lab-admin-{code}")
+        core = RegistryCore.open(settings, contracts)
+        try:
+            done = onboard_lab(core, admin, code, name, public_key=public_key, fund_writer=keystore is None)
+            token = None if no_token else core.issue_token("LAB", lab_id=done.lab_id, label=label)
+        finally:
+            core.engine.dispose()
+        console.print(f"lab id       {done.lab_id}")
+        console.print(
+            f"writer       {done.writer_address} ({'added now' if done.writer_added else 'already a writer'})"
+        )
+        mode = "registry-held key (registry signs)" if done.key_held else "the lab's own key (lab signs)"
+        console.print(
+            f"signing key  {done.key_id} [{mode}, {'registered now' if done.key_registered else 'on chain already'}]"
+        )
+        console.print(f"by           {who}")
+        for note in done.notes:
+            err.print(f"note: {note}", markup=False)
+        if token is not None:
+            console.print(f"token id     {token[0]}")
+            console.print(f"token        {token[1]}")
+            err.print("keep the token now: it is stored only hashed and cannot be shown again", markup=False)
+
+
+@token_app.command("issue")
+def token_issue(
+    lab: LabOption,
+    label: Annotated[str, typer.Option(help="A note on the token, e.g. LIMS.")] = "",
+    data_dir: DataDir = None,
+) -> None:
+    """Issue a new API token for a lab (shown once)."""
+    with reporting_errors():
+        lab_id, _ = _lab_ref(lab)
+        core = _core_without_chain(registry_settings(data_dir))
+        token_id, token = core.issue_token("LAB", lab_id=to_hex(lab_id), label=label)
+        console.print(f"token id     {token_id}")
+        console.print(f"token        {token}")
+        err.print("keep the token now: it is stored only hashed and cannot be shown again", markup=False)
+
+
+@token_app.command("revoke")
+def token_revoke(
+    token_id: Annotated[int, typer.Argument(help="The token's id (`tracecert lab token list`).")],
+    data_dir: DataDir = None,
+) -> None:
+    """Revoke an API token for good."""
+    with reporting_errors():
+        core = _core_without_chain(registry_settings(data_dir))
+        core.revoke_token(token_id)
+        console.print(f"token {token_id} revoked")
+
+
+@token_app.command("list")
+def token_list(lab: LabOption, data_dir: DataDir = None) -> None:
+    """List a lab's tokens (ids, labels, dates; never the tokens)."""
+    from registry.db import ApiToken
+
+    with reporting_errors():
+        lab_id, _ = _lab_ref(lab)
+        core = _core_without_chain(registry_settings(data_dir))
+        with core.sessions() as s:
+            rows = list(s.scalars(select(ApiToken).where(ApiToken.lab_id == to_hex(lab_id)).order_by(ApiToken.id)))
+        table = Table("id", "label", "created", "revoked")
+        for r in rows:
+            table.add_row(str(r.id), r.label, r.created_at.isoformat(timespec="seconds"), _iso(r.revoked_at))
+        console.print(table)
+
+
+def _iso(value: dt.datetime | None) -> str:
+    return value.isoformat(timespec="seconds") if value else "-"
+
+
+def _core_without_chain(settings: RegistrySettings) -> RegistryCore:
+    """The registry core for database-only commands (tokens): the chain is not needed."""
+    from registry.db import make_engine, migrate
+
+    settings.secret_bytes()
+    engine = make_engine(settings.database)
+    migrate(engine)
+    return RegistryCore(settings, engine, None)  # type: ignore[arg-type]
+
+
+def _lab_state(contracts: ChainContracts, lab: bytes) -> dict[str, Any]:
+    if not lab_number(contracts, lab):
+        raise CliError("LAB_NOT_REGISTERED", f"lab {to_hex(lab)} is not registered on chain")
+    status, kind, jurisdiction, auth_from, auth_until, admin = contracts.call(contracts.trust, "lab", lab)
+    return {
+        "status": LabStatus(status).name,
+        "kind": LabKind(kind).name,
+        "jurisdiction": jurisdiction,
+        "authorization_from": auth_from,
+        "authorization_until": auth_until,
+        "admin": admin,
+    }
+
+
+def _status_change(
+    lab: str,
+    reason: int,
+    suspend: bool,
+    data_dir: Path | None,
+    rpc_url: str | None,
+    as_role: str | None,
+    keystore: Path | None,
+) -> None:
+    with reporting_errors():
+        lab_id, _ = _lab_ref(lab)
+        settings = registry_settings(data_dir, rpc_url)
+        contracts = connect(settings)
+        state = _lab_state(contracts, lab_id)
+        default = _default_regulator_role(contracts, settings.data_dir, state["jurisdiction"], LabKind[state["kind"]])
+        regulator, who = _actor(contracts, settings, keystore, as_role, default)
+        if suspend:
+            contracts.suspend_lab(regulator, lab_id, reason)
+        else:
+            contracts.reinstate_lab(regulator, lab_id)
+        console.print(f"lab          {to_hex(lab_id)}")
+        console.print(f"status       {_lab_state(contracts, lab_id)['status']} (was {state['status']})")
+        console.print(f"by           {who}")
+
+
+@lab_app.command("suspend")
+def lab_suspend(
+    lab: LabOption,
+    reason: Annotated[int, typer.Option(help="Reason code recorded on chain (1..255).")] = 1,
+    data_dir: DataDir = None,
+    rpc_url: RpcUrl = None,
+    as_role: ActAs = None,
+    keystore: Keystore = None,
+) -> None:
+    """A regulator suspends a lab: the registry refuses its certificates (LAB_SUSPENDED) until reinstated."""
+    _status_change(lab, reason, True, data_dir, rpc_url, as_role, keystore)
+
+
+@lab_app.command("reinstate")
+def lab_reinstate(
+    lab: LabOption,
+    data_dir: DataDir = None,
+    rpc_url: RpcUrl = None,
+    as_role: ActAs = None,
+    keystore: Keystore = None,
+) -> None:
+    """A regulator reinstates a suspended lab."""
+    _status_change(lab, 0, False, data_dir, rpc_url, as_role, keystore)
+
+
+@lab_app.command("show")
+def lab_show(
+    lab: LabOption,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    data_dir: DataDir = None,
+    rpc_url: RpcUrl = None,
+) -> None:
+    """Show a lab: its state and authorizations on chain, and what this registry holds for it."""
+    with reporting_errors():
+        lab_id, _ = _lab_ref(lab)
+        settings = registry_settings(data_dir, rpc_url)
+        contracts = connect(settings)
+        view = _lab_view(contracts, settings, lab_id)
+        if as_json:
+            console.print_json(json.dumps(view, ensure_ascii=False, default=str))
+            return
+        console.print(f"lab id       {view['lab_id']}")
+        console.print(f"kind         {view['kind']}, jurisdiction {view['jurisdiction']}")
+        console.print(f"status       {view['status']}")
+        console.print(f"admin        {view['admin']}")
+        for a in view["authorizations"]:
+            console.print(
+                f"authorization #{a['index']} {a['number']}: {_show_time(a['valid_from'])} .. "
+                f"{_show_time(a['valid_until'])}"
+            )
+            for category, activity in a["scope"].items():
+                console.print(f"  scope      {category}: {activity}")
+        registry = view.get("registry")
+        if registry is None:
+            console.print("registry     not onboarded with this registry")
+            return
+        console.print(f"registry     {registry['name']} ({registry['code']})")
+        console.print(f"writer       {registry['writer_address']} (on chain: {registry['writer_enabled']})")
+        for key in registry["held_keys"]:
+            console.print(f"held key     {key}")
+        console.print(f"tokens       {registry['active_tokens']} active")
+        counts = ", ".join(f"{k} {v}" for k, v in registry["certificates"].items()) or "none"
+        console.print(f"certificates {counts}")
+
+
+def _lab_view(contracts: ChainContracts, settings: RegistrySettings, lab: bytes) -> dict[str, Any]:
+    state = _lab_state(contracts, lab)
+    authorizations = []
+    for index in range(int(contracts.call(contracts.trust, "authorizationCount", lab))):
+        number, valid_from, valid_until, recorded_at, granted_by, categories = contracts.call(
+            contracts.trust, "authorization", lab, index
+        )
+        scope = {}
+        for category in categories:
+            bits = Activity(int(contracts.call(contracts.trust, "scopeOf", lab, index, category)))
+            scope[category_from_bytes(category)] = "|".join(a.name for a in Activity if a in bits and a.name)
+        authorizations.append(
+            {
+                "index": index,
+                "number": number,
+                "valid_from": valid_from,
+                "valid_until": valid_until,
+                "recorded_at": recorded_at,
+                "granted_by": granted_by,
+                "scope": scope,
+            }
+        )
+    view: dict[str, Any] = {"lab_id": to_hex(lab), **state, "authorizations": authorizations}
+    try:
+        settings.secret_bytes()
+    except ValueError:
+        return view
+    from registry.db import ApiToken, Certificate, HeldKey, Lab, make_engine
+
+    if settings.database_url is None and not (settings.data_dir / "registry.db").exists():
+        return view
+    engine = make_engine(settings.database)
+    try:
+        with engine.connect() as conn, conn.begin():
+            from sqlalchemy.orm import Session
+
+            s = Session(bind=conn)
+            row = s.get(Lab, to_hex(lab))
+            if row is None:
+                return view
+            held = [
+                r.id for r in s.scalars(select(HeldKey).where(HeldKey.lab_id == row.lab_id, HeldKey.kind == "SIGNING"))
+            ]
+            tokens = s.scalar(
+                select(func.count())
+                .select_from(ApiToken)
+                .where(ApiToken.lab_id == row.lab_id, ApiToken.revoked_at.is_(None))
+            )
+            counts = dict(
+                s.execute(
+                    select(Certificate.status, func.count())
+                    .where(Certificate.lab_id == row.lab_id)
+                    .group_by(Certificate.status)
+                ).all()
+            )
+    except Exception:
+        logger.debug("no registry database to read", exc_info=True)
+        return view
+    finally:
+        engine.dispose()
+    writer_lab = bytes(contracts.call(contracts.certificates, "writerLab", row.writer_address))
+    view["registry"] = {
+        "code": row.code,
+        "name": row.name,
+        "writer_address": row.writer_address,
+        "writer_enabled": writer_lab == lab,
+        "held_keys": held,
+        "active_tokens": int(tokens or 0),
+        "certificates": {str(k).lower(): int(v) for k, v in counts.items()},
+    }
+    return view
+
+
+# ====================================================================== tracecert issue
+
+RegistryUrl = Annotated[
+    str,
+    typer.Option("--registry", envvar="TRACECERT_REGISTRY_URL", help="The registry's URL."),
+]
+Token = Annotated[str | None, typer.Option("--token", envvar="TRACECERT_TOKEN", help="The lab's API token.")]
+
+#: Record fields that are booleans (CSV cells ``true``/``false``, ``yes``/``no``, ``1``/``0``, ``是``/``否``).
+BOOLEAN_PATHS = frozenset({"customer.mandatory_verification"})
+_TRUE = {"true", "yes", "1", "是", "y"}
+_FALSE = {"false", "no", "0", "否", "n"}
+
+
+@dataclass
+class Item:
+    """One certificate to send, and where it came from (``file``, ``file:line`` or ``file#index``)."""
+
+    source: str
+    record: dict[str, Any] | None = None
+    document: bytes | None = None
+    filename: str | None = None
+    signature: dict[str, str] | None = None
+    # outcome
+    outcome: str = "pending"  # accepted | existing | refused | pending
+    digest: str | None = None
+    lab_id: str | None = None
+    status: str | None = None
+    code: str | None = None
+    message: str | None = None
+    details: Any = None
+
+    @property
+    def number(self) -> str:
+        value = (self.record or {}).get("certificate_number")
+        return value if isinstance(value, str) else ""
+
+    def refuse(self, code: str, message: str, details: Any = None) -> None:
+        self.outcome, self.code, self.message, self.details = "refused", code, message, details
+
+    def answer(self, result: Mapping[str, Any]) -> None:
+        self.outcome = "accepted" if result.get("created", True) else "existing"
+        self.digest = result.get("digest")
+        self.lab_id = result.get("lab_id")
+        self.status = result.get("status")
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"source": self.source, "certificate_number": self.number, "outcome": self.outcome}
+        for name in ("digest", "lab_id", "status", "code", "message", "details"):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value
+        return out
+
+
+def _set_path(target: dict[str, Any], path: str, value: Any) -> None:
+    parts = path.split(".")
+    node: dict[str, Any] = target
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ValueError(f"column {path!r} conflicts with column {part!r}")
+        node = child
+    if parts[-1] in node:
+        raise ValueError(f"column {path!r} is given twice")
+    node[parts[-1]] = value
+
+
+def _lists(value: Any) -> Any:
+    """Turn objects whose keys are all indexes (``persons.0.name``) into arrays, in index order."""
+    if isinstance(value, dict):
+        converted = {k: _lists(v) for k, v in value.items()}
+        if converted and all(k.isdigit() for k in converted):
+            indexes = sorted(int(k) for k in converted)
+            if indexes != list(range(len(indexes))):
+                raise ValueError(f"array indexes must be 0, 1, 2, ... without gaps, got {indexes}")
+            return [converted[str(i)] for i in indexes]
+        return converted
+    return value
+
+
+def csv_records(text: str) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
+    """Records from CSV text whose header row names fields by dotted path; yields ``(line, record, error)``.
+
+    Empty cells are left out; array elements are numbered (``persons.0.name``); boolean fields take
+    ``true``/``false`` (also ``yes``/``no``, ``1``/``0``, ``是``/``否``).
+    """
+    reader = csv.reader(io.StringIO(text))
+    try:
+        header = next(reader)
+    except StopIteration:
+        return
+    header = [h.strip() for h in header]
+    bad = [h for h in header if not h or any(not p for p in h.split("."))]
+    if bad:
+        yield 1, None, f"header: column names must be dotted paths, got {bad!r}"
+        return
+    for row in reader:
+        line = reader.line_num
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) > len(header):
+            yield line, None, f"{len(row)} cells but {len(header)} columns"
+            continue
+        record: dict[str, Any] = {}
+        try:
+            for path, cell in zip(header, row, strict=False):
+                value = cell.strip()
+                if not value:
+                    continue
+                if re.sub(r"\.\d+", "", path) in BOOLEAN_PATHS:
+                    if value.lower() not in _TRUE | _FALSE:
+                        raise ValueError(f"{path}: {value!r} is not true or false")
+                    _set_path(record, path, value.lower() in _TRUE)
+                else:
+                    _set_path(record, path, value)
+            yield line, _lists(record), None
+        except ValueError as exc:
+            yield line, None, str(exc)
+
+
+def _collect(paths: Sequence[Path]) -> list[Path]:
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files.extend(
+                sorted(
+                    p
+                    for p in path.rglob("*")
+                    if p.is_file() and p.suffix.lower() in (".json", ".xml", ".csv") and not p.name.startswith(".")
+                )
+            )
+        elif path.exists():
+            files.append(path)
+        else:
+            raise _usage(f"{path} does not exist")
+    return files
+
+
+def read_items(paths: Sequence[Path], overrides: DccOverrides) -> list[Item]:
+    """Every certificate in ``paths`` (files and folders, recursively): JSON records (one object or an array),
+    DCC XML files (imported with ``overrides``; the XML is sent along) and CSV files. Unreadable inputs come back
+    as refused items naming their file and code."""
+    items: list[Item] = []
+    for path in _collect(paths):
+        name = str(path)
+        suffix = path.suffix.lower()
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            item = Item(name)
+            item.refuse("FILE_UNREADABLE", str(exc))
+            items.append(item)
+            continue
+        if suffix == ".xml":
+            item = Item(name, document=data, filename=path.name)
+            try:
+                imported = import_dcc(data, overrides)
+                item.record = record_to_json(imported.record)
+            except CertificateError as exc:
+                item.refuse(exc.code, exc.message, [e.to_dict() for e in exc.errors] or None)
+            items.append(item)
+        elif suffix == ".csv":
+            try:
+                text = data.decode("utf-8-sig")
+            except UnicodeDecodeError:
+                item = Item(name)
+                item.refuse("CSV_INVALID", "not UTF-8 text")
+                items.append(item)
+                continue
+            for line, record, problem in csv_records(text):
+                item = Item(f"{name}:{line}", record=record)
+                if problem is not None:
+                    item.refuse("CSV_INVALID", problem)
+                items.append(item)
+        elif suffix == ".json":
+            try:
+                parsed = parse_json(data)
+            except CertificateError as exc:
+                item = Item(name)
+                item.refuse("JSON_INVALID", exc.message)
+                items.append(item)
+                continue
+            records = parsed if isinstance(parsed, list) else [parsed]
+            for i, record in enumerate(records):
+                item = Item(f"{name}#{i}" if isinstance(parsed, list) else name)
+                if isinstance(record, dict):
+                    item.record = record
+                else:
+                    item.refuse("JSON_INVALID", "a record is a JSON object")
+                items.append(item)
+        else:
+            item = Item(name)
+            item.refuse("UNSUPPORTED_FILE", "give .json records, .xml DCC files or .csv tables")
+            items.append(item)
+    return items
+
+
+def sign_items(items: Sequence[Item], key: SigningKey) -> None:
+    """Sign each record's digest with the lab's key (lab-signing mode); invalid records are refused here."""
+    kid = to_hex(key.key_id)
+    for item in items:
+        if item.record is None or item.outcome == "refused":
+            continue
+        try:
+            digest = certificate_digest(record_from_json(item.record))
+        except CertificateError as exc:
+            item.refuse(exc.code, exc.message, [e.to_dict() for e in exc.errors] or None)
+            continue
+        item.signature = {"key_id": kid, "value": to_hex(key.sign(digest))}
+
+
+def _with_retries(call: Callable[[], Any], attempts: int = 4) -> Any:
+    delay = 0.5
+    for attempt in range(1, attempts + 1):
+        try:
+            return call()
+        except RegistryClientError as exc:
+            retryable = isinstance(exc, RegistryUnreachable) or exc.status in (502, 503, 504)
+            if not retryable or attempt == attempts:
+                raise
+            time.sleep(delay)
+            delay *= 2
+    raise AssertionError("unreachable")
+
+
+_FATAL = ("UNAUTHORIZED", "NOT_A_LAB")
+
+
+def send_items(
+    client: RegistryClient, items: Sequence[Item], *, chunk_size: int, advance: Callable[[int], None]
+) -> None:
+    """Send every item not yet refused: DCC files one by one (multipart, the XML attached), records in bulk
+    chunks. Fills in each item's outcome.
+
+    Raises:
+        RegistryClientError: the registry is unreachable or refuses the credential (nothing more can be sent).
+    """
+    todo = [i for i in items if i.outcome == "pending"]
+    advance(len(items) - len(todo))
+    for item in (i for i in todo if i.document is not None):
+        assert item.record is not None
+        try:
+            answer = _with_retries(
+                lambda it=item: client.issue_with_document(  # type: ignore[misc]
+                    it.record,
+                    it.document,
+                    filename=it.filename or "document.xml",
+                    media_type=DCC_MEDIA_TYPE,
+                    signature=it.signature,
+                )
+            )
+            item.answer(answer)
+        except RegistryUnreachable:
+            raise
+        except RegistryClientError as exc:
+            if exc.code in _FATAL:
+                raise
+            item.refuse(exc.code, exc.message, exc.details)
+        advance(1)
+    records = [i for i in todo if i.document is None]
+    for start in range(0, len(records), chunk_size):
+        chunk = records[start : start + chunk_size]
+        body = [{"record": i.record, **({"signature": i.signature} if i.signature else {})} for i in chunk]
+        try:
+            answer = _with_retries(lambda body=body: client.issue_bulk(body))  # type: ignore[misc]
+        except RegistryUnreachable:
+            raise
+        except RegistryClientError as exc:
+            if exc.code in _FATAL:
+                raise
+            for item in chunk:
+                item.refuse(exc.code, exc.message, exc.details)
+            advance(len(chunk))
+            continue
+        for result in answer.get("results", []):
+            item = chunk[int(result["index"])]
+            if result.get("ok"):
+                item.answer(result)
+            else:
+                error = result.get("error") or {}
+                item.refuse(str(error.get("code", "REFUSED")), str(error.get("message", "")), error.get("details"))
+        for item in chunk:
+            if item.outcome == "pending":
+                item.refuse("NO_ANSWER", "the registry's bulk answer has no result for this record")
+        advance(len(chunk))
+
+
+def wait_anchored(
+    client: RegistryClient, items: Sequence[Item], timeout: float, on_progress: Callable[[int], None]
+) -> None:
+    """Poll the registry until every accepted item is anchored (or failed); set each item's ``status``."""
+    waiting = {i.digest: i for i in items if i.digest and i.outcome in ("accepted", "existing")}
+    labs = {i.lab_id for i in waiting.values() if i.lab_id}
+    deadline = time.monotonic() + timeout
+    remaining = {d for d, i in waiting.items() if i.status != "anchored"}
+    on_progress(len(waiting) - len(remaining))
+    while remaining:
+        pending: set[str] = set()
+        failed: dict[str, str | None] = {}
+        for lab in labs:
+            for status in ("pending", "failed"):
+                for row in _listing(client, lab, status):
+                    if status == "pending":
+                        pending.add(row["digest"])
+                    else:
+                        failed[row["digest"]] = row.get("error")
+        for digest in list(remaining):
+            if digest in failed:
+                waiting[digest].status = "failed"
+                waiting[digest].message = failed[digest]
+                remaining.discard(digest)
+            elif digest not in pending:
+                waiting[digest].status = "anchored"
+                remaining.discard(digest)
+        on_progress(len(waiting) - len(remaining))
+        if not remaining or time.monotonic() > deadline:
+            break
+        time.sleep(0.3)
+
+
+def _listing(client: RegistryClient, lab_id: str, status: str) -> Iterator[dict[str, Any]]:
+    cursor: Any = None
+    while True:
+        page = client.certificates(lab_id=lab_id, status=status, cursor=cursor, limit=1000)
+        yield from page.get("items", [])
+        cursor = page.get("next_cursor")
+        if not cursor:
+            return
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    )
+
+
+def _passphrase() -> bytes:
+    env = os.environ.get(KEY_PASSPHRASE_ENV)
+    if env:
+        return env.encode("utf-8")
+    text: str = typer.prompt("Key passphrase", hide_input=True)
+    return text.encode("utf-8")
+
+
+def _date_option(value: str | None, option: str) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise _usage(f"{option} must be YYYY-MM-DD") from None
+
+
+def issue(
+    paths: Annotated[
+        list[Path],
+        typer.Argument(help="Record JSON files, DCC XML files, CSV files, or folders (searched recursively)."),
+    ],
+    registry: RegistryUrl = DEFAULT_REGISTRY_URL,
+    token: Token = None,
+    sign_with: Annotated[
+        Path | None,
+        typer.Option(
+            "--sign-with",
+            exists=True,
+            dir_okay=False,
+            help=f"Sign locally with the lab's key file (lab-signing mode); passphrase from ${KEY_PASSPHRASE_ENV}.",
+        ),
+    ] = None,
+    wait: Annotated[bool, typer.Option("--wait", help="Wait until every certificate is anchored.")] = False,
+    wait_timeout: Annotated[float, typer.Option(help="Seconds --wait waits at most.")] = 300.0,
+    chunk_size: Annotated[int, typer.Option(min=1, max=1000, help="Records per bulk request.")] = 500,
+    lab_code: Annotated[str | None, typer.Option(help="DCC: the issuing lab's code (lab id derives from it).")] = None,
+    issue_date: Annotated[str | None, typer.Option(help="DCC: issue date YYYY-MM-DD (a DCC has none).")] = None,
+    category_code: Annotated[str | None, typer.Option(help="DCC: instrument category code.")] = None,
+    kind: Annotated[str | None, typer.Option(help="DCC: record kind (default CALIBRATION).")] = None,
+    valid_until: Annotated[str | None, typer.Option(help="DCC: YYYY-MM-DD.")] = None,
+    authorization_number: Annotated[str | None, typer.Option(help="DCC: 授权证书号.")] = None,
+    customer_usci: Annotated[str | None, typer.Option(help="DCC: customer's unified social credit code.")] = None,
+    method_reference: Annotated[str | None, typer.Option(help="DCC: e.g. JJF 1033-2023.")] = None,
+    mandatory_verification: Annotated[
+        bool | None, typer.Option("--mandatory-verification/--not-mandatory", help="DCC: 强检 or not.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the outcome of every certificate as JSON.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="List every certificate, not only refusals.")
+    ] = False,
+) -> None:
+    """Issue certificates through the registry: records are sent in bulk, DCC files one by one with the XML.
+
+    \b
+    Inputs:
+      *.json  one record object, or an array of records
+      *.xml   a PTB DCC (3.0.0, 3.1.1, 3.1.2), imported with the --lab-code, --issue-date, ... options
+      *.csv   one record per row; the header row names record fields by dotted path, arrays by index:
+                certificate_number,kind,dates.performance_begin,dates.performance_end,dates.issue_date,
+                item.name,item.category_code,item.serial_number,customer.name,lab.lab_id,lab.name,
+                persons.0.name,persons.0.role,method.reference,results.0.quantity,results.0.value,results.0.unit,
+                results.0.expanded_uncertainty,results.0.coverage_factor,...
+              empty cells are left out; every value is text (numbers as written, e.g. 0.10), except
+              customer.mandatory_verification: true/false. Refusals name the file and line.
+
+    Without --sign-with the registry signs with the key it holds for the lab. Exit code 1 when any certificate
+    was refused (or, with --wait, failed to anchor).
+    """
+    with reporting_errors():
+        if not token:
+            raise _usage("give the lab's API token: --token or $TRACECERT_TOKEN")
+        if kind is not None and kind not in Kind.__members__:
+            raise _usage(f"--kind must be one of {', '.join(Kind.__members__)}")
+        overrides = DccOverrides(
+            kind=Kind(kind) if kind else None,
+            issue_date=_date_option(issue_date, "--issue-date"),
+            valid_until=_date_option(valid_until, "--valid-until"),
+            category_code=category_code,
+            lab_code=lab_code,
+            authorization_number=authorization_number,
+            customer_usci=customer_usci,
+            mandatory_verification=mandatory_verification,
+            method_reference=method_reference,
+        )
+        items = read_items(paths, overrides)
+        if not items:
+            raise _usage("no certificates found (.json, .xml or .csv)")
+        if sign_with is not None:
+            sign_items(items, load_key_file(sign_with, _passphrase()))
+        fatal: RegistryClientError | None = None
+        with RegistryClient(registry, token) as client, _progress() as progress:
+            task = progress.add_task("issuing", total=len(items))
+            try:
+                send_items(client, items, chunk_size=chunk_size, advance=lambda n: progress.advance(task, n))
+            except RegistryClientError as exc:
+                fatal = exc
+            if wait and fatal is None:
+                waited = sum(1 for i in items if i.digest)
+                anchor_task = progress.add_task("anchoring", total=waited)
+                try:
+                    wait_anchored(
+                        client, items, wait_timeout, lambda done: progress.update(anchor_task, completed=done)
+                    )
+                except RegistryClientError as exc:
+                    fatal = exc
+        _report(items, as_json=as_json, verbose=verbose, waited=wait)
+        if fatal is not None:
+            raise CliError(fatal.code, fatal.message, details=fatal.details)
+        refused = any(i.outcome == "refused" for i in items)
+        unanchored = wait and any(i.digest and i.status != "anchored" for i in items)
+        if refused or unanchored:
+            raise typer.Exit(1)
+
+
+def _report(items: Sequence[Item], *, as_json: bool, verbose: bool, waited: bool) -> None:
+    counts = {k: sum(1 for i in items if i.outcome == k) for k in ("accepted", "existing", "refused", "pending")}
+    if as_json:
+        summary = {
+            "accepted": counts["accepted"],
+            "existing": counts["existing"],
+            "refused": counts["refused"],
+            "not_sent": counts["pending"],
+            "items": [i.to_dict() for i in items],
+        }
+        if waited:
+            summary["anchored"] = sum(1 for i in items if i.status == "anchored")
+        console.print_json(json.dumps(summary, ensure_ascii=False))
+        return
+    table = Table(title="tracecert issue", show_header=False)
+    table.add_row("accepted", str(counts["accepted"]))
+    table.add_row("already there", str(counts["existing"]))
+    table.add_row("refused", str(counts["refused"]))
+    if counts["pending"]:
+        table.add_row("not sent", str(counts["pending"]))
+    if waited:
+        table.add_row("anchored", str(sum(1 for i in items if i.status == "anchored")))
+        failed = sum(1 for i in items if i.digest and i.status != "anchored")
+        if failed:
+            table.add_row("not anchored", str(failed))
+    console.print(table)
+    refused = [i for i in items if i.outcome == "refused"]
+    if refused:
+        rows = Table("source", "certificate", "code", "reason", title="refused")
+        for item in refused:
+            reason = item.message or ""
+            extra = _detail_lines(item.details)
+            if extra:
+                reason += " — " + "; ".join(extra[:3])
+            rows.add_row(item.source, item.number, item.code or "", reason)
+        console.print(rows)
+    if verbose:
+        rows = Table("source", "certificate", "outcome", "digest", "status", title="certificates")
+        for item in items:
+            if item.outcome != "refused":
+                rows.add_row(item.source, item.number, item.outcome, item.digest or "", item.status or "")
+        console.print(rows)
+
+
+# ====================================================================== tracecert revoke / status
+
+
+def parse_reason(value: str) -> RevocationReason:
+    """A revocation reason by name (``error-in-content``, ``FRAUD``) or code (``1``).
+
+    Raises:
+        CliError: USAGE for an unknown reason.
+    """
+    text = value.strip().upper().replace("-", "_")
+    try:
+        return RevocationReason(int(text)) if text.isdigit() else RevocationReason[text]
+    except (KeyError, ValueError):
+        names = ", ".join(r.name for r in RevocationReason)
+        raise _usage(f"--reason must be one of {names}") from None
+
+
+def revoke(
+    digest: Annotated[str, typer.Argument(help="The certificate digest (0x + 64 hex).")],
+    reason: Annotated[
+        str,
+        typer.Option(
+            help="ERROR_IN_CONTENT, KEY_COMPROMISE, SUPERSEDED, FRAUD, INSTRUMENT_WITHDRAWN, LAB_REQUEST, "
+            "REGULATOR_ORDER (or its code)."
+        ),
+    ],
+    effective_time: Annotated[
+        str | None,
+        typer.Option(help="From when it is void: YYYY-MM-DD, ISO date-time or Unix seconds (default: now)."),
+    ] = None,
+    registry: RegistryUrl = DEFAULT_REGISTRY_URL,
+    token: Token = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the answer as JSON.")] = False,
+) -> None:
+    """Revoke a certificate (its lab, or a regulator over the lab); the registry puts it on chain."""
+    with reporting_errors():
+        if not token:
+            raise _usage("give an API token: --token or $TRACECERT_TOKEN")
+        why = parse_reason(reason)
+        when = parse_time(effective_time) if effective_time else None
+        with RegistryClient(registry, token) as client:
+            answer = client.revoke(digest.lower(), why.name, when)
+        if as_json:
+            console.print_json(json.dumps(answer, ensure_ascii=False))
+            return
+        console.print(f"revocation   {digest.lower()}: {why.name} ({answer.get('state', 'pending')})")
+
+
+def status(
+    digest: Annotated[str | None, typer.Argument(help="The certificate digest.")] = None,
+    lab: Annotated[str | None, typer.Option("--lab", help="With --number: the lab's id or code.")] = None,
+    number: Annotated[str | None, typer.Option("--number", help="The certificate number.")] = None,
+    registry: RegistryUrl = DEFAULT_REGISTRY_URL,
+    token: Token = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the registry's answer as JSON.")] = False,
+) -> None:
+    """Show a certificate's status in the registry: by digest, or by --lab and --number."""
+    with reporting_errors():
+        if (digest is None) == (lab is None or number is None):
+            raise _usage("give a DIGEST, or --lab and --number")
+        with RegistryClient(registry, token) as client:
+            if digest is not None:
+                view = client.certificate(digest.lower())
+            else:
+                assert lab is not None and number is not None
+                view = client.certificate_by_number(to_hex(_lab_ref(lab)[0]), number)
+        if as_json:
+            console.print_json(json.dumps(view, ensure_ascii=False))
+            return
+        for line in status_lines(view):
+            console.print(line, markup=False)
+
+
+def status_lines(view: Mapping[str, Any]) -> list[str]:
+    """A certificate view as plain lines."""
+    lines = [
+        f"digest       {view.get('digest')}",
+        f"certificate  {view.get('certificate_number')} ({view.get('kind')}, category {view.get('category_code')}"
+        + (f", serial {view['serial_number']}" if view.get("serial_number") else "")
+        + ")",
+        f"lab          {view.get('lab_id')}",
+        f"issued       {view.get('issue_date')}",
+        f"status       {view.get('status')}" + (f" ({view['error']})" if view.get("error") else ""),
+    ]
+    batch = view.get("batch")
+    if batch:
+        lines.append(
+            f"batch        {batch.get('root')} leaf {batch.get('leaf_index')} of {batch.get('size')}"
+            + (f", block {batch['block_number']}" if batch.get("block_number") is not None else "")
+        )
+        if batch.get("tx_hash"):
+            lines.append(f"anchor tx    {batch['tx_hash']} at {_show_time(batch.get('block_timestamp'))}")
+    if view.get("replaces"):
+        lines.append(f"replaces     {view['replaces']}")
+    op = view.get("lifecycle")
+    if op:
+        what = "revoked" if op.get("op") == "revoke" else "substituted"
+        text = f"{what:<12} {op.get('reason_name') or op.get('reason')}"
+        if op.get("replaced_by"):
+            text += f" by {op['replaced_by']}"
+        if op.get("effective_time"):
+            text += f", effective {_show_time(op['effective_time'])}"
+        text += f" [{op.get('state')}" + (f", tx {op['tx_hash']}" if op.get("tx_hash") else "") + "]"
+        lines.append(text)
+    lines.append(f"signed by    {view.get('signed_by')} (key {view.get('key_id')})")
+    return lines
+
+
+# ====================================================================== tracecert registry serve|worker
+
+registry_app = typer.Typer(
+    help="Run the registry: the HTTP API (with the anchoring worker) or the worker alone.", no_args_is_help=True
+)
+
+
+@registry_app.command("serve")
+def registry_serve(
+    host: Annotated[str | None, typer.Option(help="Listen address (default: settings, 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default: settings, 8000).")] = None,
+    no_worker: Annotated[
+        bool, typer.Option("--no-worker", help="Run the API only (run `registry worker` apart).")
+    ] = False,
+    data_dir: DataDir = None,
+    rpc_url: RpcUrl = None,
+) -> None:
+    """Serve the registry API with uvicorn (settings from $TRACECERT_REGISTRY_*), with the anchoring worker."""
+    import uvicorn
+
+    with reporting_errors():
+        settings = registry_settings(data_dir, rpc_url, run_worker=not no_worker)
+        _require_secret(settings)
+        from registry.api import create_app
+
+        core = RegistryCore.open(settings, connect(settings))
+        app = create_app(settings, core=core, run_worker=not no_worker)
+        uvicorn.run(app, host=host or settings.host, port=port or settings.port, log_level="info")
+
+
+@registry_app.command("worker")
+def registry_worker(data_dir: DataDir = None, rpc_url: RpcUrl = None) -> None:
+    """Run the anchoring worker alone until Ctrl-C (one per database)."""
+    from registry.anchoring import AnchoringWorker
+
+    with reporting_errors():
+        settings = registry_settings(data_dir, rpc_url)
+        _require_secret(settings)
+        core = RegistryCore.open(settings, connect(settings))
+        worker = AnchoringWorker(core)
+
+        def _stop(*_: object) -> None:
+            worker.stop()
+
+        signal.signal(signal.SIGTERM, _stop)
+        signal.signal(signal.SIGINT, _stop)
+        console.print(f"anchoring worker running on {settings.database.split('@')[-1]}; Ctrl-C stops it")
+        worker.run()
+        core.engine.dispose()
+        console.print("anchoring worker stopped")
+
+
+def _require_secret(settings: RegistrySettings) -> None:
+    try:
+        settings.secret_bytes()
+    except ValueError as exc:
+        raise CliError("SECRET_MISSING", str(exc), exit_code=2) from exc
+
+
+# ====================================================================== registration
+
+
+def register(root: typer.Typer) -> None:
+    """Add the registry's commands to the ``tracecert`` application."""
+    root.add_typer(regulator_app, name="regulator")
+    root.add_typer(lab_app, name="lab")
+    root.command("issue")(issue)
+    root.command("revoke")(revoke)
+    root.command("status")(status)
+    root.add_typer(registry_app, name="registry")

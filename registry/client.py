@@ -1,0 +1,190 @@
+"""A small HTTP client of the registry API (``/v1``), used by the ``tracecert`` command line.
+
+Every answer that is not a success raises :class:`RegistryClientError` with the API's machine code, message and
+details; a registry that cannot be reached raises :class:`RegistryUnreachable`. Exception tree::
+
+    RegistryClientError          code from the API's error body (or HTTP_<status>)
+    └── RegistryUnreachable      REGISTRY_UNREACHABLE   connection refused, reset or timed out
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+__all__ = ["DEFAULT_REGISTRY_URL", "RegistryClient", "RegistryClientError", "RegistryUnreachable"]
+
+DEFAULT_REGISTRY_URL = "http://127.0.0.1:8000"
+
+
+class RegistryClientError(Exception):
+    """The registry refused a request: ``code`` (stable), ``message``, ``details`` and the HTTP ``status``."""
+
+    def __init__(self, code: str, message: str, *, details: Any = None, status: int | None = None) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.details = details
+        self.status = status
+
+    def to_dict(self) -> dict[str, Any]:
+        """The error as the API writes it: ``{"code", "message", "details"?}``."""
+        body: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.details is not None:
+            body["details"] = self.details
+        return body
+
+
+class RegistryUnreachable(RegistryClientError):
+    """The registry did not answer (refused, reset, timed out)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("REGISTRY_UNREACHABLE", message)
+
+
+def _signature(signature: Mapping[str, str] | None) -> dict[str, str] | None:
+    return None if signature is None else {"key_id": signature["key_id"], "value": signature["value"]}
+
+
+class RegistryClient:
+    """The registry API as Python calls. ``token`` is a lab's or regulator's bearer token (optional for reads).
+
+    Args:
+        base_url: where the registry listens, e.g. ``http://127.0.0.1:8000``.
+        token: the bearer token.
+        timeout: seconds per request.
+        transport: an httpx transport (tests pass ``httpx.ASGITransport(app)`` or a mock).
+    """
+
+    def __init__(
+        self,
+        base_url: str = DEFAULT_REGISTRY_URL,
+        token: str | None = None,
+        *,
+        timeout: float = 60.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.base_url = base_url.rstrip("/")
+        self._http = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout, transport=transport)
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()
+
+    def __enter__(self) -> RegistryClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            raise RegistryUnreachable(f"cannot reach the registry at {self.base_url}: {exc}") from exc
+        if response.status_code >= 400:
+            raise _error(response)
+        return response
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        return self._request(method, path, **kwargs).json()
+
+    # ------------------------------------------------------------------ issuing
+
+    def issue(self, record: Mapping[str, Any], signature: Mapping[str, str] | None = None) -> dict[str, Any]:
+        """``POST /v1/certificates`` with one record (and its signature in lab-signing mode).
+
+        Returns the answer with ``created`` (False when the registry had it already).
+        """
+        body: dict[str, Any] = {"record": dict(record)}
+        if signature is not None:
+            body["signature"] = _signature(signature)
+        return dict(self._json("POST", "/v1/certificates", json=body))
+
+    def issue_with_document(
+        self,
+        record: Mapping[str, Any],
+        document: bytes,
+        *,
+        filename: str,
+        media_type: str,
+        signature: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """``POST /v1/certificates`` as multipart: the record, its signature, and the original document."""
+        data = {"record": json.dumps(dict(record), ensure_ascii=False)}
+        if signature is not None:
+            data["signature"] = json.dumps(_signature(signature))
+        files = {"document": (filename, document, media_type)}
+        return dict(self._json("POST", "/v1/certificates", data=data, files=files))
+
+    def issue_bulk(self, items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        """``POST /v1/certificates/bulk``: ``items`` are ``{"record", "signature"?}`` (at most the registry's limit).
+
+        Returns ``{"accepted", "existing", "rejected", "results": [{"index", "ok", ...}]}``.
+        """
+        return dict(self._json("POST", "/v1/certificates/bulk", json={"certificates": [dict(i) for i in items]}))
+
+    def revoke(self, digest: str, reason: int | str, effective_time: int | None = None) -> dict[str, Any]:
+        """``POST /v1/certificates/{digest}/revoke`` (by the issuing lab or a regulator over it)."""
+        body: dict[str, Any] = {"reason": reason}
+        if effective_time is not None:
+            body["effective_time"] = effective_time
+        return dict(self._json("POST", f"/v1/certificates/{digest}/revoke", json=body))
+
+    # ------------------------------------------------------------------ reading
+
+    def certificate(self, digest: str) -> dict[str, Any]:
+        """``GET /v1/certificates/{digest}``."""
+        return dict(self._json("GET", f"/v1/certificates/{digest}"))
+
+    def certificate_by_number(self, lab_id: str, number: str) -> dict[str, Any]:
+        """``GET /v1/labs/{lab_id}/certificates/{number}``."""
+        return dict(self._json("GET", f"/v1/labs/{quote(lab_id, safe='')}/certificates/{quote(number, safe='')}"))
+
+    def bundle(self, digest: str) -> dict[str, Any]:
+        """``GET /v1/certificates/{digest}/bundle`` (the proof bundle)."""
+        return dict(self._json("GET", f"/v1/certificates/{digest}/bundle"))
+
+    def certificates(
+        self,
+        *,
+        lab_id: str | None = None,
+        status: str | None = None,
+        cursor: int | str | None = None,
+        limit: int | None = None,
+    ) -> dict[str, Any]:
+        """``GET /v1/certificates`` with filters: ``{"items": [...], "next_cursor"}``."""
+        params = {k: v for k, v in {"lab_id": lab_id, "status": status, "cursor": cursor, "limit": limit}.items() if v}
+        return dict(self._json("GET", "/v1/certificates", params=params))
+
+    def batch(self, root: str) -> dict[str, Any]:
+        """``GET /v1/batches/{root}``: an anchored batch's public listing."""
+        return dict(self._json("GET", f"/v1/batches/{root}"))
+
+    def health(self) -> dict[str, Any]:
+        """``GET /health``."""
+        return dict(self._json("GET", "/health"))
+
+
+def _error(response: httpx.Response) -> RegistryClientError:
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict) and "code" in error:
+        return RegistryClientError(
+            str(error["code"]),
+            str(error.get("message", "")),
+            details=error.get("details"),
+            status=response.status_code,
+        )
+    text = response.text.strip()[:200] or response.reason_phrase
+    return RegistryClientError(f"HTTP_{response.status_code}", text, status=response.status_code)

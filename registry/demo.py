@@ -1,0 +1,861 @@
+"""Demo data that tells the traceability story, made with the real services and real chain transactions.
+
+The story (dates are relative to the day of seeding, so the demo is always current)::
+
+    国家市场监督管理总局 (national authority, root of trust)
+    ├── registers 中国计量科学研究院 (NMI, calibration of volume and pressure standards)
+    └── 浙江省市场监督管理局 (330000)
+        ├── registers 浙江省计量科学研究院 (provincial institute)
+        └── 杭州市市场监督管理局 (330100)
+            └── registers 杭州市计量检定测试院 (city lab)
+
+    volume:   NMI calibrates the institute's 一等标准金属量器 (U 0.0025 %)
+              → the institute verifies the city lab's 二等标准金属量器 (U 0.005 %)
+              → the city lab verifies an enterprise's 燃油加油机 (JJG 443, 强检, 贸易结算; U 0.03 %)
+    pressure: NMI calibrates the institute's 活塞式压力计 (U 0.00012 MPa)
+              → the institute calibrates the city lab's 数字压力计 (U 0.00060 MPa)
+              → the city lab calibrates an enterprise's 一般压力表 (U 0.0032 MPa, k = 2, p = 0.95)
+
+Each child's ``standards_used[].certificate_digest`` is its parent's digest, and the parent was valid over the
+child's dates. Twists a verifier shows: a fuel-dispenser certificate revoked on the city regulator's order, a
+pressure-gauge certificate substituted by a corrected replacement (``replaces``), and an attempt to reuse the
+fuel dispenser's certificate number for another dispenser (refused, recorded as a fraud signal).
+
+The NMI signs its own certificates (lab-signing mode, a key file in the data directory); the other labs let the
+registry sign. :func:`seed_demo` is idempotent: a second run finds everything and changes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import nacl.pwhash
+from sqlalchemy import func, select
+
+from registry.anchoring import AnchoringWorker
+from registry.cli import (
+    CHINA,
+    authorize_lab,
+    dev_sender,
+    ensure_lab,
+    ensure_regulator,
+    onboard_lab,
+)
+from registry.core import RegistryCore
+from registry.db import Certificate, FraudSignal
+from registry.errors import AlreadyRevoked, NumberReuse, RegistryError
+from registry.issuance import Submission, accept
+from registry.lifecycle import request_revocation
+from tracecert.certificate.canonical import certificate_digest, to_hex
+from tracecert.certificate.canonical import lab_id as derive_lab_id
+from tracecert.certificate.model import is_valid_usci, record_from_json
+from tracecert.certificate.signing import SigningKey, generate_key, load_key_file, save_key_file
+from tracecert.chain.local import DevKeyring
+from tracecert.chain.types import Activity, LabKind, RevocationReason
+
+__all__ = ["DEMO_KEY_PASSPHRASE", "DemoError", "DemoSummary", "seed_demo", "usci"]
+
+#: Passphrase of the NMI's demo key file (demo data only).
+DEMO_KEY_PASSPHRASE = "tracecert-demo"  # noqa: S105 - a published demo passphrase
+_STATE_VERSION = 1
+
+
+class DemoError(Exception):
+    """The demo cannot be seeded here (e.g. the deployment's national authority is not this data directory's)."""
+
+    code = "DEMO_NOT_POSSIBLE"
+
+
+def usci(first17: str) -> str:
+    """Complete 17 characters of a unified social credit code with its GB 32100-2015 check character."""
+    for check in "0123456789ABCDEFGHJKLMNPQRTUWXY":
+        if is_valid_usci(first17 + check):
+            return first17 + check
+    raise ValueError(f"{first17!r} cannot start a unified social credit code")
+
+
+@dataclass(frozen=True)
+class _Regulator:
+    jurisdiction: int
+    name: str
+    parent_role: str
+
+    @property
+    def role(self) -> str:
+        return f"regulator-{self.jurisdiction}"
+
+
+@dataclass(frozen=True)
+class _Lab:
+    key: str
+    code: str
+    name: str
+    kind: LabKind
+    jurisdiction: int
+    regulator_role: str
+    authorization_number: str
+    scope: dict[str, Activity]
+    address: str
+    persons: tuple[tuple[str, str, str], ...]  # (name, role, id)
+
+    @property
+    def lab_id(self) -> str:
+        return to_hex(derive_lab_id(self.code))
+
+
+REGULATORS = (
+    _Regulator(330000, "浙江省市场监督管理局", "national-authority"),
+    _Regulator(330100, "杭州市市场监督管理局", "regulator-330000"),
+)
+
+VOLUME_STD, PRESSURE_STD, PISTON, DISPENSER, GAUGE = "JJG259", "JJG875", "JJG59", "JJG443", "JJG52"
+
+LABS = (
+    _Lab(
+        "nmi",
+        usci("12100000400000512"),
+        "中国计量科学研究院",
+        LabKind.NMI,
+        110000,
+        "national-authority",
+        "国家计量基准(2024)第001号",
+        {VOLUME_STD: Activity.CALIBRATE, PISTON: Activity.CALIBRATE},
+        "北京市朝阳区北三环东路18号",
+        (("王建国", "PERFORMER", "NIM-0231"), ("李明", "CHECKER", "NIM-0117"), ("张华", "APPROVER", "NIM-0009")),
+    ),
+    _Lab(
+        "province",
+        usci("12330000470003217"),
+        "浙江省计量科学研究院",
+        LabKind.LEGAL_METROLOGY_INSTITUTE,
+        330000,
+        "regulator-330000",
+        "(浙)法计(2024)00001号",
+        {
+            VOLUME_STD: Activity.VERIFY | Activity.CALIBRATE,
+            PRESSURE_STD: Activity.VERIFY | Activity.CALIBRATE,
+            PISTON: Activity.VERIFY | Activity.CALIBRATE,
+        },
+        "杭州市下城区和睦路222号",
+        (("陈立", "PERFORMER", "ZJJL-0412"), ("周敏", "CHECKER", "ZJJL-0388"), ("吴刚", "APPROVER", "ZJJL-0021")),
+    ),
+    _Lab(
+        "city",
+        usci("12330100470008801"),
+        "杭州市计量检定测试院",
+        LabKind.LEGAL_METROLOGY_INSTITUTE,
+        330100,
+        "regulator-330100",
+        "(杭)法计(2024)01001号",
+        {DISPENSER: Activity.VERIFY, GAUGE: Activity.VERIFY | Activity.CALIBRATE},
+        "杭州市拱墅区莫干山路1418号",
+        (("赵磊", "PERFORMER", "HZJL-1203"), ("孙丽", "CHECKER", "HZJL-1157"), ("钱伟", "APPROVER", "HZJL-1002")),
+    ),
+)
+
+FUEL_STATION = ("杭州西湖示范加油站有限公司", usci("91330106MA27XK5L3"), "杭州市西湖区文三路100号")
+NORTH_STATION = ("杭州城北示范加油站有限公司", usci("91330105MA28LT6B4"), "杭州市拱墅区上塘路200号")
+POWER_PLANT = ("杭州示范热电有限公司", usci("91330104MA2H7Q9D1"), "杭州市上城区九堡路300号")
+
+#: How each demo certificate is shown (title) and what it was made from (its parent's name).
+TITLES = {
+    "nmi_volume": "NMI calibrates the institute's 一等标准金属量器",
+    "nmi_pressure": "NMI calibrates the institute's 活塞式压力计",
+    "province_volume": "the institute verifies the city lab's 二等标准金属量器",
+    "province_pressure": "the institute calibrates the city lab's 数字压力计",
+    "fuel_dispenser": "the city lab verifies a fuel dispenser (燃油加油机, 强检, 贸易结算)",
+    "pressure_gauge": "the city lab calibrates a pressure gauge (压力表)",
+    "revoked": "a fuel dispenser verification revoked on the city regulator's order",
+    "substituted": "a pressure gauge calibration with a wrong serial number (substituted)",
+    "replacement": "its corrected replacement",
+}
+PARENTS = {
+    "province_volume": "nmi_volume",
+    "province_pressure": "nmi_pressure",
+    "fuel_dispenser": "province_volume",
+    "pressure_gauge": "province_pressure",
+    "revoked": "province_volume",
+    "substituted": "province_pressure",
+    "replacement": "province_pressure",
+}
+_ISSUER = {
+    "nmi_volume": "nmi",
+    "nmi_pressure": "nmi",
+    "province_volume": "province",
+    "province_pressure": "province",
+}
+
+
+@dataclass
+class DemoSummary:
+    """What the demo holds: labs with their API tokens, regulators, certificates by name, the fraud signal."""
+
+    created: bool
+    date: str
+    labs: dict[str, dict[str, str]]
+    regulators: dict[str, dict[str, str]]
+    certificates: dict[str, dict[str, Any]]
+    fraud_signal: dict[str, str]
+    nmi_key_file: str
+    nmi_key_passphrase: str = DEMO_KEY_PASSPHRASE
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form (printed by ``tracecert up --json``)."""
+        return asdict(self)
+
+
+# ====================================================================== state
+
+
+def _state_path(data_dir: Path) -> Path:
+    return Path(data_dir) / "demo" / "demo.json"
+
+
+def _load_state(data_dir: Path) -> dict[str, Any]:
+    path = _state_path(data_dir)
+    if not path.exists():
+        return {}
+    state = json.loads(path.read_text(encoding="utf-8"))
+    return dict(state) if state.get("version") == _STATE_VERSION else {}
+
+
+def _save_state(data_dir: Path, state: dict[str, Any]) -> None:
+    """Write the state (it holds demo tokens) with mode 0600, atomically."""
+    path = _state_path(data_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump({**state, "version": _STATE_VERSION}, f, ensure_ascii=False, indent=2, sort_keys=True)
+    tmp.replace(path)
+
+
+# ====================================================================== seeding
+
+
+def seed_demo(core: RegistryCore, data_dir: Path, *, today: dt.date | None = None) -> DemoSummary:
+    """Seed the demo once on the local development chain of ``data_dir``; later calls find it and return it.
+
+    ``today`` fixes the story's dates on the first call (default: the chain's date in China); they are kept in
+    ``<data_dir>/demo/demo.json`` with the demo tokens, so an interrupted seeding resumes with the same records.
+
+    Raises:
+        DemoError: the deployment's national authority is not this data directory's development account.
+        RegistryError, ChainError: a service or the chain refused a step.
+    """
+    data_dir = Path(data_dir)
+    contracts = core.chain
+    keyring = DevKeyring(data_dir)
+    national = keyring.account("national-authority").address
+    if national != contracts.deployment.national_authority:
+        raise DemoError(
+            f"the deployment's national authority {contracts.deployment.national_authority} is not the development "
+            f"account of {data_dir}; the demo needs the local chain that `tracecert up` deployed"
+        )
+    state = _load_state(data_dir)
+    created = False
+    now = core.chain_now()
+
+    # Regulators: national → Zhejiang → Hangzhou.
+    for reg in REGULATORS:
+        parent = dev_sender(contracts, data_dir, reg.parent_role)
+        account = keyring.funded(contracts.client, reg.role).address
+        created |= ensure_regulator(contracts, parent, account, reg.jurisdiction, reg.name)
+
+    # Labs: registered and authorized on chain by their regulators, onboarded with the registry.
+    nmi_key = _nmi_key(data_dir)
+    for lab in LABS:
+        regulator = dev_sender(contracts, data_dir, lab.regulator_role)
+        admin = dev_sender(contracts, data_dir, f"lab-admin-{lab.code}")
+        lab_bytes = derive_lab_id(lab.code)
+        created |= ensure_lab(contracts, regulator, lab_bytes, lab.kind, lab.jurisdiction, admin.address, lab.name)
+        index = authorize_lab(
+            contracts,
+            regulator,
+            lab_bytes,
+            lab.authorization_number,
+            now - 400 * 86400,
+            now + 4 * 365 * 86400,
+            lab.scope,
+            only_if_none=True,
+        )
+        created |= index is not None
+        public = nmi_key.public_key if lab.key == "nmi" else None
+        done = onboard_lab(core, admin, lab.code, lab.name, public_key=public, fund_writer=True)
+        created |= done.writer_added or done.key_registered
+
+    # Tokens (kept in the state file: the registry stores them only hashed) and the city regulator's account,
+    # which the registry holds to put its revocation orders on chain.
+    tokens: dict[str, str] = dict(state.get("tokens", {}))
+    for lab in LABS:
+        tokens[lab.key] = _token(core, tokens.get(lab.key), "LAB", lab_id=lab.lab_id, label="demo")
+    for reg in REGULATORS:
+        address = keyring.account(reg.role).address
+        tokens[reg.role] = _token(core, tokens.get(reg.role), "REGULATOR", regulator_address=address, label="demo")
+    core.add_regulator_account(bytes(keyring.account("regulator-330100").key))
+    day = dt.date.fromisoformat(state["date"]) if "date" in state else today or _chain_day(now)
+    state.update(tokens=tokens, date=day.isoformat())
+    _save_state(data_dir, state)
+
+    # Certificates, level by level, each level anchored before the next one uses it.
+    records = _Story(day)
+    worker = AnchoringWorker(core)
+    digests: dict[str, str] = {}
+    principals = {lab.key: core.authenticate(tokens[lab.key]) for lab in LABS}
+
+    def issue(name: str, record: dict[str, Any], lab_key: str) -> None:
+        nonlocal created
+        signature = None
+        if lab_key == "nmi":
+            digest = certificate_digest(record_from_json(record))
+            signature = (to_hex(nmi_key.key_id), to_hex(nmi_key.sign(digest)))
+        submission = Submission(
+            record, key_id=signature[0] if signature else None, signature=signature[1] if signature else None
+        )
+        result = accept(core, principals[lab_key], submission)
+        created |= result.created
+        digests[name] = result.digest
+
+    issue("nmi_volume", records.nmi_volume(), "nmi")
+    issue("nmi_pressure", records.nmi_pressure(), "nmi")
+    worker.drain()
+    issue("province_volume", records.province_volume(digests["nmi_volume"]), "province")
+    issue("province_pressure", records.province_pressure(digests["nmi_pressure"]), "province")
+    worker.drain()
+    issue("fuel_dispenser", records.fuel_dispenser(digests["province_volume"]), "city")
+    issue("pressure_gauge", records.pressure_gauge(digests["province_pressure"]), "city")
+    issue("revoked", records.revoked_dispenser(digests["province_volume"]), "city")
+    issue("substituted", records.substituted_gauge(digests["province_pressure"]), "city")
+    worker.drain()
+    issue("replacement", records.replacement_gauge(digests["province_pressure"], digests["substituted"]), "city")
+
+    # Twists: a revocation ordered by the city regulator, and a reused certificate number.
+    city_regulator = core.authenticate(tokens["regulator-330100"])
+    try:
+        request_revocation(core, city_regulator, digests["revoked"], int(RevocationReason.REGULATOR_ORDER))
+        created = True
+    except AlreadyRevoked:
+        pass
+    fraud = _number_reuse(core, principals["city"], records, digests)
+    created |= fraud.pop("new") == "yes"
+    worker.drain()
+
+    summary = DemoSummary(
+        created=created,
+        date=day.isoformat(),
+        labs={
+            lab.key: {
+                "lab_id": lab.lab_id,
+                "code": lab.code,
+                "name": lab.name,
+                "kind": lab.kind.name,
+                "token": tokens[lab.key],
+            }
+            for lab in LABS
+        },
+        regulators={
+            "national": {"name": "国家市场监督管理总局", "address": national},
+            **{
+                str(reg.jurisdiction): {
+                    "name": reg.name,
+                    "address": keyring.account(reg.role).address,
+                    "token": tokens[reg.role],
+                }
+                for reg in REGULATORS
+            },
+        },
+        certificates={name: _describe(core, name, digest) for name, digest in digests.items()},
+        fraud_signal=fraud,
+        nmi_key_file=str(_nmi_key_path(data_dir)),
+    )
+    state["summary"] = summary.to_dict()
+    _save_state(data_dir, state)
+    return summary
+
+
+def _chain_day(now: int) -> dt.date:
+    return dt.datetime.fromtimestamp(now, CHINA).date()
+
+
+def _token(core: RegistryCore, known: str | None, role: str, **kwargs: Any) -> str:
+    if known is not None:
+        try:
+            core.authenticate(known)
+            return known
+        except RegistryError:
+            pass
+    return core.issue_token(role, **kwargs)[1]  # type: ignore[arg-type]
+
+
+def _nmi_key_path(data_dir: Path) -> Path:
+    return Path(data_dir) / "demo" / "nmi-signing-key.json"
+
+
+def _nmi_key(data_dir: Path) -> SigningKey:
+    """The NMI's own signing key (it signs its certificates itself), as an encrypted key file."""
+    path = _nmi_key_path(data_dir)
+    passphrase = DEMO_KEY_PASSPHRASE.encode()
+    if path.exists():
+        return load_key_file(path, passphrase)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = generate_key()
+    save_key_file(
+        key,
+        path,
+        passphrase,
+        opslimit=nacl.pwhash.argon2id.OPSLIMIT_INTERACTIVE,
+        memlimit=nacl.pwhash.argon2id.MEMLIMIT_INTERACTIVE,
+    )
+    return key
+
+
+def _number_reuse(core: RegistryCore, city: Any, records: _Story, digests: dict[str, str]) -> dict[str, str]:
+    """Try the fuel dispenser's number for another dispenser once; return the recorded fraud signal."""
+    lab_id = records.lab("city").lab_id
+    number = records.number("fuel_dispenser")
+    new = "no"
+    with core.sessions() as s:
+        signal = s.scalar(
+            select(FraudSignal).where(FraudSignal.lab_id == lab_id, FraudSignal.certificate_number == number)
+        )
+    if signal is None:
+        try:
+            accept(core, city, Submission(records.fuel_dispenser(digests["province_volume"], reused=True)))
+        except NumberReuse:
+            new = "yes"
+        with core.sessions() as s:
+            signal = s.scalar(
+                select(FraudSignal).where(FraudSignal.lab_id == lab_id, FraudSignal.certificate_number == number)
+            )
+    assert signal is not None
+    return {
+        "kind": signal.kind,
+        "lab_id": lab_id,
+        "certificate_number": number,
+        "existing_digest": signal.existing_digest,
+        "attempted_digest": signal.attempted_digest,
+        "new": new,
+    }
+
+
+def _describe(core: RegistryCore, name: str, digest: str) -> dict[str, Any]:
+    with core.sessions() as s:
+        row = s.scalar(select(Certificate).where(Certificate.digest == digest))
+    assert row is not None
+    parent = PARENTS.get(name)
+    return {
+        "digest": digest,
+        "certificate_number": row.certificate_number,
+        "kind": row.kind,
+        "lab_id": row.lab_id,
+        "status": row.status.lower(),
+        "title": TITLES[name],
+        "parent": parent,
+    }
+
+
+def demo_certificate_count(core: RegistryCore) -> int:
+    """How many certificates the registry holds (tests check that a second seeding adds none)."""
+    with core.sessions() as s:
+        return int(s.scalar(select(func.count()).select_from(Certificate)) or 0)
+
+
+# ====================================================================== the records
+
+
+class _Story:
+    """The demo's records for one story date ``day`` (the latest issue date is the day before)."""
+
+    def __init__(self, day: dt.date) -> None:
+        self.day = day
+        self.year = day.year
+        self._labs = {lab.key: lab for lab in LABS}
+        self.digests: dict[str, str] = {}
+
+    def lab(self, key: str) -> _Lab:
+        return self._labs[key]
+
+    def d(self, days_before: int) -> str:
+        return (self.day - dt.timedelta(days=days_before)).isoformat()
+
+    def number(self, name: str) -> str:
+        y = self.year
+        return {
+            "nmi_volume": f"NIM{y}-RL-0107",
+            "nmi_pressure": f"NIM{y}-YL-0215",
+            "province_volume": f"ZJJL{y}-JD-1021",
+            "province_pressure": f"ZJJL{y}-JZ-2047",
+            "fuel_dispenser": f"HZJL{y}-JD-00031",
+            "pressure_gauge": f"HZJL{y}-JZ-00412",
+            "revoked": f"HZJL{y}-JD-00032",
+            "substituted": f"HZJL{y}-JZ-00413",
+            "replacement": f"HZJL{y}-JZ-00414",
+        }[name]
+
+    # --- parts
+
+    def _lab_part(self, key: str) -> dict[str, Any]:
+        lab = self.lab(key)
+        part = {
+            "lab_id": lab.lab_id,
+            "code": lab.code,
+            "name": lab.name,
+            "authorization_number": lab.authorization_number,
+            "address": lab.address,
+            "country_code": "CN",
+        }
+        return part
+
+    def _persons(self, key: str) -> list[dict[str, str]]:
+        return [{"name": n, "role": r, "id": i} for n, r, i in self.lab(key).persons]
+
+    def _standard(
+        self, parent: str, parent_digest: str, name: str, serial: str, u: str, unit: str, **extra: Any
+    ) -> dict[str, Any]:
+        issuer = self.lab(_ISSUER[parent])
+        return {
+            "name": name,
+            "serial_number": serial,
+            "certificate_number": self.number(parent),
+            "certificate_digest": parent_digest,
+            "issuing_lab_id": issuer.lab_id,
+            "issuing_lab_name": issuer.name,
+            "valid_until": self._valid_until(parent),
+            "uncertainty": {"expanded_uncertainty": u, "unit": unit, "coverage_factor": "2"},
+            **extra,
+        }
+
+    def _valid_until(self, name: str) -> str:
+        """Recalibration / validity date of the standards' certificates."""
+        return {
+            "nmi_volume": self.d(11 - 2 * 365),
+            "nmi_pressure": self.d(11 - 2 * 365),
+            "province_volume": self.d(8 - 365),
+            "province_pressure": self.d(8 - 365),
+        }[name]
+
+    @staticmethod
+    def _condition(name: str, value: str, unit: str) -> dict[str, str]:
+        return {"name": name, "value": value, "unit": unit}
+
+    @staticmethod
+    def _result(quantity: str, value: str, unit: str, u: str, p: str | None = "0.95", **extra: Any) -> dict[str, Any]:
+        result = {"quantity": quantity, "value": value, "unit": unit, "expanded_uncertainty": u, "coverage_factor": "2"}
+        if p:
+            result["coverage_probability"] = p
+        return {**result, **extra}
+
+    def _base(self, name: str, kind: str, lab: str, customer: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "schema_version": "tracecert/1",
+            "kind": kind,
+            "certificate_number": self.number(name),
+            "item": item,
+            "customer": customer,
+            "lab": self._lab_part(lab),
+            "persons": self._persons(lab),
+        }
+
+    # --- level 1: the NMI
+
+    def nmi_volume(self) -> dict[str, Any]:
+        province = self.lab("province")
+        return {
+            **self._base(
+                "nmi_volume",
+                "CALIBRATION",
+                "nmi",
+                {"name": province.name, "usci": province.code, "address": province.address},
+                {
+                    "name": "一等标准金属量器",
+                    "category_code": VOLUME_STD,
+                    "manufacturer": "示范量器制造有限公司",
+                    "model": "BJL-100",
+                    "serial_number": "ZJ-RL-100-01",
+                    "accuracy_class": "一等",
+                    "measuring_range": "100 L",
+                },
+            ),
+            "dates": {
+                "receipt_date": self.d(14),
+                "performance_begin": self.d(12),
+                "performance_end": self.d(11),
+                "issue_date": self.d(10),
+                "valid_until": self._valid_until("nmi_volume"),
+            },
+            "method": {"reference": "JJG 259-2005", "title": "标准金属量器 (衡量法校准)"},
+            "conditions": [self._condition("环境温度", "20.1", "\\degreeCelsius")],
+            "results": [self._result("容量相对误差 (20 ℃, 100 L)", "0.012", "\\percent", "0.0025")],
+            "standards_used": [
+                {
+                    "name": "国家容量计量基准装置",
+                    "serial_number": "NIM-RL-JZ-01",
+                    "uncertainty": {"expanded_uncertainty": "0.0008", "unit": "\\percent", "coverage_factor": "2"},
+                }
+            ],
+            "traceability_statement": "量值溯源至国家容量计量基准 (国际单位制 SI)",
+        }
+
+    def nmi_pressure(self) -> dict[str, Any]:
+        province = self.lab("province")
+        return {
+            **self._base(
+                "nmi_pressure",
+                "CALIBRATION",
+                "nmi",
+                {"name": province.name, "usci": province.code, "address": province.address},
+                {
+                    "name": "活塞式压力计",
+                    "category_code": PISTON,
+                    "manufacturer": "示范压力仪器有限公司",
+                    "model": "HY-6",
+                    "serial_number": "ZJ-YL-HS-06",
+                    "accuracy_class": "0.02级",
+                    "measuring_range": "(0.1~6) MPa",
+                },
+            ),
+            "dates": {
+                "receipt_date": self.d(14),
+                "performance_begin": self.d(12),
+                "performance_end": self.d(11),
+                "issue_date": self.d(10),
+                "valid_until": self._valid_until("nmi_pressure"),
+            },
+            "method": {"reference": "JJG 59-2007", "title": "活塞式压力计 (校准)"},
+            "conditions": [self._condition("环境温度", "20.3", "\\degreeCelsius")],
+            "results": [
+                self._result("压力 (1 MPa)", "1.000021", "\\mega\\pascal", "0.00003"),
+                self._result("压力 (6 MPa)", "6.000084", "\\mega\\pascal", "0.00012"),
+            ],
+            "standards_used": [
+                {
+                    "name": "国家压力计量基准 (活塞式)",
+                    "serial_number": "NIM-YL-JZ-02",
+                    "uncertainty": {
+                        "expanded_uncertainty": "0.00002",
+                        "unit": "\\mega\\pascal",
+                        "coverage_factor": "2",
+                    },
+                }
+            ],
+            "traceability_statement": "量值溯源至国家压力计量基准",
+        }
+
+    # --- level 2: the provincial institute
+
+    def province_volume(self, parent: str) -> dict[str, Any]:
+        city = self.lab("city")
+        return {
+            **self._base(
+                "province_volume",
+                "VERIFICATION",
+                "province",
+                {
+                    "name": city.name,
+                    "usci": city.code,
+                    "address": city.address,
+                    "mandatory_verification": True,
+                    "use": "社会公用计量标准 (燃油加油机检定用)",
+                },
+                {
+                    "name": "二等标准金属量器",
+                    "category_code": VOLUME_STD,
+                    "manufacturer": "示范量器制造有限公司",
+                    "model": "BJL-20",
+                    "serial_number": "HZ-RL-20-03",
+                    "accuracy_class": "二等",
+                    "mpe": {"value": "0.025", "unit": "\\percent"},
+                    "measuring_range": "20 L",
+                },
+            ),
+            "dates": {
+                "receipt_date": self.d(9),
+                "performance_begin": self.d(8),
+                "performance_end": self.d(8),
+                "issue_date": self.d(7),
+                "valid_until": self._valid_until("province_volume"),
+            },
+            "method": {"reference": "JJG 259-2005", "title": "标准金属量器", "clause": "7"},
+            "conditions": [self._condition("环境温度", "20.4", "\\degreeCelsius")],
+            "results": [self._result("容量相对误差 (20 ℃, 20 L)", "0.010", "\\percent", "0.005")],
+            "standards_used": [
+                self._standard("nmi_volume", parent, "一等标准金属量器", "ZJ-RL-100-01", "0.0025", "\\percent")
+            ],
+            "conclusion": "PASS",
+            "traceability_statement": "量值溯源至中国计量科学研究院国家容量计量基准",
+        }
+
+    def province_pressure(self, parent: str) -> dict[str, Any]:
+        city = self.lab("city")
+        return {
+            **self._base(
+                "province_pressure",
+                "CALIBRATION",
+                "province",
+                {"name": city.name, "usci": city.code, "address": city.address},
+                {
+                    "name": "数字压力计",
+                    "category_code": PRESSURE_STD,
+                    "manufacturer": "示范仪表有限公司",
+                    "model": "SY-6000",
+                    "serial_number": "HZ-YL-SZ-11",
+                    "accuracy_class": "0.02级",
+                    "measuring_range": "(0~6) MPa",
+                },
+            ),
+            "dates": {
+                "receipt_date": self.d(9),
+                "performance_begin": self.d(8),
+                "performance_end": self.d(8),
+                "issue_date": self.d(7),
+                "valid_until": self._valid_until("province_pressure"),
+            },
+            "method": {"reference": "JJG 875-2019", "title": "数字压力计 (校准)"},
+            "conditions": [self._condition("环境温度", "20.2", "\\degreeCelsius")],
+            "results": [
+                self._result("示值 (1.6 MPa)", "1.60018", "\\mega\\pascal", "0.00060"),
+                self._result("示值 (4 MPa)", "4.00034", "\\mega\\pascal", "0.00060"),
+                self._result("示值 (6 MPa)", "6.00061", "\\mega\\pascal", "0.00060"),
+            ],
+            "standards_used": [
+                self._standard("nmi_pressure", parent, "活塞式压力计", "ZJ-YL-HS-06", "0.00012", "\\mega\\pascal")
+            ],
+            "traceability_statement": "量值溯源至中国计量科学研究院国家压力计量基准",
+        }
+
+    # --- level 3: the city lab
+
+    def _dispenser(
+        self, name: str, parent: str, customer: tuple[str, str, str], serial: str, days: tuple[int, int]
+    ) -> dict[str, Any]:
+        perf, issued = days
+        performed = self.day - dt.timedelta(days=perf)
+        valid_until = _add_months(performed, 6) - dt.timedelta(days=1)
+        return {
+            **self._base(
+                name,
+                "VERIFICATION",
+                "city",
+                {
+                    "name": customer[0],
+                    "usci": customer[1],
+                    "address": customer[2],
+                    "mandatory_verification": True,
+                    "use": "贸易结算",
+                },
+                {
+                    "name": "燃油加油机",
+                    "category_code": DISPENSER,
+                    "manufacturer": "示范加油机制造有限公司",
+                    "model": "CS52-2222",
+                    "serial_number": serial,
+                    "accuracy_class": "0.3级",
+                    "mpe": {"value": "0.30", "unit": "\\percent"},
+                    "measuring_range": "(5~60) L/min",
+                },
+            ),
+            "dates": {
+                "performance_begin": self.d(perf),
+                "performance_end": self.d(perf),
+                "issue_date": self.d(issued),
+                "valid_until": valid_until.isoformat(),
+            },
+            "method": {"reference": "JJG 443-2023", "title": "燃油加油机"},
+            "conditions": [self._condition("环境温度", "23.5", "\\degreeCelsius")],
+            "results": [
+                self._result("示值误差 (大流量 60 L/min)", "0.12", "\\percent", "0.03", p=None),
+                self._result("示值误差 (小流量 10 L/min)", "0.18", "\\percent", "0.03", p=None),
+                {"quantity": "重复性", "value": "0.04", "unit": "\\percent"},
+            ],
+            "standards_used": [
+                self._standard(
+                    "province_volume",
+                    parent,
+                    "二等标准金属量器",
+                    "HZ-RL-20-03",
+                    "0.005",
+                    "\\percent",
+                    mpe={"value": "0.025", "unit": "\\percent"},
+                )
+            ],
+            "conclusion": "PASS",
+            "traceability_statement": "量值溯源至中国计量科学研究院国家容量计量基准",
+        }
+
+    def fuel_dispenser(self, parent: str, *, reused: bool = False) -> dict[str, Any]:
+        record = self._dispenser("fuel_dispenser", parent, FUEL_STATION, "JY-2024-08817", (3, 2))
+        if reused:  # the same number, another dispenser: 一号多用
+            record["item"] = {**record["item"], "serial_number": "JY-2024-09902"}
+        return record
+
+    def revoked_dispenser(self, parent: str) -> dict[str, Any]:
+        record = self._dispenser("revoked", parent, NORTH_STATION, "JY-2023-05521", (5, 4))
+        record["remarks"] = "现场检定; 加油机编码器铅封完好"
+        return record
+
+    def _gauge(self, name: str, parent: str, serial: str, days: tuple[int, int, int]) -> dict[str, Any]:
+        receipt, perf, issued = days
+        return {
+            **self._base(
+                name,
+                "CALIBRATION",
+                "city",
+                {"name": POWER_PLANT[0], "usci": POWER_PLANT[1], "address": POWER_PLANT[2]},
+                {
+                    "name": "一般压力表",
+                    "category_code": GAUGE,
+                    "manufacturer": "示范仪表有限公司",
+                    "model": "Y-100",
+                    "serial_number": serial,
+                    "accuracy_class": "1.6级",
+                    "measuring_range": "(0~1.6) MPa",
+                },
+            ),
+            "dates": {
+                "receipt_date": self.d(receipt),
+                "performance_begin": self.d(perf),
+                "performance_end": self.d(perf),
+                "issue_date": self.d(issued),
+            },
+            "method": {"reference": "JJG 52-2013", "title": "弹性元件式一般压力表 (参照校准)"},
+            "conditions": [self._condition("环境温度", "21.0", "\\degreeCelsius")],
+            "results": [
+                self._result("示值误差 (0.4 MPa)", "0.004", "\\mega\\pascal", "0.0032"),
+                self._result("示值误差 (0.8 MPa)", "0.006", "\\mega\\pascal", "0.0032"),
+                self._result("示值误差 (1.2 MPa)", "-0.004", "\\mega\\pascal", "0.0032"),
+                self._result("示值误差 (1.6 MPa)", "0.008", "\\mega\\pascal", "0.0032"),
+            ],
+            "standards_used": [
+                self._standard("province_pressure", parent, "数字压力计", "HZ-YL-SZ-11", "0.00060", "\\mega\\pascal")
+            ],
+            "traceability_statement": "量值溯源至中国计量科学研究院国家压力计量基准",
+        }
+
+    def pressure_gauge(self, parent: str) -> dict[str, Any]:
+        return self._gauge("pressure_gauge", parent, "YB-23-04417", (4, 3, 2))
+
+    def substituted_gauge(self, parent: str) -> dict[str, Any]:
+        return self._gauge("substituted", parent, "YB-23-05170", (6, 5, 5))  # digits swapped: should be 05107
+
+    def replacement_gauge(self, parent: str, old: str) -> dict[str, Any]:
+        record = self._gauge("replacement", parent, "YB-23-05107", (6, 5, 1))
+        record["replaces"] = {"certificate_number": self.number("substituted"), "certificate_digest": old}
+        record["remarks"] = f"本证书代替 {self.number('substituted')} (更正出厂编号)"
+        return record
+
+
+def _add_months(day: dt.date, months: int) -> dt.date:
+    month = day.month - 1 + months
+    year, month = day.year + month // 12, month % 12 + 1
+    for d in (day.day, 30, 29, 28):
+        try:
+            return dt.date(year, month, d)
+        except ValueError:
+            continue
+    raise AssertionError("unreachable")

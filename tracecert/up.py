@@ -1,0 +1,279 @@
+"""``tracecert up``: the whole local system in one process — chain, contracts, registry (with its anchoring
+worker), the verifier when it is installed, and the demo data — until Ctrl-C.
+
+State lives in the data directory: the chain (``anvil-state.json``), the deployment, the registry's database and
+key-custody secret, and the demo's tokens. A second ``up`` finds all of it again. While it runs,
+``<data_dir>/up.json`` says where everything listens (other commands and tests read it).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+__all__ = ["register", "up"]
+
+logger = logging.getLogger(__name__)
+
+console = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+@dataclass
+class _Served:
+    """A uvicorn server running in a thread."""
+
+    name: str
+    server: Any
+    thread: threading.Thread
+
+    def stop(self, timeout: float = 15.0) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout)
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _serve(name: str, app: Any, host: str, port: int, timeout: float = 30.0) -> _Served:
+    """Serve an ASGI app with uvicorn in a thread; return once it listens.
+
+    Raises:
+        RuntimeError: the server did not start (its error is logged by uvicorn).
+    """
+    import uvicorn
+
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on", access_log=False)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name=f"{name}-server", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            server.should_exit = True
+            raise RuntimeError(f"the {name} did not start on {host}:{port}")
+        time.sleep(0.05)
+    return _Served(name, server, thread)
+
+
+def _verifier_app() -> Any | None:
+    """The verifier's app when the verifier with an API is installed (``verifier.api.create_app``), else None."""
+    try:
+        from verifier.api import create_app  # type: ignore[import-not-found, unused-ignore]
+    except ImportError:
+        return None
+    return create_app()
+
+
+def up(
+    data_dir: Annotated[
+        Path | None, typer.Option("--data-dir", help="Data directory (default $TRACECERT_DATA_DIR or .tracecert).")
+    ] = None,
+    host: Annotated[str, typer.Option(help="Address the registry and verifier listen on.")] = "127.0.0.1",
+    port: Annotated[int | None, typer.Option(help="Registry port (default 8000).")] = None,
+    verifier_port: Annotated[int, typer.Option(help="Verifier port.")] = 8001,
+    chain_port: Annotated[int | None, typer.Option(help="Port of the local chain node (default 8545).")] = None,
+    demo: Annotated[bool, typer.Option("--demo/--no-demo", help="Seed the demo data (once).")] = True,
+) -> None:
+    """Start everything locally: chain, contracts, registry with its worker, verifier, demo data; Ctrl-C stops it.
+
+    The chain's state, the deployment, the registry's database and the demo data stay in the data directory, so
+    the next `tracecert up` finds them again. A node left running by `tracecert chain up --detach` is reused.
+    """
+    from registry.cli import CliError, registry_settings, reporting_errors
+    from registry.config import ensure_local_secret
+    from registry.core import RegistryCore
+    from tracecert.chain.client import ChainClient
+    from tracecert.chain.contracts import ChainContracts
+    from tracecert.chain.local import ensure_local_deployment
+    from tracecert.chain.node import AnvilNode
+
+    with reporting_errors():
+        settings = registry_settings(data_dir)
+        if settings.chain.rpc_url:
+            raise CliError(
+                "NOT_LOCAL",
+                "tracecert up runs the local chain; unset TRACECERT_CHAIN_RPC_URL (or use `registry serve`)",
+                exit_code=2,
+            )
+        root = settings.data_dir
+        root.mkdir(parents=True, exist_ok=True)
+        registry_port = port or settings.port
+        for what, number in (("registry", registry_port), ("verifier", verifier_port)):
+            if not _port_free(host, number):
+                raise CliError("PORT_IN_USE", f"the {what} port {host}:{number} is taken", exit_code=2)
+
+        chain = settings.chain
+        node = AnvilNode(
+            root,
+            host=chain.anvil_host,
+            port=chain_port or chain.anvil_port,
+            chain_id=chain.chain_id,
+            block_time=chain.block_time,
+        )
+        running = AnvilNode.detached_url(root)
+        # Started in its own session, so a terminal's Ctrl-C reaches us and we stop it last, after the worker.
+        url = running or node.start(detach=True)
+        served: list[_Served] = []
+        core: RegistryCore | None = None
+        try:
+            client = ChainClient(url)
+            deployment, new_deployment = ensure_local_deployment(client, root)
+            secret_file = settings.secret_file
+            if settings.secret is None and secret_file is None:
+                secret_file = ensure_local_secret(root)
+            registry_url = f"http://{host}:{registry_port}"
+            verifier_url = f"http://{host}:{verifier_port}"
+            settings = settings.model_copy(
+                update={
+                    "secret_file": secret_file,
+                    "host": host,
+                    "port": registry_port,
+                    "verifier_url": verifier_url,
+                    "chain": chain.model_copy(update={"rpc_url": url, "data_dir": root}),
+                }
+            )
+            # What the verifier (and anything else built from the environment) needs to find this system.
+            os.environ.update(
+                TRACECERT_DATA_DIR=str(root),
+                TRACECERT_CHAIN_RPC_URL=url,
+                TRACECERT_REGISTRY_URL=registry_url,
+                TRACECERT_VERIFIER_URL=verifier_url,
+            )
+            core = RegistryCore.open(settings, ChainContracts(client, deployment))
+            summary = None
+            if demo:
+                from registry.demo import seed_demo
+
+                if not (root / "demo" / "demo.json").exists():
+                    err.print("seeding the demo data (once) ...", markup=False)
+                summary = seed_demo(core, root)
+
+            from registry.api import create_app
+
+            served.append(_serve("registry", create_app(settings, core=core, run_worker=True), host, registry_port))
+            verifier = None
+            try:
+                app = _verifier_app()
+                if app is not None:
+                    served.append(_serve("verifier", app, host, verifier_port))
+                    verifier = verifier_url
+            except Exception as exc:  # the verifier is optional: report it and run without
+                err.print(f"note: the verifier did not start: {exc}", markup=False)
+
+            info = {
+                "pid": os.getpid(),
+                "chain": url,
+                "chain_id": deployment.chain_id,
+                "registry": registry_url,
+                "verifier": verifier,
+                "data_dir": str(root),
+            }
+            _write_json(root / "up.json", info)
+            _print_banner(info, deployment, new_deployment, running is not None, summary)
+
+            stop = threading.Event()
+            signal.signal(signal.SIGINT, lambda *_: stop.set())
+            signal.signal(signal.SIGTERM, lambda *_: stop.set())
+            while not stop.wait(0.5):
+                dead = [s.name for s in served if not s.thread.is_alive()]
+                if dead:
+                    raise CliError("SERVER_STOPPED", f"the {', '.join(dead)} stopped unexpectedly")
+        finally:
+            for s in reversed(served):
+                s.stop()
+            if core is not None:
+                core.engine.dispose()
+            (root / "up.json").unlink(missing_ok=True)
+            if running is None:
+                node.stop()
+                node.pid_file.unlink(missing_ok=True)
+        console.print(
+            "stopped; chain state saved" if running is None else "stopped; the detached chain node keeps running",
+            markup=False,
+        )
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2), encoding="utf-8")
+    tmp.replace(path)
+
+
+def _print_banner(info: dict[str, Any], deployment: Any, new: bool, reused: bool, summary: Any) -> None:
+    out = console.print
+    out("TraceCert is up", markup=False)
+    out(
+        f"  chain        {info['chain']} (chain id {info['chain_id']}){' — reused running node' if reused else ''}",
+        markup=False,
+    )
+    out(
+        f"  contracts    TrustRegistry {deployment.trust_registry}, CertificateRegistry "
+        f"{deployment.certificate_registry} ({'deployed now' if new else 'found'})",
+        markup=False,
+    )
+    out(f"  registry     {info['registry']}  (API docs {info['registry']}/docs)", markup=False)
+    out(f"  verifier     {info['verifier'] or 'not installed yet'}", markup=False)
+    out(f"  data         {info['data_dir']}", markup=False)
+    if summary is not None:
+        _print_demo(info["registry"], summary)
+    out("Press Ctrl-C to stop (the chain state is kept).", markup=False)
+
+
+def _print_demo(registry: str, summary: Any) -> None:
+    out = console.print
+    out("", markup=False)
+    out(f"Demo data ({'seeded now' if summary.created else 'found'}; story dated {summary.date})", markup=False)
+    for lab in summary.labs.values():
+        out(f"  {lab['name']:<12} {lab['kind']:<26} lab {lab['lab_id']}", markup=False)
+        out(f"      token {lab['token']}", markup=False)
+    for key, reg in summary.regulators.items():
+        token = f"  token {reg['token']}" if reg.get("token") else ""
+        out(f"  {reg['name']} ({key}) {reg['address']}{token}", markup=False)
+    out("  certificates:", markup=False)
+    for name, c in summary.certificates.items():
+        out(f"    {name:<18} {c['certificate_number']:<20} {c['digest']}  {c['title']}", markup=False)
+    fraud = summary.fraud_signal
+    out(
+        f"  fraud signal       {fraud['kind']} of {fraud['certificate_number']} "
+        f"(attempted {fraud['attempted_digest']})",
+        markup=False,
+    )
+    out(f"  NMI key file       {summary.nmi_key_file} (passphrase {summary.nmi_key_passphrase})", markup=False)
+    dispenser = summary.certificates["fuel_dispenser"]
+    city = summary.labs["city"]
+    regulator = summary.regulators["330100"]
+    out("", markup=False)
+    out("Try:", markup=False)
+    out(f"  curl -s {registry}/v1/certificates/{dispenser['digest']}", markup=False)
+    out(
+        f"  curl -s -H 'Authorization: Bearer {city['token']}' {registry}/v1/certificates/{dispenser['digest']}/bundle",
+        markup=False,
+    )
+    out(f"  curl -s -o qr.png {registry}/v1/certificates/{dispenser['digest']}/qr.png", markup=False)
+    out(f"  curl -s -H 'Authorization: Bearer {regulator['token']}' {registry}/v1/fraud-signals", markup=False)
+    out(f"  tracecert status {summary.certificates['revoked']['digest']} --registry {registry}", markup=False)
+    out(f"  TRACECERT_TOKEN={city['token']} tracecert issue RECORDS... --registry {registry}", markup=False)
+
+
+def register(root: typer.Typer) -> None:
+    """Add ``tracecert up`` to the ``tracecert`` application."""
+    root.command("up")(up)

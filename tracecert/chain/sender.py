@@ -135,6 +135,8 @@ class TransactionSender:
         receipt_timeout: seconds to wait for a confirmed receipt.
         poll_interval: seconds between receipt polls.
         broadcast_attempts: tries to reach the node per broadcast.
+        gas_margin: multiplier on the gas estimate.
+        drop_grace: seconds a used nonce must go without our receipt before the transaction counts as DROPPED.
     """
 
     def __init__(
@@ -148,6 +150,7 @@ class TransactionSender:
         poll_interval: float = 0.05,
         broadcast_attempts: int = 5,
         gas_margin: float = 1.25,
+        drop_grace: float = 2.0,
     ) -> None:
         self.client = client
         self._account = account
@@ -158,6 +161,7 @@ class TransactionSender:
         self.poll_interval = poll_interval
         self.broadcast_attempts = broadcast_attempts
         self.gas_margin = gas_margin
+        self.drop_grace = drop_grace
         self._lock = threading.Lock()
         self._nonce: int | None = None
         self._recovered = False
@@ -306,6 +310,7 @@ class TransactionSender:
 
     def _wait(self, entry: JournalEntry) -> Receipt:
         deadline = time.monotonic() + self.receipt_timeout
+        taken_since: float | None = None
         while True:
             try:
                 raw = self.client.rpc("eth_getTransactionReceipt", [entry.tx_hash])
@@ -316,7 +321,13 @@ class TransactionSender:
                         again = self.client.rpc("eth_getTransactionReceipt", [entry.tx_hash])
                         if again is not None and again["blockHash"] == raw["blockHash"]:  # not reorganized away
                             return receipt
-                elif self._nonce_taken(entry):
+                elif not self._nonce_taken(entry):
+                    taken_since = None
+                elif taken_since is None:
+                    # A node may count the nonce a moment before it serves the receipt: look again before
+                    # concluding that another transaction took it.
+                    taken_since = time.monotonic()
+                elif time.monotonic() - taken_since >= self.drop_grace:
                     entry.state = "DROPPED"
                     self.journal.put(entry)
                     self.resync()

@@ -1,0 +1,477 @@
+"""The verification engine against a real chain: a valid chain, and every fake-certificate case of the issue."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from tests.verifier.conftest import (
+    TraceWorld,
+    _lab,
+    calibration,
+    chain_of_three,
+    standard_from,
+    tamper,
+    usci,
+    verification,
+)
+from tracecert.certificate.canonical import from_hex
+from tracecert.certificate.model import Kind
+from tracecert.chain.types import Activity, LabKind, RevocationReason
+from verifier.report import Outcome, Verdict
+
+
+def test_valid_chain_of_three(trace_world: TraceWorld) -> None:
+    top, mid, leaf = chain_of_three(trace_world)
+    report = trace_world.verifier.verify_bundle(leaf)
+    assert report.verdict is Verdict.VALID, [(r["code"], r["detail"]) for r in report.to_dict()["reasons"]]
+    assert {c.outcome for c in report.checks} == {Outcome.PASS}
+    tree = report.trace
+    assert tree is not None and tree.digest == leaf["digest"]
+    [provincial] = tree.children
+    assert provincial.digest == mid["digest"] and provincial.verdict is Verdict.VALID
+    [nmi] = provincial.children
+    assert nmi.digest == top["digest"] and nmi.lab_kind == "NMI"
+
+
+def test_every_declared_check_runs(trace_world: TraceWorld) -> None:
+    _, _, leaf = chain_of_three(trace_world)
+    report = trace_world.verifier.verify_bundle(leaf, document=None)
+    ran = {c.code for c in report.checks}
+    # Checks that only run for other inputs: documents, verification kinds, expected kinds, validity periods.
+    assert ran >= {
+        "RECORD_WELL_FORMED",
+        "DIGEST_MATCHES",
+        "ANCHORED",
+        "INCLUSION_PROOF",
+        "ANCHORED_BY_LAB",
+        "SIGNATURE_VALID",
+        "KEY_OF_LAB",
+        "KEY_MATCHES_BATCH",
+        "KEY_VALID_AT_ISSUE",
+        "LAB_REGISTERED",
+        "LAB_ACTIVE_AT_ISSUE",
+        "LAB_AUTHORIZED_AT_ISSUE",
+        "LAB_SCOPE",
+        "ISSUED_BEFORE_ANCHOR",
+        "ANCHOR_LAG",
+        "NOT_EXPIRED",
+        "NOT_REVOKED",
+        "NOT_SUBSTITUTED",
+        "NUMBER_UNIQUE",
+        "TRACE_STANDARD_FOUND",
+        "TRACE_REACHES_NMI",
+        "TRACE_UNCERTAINTY",
+        "SIGNERS_DISTINCT",
+    }
+
+
+def _fails(report: Any, code: str) -> None:
+    assert report.verdict is Verdict.INVALID, report.to_dict()["reasons"]
+    assert code in report.codes, report.to_dict()["reasons"]
+
+
+def test_record_with_a_changed_value(trace_world: TraceWorld) -> None:
+    _, _, leaf = chain_of_three(trace_world)
+    forged = tamper(leaf, "results.0.value", "0.000")
+    _fails(trace_world.verifier.verify_bundle(forged), "DIGEST_MATCHES")
+
+
+def test_document_with_one_byte_changed(trace_world: TraceWorld) -> None:
+    pdf = b"%PDF-1.7\n" + bytes(range(256)) * 40 + b"\n%%EOF\n"
+    import hashlib
+
+    d = trace_world.day
+    record = calibration(
+        trace_world.nmi, "NIM-2026-DOC", serial="PG-1", item="活塞式压力计", u="0.0005", performed=d(-2), issued=d(-1)
+    )
+    record["original_document"] = {"media_type": "application/pdf", "sha256": "0x" + hashlib.sha256(pdf).hexdigest()}
+    [bundle] = trace_world.issue(trace_world.nmi, record)
+    assert trace_world.verifier.verify_bundle(bundle, document=pdf).verdict is Verdict.VALID
+    altered = bytearray(pdf)
+    altered[100] ^= 0x01
+    _fails(trace_world.verifier.verify_bundle(bundle, document=bytes(altered)), "DOCUMENT_MATCHES")
+    # Looked up by the document's hash alone:
+    assert trace_world.verifier.verify_document(pdf).verdict is Verdict.VALID
+    unknown = trace_world.verifier.verify_document(bytes(altered))
+    assert unknown.unknown and unknown.verdict is Verdict.INVALID and "ANCHORED" in unknown.codes
+
+
+def test_correctly_formed_but_never_anchored(trace_world: TraceWorld) -> None:
+    _, _, leaf = chain_of_three(trace_world)
+    other = dict(leaf)
+    other["anchor"] = {**leaf["anchor"], "root": "0x" + "11" * 32}
+    report = trace_world.verifier.verify_bundle(other)
+    _fails(report, "ANCHORED")
+    assert report.unknown
+    record_only = trace_world.verifier.verify_record(
+        calibration(trace_world.city, "HZ-NEVER", serial="X", item="压力表", u="0.01")
+    )
+    _fails(record_only, "ANCHORED")
+
+
+def test_signed_by_a_key_outside_its_window(trace_world: TraceWorld) -> None:
+    """The key is closed retroactively (compromise) before the anchoring: signatures made with it fail."""
+    c, lab, d = trace_world.chain.contracts, trace_world.city, trace_world.day
+    _, mid, _ = chain_of_three(trace_world)
+    [bundle] = trace_world.issue(
+        lab,
+        calibration(
+            lab,
+            "HZ-KEY-1",
+            serial="YB-1",
+            item="压力表",
+            u="0.01",
+            performed=d(-1),
+            issued=d(0),
+            standards=[standard_from(mid)],
+        ),
+    )
+    anchored_at = bundle["anchor"]["block_timestamp"]
+    c.close_key(lab.admin, lab.key.key_id, anchored_at - 60, int(RevocationReason.KEY_COMPROMISE))
+    _fails(trace_world.verifier.verify_bundle(bundle), "KEY_VALID_AT_ISSUE")
+
+
+def test_issued_by_a_suspended_lab(trace_world: TraceWorld) -> None:
+    """Suspended, then reinstated, the lab anchors a certificate dated inside its suspension."""
+    c, lab, chain = trace_world.chain.contracts, trace_world.city, trace_world.chain
+    _, mid, _ = chain_of_three(trace_world)
+    gap_day = trace_world.day(0)
+    c.suspend_lab(trace_world.city_regulator, lab.lab_id, 1)
+    chain.advance(2 * 86_400)
+    c.reinstate_lab(trace_world.city_regulator, lab.lab_id)
+    [bundle] = trace_world.issue(
+        lab,
+        calibration(
+            lab,
+            "HZ-GAP-SUSPENDED",
+            serial="YB-2",
+            item="压力表",
+            u="0.01",
+            performed=gap_day,
+            issued=gap_day,
+            standards=[standard_from(mid)],
+        ),
+    )
+    _fails(trace_world.verifier.verify_bundle(bundle), "LAB_ACTIVE_AT_ISSUE")
+
+
+def test_issued_after_the_authorization_expired(trace_world: TraceWorld) -> None:
+    """A lab whose authorization ran out gets a new one; a certificate dated in between is caught."""
+    w, chain = trace_world, trace_world.chain
+    _, mid, _ = chain_of_three(w)
+    now = chain.now()
+    lab = _lab(
+        chain,
+        w.city_regulator,
+        usci("12330100470009999"),
+        "杭州某计量检测有限公司",
+        LabKind.AUTHORIZED_BODY,
+        330100,
+        {"PRESSURE": Activity.CALIBRATE},
+        "(浙)授(2026)001号",
+        now,
+        now + 3 * 86_400,
+    )
+    chain.advance(6 * 86_400)  # expired three days ago
+    gap_day = w.day(-1)
+    now = chain.now()
+    chain.contracts.authorize_lab(
+        w.city_regulator, lab.lab_id, "(浙)授(2026)002号", now, now + 365 * 86_400, {"PRESSURE": Activity.CALIBRATE}
+    )
+    [bundle] = w.issue(
+        lab,
+        calibration(
+            lab,
+            "HZ-GAP-EXPIRED",
+            serial="YB-2",
+            item="压力表",
+            u="0.01",
+            performed=gap_day,
+            issued=gap_day,
+            standards=[standard_from(mid)],
+        ),
+    )
+    _fails(w.verifier.verify_bundle(bundle), "LAB_AUTHORIZED_AT_ISSUE")
+
+
+def test_out_of_scope(trace_world: TraceWorld) -> None:
+    lab, d = trace_world.city, trace_world.day
+    record = calibration(lab, "HZ-SCOPE", serial="YB-3", item="压力表", u="0.01", performed=d(-1), issued=d(0))
+    record["item"]["category_code"] = "MASS"
+    [bundle] = trace_world.issue(lab, record)
+    _fails(trace_world.verifier.verify_bundle(bundle), "LAB_SCOPE")
+
+
+def test_calibration_presented_as_verification(trace_world: TraceWorld) -> None:
+    _, mid, _ = chain_of_three(trace_world)
+    lab, d = trace_world.city, trace_world.day
+    [bundle] = trace_world.issue(
+        lab,
+        calibration(
+            lab,
+            "HZ-CAL-AS-VER",
+            serial="YB-4",
+            item="压力表",
+            u="0.01",
+            performed=d(-1),
+            issued=d(0),
+            standards=[standard_from(mid)],
+            mandatory=True,
+        ),
+    )
+    report = trace_world.verifier.verify_bundle(bundle, expected_kind=Kind.VERIFICATION)
+    _fails(report, "KIND_AS_EXPECTED")
+    assert "MANDATORY_NEEDS_VERIFICATION" in report.codes
+
+
+def test_issue_date_long_before_anchoring(trace_world: TraceWorld) -> None:
+    _, mid, _ = chain_of_three(trace_world)
+    lab, d = trace_world.city, trace_world.day
+    [bundle] = trace_world.issue(
+        lab,
+        calibration(
+            lab,
+            "HZ-BACKDATED",
+            serial="YB-5",
+            item="压力表",
+            u="0.01",
+            performed=d(-61),
+            issued=d(-60),
+            valid_until=d(300),
+            standards=[standard_from(mid)],
+        ),
+    )
+    _fails(trace_world.verifier.verify_bundle(bundle), "ANCHOR_LAG")
+
+
+def test_revoked_and_valid_as_of_before(trace_world: TraceWorld) -> None:
+    _, _, leaf = chain_of_three(trace_world)
+    c, lab = trace_world.chain.contracts, trace_world.city
+    trace_world.chain.advance(3600)
+    c.revoke(lab.writer, lab.lab_id, from_hex(leaf["digest"]), RevocationReason.ERROR_IN_CONTENT)
+    revoked_at = trace_world.chain.now()
+    _fails(trace_world.verifier.verify_bundle(leaf), "NOT_REVOKED")
+    before = trace_world.verifier.verify_bundle(leaf, as_of=revoked_at - 1800)
+    assert before.verdict is Verdict.VALID, before.to_dict()["reasons"]
+
+
+def test_substituted(trace_world: TraceWorld) -> None:
+    _, mid, leaf = chain_of_three(trace_world)
+    lab, d = trace_world.city, trace_world.day
+    fixed = calibration(
+        lab,
+        "HZ-2026-C0033-R1",
+        serial="YB-8812",
+        item="压力表",
+        u="0.01",
+        performed=d(-1),
+        issued=d(0),
+        standards=[standard_from(mid)],
+    )
+    fixed["replaces"] = {
+        "certificate_number": leaf["record"]["certificate_number"],
+        "certificate_digest": leaf["digest"],
+    }
+    [new] = trace_world.issue(lab, fixed)
+    trace_world.chain.contracts.substitute(lab.writer, lab.lab_id, from_hex(leaf["digest"]), from_hex(new["digest"]))
+    report = trace_world.verifier.verify_bundle(leaf)
+    _fails(report, "NOT_SUBSTITUTED")
+    assert report.replaced_by == new["digest"]
+    assert trace_world.verifier.verify_bundle(new).verdict is Verdict.VALID
+
+
+def test_parent_expired_on_calibration_date(trace_world: TraceWorld) -> None:
+    w, d = trace_world, trace_world.day
+    [top] = w.issue(
+        w.nmi,
+        calibration(
+            w.nmi,
+            "NIM-OLD",
+            serial="PG-9",
+            item="活塞式压力计",
+            u="0.0005",
+            performed=d(-12),
+            issued=d(-11),
+            valid_until=d(-3),
+        ),
+    )
+    stale = standard_from(top)
+    del stale["valid_until"]  # the forger leaves out the date that would give it away
+    [child] = w.issue(
+        w.provincial,
+        calibration(
+            w.provincial,
+            "ZJ-LATE",
+            serial="JM-9",
+            item="精密压力表",
+            u="0.002",
+            performed=d(-1),
+            issued=d(0),
+            standards=[stale],
+        ),
+    )
+    _fails(w.verifier.verify_bundle(child), "TRACE_VALID_DURING_WORK")
+
+
+def test_parent_with_larger_uncertainty(trace_world: TraceWorld) -> None:
+    w, d = trace_world, trace_world.day
+    [top] = w.issue(
+        w.nmi,
+        calibration(w.nmi, "NIM-COARSE", serial="PG-8", item="活塞式压力计", u="0.05", performed=d(-3), issued=d(-2)),
+    )
+    [child] = w.issue(
+        w.provincial,
+        calibration(
+            w.provincial,
+            "ZJ-FINE",
+            serial="JM-8",
+            item="精密压力表",
+            u="0.002",
+            performed=d(-1),
+            issued=d(0),
+            standards=[standard_from(top)],
+        ),
+    )
+    _fails(w.verifier.verify_bundle(child), "TRACE_UNCERTAINTY")
+
+
+def test_verification_standard_too_coarse_for_mpe(trace_world: TraceWorld) -> None:
+    w, d = trace_world, trace_world.day
+    _, mid, _ = chain_of_three(w)
+    [ok] = w.issue(
+        w.city,
+        verification(
+            w.city,
+            "HZ-JD-OK",
+            standards=[standard_from(mid)],
+            mpe="0.016",
+            performed=d(0),
+            issued=d(0),
+            valid_until=d(150),
+        ),
+    )
+    assert w.verifier.verify_bundle(ok).verdict is Verdict.VALID, w.verifier.verify_bundle(ok).to_dict()["reasons"]
+    [coarse] = w.issue(
+        w.city,
+        verification(
+            w.city,
+            "HZ-JD-COARSE",
+            standards=[standard_from(mid)],
+            mpe="0.004",
+            performed=d(0),
+            issued=d(0),
+            valid_until=d(150),
+        ),
+    )
+    _fails(w.verifier.verify_bundle(coarse), "TRACE_UNCERTAINTY")
+
+
+def test_stretched_validity_is_a_warning(trace_world: TraceWorld) -> None:
+    w, d = trace_world, trace_world.day
+    _, mid, _ = chain_of_three(w)
+    [long] = w.issue(
+        w.city,
+        verification(
+            w.city, "HZ-JD-LONG", standards=[standard_from(mid)], performed=d(0), issued=d(0), valid_until=d(365)
+        ),
+    )
+    report = w.verifier.verify_bundle(long)
+    assert report.verdict is Verdict.VALID_WITH_WARNINGS and report.codes == {"VALIDITY_PERIOD"}
+
+
+def test_chain_that_never_reaches_an_nmi(trace_world: TraceWorld) -> None:
+    w, d = trace_world, trace_world.day
+    [orphan] = w.issue(
+        w.provincial,
+        calibration(
+            w.provincial, "ZJ-ORPHAN", serial="JM-7", item="精密压力表", u="0.002", performed=d(-2), issued=d(-1)
+        ),
+    )
+    [child] = w.issue(
+        w.city,
+        calibration(
+            w.city,
+            "HZ-ORPHAN",
+            serial="YB-7",
+            item="压力表",
+            u="0.01",
+            performed=d(-1),
+            issued=d(0),
+            standards=[standard_from(orphan)],
+        ),
+    )
+    _fails(w.verifier.verify_bundle(child), "TRACE_REACHES_NMI")
+
+
+def test_cycle(trace_world: TraceWorld) -> None:
+    """Circular calibration: instrument A is calibrated against B, whose certificate was made against A.
+    (Digests cannot loop, instruments can.)"""
+    w, d = trace_world, trace_world.day
+    [a1] = w.issue(
+        w.provincial,
+        calibration(
+            w.provincial, "ZJ-CYC-A1", serial="JM-A", item="精密压力表", u="0.0005", performed=d(-3), issued=d(-3)
+        ),
+    )
+    [b] = w.issue(
+        w.city,
+        calibration(
+            w.city,
+            "HZ-CYC-B",
+            serial="YB-B",
+            item="精密压力表",
+            u="0.002",
+            performed=d(-2),
+            issued=d(-2),
+            standards=[standard_from(a1)],
+        ),
+    )
+    [a2] = w.issue(
+        w.provincial,
+        calibration(
+            w.provincial,
+            "ZJ-CYC-A2",
+            serial="JM-A",
+            item="精密压力表",
+            u="0.0005",
+            performed=d(-1),
+            issued=d(0),
+            standards=[standard_from(b)],
+        ),
+    )
+    report = w.verifier.verify_bundle(a2)
+    _fails(report, "TRACE_NO_CYCLE")
+
+
+def test_verify_by_number_and_number_reuse(trace_world: TraceWorld) -> None:
+    w, d = trace_world, trace_world.day
+    _, mid, leaf = chain_of_three(w)
+    report = w.verifier.verify_number(w.city.hex_id, leaf["record"]["certificate_number"])
+    assert report.verdict is Verdict.VALID
+    reused = calibration(
+        w.city,
+        leaf["record"]["certificate_number"],
+        serial="YB-8812",
+        item="压力表",
+        u="0.02",
+        performed=d(-1),
+        issued=d(0),
+        standards=[standard_from(mid)],
+    )
+    w.issue(w.city, reused)
+    _fails(w.verifier.verify_bundle(leaf), "NUMBER_UNIQUE")
+
+
+def test_unknown_number_is_unknown_not_valid(trace_world: TraceWorld) -> None:
+    report = trace_world.verifier.verify_number(trace_world.city.hex_id, "HZ-NOPE")
+    assert report.unknown and report.verdict is Verdict.INVALID
+
+
+def test_report_json_is_bilingual(trace_world: TraceWorld) -> None:
+    _, _, leaf = chain_of_three(trace_world)
+    forged = tamper(leaf, "results.0.value", "0.000")
+    body = trace_world.verifier.verify_bundle(forged).to_dict()
+    [reason] = [r for r in body["reasons"] if r["code"] == "DIGEST_MATCHES"]
+    assert reason["zh"] and reason["en"] and reason["severity"] == "ERROR"
+    assert dt.datetime.fromtimestamp(body["as_of"], dt.UTC).year >= 2026

@@ -1,0 +1,132 @@
+"""What the verifier asks the chain, behind one small interface.
+
+:class:`LiveChainView` asks a JSON-RPC node directly (the offline CLI: a proof bundle plus an RPC URL). The
+verifier's own index (:mod:`verifier.index`) implements the same :class:`ChainView` protocol from contract events,
+which answers in microseconds instead of RPC round trips. Either way the chain is the only source of truth.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from tracecert.chain.contracts import BatchInfo, CertificateStatus, ChainContracts, KeyInfo
+from tracecert.chain.errors import ContractReverted
+from tracecert.chain.types import Activity, CertificateState, LabKind, LabStatus, category_code
+
+__all__ = ["ChainView", "LabState", "LiveChainView"]
+
+
+@dataclass(frozen=True)
+class LabState:
+    """A lab as the trust registry saw it at one moment."""
+
+    lab_id: bytes
+    kind: LabKind
+    jurisdiction: int
+    status: LabStatus
+    authorized: bool  # an authorization window covers the moment
+    authorization_number: str
+    valid_from: int
+    valid_until: int
+
+
+class ChainView(Protocol):
+    """The chain reads the verification engine needs."""
+
+    def chain_id(self) -> int:
+        """EIP-155 chain id."""
+
+    def certificate_registry(self) -> str:
+        """Address of the CertificateRegistry."""
+
+    def now(self) -> int:
+        """Current chain time (latest block timestamp)."""
+
+    def batch(self, root: bytes) -> BatchInfo | None:
+        """An anchored batch, or None."""
+
+    def key(self, key_id: bytes) -> KeyInfo | None:
+        """A registered key, or None."""
+
+    def lab_at(self, lab_id: bytes, at: int) -> LabState | None:
+        """The lab at time ``at``, or None if it is not registered."""
+
+    def is_authorized(self, lab_id: bytes, category: str, activity: Activity, at: int) -> bool:
+        """Was the lab authorized for the category and activity at ``at``?"""
+
+    def status(self, lab_id: bytes, digest: bytes) -> CertificateStatus:
+        """The lab's recorded status of a certificate."""
+
+    def lab_name(self, lab_id: bytes) -> str | None:
+        """The lab's registered name (from its registration event), if known."""
+
+
+class LiveChainView:
+    """A :class:`ChainView` over JSON-RPC calls to the deployed contracts."""
+
+    def __init__(self, contracts: ChainContracts) -> None:
+        self.contracts = contracts
+
+    def chain_id(self) -> int:
+        """See :class:`ChainView`."""
+        return self.contracts.client.chain_id
+
+    def certificate_registry(self) -> str:
+        """See :class:`ChainView`."""
+        return self.contracts.deployment.certificate_registry
+
+    def now(self) -> int:
+        """See :class:`ChainView`."""
+        return self.contracts.client.block_timestamp()
+
+    def batch(self, root: bytes) -> BatchInfo | None:
+        """See :class:`ChainView`."""
+        try:
+            return self.contracts.batch(root)
+        except ContractReverted:
+            return None
+
+    def key(self, key_id: bytes) -> KeyInfo | None:
+        """See :class:`ChainView`."""
+        try:
+            return self.contracts.key(key_id)
+        except ContractReverted:
+            return None
+
+    def lab_at(self, lab_id: bytes, at: int) -> LabState | None:
+        """See :class:`ChainView`."""
+        state = self.contracts.lab_at(lab_id, at)
+        if state["lab_number"] == 0:
+            return None
+        return LabState(
+            lab_id,
+            LabKind(state["kind"]),
+            state["jurisdiction"],
+            LabStatus(state["status"]),
+            bool(state["authorized"]),
+            state["number"],
+            state["valid_from"],
+            state["valid_until"],
+        )
+
+    def is_authorized(self, lab_id: bytes, category: str, activity: Activity, at: int) -> bool:
+        """See :class:`ChainView`."""
+        try:
+            category_code(category)
+        except ValueError:
+            return False
+        return self.contracts.is_authorized(lab_id, category, activity, at)
+
+    def status(self, lab_id: bytes, digest: bytes) -> CertificateStatus:
+        """See :class:`ChainView`."""
+        return self.contracts.status(lab_id, digest)
+
+    def lab_name(self, lab_id: bytes) -> str | None:
+        """See :class:`ChainView`: read from the LabRegistered event."""
+        event = self.contracts.trust.events.LabRegistered()
+        logs = event.get_logs(from_block=0, argument_filters={"labId": lab_id})
+        return str(logs[0]["args"]["name"]) if logs else None
+
+
+_NONE = CertificateStatus(CertificateState.NONE, 0, 0, 0, None)

@@ -1,0 +1,727 @@
+"""The verification engine: a certificate (bundle, record, document or number) checked against the chain.
+
+Inputs are normalized to :class:`Evidence` first (record, digest, signature, inclusion proof, document); then every
+check in :data:`verifier.report.CHECKS` runs and the :class:`~verifier.report.Report` collects all outcomes — never
+just the first failure. Traceability verifies each standard's certificate with the same engine, recursively, with a
+depth bound and a visited set, and returns the chain as a tree.
+
+Times: certificate dates are calendar dates in the lab's time zone (China Standard Time, UTC+8, by default); a
+date D counts as the interval [D 00:00, D+1 00:00) there. Chain times are block timestamps.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass, field, replace
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from tracecert.certificate.bundle import ProofBundle, parse_bundle
+from tracecert.certificate.canonical import certificate_digest, from_hex, to_hex
+from tracecert.certificate.errors import CertificateError
+from tracecert.certificate.merkle import verify_inclusion
+from tracecert.certificate.model import CertificateRecord, Kind, record_from_json
+from tracecert.certificate.signing import verify_signature
+from tracecert.chain.contracts import BatchInfo
+from tracecert.chain.types import Activity, CertificateState, LabKind, LabStatus
+from verifier.chainview import ChainView, LabState
+from verifier.report import Report, TraceNode, Verdict
+from verifier.sources import BundleSource, MemorySource
+
+__all__ = ["VALIDITY_PERIODS_DAYS", "Evidence", "Policy", "Verifier"]
+
+DAY = 86_400
+
+#: Longest validity (days) the verification regulation allows, by regulation number prefix (检定周期).
+VALIDITY_PERIODS_DAYS: dict[str, int] = {
+    "JJG 443": 183,  # 燃油加油机: 检定周期一般不超过 6 个月
+    "JJG 52": 183,  # 弹性元件式一般压力表: 一般不超过 6 个月
+    "JJG 49": 366,  # 弹性元件式精密压力表
+    "JJG 539": 366,  # 数字指示秤: 一般不超过 1 年
+    "JJG 1148": 366,  # 电动汽车交流充电桩
+    "JJG 1149": 366,  # 电动汽车非车载充电机
+    "JJG 99": 366,  # 砝码
+    "JJG 259": 731,  # 标准金属量器: 2 年
+}
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Tunable thresholds of the checks."""
+
+    tz_offset_hours: int = 8
+    #: Longest acceptable time between the issue date and anchoring (backdating).
+    max_anchor_lag_days: int = 14
+    #: Test uncertainty ratio floor for calibration chains (U_child / U_parent).
+    tur: Decimal = Decimal(4)
+    #: For verification: the standard's U must be ≤ MPE / this.
+    mpe_ratio: Decimal = Decimal(3)
+    max_depth: int = 12
+    default_validity_days: int = 366
+    #: Follow substitutions to the replacement and report it.
+    follow_substitution: bool = True
+
+
+@dataclass
+class Evidence:
+    """A certificate normalized for checking."""
+
+    record: CertificateRecord | None = None
+    record_error: CertificateError | None = None
+    digest: bytes | None = None  # computed from the record (never taken on trust)
+    claimed_digest: bytes | None = None
+    key_id: bytes | None = None
+    public_key: bytes | None = None
+    signature: bytes | None = None
+    root: bytes | None = None
+    leaf_index: int | None = None
+    tree_size: int | None = None
+    proof: list[bytes] = field(default_factory=list)
+    document: bytes | None = None
+    source: str = ""
+
+    @classmethod
+    def from_bundle(cls, bundle: dict[str, Any] | ProofBundle, document: bytes | None = None) -> Evidence:
+        """Evidence from a proof bundle (a structurally broken bundle gives evidence with ``record_error``)."""
+        try:
+            parsed = bundle if isinstance(bundle, ProofBundle) else parse_bundle(bundle)
+        except CertificateError as exc:
+            return cls(record_error=exc, document=document, source="bundle")
+        record = parsed.record
+        return cls(
+            record=record,
+            digest=certificate_digest(record),
+            claimed_digest=from_hex(parsed.digest),
+            key_id=from_hex(parsed.signature.key_id),
+            public_key=from_hex(parsed.signature.public_key),
+            signature=from_hex(parsed.signature.value, 64),
+            root=from_hex(parsed.anchor.root),
+            leaf_index=parsed.proof.leaf_index,
+            tree_size=parsed.proof.tree_size,
+            proof=[from_hex(h) for h in parsed.proof.hashes],
+            document=document,
+            source="bundle",
+        )
+
+    @classmethod
+    def from_record(cls, record: bytes | str | dict[str, Any], document: bytes | None = None) -> Evidence:
+        """Evidence from a bare record (its anchoring must be found elsewhere)."""
+        try:
+            parsed = record_from_json(record)
+        except CertificateError as exc:
+            return cls(record_error=exc, document=document, source="record")
+        return cls(record=parsed, digest=certificate_digest(parsed), document=document, source="record")
+
+
+class Verifier:
+    """Checks certificates against the chain.
+
+    Args:
+        chain: the chain reads (a live node, or the verifier's index).
+        sources: where to find bundles (standards' certificates, documents by hash, numbers); never trusted.
+        policy: thresholds.
+    """
+
+    def __init__(self, chain: ChainView, sources: BundleSource | None = None, policy: Policy | None = None) -> None:
+        self.chain = chain
+        self.sources: BundleSource = sources if sources is not None else MemorySource()
+        self.policy = policy or Policy()
+
+    # ------------------------------------------------------------------ entry points
+
+    def verify_bundle(
+        self,
+        bundle: dict[str, Any],
+        *,
+        document: bytes | None = None,
+        as_of: int | None = None,
+        expected_kind: Kind | None = None,
+    ) -> Report:
+        """Verify a proof bundle (and optionally the original document it binds)."""
+        return self.verify(Evidence.from_bundle(bundle, document), as_of=as_of, expected_kind=expected_kind)
+
+    def verify_record(
+        self, record: bytes | str | dict[str, Any], *, as_of: int | None = None, expected_kind: Kind | None = None
+    ) -> Report:
+        """Verify a bare record: its bundle is looked up by digest in the sources."""
+        evidence = Evidence.from_record(record)
+        if evidence.digest is not None:
+            found = self.sources.by_digest(to_hex(evidence.digest))
+            if found is not None:
+                bundled = Evidence.from_bundle(found)
+                if bundled.digest == evidence.digest:
+                    evidence = bundled
+        return self.verify(evidence, as_of=as_of, expected_kind=expected_kind)
+
+    def verify_document(self, data: bytes, *, as_of: int | None = None, expected_kind: Kind | None = None) -> Report:
+        """Verify a raw document (PDF or DCC XML) by its SHA-256: the certificate that binds it is looked up."""
+        sha = "0x" + hashlib.sha256(data).hexdigest()
+        found = self.sources.by_document(sha)
+        if found is None:
+            report = Report(None, as_of or self.chain.now(), unknown=True)
+            report.add(
+                "ANCHORED", False, f"no anchored certificate binds a document with SHA-256 {sha}", document_sha256=sha
+            )
+            return report
+        return self.verify(Evidence.from_bundle(found, data), as_of=as_of, expected_kind=expected_kind)
+
+    def verify_number(self, lab_id: str, number: str, *, as_of: int | None = None) -> Report:
+        """Verify a lab's certificate by its number."""
+        found = self.sources.by_number(lab_id, number)
+        if not found:
+            report = Report(None, as_of or self.chain.now(), unknown=True)
+            report.add("ANCHORED", False, f"no anchored certificate {number!r} of lab {lab_id} is known")
+            return report
+        report = self.verify(Evidence.from_bundle(found[0]), as_of=as_of)
+        if len(found) > 1:
+            self._number_reused(report, [str(b.get("digest")) for b in found])
+        return report
+
+    def verify(
+        self,
+        evidence: Evidence,
+        *,
+        as_of: int | None = None,
+        expected_kind: Kind | None = None,
+        _visited: frozenset[bytes] = frozenset(),
+        _depth: int = 0,
+    ) -> Report:
+        """Run every check on normalized evidence."""
+        now = as_of if as_of is not None else self.chain.now()
+        report = Report(to_hex(evidence.digest) if evidence.digest else None, now)
+        record = evidence.record
+        if record is None:
+            detail = evidence.record_error.message if evidence.record_error else "no record"
+            code = evidence.record_error.code if evidence.record_error else "RECORD_INVALID"
+            report.add(
+                "RECORD_WELL_FORMED",
+                False,
+                f"{code}: {detail}",
+                errors=[e.to_dict() for e in evidence.record_error.errors] if evidence.record_error else [],
+            )
+            report.unknown = True
+            return report
+        report.add("RECORD_WELL_FORMED", True)
+        report.add("SIGNERS_DISTINCT", True)  # enforced by the record model for every kind
+        report.certificate = _summary(record)
+        digest = evidence.digest
+        assert digest is not None
+        if evidence.claimed_digest is not None:
+            report.add(
+                "DIGEST_MATCHES",
+                evidence.claimed_digest == digest,
+                ""
+                if evidence.claimed_digest == digest
+                else f"the record hashes to {to_hex(digest)}, the bundle claims {to_hex(evidence.claimed_digest)}",
+            )
+        if evidence.document is not None:
+            self._check_document(report, record, evidence.document)
+
+        batch = self._check_anchoring(report, evidence, record)
+        if batch is None:
+            report.unknown = True
+            return report
+        anchor_time = batch.timestamp
+        report.anchor = {
+            "chain_id": self.chain.chain_id(),
+            "contract": self.chain.certificate_registry(),
+            "root": to_hex(batch.root),
+            "batch_index": batch.index,
+            "block_number": batch.block_number,
+            "block_timestamp": anchor_time,
+            "leaf_index": evidence.leaf_index,
+        }
+        self._check_signature(report, evidence, record, batch)
+        lab = self._check_lab(report, record, anchor_time)
+        self._check_kind(report, record, expected_kind)
+        self._check_dates(report, record, anchor_time)
+        self._check_status(report, record, digest, now, _depth)
+        self._check_trace(report, record, digest, lab, _visited | {digest, _item_key(record)}, _depth)
+        return report
+
+    # ------------------------------------------------------------------ integrity
+
+    def _check_document(self, report: Report, record: CertificateRecord, document: bytes) -> None:
+        actual = "0x" + hashlib.sha256(document).hexdigest()
+        bound = record.original_document
+        if bound is None:
+            report.add("DOCUMENT_MATCHES", False, "the record binds no original document")
+        else:
+            report.add(
+                "DOCUMENT_MATCHES",
+                actual == bound.sha256,
+                "" if actual == bound.sha256 else f"the document hashes to {actual}, the record binds {bound.sha256}",
+                document_sha256=actual,
+            )
+
+    def _check_anchoring(self, report: Report, ev: Evidence, record: CertificateRecord) -> BatchInfo | None:
+        if ev.root is None:
+            report.add("ANCHORED", False, "no anchoring evidence (proof bundle) was found for this record")
+            return None
+        batch = self.chain.batch(ev.root)
+        if batch is None:
+            report.add(
+                "ANCHORED", False, f"the root {to_hex(ev.root)} was never anchored on chain {self.chain.chain_id()}"
+            )
+            return None
+        report.add("ANCHORED", True, f"batch {batch.index}, block {batch.block_number}")
+        proof_ok, detail = True, ""
+        if ev.tree_size != batch.count:
+            proof_ok, detail = False, f"the proof claims a tree of {ev.tree_size}, the anchored batch has {batch.count}"
+        else:
+            try:
+                verify_inclusion(ev.digest or b"", ev.leaf_index or 0, batch.count, ev.proof, batch.root)
+            except CertificateError as exc:
+                proof_ok, detail = False, exc.message
+        report.add("INCLUSION_PROOF", proof_ok, detail)
+        same_lab = to_hex(batch.lab_id) == record.lab.lab_id
+        report.add(
+            "ANCHORED_BY_LAB",
+            same_lab,
+            ""
+            if same_lab
+            else f"the batch belongs to lab {to_hex(batch.lab_id)}, the record names {record.lab.lab_id}",
+        )
+        if not proof_ok:
+            report.unknown = True
+        return batch if proof_ok else None
+
+    # ------------------------------------------------------------------ identity
+
+    def _check_signature(self, report: Report, ev: Evidence, record: CertificateRecord, batch: BatchInfo) -> None:
+        key = self.chain.key(ev.key_id) if ev.key_id else None
+        ok_key = key is not None and to_hex(key.lab_id) == record.lab.lab_id
+        report.add("KEY_OF_LAB", ok_key, "" if ok_key else f"key {to_hex(ev.key_id or b'')} is not a key of the lab")
+        report.add(
+            "KEY_MATCHES_BATCH",
+            ev.key_id == batch.key_id,
+            ""
+            if ev.key_id == batch.key_id
+            else f"signed with {to_hex(ev.key_id or b'')}, anchored with {to_hex(batch.key_id)}",
+        )
+        if key is None:
+            report.add("SIGNATURE_VALID", False, "the signing key is not on chain")
+            report.add("KEY_VALID_AT_ISSUE", None, "unknown key")
+            return
+        try:
+            verify_signature(key.public_key, ev.digest or b"", ev.signature or b"")
+            report.add("SIGNATURE_VALID", True)
+        except CertificateError as exc:
+            report.add("SIGNATURE_VALID", False, exc.message)
+        issue_start, issue_end = self._day(record.dates.issue_date)
+        in_window = (
+            key.valid_from <= batch.timestamp < key.valid_until
+            and key.valid_from < issue_end
+            and key.valid_until > issue_start
+        )
+        report.add(
+            "KEY_VALID_AT_ISSUE",
+            in_window,
+            ""
+            if in_window
+            else f"key window [{key.valid_from}, {key.valid_until}) does not cover the issue date "
+            f"{record.dates.issue_date} and the anchoring at {batch.timestamp}",
+            valid_from=key.valid_from,
+            valid_until=key.valid_until,
+        )
+
+    # ------------------------------------------------------------------ authorization
+
+    def _check_lab(self, report: Report, record: CertificateRecord, anchor_time: int) -> LabState | None:
+        lab_id = from_hex(record.lab.lab_id)
+        _, issue_end = self._day(record.dates.issue_date)
+        issue_t = min(issue_end - 1, anchor_time)
+        work_t = self._day(record.dates.performance_begin)[0]
+        lab = self.chain.lab_at(lab_id, issue_t)
+        if lab is None:
+            lab = self.chain.lab_at(lab_id, anchor_time)
+        report.add("LAB_REGISTERED", lab is not None, "" if lab else f"lab {record.lab.lab_id} is not registered")
+        if lab is None:
+            for code in ("LAB_ACTIVE_AT_ISSUE", "LAB_AUTHORIZED_AT_ISSUE", "LAB_SCOPE"):
+                report.add(code, None, "unknown lab")
+            return None
+        report.certificate["lab_kind"] = lab.kind.name
+        report.certificate["lab_name_on_chain"] = self.chain.lab_name(lab_id)
+        at_anchor = self.chain.lab_at(lab_id, anchor_time)
+        statuses = {"issue": lab.status, "anchoring": at_anchor.status if at_anchor else LabStatus.NONE}
+        active = all(s == LabStatus.ACTIVE for s in statuses.values())
+        report.add(
+            "LAB_ACTIVE_AT_ISSUE", active, "" if active else ", ".join(f"{k}: {v.name}" for k, v in statuses.items())
+        )
+        at_work = self.chain.lab_at(lab_id, work_t)
+        windows = {"work": at_work.authorized if at_work else False, "issue": lab.authorized}
+        authorized = all(windows.values())
+        report.add(
+            "LAB_AUTHORIZED_AT_ISSUE",
+            authorized,
+            ""
+            if authorized
+            else "no authorization covered the "
+            + " and ".join(k for k, v in windows.items() if not v)
+            + f" date (window {lab.valid_from}..{lab.valid_until})",
+            authorization_number=lab.authorization_number,
+        )
+        activity = Activity.CALIBRATE if record.kind is Kind.CALIBRATION else Activity.VERIFY
+        in_scope = self.chain.is_authorized(lab_id, record.item.category_code, activity, issue_t)
+        report.add(
+            "LAB_SCOPE",
+            in_scope,
+            ""
+            if in_scope
+            else f"category {record.item.category_code!r} / {activity.name} is not in the lab's scope at issue",
+        )
+        if record.kind is not Kind.CALIBRATION:
+            allowed = lab.kind in (LabKind.NMI, LabKind.LEGAL_METROLOGY_INSTITUTE, LabKind.AUTHORIZED_BODY)
+            report.add("LAB_KIND_FOR_VERIFICATION", allowed, "" if allowed else f"lab kind {lab.kind.name}")
+        return lab
+
+    def _check_kind(self, report: Report, record: CertificateRecord, expected: Kind | None) -> None:
+        if expected is not None:
+            ok = record.kind is expected
+            report.add("KIND_AS_EXPECTED", ok, "" if ok else f"required {expected.value}, got {record.kind.value}")
+        if record.kind is Kind.CALIBRATION:
+            mandatory = bool(record.customer.mandatory_verification)
+            report.add(
+                "MANDATORY_NEEDS_VERIFICATION",
+                not mandatory,
+                "" if not mandatory else "the record says the instrument is under mandatory verification (强检)",
+            )
+
+    # ------------------------------------------------------------------ dates
+
+    def _check_dates(self, report: Report, record: CertificateRecord, anchor_time: int) -> None:
+        issue_start, issue_end = self._day(record.dates.issue_date)
+        report.add(
+            "ISSUED_BEFORE_ANCHOR",
+            issue_start <= anchor_time,
+            "" if issue_start <= anchor_time else f"issued {record.dates.issue_date}, anchored at {anchor_time}",
+        )
+        lag_days = (anchor_time - issue_end) / DAY
+        ok = lag_days <= self.policy.max_anchor_lag_days
+        report.add(
+            "ANCHOR_LAG",
+            ok,
+            f"anchored {max(lag_days, 0):.1f} days after the issue date" if not ok else "",
+            lag_days=round(max(lag_days, 0.0), 2),
+            limit_days=self.policy.max_anchor_lag_days,
+        )
+        if record.dates.valid_until is not None and record.kind is Kind.VERIFICATION:
+            limit = self._validity_limit(record)
+            days = (record.dates.valid_until - record.dates.performance_end).days
+            report.add(
+                "VALIDITY_PERIOD",
+                days <= limit,
+                ""
+                if days <= limit
+                else f"valid for {days} days after the verification; {record.method.reference} allows {limit}",
+                days=days,
+                limit_days=limit,
+            )
+
+    def _validity_limit(self, record: CertificateRecord) -> int:
+        reference = (record.method.reference or "").replace("\u2014", "-")
+        for prefix, days in VALIDITY_PERIODS_DAYS.items():
+            if reference.startswith(prefix + "-") or reference == prefix:
+                return days
+        return self.policy.default_validity_days
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def _check_status(self, report: Report, record: CertificateRecord, digest: bytes, now: int, depth: int) -> None:
+        if record.dates.valid_until is not None:
+            _, until_end = self._day(record.dates.valid_until)
+            report.add(
+                "NOT_EXPIRED",
+                now < until_end,
+                "" if now < until_end else f"valid until {record.dates.valid_until}",
+                valid_until=record.dates.valid_until.isoformat(),
+            )
+        status = self.chain.status(from_hex(record.lab.lab_id), digest)
+        revoked = status.state is CertificateState.REVOKED and status.effective_time <= now
+        report.add(
+            "NOT_REVOKED",
+            not revoked,
+            f"revoked with reason {status.reason}, effective {status.effective_time}"
+            if revoked
+            else (
+                f"a revocation takes effect later, at {status.effective_time}"
+                if status.state is CertificateState.REVOKED
+                else ""
+            ),
+            **(
+                {"reason": status.reason, "effective_time": status.effective_time, "recorded_at": status.recorded_at}
+                if status.state is CertificateState.REVOKED
+                else {}
+            ),
+        )
+        substituted = status.state is CertificateState.SUBSTITUTED and status.effective_time <= now
+        report.add(
+            "NOT_SUBSTITUTED",
+            not substituted,
+            ""
+            if not substituted
+            else f"substituted by {to_hex(status.substituted_by or b'')} at {status.effective_time}",
+        )
+        if substituted and status.substituted_by:
+            report.replaced_by = to_hex(status.substituted_by)
+        numbers = self.sources.by_number(record.lab.lab_id, record.certificate_number)
+        digests = sorted({str(b.get("digest")).lower() for b in numbers} | {to_hex(digest)})
+        if len(digests) > 1:
+            self._number_reused(report, digests)
+        else:
+            report.add("NUMBER_UNIQUE", True)
+
+    def _number_reused(self, report: Report, digests: list[str]) -> None:
+        anchored = []
+        for d in digests:
+            bundle = self.sources.by_digest(d)
+            if bundle is None:
+                continue
+            ev = Evidence.from_bundle(bundle)
+            if ev.root is not None and ev.digest is not None and (batch := self.chain.batch(ev.root)) is not None:
+                try:
+                    verify_inclusion(ev.digest, ev.leaf_index or 0, batch.count, ev.proof, batch.root)
+                    anchored.append(d)
+                except CertificateError:
+                    continue
+        reused = len(set(anchored)) > 1
+        report.checks = [c for c in report.checks if c.code != "NUMBER_UNIQUE"]
+        report.add(
+            "NUMBER_UNIQUE",
+            not reused,
+            "" if not reused else f"the number was anchored with {len(anchored)} different contents",
+            digests=anchored,
+        )
+
+    # ------------------------------------------------------------------ traceability
+
+    def _check_trace(
+        self,
+        report: Report,
+        record: CertificateRecord,
+        digest: bytes,
+        lab: LabState | None,
+        visited: frozenset[bytes],
+        depth: int,
+    ) -> None:
+        node = TraceNode(
+            to_hex(digest),
+            record.certificate_number,
+            record.lab.lab_id,
+            report.certificate.get("lab_name_on_chain") or record.lab.name,
+            lab.kind.name if lab else None,
+            None,
+        )
+        report.trace = node
+        if lab is not None and lab.kind is LabKind.NMI:
+            node.note = "national metrology institute: the chain ends here"
+            for code in (
+                "TRACE_STANDARD_FOUND",
+                "TRACE_STANDARD_VALID",
+                "TRACE_SERIAL_MATCH",
+                "TRACE_VALID_DURING_WORK",
+                "TRACE_UNCERTAINTY",
+                "TRACE_NO_CYCLE",
+                "TRACE_DEPTH",
+            ):
+                report.add(code, True, "issued by an NMI")
+            report.add("TRACE_REACHES_NMI", True, "issued by an NMI")
+            return
+        failures: dict[str, list[str]] = {}
+        reaches_nmi = bool(record.standards_used)
+        if depth >= self.policy.max_depth:
+            report.add("TRACE_DEPTH", False, f"deeper than {self.policy.max_depth} links")
+            reaches_nmi = False
+        else:
+            report.add("TRACE_DEPTH", True)
+        if not record.standards_used:
+            failures.setdefault("TRACE_STANDARD_FOUND", []).append("the record lists no standards used")
+        for i, standard in enumerate(record.standards_used if depth < self.policy.max_depth else ()):
+            where = f"standards_used.{i} ({standard.name})"
+            child = TraceNode(
+                standard.certificate_digest,
+                standard.certificate_number,
+                standard.issuing_lab_id,
+                standard.issuing_lab_name,
+                None,
+                None,
+                standard=standard.name,
+            )
+            node.children.append(child)
+            if standard.certificate_digest is None:
+                failures.setdefault("TRACE_STANDARD_FOUND", []).append(f"{where}: no certificate digest")
+                child.note, reaches_nmi = "no certificate digest (traceability link missing)", False
+                continue
+            parent_digest = from_hex(standard.certificate_digest)
+            instrument = _standard_key(standard)
+            if parent_digest in visited or (instrument is not None and instrument in visited):
+                failures.setdefault("TRACE_NO_CYCLE", []).append(f"{where}: {standard.certificate_digest} again")
+                child.note, reaches_nmi = "cycle", False
+                continue
+            bundle = self.sources.by_digest(standard.certificate_digest)
+            if bundle is None:
+                failures.setdefault("TRACE_STANDARD_FOUND", []).append(f"{where}: certificate not found")
+                child.note, reaches_nmi = "certificate not found", False
+                continue
+            evidence = Evidence.from_bundle(bundle)
+            if evidence.digest != parent_digest:
+                failures.setdefault("TRACE_STANDARD_FOUND", []).append(f"{where}: the bundle found is another one")
+                child.note, reaches_nmi = "bundle does not match the digest", False
+                continue
+            _, work_end = self._day(record.dates.performance_end)
+            parent = self.verify(evidence, as_of=work_end - 1, _visited=visited, _depth=depth + 1)
+            child.verdict = parent.verdict
+            if parent.trace is not None:
+                child.lab_name, child.lab_kind = parent.trace.lab_name, parent.trace.lab_kind
+                child.children = parent.trace.children
+                child.note = parent.trace.note
+            assert parent.trace is not None or parent.unknown
+            self._link_checks(record, standard, evidence.record, parent, where, failures)
+            if "TRACE_REACHES_NMI" in parent.codes or parent.unknown:
+                reaches_nmi = False
+            if parent.codes & {"TRACE_NO_CYCLE"}:
+                failures.setdefault("TRACE_NO_CYCLE", []).append(f"{where}: cycle above")
+        for code in (
+            "TRACE_STANDARD_FOUND",
+            "TRACE_STANDARD_VALID",
+            "TRACE_SERIAL_MATCH",
+            "TRACE_VALID_DURING_WORK",
+            "TRACE_UNCERTAINTY",
+            "TRACE_NO_CYCLE",
+        ):
+            problems = failures.get(code)
+            report.add(code, not problems, "; ".join(problems or []))
+        report.add(
+            "TRACE_REACHES_NMI",
+            reaches_nmi,
+            "" if reaches_nmi else "at least one branch does not end at a national metrology institute",
+        )
+
+    def _link_checks(
+        self,
+        child: CertificateRecord,
+        standard: Any,
+        parent: CertificateRecord | None,
+        parent_report: Report,
+        where: str,
+        failures: dict[str, list[str]],
+    ) -> None:
+        own = {c for c in parent_report.codes if not c.startswith("TRACE_") and c != "NOT_EXPIRED"}
+        if parent_report.unknown or own:
+            failures.setdefault("TRACE_STANDARD_VALID", []).append(
+                f"{where}: its certificate is {parent_report.verdict.value} ({', '.join(sorted(own)) or 'unknown'})"
+            )
+        if parent is None:
+            return
+        serials = {parent.item.serial_number, parent.item.asset_number} | {
+            c.serial_number for c in parent.item.components
+        }
+        if standard.serial_number is not None and standard.serial_number not in serials:
+            failures.setdefault("TRACE_SERIAL_MATCH", []).append(
+                f"{where}: serial {standard.serial_number!r}, its certificate says {parent.item.serial_number!r}"
+            )
+        begin, _ = self._day(child.dates.performance_begin)
+        _, end = self._day(child.dates.performance_end)
+        valid = parent.dates.valid_until is None or self._day(parent.dates.valid_until)[1] >= end
+        issued_before = self._day(parent.dates.issue_date)[0] <= begin
+        lifecycle = {"NOT_REVOKED", "NOT_SUBSTITUTED", "NOT_EXPIRED"} & parent_report.codes
+        if not valid or not issued_before or lifecycle:
+            why = []
+            if not valid:
+                why.append(f"expired {parent.dates.valid_until}")
+            if not issued_before:
+                why.append(f"issued {parent.dates.issue_date}, after the work began")
+            why.extend(sorted(lifecycle))
+            failures.setdefault("TRACE_VALID_DURING_WORK", []).append(
+                f"{where}: not valid from {child.dates.performance_begin} to {child.dates.performance_end} "
+                f"({', '.join(why)})"
+            )
+        problem = self._uncertainty_problem(child, standard, parent)
+        if problem:
+            failures.setdefault("TRACE_UNCERTAINTY", []).append(f"{where}: {problem}")
+
+    def _uncertainty_problem(self, child: CertificateRecord, standard: Any, parent: CertificateRecord) -> str | None:
+        parent_u = _largest_u(parent)
+        if parent_u is None:
+            return None if parent.kind is not Kind.CALIBRATION else "its certificate states no uncertainty"
+        u_parent, unit = parent_u
+        if child.kind is Kind.CALIBRATION:
+            child_u = [(_dec(r.expanded_uncertainty), r.unit) for r in child.results if r.expanded_uncertainty]
+            same_unit = [u for u, un in child_u if u is not None and un == unit]
+            if not same_unit:
+                return None
+            smallest = min(same_unit)
+            if u_parent == 0 or smallest / u_parent >= self.policy.tur:
+                return None
+            ratio = smallest / u_parent
+            return f"TUR {ratio:.2f} < {self.policy.tur} (child U {smallest} vs standard U {u_parent} {unit})"
+        mpe = child.item.mpe
+        if mpe is None or mpe.unit != unit or (limit := _dec(mpe.value)) is None:
+            return None
+        if u_parent <= abs(limit) / self.policy.mpe_ratio:
+            return None
+        return f"standard U {u_parent} {unit} > MPE/{self.policy.mpe_ratio} = {abs(limit) / self.policy.mpe_ratio}"
+
+    # ------------------------------------------------------------------ helpers
+
+    def _day(self, day: dt.date) -> tuple[int, int]:
+        tz = dt.timezone(dt.timedelta(hours=self.policy.tz_offset_hours))
+        start = int(dt.datetime(day.year, day.month, day.day, tzinfo=tz).timestamp())
+        return start, start + DAY
+
+    def with_policy(self, **changes: Any) -> Verifier:
+        """A verifier with some thresholds changed."""
+        return Verifier(self.chain, self.sources, replace(self.policy, **changes))
+
+
+def _item_key(record: CertificateRecord) -> bytes:
+    """An instrument's identity on a traceability path (a calibrated item met again means a loop)."""
+    item = record.item
+    return b"item\x00" + (item.serial_number or item.asset_number or record.certificate_number).encode()
+
+
+def _standard_key(standard: Any) -> bytes | None:
+    if standard.serial_number is None:
+        return None
+    return b"item\x00" + str(standard.serial_number).encode()
+
+
+def _dec(value: str | None) -> Decimal | None:
+    if value is None:
+        return None
+    try:
+        return Decimal(value)
+    except InvalidOperation:
+        return None
+
+
+def _largest_u(record: CertificateRecord) -> tuple[Decimal, str] | None:
+    found = [(_dec(r.expanded_uncertainty), r.unit) for r in record.results if r.expanded_uncertainty]
+    found = [(u, unit) for u, unit in found if u is not None]
+    if not found:
+        return None
+    u, unit = max(found, key=lambda pair: pair[0])  # type: ignore[arg-type,return-value]
+    return u, unit  # type: ignore[return-value]
+
+
+def _summary(record: CertificateRecord) -> dict[str, Any]:
+    return {
+        "kind": record.kind.value,
+        "certificate_number": record.certificate_number,
+        "lab_id": record.lab.lab_id,
+        "lab_name": record.lab.name,
+        "item": {
+            "name": record.item.name,
+            "category_code": record.item.category_code,
+            "serial_number": record.item.serial_number,
+            "model": record.item.model,
+        },
+        "dates": json.loads(record.dates.model_dump_json(exclude_none=True)),
+        "method": record.method.reference or record.method.title,
+        "conclusion": record.conclusion.value if record.conclusion else None,
+    }
+
+
+_ = Verdict  # re-exported for callers that compare verdicts

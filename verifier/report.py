@@ -1,0 +1,389 @@
+"""Verification reports: every check run, with a stable code, a severity and a message in Chinese and English.
+
+The catalog :data:`CHECKS` is the one place where checks are declared (as cert-verifier-js declares its steps):
+each entry names the check's family, the severity of its failure, and its messages. A report lists every check
+that ran — passed, failed, warned or skipped — and derives the verdict:
+
+- ``INVALID``: at least one ERROR-severity check failed (or the certificate is unknown: never "valid");
+- ``VALID_WITH_WARNINGS``: only WARNING-severity checks failed;
+- ``VALID``: every check that ran passed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+__all__ = ["CHECKS", "CheckResult", "CheckSpec", "Outcome", "Report", "Severity", "TraceNode", "Verdict"]
+
+
+class Severity(StrEnum):
+    """How much a failed check weighs."""
+
+    ERROR = "ERROR"
+    WARNING = "WARNING"
+
+
+class Outcome(StrEnum):
+    """What a check found."""
+
+    PASS = "PASS"  # noqa: S105 - an outcome, not a password
+    FAIL = "FAIL"
+    SKIP = "SKIP"  # could not run (e.g. no record); says why
+
+
+class Verdict(StrEnum):
+    """The overall answer."""
+
+    VALID = "VALID"
+    VALID_WITH_WARNINGS = "VALID_WITH_WARNINGS"
+    INVALID = "INVALID"
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    """A declared check: its family, the severity of its failure, and what its failure means (zh/en)."""
+
+    code: str
+    family: str
+    severity: Severity
+    zh: str
+    en: str
+
+
+def _spec(code: str, family: str, severity: Severity, zh: str, en: str) -> tuple[str, CheckSpec]:
+    return code, CheckSpec(code, family, severity, zh, en)
+
+
+E, W = Severity.ERROR, Severity.WARNING
+
+#: Every check the verifier runs, by code. Messages describe the failure.
+CHECKS: dict[str, CheckSpec] = dict(
+    [
+        # integrity: is this exactly what was anchored?
+        _spec(
+            "RECORD_WELL_FORMED",
+            "integrity",
+            E,
+            "证书数据格式或该类证书的规则不符",
+            "the record breaks the format or the rules of its kind",
+        ),
+        _spec(
+            "DIGEST_MATCHES",
+            "integrity",
+            E,
+            "证书内容与其摘要不符（内容被改动）",
+            "the record does not hash to its digest (content altered)",
+        ),
+        _spec(
+            "DOCUMENT_MATCHES",
+            "integrity",
+            E,
+            "原始文件与证书绑定的摘要不符（文件被改动）",
+            "the original document does not match the digest bound in the record (file altered)",
+        ),
+        _spec("ANCHORED", "integrity", E, "证书未在链上存证", "the certificate was never anchored on the chain"),
+        _spec(
+            "INCLUSION_PROOF",
+            "integrity",
+            E,
+            "默克尔包含证明无效",
+            "the Merkle inclusion proof does not verify against the anchored root",
+        ),
+        _spec(
+            "ANCHORED_BY_LAB",
+            "integrity",
+            E,
+            "存证批次不属于证书上的机构",
+            "the batch was anchored by another lab than the record names",
+        ),
+        # identity: who signed it, with which key
+        _spec(
+            "SIGNATURE_VALID",
+            "identity",
+            E,
+            "电子签名无效（伪造印章或冒名）",
+            "the signature does not verify (forged seal or impersonation)",
+        ),
+        _spec("KEY_OF_LAB", "identity", E, "签名密钥不属于该机构", "the signing key is not registered to the lab"),
+        _spec(
+            "KEY_MATCHES_BATCH",
+            "identity",
+            E,
+            "签名密钥与存证批次声明的密钥不同",
+            "the signing key differs from the key the batch was anchored with",
+        ),
+        _spec(
+            "KEY_VALID_AT_ISSUE",
+            "identity",
+            E,
+            "签发时签名密钥不在有效期内（已轮换或吊销）",
+            "the key was outside its validity window when the certificate was issued or anchored",
+        ),
+        # authorization: was the lab allowed to issue this?
+        _spec(
+            "LAB_REGISTERED",
+            "authorization",
+            E,
+            "出具机构未在信任注册表中登记",
+            "the issuing lab is not in the trust registry",
+        ),
+        _spec(
+            "LAB_ACTIVE_AT_ISSUE",
+            "authorization",
+            E,
+            "出具时机构已被暂停或撤销",
+            "the lab was suspended or revoked when the certificate was issued",
+        ),
+        _spec(
+            "LAB_AUTHORIZED_AT_ISSUE",
+            "authorization",
+            E,
+            "出具时机构授权（资质）已过期或尚未生效",
+            "the lab's authorization did not cover the work and issue dates",
+        ),
+        _spec(
+            "LAB_SCOPE",
+            "authorization",
+            E,
+            "超出机构授权范围出具证书",
+            "the instrument category or activity is outside the lab's authorized scope",
+        ),
+        _spec(
+            "LAB_KIND_FOR_VERIFICATION",
+            "authorization",
+            E,
+            "该机构类型无权出具检定证书",
+            "this kind of lab may not issue verification certificates",
+        ),
+        # kind: is it what it claims to be?
+        _spec(
+            "KIND_AS_EXPECTED",
+            "kind",
+            E,
+            "证书类型与所需不符（如以校准证书冒充检定证书）",
+            "the certificate is not of the kind required (e.g. a calibration passed off as a verification)",
+        ),
+        _spec(
+            "MANDATORY_NEEDS_VERIFICATION",
+            "kind",
+            E,
+            "强检计量器具需要检定证书，校准证书不能代替",
+            "a mandatorily verified instrument needs a verification certificate, not a calibration",
+        ),
+        # dates: in order, not backdated, validity not stretched
+        _spec("ISSUED_BEFORE_ANCHOR", "dates", E, "签发日期晚于上链时间", "the issue date is after the anchoring time"),
+        _spec(
+            "ANCHOR_LAG",
+            "dates",
+            E,
+            "签发日期远早于上链时间（疑似倒签）",
+            "the issue date is long before the anchoring time (backdating suspected)",
+        ),
+        _spec(
+            "VALIDITY_PERIOD",
+            "dates",
+            W,
+            "有效期超过检定规程规定的周期",
+            "the validity period is longer than the regulation allows",
+        ),
+        # lifecycle: valid at the time asked about?
+        _spec("NOT_EXPIRED", "lifecycle", E, "证书已过有效期", "the certificate had expired at the time asked about"),
+        _spec("NOT_REVOKED", "lifecycle", E, "证书已被撤销", "the certificate was revoked"),
+        _spec(
+            "NOT_SUBSTITUTED", "lifecycle", E, "证书已被新证书替代", "the certificate was substituted by a replacement"
+        ),
+        _spec(
+            "NUMBER_UNIQUE",
+            "lifecycle",
+            E,
+            "同一证书编号被用于不同内容",
+            "the same certificate number was anchored with other content",
+        ),
+        _spec(
+            "BATCH_PUBLISHED",
+            "lifecycle",
+            W,
+            "存证批次内容未公开或与链上根不符",
+            "the batch's contents are withheld or do not match its anchored root",
+        ),
+        # traceability: an unbroken chain up to an NMI
+        _spec(
+            "TRACE_STANDARD_FOUND",
+            "traceability",
+            E,
+            "找不到所用计量标准的证书",
+            "a standard's certificate cannot be found or verified",
+        ),
+        _spec(
+            "TRACE_STANDARD_VALID", "traceability", E, "所用计量标准的证书无效", "a standard's certificate is not valid"
+        ),
+        _spec(
+            "TRACE_SERIAL_MATCH",
+            "traceability",
+            E,
+            "计量标准出厂编号与其证书不符",
+            "the standard's serial number differs from its certificate's",
+        ),
+        _spec(
+            "TRACE_VALID_DURING_WORK",
+            "traceability",
+            E,
+            "检定/校准时所用计量标准的证书已过期或被撤销",
+            "a standard's certificate was not valid on the dates the work was done",
+        ),
+        _spec(
+            "TRACE_UNCERTAINTY",
+            "traceability",
+            E,
+            "计量标准的不确定度不满足要求（TUR 或 MPE/3）",
+            "a standard's uncertainty is not small enough (TUR or MPE/3)",
+        ),
+        _spec(
+            "TRACE_REACHES_NMI",
+            "traceability",
+            E,
+            "溯源链未到达国家计量院",
+            "the traceability chain does not reach a national metrology institute",
+        ),
+        _spec("TRACE_NO_CYCLE", "traceability", E, "溯源链出现循环", "the traceability chain contains a cycle"),
+        _spec(
+            "TRACE_DEPTH", "traceability", E, "溯源链超过最大深度", "the traceability chain is deeper than the limit"
+        ),
+        # people
+        _spec(
+            "SIGNERS_DISTINCT",
+            "people",
+            E,
+            "检定员、核验员、批准人不能为同一人",
+            "performer, checker and approver must be different people",
+        ),
+    ]
+)
+
+
+@dataclass
+class CheckResult:
+    """The outcome of one check on one certificate."""
+
+    code: str
+    outcome: Outcome
+    detail: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def spec(self) -> CheckSpec:
+        """The catalog entry."""
+        return CHECKS[self.code]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        spec = self.spec
+        failed = self.outcome is Outcome.FAIL
+        return {
+            "code": self.code,
+            "family": spec.family,
+            "outcome": self.outcome.value,
+            "severity": spec.severity.value,
+            "message": {"zh": spec.zh, "en": spec.en} if failed else None,
+            "detail": self.detail,
+            **({"data": self.data} if self.data else {}),
+        }
+
+
+@dataclass
+class TraceNode:
+    """One certificate in a traceability tree: its verdict and the standards' certificates below it."""
+
+    digest: str | None
+    certificate_number: str | None
+    lab_id: str | None
+    lab_name: str | None
+    lab_kind: str | None
+    verdict: Verdict | None
+    standard: str | None = None  # the standard of the child that this certificate covers
+    note: str = ""
+    children: list[TraceNode] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {
+            "digest": self.digest,
+            "certificate_number": self.certificate_number,
+            "lab_id": self.lab_id,
+            "lab_name": self.lab_name,
+            "lab_kind": self.lab_kind,
+            "verdict": self.verdict.value if self.verdict else None,
+            "standard": self.standard,
+            "note": self.note,
+            "children": [c.to_dict() for c in self.children],
+        }
+
+
+@dataclass
+class Report:
+    """Everything the verifier found about one certificate."""
+
+    digest: str | None
+    as_of: int
+    checks: list[CheckResult] = field(default_factory=list)
+    certificate: dict[str, Any] = field(default_factory=dict)
+    anchor: dict[str, Any] = field(default_factory=dict)
+    trace: TraceNode | None = None
+    unknown: bool = False
+    replaced_by: str | None = None
+
+    def add(self, code: str, ok: bool | None, detail: str = "", **data: Any) -> CheckResult:
+        """Record a check: ``ok`` True passes, False fails, None skips."""
+        if code not in CHECKS:
+            raise KeyError(f"undeclared check {code}")
+        outcome = Outcome.SKIP if ok is None else Outcome.PASS if ok else Outcome.FAIL
+        result = CheckResult(code, outcome, detail, data)
+        self.checks.append(result)
+        return result
+
+    def failed(self, severity: Severity | None = None) -> list[CheckResult]:
+        """Failed checks (of one severity)."""
+        return [
+            c for c in self.checks if c.outcome is Outcome.FAIL and (severity is None or c.spec.severity is severity)
+        ]
+
+    @property
+    def verdict(self) -> Verdict:
+        """INVALID on any error or when unknown; VALID_WITH_WARNINGS on warnings only; else VALID."""
+        if self.unknown or self.failed(Severity.ERROR):
+            return Verdict.INVALID
+        if self.failed(Severity.WARNING):
+            return Verdict.VALID_WITH_WARNINGS
+        return Verdict.VALID
+
+    @property
+    def codes(self) -> set[str]:
+        """Codes of the failed checks."""
+        return {c.code for c in self.failed()}
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form: verdict, reasons (failed checks, errors first), every check, certificate, anchor, trace."""
+        reasons = sorted(self.failed(), key=lambda c: (c.spec.severity is not Severity.ERROR, c.code))
+        return {
+            "verdict": self.verdict.value,
+            "unknown": self.unknown,
+            "digest": self.digest,
+            "as_of": self.as_of,
+            "reasons": [
+                {
+                    "code": c.code,
+                    "severity": c.spec.severity.value,
+                    "zh": c.spec.zh,
+                    "en": c.spec.en,
+                    "detail": c.detail,
+                }
+                for c in reasons
+            ],
+            "checks": [c.to_dict() for c in self.checks],
+            "certificate": self.certificate,
+            "anchor": self.anchor,
+            "replaced_by": self.replaced_by,
+            "trace": self.trace.to_dict() if self.trace else None,
+        }

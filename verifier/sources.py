@@ -1,0 +1,146 @@
+"""Where the verifier finds documents: proof bundles from files, folders, a registry, or memory.
+
+A source is only ever a place to *find* evidence; nothing it returns is trusted: every bundle is checked against
+the chain by the engine. The registry is one optional source among others, never the truth.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, Protocol
+
+import httpx
+
+__all__ = ["BundleSource", "ChainedSource", "DirectorySource", "MemorySource", "RegistrySource"]
+
+logger = logging.getLogger(__name__)
+
+
+class BundleSource(Protocol):
+    """Finds proof bundles (as JSON objects) by certificate digest, by original document hash, or by number."""
+
+    def by_digest(self, digest: str) -> dict[str, Any] | None:
+        """The bundle of a certificate digest (``0x`` + hex)."""
+
+    def by_document(self, sha256: str) -> dict[str, Any] | None:
+        """The bundle whose record binds an original document with this SHA-256."""
+
+    def by_number(self, lab_id: str, number: str) -> list[dict[str, Any]]:
+        """Bundles of a lab's certificate number (more than one is a finding)."""
+
+
+class MemorySource:
+    """Bundles held in memory (what a user dropped in, a folder's files)."""
+
+    def __init__(self, bundles: Iterable[dict[str, Any]] = ()) -> None:
+        self._by_digest: dict[str, dict[str, Any]] = {}
+        self._by_document: dict[str, str] = {}
+        self._by_number: dict[tuple[str, str], set[str]] = {}
+        for bundle in bundles:
+            self.add(bundle)
+
+    def add(self, bundle: dict[str, Any]) -> None:
+        """Index one bundle (silently ignores objects that are not bundles)."""
+        try:
+            digest = str(bundle["digest"]).lower()
+            record = bundle["record"]
+            self._by_digest[digest] = bundle
+            doc = record.get("original_document")
+            if isinstance(doc, dict) and "sha256" in doc:
+                self._by_document[str(doc["sha256"]).lower()] = digest
+            key = (str(record["lab"]["lab_id"]).lower(), str(record["certificate_number"]))
+            self._by_number.setdefault(key, set()).add(digest)
+        except (KeyError, TypeError, AttributeError):
+            logger.debug("ignoring a JSON object that is not a proof bundle")
+
+    def by_digest(self, digest: str) -> dict[str, Any] | None:
+        """See :class:`BundleSource`."""
+        return self._by_digest.get(digest.lower())
+
+    def by_document(self, sha256: str) -> dict[str, Any] | None:
+        """See :class:`BundleSource`."""
+        digest = self._by_document.get(sha256.lower())
+        return self._by_digest.get(digest) if digest else None
+
+    def by_number(self, lab_id: str, number: str) -> list[dict[str, Any]]:
+        """See :class:`BundleSource`."""
+        return [self._by_digest[d] for d in sorted(self._by_number.get((lab_id.lower(), number), ()))]
+
+    def __len__(self) -> int:
+        return len(self._by_digest)
+
+
+class DirectorySource(MemorySource):
+    """Every ``*.json`` proof bundle under a folder (read once)."""
+
+    def __init__(self, folder: Path) -> None:
+        super().__init__()
+        for path in sorted(Path(folder).rglob("*.json")):
+            try:
+                doc = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+            if isinstance(doc, dict) and doc.get("format") == "tracecert-bundle/1":
+                self.add(doc)
+
+
+class RegistrySource:
+    """A TraceCert registry's API as a source (its bundles need a token of the lab or a regulator)."""
+
+    def __init__(
+        self, base_url: str, token: str | None = None, *, timeout: float = 5.0, client: httpx.Client | None = None
+    ) -> None:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._client = client or httpx.Client(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout)
+
+    def _get(self, path: str, **params: Any) -> Any:
+        try:
+            response = self._client.get(path, params=params or None)
+        except httpx.HTTPError as exc:
+            logger.warning("registry source unreachable: %s", exc)
+            return None
+        return response.json() if response.status_code == 200 else None
+
+    def by_digest(self, digest: str) -> dict[str, Any] | None:
+        """See :class:`BundleSource`."""
+        found = self._get(f"/v1/certificates/{digest.lower()}/bundle")
+        return found if isinstance(found, dict) else None
+
+    def by_document(self, sha256: str) -> dict[str, Any] | None:
+        """See :class:`BundleSource` (the registry's listing is searched by the document hash)."""
+        found = self._get("/v1/certificates", document_sha256=sha256.lower(), limit=1)
+        items = found.get("items", []) if isinstance(found, dict) else []
+        return self.by_digest(items[0]["digest"]) if items else None
+
+    def by_number(self, lab_id: str, number: str) -> list[dict[str, Any]]:
+        """See :class:`BundleSource`."""
+        found = self._get("/v1/certificates", lab_id=lab_id.lower(), number=number, limit=10)
+        items = found.get("items", []) if isinstance(found, dict) else []
+        bundles = [self.by_digest(item["digest"]) for item in items]
+        return [b for b in bundles if b is not None]
+
+
+class ChainedSource:
+    """Ask several sources in order; the first answer wins (``by_number`` merges)."""
+
+    def __init__(self, *sources: BundleSource) -> None:
+        self.sources = list(sources)
+
+    def by_digest(self, digest: str) -> dict[str, Any] | None:
+        """See :class:`BundleSource`."""
+        return next((b for s in self.sources if (b := s.by_digest(digest)) is not None), None)
+
+    def by_document(self, sha256: str) -> dict[str, Any] | None:
+        """See :class:`BundleSource`."""
+        return next((b for s in self.sources if (b := s.by_document(sha256)) is not None), None)
+
+    def by_number(self, lab_id: str, number: str) -> list[dict[str, Any]]:
+        """See :class:`BundleSource`."""
+        seen: dict[str, dict[str, Any]] = {}
+        for source in self.sources:
+            for bundle in source.by_number(lab_id, number):
+                seen.setdefault(str(bundle.get("digest")), bundle)
+        return list(seen.values())

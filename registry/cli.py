@@ -68,8 +68,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-console = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+console = Console(highlight=False, soft_wrap=True, markup=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
 
 #: Dates on the command line and in records are Chinese calendar dates (UTC+8).
 CHINA = dt.timezone(dt.timedelta(hours=8), "CST")
@@ -872,7 +872,7 @@ def lab_show(
         contracts = connect(settings)
         view = _lab_view(contracts, settings, lab_id)
         if as_json:
-            console.print_json(json.dumps(view, ensure_ascii=False, default=str))
+            typer.echo(json.dumps(view, ensure_ascii=False, default=str))
             return
         console.print(f"lab id       {view['lab_id']}")
         console.print(f"kind         {view['kind']}, jurisdiction {view['jurisdiction']}")
@@ -1441,7 +1441,7 @@ def _report(items: Sequence[Item], *, as_json: bool, verbose: bool, waited: bool
         }
         if waited:
             summary["anchored"] = sum(1 for i in items if i.status == "anchored")
-        console.print_json(json.dumps(summary, ensure_ascii=False))
+        typer.echo(json.dumps(summary, ensure_ascii=False))
         return
     table = Table(title="tracecert issue", show_header=False)
     table.add_row("accepted", str(counts["accepted"]))
@@ -1457,14 +1457,11 @@ def _report(items: Sequence[Item], *, as_json: bool, verbose: bool, waited: bool
     console.print(table)
     refused = [i for i in items if i.outcome == "refused"]
     if refused:
-        rows = Table("source", "certificate", "code", "reason", title="refused")
+        console.print("refused (source, certificate number, code: reason):", markup=False)
         for item in refused:
-            reason = item.message or ""
-            extra = _detail_lines(item.details)
-            if extra:
-                reason += " — " + "; ".join(extra[:3])
-            rows.add_row(item.source, item.number, item.code or "", reason)
-        console.print(rows)
+            console.print(f"  {item.source}  {item.number or '-'}  {item.code}: {item.message}", markup=False)
+            for line in _detail_lines(item.details)[:5]:
+                console.print(f"      {line}", markup=False)
     if verbose:
         rows = Table("source", "certificate", "outcome", "digest", "status", title="certificates")
         for item in items:
@@ -1516,7 +1513,7 @@ def revoke(
         with RegistryClient(registry, token) as client:
             answer = client.revoke(digest.lower(), why.name, when)
         if as_json:
-            console.print_json(json.dumps(answer, ensure_ascii=False))
+            typer.echo(json.dumps(answer, ensure_ascii=False))
             return
         console.print(f"revocation   {digest.lower()}: {why.name} ({answer.get('state', 'pending')})")
 
@@ -1540,7 +1537,7 @@ def status(
                 assert lab is not None and number is not None
                 view = client.certificate_by_number(to_hex(_lab_ref(lab)[0]), number)
         if as_json:
-            console.print_json(json.dumps(view, ensure_ascii=False))
+            typer.echo(json.dumps(view, ensure_ascii=False))
             return
         for line in status_lines(view):
             console.print(line, markup=False)

@@ -22,16 +22,16 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-__all__ = ["register", "up"]
+__all__ = ["Served", "register", "serve_in_thread", "up"]
 
 logger = logging.getLogger(__name__)
 
-console = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+console = Console(highlight=False, soft_wrap=True, markup=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
 
 
 @dataclass
-class _Served:
+class Served:
     """A uvicorn server running in a thread."""
 
     name: str
@@ -53,7 +53,7 @@ def _port_free(host: str, port: int) -> bool:
     return True
 
 
-def _serve(name: str, app: Any, host: str, port: int, timeout: float = 30.0) -> _Served:
+def serve_in_thread(name: str, app: Any, host: str, port: int, timeout: float = 30.0) -> Served:
     """Serve an ASGI app with uvicorn in a thread; return once it listens.
 
     Raises:
@@ -71,7 +71,7 @@ def _serve(name: str, app: Any, host: str, port: int, timeout: float = 30.0) -> 
             server.should_exit = True
             raise RuntimeError(f"the {name} did not start on {host}:{port}")
         time.sleep(0.05)
-    return _Served(name, server, thread)
+    return Served(name, server, thread)
 
 
 def _verifier_app() -> Any | None:
@@ -132,7 +132,7 @@ def up(
         running = AnvilNode.detached_url(root)
         # Started in its own session, so a terminal's Ctrl-C reaches us and we stop it last, after the worker.
         url = running or node.start(detach=True)
-        served: list[_Served] = []
+        served: list[Served] = []
         core: RegistryCore | None = None
         try:
             client = ChainClient(url)
@@ -169,12 +169,14 @@ def up(
 
             from registry.api import create_app
 
-            served.append(_serve("registry", create_app(settings, core=core, run_worker=True), host, registry_port))
+            served.append(
+                serve_in_thread("registry", create_app(settings, core=core, run_worker=True), host, registry_port)
+            )
             verifier = None
             try:
                 app = _verifier_app()
                 if app is not None:
-                    served.append(_serve("verifier", app, host, verifier_port))
+                    served.append(serve_in_thread("verifier", app, host, verifier_port))
                     verifier = verifier_url
             except Exception as exc:  # the verifier is optional: report it and run without
                 err.print(f"note: the verifier did not start: {exc}", markup=False)

@@ -1,0 +1,559 @@
+"""The registry's command line against a real chain and a real registry served over HTTP: onboarding
+(``regulator``/``lab``), ``issue`` from folders of JSON, DCC XML and CSV, ``revoke``, ``status``, and
+``registry serve|worker`` as processes."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import nacl.pwhash
+import pytest
+from typer.testing import CliRunner, Result
+
+from registry.api import create_app
+from registry.cli import csv_records, parse_scope, parse_time, registry_settings, revert_code
+from registry.config import ensure_local_secret
+from registry.core import RegistryCore
+from tests.conftest import free_port
+from tests.registry.conftest import LAB_CODE, OTHER_LAB_CODE, RECORD, LabWorld
+from tracecert.certificate.canonical import lab_id, to_hex
+from tracecert.certificate.signing import generate_key, save_key_file
+from tracecert.chain.client import ChainClient
+from tracecert.chain.contracts import ChainContracts
+from tracecert.chain.deploy import find_deployment
+from tracecert.chain.local import ensure_local_deployment
+from tracecert.chain.node import AnvilNode
+from tracecert.cli import app
+from tracecert.up import serve_in_thread
+
+DCC_EXAMPLES = Path(__file__).parents[2] / ".." / "shared" / "data" / "dcc" / "examples"
+if not DCC_EXAMPLES.exists():  # the copies the certificate tests use
+    DCC_EXAMPLES = Path(__file__).parents[1] / "certificate" / "data" / "dcc"
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    """SQLite only: the API's own tests cover PostgreSQL; here the command line is under test."""
+    return f"sqlite:///{tmp_path / 'registry.db'}"
+
+
+@contextmanager
+def served(core: RegistryCore) -> Iterator[str]:
+    """The registry app of ``core`` (with its anchoring worker) served by uvicorn on a free port."""
+    port = free_port()
+    server = serve_in_thread("registry", create_app(core.settings, core=core, run_worker=True), "127.0.0.1", port)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def registry_url(world: LabWorld) -> Iterator[str]:
+    """The world's registry over real HTTP."""
+    with served(world.core) as url:
+        yield url
+
+
+def record_for(code: str, number: str, name: str = "杭州市计量检定测试院", **changes: Any) -> dict[str, Any]:
+    """A valid VERIFICATION record (an electronic price scale, category 0201) of the lab with ``code``."""
+    record = copy.deepcopy(json.loads(RECORD.read_text(encoding="utf-8")))
+    record["certificate_number"] = number
+    record["lab"].update(
+        lab_id=to_hex(lab_id(code)), code=code, name=name, authorization_number="(浙)法计(2026)01001号"
+    )
+    for path, value in changes.items():
+        target = record
+        keys = path.split("__")
+        for key in keys[:-1]:
+            target = target[key]
+        if value is None:
+            target.pop(keys[-1], None)
+        else:
+            target[keys[-1]] = value
+    return record
+
+
+def flatten(value: Any, prefix: str = "") -> dict[str, str]:
+    """A record as CSV cells by dotted path."""
+    if isinstance(value, dict):
+        return {k: v for key, item in value.items() for k, v in flatten(item, f"{prefix}{key}.").items()}
+    if isinstance(value, list):
+        return {k: v for i, item in enumerate(value) for k, v in flatten(item, f"{prefix}{i}.").items()}
+    return {prefix[:-1]: ("true" if value else "false") if isinstance(value, bool) else str(value)}
+
+
+def write_csv(path: Path, records: list[dict[str, Any]]) -> None:
+    rows = [flatten(r) for r in records]
+    header = list(dict.fromkeys(k for row in rows for k in row))
+    lines = [",".join(header)] + [",".join(_cell(row.get(h, "")) for h in header) for row in rows]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _cell(text: str) -> str:
+    return f'"{text}"' if "," in text else text
+
+
+def invoke(*args: str, env: dict[str, str] | None = None) -> Result:
+    return runner.invoke(app, list(args), env=env)
+
+
+def outcome(result: Result) -> dict[str, Any]:
+    """The ``--json`` summary of ``tracecert issue``."""
+    return dict(json.loads(result.stdout))
+
+
+def error_code(result: Result) -> str:
+    match = re.search(r"error ([A-Z_]+):", result.stderr)
+    assert match, result.stderr
+    return match.group(1)
+
+
+# ====================================================================== issue
+
+
+@pytest.fixture
+def folder(tmp_path: Path, world: LabWorld) -> Path:
+    """JSON records (an object, an array), three PTB DCCs and a CSV; plus refused inputs of each kind."""
+    root = tmp_path / "to-issue"
+    (root / "dcc").mkdir(parents=True)
+    (root / "one.json").write_text(json.dumps(world.record("JD2026-00101"), ensure_ascii=False), encoding="utf-8")
+    both = [world.record("JD2026-00102"), world.record("JD2026-00103")]
+    (root / "two.json").write_text(json.dumps(both, ensure_ascii=False), encoding="utf-8")
+    for dcc in sorted(DCC_EXAMPLES.glob("*.xml")):
+        (root / "dcc" / dcc.name).write_bytes(dcc.read_bytes())
+    rows = [world.record("JD2026-00201"), world.record("JD2026-00202"), world.record("JD2026-00203", conclusion=None)]
+    write_csv(root / "records.csv", rows)
+    # refused: a record that breaks a rule of its kind, and XML that is not well formed
+    (root / "bad.json").write_text(
+        json.dumps(world.record("JD2026-00301", dates__valid_until=None), ensure_ascii=False), encoding="utf-8"
+    )
+    (root / "dcc" / "broken.xml").write_text("<dcc:digitalCalibrationCertificate", encoding="utf-8")
+    (root / "notes.txt").write_text("not a certificate")
+    return root
+
+
+def _issue(registry_url: str, token: str, *paths: Path, extra: tuple[str, ...] = ()) -> Result:
+    dcc = ("--lab-code", LAB_CODE, "--issue-date", "2021-01-11", "--category-code", "PRESSURE")
+    return invoke("issue", *map(str, paths), "--registry", registry_url, "--token", token, *dcc, *extra)
+
+
+def test_issue_a_folder_then_again(world: LabWorld, registry_url: str, folder: Path) -> None:
+    first = _issue(registry_url, world.token, folder, extra=("--json",))
+    assert first.exit_code == 1, first.output
+    summary = outcome(first)
+    assert (summary["accepted"], summary["existing"], summary["refused"]) == (8, 0, 3)
+    refused = {i["source"]: i["code"] for i in summary["items"] if i["outcome"] == "refused"}
+    assert refused == {
+        f"{folder}/bad.json": "RECORD_INVALID",
+        f"{folder}/dcc/broken.xml": "XML_MALFORMED",
+        f"{folder}/records.csv:4": "RECORD_INVALID",
+    }
+    bad_fields = [d["field"] for i in summary["items"] if i["source"] == f"{folder}/bad.json" for d in i["details"]]
+    assert "dates.valid_until" in bad_fields
+    sources = {i["source"] for i in summary["items"] if i["outcome"] == "accepted"}
+    assert {f"{folder}/two.json#1", f"{folder}/records.csv:3", f"{folder}/dcc/ptb-example-3.0.0.xml"} <= sources
+
+    again = _issue(registry_url, world.token, folder)
+    assert again.exit_code == 1
+    assert re.search(r"accepted\s+│?\s*0", again.stdout) and re.search(r"already there\s+│?\s*8", again.stdout)
+    assert "records.csv:4" in again.stdout and "RECORD_INVALID" in again.stdout
+
+    for path in (folder / "bad.json", folder / "dcc" / "broken.xml", folder / "records.csv"):
+        path.unlink()
+    waited = _issue(registry_url, world.token, folder, extra=("--wait", "--json"))
+    assert waited.exit_code == 0, waited.output
+    assert outcome(waited)["existing"] == 6 and outcome(waited)["anchored"] == 6
+
+
+def test_dcc_goes_with_its_document(world: LabWorld, registry_url: str, tmp_path: Path) -> None:
+    result = _issue(registry_url, world.token, DCC_EXAMPLES / "ptb-vacuumlab-CDG-3.1.1.xml", extra=("--json",))
+    assert result.exit_code == 0, result.output
+    [item] = outcome(result)["items"]
+    view = httpx.get(f"{registry_url}/v1/certificates/{item['digest']}", headers=_bearer(world.token)).json()
+    assert view["record"]["original_document"]["media_type"] == "application/xml"
+    assert view["kind"] == "CALIBRATION" and view["certificate_number"] == "75999PTB20"
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_refusals_name_their_code_and_good_ones_still_pass(world: LabWorld, registry_url: str, tmp_path: Path) -> None:
+    _issue(registry_url, world.token, _write(tmp_path / "first.json", world.record("JD2026-40001")))
+    cases = {
+        # the same number with other content: a fraud signal
+        "reuse.json": (world.record("JD2026-40001", remarks="改过的"), "NUMBER_REUSE"),
+        # another lab's certificate under this lab's token
+        "other.json": (record_for(OTHER_LAB_CODE, "JD2026-40002", "南京市计量监督检测院"), "WRONG_LAB"),
+        # a category outside the lab's scope
+        "scope.json": (world.record("JD2026-40003", item__category_code="9999"), "LAB_NOT_AUTHORIZED"),
+        # an unknown field
+        "unknown.json": (world.record("JD2026-40004", colour="blue"), "RECORD_INVALID"),
+        "good.json": (world.record("JD2026-40005"), None),
+    }
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    for name, (record, _) in cases.items():
+        _write(folder / name, record)
+    result = _issue(registry_url, world.token, folder, extra=("--json",))
+    assert result.exit_code == 1
+    codes = {Path(i["source"]).name: i.get("code") for i in outcome(result)["items"]}
+    assert codes == {name: code for name, (_, code) in cases.items()}
+
+
+def _write(path: Path, record: dict[str, Any]) -> Path:
+    path.write_text(json.dumps(record, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+def test_lab_signing_with_a_key_file(world: LabWorld, registry_url: str, tmp_path: Path) -> None:
+    key_file = tmp_path / "lab.key"
+    limits = {"opslimit": nacl.pwhash.argon2id.OPSLIMIT_MIN, "memlimit": nacl.pwhash.argon2id.MEMLIMIT_MIN}
+    save_key_file(world.lab_key, key_file, b"lab passphrase", **limits)
+    record = _write(tmp_path / "r.json", world.record("JD2026-50001"))
+    env = {"TRACECERT_KEY_PASSPHRASE": "lab passphrase", "TRACECERT_TOKEN": world.token}
+    result = invoke(
+        "issue", str(record), "--registry", registry_url, "--sign-with", str(key_file), "--json", "--wait", env=env
+    )
+    assert result.exit_code == 0, result.output
+    [item] = outcome(result)["items"]
+    status = invoke("status", item["digest"], "--registry", registry_url, "--json")
+    assert json.loads(status.stdout)["signed_by"] == "lab"
+    assert json.loads(status.stdout)["key_id"] == to_hex(world.lab_key.key_id)
+
+    other = generate_key()
+    save_key_file(other, tmp_path / "other.key", b"lab passphrase", **limits)
+    unknown = invoke(
+        "issue", str(_write(tmp_path / "r2.json", world.record("JD2026-50002"))), "--registry", registry_url,
+        "--sign-with", str(tmp_path / "other.key"), "--json", env=env,
+    )  # fmt: skip
+    assert unknown.exit_code == 1 and outcome(unknown)["items"][0]["code"] == "UNKNOWN_KEY"
+
+
+@pytest.mark.parametrize(
+    ("token", "code"),
+    [
+        ("tc_lab_nonsense", "UNAUTHORIZED"),  # an unknown token stops everything
+        ("", "USAGE"),  # no token at all
+    ],
+)
+def test_issue_without_a_valid_token(world: LabWorld, registry_url: str, tmp_path: Path, token: str, code: str) -> None:
+    result = invoke(
+        "issue", str(_write(tmp_path / "r.json", world.record())), "--registry", registry_url, "--token", token
+    )
+    assert result.exit_code in (1, 2) and error_code(result) == code
+
+
+def test_suspended_lab_is_refused(world: LabWorld, registry_url: str, tmp_path: Path) -> None:
+    world.chain.contracts.suspend_lab(world.province, bytes.fromhex(world.lab_id[2:]))
+    result = _issue(registry_url, world.token, _write(tmp_path / "r.json", world.record()), extra=("--json",))
+    assert result.exit_code == 1 and outcome(result)["items"][0]["code"] == "LAB_SUSPENDED"
+
+
+def test_unreachable_registry(world: LabWorld, tmp_path: Path) -> None:
+    path = _write(tmp_path / "r.json", world.record())
+    result = _issue(f"http://127.0.0.1:{free_port()}", world.token, path)
+    assert result.exit_code == 1 and error_code(result) == "REGISTRY_UNREACHABLE"
+
+
+def test_revoke_and_status(world: LabWorld, registry_url: str, tmp_path: Path) -> None:
+    issued = _issue(registry_url, world.token, _write(tmp_path / "r.json", world.record("JD2026-60001")),
+                    extra=("--json", "--wait"))  # fmt: skip
+    digest = outcome(issued)["items"][0]["digest"]
+    shown = invoke("status", "--lab", LAB_CODE, "--number", "JD2026-60001", "--registry", registry_url)
+    assert shown.exit_code == 0 and f"digest       {digest}" in shown.stdout and "status       anchored" in shown.stdout
+
+    revoked = invoke("revoke", digest, "--reason", "error-in-content", "--registry", registry_url, "--token",
+                     world.token, "--effective-time", "2026-01-01")  # fmt: skip
+    assert revoked.exit_code == 0, revoked.output
+    world_worker_waits(registry_url, digest)
+    view = json.loads(invoke("status", digest, "--registry", registry_url, "--json").stdout)
+    assert view["lifecycle"]["reason_name"] == "ERROR_IN_CONTENT" and view["lifecycle"]["state"] == "done"
+    assert view["lifecycle"]["effective_time"] == parse_time("2026-01-01")
+    text = invoke("status", digest, "--registry", registry_url).stdout
+    assert "revoked      ERROR_IN_CONTENT" in text
+
+    twice = invoke("revoke", digest, "--reason", "FRAUD", "--registry", registry_url, "--token", world.token)
+    assert twice.exit_code == 1 and error_code(twice) == "ALREADY_REVOKED"
+    other = invoke("revoke", digest, "--reason", "1", "--registry", registry_url, "--token", world.other_token)
+    assert other.exit_code == 1 and error_code(other) == "WRONG_LAB"
+    bad = invoke("revoke", digest, "--reason", "BORED", "--registry", registry_url, "--token", world.token)
+    assert bad.exit_code == 2 and error_code(bad) == "USAGE"
+    unknown = invoke("status", "0x" + "ab" * 32, "--registry", registry_url)
+    assert unknown.exit_code == 1 and error_code(unknown) == "UNKNOWN_CERTIFICATE"
+
+
+def world_worker_waits(registry_url: str, digest: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        op = httpx.get(f"{registry_url}/v1/certificates/{digest}").json().get("lifecycle")
+        if op and op["state"] != "pending":
+            return
+        time.sleep(0.1)
+    raise AssertionError("the revocation did not reach the chain")
+
+
+# ====================================================================== CSV, options
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # nested objects and arrays by index; empty cells are left out
+        (
+            "certificate_number,item.name,persons.0.name,persons.1.name,remarks\nA1,秤,张三,李四,\n",
+            [
+                (
+                    2,
+                    {
+                        "certificate_number": "A1",
+                        "item": {"name": "秤"},
+                        "persons": [{"name": "张三"}, {"name": "李四"}],
+                    },
+                )
+            ],
+        ),
+        # booleans only where the record has one
+        (
+            "customer.mandatory_verification,remarks\n是,true\n",
+            [(2, {"customer": {"mandatory_verification": True}, "remarks": "true"})],
+        ),
+        # quoted cells keep their commas; blank lines are skipped
+        ('a,b\n"x, y",z\n\n', [(2, {"a": "x, y", "b": "z"})]),
+    ],
+)
+def test_csv_rows_become_records(text: str, expected: list[tuple[int, dict[str, Any]]]) -> None:
+    assert [(line, record) for line, record, _ in csv_records(text)] == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("a..b\nx\n", "dotted paths"),  # an empty path segment
+        ("persons.0.name,persons.2.name\nx,y\n", "without gaps"),  # an array with a hole
+        ("a,a\nx,y\n", "twice"),  # the same column twice
+        ("a,a.b\nx,y\n", "conflicts"),  # a value and an object at one path
+        ("customer.mandatory_verification\nmaybe\n", "not true or false"),
+        ("a\nx,y\n", "2 cells but 1 columns"),
+    ],
+)
+def test_csv_problems_are_named(text: str, problem: str) -> None:
+    errors = [error for _, _, error in csv_records(text)]
+    assert errors and errors[0] is not None and problem in errors[0]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2026-01-01", 1767196800),  # midnight in China (UTC+8)
+        ("2026-01-01T08:00:00+08:00", 1767225600),
+        ("2026-01-01T08:00:00", 1767225600),  # no offset: China time
+        ("1767225600", 1767225600),  # Unix seconds
+    ],
+)
+def test_parse_time(value: str, expected: int) -> None:
+    assert parse_time(value) == expected
+
+
+def test_parse_scope_and_revert_codes() -> None:
+    scope = parse_scope(["JJG443=VERIFY", "JJG52=verify,CALIBRATE", "JJG52=VERIFY"])
+    assert {k: int(v) for k, v in scope.items()} == {"JJG443": 1, "JJG52": 3}
+    assert revert_code("TrustRegistryOutsideJurisdiction") == "OUTSIDE_JURISDICTION"
+    assert revert_code("CertificateRegistryNotLabAdmin") == "NOT_LAB_ADMIN"
+
+
+# ====================================================================== onboarding on a local data directory
+
+CITY_CODE = "12330100470009990W"
+
+
+@pytest.fixture
+def local(client: ChainClient, anvil: AnvilNode, data_dir: Path) -> tuple[Path, str]:
+    """A data directory deployed on the session's node (its development national authority), with a secret."""
+    ensure_local_deployment(client, data_dir)
+    ensure_local_secret(data_dir)
+    return data_dir, anvil.url
+
+
+def lab_cli(local: tuple[Path, str], *args: str, env: dict[str, str] | None = None) -> Result:
+    data_dir, url = local
+    return invoke(*args, "--data-dir", str(data_dir), "--rpc-url", url, env=env)
+
+
+def _token(result: Result) -> str:
+    match = re.search(r"^token\s+(tc_lab_\S+)$", result.stdout, re.M)
+    assert match, result.output
+    return match.group(1)
+
+
+@pytest.fixture
+def onboarded(local: tuple[Path, str]) -> str:
+    """Zhejiang and Hangzhou regulators, and a Hangzhou lab registered, authorized and onboarded; its token."""
+    assert (
+        lab_cli(local, "regulator", "register", "--jurisdiction", "330000", "--name", "浙江省市场监督管理局").exit_code
+        == 0
+    )
+    city = lab_cli(local, "regulator", "register", "--jurisdiction", "330100", "--name", "杭州市市场监督管理局")
+    assert city.exit_code == 0 and "registered   now" in city.stdout
+    registered = lab_cli(
+        local, "lab", "register", "--code", CITY_CODE, "--name", "杭州市计量检定测试院", "--kind", "legal",
+        "--jurisdiction", "330100", "--authorization-number", "(杭)法计(2026)01001号", "--valid-from", "2020-01-01",
+        "--valid-until", "2030-12-31", "--scope", "0201=VERIFY", "--scope", "PRESSURE=VERIFY,CALIBRATE",
+    )  # fmt: skip
+    assert registered.exit_code == 0, registered.output
+    assert "development account regulator-330100" in registered.stdout
+    onboard = lab_cli(local, "lab", "onboard", "--code", CITY_CODE, "--name", "杭州市计量检定测试院", "--label", "LIMS")
+    assert onboard.exit_code == 0, onboard.output
+    assert "added now" in onboard.stdout and "registered now" in onboard.stdout
+    return _token(onboard)
+
+
+def test_onboard_issue_suspend_reinstate(local: tuple[Path, str], onboarded: str, tmp_path: Path) -> None:
+    again = lab_cli(local, "lab", "onboard", "--code", CITY_CODE, "--name", "杭州市计量检定测试院", "--no-token")
+    assert again.exit_code == 0 and "already a writer" in again.stdout and "on chain already" in again.stdout
+    shown = json.loads(lab_cli(local, "lab", "show", "--lab", CITY_CODE, "--json").stdout)
+    assert shown["status"] == "ACTIVE" and shown["jurisdiction"] == 330100
+    assert shown["authorizations"][0]["scope"] == {"0201": "VERIFY", "PRESSURE": "VERIFY|CALIBRATE"}
+    assert shown["registry"]["writer_enabled"] and len(shown["registry"]["held_keys"]) == 1
+    assert shown["registry"]["active_tokens"] == 1
+
+    data_dir, url = local
+    settings = registry_settings(data_dir, url, authorization_cache_seconds=0, batch_window_seconds=0.2)
+    client = ChainClient(url)
+    core = RegistryCore.open(settings, ChainContracts(client, find_deployment(client, data_dir / "deployment.json")))
+    try:
+        with served(core) as registry_url:
+            path = _write(tmp_path / "r.json", record_for(CITY_CODE, "HZ2026-00001"))
+            issued = invoke("issue", str(path), "--registry", registry_url, "--token", onboarded, "--wait", "--json")
+            assert issued.exit_code == 0, issued.output
+            assert outcome(issued)["anchored"] == 1
+
+            suspended = lab_cli(local, "lab", "suspend", "--lab", CITY_CODE, "--reason", "4")
+            assert suspended.exit_code == 0 and "SUSPENDED (was ACTIVE)" in suspended.stdout
+            core.forget_chain_answers()  # its chain clock is cached for a second
+            path = _write(tmp_path / "r2.json", record_for(CITY_CODE, "HZ2026-00002"))
+            refused = invoke("issue", str(path), "--registry", registry_url, "--token", onboarded, "--json")
+            assert refused.exit_code == 1 and outcome(refused)["items"][0]["code"] == "LAB_SUSPENDED"
+            reinstated = lab_cli(local, "lab", "reinstate", "--lab", to_hex(lab_id(CITY_CODE)))
+            assert reinstated.exit_code == 0 and "ACTIVE (was SUSPENDED)" in reinstated.stdout
+
+            # lab-signing mode: the lab's own key, registered by its admin through `lab onboard --key-file`
+            key_file = tmp_path / "lab.key"
+            env = {"TRACECERT_KEY_PASSPHRASE": "pw"}
+            assert invoke("key", "generate", "--out", str(key_file), "--kdf", "interactive", env=env).exit_code == 0
+            own = lab_cli(local, "lab", "onboard", "--code", CITY_CODE, "--name", "x", "--key-file", str(key_file),
+                          "--no-token")  # fmt: skip
+            assert own.exit_code == 0 and "the lab's own key (lab signs), registered now" in own.stdout
+            core.forget_chain_answers()
+            signed = invoke("issue", str(path), "--registry", registry_url, "--token", onboarded, "--sign-with",
+                            str(key_file), "--json", env=env)  # fmt: skip
+            assert signed.exit_code == 0, signed.output
+            assert outcome(signed)["items"][0]["outcome"] == "accepted"
+
+            # tokens: a second one, then the first one revoked
+            here = ("--data-dir", str(data_dir))  # token commands need only the registry's database
+            second = _token(invoke("lab", "token", "issue", "--lab", CITY_CODE, "--label", "backup", *here))
+            listed = invoke("lab", "token", "list", "--lab", CITY_CODE, *here)
+            assert "LIMS" in listed.stdout and "backup" in listed.stdout
+            assert invoke("lab", "token", "revoke", "1", *here).exit_code == 0
+            revoked = invoke("status", "--lab", CITY_CODE, "--number", "HZ2026-00001", "--registry", registry_url,
+                             "--token", onboarded)  # fmt: skip
+            assert revoked.exit_code == 1 and error_code(revoked) == "UNAUTHORIZED"
+            full = invoke("status", "--lab", CITY_CODE, "--number", "HZ2026-00001", "--registry", registry_url,
+                          "--token", second, "--json")  # fmt: skip
+            assert json.loads(full.stdout)["record"]["certificate_number"] == "HZ2026-00001"
+    finally:
+        core.engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "exit_code"),
+    [
+        # the lab is registered already
+        (["lab", "register", "--code", CITY_CODE, "--name", "x", "--kind", "legal", "--jurisdiction", "330100",
+          "--authorization-number", "A", "--valid-until", "2030-01-01", "--scope", "0201=VERIFY"], "LAB_EXISTS", 1),
+        # a scope without activities
+        (["lab", "register", "--code", "NEW-1", "--name", "x", "--kind", "legal", "--jurisdiction", "330100",
+          "--authorization-number", "A", "--valid-until", "2030-01-01", "--scope", "0201"], "USAGE", 2),
+        # an unknown kind of lab
+        (["lab", "register", "--code", "NEW-2", "--name", "x", "--kind", "wizard", "--jurisdiction", "330100",
+          "--authorization-number", "A", "--valid-until", "2030-01-01", "--scope", "0201=VERIFY"], "USAGE", 2),
+        # the Hangzhou regulator registering a lab in Nanjing
+        (["lab", "register", "--code", "NEW-3", "--name", "x", "--kind", "legal", "--jurisdiction", "320100",
+          "--authorization-number", "A", "--valid-until", "2030-01-01", "--scope", "0201=VERIFY",
+          "--as", "regulator-330100"], "OUTSIDE_JURISDICTION", 1),
+        # onboarding a lab no regulator registered
+        (["lab", "onboard", "--code", "NOBODY", "--name", "x"], "LAB_NOT_REGISTERED", 1),
+        # a lab admin is not a regulator
+        (["lab", "suspend", "--lab", CITY_CODE, "--as", f"lab-admin-{CITY_CODE}"], "NOT_REGULATOR", 1),
+        # reinstating an active lab
+        (["lab", "reinstate", "--lab", CITY_CODE], "INVALID_STATUS_CHANGE", 1),
+        # an unknown lab
+        (["lab", "show", "--lab", "0x" + "00" * 32], "LAB_NOT_REGISTERED", 1),
+    ],
+)  # fmt: skip
+def test_onboarding_refusals(
+    local: tuple[Path, str], onboarded: str, args: list[str], code: str, exit_code: int
+) -> None:
+    result = lab_cli(local, *args)
+    assert (error_code(result), result.exit_code) == (code, exit_code)
+
+
+# ====================================================================== registry serve | worker as processes
+
+
+def _process(*args: str, data_dir: Path, url: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("TRACECERT_REGISTRY_URL", None)
+    return subprocess.Popen(
+        [sys.executable, "-m", "tracecert.cli", *args, "--data-dir", str(data_dir), "--rpc-url", url],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+
+
+def _stop(process: subprocess.Popen[str]) -> tuple[int, str]:
+    process.send_signal(signal.SIGINT)
+    out, _ = process.communicate(timeout=30)
+    return process.returncode, out
+
+
+def test_registry_serve_and_worker_processes(local: tuple[Path, str]) -> None:
+    data_dir, url = local
+    port = free_port()
+    serve = _process("registry", "serve", "--port", str(port), "--no-worker", data_dir=data_dir, url=url)
+    worker = _process("registry", "worker", data_dir=data_dir, url=url)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                health = httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).json()
+                break
+            except httpx.HTTPError:
+                assert serve.poll() is None, serve.communicate()[0]
+                time.sleep(0.2)
+        else:
+            raise AssertionError("registry serve did not answer")
+        assert health["status"] == "ok" and health["chain_id"] == 31337
+    finally:
+        serve_code, serve_out = _stop(serve)
+        worker_code, worker_out = _stop(worker)
+    assert serve_code == 0, serve_out
+    assert worker_code == 0 and "anchoring worker stopped" in worker_out, worker_out

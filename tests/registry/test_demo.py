@@ -1,0 +1,181 @@
+"""The demo story, seeded with the real services on a real chain: idempotent, every traceability link resolves to
+an anchored parent that was valid when used and more precise than its child, and the twists are on chain."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from registry.cli import registry_settings
+from registry.config import ensure_local_secret
+from registry.core import RegistryCore
+from registry.db import Certificate, FraudSignal
+from registry.demo import DemoSummary, demo_certificate_count, seed_demo, usci
+from registry.lifecycle import bundle, certificate_view
+from tracecert.certificate.bundle import verify_bundle_offline
+from tracecert.certificate.canonical import from_hex
+from tracecert.certificate.model import Kind, is_valid_usci, record_from_json
+from tracecert.chain.client import ChainClient
+from tracecert.chain.contracts import ChainContracts
+from tracecert.chain.local import ensure_local_deployment
+from tracecert.chain.node import AnvilNode
+from tracecert.chain.types import CertificateState, LabKind, RevocationReason
+
+
+@dataclass
+class Seeded:
+    core: RegistryCore
+    data_dir: Path
+    first: DemoSummary
+    second: DemoSummary
+    count_after_first: int
+
+    def record(self, name: str) -> dict[str, Any]:
+        row = self._row(self.first.certificates[name]["digest"])
+        return dict(json.loads(row.record_json))
+
+    def _row(self, digest: str) -> Certificate:
+        with self.core.sessions() as s:
+            row = s.scalar(select(Certificate).where(Certificate.digest == digest))
+        assert row is not None
+        return row
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory: pytest.TempPathFactory, client: ChainClient, anvil: AnvilNode) -> Iterator[Seeded]:
+    """A local data directory deployed on the session's node, the demo seeded twice."""
+    data_dir = tmp_path_factory.mktemp("demo")
+    deployment, _ = ensure_local_deployment(client, data_dir)
+    ensure_local_secret(data_dir)
+    settings = registry_settings(data_dir, anvil.url)
+    core = RegistryCore.open(settings, ChainContracts(client, deployment))
+    first = seed_demo(core, data_dir)
+    count = demo_certificate_count(core)
+    second = seed_demo(core, data_dir)
+    yield Seeded(core, data_dir, first, second, count)
+    core.engine.dispose()
+
+
+def test_seeding_twice_changes_nothing(seeded: Seeded) -> None:
+    first, second = seeded.first, seeded.second
+    assert first.created and not second.created
+    assert {k: v["digest"] for k, v in first.certificates.items()} == {
+        k: v["digest"] for k, v in second.certificates.items()
+    }
+    assert first.labs == second.labs and first.regulators == second.regulators
+    assert seeded.count_after_first == demo_certificate_count(seeded.core) == 9
+    with seeded.core.sessions() as s:
+        assert s.scalar(select(func.count()).select_from(FraudSignal)) == 1
+    assert all(c["status"] == "anchored" for c in second.certificates.values())
+
+
+def test_every_link_resolves_to_an_anchored_parent(seeded: Seeded) -> None:
+    summary = seeded.first
+    by_digest = {c["digest"]: name for name, c in summary.certificates.items()}
+    nmi = summary.labs["nmi"]["lab_id"]
+    for name, info in summary.certificates.items():
+        record = seeded.record(name)
+        record_from_json(record)  # passes the rules of its kind
+        child_dates = record["dates"]
+        child_u = max(Decimal(r["expanded_uncertainty"]) for r in record["results"] if "expanded_uncertainty" in r)
+        links = [s for s in record["standards_used"] if "certificate_digest" in s]
+        if record["lab"]["lab_id"] == nmi:
+            assert not links  # the NMI's standards are the national primary standards: the end of every chain
+            continue
+        assert len(links) == 1
+        link = links[0]
+        parent_name = by_digest[link["certificate_digest"]]
+        assert parent_name == info["parent"]
+        parent = seeded.record(parent_name)
+        view = certificate_view(seeded.core, None, link["certificate_digest"])
+        assert view["status"] == "anchored" and view["batch"]["tx_hash"]
+        anchored = seeded.core.chain.batch(from_hex(view["batch"]["root"]))
+        assert anchored.lab_id.hex() == parent["lab"]["lab_id"][2:]
+        # the link is the parent's own certificate of that very standard
+        assert link["certificate_number"] == parent["certificate_number"]
+        assert link["serial_number"] == parent["item"]["serial_number"]
+        assert link["issuing_lab_id"] == parent["lab"]["lab_id"]
+        # valid when used: issued before the work began, valid beyond its end
+        assert parent["dates"]["issue_date"] <= child_dates["performance_begin"]
+        assert parent["dates"]["valid_until"] >= child_dates["performance_end"]
+        assert link["valid_until"] == parent["dates"]["valid_until"]
+        # uncertainties shrink up the chain
+        parent_u = max(Decimal(r["expanded_uncertainty"]) for r in parent["results"])
+        assert Decimal(link["uncertainty"]["expanded_uncertainty"]) == parent_u < child_u
+        assert link["uncertainty"]["unit"] == parent["results"][0]["unit"] == record["results"][0]["unit"]
+
+
+def test_the_chains_end_at_the_nmi(seeded: Seeded) -> None:
+    summary = seeded.first
+    kinds = {lab["lab_id"]: lab["kind"] for lab in summary.labs.values()}
+    for leaf in ("fuel_dispenser", "pressure_gauge"):
+        path, name = [], leaf
+        while name is not None:
+            path.append(kinds[summary.certificates[name]["lab_id"]])
+            name = summary.certificates[name]["parent"]
+        assert path == ["LEGAL_METROLOGY_INSTITUTE", "LEGAL_METROLOGY_INSTITUTE", LabKind.NMI.name]
+
+
+def test_the_leaves_tell_the_story(seeded: Seeded) -> None:
+    dispenser = seeded.record("fuel_dispenser")
+    assert dispenser["kind"] == Kind.VERIFICATION
+    assert dispenser["method"]["reference"].startswith("JJG 443")
+    assert dispenser["customer"]["mandatory_verification"] is True and dispenser["customer"]["use"] == "贸易结算"
+    assert dispenser["standards_used"][0]["name"] == "二等标准金属量器"
+    assert is_valid_usci(dispenser["customer"]["usci"])
+    gauge = seeded.record("pressure_gauge")
+    assert gauge["kind"] == Kind.CALIBRATION and gauge["item"]["name"] == "一般压力表"
+    assert all({"expanded_uncertainty", "coverage_factor", "coverage_probability"} <= set(r) for r in gauge["results"])
+    # the NMI signed its own certificates; the registry signed for the others
+    signers = {name: c["signed_by"] for name, c in _views(seeded).items()}
+    assert signers["nmi_volume"] == signers["nmi_pressure"] == "lab"
+    assert signers["fuel_dispenser"] == "registry"
+    # and a bundle of the leaf verifies offline
+    principal = seeded.core.authenticate(seeded.first.labs["city"]["token"])
+    verify_bundle_offline(bundle(seeded.core, principal, seeded.first.certificates["fuel_dispenser"]["digest"]))
+
+
+def _views(seeded: Seeded) -> dict[str, dict[str, Any]]:
+    return {n: certificate_view(seeded.core, None, c["digest"]) for n, c in seeded.first.certificates.items()}
+
+
+def test_the_twists_are_on_chain(seeded: Seeded) -> None:
+    c = seeded.first.certificates
+    contracts = seeded.core.chain
+    city = from_hex(seeded.first.labs["city"]["lab_id"])
+    revoked = contracts.status(city, from_hex(c["revoked"]["digest"]))
+    assert revoked.state == CertificateState.REVOKED and revoked.reason == RevocationReason.REGULATOR_ORDER
+    substituted = contracts.status(city, from_hex(c["substituted"]["digest"]))
+    assert substituted.state == CertificateState.SUBSTITUTED
+    assert substituted.substituted_by == from_hex(c["replacement"]["digest"])
+    assert seeded.record("replacement")["replaces"]["certificate_digest"] == c["substituted"]["digest"]
+    fraud = seeded.first.fraud_signal
+    assert fraud["kind"] == "NUMBER_REUSE" and fraud["existing_digest"] == c["fuel_dispenser"]["digest"]
+    assert fraud["attempted_digest"] != fraud["existing_digest"]
+    assert contracts.status(city, from_hex(c["fuel_dispenser"]["digest"])).state == CertificateState.NONE
+
+
+def test_story_dates_are_recent_and_kept(seeded: Seeded) -> None:
+    day = dt.date.fromisoformat(seeded.first.date)
+    issued = [seeded.record(n)["dates"]["issue_date"] for n in seeded.first.certificates]
+    assert max(issued) < day.isoformat() and min(issued) >= (day - dt.timedelta(days=14)).isoformat()
+    state = json.loads((seeded.data_dir / "demo" / "demo.json").read_text())
+    assert (
+        state["date"] == seeded.first.date
+        and state["summary"]["certificates"] == seeded.second.to_dict()["certificates"]
+    )
+
+
+def test_usci_completion() -> None:
+    code = usci("91330106MA27XK5L3")
+    assert len(code) == 18 and is_valid_usci(code)
+    with pytest.raises(ValueError):
+        usci("IIIIIIIIIIIIIIIII")

@@ -1,0 +1,103 @@
+"""``tracecert up`` as a user runs it: a process on free ports with its own data directory; it serves the demo,
+stops cleanly on Ctrl-C (SIGINT), and a second run finds the same deployment and demo data."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.conftest import free_port
+
+
+def _start(data_dir: Path, ports: dict[str, int]) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRACECERT_")}
+    env["PYTHONUNBUFFERED"] = "1"
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tracecert.cli",
+            "up",
+            "--data-dir",
+            str(data_dir),
+            "--port",
+            str(ports["registry"]),
+            "--verifier-port",
+            str(ports["verifier"]),
+            "--chain-port",
+            str(ports["chain"]),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+
+
+def _wait_healthy(process: subprocess.Popen[str], url: str, timeout: float = 120.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"tracecert up exited with {process.returncode}:\n{process.communicate()[0]}")
+        try:
+            return dict(httpx.get(f"{url}/health", timeout=1).json())
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    process.kill()
+    raise AssertionError(f"no /health within {timeout}s:\n{process.communicate()[0]}")
+
+
+def _interrupt(process: subprocess.Popen[str]) -> str:
+    process.send_signal(signal.SIGINT)
+    out, _ = process.communicate(timeout=60)
+    assert process.returncode == 0, out
+    return out
+
+
+def _run_once(data_dir: Path) -> tuple[dict[str, Any], dict[str, Any], str]:
+    ports = {"registry": free_port(), "verifier": free_port(), "chain": free_port()}
+    url = f"http://127.0.0.1:{ports['registry']}"
+    process = _start(data_dir, ports)
+    try:
+        health = _wait_healthy(process, url)
+        assert health["status"] == "ok" and health["chain_id"] == 31337
+        running = json.loads((data_dir / "up.json").read_text())
+        assert running["registry"] == url and running["chain"] == f"http://127.0.0.1:{ports['chain']}"
+        summary = json.loads((data_dir / "demo" / "demo.json").read_text())["summary"]
+        dispenser = summary["certificates"]["fuel_dispenser"]
+        view = httpx.get(f"{url}/v1/certificates/{dispenser['digest']}").json()
+        assert view["status"] == "anchored" and view["certificate_number"] == dispenser["certificate_number"]
+        city = summary["labs"]["city"]
+        full = httpx.get(
+            f"{url}/v1/labs/{city['lab_id']}/certificates/{dispenser['certificate_number']}",
+            headers={"Authorization": f"Bearer {city['token']}"},
+        ).json()
+        assert full["record"]["item"]["name"] == "燃油加油机"
+        listing = httpx.get(f"{url}/v1/certificates", params={"limit": 100}).json()
+        assert len(listing["items"]) == 9
+    except BaseException:
+        process.kill()
+        raise
+    out = _interrupt(process)
+    return summary, view, out
+
+
+def test_up_twice_finds_everything_again(data_dir: Path) -> None:
+    first, view, out = _run_once(data_dir)
+    assert "deployed now" in out and "seeded now" in out and "stopped; chain state saved" in out
+    assert (data_dir / "anvil-state.json").exists() and not (data_dir / "up.json").exists()
+    deployment = (data_dir / "deployment.json").read_text()
+
+    second, again, out = _run_once(data_dir)
+    assert "(found)" in out and "Demo data (found" in out
+    assert (data_dir / "deployment.json").read_text() == deployment
+    assert second["certificates"] == first["certificates"] and second["labs"] == first["labs"]
+    assert again["batch"]["tx_hash"] == view["batch"]["tx_hash"]

@@ -1613,6 +1613,7 @@ def registry_worker(data_dir: DataDir = None, rpc_url: RpcUrl = None) -> None:
     """Run the anchoring worker alone until Ctrl-C (one per database)."""
     from registry.anchoring import AnchoringWorker
 
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     with reporting_errors():
         settings = registry_settings(data_dir, rpc_url)
         _require_secret(settings)

@@ -106,6 +106,7 @@ def up(
     from tracecert.chain.local import ensure_local_deployment
     from tracecert.chain.node import AnvilNode
 
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     with reporting_errors():
         settings = registry_settings(data_dir)
         if settings.chain.rpc_url:
@@ -159,6 +160,11 @@ def up(
                 TRACECERT_VERIFIER_URL=verifier_url,
             )
             core = RegistryCore.open(settings, ChainContracts(client, deployment))
+            # The verifier fetches proof bundles from the registry, which gives them to regulators over the lab:
+            # locally it reads them as the national authority.
+            os.environ.setdefault(
+                "TRACECERT_VERIFIER_REGISTRY_TOKEN", _national_token(core, root, deployment.national_authority)
+            )
             summary = None
             if demo:
                 from registry.demo import seed_demo
@@ -214,6 +220,26 @@ def up(
         )
 
 
+def _national_token(core: Any, root: Path, address: str) -> str:
+    """A REGULATOR token of the national authority for the local verifier, kept in the data directory (0600)."""
+    from registry.errors import RegistryError
+
+    path = root / "keys" / "verifier-registry-token"
+    if path.exists():
+        token = path.read_text(encoding="utf-8").strip()
+        try:
+            core.authenticate(token)
+            return token
+        except RegistryError:
+            pass
+    _, token = core.issue_token("REGULATOR", regulator_address=address, label="local verifier")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(token)
+    return str(token)
+
+
 def _write_json(path: Path, data: dict[str, Any]) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(data, indent=2), encoding="utf-8")
@@ -236,20 +262,23 @@ def _print_banner(info: dict[str, Any], deployment: Any, new: bool, reused: bool
     out(f"  verifier     {info['verifier'] or 'not installed yet'}", markup=False)
     out(f"  data         {info['data_dir']}", markup=False)
     if summary is not None:
-        _print_demo(info["registry"], summary)
+        _print_demo(info["registry"], info["verifier"], summary)
     out("Press Ctrl-C to stop (the chain state is kept).", markup=False)
 
 
-def _print_demo(registry: str, summary: Any) -> None:
+def _print_demo(registry: str, verifier: str | None, summary: Any) -> None:
     out = console.print
     out("", markup=False)
     out(f"Demo data ({'seeded now' if summary.created else 'found'}; story dated {summary.date})", markup=False)
-    for lab in summary.labs.values():
-        out(f"  {lab['name']:<12} {lab['kind']:<26} lab {lab['lab_id']}", markup=False)
-        out(f"      token {lab['token']}", markup=False)
+    out("  regulators:", markup=False)
     for key, reg in summary.regulators.items():
-        token = f"  token {reg['token']}" if reg.get("token") else ""
-        out(f"  {reg['name']} ({key}) {reg['address']}{token}", markup=False)
+        out(f"    {_pad(reg['name'], 22)} {key:<9} account {reg['address']}", markup=False)
+        if reg.get("token"):
+            out(f"    {'':<32} token   {reg['token']}", markup=False)
+    out("  labs:", markup=False)
+    for lab in summary.labs.values():
+        out(f"    {_pad(lab['name'], 22)} {lab['kind']:<26} lab id {lab['lab_id']}", markup=False)
+        out(f"    {'':<49} token  {lab['token']}", markup=False)
     out("  certificates:", markup=False)
     for name, c in summary.certificates.items():
         out(f"    {name:<18} {c['certificate_number']:<20} {c['digest']}  {c['title']}", markup=False)
@@ -265,6 +294,8 @@ def _print_demo(registry: str, summary: Any) -> None:
     regulator = summary.regulators["330100"]
     out("", markup=False)
     out("Try:", markup=False)
+    if verifier:
+        out(f"  open {verifier}/c/{dispenser['digest']}  (the verifier's page; QR codes point there)", markup=False)
     out(f"  curl -s {registry}/v1/certificates/{dispenser['digest']}", markup=False)
     out(
         f"  curl -s -H 'Authorization: Bearer {city['token']}' {registry}/v1/certificates/{dispenser['digest']}/bundle",
@@ -274,6 +305,13 @@ def _print_demo(registry: str, summary: Any) -> None:
     out(f"  curl -s -H 'Authorization: Bearer {regulator['token']}' {registry}/v1/fraud-signals", markup=False)
     out(f"  tracecert status {summary.certificates['revoked']['digest']} --registry {registry}", markup=False)
     out(f"  TRACECERT_TOKEN={city['token']} tracecert issue RECORDS... --registry {registry}", markup=False)
+
+
+def _pad(text: str, width: int) -> str:
+    """``text`` padded to ``width`` terminal cells (CJK characters take two)."""
+    from rich.cells import cell_len
+
+    return text + " " * max(0, width - cell_len(text))
 
 
 def register(root: typer.Typer) -> None:

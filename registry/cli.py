@@ -594,7 +594,8 @@ LabOption = Annotated[str, typer.Option("--lab", help="The lab: its code, or its
 
 
 def _window(valid_from: str | None, valid_until: str, now: int) -> tuple[int, int]:
-    start = parse_time(valid_from) if valid_from else now - now % 86400 - 8 * 3600
+    today = dt.datetime.fromtimestamp(now, CHINA).date().isoformat()
+    start = parse_time(valid_from or today)
     end = parse_time(valid_until, end_of_day=True)
     if end <= start:
         raise _usage("--valid-until must be after --valid-from")

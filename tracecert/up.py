@@ -167,11 +167,14 @@ def up(
             )
             summary = None
             if demo:
-                from registry.demo import seed_demo
+                from registry.demo import DemoError, seed_demo
 
                 if not (root / "demo" / "demo.json").exists():
                     err.print("seeding the demo data (once) ...", markup=False)
-                summary = seed_demo(core, root)
+                try:
+                    summary = seed_demo(core, root)
+                except DemoError as exc:
+                    raise CliError(exc.code, str(exc)) from exc
 
             from registry.api import create_app
 

@@ -101,10 +101,44 @@ def canonicalize(obj: Any) -> bytes:
         CanonicalizationFailed: the value holds something JCS cannot represent (NaN, an integer beyond
             ±2**53, a non-string key, a non-JSON type).
     """
+    fast = _jcs_without_numbers(obj)
+    if fast is not None:
+        return fast
     try:
         return rfc8785.dumps(obj)
     except rfc8785.CanonicalizationError as e:
         raise CanonicalizationFailed(str(e)) from e
+
+
+def _jcs_without_numbers(obj: Any) -> bytes | None:
+    """JCS through the C JSON encoder, for values without numbers (every record): None when it does not apply.
+
+    Without numbers, RFC 8785 reduces to: members sorted by the UTF-16 code units of their names, no whitespace,
+    strings escaped as ECMAScript's JSON.stringify does (``\\"``, ``\\\\``, ``\\b \\f \\n \\r \\t``,
+    other controls as lowercase ``\\u00xx``, nothing else) — which is exactly ``json.dumps`` with
+    ``ensure_ascii=False`` when every member name is in the Basic Multilingual Plane (then code point order and
+    UTF-16 order agree) and no string holds a lone surrogate. Anything else goes to the reference implementation.
+    """
+    if not _plain(obj, 0):
+        return None
+    try:
+        return json.dumps(obj, ensure_ascii=False, sort_keys=True, separators=(",", ":"),
+                          allow_nan=False).encode("utf-8")
+    except (UnicodeEncodeError, ValueError, TypeError):  # lone surrogates and the like: let rfc8785 decide
+        return None
+
+
+def _plain(obj: Any, depth: int) -> bool:
+    if depth > 64:
+        return False
+    if isinstance(obj, str) or obj is None or obj is True or obj is False:
+        return True
+    if isinstance(obj, Mapping):
+        return all(isinstance(k, str) and max(map(ord, k), default=0) < 0xD800 and _plain(v, depth + 1)
+                   for k, v in obj.items())
+    if isinstance(obj, list | tuple):
+        return all(_plain(v, depth + 1) for v in obj)
+    return False
 
 
 def canonicalize_json(data: bytes | str) -> bytes:

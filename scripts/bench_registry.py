@@ -1,0 +1,364 @@
+"""Registry benchmark: certificates accepted and anchored end to end over HTTP, on a real Anvil node.
+
+Starts a throw-away Anvil node, deploys, onboards a lab, and serves the registry (uvicorn, with its anchoring
+worker) in a separate process. Then:
+
+1. batched: N certificates sent with the bulk endpoint (1,000 per request, from ``--clients`` threads), the worker
+   anchoring Merkle roots (batch size up to 1,024, window 1 s);
+2. one anchor transaction per certificate (batch size 1), for comparison;
+
+and prints certificates/second accepted and anchored, acceptance→anchored latency p50/p99 (from the database's
+accepted_at/anchored_at), the batch sizes reached and gas per certificate.
+
+    .venv/bin/python scripts/bench_registry.py [--count 20000] [--single 300] [--database-url URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import copy
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from eth_account import Account
+from sqlalchemy import create_engine, text
+
+from registry.config import RegistrySettings
+from registry.core import RegistryCore
+from tracecert.certificate.canonical import lab_id as derive_lab_id
+from tracecert.certificate.canonical import to_hex
+from tracecert.certificate.model import is_valid_usci
+from tracecert.chain.client import ChainClient
+from tracecert.chain.config import ChainSettings
+from tracecert.chain.contracts import ChainContracts
+from tracecert.chain.deploy import deploy
+from tracecert.chain.node import AnvilNode
+from tracecert.chain.sender import TransactionSender
+from tracecert.chain.types import Activity, LabKind
+
+LAB_CODE = "12330100470001234"
+SECRET = "bench-secret-" + "x" * 40
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _usci(body: str) -> str:
+    return next(body + c for c in "0123456789ABCDEFGHJKLMNPQRTUWXY" if is_valid_usci(body + c))
+
+
+def _machine() -> str:
+    model = platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return f"{os.cpu_count()} cores ({model}), Python {platform.python_version()}"
+
+
+def _template(lab_hex: str, code: str, today: str, valid_until: str) -> dict[str, Any]:
+    """A VERIFICATION of an electronic price scale (JJG 539), as a city lab issues thousands of."""
+    return {
+        "schema_version": "tracecert/1",
+        "kind": "VERIFICATION",
+        "certificate_number": "",
+        "dates": {
+            "receipt_date": today,
+            "performance_begin": today,
+            "performance_end": today,
+            "issue_date": today,
+            "valid_until": valid_until,
+        },
+        "item": {
+            "name": "电子计价秤",
+            "category_code": "0201",
+            "manufacturer": "某衡器有限公司",
+            "model": "ACS-30",
+            "serial_number": "",
+            "accuracy_class": "III",
+            "mpe": {"value": "5", "unit": "\\gram"},
+        },
+        "customer": {
+            "name": "某农贸市场",
+            "usci": _usci("91330100MA2H0000" + "1"),
+            "mandatory_verification": True,
+            "use": "贸易结算",
+        },
+        "lab": {
+            "lab_id": lab_hex,
+            "code": code,
+            "name": "杭州市计量检定测试院",
+            "authorization_number": "(浙)法计(2026)01001号",
+        },
+        "persons": [
+            {"name": "张三", "role": "PERFORMER", "id": "JDY-001"},
+            {"name": "李四", "role": "CHECKER", "id": "JDY-002"},
+            {"name": "王五", "role": "APPROVER", "id": "JDY-003"},
+        ],
+        "method": {"reference": "JJG 539-2016", "title": "数字指示秤"},
+        "results": [{"quantity": "示值误差 (15 kg)", "value": "0.5", "unit": "\\gram"}],
+        "standards_used": [
+            {
+                "name": "M1 等级砝码",
+                "serial_number": "FM-2019-88",
+                "certificate_number": "ZJ2026-1234",
+                "certificate_digest": "0x" + "ab" * 32,
+            }
+        ],
+        "conclusion": "PASS",
+    }
+
+
+def _records(template: dict[str, Any], prefix: str, count: int) -> list[dict[str, Any]]:
+    out = []
+    for i in range(count):
+        record = copy.deepcopy(template)
+        record["certificate_number"] = f"{prefix}-{i:07d}"
+        record["item"]["serial_number"] = f"S{prefix}{i:07d}"
+        out.append(record)
+    return out
+
+
+class Server:
+    """The registry API (with its worker) in its own process."""
+
+    def __init__(self, env: dict[str, str], port: int, log: Path) -> None:
+        self.url = f"http://127.0.0.1:{port}"
+        self._log = log.open("ab")
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--factory",
+                "registry.api:create_app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+            ],
+            env={**os.environ, **env},
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                    return
+            if self.process.poll() is not None:
+                raise RuntimeError(f"registry exited; see {log}")
+            time.sleep(0.2)
+        raise RuntimeError(f"registry did not start; see {log}")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(30)
+        self._log.close()
+
+
+def _send(url: str, token: str, records: list[dict[str, Any]], bulk: int, clients: int) -> tuple[float, int]:
+    chunks = [records[i : i + bulk] for i in range(0, len(records), bulk)]
+    accepted = [0]
+    lock = threading.Lock()
+
+    def work(mine: list[list[dict[str, Any]]]) -> None:
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=120) as http:
+            for chunk in mine:
+                body = {"certificates": [{"record": r} for r in chunk]}
+                response = http.post("/v1/certificates/bulk", json=body)
+                response.raise_for_status()
+                with lock:
+                    accepted[0] += int(response.json()["accepted"])
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=work, args=(chunks[i::clients],)) for i in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return time.perf_counter() - started, accepted[0]
+
+
+def _wait_anchored(database: str, prefix: str, count: int, timeout: float = 600) -> float:
+    engine = create_engine(database)
+    started = time.perf_counter()
+    while time.perf_counter() - started < timeout:
+        with engine.connect() as conn:
+            done = conn.execute(
+                text("SELECT count(*) FROM certificates WHERE status='ANCHORED' AND certificate_number LIKE :p"),
+                {"p": f"{prefix}-%"},
+            ).scalar_one()
+        if done >= count:
+            engine.dispose()
+            return time.perf_counter() - started
+        time.sleep(0.05)
+    raise TimeoutError(f"only {done} of {count} anchored")
+
+
+def _stats(database: str, prefix: str) -> dict[str, Any]:
+    engine = create_engine(database)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT accepted_at, anchored_at FROM certificates WHERE certificate_number LIKE :p"),
+            {"p": f"{prefix}-%"},
+        ).all()
+        batches = conn.execute(
+            text(
+                "SELECT b.size, b.gas_used FROM batches b WHERE b.root IN "
+                "(SELECT DISTINCT batch_root FROM certificates "
+                "WHERE certificate_number LIKE :p)"
+            ),
+            {"p": f"{prefix}-%"},
+        ).all()
+    engine.dispose()
+
+    def ts(value: Any) -> float:
+        return (
+            value
+            if isinstance(value, float)
+            else (
+                value.timestamp()
+                if hasattr(value, "timestamp")
+                else __import__("datetime").datetime.fromisoformat(str(value)).timestamp()
+            )
+        )
+
+    lags = sorted(ts(b) - ts(a) for a, b in rows)
+    sizes = [s for s, _ in batches]
+    gas = sum(g or 0 for _, g in batches)
+    return {
+        "p50": statistics.median(lags),
+        "p99": lags[min(len(lags) - 1, int(len(lags) * 0.99))],
+        "batches": len(batches),
+        "max_batch": max(sizes),
+        "mean_batch": statistics.fmean(sizes),
+        "gas_per_certificate": gas / max(1, sum(sizes)),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--count", type=int, default=20_000, help="certificates in the batched run")
+    parser.add_argument("--single", type=int, default=300, help="certificates in the one-tx-per-certificate run")
+    parser.add_argument("--clients", type=int, default=2)
+    parser.add_argument("--bulk", type=int, default=1000)
+    parser.add_argument("--database-url", default=None, help="default: SQLite in a temporary directory")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        node = AnvilNode(tmp / "node", port=_port(), persist=False)
+        node.start()
+        try:
+            client = ChainClient(node.url)
+            actors = {n: Account.create() for n in ("national", "province", "admin")}
+            for a in actors.values():
+                client.set_balance(a.address, 10**24)
+            senders = {n: TransactionSender(client, a) for n, a in actors.items()}
+            deployment = deploy(client, senders["national"], national_authority=actors["national"].address)
+            deployment.save(tmp / "deployment.json")
+            chain = ChainContracts(client, deployment)
+            chain.register_regulator(senders["national"], actors["province"].address, 330000, "浙江省市场监督管理局")
+            code = _usci(LAB_CODE)
+            lab = derive_lab_id(code)
+            chain.register_lab(
+                senders["province"],
+                lab,
+                LabKind.LEGAL_METROLOGY_INSTITUTE,
+                330100,
+                actors["admin"].address,
+                "杭州市计量检定测试院",
+            )
+            now = client.block_timestamp()
+            chain.authorize_lab(
+                senders["province"], lab, "(浙)法计(2026)01001号", now - 86_400, now + 10**8, {"0201": Activity.VERIFY}
+            )
+            database = args.database_url or f"sqlite:///{tmp / 'registry.db'}"
+            settings = RegistrySettings(
+                data_dir=tmp,
+                database_url=database,
+                secret=SECRET,  # type: ignore[arg-type]
+                chain=ChainSettings(rpc_url=node.url, data_dir=tmp),
+            )
+            core = RegistryCore.open(settings)
+            row = core.add_lab(code, "杭州市计量检定测试院")
+            client.set_balance(row.writer_address, 10**24)
+            chain.add_writer(senders["admin"], lab, row.writer_address)
+            held = core.new_held_signing_key(to_hex(lab))
+            chain.register_key(senders["admin"], lab, held.public_key)
+            _, token = core.issue_token("LAB", lab_id=to_hex(lab), label="bench")
+            core.engine.dispose()
+
+            import datetime as dt
+
+            today = dt.datetime.fromtimestamp(client.block_timestamp(), dt.timezone(dt.timedelta(hours=8))).date()
+            template = _template(to_hex(lab), code, today.isoformat(), (today + dt.timedelta(days=360)).isoformat())
+            env = {
+                "TRACECERT_DATA_DIR": str(tmp),
+                "TRACECERT_REGISTRY_DATABASE_URL": database,
+                "TRACECERT_REGISTRY_SECRET": SECRET,
+                "TRACECERT_CHAIN_RPC_URL": node.url,
+                "TRACECERT_REGISTRY_BATCH_MAX_SIZE": "1024",
+                "TRACECERT_REGISTRY_BATCH_WINDOW_SECONDS": "1.0",
+            }
+
+            print(f"TraceCert registry benchmark: {_machine()}; {database.split(':', 1)[0]}; Anvil automine\n")
+            results: list[tuple[str, dict[str, Any]]] = []
+            for label, prefix, count, batch_size in (
+                ("batched (Merkle roots)", "B", args.count, "1024"),
+                ("one anchor tx per certificate", "S", args.single, "1"),
+            ):
+                server = Server({**env, "TRACECERT_REGISTRY_BATCH_MAX_SIZE": batch_size}, _port(), tmp / "server.log")
+                try:
+                    records = _records(template, prefix, count)
+                    started = time.perf_counter()
+                    send_s, accepted = _send(server.url, token, records, args.bulk, args.clients)
+                    anchor_wait = _wait_anchored(database, prefix, count)
+                    total = time.perf_counter() - started
+                finally:
+                    server.stop()
+                stats = _stats(database, prefix)
+                stats.update(
+                    count=count, accepted=accepted, accept_rate=count / send_s, end_to_end=count / total, total=total
+                )
+                results.append((label, stats))
+                del anchor_wait
+
+            print(
+                f"{'run':<32} {'certs':>7} {'accepted/s':>11} {'anchored/s':>11} {'p50 s':>7} {'p99 s':>7} "
+                f"{'batches':>8} {'max batch':>9} {'gas/cert':>9}"
+            )
+            for label, s in results:
+                print(
+                    f"{label:<32} {s['count']:>7,} {s['accept_rate']:>11,.0f} {s['end_to_end']:>11,.0f} "
+                    f"{s['p50']:>7.2f} {s['p99']:>7.2f} {s['batches']:>8,} {s['max_batch']:>9,} "
+                    f"{s['gas_per_certificate']:>9,.0f}"
+                )
+            ratio = results[0][1]["end_to_end"] / results[1][1]["end_to_end"]
+            print(f"\nbatched / one-tx-per-certificate end-to-end throughput: {ratio:,.0f}x")
+            print(json.dumps({label: s for label, s in results}, default=str))
+        finally:
+            node.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -8,6 +8,7 @@ from registry import cli as registry_cli
 from tracecert import up as up_cli
 from tracecert.certificate import cli as certificate_cli
 from tracecert.chain import cli as chain_cli
+from verifier import cli as verifier_cli
 
 app = typer.Typer(
     name="tracecert",
@@ -20,6 +21,7 @@ certificate_cli.register(app)
 chain_cli.register(app)
 registry_cli.register(app)
 up_cli.register(app)
+verifier_cli.register(app)
 
 
 def main() -> None:

@@ -1,0 +1,266 @@
+"""``tracecert verify`` against a real chain: verdicts, exit codes 0/1/2, --json, folders, offline use."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from eth_account import Account
+from typer.testing import CliRunner, Result
+
+from tests.verifier.conftest import TraceWorld, calibration, chain_of_three, standard_from, tamper, verification
+from tests.verifier.test_api import PDF, build_world, with_document
+from tracecert.certificate.canonical import from_hex
+from tracecert.chain.client import ChainClient
+from tracecert.chain.types import RevocationReason
+from tracecert.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def world(client: ChainClient) -> TraceWorld:
+    return build_world(client)
+
+
+@pytest.fixture(scope="module")
+def chain3(world: TraceWorld) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    return chain_of_three(world)
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No settings leak in from the machine: an empty data directory, no registry, no RPC URL."""
+    for name in list(os.environ):
+        if name.startswith("TRACECERT_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("TRACECERT_DATA_DIR", str(tmp_path / "data"))
+
+
+def write(path: Path, obj: Any) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(obj, ensure_ascii=False, indent=1), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def deployment(world: TraceWorld, tmp_path: Path) -> Path:
+    path = tmp_path / "deployment.json"
+    world.chain.contracts.deployment.save(path)
+    return path
+
+
+@pytest.fixture
+def bundles(chain3: Any, tmp_path: Path) -> Path:
+    """The standards' certificates (NMI and provincial) in a folder."""
+    folder = tmp_path / "standards"
+    write(folder / "nmi.json", chain3[0])
+    write(folder / "provincial.json", chain3[1])
+    return folder
+
+
+def verify(world: TraceWorld, *args: str) -> Result:
+    return runner.invoke(app, ["verify", "--rpc-url", world.chain.client.url, *args])
+
+
+def test_a_valid_bundle(world: TraceWorld, chain3: Any, deployment: Path, bundles: Path, tmp_path: Path) -> None:
+    leaf = write(tmp_path / "leaf.json", chain3[2])
+    result = verify(world, str(leaf), "--deployment", str(deployment), "--bundles", str(bundles))
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert out.startswith("VALID  ") and "HZ-2026-C0033" in out
+    # The trace goes up to the NMI, with each standard named.
+    assert "精密压力表 ← ZJ-2026-Y0101" in out and "活塞式压力计 ← NIM-2026-P001  中国计量科学研究院 [NMI]" in out
+    assert "1 file: 1 valid, 0 invalid" in out
+
+
+def test_json_output(world: TraceWorld, chain3: Any, deployment: Path, bundles: Path, tmp_path: Path) -> None:
+    leaf = write(tmp_path / "leaf.json", chain3[2])
+    result = verify(world, str(leaf), "--json", "--deployment", str(deployment), "--bundles", str(bundles))
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["verdict"] == "VALID" and report["digest"] == chain3[2]["digest"]
+    assert report["trace"]["children"][0]["children"][0]["lab_kind"] == "NMI"
+
+
+def test_a_tampered_bundle_exits_1(
+    world: TraceWorld, chain3: Any, deployment: Path, bundles: Path, tmp_path: Path
+) -> None:
+    forged = write(tmp_path / "forged.json", tamper(chain3[2], "results.0.value", "0.000"))
+    result = verify(world, str(forged), "--deployment", str(deployment), "--bundles", str(bundles))
+    assert result.exit_code == 1
+    out = result.stdout
+    assert out.startswith("INVALID") and "✗ DIGEST_MATCHES" in out
+    assert "证书内容与其摘要不符（内容被改动）" in out and "the record does not hash to its digest" in out
+
+
+def test_warnings_count_as_valid(
+    world: TraceWorld, chain3: Any, deployment: Path, bundles: Path, tmp_path: Path
+) -> None:
+    d = world.day
+    [long] = world.issue(
+        world.city,
+        verification(
+            world.city,
+            "HZ-CLI-LONG",
+            standards=[standard_from(chain3[1])],
+            performed=d(0),
+            issued=d(0),
+            valid_until=d(365),
+        ),
+    )
+    path = write(tmp_path / "long.json", long)
+    result = verify(world, str(path), "--deployment", str(deployment), "--bundles", str(bundles))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("VALID_WITH_WARNINGS") and "! VALIDITY_PERIOD" in result.stdout
+    # ... unless the kind asked for is another.
+    asked = verify(
+        world, str(path), "--expect-kind", "calibration", "--deployment", str(deployment), "--bundles", str(bundles)
+    )
+    assert asked.exit_code == 1 and "KIND_AS_EXPECTED" in asked.stdout
+
+
+def test_folder_mode(world: TraceWorld, chain3: Any, deployment: Path, tmp_path: Path) -> None:
+    """Every file of a folder; the folder's bundles are the sources for traceability (no --bundles)."""
+    folder = tmp_path / "certs"
+    for name, b in zip(("nmi", "provincial", "leaf"), chain3, strict=True):
+        write(folder / f"{name}.json", b)
+    doc_bundle = with_document(world, "NIM-CLI-PDF", PDF + b"cli", "application/pdf")
+    write(folder / "sub" / "doc-bundle.json", doc_bundle)
+    (folder / "sub" / "certificate.pdf").write_bytes(PDF + b"cli")
+    (folder / "README.txt").write_text("not a certificate", encoding="utf-8")
+    write(folder / "other.json", {"name": "not a bundle"})
+    (folder / ".hidden.json").write_text("{broken", encoding="utf-8")
+    result = verify(world, str(folder), "--deployment", str(deployment))
+    assert result.exit_code == 0, result.output
+    assert "7 files: 5 valid, 0 invalid, 2 skipped" in result.stdout
+    as_json = verify(world, str(folder), "--json", "--deployment", str(deployment))
+    entries = {Path(e["path"]).name: e for e in json.loads(as_json.stdout)}
+    assert entries["certificate.pdf"]["report"]["digest"] == doc_bundle["digest"]
+    assert entries["certificate.pdf"]["report"]["verdict"] == "VALID"
+    assert "skipped" in entries["README.txt"] and "skipped" in entries["other.json"]
+    # One bad file in the folder makes the whole run fail.
+    write(folder / "forged.json", tamper(chain3[2], "item.serial_number", "YB-0000"))
+    (folder / "broken.json").write_text("{not json", encoding="utf-8")
+    failed = verify(world, str(folder), "--deployment", str(deployment))
+    assert failed.exit_code == 1
+    assert "9 files: 5 valid, 2 invalid, 2 skipped" in failed.stdout and "MALFORMED_JSON" in failed.stdout
+
+
+def test_a_document_alone_is_looked_up(world: TraceWorld, deployment: Path, tmp_path: Path) -> None:
+    data = PDF + b"alone"
+    bundle = with_document(world, "NIM-CLI-DOC", data, "application/pdf")
+    pdf = tmp_path / "doc.pdf"
+    pdf.write_bytes(data)
+    write(tmp_path / "lib" / "b.json", bundle)
+    result = verify(world, str(pdf), "--json", "--deployment", str(deployment), "--bundles", str(tmp_path / "lib"))
+    assert result.exit_code == 0 and json.loads(result.stdout)["digest"] == bundle["digest"]
+    missing = verify(world, str(pdf), "--deployment", str(deployment))
+    assert missing.exit_code == 1 and "INVALID (unknown)" in missing.stdout
+    assert "0x" + hashlib.sha256(data).hexdigest() in missing.stdout
+
+
+def test_as_of_before_a_revocation(
+    world: TraceWorld, chain3: Any, deployment: Path, bundles: Path, tmp_path: Path
+) -> None:
+    d = world.day
+    [bundle] = world.issue(
+        world.city,
+        calibration(
+            world.city,
+            "HZ-CLI-REVOKED",
+            serial="YB-CR",
+            item="压力表",
+            u="0.01",
+            performed=d(-1),
+            issued=d(0),
+            standards=[standard_from(chain3[1])],
+        ),
+    )
+    world.chain.advance(3600)
+    world.chain.contracts.revoke(
+        world.city.writer, world.city.lab_id, from_hex(bundle["digest"]), RevocationReason.SUPERSEDED
+    )
+    revoked_at = world.chain.now()
+    path = write(tmp_path / "revoked.json", bundle)
+    args = ["--deployment", str(deployment), "--bundles", str(bundles)]
+    now = verify(world, str(path), *args)
+    assert now.exit_code == 1 and "NOT_REVOKED" in now.stdout
+    before = verify(world, str(path), "--as-of", str(revoked_at - 1800), *args)
+    assert before.exit_code == 0, before.output
+
+
+def test_offline_from_a_bundle_and_an_rpc_url(world: TraceWorld, chain3: Any, tmp_path: Path) -> None:
+    """No deployment file, no registry: the contract the bundle names, checked to be TraceCert's code."""
+    folder = tmp_path / "certs"
+    for name, b in zip(("nmi", "provincial", "leaf"), chain3, strict=True):
+        write(folder / f"{name}.json", b)
+    result = verify(world, str(folder / "leaf.json"), "--bundles", str(folder))
+    assert result.exit_code == 0, result.output
+    assert "pin the root of trust" in result.stderr
+    pinned = verify(
+        world, str(folder / "leaf.json"), "--bundles", str(folder), "--trust-authority", world.national.address
+    )
+    assert pinned.exit_code == 0 and "pin the root of trust" not in pinned.stderr
+    stranger = verify(
+        world, str(folder / "leaf.json"), "--bundles", str(folder), "--trust-authority", Account.create().address
+    )
+    assert stranger.exit_code == 2 and "UNTRUSTED_DEPLOYMENT" in stranger.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["missing.json"], "no such file"),  # a path that does not exist
+        (["{leaf}", "--as-of", "last tuesday"], "as_of"),  # a date that is not one
+        (["{leaf}", "--expect-kind", "inspection"], "expected_kind"),  # a kind that does not exist
+        (["{txt}"], "not a proof bundle"),  # a file named explicitly that is not a certificate file
+        (["{empty}"], "no files"),  # an empty folder
+        (["{leaf}", "--rpc-url", "http://127.0.0.1:9"], "CHAIN_UNAVAILABLE"),  # a node that does not answer
+        (["{leaf}", "--deployment", "{nowhere}"], "NO_DEPLOYMENT"),  # a deployment file that does not exist
+        (["{leaf}", "--trust-authority", "0x1234"], "bad setting"),  # not an address
+    ],
+)
+def test_usage_errors_exit_2(world: TraceWorld, chain3: Any, tmp_path: Path, args: list[str], message: str) -> None:
+    names = {
+        "leaf": str(write(tmp_path / "leaf.json", chain3[2])),
+        "txt": str(tmp_path / "notes.txt"),
+        "empty": str(tmp_path / "empty"),
+        "nowhere": str(tmp_path / "nowhere.json"),
+    }
+    (tmp_path / "notes.txt").write_text("hello", encoding="utf-8")
+    (tmp_path / "empty").mkdir()
+    result = verify(world, *[a.format(**names) for a in args])
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+
+
+def test_no_chain_configured_exits_2(chain3: Any, tmp_path: Path) -> None:
+    leaf = write(tmp_path / "leaf.json", chain3[2])
+    result = runner.invoke(app, ["verify", str(leaf)])
+    assert result.exit_code == 2 and "NO_RPC_URL" in result.stderr
+
+
+def test_the_installed_command(world: TraceWorld, chain3: Any, deployment: Path, bundles: Path, tmp_path: Path) -> None:
+    """The real entry point, in its own process, with the RPC URL from the environment."""
+    leaf = write(tmp_path / "leaf.json", chain3[2])
+    exe = Path(sys.executable).with_name("tracecert")
+    env = {**os.environ, "TRACECERT_CHAIN_RPC_URL": world.chain.client.url}
+    proc = subprocess.run(
+        [str(exe), "verify", str(leaf), "--deployment", str(deployment), "--bundles", str(bundles)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.startswith("VALID")
+    help_text = subprocess.run([str(exe), "verify", "--help"], capture_output=True, text=True, check=True).stdout
+    assert "VALID_WITH_WARNINGS counts as valid" in " ".join(help_text.split())

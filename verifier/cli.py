@@ -1,0 +1,352 @@
+"""``tracecert verify``: check certificate files (bundles, PDFs, DCC XML, folders) against the chain.
+
+Works offline from a registry: a proof bundle and a chain RPC URL are enough. Output is one verdict per file with
+the failed checks (Chinese and English) and the traceability chain, or the reports as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.text import Text
+
+from tracecert.chain.errors import ChainUnavailable
+from verifier.api import (
+    ServiceError,
+    SetupError,
+    VerificationInput,
+    VerifierSettings,
+    build_verifier,
+    input_from_file,
+    parse_as_of,
+    parse_kind,
+)
+from verifier.chainview import LiveChainView
+from verifier.engine import Verifier
+from verifier.report import Report, Verdict
+from verifier.sources import MemorySource
+
+__all__ = ["register", "verify_command"]
+
+console = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+USAGE_ERROR = 2
+STYLE = {Verdict.VALID: "bold green", Verdict.VALID_WITH_WARNINGS: "bold yellow", Verdict.INVALID: "bold red"}
+
+
+@dataclass
+class _Item:
+    """One file to verify, and what came of it."""
+
+    path: Path
+    job: VerificationInput | None = None
+    report: Report | None = None
+    error: str | None = None  # unreadable: counts as INVALID
+    skipped: str | None = None  # not a certificate file inside a folder: ignored
+
+    @property
+    def valid(self) -> bool:
+        return self.report is not None and self.report.verdict is not Verdict.INVALID
+
+
+def _usage(message: str) -> typer.Exit:
+    err.print(Text("error: ", style="bold red") + Text(message))
+    return typer.Exit(USAGE_ERROR)
+
+
+def _collect(paths: list[Path]) -> list[tuple[Path, bool]]:
+    """Files to verify, each with whether it was named explicitly (a folder's files are not)."""
+    files: list[tuple[Path, bool]] = []
+    for path in paths:
+        if path.is_dir():
+            inside = sorted(
+                p
+                for p in path.rglob("*")
+                if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
+            )
+            files.extend((p, False) for p in inside)
+        elif path.is_file():
+            files.append((path, True))
+        else:
+            raise _usage(f"{path}: no such file or folder")
+    return files
+
+
+def _read(path: Path, explicit: bool) -> _Item:
+    item = _Item(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise _usage(f"{path}: cannot read ({exc.strerror})") from exc
+    try:
+        item.job = input_from_file(data, name=str(path))
+    except ServiceError as exc:
+        if exc.code == "UNSUPPORTED_MEDIA_TYPE":
+            if explicit:
+                raise _usage(f"{path}: not a proof bundle (JSON), a PDF or a DCC XML") from exc
+            item.skipped = "not a proof bundle, PDF or DCC XML"
+        else:
+            item.error = f"{exc.code}: {exc.message}"
+        return item
+    job = item.job
+    if not explicit and job.bundle is not None and not _looks_like_bundle(job.bundle):
+        item.job, item.skipped = None, "JSON, but not a proof bundle or certificate record"
+    return item
+
+
+def _looks_like_bundle(obj: dict[str, Any]) -> bool:
+    return str(obj.get("format", "")).startswith("tracecert-bundle/")
+
+
+def _settings(**overrides: Any) -> VerifierSettings:
+    try:
+        return VerifierSettings(**{k: v for k, v in overrides.items() if v not in (None, [], ())})
+    except ValueError as exc:
+        raise _usage(f"bad setting: {exc}") from exc
+
+
+def _trust_note(settings: VerifierSettings, verifier: Verifier) -> None:
+    derived = (
+        settings.deployment_file is None
+        and not settings.deployment_path.exists()
+        and not settings.certificate_registry
+        and not settings.trusted_authorities
+    )
+    if derived and isinstance(verifier.chain, LiveChainView):
+        deployment = verifier.chain.contracts.deployment
+        err.print(
+            f"note: verifying against the contracts the bundle names (CertificateRegistry "
+            f"{deployment.certificate_registry}, national authority {deployment.national_authority}); "
+            "pin the root of trust with --trust-authority ADDRESS or --deployment FILE",
+            markup=False,
+        )
+
+
+def verify_command(
+    paths: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Proof bundles (JSON), original documents (PDF / DCC XML, looked up by SHA-256), or folders "
+            "(every file in them; the bundles in a folder also serve as sources for traceability).",
+            show_default=False,
+        ),
+    ],
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="Verify at this moment instead of now: YYYY-MM-DD (end of that day, UTC+8), an ISO date-time, "
+            "or unix seconds.",
+        ),
+    ] = None,
+    json_output: Annotated[
+        bool,
+        typer.Option(
+            "--json", help="Print the report as JSON (one file), or a list of {path, report} (several files)."
+        ),
+    ] = False,
+    rpc_url: Annotated[
+        str | None,
+        typer.Option(
+            "--rpc-url", help="Chain JSON-RPC URL (default $TRACECERT_VERIFIER_RPC_URL / $TRACECERT_CHAIN_RPC_URL)."
+        ),
+    ] = None,
+    deployment: Annotated[
+        Path | None,
+        typer.Option(
+            "--deployment",
+            help="Deployment file (default {data dir}/deployment.json if present, else the contract the first "
+            "bundle names).",
+        ),
+    ] = None,
+    bundles: Annotated[
+        Path | None, typer.Option("--bundles", help="A folder of proof bundles to find standards' certificates in.")
+    ] = None,
+    registry: Annotated[
+        list[str] | None,
+        typer.Option("--registry", help="A registry (or mirror) URL to find bundles in; repeatable. Never trusted."),
+    ] = None,
+    registry_token: Annotated[
+        str | None,
+        typer.Option(
+            "--registry-token", envvar="TRACECERT_VERIFIER_REGISTRY_TOKEN", help="Token for the registry's bundles."
+        ),
+    ] = None,
+    trust_authority: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--trust-authority",
+            help="Address of a national authority trusted as the root of the deployment; repeatable.",
+        ),
+    ] = None,
+    expect_kind: Annotated[
+        str | None,
+        typer.Option("--expect-kind", help="Require this kind: verification (检定) or calibration (校准)."),
+    ] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option("--data-dir", help="Data directory (default $TRACECERT_DATA_DIR or .tracecert).")
+    ] = None,
+) -> None:
+    """Verify certificates against the chain: authenticity, the lab's authorization, status, traceability.
+
+    Exit status 0: every file is VALID (VALID_WITH_WARNINGS counts as valid).
+
+    Exit status 1: a file is INVALID or unknown (not anchored, not found).
+
+    Exit status 2: usage error (bad path or date, no chain or deployment).
+    """
+    try:
+        when, kind = parse_as_of(as_of), parse_kind(expect_kind)
+    except ServiceError as exc:
+        raise _usage(exc.message) from exc
+    if kind is not None and kind.value not in ("VERIFICATION", "CALIBRATION"):
+        raise _usage("--expect-kind is verification or calibration")
+    settings = _settings(
+        rpc_url=rpc_url,
+        data_dir=data_dir,
+        deployment_file=deployment,
+        bundles_dir=bundles,
+        registry_urls=registry,
+        registry_token=registry_token,
+        trusted_authorities=trust_authority,
+    )
+    items = [_read(path, explicit) for path, explicit in _collect(paths)]
+    if not items:
+        raise _usage("no files to verify")
+    given = MemorySource(i.job.bundle for i in items if i.job is not None and i.job.bundle is not None)
+    hint = next(
+        (
+            str(i.job.bundle["anchor"]["contract"])
+            for i in items
+            if i.job is not None
+            and i.job.bundle is not None
+            and isinstance(i.job.bundle.get("anchor"), dict)
+            and "contract" in i.job.bundle["anchor"]
+        ),
+        None,
+    )
+    try:
+        verifier = build_verifier(settings, sources=[given], contract_hint=hint)
+        if not json_output:
+            _trust_note(settings, verifier)
+        for item in items:
+            if item.job is not None:
+                item.job.as_of, item.job.expected_kind = when, kind
+                item.report = item.job.run(verifier)
+    except SetupError as exc:
+        raise _usage(f"{exc.code}: {exc.message}") from exc
+    except ChainUnavailable as exc:
+        raise _usage(f"CHAIN_UNAVAILABLE: {exc}") from exc
+
+    checked = [i for i in items if i.skipped is None]
+    if json_output:
+        _print_json(items, single=len(paths) == 1 and len(items) == 1 and paths[0].is_file())
+    else:
+        for item in items:
+            _print_item(item)
+        _print_summary(items)
+    raise typer.Exit(0 if checked and all(i.valid for i in checked) else 1)
+
+
+# ------------------------------------------------------------------------------------------------ output
+
+
+def _print_json(items: list[_Item], *, single: bool) -> None:
+    def entry(item: _Item) -> dict[str, Any]:
+        if item.report is not None:
+            return {"path": str(item.path), "report": item.report.to_dict()}
+        if item.skipped is not None:
+            return {"path": str(item.path), "skipped": item.skipped}
+        return {"path": str(item.path), "error": item.error}
+
+    if single and items[0].report is not None:
+        out: Any = items[0].report.to_dict()
+    else:
+        out = [entry(i) for i in items]
+    sys.stdout.write(json.dumps(out, ensure_ascii=False, indent=2) + "\n")
+
+
+def _print_item(item: _Item) -> None:
+    if item.skipped is not None:
+        console.print(Text("SKIPPED  ", style="dim") + Text(f"{item.path}  ({item.skipped})", style="dim"))
+        return
+    if item.report is None:
+        console.print(Text("INVALID  ", style=STYLE[Verdict.INVALID]) + Text(str(item.path)))
+        console.print(Text(f"    unreadable: {item.error}"))
+        return
+    report = item.report
+    verdict = report.verdict
+    label = verdict.value + (" (unknown)" if report.unknown else "")
+    console.print(Text(f"{label}  ", style=STYLE[verdict]) + Text(str(item.path), style="bold"))
+    cert = report.certificate
+    if cert:
+        item_info = cert.get("item") or {}
+        lab = cert.get("lab_name_on_chain") or cert.get("lab_name") or ""
+        console.print(
+            f"    {cert.get('kind')} {cert.get('certificate_number')} · {lab} · "
+            f"{item_info.get('name', '')} {item_info.get('serial_number') or ''}".rstrip(),
+            markup=False,
+        )
+    if report.digest:
+        where = ""
+        if report.anchor:
+            a = report.anchor
+            where = (
+                f"  anchored in block {a.get('block_number')} (batch {a.get('batch_index')}, chain {a.get('chain_id')})"
+            )
+        console.print(f"    digest {report.digest}{where}", markup=False)
+    if report.replaced_by:
+        console.print(f"    replaced by {report.replaced_by}", markup=False)
+    for reason in report.to_dict()["reasons"]:
+        mark = "✗" if reason["severity"] == "ERROR" else "!"
+        style = "red" if reason["severity"] == "ERROR" else "yellow"
+        console.print(Text(f"    {mark} {reason['code']}  ", style=style) + Text(reason["zh"]))
+        pad = " " * (7 + len(reason["code"]))
+        console.print(f"{pad}{reason['en']}", markup=False)
+        if reason["detail"]:
+            console.print(f"{pad}{reason['detail']}", markup=False, style="dim")
+    if report.trace is not None:
+        console.print("    traceability / 溯源链:", markup=False)
+        root = report.trace.to_dict()
+        root["verdict"] = root["verdict"] or report.verdict.value  # the engine leaves the checked one's to the report
+        _print_trace(root, "      ", None)
+
+
+def _print_trace(node: dict[str, Any], indent: str, last: bool | None) -> None:
+    branch = "" if last is None else ("└── " if last else "├── ")
+    verdict = node.get("verdict")
+    via = f"{node['standard']} ← " if node.get("standard") else ""
+    kind = f" [{node['lab_kind']}]" if node.get("lab_kind") else ""
+    text = Text(f"{indent}{branch}{via}{node.get('certificate_number') or '?'}  {node.get('lab_name') or ''}{kind}  ")
+    text += Text(verdict or "unknown", style=STYLE.get(Verdict(verdict), "") if verdict else "dim")
+    if node.get("note"):
+        text += Text(f"  ({node['note']})", style="dim")
+    console.print(text)
+    children = node.get("children") or []
+    child_indent = indent + ("" if last is None else ("    " if last else "│   "))
+    for i, child in enumerate(children):
+        _print_trace(child, child_indent, i == len(children) - 1)
+
+
+def _print_summary(items: list[_Item]) -> None:
+    reports = [i.report for i in items if i.report is not None]
+    valid = sum(1 for r in reports if r.verdict is not Verdict.INVALID)
+    warned = sum(1 for r in reports if r.verdict is Verdict.VALID_WITH_WARNINGS)
+    invalid = sum(1 for i in items if i.skipped is None) - valid
+    skipped = sum(1 for i in items if i.skipped is not None)
+    parts = [f"{valid} valid" + (f" ({warned} with warnings)" if warned else ""), f"{invalid} invalid"]
+    if skipped:
+        parts.append(f"{skipped} skipped")
+    console.print(f"{len(items)} file{'s' if len(items) != 1 else ''}: " + ", ".join(parts), markup=False)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``tracecert verify`` to the ``tracecert`` application."""
+    app.command("verify")(verify_command)

@@ -1,6 +1,6 @@
 """Demo data that tells the traceability story, made with the real services and real chain transactions.
 
-The story (dates are relative to the day of seeding, so the demo is always current)::
+The story (dated on the day of seeding, so the demo is always current)::
 
     国家市场监督管理总局 (national authority, root of trust)
     ├── registers 中国计量科学研究院 (NMI, calibration of volume and pressure standards)
@@ -23,6 +23,11 @@ fuel dispenser's certificate number for another dispenser (refused, recorded as 
 
 The NMI signs its own certificates (lab-signing mode, a key file in the data directory); the other labs let the
 registry sign. :func:`seed_demo` is idempotent: a second run finds everything and changes nothing.
+
+Every certificate is issued on the day of seeding: the labs' signing keys are registered that day and a key
+window never starts in the past, so an earlier issue date would fail the verifier's "key valid at issue" check
+(and a parent issued after its child's work would break the link). The NMI's measurements took place days before;
+the institute and the city lab work that same day, each after its standard's certificate was anchored.
 """
 
 from __future__ import annotations
@@ -470,7 +475,7 @@ def demo_certificate_count(core: RegistryCore) -> int:
 
 
 class _Story:
-    """The demo's records for one story date ``day`` (the latest issue date is the day before)."""
+    """The demo's records for one story date ``day``: every certificate is issued that day."""
 
     def __init__(self, day: dt.date) -> None:
         self.day = day
@@ -534,10 +539,10 @@ class _Story:
     def _valid_until(self, name: str) -> str:
         """Recalibration / validity date of the standards' certificates."""
         return {
-            "nmi_volume": self.d(11 - 2 * 365),
+            "nmi_volume": self.d(11 - 2 * 365),  # recalibration after 2 years
             "nmi_pressure": self.d(11 - 2 * 365),
-            "province_volume": self.d(8 - 365),
-            "province_pressure": self.d(8 - 365),
+            "province_volume": self.d(1 - 2 * 365),  # JJG 259: 检定周期 2 years
+            "province_pressure": self.d(-365),  # recalibration after a year
         }[name]
 
     @staticmethod
@@ -586,7 +591,7 @@ class _Story:
                 "receipt_date": self.d(14),
                 "performance_begin": self.d(12),
                 "performance_end": self.d(11),
-                "issue_date": self.d(10),
+                "issue_date": self.d(0),
                 "valid_until": self._valid_until("nmi_volume"),
             },
             "method": {"reference": "JJG 259-2005", "title": "标准金属量器 (衡量法校准)"},
@@ -624,7 +629,7 @@ class _Story:
                 "receipt_date": self.d(14),
                 "performance_begin": self.d(12),
                 "performance_end": self.d(11),
-                "issue_date": self.d(10),
+                "issue_date": self.d(0),
                 "valid_until": self._valid_until("nmi_pressure"),
             },
             "method": {"reference": "JJG 59-2007", "title": "活塞式压力计 (校准)"},
@@ -675,10 +680,10 @@ class _Story:
                 },
             ),
             "dates": {
-                "receipt_date": self.d(9),
-                "performance_begin": self.d(8),
-                "performance_end": self.d(8),
-                "issue_date": self.d(7),
+                "receipt_date": self.d(1),
+                "performance_begin": self.d(0),
+                "performance_end": self.d(0),
+                "issue_date": self.d(0),
                 "valid_until": self._valid_until("province_volume"),
             },
             "method": {"reference": "JJG 259-2005", "title": "标准金属量器", "clause": "7"},
@@ -710,10 +715,10 @@ class _Story:
                 },
             ),
             "dates": {
-                "receipt_date": self.d(9),
-                "performance_begin": self.d(8),
-                "performance_end": self.d(8),
-                "issue_date": self.d(7),
+                "receipt_date": self.d(1),
+                "performance_begin": self.d(0),
+                "performance_end": self.d(0),
+                "issue_date": self.d(0),
                 "valid_until": self._valid_until("province_pressure"),
             },
             "method": {"reference": "JJG 875-2019", "title": "数字压力计 (校准)"},
@@ -789,13 +794,13 @@ class _Story:
         }
 
     def fuel_dispenser(self, parent: str, *, reused: bool = False) -> dict[str, Any]:
-        record = self._dispenser("fuel_dispenser", parent, FUEL_STATION, "JY-2024-08817", (3, 2))
+        record = self._dispenser("fuel_dispenser", parent, FUEL_STATION, "JY-2024-08817", (0, 0))
         if reused:  # the same number, another dispenser: 一号多用
             record["item"] = {**record["item"], "serial_number": "JY-2024-09902"}
         return record
 
     def revoked_dispenser(self, parent: str) -> dict[str, Any]:
-        record = self._dispenser("revoked", parent, NORTH_STATION, "JY-2023-05521", (5, 4))
+        record = self._dispenser("revoked", parent, NORTH_STATION, "JY-2023-05521", (0, 0))
         record["remarks"] = "现场检定; 加油机编码器铅封完好"
         return record
 
@@ -838,13 +843,13 @@ class _Story:
         }
 
     def pressure_gauge(self, parent: str) -> dict[str, Any]:
-        return self._gauge("pressure_gauge", parent, "YB-23-04417", (4, 3, 2))
+        return self._gauge("pressure_gauge", parent, "YB-23-04417", (2, 0, 0))
 
     def substituted_gauge(self, parent: str) -> dict[str, Any]:
-        return self._gauge("substituted", parent, "YB-23-05170", (6, 5, 5))  # digits swapped: should be 05107
+        return self._gauge("substituted", parent, "YB-23-05170", (3, 0, 0))  # digits swapped: should be 05107
 
     def replacement_gauge(self, parent: str, old: str) -> dict[str, Any]:
-        record = self._gauge("replacement", parent, "YB-23-05107", (6, 5, 1))
+        record = self._gauge("replacement", parent, "YB-23-05107", (3, 0, 0))
         record["replaces"] = {"certificate_number": self.number("substituted"), "certificate_digest": old}
         record["remarks"] = f"本证书代替 {self.number('substituted')} (更正出厂编号)"
         return record

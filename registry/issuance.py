@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -97,6 +98,9 @@ def _prepare(principal: Principal, submission: Submission) -> _Prepared:
         record = record_from_json(submission.record)
     except CertificateError as exc:
         raise InvalidRequest(exc.message, code=exc.code, details=[e.to_dict() for e in exc.errors]) from exc
+    storable = _storable(record)
+    if storable:
+        raise InvalidRequest("certificate record is invalid", code="RECORD_INVALID", details=storable)
     if record.lab.lab_id != principal.lab_id:
         raise WrongLab(
             f"record.lab.lab_id {record.lab.lab_id} is not this token's lab {principal.lab_id}",
@@ -107,6 +111,33 @@ def _prepare(principal: Principal, submission: Submission) -> _Prepared:
 
     digest = "0x" + hashlib.sha256(CERTIFICATE_DOMAIN + canonical).hexdigest()
     return _Prepared(submission, record, canonical, digest)
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _storable(record: CertificateRecord) -> list[dict[str, str]]:
+    """What the model allows but this registry cannot store or the chain cannot encode (so it is refused as
+    RECORD_INVALID rather than failing in the database): the indexed columns' lengths, control characters (which
+    PostgreSQL text refuses), and the category code as the contracts' bytes32."""
+    errors = []
+    fields = (
+        ("certificate_number", record.certificate_number, 128),
+        ("item.serial_number", record.item.serial_number, 128),
+        ("item.category_code", record.item.category_code, 64),
+    )
+    for name, value, limit in fields:
+        if value is None:
+            continue
+        if len(value) > limit:
+            errors.append({"field": name, "rule": "max_length", "message": f"at most {limit} characters"})
+        if _CONTROL.search(value):
+            errors.append({"field": name, "rule": "no_control_characters", "message": "no control characters"})
+    if len(record.item.category_code.encode("utf-8")) > 32:
+        errors.append(
+            {"field": "item.category_code", "rule": "max_bytes", "message": "at most 32 bytes of UTF-8 (bytes32)"}
+        )
+    return errors
 
 
 def _check_document(p: _Prepared, max_bytes: int) -> None:

@@ -16,13 +16,15 @@ import datetime as dt
 import json
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from registry.core import Principal, RegistryCore
-from registry.db import Batch, Certificate, HeldKey, LifecycleOp
+from registry.db import Batch, Certificate, FraudSignal, HeldKey, LifecycleOp
 from registry.errors import AlreadyRevoked, Forbidden, InvalidRequest, NotFound
+from registry.issuance import Accepted, Submission, accept
 from tracecert.certificate.bundle import Anchor, build_bundle, bundle_to_json
 from tracecert.certificate.canonical import from_hex
+from tracecert.certificate.errors import CertificateError
 from tracecert.certificate.model import record_from_json
 from tracecert.chain.types import RevocationReason
 
@@ -31,8 +33,11 @@ __all__ = [
     "bundle",
     "certificate_view",
     "find_by_number",
+    "fraud_signals",
     "list_certificates",
+    "pending_count",
     "request_revocation",
+    "request_substitution",
 ]
 
 
@@ -66,8 +71,12 @@ def request_revocation(
             code="INVALID_REASON",
             details=[{"field": "reason", "rule": "enum", "message": f"one of {allowed}"}],
         ) from exc
-    if effective_time is not None and effective_time < 0:
-        raise InvalidRequest("effective_time must be a Unix time ≥ 0", code="INVALID_EFFECTIVE_TIME")
+    if effective_time is not None and not 0 <= effective_time < 2**63:
+        raise InvalidRequest(
+            "effective_time must be a Unix time ≥ 0",
+            code="INVALID_EFFECTIVE_TIME",
+            details=[{"field": "effective_time", "rule": "range", "message": "0 ≤ effective_time < 2**63"}],
+        )
     regulator = None
     if principal.role == "REGULATOR":
         regulator = principal.regulator_address
@@ -91,6 +100,38 @@ def request_revocation(
         )
         s.add(op)
     return _op_view(op)
+
+
+def request_substitution(core: RegistryCore, principal: Principal, digest: str, submission: Submission) -> Accepted:
+    """Accept a replacement of ``digest``: a new certificate whose record's ``replaces`` names it. Once the
+    replacement is anchored, the worker marks ``digest`` substituted on chain.
+
+    Raises:
+        NotFound: UNKNOWN_CERTIFICATE.
+        Forbidden: WRONG_LAB, NOT_REGULATOR_OVER_LAB; NOT_A_LAB (only the lab itself issues the replacement).
+        InvalidRequest: SUBSTITUTE_MISMATCH when ``replaces.certificate_digest`` is absent or not ``digest``.
+        RegistryError: everything :func:`registry.issuance.accept` raises (RECORD_INVALID, ALREADY_REVOKED...).
+    """
+    row = _certificate(core, digest)
+    core.require_lab_or_regulator(principal, row.lab_id)
+    try:
+        record = record_from_json(submission.record)
+    except CertificateError:
+        return accept(core, principal, submission)  # it refuses the record with the field errors
+    named = record.replaces.certificate_digest if record.replaces is not None else None
+    if named != row.digest:
+        raise InvalidRequest(
+            f"the record replaces {named or 'nothing'}, not {row.digest}",
+            code="SUBSTITUTE_MISMATCH",
+            details=[
+                {
+                    "field": "replaces.certificate_digest",
+                    "rule": "equals_substituted",
+                    "message": f"must be {row.digest}",
+                }
+            ],
+        )
+    return accept(core, principal, submission)
 
 
 def _op_view(op: LifecycleOp) -> dict[str, Any]:
@@ -309,3 +350,59 @@ def list_certificates(
         "items": [_summary(r, ops.get((r.lab_id, r.digest)), batches.get(r.batch_root or "")) for r in rows],
         "next_cursor": rows[-1].seq if more and rows else None,
     }
+
+
+def pending_count(core: RegistryCore) -> int:
+    """How many accepted certificates wait for anchoring."""
+    with core.sessions() as s:
+        return int(s.scalar(select(func.count()).select_from(Certificate).where(Certificate.status == "PENDING")) or 0)
+
+
+def fraud_signals(
+    core: RegistryCore,
+    principal: Principal,
+    *,
+    lab_id: str | None = None,
+    cursor: int | None = None,
+    limit: int = 100,
+) -> dict[str, Any]:
+    """Recorded fraud signals (e.g. number reuse), oldest first with a cursor, with the attempted record as
+    evidence. A regulator sees the signals of the labs it is over (on chain) only.
+
+    Raises:
+        Forbidden: NOT_A_REGULATOR for a lab's token.
+        InvalidRequest: INVALID_FILTER for a limit outside 1..1000.
+    """
+    if principal.role != "REGULATOR" or principal.regulator_address is None:
+        raise Forbidden("only a regulator's token may read fraud signals", code="NOT_A_REGULATOR")
+    if not 1 <= limit <= 1000:
+        raise InvalidRequest("limit must be within 1..1000", code="INVALID_FILTER")
+    query = select(FraudSignal).order_by(FraudSignal.id).limit(limit + 1)
+    if lab_id:
+        query = query.where(FraudSignal.lab_id == lab_id.lower())
+    if cursor is not None:
+        query = query.where(FraudSignal.id > cursor)
+    with core.sessions() as s:
+        rows = list(s.scalars(query))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    covered: dict[str, bool] = {}
+    items = []
+    for r in rows:
+        if r.lab_id not in covered:
+            covered[r.lab_id] = core.regulator_covers(principal.regulator_address, r.lab_id)
+        if covered[r.lab_id]:
+            items.append(
+                {
+                    "id": r.id,
+                    "kind": r.kind,
+                    "lab_id": r.lab_id,
+                    "certificate_number": r.certificate_number,
+                    "existing_digest": r.existing_digest,
+                    "attempted_digest": r.attempted_digest,
+                    "attempted_record": json.loads(r.attempted_record),
+                    "token_id": r.token_id,
+                    "created_at": _iso(r.created_at),
+                }
+            )
+    return {"items": items, "next_cursor": rows[-1].id if more and rows else None}

@@ -42,15 +42,18 @@ def _start(data_dir: Path, ports: dict[str, int]) -> subprocess.Popen[str]:
     )
 
 
-def _wait_healthy(process: subprocess.Popen[str], url: str, timeout: float = 120.0) -> dict[str, Any]:
+def _wait_up(process: subprocess.Popen[str], data_dir: Path, url: str, timeout: float = 120.0) -> dict[str, Any]:
+    """Wait until ``up.json`` says everything runs (it is written last) and the registry answers /health."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise AssertionError(f"tracecert up exited with {process.returncode}:\n{process.communicate()[0]}")
         try:
-            return dict(httpx.get(f"{url}/health", timeout=1).json())
+            if (data_dir / "up.json").exists():
+                return dict(httpx.get(f"{url}/health", timeout=1).json())
         except httpx.HTTPError:
-            time.sleep(0.2)
+            pass
+        time.sleep(0.2)
     process.kill()
     raise AssertionError(f"no /health within {timeout}s:\n{process.communicate()[0]}")
 
@@ -67,7 +70,7 @@ def _run_once(data_dir: Path) -> tuple[dict[str, Any], dict[str, Any], str]:
     url = f"http://127.0.0.1:{ports['registry']}"
     process = _start(data_dir, ports)
     try:
-        health = _wait_healthy(process, url)
+        health = _wait_up(process, data_dir, url)
         assert health["status"] == "ok" and health["chain_id"] == 31337
         running = json.loads((data_dir / "up.json").read_text())
         assert running["registry"] == url and running["chain"] == f"http://127.0.0.1:{ports['chain']}"
@@ -83,6 +86,9 @@ def _run_once(data_dir: Path) -> tuple[dict[str, Any], dict[str, Any], str]:
         assert full["record"]["item"]["name"] == "燃油加油机"
         listing = httpx.get(f"{url}/v1/certificates", params={"limit": 100}).json()
         assert len(listing["items"]) == 9
+        if running["verifier"]:  # the verifier finds the bundle at the registry and the whole chain checks out
+            verified = httpx.get(f"{running['verifier']}/v1/certificates/{dispenser['digest']}/verification").json()
+            assert verified["verdict"] == "VALID", verified["reasons"]
     except BaseException:
         process.kill()
         raise

@@ -443,6 +443,16 @@ def test_onboard_issue_suspend_reinstate(local: tuple[Path, str], onboarded: str
             assert issued.exit_code == 0, issued.output
             assert outcome(issued)["anchored"] == 1
 
+            # the city regulator orders it revoked: a regulator token, its account held by the registry
+            regulator = lab_cli(local, "regulator", "token", "--jurisdiction", "330100", "--hold-account")
+            assert regulator.exit_code == 0, regulator.output
+            regulator_token = re.search(r"^token\s+(tc_regulator_\S+)$", regulator.stdout, re.M)
+            assert regulator_token is not None
+            digest = outcome(issued)["items"][0]["digest"]
+            ordered = invoke("revoke", digest, "--reason", "regulator-order", "--registry", registry_url, "--token",
+                             regulator_token.group(1), "--json")  # fmt: skip
+            assert ordered.exit_code == 0 and json.loads(ordered.stdout)["requested_by"] == "regulator"
+
             suspended = lab_cli(local, "lab", "suspend", "--lab", CITY_CODE, "--reason", "4")
             assert suspended.exit_code == 0 and "SUSPENDED (was ACTIVE)" in suspended.stdout
             core.forget_chain_answers()  # its chain clock is cached for a second

@@ -63,7 +63,7 @@ from tracecert.certificate.signing import SigningKey, generate_key, load_key_fil
 from tracecert.chain.local import DevKeyring
 from tracecert.chain.types import Activity, LabKind, RevocationReason
 
-__all__ = ["DEMO_KEY_PASSPHRASE", "DemoError", "DemoSummary", "seed_demo", "usci"]
+__all__ = ["DEMO_KEY_PASSPHRASE", "DemoError", "DemoSummary", "demo_certificate_count", "seed_demo", "usci"]
 
 #: Passphrase of the NMI's demo key file (demo data only).
 DEMO_KEY_PASSPHRASE = "tracecert-demo"  # noqa: S105 - a published demo passphrase
@@ -481,7 +481,6 @@ class _Story:
         self.day = day
         self.year = day.year
         self._labs = {lab.key: lab for lab in LABS}
-        self.digests: dict[str, str] = {}
 
     def lab(self, key: str) -> _Lab:
         return self._labs[key]

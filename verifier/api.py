@@ -988,8 +988,7 @@ def create_app(settings: VerifierSettings | None = None, *, verifier: Verifier |
             job = input_from_json(_json_object(body, "the body"), as_of=when, expected_kind=kind)
         else:
             job = await input_from_form(request.headers, body, as_of=when, expected_kind=kind)
-        engine = await run_in_threadpool(service.verifier)
-        return _report_response(await run_in_threadpool(job.run, engine))
+        return _report_response(await run_in_threadpool(lambda: job.run(service.verifier())))
 
     @app.get("/v1/certificates/{digest}/verification", responses=_ERRORS_DOC, summary="Verify a certificate")
     def verify_digest(digest: str, as_of: AsOf = None, expected_kind: ExpectedKind = None) -> JSONResponse:

@@ -1,0 +1,377 @@
+"""Benchmark: the verifier in process and over HTTP — single verification p50/p99, verifications per second with
+16 concurrent clients, and a depth-10 traceability chain.
+
+Starts a throw-away Anvil, deploys the contracts, registers an NMI and three labs, issues a chain of three (the
+typical certificate: NMI → provincial institute → city lab) and a depth-10 chain (NMI at the top), then measures
+the engine in process and the API served by uvicorn in a subprocess (built from the environment, as in
+production), with httpx clients. ``--index`` makes the verifier use its own event index (verifier.index) instead of
+asking the node for every check. Every request goes to 127.0.0.1; every loop is bounded in count and time.
+
+    .venv/bin/python scripts/bench_verifier.py [--index] [--requests 200] [--duration 10] [--clients 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.conftest import free_port
+from tests.verifier.conftest import TraceWorld, _lab, calibration, chain_of_three, standard_from, usci
+from tests.verifier.test_api import build_world
+from tracecert.chain.client import ChainClient
+from tracecert.chain.node import AnvilNode
+from tracecert.chain.types import Activity, LabKind
+from verifier.engine import Verifier
+from verifier.report import Verdict
+
+ROOT = Path(__file__).resolve().parents[1]
+TARGET_P50_MS = 5.0
+TARGET_RPS = 1_000
+
+
+def machine() -> dict[str, Any]:
+    model = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"nproc": os.cpu_count(), "cpu": model, "python": platform.python_version(), "platform": platform.platform()}
+
+
+def ms(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return 1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def summary(values: list[float]) -> dict[str, float]:
+    return {
+        "n": len(values),
+        "p50_ms": ms(values, 0.5),
+        "p99_ms": ms(values, 0.99),
+        "mean_ms": 1000 * statistics.fmean(values),
+    }
+
+
+def timed(fn: Callable[[], Any], count: int, budget: float) -> list[float]:
+    """Run ``fn`` up to ``count`` times or until ``budget`` seconds have passed (at least 3 times)."""
+    out: list[float] = []
+    deadline = time.monotonic() + budget
+    while len(out) < count and (len(out) < 3 or time.monotonic() < deadline):
+        t0 = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ the chain
+
+
+def depth_ten(world: TraceWorld) -> list[dict[str, Any]]:
+    """Ten certificates, NMI at the top; each link calibrated against the one above with a TUR of exactly 4."""
+    accredited = _lab(
+        world.chain,
+        world.city_regulator,
+        usci("91330100MA2H0BENC"),
+        "杭州某校准检测有限公司",
+        LabKind.ACCREDITED_LAB,
+        330100,
+        {"PRESSURE": Activity.CALIBRATE},
+        "CNAS L0001",
+        1_577_836_800,
+        2_082_758_400,
+    )
+    world.chain.advance(2 * 86_400)  # the new lab's key window must cover the issue dates
+    labs = [world.nmi, world.provincial, world.city, accredited]
+    d = world.day
+    chain: list[dict[str, Any]] = []
+    for k in range(10):
+        lab = labs[0] if k == 0 else labs[1 + (k - 1) % 3]
+        u = f"{0.0001 * 4**k:.6f}".rstrip("0")
+        record = calibration(
+            lab,
+            f"BENCH-D10-{k:02d}",
+            serial=f"STD-{k:02d}",
+            item="压力标准器" if k < 9 else "压力表",
+            u=u,
+            performed=d(-10 + k),
+            issued=d(-10 + k),
+            valid_until=d(300),
+            standards=[standard_from(chain[-1])] if chain else None,
+        )
+        [bundle] = world.issue(lab, record)
+        chain.append(bundle)
+    return chain
+
+
+def _depth(node: dict[str, Any]) -> int:
+    return 1 + max((_depth(c) for c in node.get("children") or []), default=0) if node else 0
+
+
+# ------------------------------------------------------------------------------------------------ HTTP
+
+
+class Server:
+    """``uvicorn --factory verifier.api:create_app`` in a subprocess, configured through the environment."""
+
+    def __init__(self, env: dict[str, str], workers: int) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        command = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "verifier.api:create_app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--workers",
+            str(workers),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ]
+        self.proc = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **env})
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(self.url + "/health", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if self.proc.poll() is not None:
+                raise RuntimeError("the verifier server exited")
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError("the verifier server did not become healthy")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def http_sequential(url: str, body: bytes, count: int, budget: float) -> list[float]:
+    with httpx.Client(base_url=url, timeout=60, headers={"content-type": "application/json"}) as client:
+
+        def one() -> None:
+            r = client.post("/v1/verify", content=body)
+            if r.status_code != 200:
+                raise RuntimeError(f"{r.status_code}: {r.text[:200]}")
+
+        one()  # warm the connection and the server
+        return timed(one, count, budget)
+
+
+def http_get_sequential(url: str, path: str, count: int, budget: float) -> list[float]:
+    with httpx.Client(base_url=url, timeout=60) as client:
+
+        def one() -> None:
+            r = client.get(path)
+            if r.status_code != 200:
+                raise RuntimeError(f"{r.status_code}: {r.text[:200]}")
+
+        one()
+        return timed(one, count, budget)
+
+
+def http_concurrent(url: str, body: bytes, clients: int, duration: float, cap: int) -> dict[str, Any]:
+    """``clients`` threads, each with its own keep-alive connection, POSTing for ``duration`` seconds (at most
+    ``cap`` requests in all)."""
+    latencies: list[list[float]] = [[] for _ in range(clients)]
+    errors = [0] * clients
+    sent = [0]
+    lock = threading.Lock()
+    start = threading.Barrier(clients + 1)
+    stop_at = [0.0]
+
+    def worker(i: int) -> None:
+        with httpx.Client(base_url=url, timeout=60, headers={"content-type": "application/json"}) as client:
+            client.get("/health")
+            start.wait()
+            while time.monotonic() < stop_at[0]:
+                with lock:
+                    if sent[0] >= cap:
+                        return
+                    sent[0] += 1
+                t0 = time.perf_counter()
+                try:
+                    ok = client.post("/v1/verify", content=body).status_code == 200
+                except httpx.HTTPError:
+                    ok = False
+                latencies[i].append(time.perf_counter() - t0)
+                errors[i] += 0 if ok else 1
+
+    threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(clients)]
+    for t in threads:
+        t.start()
+    stop_at[0] = time.monotonic() + duration + 5  # the barrier releases everyone at once
+    start.wait()
+    t0 = time.monotonic()
+    stop_at[0] = t0 + duration
+    for t in threads:
+        t.join(timeout=duration + 120)
+    elapsed = time.monotonic() - t0
+    flat = [x for per in latencies for x in per]
+    return {
+        "clients": clients,
+        "requests": len(flat),
+        "errors": sum(errors),
+        "seconds": round(elapsed, 2),
+        "per_second": round(len(flat) / elapsed, 1),
+        **summary(flat),
+    }
+
+
+# ------------------------------------------------------------------------------------------------ main
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--index", action="store_true", help="use the verifier's own index (verifier.index)")
+    parser.add_argument("--requests", type=int, default=200, help="sequential requests per measure (at most)")
+    parser.add_argument("--budget", type=float, default=20.0, help="seconds per sequential measure (at most)")
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds of the concurrent run")
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    args = parser.parse_args()
+    if args.index and args.workers > 1:
+        parser.error("--index with several workers would sync one index file from several processes")
+
+    results: dict[str, Any] = {"machine": machine(), "chain_view": "index" if args.index else "live"}
+    m = results["machine"]
+    print(f"machine: nproc={m['nproc']}, CPU {m['cpu']}, Python {m['python']}")
+    print(f"chain view: {results['chain_view']}; uvicorn workers: {args.workers}; Anvil on the same machine")
+
+    with tempfile.TemporaryDirectory(prefix="tracecert-bench-verifier-") as tmp_name:
+        tmp = Path(tmp_name)
+        node = AnvilNode(tmp / "anvil", port=free_port(), persist=False)
+        node.start()
+        closers: list[Callable[[], None]] = []
+        try:
+            client = ChainClient(node.url)
+            t0 = time.perf_counter()
+            world = build_world(client)
+            three = chain_of_three(world)
+            leaf = three[2]
+            deep = depth_ten(world)
+            print(f"setup: deployment, 4 labs, 13 certificates in {time.perf_counter() - t0:.1f} s")
+
+            deployment = tmp / "deployment.json"
+            world.chain.contracts.deployment.save(deployment)
+            bundles = tmp / "bundles"
+            bundles.mkdir()
+            for b in [*three, *deep]:
+                (bundles / f"{b['digest']}.json").write_text(json.dumps(b, ensure_ascii=False), encoding="utf-8")
+
+            verifier = world.verifier
+            if args.index:
+                from verifier.api import VerifierSettings, open_index
+
+                settings = VerifierSettings(rpc_url=node.url, data_dir=tmp, index_file=tmp / "bench-index.sqlite")
+                t1 = time.perf_counter()
+                view, close = open_index(settings, client, world.chain.contracts.deployment, follow=False)
+                closers.append(close)
+                results["index_catch_up_s"] = round(time.perf_counter() - t1, 3)
+                verifier = Verifier(view, world.source)
+
+            # ---- in process
+            for bundle in (leaf, deep[-1]):
+                report = verifier.verify_bundle(bundle)
+                assert report.verdict is Verdict.VALID, report.to_dict()["reasons"]
+                assert bundle is leaf or _depth(report.trace.to_dict() if report.trace else {}) == 10
+            single = summary(timed(lambda: verifier.verify_bundle(leaf), args.requests, args.budget))
+            ten = summary(timed(lambda: verifier.verify_bundle(deep[-1]), max(10, args.requests // 10), args.budget))
+            results["in_process"] = {"single_chain_of_3": single, "depth_10": ten}
+
+            # ---- over HTTP
+            env = {
+                "TRACECERT_VERIFIER_RPC_URL": node.url,
+                "TRACECERT_VERIFIER_DEPLOYMENT_FILE": str(deployment),
+                "TRACECERT_VERIFIER_BUNDLES_DIR": str(bundles),
+                "TRACECERT_VERIFIER_DATA_DIR": str(tmp),
+                "TRACECERT_VERIFIER_RATE_LIMIT_PER_MINUTE": "0",
+                "TRACECERT_VERIFIER_CHAIN_VIEW": "index" if args.index else "live",
+                "TRACECERT_VERIFIER_INDEX_FILE": str(tmp / "server-index.sqlite"),
+                "TRACECERT_VERIFIER_REGISTRY_URLS": "",
+            }
+            server = Server(env, args.workers)
+            try:
+                leaf_body = json.dumps(leaf, ensure_ascii=False).encode()
+                deep_body = json.dumps(deep[-1], ensure_ascii=False).encode()
+                http: dict[str, Any] = {}
+                http["post_single"] = summary(http_sequential(server.url, leaf_body, args.requests, args.budget))
+                http["get_single"] = summary(
+                    http_get_sequential(
+                        server.url, f"/v1/certificates/{leaf['digest']}/verification", args.requests, args.budget
+                    )
+                )
+                http["get_health"] = summary(http_get_sequential(server.url, "/health", args.requests, args.budget))
+                http["post_depth_10"] = summary(
+                    http_sequential(server.url, deep_body, max(10, args.requests // 10), args.budget)
+                )
+                http["concurrent"] = http_concurrent(server.url, leaf_body, args.clients, args.duration, cap=200_000)
+                results["http"] = http
+            finally:
+                server.stop()
+        finally:
+            for close in closers:
+                close()
+            node.stop()
+
+    ip, h = results["in_process"], results["http"]
+    print()
+    print("| measure | p50 ms | p99 ms | n |")
+    print("|---|---:|---:|---:|")
+    rows = [
+        ("in process: one certificate (chain of 3)", ip["single_chain_of_3"]),
+        ("in process: depth-10 chain", ip["depth_10"]),
+        ("HTTP POST /v1/verify: one certificate (chain of 3)", h["post_single"]),
+        ("HTTP GET /v1/certificates/{digest}/verification", h["get_single"]),
+        ("HTTP GET /health (no verification: the HTTP floor)", h["get_health"]),
+        ("HTTP POST /v1/verify: depth-10 chain", h["post_depth_10"]),
+        (f"HTTP POST under {h['concurrent']['clients']} concurrent clients", h["concurrent"]),
+    ]
+    for label, s in rows:
+        print(f"| {label} | {s['p50_ms']:.1f} | {s['p99_ms']:.1f} | {s['n']} |")
+    c = h["concurrent"]
+    print()
+    print(
+        f"throughput: {c['per_second']:.1f} verifications/s with {c['clients']} concurrent clients "
+        f"({c['requests']} requests, {c['errors']} errors, {c['seconds']} s)"
+    )
+    if "index_catch_up_s" in results:
+        print(f"index catch-up of the bench chain (in process): {results['index_catch_up_s']} s")
+    p50 = h["post_single"]["p50_ms"]
+    print(
+        f"targets: HTTP p50 ≤ {TARGET_P50_MS} ms — {'met' if p50 <= TARGET_P50_MS else 'NOT met'} ({p50:.1f} ms); "
+        f"≥ {TARGET_RPS}/s — {'met' if c['per_second'] >= TARGET_RPS else 'NOT met'} ({c['per_second']:.0f}/s)"
+    )
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()

@@ -28,7 +28,7 @@ from verifier.api import (
     parse_kind,
 )
 from verifier.chainview import LiveChainView
-from verifier.engine import Verifier
+from verifier.engine import Evidence, Verifier
 from verifier.report import Report, Verdict
 from verifier.sources import MemorySource
 
@@ -99,6 +99,11 @@ def _read(path: Path, explicit: bool) -> _Item:
     if not explicit and job.bundle is not None and not _looks_like_bundle(job.bundle):
         item.job, item.skipped = None, "JSON, but not a proof bundle or certificate record"
     return item
+
+
+def _self_consistent(bundle: dict[str, Any]) -> bool:
+    evidence = Evidence.from_bundle(bundle)
+    return evidence.digest is not None and evidence.digest == evidence.claimed_digest
 
 
 def _looks_like_bundle(obj: dict[str, Any]) -> bool:
@@ -220,7 +225,10 @@ def verify_command(
     items = [_read(path, explicit) for path, explicit in _collect(paths)]
     if not items:
         raise _usage("no files to verify")
-    given = MemorySource(i.job.bundle for i in items if i.job is not None and i.job.bundle is not None)
+    # A bundle whose record does not hash to the digest it claims would shadow the genuine one in the source.
+    given = MemorySource(
+        i.job.bundle for i in items if i.job is not None and i.job.bundle is not None and _self_consistent(i.job.bundle)
+    )
     hint = next(
         (
             str(i.job.bundle["anchor"]["contract"])
@@ -308,7 +316,7 @@ def _print_item(item: _Item) -> None:
         mark = "✗" if reason["severity"] == "ERROR" else "!"
         style = "red" if reason["severity"] == "ERROR" else "yellow"
         console.print(Text(f"    {mark} {reason['code']}  ", style=style) + Text(reason["zh"]))
-        pad = " " * (7 + len(reason["code"]))
+        pad = " " * (8 + len(reason["code"]))
         console.print(f"{pad}{reason['en']}", markup=False)
         if reason["detail"]:
             console.print(f"{pad}{reason['detail']}", markup=False, style="dim")

@@ -153,6 +153,21 @@ def test_folder_mode(world: TraceWorld, chain3: Any, deployment: Path, tmp_path:
     assert "9 files: 5 valid, 2 invalid, 2 skipped" in failed.stdout and "MALFORMED_JSON" in failed.stdout
 
 
+def test_a_forged_copy_in_the_folder_does_not_shadow_the_genuine_standard(
+    world: TraceWorld, chain3: Any, deployment: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "certs"
+    for name, b in zip(("nmi", "provincial", "leaf"), chain3, strict=True):
+        write(folder / f"{name}.json", b)
+    # Read after the genuine one, claiming the same digest.
+    write(folder / "zz-provincial-copy.json", tamper(chain3[1], "results.0.expanded_uncertainty", "0.0001"))
+    result = verify(world, str(folder), "--json", "--deployment", str(deployment))
+    assert result.exit_code == 1
+    entries = {Path(e["path"]).name: e["report"] for e in json.loads(result.stdout)}
+    assert entries["leaf.json"]["verdict"] == "VALID", entries["leaf.json"]["reasons"]
+    assert entries["zz-provincial-copy.json"]["verdict"] == "INVALID"
+
+
 def test_a_document_alone_is_looked_up(world: TraceWorld, deployment: Path, tmp_path: Path) -> None:
     data = PDF + b"alone"
     bundle = with_document(world, "NIM-CLI-DOC", data, "application/pdf")

@@ -1,0 +1,221 @@
+"""Certificates: issue (one, or in bulk), read, list, prove, revoke and substitute."""
+
+from __future__ import annotations
+
+import io
+from typing import Annotated, Any
+
+import segno
+from fastapi import APIRouter, Path, Query, Response
+
+from registry.api.bodies import BulkSubmissions, RevocationBody, SubmissionBody, openapi_bodies
+from registry.api.deps import (
+    MAX_CURSOR,
+    CoreDep,
+    DigestPath,
+    LabIdPath,
+    MaybePrincipalDep,
+    PrincipalDep,
+    SettingsDep,
+    check_hex32,
+    check_text,
+)
+from registry.api.errors import documented
+from registry.api.schemas import AcceptedOut, BulkOut, CertificateList, CertificateOut, OperationOut
+from registry.errors import RegistryError
+from registry.issuance import Accepted, Submission, accept, accept_many
+from registry.lifecycle import (
+    bundle,
+    certificate_view,
+    find_by_number,
+    list_certificates,
+    request_revocation,
+    request_substitution,
+)
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["certificates"])
+
+_BODIES = openapi_bodies()
+_ACCEPTED: dict[int, dict[str, Any]] = {
+    201: {"model": AcceptedOut, "description": "Accepted now (status pending)"},
+    200: {"model": AcceptedOut, "description": "Already accepted before (idempotent retry)"},
+}
+_WRITE = (400, 401, 403, 409, 413, 415, 422, 503)
+
+
+def _accepted(result: Accepted, response: Response) -> dict[str, Any]:
+    response.status_code = 201 if result.created else 200
+    return result.to_dict()
+
+
+@router.post(
+    "/v1/certificates",
+    status_code=201,
+    response_model=None,
+    responses=documented(_ACCEPTED, *_WRITE),
+    openapi_extra=_BODIES["certificate"],
+    summary="Issue a certificate",
+)
+def issue_certificate(
+    principal: PrincipalDep, submission: SubmissionBody, core: CoreDep, response: Response
+) -> dict[str, Any]:
+    """Accept one certificate (JSON, or multipart with the original document). Signed by the lab
+    (``signature``) or, without it, by the registry with the lab's held key. Anchoring follows asynchronously."""
+    return _accepted(accept(core, principal, submission), response)
+
+
+@router.post(
+    "/v1/certificates/bulk",
+    response_model=None,
+    responses=documented(
+        {200: {"model": BulkOut, "description": "One result per item, in order"}}, 400, 401, 403, 413, 415, 422, 503
+    ),
+    openapi_extra=_BODIES["bulk"],
+    summary="Issue certificates in bulk",
+)
+def issue_bulk(principal: PrincipalDep, items: BulkSubmissions, core: CoreDep) -> dict[str, Any]:
+    """Accept up to ``bulk_max`` certificates; each is accepted or refused on its own (a refused item never
+    stops the others). Retrying the same bulk is safe: accepted items come back as existing."""
+    submissions: list[Submission] = [item for item in items if isinstance(item, Submission)]
+    outcomes = iter(accept_many(core, principal, submissions) if submissions else [])
+    results: list[dict[str, Any]] = []
+    counts = {"accepted": 0, "existing": 0, "rejected": 0}
+    for index, item in enumerate(items):
+        outcome: Accepted | RegistryError = item if isinstance(item, RegistryError) else next(outcomes)
+        if isinstance(outcome, RegistryError):
+            counts["rejected"] += 1
+            results.append({"index": index, "ok": False, "error": outcome.to_dict()})
+        else:
+            counts["accepted" if outcome.created else "existing"] += 1
+            results.append({"index": index, "ok": True, **outcome.to_dict()})
+    return {**counts, "results": results}
+
+
+@router.get(
+    "/v1/certificates",
+    response_model=None,
+    responses=documented({200: {"model": CertificateList, "description": "A page of public summaries"}}, 422),
+    summary="List certificates",
+)
+def list_(
+    core: CoreDep,
+    lab_id: Annotated[str | None, Query(description="0x + 64 hex")] = None,
+    status: Annotated[str | None, Query(description="pending, anchored or failed")] = None,
+    number: Annotated[str | None, Query(description="Certificate number")] = None,
+    serial_number: Annotated[str | None, Query(description="Instrument serial number")] = None,
+    cursor: Annotated[int | None, Query(ge=0, le=MAX_CURSOR, description="next_cursor of the previous page")] = None,
+    limit: Annotated[int, Query(description="1..1000")] = 100,
+) -> dict[str, Any]:
+    """Public summaries (no customer data), oldest first, with cursor pagination."""
+    if lab_id is not None:
+        check_hex32(lab_id, "lab_id", "INVALID_LAB_ID")
+    check_text(number, "number")
+    check_text(serial_number, "serial_number")
+    return list_certificates(
+        core,
+        None,
+        lab_id=lab_id,
+        status=status,
+        number=number,
+        serial_number=serial_number,
+        cursor=cursor,
+        limit=limit,
+    )
+
+
+_VIEW = documented({200: {"model": CertificateOut, "description": "The certificate"}}, 401, 404, 422, 503)
+
+
+@router.get("/v1/certificates/{digest}", response_model=None, responses=_VIEW, summary="Read a certificate")
+def read_certificate(digest: DigestPath, principal: MaybePrincipalDep, core: CoreDep) -> dict[str, Any]:
+    """Status and public summary; the full record too for the issuing lab and regulators over it."""
+    return certificate_view(core, principal, digest)
+
+
+@router.get(
+    "/v1/labs/{lab_id}/certificates/{number:path}",
+    response_model=None,
+    responses=_VIEW,
+    summary="Read a certificate by its lab and number",
+)
+def read_by_number(
+    lab_id: LabIdPath,
+    number: Annotated[str, Path(description="Certificate number")],
+    principal: MaybePrincipalDep,
+    core: CoreDep,
+) -> dict[str, Any]:
+    """The certificate the lab issued under ``number``."""
+    check_text(number, "number")
+    return find_by_number(core, principal, lab_id, number)
+
+
+@router.get(
+    "/v1/certificates/{digest}/bundle",
+    response_model=None,
+    responses=documented(
+        {200: {"description": "The proof bundle (tracecert-bundle/1, docs/bundle.md)"}}, 401, 403, 404, 422, 503
+    ),
+    summary="Download the proof bundle",
+)
+def read_bundle(principal: PrincipalDep, digest: DigestPath, core: CoreDep) -> dict[str, Any]:
+    """The proof bundle of an anchored certificate, for its lab and regulators over it (404 NOT_ANCHORED
+    while it is pending)."""
+    return bundle(core, principal, digest)
+
+
+@router.get(
+    "/v1/certificates/{digest}/qr.png",
+    response_class=Response,
+    responses=documented(
+        {200: {"content": {"image/png": {}}, "description": "QR code of the verifier's page"}}, 404, 422
+    ),
+    summary="QR code for the verifier",
+)
+def read_qr(digest: DigestPath, core: CoreDep, settings: SettingsDep) -> Response:
+    """A PNG QR code pointing at ``{verifier_url}/c/{digest}``, for printing on the certificate."""
+    certificate_view(core, None, digest)  # 404 for a digest this registry never accepted
+    out = io.BytesIO()
+    segno.make(f"{settings.verifier_url.rstrip('/')}/c/{digest}", error="m").save(out, kind="png", scale=6, border=4)
+    return Response(out.getvalue(), media_type="image/png", headers={"Cache-Control": "public, max-age=86400"})
+
+
+@router.post(
+    "/v1/certificates/{digest}/revoke",
+    status_code=202,
+    response_model=None,
+    responses=documented(
+        {202: {"model": OperationOut, "description": "Accepted; the worker puts it on chain"}},
+        400,
+        401,
+        403,
+        404,
+        409,
+        413,
+        415,
+        422,
+        503,
+    ),
+    openapi_extra=_BODIES["revoke"],
+    summary="Revoke a certificate",
+)
+def revoke(principal: PrincipalDep, digest: DigestPath, body: RevocationBody, core: CoreDep) -> dict[str, Any]:
+    """Revoke (by the issuing lab or a regulator over it) with a reason and an optional effective time."""
+    return request_revocation(core, principal, digest, body.reason, body.effective_time)
+
+
+@router.post(
+    "/v1/certificates/{digest}/substitute",
+    status_code=201,
+    response_model=None,
+    responses=documented(_ACCEPTED, 404, *_WRITE),
+    openapi_extra=_BODIES["certificate"],
+    summary="Substitute a certificate",
+)
+def substitute(
+    principal: PrincipalDep, digest: DigestPath, submission: SubmissionBody, core: CoreDep, response: Response
+) -> dict[str, Any]:
+    """Issue a replacement whose ``record.replaces.certificate_digest`` is ``digest`` (422 SUBSTITUTE_MISMATCH
+    otherwise); once it is anchored, the old one is marked substituted on chain."""
+    return _accepted(request_substitution(core, principal, digest, submission), response)

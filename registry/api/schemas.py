@@ -1,0 +1,169 @@
+"""Response shapes, for the OpenAPI document (routes return the services' dicts as they are)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+__all__ = [
+    "AcceptedOut",
+    "BatchOut",
+    "BulkOut",
+    "CertificateList",
+    "CertificateOut",
+    "FraudSignalList",
+    "HealthOut",
+    "OperationOut",
+]
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class AcceptedOut(_Out):
+    """A certificate accepted (201) or found already accepted (200): anchoring is the worker's job."""
+
+    digest: str
+    certificate_number: str
+    lab_id: str
+    status: str
+    created: bool
+    signed_by: str
+
+
+class BulkErrorOut(_Out):
+    """Why one bulk item was refused (the same body a single request would get)."""
+
+    code: str
+    message: str
+    details: Any = None
+
+
+class BulkItemOut(_Out):
+    """One bulk item's result: ``ok`` with the AcceptedOut fields, or ``error``."""
+
+    index: int
+    ok: bool
+    error: BulkErrorOut | None = None
+
+
+class BulkOut(_Out):
+    """Counts and one result per item, in the order sent."""
+
+    accepted: int
+    existing: int
+    rejected: int
+    results: list[BulkItemOut]
+
+
+class OperationOut(_Out):
+    """A revocation or substitution on its way to the chain (state pending → done or failed)."""
+
+    op: str
+    state: str
+    reason: int
+    reason_name: str | None
+    effective_time: int | None
+    replaced_by: str | None
+    tx_hash: str | None
+    recorded_at: int | None
+    error: str | None
+    requested_by: str
+
+
+class BatchRef(_Out):
+    """The batch a certificate is in."""
+
+    root: str
+    leaf_index: int | None
+    size: int
+    state: str
+    tx_hash: str | None
+    block_number: int | None
+    block_timestamp: int | None
+
+
+class CertificateOut(_Out):
+    """A certificate's public summary; ``record`` and ``signature`` only for its lab and regulators over it."""
+
+    digest: str
+    lab_id: str
+    certificate_number: str
+    kind: str
+    category_code: str
+    serial_number: str | None
+    issue_date: str
+    status: Literal["pending", "anchored", "failed"]
+    error: str | None
+    key_id: str
+    signed_by: str
+    replaces: str | None
+    accepted_at: str | None
+    anchored_at: str | None
+    batch: BatchRef | None
+    lifecycle: OperationOut | None
+    record: dict[str, Any] | None = None
+    signature: str | None = None
+
+
+class CertificateList(_Out):
+    """A page of summaries, oldest first; pass ``next_cursor`` as ``cursor`` for the next page."""
+
+    items: list[CertificateOut]
+    next_cursor: int | None
+
+
+class LeafOut(_Out):
+    """One leaf of an anchored batch (no customer data)."""
+
+    index: int | None
+    digest: str
+    certificate_number: str
+    kind: str
+    category_code: str
+    serial_number: str | None
+
+
+class BatchOut(_Out):
+    """An anchored batch's contents in leaf order: recompute the Merkle root and compare it with the chain's."""
+
+    root: str
+    lab_id: str
+    key_id: str
+    size: int
+    tx_hash: str | None
+    block_number: int | None
+    block_timestamp: int | None
+    chain_index: int | None
+    leaves: list[LeafOut]
+
+
+class FraudSignalOut(_Out):
+    """A refused request kept as evidence (e.g. NUMBER_REUSE) with the record that was attempted."""
+
+    id: int
+    kind: str
+    lab_id: str
+    certificate_number: str
+    existing_digest: str
+    attempted_digest: str
+    attempted_record: dict[str, Any]
+    token_id: int | None
+    created_at: str | None
+
+
+class FraudSignalList(_Out):
+    """A page of fraud signals, oldest first."""
+
+    items: list[FraudSignalOut]
+    next_cursor: int | None
+
+
+class HealthOut(_Out):
+    """Liveness, the chain the registry anchors on, and how many certificates wait for anchoring."""
+
+    status: Literal["ok"]
+    chain_id: int
+    pending: int

@@ -33,7 +33,7 @@ from registry.errors import (
 from tracecert.certificate.canonical import canonical_record, from_hex, to_hex
 from tracecert.certificate.errors import CertificateError
 from tracecert.certificate.model import CertificateRecord, Kind, record_from_json
-from tracecert.certificate.signing import verify_signature
+from tracecert.certificate.signing import SigningKey, verify_signature
 from tracecert.chain.types import Activity
 
 __all__ = ["Accepted", "Submission", "accept", "accept_many", "activity_of"]
@@ -174,12 +174,14 @@ def _check_document(p: _Prepared, max_bytes: int) -> None:
         )
 
 
-def _sign_or_verify(core: RegistryCore, p: _Prepared) -> tuple[str, str, str]:
-    """Return (key_id, signature hex, signed_by)."""
+def _sign_or_verify(core: RegistryCore, p: _Prepared, held: dict[str, SigningKey]) -> tuple[str, str, str]:
+    """Return (key_id, signature hex, signed_by). ``held`` caches the lab's held key for one bulk."""
     sub, lab_id = p.submission, p.record.lab.lab_id
     digest = from_hex(p.digest)
     if sub.signature is None and sub.key_id is None:
-        key = core.held_signing_key(lab_id)
+        key = held.get(lab_id)
+        if key is None:
+            key = held[lab_id] = core.held_signing_key(lab_id)
         return to_hex(key.key_id), to_hex(key.sign(digest)), "REGISTRY"
     if sub.signature is None or sub.key_id is None:
         raise SignatureRejected(
@@ -304,6 +306,7 @@ def accept_many(
 
     rows: dict[int, tuple[Certificate, Document | None]] = {}
     seen_numbers: dict[str, str] = {}
+    held: dict[str, SigningKey] = {}
     for i, p in prepared.items():
         try:
             if p.digest in known:
@@ -317,9 +320,11 @@ def accept_many(
             if earlier == p.digest:  # the same certificate twice in one bulk
                 continue
             core.require_can_issue(p.record.lab.lab_id, p.record.item.category_code, activity_of(p.record.kind))
-            key_id, signature, signed_by = _sign_or_verify(core, p)
-            with core.sessions() as s:
-                replaces = _check_replaces(s, p)
+            key_id, signature, signed_by = _sign_or_verify(core, p, held)
+            replaces = None
+            if p.record.replaces is not None:
+                with core.sessions() as s:
+                    replaces = _check_replaces(s, p)
             row = Certificate(
                 digest=p.digest,
                 lab_id=p.record.lab.lab_id,
@@ -327,7 +332,7 @@ def accept_many(
                 kind=p.record.kind.value,
                 category_code=p.record.item.category_code,
                 serial_number=p.record.item.serial_number,
-                issue_date=p.record.dates.issue_date,
+                issue_date=p.record.dates.issue_date.isoformat(),
                 record_json=p.canonical.decode("utf-8"),
                 key_id=key_id,
                 signature=signature,

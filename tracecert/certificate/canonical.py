@@ -134,7 +134,7 @@ def _plain(obj: Any, depth: int) -> bool:
     if isinstance(obj, str) or obj is None or obj is True or obj is False:
         return True
     if isinstance(obj, Mapping):
-        return all(isinstance(k, str) and max(map(ord, k), default=0) < 0xD800 and _plain(v, depth + 1)
+        return all(isinstance(k, str) and (k.isascii() or max(map(ord, k)) < 0xD800) and _plain(v, depth + 1)
                    for k, v in obj.items())
     if isinstance(obj, list | tuple):
         return all(_plain(v, depth + 1) for v in obj)

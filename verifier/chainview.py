@@ -67,6 +67,7 @@ class LiveChainView:
 
     def __init__(self, contracts: ChainContracts) -> None:
         self.contracts = contracts
+        self._names: dict[bytes, str | None] = {}
 
     def chain_id(self) -> int:
         """See :class:`ChainView`."""
@@ -123,10 +124,12 @@ class LiveChainView:
         return self.contracts.status(lab_id, digest)
 
     def lab_name(self, lab_id: bytes) -> str | None:
-        """See :class:`ChainView`: read from the LabRegistered event."""
-        event = self.contracts.trust.events.LabRegistered()
-        logs = event.get_logs(from_block=0, argument_filters={"labId": lab_id})
-        return str(logs[0]["args"]["name"]) if logs else None
+        """See :class:`ChainView`: read once from the LabRegistered event (names never change)."""
+        if lab_id not in self._names:
+            event = self.contracts.trust.events.LabRegistered()
+            logs = event.get_logs(from_block=0, argument_filters={"labId": lab_id})
+            self._names[lab_id] = str(logs[0]["args"]["name"]) if logs else None
+        return self._names[lab_id]
 
 
 _NONE = CertificateStatus(CertificateState.NONE, 0, 0, 0, None)

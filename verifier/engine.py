@@ -14,6 +14,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import threading
+import time
 from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -62,6 +64,9 @@ class Policy:
     default_validity_days: int = 366
     #: Follow substitutions to the replacement and report it.
     follow_substitution: bool = True
+    #: How long a standard's verified certificate is reused (chain state may change: keep it short).
+    cache_seconds: float = 5.0
+    cache_entries: int = 10_000
 
 
 @dataclass
@@ -128,6 +133,8 @@ class Verifier:
         self.chain = chain
         self.sources: BundleSource = sources if sources is not None else MemorySource()
         self.policy = policy or Policy()
+        self._cache: dict[tuple[bytes, int, int], tuple[float, Report]] = {}
+        self._cache_lock = threading.Lock()
 
     # ------------------------------------------------------------------ entry points
 
@@ -160,7 +167,7 @@ class Verifier:
         sha = "0x" + hashlib.sha256(data).hexdigest()
         found = self.sources.by_document(sha)
         if found is None:
-            report = Report(None, as_of or self.chain.now(), unknown=True)
+            report = Report(None, as_of if as_of is not None else self.chain.now(), unknown=True)
             report.add(
                 "ANCHORED", False, f"no anchored certificate binds a document with SHA-256 {sha}", document_sha256=sha
             )
@@ -171,7 +178,7 @@ class Verifier:
         """Verify a lab's certificate by its number."""
         found = self.sources.by_number(lab_id, number)
         if not found:
-            report = Report(None, as_of or self.chain.now(), unknown=True)
+            report = Report(None, as_of if as_of is not None else self.chain.now(), unknown=True)
             report.add("ANCHORED", False, f"no anchored certificate {number!r} of lab {lab_id} is known")
             return report
         report = self.verify(Evidence.from_bundle(found[0]), as_of=as_of)
@@ -218,6 +225,12 @@ class Verifier:
             )
         if evidence.document is not None:
             self._check_document(report, record, evidence.document)
+        if evidence.claimed_digest is not None and evidence.claimed_digest != digest:
+            # An altered copy: say whether the original it claims to be was anchored, and stop there.
+            original = replace(evidence, digest=evidence.claimed_digest)
+            batch = self._check_anchoring(report, original, record)
+            report.unknown = batch is None
+            return self._finish(report)
 
         batch = self._check_anchoring(report, evidence, record)
         if batch is None:
@@ -239,11 +252,30 @@ class Verifier:
         self._check_dates(report, record, anchor_time)
         self._check_status(report, record, digest, now, _depth)
         self._check_trace(report, record, digest, lab, _visited | {digest, _item_key(record)}, _depth)
+        return self._finish(report)
+
+    @staticmethod
+    def _finish(report: Report) -> Report:
+        if report.trace is not None:
+            report.trace.verdict = report.verdict
         return report
 
     # ------------------------------------------------------------------ integrity
 
     def _check_document(self, report: Report, record: CertificateRecord, document: bytes) -> None:
+        if document.lstrip()[:1] == b"<":  # DCC XML: it must validate against its declared schema version
+            from tracecert.certificate.dcc import validate_dcc
+
+            try:
+                version = validate_dcc(document)
+                report.add("DOCUMENT_WELL_FORMED", True, f"DCC {version}")
+            except CertificateError as exc:
+                report.add(
+                    "DOCUMENT_WELL_FORMED",
+                    False,
+                    f"{exc.code}: {exc.message}",
+                    errors=[e.to_dict() for e in exc.errors][:20],
+                )
         actual = "0x" + hashlib.sha256(document).hexdigest()
         bound = record.original_document
         if bound is None:
@@ -515,6 +547,7 @@ class Verifier:
             None,
         )
         report.trace = node
+        subtree: frozenset[bytes] = frozenset({digest, _item_key(record)})
         if lab is not None and lab.kind is LabKind.NMI:
             node.note = "national metrology institute: the chain ends here"
             for code in (
@@ -528,6 +561,7 @@ class Verifier:
             ):
                 report.add(code, True, "issued by an NMI")
             report.add("TRACE_REACHES_NMI", True, "issued by an NMI")
+            report.subtree = subtree
             return
         failures: dict[str, list[str]] = {}
         reaches_nmi = bool(record.standards_used)
@@ -571,7 +605,8 @@ class Verifier:
                 child.note, reaches_nmi = "bundle does not match the digest", False
                 continue
             _, work_end = self._day(record.dates.performance_end)
-            parent = self.verify(evidence, as_of=work_end - 1, _visited=visited, _depth=depth + 1)
+            parent = self._parent_report(evidence, work_end - 1, visited, depth + 1)
+            subtree |= parent.subtree
             child.verdict = parent.verdict
             if parent.trace is not None:
                 child.lab_name, child.lab_kind = parent.trace.lab_name, parent.trace.lab_kind
@@ -598,6 +633,26 @@ class Verifier:
             reaches_nmi,
             "" if reaches_nmi else "at least one branch does not end at a national metrology institute",
         )
+        report.subtree = subtree
+
+    def _parent_report(self, evidence: Evidence, as_of: int, visited: frozenset[bytes], depth: int) -> Report:
+        """A standard's certificate verified as of the end of the child's work, reused for ``cache_seconds``
+        unless the current path meets something in its subtree (then it is verified again, to find the cycle)."""
+        assert evidence.digest is not None
+        key = (evidence.digest, as_of, depth)
+        now = time.monotonic()
+        with self._cache_lock:
+            hit = self._cache.get(key)
+        if hit is not None and hit[0] > now and not (hit[1].subtree & visited):
+            return hit[1]
+        report = self.verify(evidence, as_of=as_of, _visited=visited, _depth=depth)
+        if self.policy.cache_seconds > 0:
+            with self._cache_lock:
+                if len(self._cache) >= self.policy.cache_entries:
+                    for stale in list(self._cache)[: self.policy.cache_entries // 4]:
+                        del self._cache[stale]
+                self._cache[key] = (now + self.policy.cache_seconds, report)
+        return report
 
     def _link_checks(
         self,

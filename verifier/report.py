@@ -83,6 +83,13 @@ CHECKS: dict[str, CheckSpec] = dict(
             "原始文件与证书绑定的摘要不符（文件被改动）",
             "the original document does not match the digest bound in the record (file altered)",
         ),
+        _spec(
+            "DOCUMENT_WELL_FORMED",
+            "integrity",
+            E,
+            "原始文件（DCC XML）不符合其声明的模式（伪造文件）",
+            "the original document (DCC XML) does not validate against its declared schema (fabricated file)",
+        ),
         _spec("ANCHORED", "integrity", E, "证书未在链上存证", "the certificate was never anchored on the chain"),
         _spec(
             "INCLUSION_PROOF",
@@ -333,6 +340,8 @@ class Report:
     trace: TraceNode | None = None
     unknown: bool = False
     replaced_by: str | None = None
+    #: Digests and instruments of this certificate's traceability subtree (for cycle-safe caching).
+    subtree: frozenset[bytes] = field(default=frozenset(), repr=False)
 
     def add(self, code: str, ok: bool | None, detail: str = "", **data: Any) -> CheckResult:
         """Record a check: ``ok`` True passes, False fails, None skips."""

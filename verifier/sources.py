@@ -14,6 +14,10 @@ from typing import Any, Protocol
 
 import httpx
 
+from tracecert.certificate.canonical import certificate_digest, to_hex
+from tracecert.certificate.errors import CertificateError
+from tracecert.certificate.model import record_from_json
+
 __all__ = ["BundleSource", "ChainedSource", "DirectorySource", "MemorySource", "RegistrySource"]
 
 logger = logging.getLogger(__name__)
@@ -42,19 +46,25 @@ class MemorySource:
         for bundle in bundles:
             self.add(bundle)
 
-    def add(self, bundle: dict[str, Any]) -> None:
-        """Index one bundle (silently ignores objects that are not bundles)."""
+    def add(self, bundle: dict[str, Any]) -> bool:
+        """Index one bundle; False (and ignored) when it is not a bundle or its record does not hash to the digest
+        it claims — a forged copy must never shadow the genuine certificate under its digest."""
         try:
             digest = str(bundle["digest"]).lower()
             record = bundle["record"]
+            if to_hex(certificate_digest(record_from_json(record))) != digest:
+                logger.info("ignoring a bundle whose record does not hash to its digest %s", digest)
+                return False
             self._by_digest[digest] = bundle
             doc = record.get("original_document")
             if isinstance(doc, dict) and "sha256" in doc:
                 self._by_document[str(doc["sha256"]).lower()] = digest
             key = (str(record["lab"]["lab_id"]).lower(), str(record["certificate_number"]))
             self._by_number.setdefault(key, set()).add(digest)
-        except (KeyError, TypeError, AttributeError):
+        except (KeyError, TypeError, AttributeError, CertificateError):
             logger.debug("ignoring a JSON object that is not a proof bundle")
+            return False
+        return True
 
     def by_digest(self, digest: str) -> dict[str, Any] | None:
         """See :class:`BundleSource`."""

@@ -31,9 +31,12 @@ from verifier.api import (
 )
 
 PDF = b"%PDF-1.7\n" + bytes(range(256)) * 40 + b"\n%%EOF\n"
-DCC = (
+#: A real PTB DCC (the verifier validates XML documents against their declared schema).
+DCC = (Path(__file__).parents[1] / "certificate" / "data" / "dcc" / "gp-temperature-typical-3.1.1.xml").read_bytes()
+#: Well-formed XML that claims to be a DCC but is not one.
+FAKE_DCC = (
     b'<?xml version="1.0" encoding="UTF-8"?>\n<dcc:digitalCalibrationCertificate '
-    b'xmlns:dcc="https://ptb.de/dcc" schemaVersion="3.2.1"><dcc:administrativeData/>'
+    b'xmlns:dcc="https://ptb.de/dcc" schemaVersion="3.1.2"><dcc:administrativeData/>'
     b"</dcc:digitalCalibrationCertificate>\n"
 )
 
@@ -218,6 +221,7 @@ def test_multipart_document_lookup(api: TestClient, world: TraceWorld) -> None:
     altered[100] ^= 0x01
     unknown = api.post("/v1/verify", files={"file": ("cert.pdf", bytes(altered), "application/pdf")}).json()
     assert unknown["unknown"] and unknown["verdict"] == "INVALID" and "ANCHORED" in codes(unknown)
+
     # The bundle and an altered document together: the document does not match what the record binds.
     both = api.post(
         "/v1/verify",
@@ -619,3 +623,9 @@ def test_app_over_the_index(world: TraceWorld, chain3: Any, tmp_path: Path) -> N
             time.sleep(0.1)
         assert "NOT_REVOKED" in codes(body), body["reasons"]
     assert (tmp_path / "verifier-index.sqlite").exists()
+
+
+def test_fabricated_dcc_is_refused_by_its_schema(api: TestClient, world: TraceWorld) -> None:
+    with_document(world, "NIM-API-FAKE-DCC", FAKE_DCC, "application/xml")
+    body = api.post("/v1/verify", files={"file": ("dcc.xml", FAKE_DCC, "application/xml")}).json()
+    assert body["verdict"] == "INVALID" and "DOCUMENT_WELL_FORMED" in codes(body)

@@ -787,12 +787,7 @@ def _iso(value: dt.datetime | None) -> str:
 
 def _core_without_chain(settings: RegistrySettings) -> RegistryCore:
     """The registry core for database-only commands (tokens): the chain is not needed."""
-    from registry.db import make_engine, migrate
-
-    settings.secret_bytes()
-    engine = make_engine(settings.database)
-    migrate(engine)
-    return RegistryCore(settings, engine, None)  # type: ignore[arg-type]
+    return RegistryCore.open_offline(settings)
 
 
 def _lab_state(contracts: ChainContracts, lab: bytes) -> dict[str, Any]:

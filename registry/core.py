@@ -80,9 +80,13 @@ class _Cache:
                 return None
             return hit[1]
 
-    def put(self, key: object, value: object) -> None:
+    def put(self, key: object, value: object, ttl: float | None = None) -> None:
         with self._lock:
-            self._data[key] = (time.monotonic() + self.ttl, value)
+            self._data[key] = (time.monotonic() + (self.ttl if ttl is None else ttl), value)
+
+    def drop(self, key: object) -> None:
+        with self._lock:
+            self._data.pop(key, None)
 
     def clear(self) -> None:
         with self._lock:
@@ -95,11 +99,11 @@ class RegistryCore:
     Build it with :meth:`open` (settings → database, migrations, chain) or directly with parts (tests).
     """
 
-    def __init__(self, settings: RegistrySettings, engine: Engine, chain: ChainContracts) -> None:
+    def __init__(self, settings: RegistrySettings, engine: Engine, chain: ChainContracts | None) -> None:
         self.settings = settings
         self.engine = engine
         self.sessions: sessionmaker[Session] = make_sessionmaker(engine)
-        self.chain = chain
+        self._chain = chain
         self.custody = Custody(settings.secret_bytes())
         self.journal = DbJournal(self.sessions)
         self._authz = _Cache(settings.authorization_cache_seconds)
@@ -107,6 +111,25 @@ class RegistryCore:
         self._senders: dict[str, TransactionSender] = {}
         self._senders_lock = threading.Lock()
         self._chain_time: tuple[float, int] | None = None
+
+    @property
+    def chain(self) -> ChainContracts:
+        """The deployed contracts.
+
+        Raises:
+            ChainUnavailableError: this core was opened without a chain (:meth:`open_offline`).
+        """
+        if self._chain is None:
+            raise ChainUnavailableError("this registry core was opened without a chain connection")
+        return self._chain
+
+    @classmethod
+    def open_offline(cls, settings: RegistrySettings) -> RegistryCore:
+        """Database and key custody only, for operator commands that never touch the chain (tokens)."""
+        settings.secret_bytes()
+        engine = make_engine(settings.database)
+        migrate(engine)
+        return cls(settings, engine, None)
 
     @classmethod
     def open(cls, settings: RegistrySettings, chain: ChainContracts | None = None) -> RegistryCore:
@@ -309,7 +332,12 @@ class RegistryCore:
         cached = self._authz.get(key)
         if cached is None:
             cached = self._ask_can_issue(lab_id, category, activity)
-            self._authz.put(key, cached)
+            if isinstance(cached, Exception):
+                # Before refusing, ask again at the chain's fresh time (a reinstatement may have just landed);
+                # a refusal is then remembered only briefly, an approval for the configured time.
+                self._chain_time = None
+                cached = self._ask_can_issue(lab_id, category, activity)
+            self._authz.put(key, cached, None if cached is True else min(1.0, self._authz.ttl))
         if isinstance(cached, Exception):
             raise cached
 
@@ -355,6 +383,11 @@ class RegistryCore:
             SignatureRejected: UNKNOWN_KEY (not on chain, or another lab's) or KEY_NOT_VALID (outside its window).
         """
         info = self.key_info(key_id)
+        if info is None or to_hex(info.lab_id) != lab_id or not info.valid_from <= self.chain_now() < info.valid_until:
+            # Refuse only on fresh answers: the key may have just been registered, or the chain time moved on.
+            self._keys.drop(key_id)
+            self._chain_time = None
+            info = self.key_info(key_id)
         if info is None or to_hex(info.lab_id) != lab_id:
             raise SignatureRejected(f"key {key_id} is not a registered key of lab {lab_id}", code="UNKNOWN_KEY")
         now = self.chain_now()

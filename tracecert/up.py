@@ -165,6 +165,8 @@ def up(
             os.environ.setdefault(
                 "TRACECERT_VERIFIER_REGISTRY_TOKEN", _national_token(core, root, deployment.national_authority)
             )
+            # The service verifies from its own event index (kept up to date by a thread), not RPC round trips.
+            os.environ.setdefault("TRACECERT_VERIFIER_CHAIN_VIEW", "index")
             summary = None
             if demo:
                 from registry.demo import DemoError, seed_demo

@@ -416,9 +416,18 @@ def open_index(
     stop = threading.Event()
     thread = None
     if follow:
-        thread = threading.Thread(
-            target=index.follow, args=(stop, settings.index_interval), name="verifier-index", daemon=True
-        )
+
+        def keep_following() -> None:
+            # follow() retries node errors itself; anything else (a reorg deeper than the kept hashes, another
+            # deployment) must not stop the thread silently.
+            while not stop.is_set():
+                try:
+                    index.follow(stop, settings.index_interval)
+                except Exception:
+                    logger.exception("the verifier's index stopped following the chain; retrying in 30 s")
+                    stop.wait(30)
+
+        thread = threading.Thread(target=keep_following, name="verifier-index", daemon=True)
         thread.start()
 
     def close() -> None:

@@ -147,7 +147,7 @@ class AnchoringWorker:
 
     def _prepare(self, s: Session, lab_id: str, key_id: str) -> str:
         query = (
-            select(Certificate)
+            select(Certificate.seq, Certificate.digest)
             .where(
                 Certificate.status == "PENDING",
                 Certificate.batch_root.is_(None),
@@ -159,15 +159,19 @@ class AnchoringWorker:
         )
         if s.bind is not None and s.bind.dialect.name == "postgresql":
             query = query.with_for_update(skip_locked=True)
-        certificates = list(s.scalars(query))
+        certificates = s.execute(query).all()
         batch = build_batch([from_hex(c.digest) for c in certificates])
         root = to_hex(batch.root)
         s.add(Batch(root=root, lab_id=lab_id, key_id=key_id, size=len(certificates), state="PREPARED"))
         s.flush()
-        for index, (certificate, proof) in enumerate(zip(certificates, batch.proofs, strict=True)):
-            certificate.batch_root = root
-            certificate.leaf_index = index
-            certificate.proof = [to_hex(h) for h in proof]
+        # One executemany (ORM bulk UPDATE by primary key), not one UPDATE per certificate.
+        s.execute(
+            update(Certificate),
+            [
+                {"seq": c.seq, "batch_root": root, "leaf_index": i, "proof": [to_hex(h) for h in proof]}
+                for i, (c, proof) in enumerate(zip(certificates, batch.proofs, strict=True))
+            ],
+        )
         logger.info("prepared batch %s: %d certificates of lab %s", root, len(certificates), lab_id)
         return root
 

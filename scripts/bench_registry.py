@@ -136,11 +136,20 @@ def _records(template: dict[str, Any], prefix: str, count: int) -> list[dict[str
 
 
 class Server:
-    """The registry API (with its worker) in its own process."""
+    """The registry API in its own process; its anchoring worker inside it, or in a process of its own."""
 
-    def __init__(self, env: dict[str, str], port: int, log: Path) -> None:
+    def __init__(self, env: dict[str, str], port: int, log: Path, *, separate_worker: bool = False) -> None:
         self.url = f"http://127.0.0.1:{port}"
         self._log = log.open("ab")
+        self.worker: subprocess.Popen[bytes] | None = None
+        if separate_worker:
+            env = {**env, "TRACECERT_REGISTRY_RUN_WORKER": "false"}
+            self.worker = subprocess.Popen(
+                [sys.executable, "-m", "tracecert.cli", "registry", "worker"],
+                env={**os.environ, **{k: v for k, v in env.items() if k != "TRACECERT_REGISTRY_RUN_WORKER"}},
+                stdout=self._log,
+                stderr=subprocess.STDOUT,
+            )
         self.process = subprocess.Popen(
             [
                 sys.executable,
@@ -170,8 +179,10 @@ class Server:
         raise RuntimeError(f"registry did not start; see {log}")
 
     def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(30)
+        for process in (self.process, self.worker):
+            if process is not None:
+                process.terminate()
+                process.wait(30)
         self._log.close()
 
 
@@ -262,6 +273,12 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=2)
     parser.add_argument("--bulk", type=int, default=1000)
     parser.add_argument("--database-url", default=None, help="default: SQLite in a temporary directory")
+    parser.add_argument(
+        "--worker",
+        choices=("process", "inline"),
+        default="process",
+        help="anchoring worker in its own process (as in production) or inside the API process",
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp_name:
@@ -321,13 +338,22 @@ def main() -> None:
                 "TRACECERT_REGISTRY_BATCH_WINDOW_SECONDS": "1.0",
             }
 
-            print(f"TraceCert registry benchmark: {_machine()}; {database.split(':', 1)[0]}; Anvil automine\n")
+            print(
+                f"TraceCert registry benchmark: {_machine()}; {database.split(':', 1)[0]}; Anvil automine; "
+                f"worker {'in its own process' if args.worker == 'process' else 'inside the API process'}; "
+                f"{args.clients} client threads, {args.bulk} certificates per bulk request\n"
+            )
             results: list[tuple[str, dict[str, Any]]] = []
             for label, prefix, count, batch_size in (
                 ("batched (Merkle roots)", "B", args.count, "1024"),
                 ("one anchor tx per certificate", "S", args.single, "1"),
             ):
-                server = Server({**env, "TRACECERT_REGISTRY_BATCH_MAX_SIZE": batch_size}, _port(), tmp / "server.log")
+                server = Server(
+                    {**env, "TRACECERT_REGISTRY_BATCH_MAX_SIZE": batch_size},
+                    _port(),
+                    tmp / "server.log",
+                    separate_worker=args.worker == "process",
+                )
                 try:
                     records = _records(template, prefix, count)
                     started = time.perf_counter()

@@ -14,9 +14,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Mapper, Session
 
 from registry.core import Principal, RegistryCore
 from registry.db import Certificate, Document, FraudSignal, LifecycleOp
@@ -379,12 +380,11 @@ def _insert(
 ) -> None:
     try:
         with core.sessions.begin() as s:
-            for row, _doc in rows.values():
-                s.add(row)
-            s.flush()
-            for _row, doc in rows.values():
-                if doc is not None:
-                    s.add(doc)
+            # One executemany per table (ORM bulk INSERT), not a unit-of-work flush per object.
+            s.execute(insert(Certificate), [_values(row) for row, _doc in rows.values()])
+            documents = [_values(doc) for _row, doc in rows.values() if doc is not None]
+            if documents:
+                s.execute(insert(Document), documents)
     except IntegrityError:
         # A concurrent request inserted some of the same digests or numbers: settle them one by one.
         for i, (row, doc) in rows.items():
@@ -392,6 +392,12 @@ def _insert(
         return
     for i, (row, _doc) in rows.items():
         results[i] = Accepted(row.digest, row.certificate_number, row.lab_id, row.status, True, row.signed_by)
+
+
+def _values(obj: Certificate | Document) -> dict[str, Any]:
+    """The column values set on a new (transient) row, so that column defaults fill in the rest."""
+    mapper: Mapper[Any] = sa_inspect(type(obj))
+    return {a.key: v for a in mapper.column_attrs if (v := getattr(obj, a.key)) is not None}
 
 
 def _insert_one(

@@ -1,28 +1,34 @@
 """Errors of the registry service. Each has a stable machine ``code`` and the HTTP status the API answers with
-(only the API layer uses ``http_status``).
+(only the API layer uses ``http_status``). The base and the generic HTTP leaves come from
+:mod:`tracecert.service_errors` (shared with the verifier); every registry error is also a :class:`RegistryError`.
 
 Exception tree::
 
-    RegistryError                         500 REGISTRY_ERROR
-    ├── Unauthorized                      401 UNAUTHORIZED            missing, unknown or revoked token
-    ├── Forbidden                         403 FORBIDDEN               token valid, action not allowed for it
-    │   ├── WrongLab                      403 WRONG_LAB               another lab's certificate or record
-    │   ├── LabNotActive                  403 LAB_SUSPENDED / LAB_REVOKED / LAB_NOT_REGISTERED
-    │   └── LabNotAuthorized              403 LAB_NOT_AUTHORIZED      category/activity outside the lab's scope now
-    ├── NotFound                          404 NOT_FOUND               (and UNKNOWN_LAB, UNKNOWN_CERTIFICATE, ...)
-    ├── Conflict                          409 CONFLICT
-    │   ├── NumberReuse                   409 NUMBER_REUSE            same (lab, number), different digest
-    │   └── AlreadyRevoked                409 ALREADY_REVOKED         revoked or substituted before
-    ├── InvalidRequest                    422 (codes from the certificate layer: RECORD_INVALID, ...)
-    │   ├── SignatureRejected             422 SIGNATURE_INVALID / UNKNOWN_KEY / KEY_NOT_VALID / KEY_NOT_HELD
-    │   └── DocumentMismatch              422 DOCUMENT_MISMATCH       uploaded file ≠ record's original_document
-    ├── PayloadTooLarge                   413 PAYLOAD_TOO_LARGE
-    └── ChainUnavailableError             503 CHAIN_UNAVAILABLE       the chain could not be asked; retry
+    tracecert.service_errors.ServiceError
+    └── RegistryError                     500 REGISTRY_ERROR
+        ├── Unauthorized                  401 UNAUTHORIZED            missing, unknown or revoked token
+        ├── Forbidden                     403 FORBIDDEN               token valid, action not allowed for it
+        │   ├── WrongLab                  403 WRONG_LAB               another lab's certificate or record
+        │   ├── LabNotActive              403 LAB_SUSPENDED / LAB_REVOKED / LAB_NOT_REGISTERED
+        │   └── LabNotAuthorized          403 LAB_NOT_AUTHORIZED      category/activity outside the lab's scope now
+        ├── NotFound*                     404 NOT_FOUND               (and UNKNOWN_LAB, UNKNOWN_CERTIFICATE, ...)
+        ├── Conflict                      409 CONFLICT
+        │   ├── NumberReuse               409 NUMBER_REUSE            same (lab, number), different digest
+        │   └── AlreadyRevoked            409 ALREADY_REVOKED         revoked or substituted before
+        ├── InvalidRequest*               422 (codes from the certificate layer: RECORD_INVALID, ...)
+        │   ├── SignatureRejected         422 SIGNATURE_INVALID / UNKNOWN_KEY / KEY_NOT_VALID / KEY_NOT_HELD
+        │   └── DocumentMismatch          422 DOCUMENT_MISMATCH       uploaded file ≠ record's original_document
+        ├── PayloadTooLarge*              413 PAYLOAD_TOO_LARGE
+        └── ChainUnavailableError         503 CHAIN_UNAVAILABLE       the chain could not be asked; retry
+
+    * also the :mod:`tracecert.service_errors` leaf of the same name (its code and status).
+    The HTTP-only refusals MalformedRequest* and UnsupportedMediaType* are in :mod:`registry.api.errors`.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from tracecert import service_errors
+from tracecert.service_errors import ServiceError
 
 __all__ = [
     "AlreadyRevoked",
@@ -43,25 +49,11 @@ __all__ = [
 ]
 
 
-class RegistryError(Exception):
+class RegistryError(ServiceError):
     """Base of registry errors: ``code`` (stable), ``message`` (human), ``details`` (e.g. field errors)."""
 
     code = "REGISTRY_ERROR"
     http_status = 500
-
-    def __init__(self, message: str, *, code: str | None = None, details: Any = None) -> None:
-        super().__init__(message)
-        self.message = message
-        if code is not None:
-            self.code = code
-        self.details = details
-
-    def to_dict(self) -> dict[str, Any]:
-        """The error body: ``{"code", "message", "details"?}``."""
-        body: dict[str, Any] = {"code": self.code, "message": self.message}
-        if self.details is not None:
-            body["details"] = self.details
-        return body
 
 
 class Unauthorized(RegistryError):
@@ -96,11 +88,8 @@ class LabNotAuthorized(Forbidden):
     code = "LAB_NOT_AUTHORIZED"
 
 
-class NotFound(RegistryError):
+class NotFound(service_errors.NotFound, RegistryError):
     """Nothing there."""
-
-    code = "NOT_FOUND"
-    http_status = 404
 
 
 class Conflict(RegistryError):
@@ -122,11 +111,8 @@ class AlreadyRevoked(Conflict):
     code = "ALREADY_REVOKED"
 
 
-class InvalidRequest(RegistryError):
+class InvalidRequest(service_errors.InvalidRequest, RegistryError):
     """The request is well-formed HTTP but its content is invalid."""
-
-    code = "INVALID_REQUEST"
-    http_status = 422
 
 
 class SignatureRejected(InvalidRequest):
@@ -141,11 +127,8 @@ class DocumentMismatch(InvalidRequest):
     code = "DOCUMENT_MISMATCH"
 
 
-class PayloadTooLarge(RegistryError):
+class PayloadTooLarge(service_errors.PayloadTooLarge, RegistryError):
     """A body or file over the configured limit."""
-
-    code = "PAYLOAD_TOO_LARGE"
-    http_status = 413
 
 
 class ChainUnavailableError(RegistryError):

@@ -19,16 +19,17 @@ A digest the verifier cannot find gives, on the verification endpoints, a 200 re
 ``unknown: true`` (a verification always answers with a report: unknown is an answer, never "valid"); on
 ``/v1/trace/{digest}`` it is 404 NOT_FOUND (there is no tree to draw).
 
-Every error is ``{"error": {"code", "message"}}``; clients act on ``code``. The tree::
+Every error is ``{"error": {"code", "message"}}``; clients act on ``code``. The base and the generic HTTP leaves
+(marked *) are :mod:`tracecert.service_errors`' (shared with the registry); the tree::
 
-    ServiceError                       500 INTERNAL_ERROR
-    ├── MalformedBody                  400 MALFORMED_JSON / MALFORMED_MULTIPART
-    ├── NotFound                       404 NOT_FOUND
-    ├── MethodNotAllowed               405 METHOD_NOT_ALLOWED
-    ├── PayloadTooLarge                413 PAYLOAD_TOO_LARGE
-    ├── UnsupportedMediaType           415 UNSUPPORTED_MEDIA_TYPE
+    ServiceError*                      500 INTERNAL_ERROR
+    ├── MalformedBody*                 400 MALFORMED_JSON / MALFORMED_MULTIPART    (= MalformedRequest)
+    ├── NotFound*                      404 NOT_FOUND
+    ├── MethodNotAllowed*              405 METHOD_NOT_ALLOWED
+    ├── PayloadTooLarge*               413 PAYLOAD_TOO_LARGE
+    ├── UnsupportedMediaType*          415 UNSUPPORTED_MEDIA_TYPE
     ├── InvalidRequest (ValueError)    422 INVALID_REQUEST / INVALID_DIGEST / INVALID_LAB_ID / INVALID_AS_OF /
-    │                                      INVALID_KIND
+    │                                      INVALID_KIND   (a subclass of the shared InvalidRequest*)
     ├── RateLimited                    429 RATE_LIMITED (Retry-After)
     └── SetupError                     503 NO_RPC_URL / NO_DEPLOYMENT / UNTRUSTED_DEPLOYMENT / CHAIN_UNAVAILABLE
                                            (Retry-After); the CLI exits 2 on these
@@ -65,6 +66,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from web3 import Web3
 
+from tracecert import service_errors
 from tracecert.certificate.canonical import lab_id as derive_lab_id
 from tracecert.certificate.canonical import parse_json
 from tracecert.certificate.errors import CertificateError
@@ -74,6 +76,15 @@ from tracecert.chain.compile import load_artifact
 from tracecert.chain.contracts import ChainContracts
 from tracecert.chain.deploy import Deployment, expected_runtime_code, find_deployment
 from tracecert.chain.errors import ChainError, ChainUnavailable
+from tracecert.service_errors import MalformedRequest as MalformedBody
+from tracecert.service_errors import (
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    ServiceError,
+    UnsupportedMediaType,
+    error_response,
+)
 from verifier.chainview import ChainView, LiveChainView
 from verifier.engine import Policy, Verifier
 from verifier.report import Report
@@ -117,63 +128,11 @@ RETRY_AFTER_SECONDS = 5
 # ---------------------------------------------------------------------------------------------------- errors
 
 
-class ServiceError(Exception):
-    """Base of the verifier service's errors: a stable machine ``code``, an HTTP status and a human message."""
+class InvalidRequest(service_errors.InvalidRequest, ValueError):
+    """Well-formed, but not a request this endpoint can answer (bad digest, date, kind, shape).
 
-    code = "INTERNAL_ERROR"
-    http_status = 500
-
-    def __init__(self, message: str, *, code: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        if code is not None:
-            self.code = code
-
-    def to_dict(self) -> dict[str, Any]:
-        """The error body."""
-        return {"error": {"code": self.code, "message": self.message}}
-
-
-class MalformedBody(ServiceError):
-    """The body cannot be parsed at all (not JSON, broken multipart)."""
-
-    code = "MALFORMED_JSON"
-    http_status = 400
-
-
-class NotFound(ServiceError):
-    """Nothing at this address (an unknown digest on /v1/trace, an unknown path)."""
-
-    code = "NOT_FOUND"
-    http_status = 404
-
-
-class MethodNotAllowed(ServiceError):
-    """The path exists, the method does not."""
-
-    code = "METHOD_NOT_ALLOWED"
-    http_status = 405
-
-
-class PayloadTooLarge(ServiceError):
-    """The body is over the upload limit."""
-
-    code = "PAYLOAD_TOO_LARGE"
-    http_status = 413
-
-
-class UnsupportedMediaType(ServiceError):
-    """A Content-Type or a file this service does not read."""
-
-    code = "UNSUPPORTED_MEDIA_TYPE"
-    http_status = 415
-
-
-class InvalidRequest(ServiceError, ValueError):
-    """Well-formed, but not a request this endpoint can answer (bad digest, date, kind, shape)."""
-
-    code = "INVALID_REQUEST"
-    http_status = 422
+    Also a ValueError: the parsers (:func:`parse_as_of`, ...) raise it where a ValueError is expected.
+    """
 
 
 class RateLimited(ServiceError):
@@ -851,7 +810,7 @@ def _error_response(exc: ServiceError) -> JSONResponse:
         headers["Retry-After"] = str(exc.retry_after)
     elif isinstance(exc, SetupError):
         headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
-    return JSONResponse(exc.to_dict(), status_code=exc.http_status, headers=headers)
+    return error_response(exc, headers)
 
 
 async def _read_limited(request: Request, limit: int) -> bytes:
@@ -1052,10 +1011,10 @@ def create_app(settings: VerifierSettings | None = None, *, verifier: Verifier |
             engine = service.verifier()
             now = engine.chain.now()
         except ServiceError as exc:
-            return JSONResponse({"status": "unavailable", **exc.to_dict()}, status_code=503)
+            return JSONResponse({"status": "unavailable", **exc.to_body()}, status_code=503)
         except ChainUnavailable as exc:
             return JSONResponse(
-                {"status": "unavailable", **SetupError(f"the chain node does not answer: {exc}").to_dict()},
+                {"status": "unavailable", **SetupError(f"the chain node does not answer: {exc}").to_body()},
                 status_code=503,
             )
         return JSONResponse(

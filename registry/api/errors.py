@@ -1,6 +1,7 @@
 """How the API answers errors: always ``{"error": {"code", "message", "details"?}}`` with a stable machine code.
 
-HTTP-only refusals, beside the service's :class:`~registry.errors.RegistryError` tree::
+HTTP-only refusals, beside the service's :class:`~registry.errors.RegistryError` tree (each also the
+:mod:`tracecert.service_errors` leaf of the same name)::
 
     RegistryError
     ├── MalformedRequest          400 MALFORMED_JSON / MALFORMED_MULTIPART
@@ -25,7 +26,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from registry.errors import ChainUnavailableError, InvalidRequest, RegistryError
+from tracecert import service_errors
 from tracecert.chain.errors import ChainUnavailable
+from tracecert.service_errors import error_body, error_response
 
 __all__ = [
     "RETRY_AFTER_SECONDS",
@@ -44,18 +47,12 @@ logger = logging.getLogger(__name__)
 RETRY_AFTER_SECONDS = 2
 
 
-class MalformedRequest(RegistryError):
+class MalformedRequest(service_errors.MalformedRequest, RegistryError):
     """The body cannot be parsed at all (not JSON, broken multipart)."""
 
-    code = "MALFORMED_JSON"
-    http_status = 400
 
-
-class UnsupportedMediaType(RegistryError):
+class UnsupportedMediaType(service_errors.UnsupportedMediaType, RegistryError):
     """The Content-Type is not one this endpoint reads."""
-
-    code = "UNSUPPORTED_MEDIA_TYPE"
-    http_status = 415
 
 
 class ErrorDetail(BaseModel):
@@ -92,13 +89,6 @@ def documented(success: Mapping[int, dict[str, Any]], *errors: int) -> dict[int 
     return out
 
 
-def _body(code: str, message: str, details: Any = None) -> dict[str, Any]:
-    error: dict[str, Any] = {"code": code, "message": message}
-    if details is not None:
-        error["details"] = details
-    return {"error": error}
-
-
 def _field_errors(errors: Iterable[Mapping[str, Any]], prefix: str = "") -> list[dict[str, str]]:
     out = []
     for err in errors:
@@ -125,13 +115,13 @@ async def _registry_error(_request: Request, exc: Exception) -> JSONResponse:
     headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if isinstance(exc, ChainUnavailableError) else None
     if exc.http_status >= 500 and not isinstance(exc, ChainUnavailableError):
         logger.error("registry error %s: %s", exc.code, exc.message)
-    return JSONResponse({"error": exc.to_dict()}, status_code=exc.http_status, headers=headers)
+    return error_response(exc, headers)
 
 
 async def _chain_unavailable(_request: Request, exc: Exception) -> JSONResponse:
     # A chain-layer error that a service did not wrap: the node is down, the request is safe to retry.
     return JSONResponse(
-        _body("CHAIN_UNAVAILABLE", "the chain node is unreachable; retry"),
+        error_body("CHAIN_UNAVAILABLE", "the chain node is unreachable; retry"),
         status_code=503,
         headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
     )
@@ -142,7 +132,7 @@ async def _query_invalid(_request: Request, exc: Exception) -> JSONResponse:
     # Query and path parameters (bodies are read by registry.api.bodies): drop the "query"/"path" location.
     errors = [{**e, "loc": tuple(e["loc"])[1:]} for e in exc.errors()]
     return JSONResponse(
-        _body("REQUEST_INVALID", "the request parameters are invalid", _field_errors(errors)), status_code=422
+        error_body("REQUEST_INVALID", "the request parameters are invalid", _field_errors(errors)), status_code=422
     )
 
 
@@ -152,7 +142,7 @@ _HTTP_CODES = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
 async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = _HTTP_CODES.get(exc.status_code, f"HTTP_{exc.status_code}")
-    return JSONResponse(_body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers)
+    return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -191,5 +181,5 @@ class InternalErrorMiddleware:
             logger.exception("unhandled error in %s %s", scope.get("method"), scope.get("path"))
             if started:  # too late for a clean answer; let the server drop the connection
                 raise
-            response = JSONResponse(_body("INTERNAL_ERROR", "internal error; it has been logged"), status_code=500)
+            response = JSONResponse(error_body("INTERNAL_ERROR", "internal error; it has been logged"), status_code=500)
             await response(scope, receive, send)

@@ -23,7 +23,7 @@ import signal
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -31,52 +31,51 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from registry.client import DEFAULT_REGISTRY_URL, RegistryClient, RegistryClientError, RegistryUnreachable
-from registry.config import RegistrySettings, load_settings
+from registry.config import RegistrySettings
 from registry.core import RegistryCore
 from registry.custody import CustodyError
 from registry.errors import RegistryError
+from registry.onboarding import (
+    CHINA,
+    InvalidScope,
+    OnboardingError,
+    authorize_lab,
+    connect,
+    default_regulator_role,
+    dev_sender,
+    ensure_lab,
+    ensure_regulator,
+    lab_number,
+    lab_state,
+    lab_view,
+    onboard_lab,
+    parent_regulator_role,
+    parse_scope,
+    registry_settings,
+    regulator_info,
+)
 from tracecert.certificate.canonical import certificate_digest, from_hex, parse_json, record_to_json, to_hex
 from tracecert.certificate.canonical import lab_id as derive_lab_id
 from tracecert.certificate.dcc import DCC_MEDIA_TYPE, DccOverrides, import_dcc
 from tracecert.certificate.errors import CertificateError
 from tracecert.certificate.model import Kind, record_from_json
-from tracecert.certificate.signing import SigningKey, key_id, load_key_file, read_key_file_public
-from tracecert.chain.client import ChainClient
-from tracecert.chain.config import ChainSettings
+from tracecert.certificate.signing import SigningKey, load_key_file, read_key_file_public
 from tracecert.chain.contracts import ChainContracts
-from tracecert.chain.deploy import find_deployment
 from tracecert.chain.errors import ChainError, ContractReverted
 from tracecert.chain.local import DevKeyring, load_keystore
-from tracecert.chain.node import AnvilNode
 from tracecert.chain.sender import FileJournal, TransactionSender
-from tracecert.chain.types import Activity, LabKind, LabStatus, RevocationReason, category_from_bytes
+from tracecert.chain.types import LabKind, RevocationReason
 
-__all__ = [
-    "CHINA",
-    "Onboarded",
-    "authorize_lab",
-    "ensure_lab",
-    "ensure_regulator",
-    "onboard_lab",
-    "register",
-    "registry_settings",
-    "reporting_errors",
-]
-
-logger = logging.getLogger(__name__)
+__all__ = ["CliError", "register", "reporting_errors"]
 
 console = Console(highlight=False, soft_wrap=True, markup=False)
 err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
 
-#: Dates on the command line and in records are Chinese calendar dates (UTC+8).
-CHINA = dt.timezone(dt.timedelta(hours=8), "CST")
-
 KEYSTORE_PASSPHRASE_ENV = "TRACECERT_KEYSTORE_PASSPHRASE"  # noqa: S105 - a variable name
 KEY_PASSPHRASE_ENV = "TRACECERT_KEY_PASSPHRASE"  # noqa: S105 - a variable name
-_DEV_WRITER_FUNDS = 10**22
 
 
 # ====================================================================== errors and output
@@ -134,6 +133,12 @@ def reporting_errors() -> Iterator[None]:
     except CliError as exc:
         _print_error(exc.code, exc.message, exc.details)
         raise typer.Exit(exc.exit_code) from exc
+    except InvalidScope as exc:  # a malformed --scope is a usage error
+        _print_error("USAGE", exc.message)
+        raise typer.Exit(2) from exc
+    except OnboardingError as exc:
+        _print_error(exc.code, exc.message)
+        raise typer.Exit(1) from exc
     except ContractReverted as exc:
         _print_error(revert_code(exc.error), f"the contract refused: {exc}")
         raise typer.Exit(1) from exc
@@ -187,7 +192,7 @@ def _show_time(ts: int | None) -> str:
     return dt.datetime.fromtimestamp(ts, CHINA).strftime("%Y-%m-%d %H:%M:%S +08")
 
 
-# ====================================================================== settings, chain and actors
+# ====================================================================== options and the acting account
 
 DataDir = Annotated[
     Path | None, typer.Option("--data-dir", help="Data directory (default $TRACECERT_DATA_DIR or .tracecert).")
@@ -209,57 +214,6 @@ Keystore = Annotated[
         help=f"Encrypted JSON keystore of the acting account (production); passphrase from ${KEYSTORE_PASSPHRASE_ENV}.",
     ),
 ]
-
-
-def registry_settings(data_dir: Path | None = None, rpc_url: str | None = None, **overrides: Any) -> RegistrySettings:
-    """The registry's settings from the environment, with the data directory and chain URL of the command line.
-
-    Without a configured key-custody secret, the local installation's secret file (``tracecert up`` creates it)
-    is used when it exists.
-    """
-    if data_dir is not None:
-        overrides["data_dir"] = data_dir
-    settings = load_settings(**overrides)
-    chain: ChainSettings = settings.chain
-    update: dict[str, Any] = {}
-    if data_dir is not None or chain.data_dir != settings.data_dir:
-        update["data_dir"] = settings.data_dir
-    if rpc_url:
-        update["rpc_url"] = rpc_url
-    if update:
-        settings = settings.model_copy(update={"chain": chain.model_copy(update=update)})
-    local_secret = settings.data_dir / "keys" / "registry-secret"
-    if settings.secret is None and settings.secret_file is None and local_secret.exists():
-        settings = settings.model_copy(update={"secret_file": local_secret})
-    return settings
-
-
-def chain_url(chain: ChainSettings) -> str:
-    """The configured node, else a local node of the data directory (``chain up -d`` or ``up``), else the default."""
-    return chain.rpc_url or AnvilNode.detached_url(chain.data_dir) or f"http://{chain.anvil_host}:{chain.anvil_port}"
-
-
-def connect(settings: RegistrySettings) -> ChainContracts:
-    """The deployed contracts of the data directory's deployment.
-
-    Raises:
-        ChainUnavailable, DeploymentNotFound: no node, or no deployment of ours on it.
-    """
-    client = ChainClient(chain_url(settings.chain))
-    return ChainContracts(client, find_deployment(client, settings.chain.deployment_file))
-
-
-def dev_roles(data_dir: Path) -> set[str]:
-    """The development account roles already created in ``data_dir`` (without creating any)."""
-    path = DevKeyring(data_dir).path
-    return set(json.loads(path.read_text(encoding="utf-8"))) if path.exists() else set()
-
-
-def dev_sender(contracts: ChainContracts, data_dir: Path, role: str) -> TransactionSender:
-    """The funded development account ``role`` of ``data_dir`` as a sender journaled in the data directory."""
-    account = DevKeyring(data_dir).funded(contracts.client, role)
-    journal = FileJournal(Path(data_dir) / "journal" / f"{role}.jsonl")
-    return TransactionSender(contracts.client, account, journal)
 
 
 def _actor(
@@ -300,225 +254,9 @@ def _kind(value: str) -> LabKind:
         raise _usage(f"--kind must be one of {', '.join(k.name for k in LabKind)}") from None
 
 
-def parse_scope(items: Sequence[str]) -> dict[str, Activity]:
-    """``["JJG443=VERIFY", "JJG52=VERIFY,CALIBRATE"]`` → ``{category: activities}``.
-
-    Raises:
-        CliError: USAGE for a malformed item.
-    """
-    scope: dict[str, Activity] = {}
-    for item in items:
-        category, sep, activities = item.partition("=")
-        if not sep or not category.strip() or not activities.strip():
-            raise _usage(f"--scope {item!r}: write CATEGORY=VERIFY,CALIBRATE")
-        bits = Activity(0)
-        for word in activities.split(","):
-            try:
-                bits |= Activity[word.strip().upper()]
-            except KeyError:
-                raise _usage(f"--scope {item!r}: activities are VERIFY and CALIBRATE") from None
-        if len(category.strip().encode()) > 32:
-            raise _usage(f"--scope {item!r}: a category code has at most 32 bytes")
-        scope[category.strip()] = scope.get(category.strip(), Activity(0)) | bits
-    return scope
-
-
-def _covering_jurisdictions(jurisdiction: int) -> list[int]:
-    """The jurisdiction itself, its city and its province, most specific first (GB/T 2260)."""
-    chain = [jurisdiction, jurisdiction // 100 * 100, jurisdiction // 10000 * 10000]
-    return list(dict.fromkeys(j for j in chain if j))
-
-
-def _default_regulator_role(contracts: ChainContracts, data_dir: Path, jurisdiction: int, kind: LabKind | None) -> str:
-    """The development regulator over ``jurisdiction``: the most specific one that exists, else the national one."""
-    if kind == LabKind.NMI:
-        return "national-authority"
-    roles = dev_roles(data_dir)
-    for j in _covering_jurisdictions(jurisdiction):
-        role = f"regulator-{j}"
-        if role in roles:
-            address = DevKeyring(data_dir).account(role).address
-            if regulator_info(contracts, address)["exists"]:
-                return role
-    return "national-authority"
-
-
-# ====================================================================== onboarding steps (also used by the demo)
-
-
-def regulator_info(contracts: ChainContracts, account: str) -> dict[str, Any]:
-    """A regulator's on-chain record: jurisdiction, active, exists, parent."""
-    jurisdiction, active, exists, parent = contracts.call(contracts.trust, "regulator", account)
-    return {"jurisdiction": jurisdiction, "active": active, "exists": exists, "parent": parent}
-
-
-def ensure_regulator(
-    contracts: ChainContracts, parent: TransactionSender, account: str, jurisdiction: int, name: str
-) -> bool:
-    """Register ``account`` as the regulator of ``jurisdiction`` under ``parent``, unless it is one; True if new.
-
-    Raises:
-        CliError: REGULATOR_EXISTS when the account is a regulator of another jurisdiction.
-        ContractReverted: the parent may not (TrustRegistryOutsideJurisdiction, ...).
-    """
-    info = regulator_info(contracts, account)
-    if info["exists"]:
-        if info["jurisdiction"] != jurisdiction:
-            raise CliError(
-                "REGULATOR_EXISTS", f"{account} is already the regulator of jurisdiction {info['jurisdiction']}"
-            )
-        return False
-    contracts.register_regulator(parent, account, jurisdiction, name)
-    return True
-
-
-def lab_number(contracts: ChainContracts, lab: bytes) -> int:
-    """The lab's on-chain number (0 when not registered)."""
-    try:
-        return int(contracts.call(contracts.trust, "labNumberOf", lab))
-    except ContractReverted:
-        return 0
-
-
-def ensure_lab(
-    contracts: ChainContracts,
-    regulator: TransactionSender,
-    lab: bytes,
-    kind: LabKind,
-    jurisdiction: int,
-    admin: str,
-    name: str,
-) -> bool:
-    """Register the lab on chain unless it is registered; True if new."""
-    if lab_number(contracts, lab):
-        return False
-    contracts.register_lab(regulator, lab, kind, jurisdiction, admin, name)
-    return True
-
-
-def authorize_lab(
-    contracts: ChainContracts,
-    regulator: TransactionSender,
-    lab: bytes,
-    number: str,
-    valid_from: int,
-    valid_until: int,
-    scope: Mapping[str, Activity],
-    *,
-    only_if_none: bool = False,
-) -> int | None:
-    """Record an authorization (number, window, scope); return its index (None when skipped with
-    ``only_if_none`` because the lab has one)."""
-    if only_if_none and int(contracts.call(contracts.trust, "authorizationCount", lab)):
-        return None
-    receipt = contracts.authorize_lab(regulator, lab, number, valid_from, valid_until, scope)
-    for name, args in contracts.events(receipt):
-        if name == "LabAuthorized":
-            return int(args["authIndex"])
-    return None
-
-
-@dataclass
-class Onboarded:
-    """What onboarding did for a lab with this registry."""
-
-    lab_id: str
-    writer_address: str
-    writer_added: bool
-    key_id: str
-    key_registered: bool
-    key_held: bool
-    notes: list[str] = field(default_factory=list)
-
-
-def onboard_lab(
-    core: RegistryCore,
-    admin: TransactionSender,
-    code: str,
-    name: str,
-    *,
-    public_key: bytes | None = None,
-    fund_writer: bool = False,
-) -> Onboarded:
-    """Onboard a lab registered on chain with this registry; every step is skipped when already done.
-
-    1. the registry creates the lab's writer account (held encrypted);
-    2. the lab admin (``admin``) adds it as a writer of the lab on chain (``fund_writer`` tops it up on a local
-       development chain);
-    3. the lab admin registers the lab's Ed25519 key: ``public_key`` of a key the lab holds (lab-signing mode),
-       or a key generated and held by the registry (registry-signing mode) when ``public_key`` is None.
-
-    Raises:
-        CliError: LAB_NOT_REGISTERED (not on chain), KEY_OF_OTHER_LAB.
-        ContractReverted: e.g. CertificateRegistryNotLabAdmin when ``admin`` is not the lab's admin.
-    """
-    contracts = core.chain
-    lab = derive_lab_id(code)
-    if not lab_number(contracts, lab):
-        raise CliError("LAB_NOT_REGISTERED", f"lab {code} ({to_hex(lab)}) is not registered on chain")
-    row = core.add_lab(code, name)
-    notes: list[str] = []
-    writer_added = False
-    if bytes(contracts.call(contracts.certificates, "writerLab", row.writer_address)) != lab:
-        contracts.add_writer(admin, lab, row.writer_address)
-        writer_added = True
-    if fund_writer and contracts.client.balance(row.writer_address) < _DEV_WRITER_FUNDS // 2:
-        contracts.client.set_balance(row.writer_address, _DEV_WRITER_FUNDS)
-    elif not fund_writer and contracts.client.balance(row.writer_address) == 0:
-        notes.append(f"the writer account {row.writer_address} has no funds: fund it unless gas is free")
-
-    key_registered = False
-    if public_key is not None:
-        kid = to_hex(key_id(public_key))
-        info = core.key_info(kid)
-        if info is not None and to_hex(info.lab_id) != row.lab_id:
-            raise CliError("KEY_OF_OTHER_LAB", f"key {kid} is registered for lab {to_hex(info.lab_id)}")
-        if info is None:
-            contracts.register_key(admin, lab, public_key)
-            key_registered = True
-        held = False
-    else:
-        kid, key_registered = _ensure_held_key(core, admin, lab, row.lab_id)
-        held = True
-    core.forget_chain_answers()
-    return Onboarded(row.lab_id, row.writer_address, writer_added, kid, key_registered, held, notes)
-
-
-def _ensure_held_key(core: RegistryCore, admin: TransactionSender, lab: bytes, lab_hex: str) -> tuple[str, bool]:
-    from registry.db import HeldKey
-
-    with core.sessions() as s:
-        held = list(
-            s.scalars(
-                select(HeldKey)
-                .where(HeldKey.lab_id == lab_hex, HeldKey.kind == "SIGNING")
-                .order_by(HeldKey.created_at.desc())
-            )
-        )
-    for row in held:
-        info = core.key_info(row.id)
-        if info is not None and info.valid_until > core.chain_now():
-            return row.id, False
-    for row in held:  # held but never registered (interrupted onboarding): register it now
-        if core.key_info(row.id) is None:
-            core.chain.register_key(admin, lab, from_hex(row.public))
-            return row.id, True
-    key = core.new_held_signing_key(lab_hex)
-    core.chain.register_key(admin, lab, key.public_key)
-    return to_hex(key.key_id), True
-
-
 # ====================================================================== tracecert regulator ...
 
 regulator_app = typer.Typer(help="Regulators: register them on chain, give them API tokens.", no_args_is_help=True)
-
-
-def _parent_role(jurisdiction: int) -> str:
-    if jurisdiction % 10000 == 0:
-        return "national-authority"
-    if jurisdiction % 100 == 0:
-        return f"regulator-{jurisdiction // 10000 * 10000}"
-    return f"regulator-{jurisdiction // 100 * 100}"
 
 
 @regulator_app.command("register")
@@ -537,7 +275,7 @@ def regulator_register(
     with reporting_errors():
         settings = registry_settings(data_dir, rpc_url)
         contracts = connect(settings)
-        parent, who = _actor(contracts, settings, keystore, as_role, _parent_role(jurisdiction))
+        parent, who = _actor(contracts, settings, keystore, as_role, parent_regulator_role(jurisdiction))
         address = account or DevKeyring(settings.data_dir).funded(contracts.client, f"regulator-{jurisdiction}").address
         new = ensure_regulator(contracts, parent, address, jurisdiction, name)
         console.print(f"regulator    {name} ({jurisdiction})")
@@ -632,7 +370,7 @@ def lab_register(
         activities = parse_scope(scope)
         settings = registry_settings(data_dir, rpc_url)
         contracts = connect(settings)
-        default = _default_regulator_role(contracts, settings.data_dir, jurisdiction, lab_kind)
+        default = default_regulator_role(contracts, settings.data_dir, jurisdiction, lab_kind)
         regulator, who = _actor(contracts, settings, keystore, as_role, default)
         lab = derive_lab_id(code)
         if lab_number(contracts, lab):
@@ -670,8 +408,8 @@ def lab_authorize(
         activities = parse_scope(scope)
         settings = registry_settings(data_dir, rpc_url)
         contracts = connect(settings)
-        state = _lab_state(contracts, lab_id)
-        default = _default_regulator_role(contracts, settings.data_dir, state["jurisdiction"], None)
+        state = lab_state(contracts, lab_id)
+        default = default_regulator_role(contracts, settings.data_dir, state["jurisdiction"], None)
         regulator, who = _actor(contracts, settings, keystore, as_role, default)
         start, end = _window(valid_from, valid_until, contracts.client.block_timestamp())
         index = authorize_lab(contracts, regulator, lab_id, authorization_number, start, end, activities)
@@ -790,20 +528,6 @@ def _core_without_chain(settings: RegistrySettings) -> RegistryCore:
     return RegistryCore.open_offline(settings)
 
 
-def _lab_state(contracts: ChainContracts, lab: bytes) -> dict[str, Any]:
-    if not lab_number(contracts, lab):
-        raise CliError("LAB_NOT_REGISTERED", f"lab {to_hex(lab)} is not registered on chain")
-    status, kind, jurisdiction, auth_from, auth_until, admin = contracts.call(contracts.trust, "lab", lab)
-    return {
-        "status": LabStatus(status).name,
-        "kind": LabKind(kind).name,
-        "jurisdiction": jurisdiction,
-        "authorization_from": auth_from,
-        "authorization_until": auth_until,
-        "admin": admin,
-    }
-
-
 def _status_change(
     lab: str,
     reason: int,
@@ -817,15 +541,15 @@ def _status_change(
         lab_id, _ = _lab_ref(lab)
         settings = registry_settings(data_dir, rpc_url)
         contracts = connect(settings)
-        state = _lab_state(contracts, lab_id)
-        default = _default_regulator_role(contracts, settings.data_dir, state["jurisdiction"], LabKind[state["kind"]])
+        state = lab_state(contracts, lab_id)
+        default = default_regulator_role(contracts, settings.data_dir, state["jurisdiction"], LabKind[state["kind"]])
         regulator, who = _actor(contracts, settings, keystore, as_role, default)
         if suspend:
             contracts.suspend_lab(regulator, lab_id, reason)
         else:
             contracts.reinstate_lab(regulator, lab_id)
         console.print(f"lab          {to_hex(lab_id)}")
-        console.print(f"status       {_lab_state(contracts, lab_id)['status']} (was {state['status']})")
+        console.print(f"status       {lab_state(contracts, lab_id)['status']} (was {state['status']})")
         console.print(f"by           {who}")
 
 
@@ -866,7 +590,7 @@ def lab_show(
         lab_id, _ = _lab_ref(lab)
         settings = registry_settings(data_dir, rpc_url)
         contracts = connect(settings)
-        view = _lab_view(contracts, settings, lab_id)
+        view = lab_view(contracts, settings, lab_id)
         if as_json:
             typer.echo(json.dumps(view, ensure_ascii=False, default=str))
             return
@@ -892,79 +616,6 @@ def lab_show(
         console.print(f"tokens       {registry['active_tokens']} active")
         counts = ", ".join(f"{k} {v}" for k, v in registry["certificates"].items()) or "none"
         console.print(f"certificates {counts}")
-
-
-def _lab_view(contracts: ChainContracts, settings: RegistrySettings, lab: bytes) -> dict[str, Any]:
-    state = _lab_state(contracts, lab)
-    authorizations = []
-    for index in range(int(contracts.call(contracts.trust, "authorizationCount", lab))):
-        number, valid_from, valid_until, recorded_at, granted_by, categories = contracts.call(
-            contracts.trust, "authorization", lab, index
-        )
-        scope = {}
-        for category in categories:
-            bits = Activity(int(contracts.call(contracts.trust, "scopeOf", lab, index, category)))
-            scope[category_from_bytes(category)] = "|".join(a.name for a in Activity if a in bits and a.name)
-        authorizations.append(
-            {
-                "index": index,
-                "number": number,
-                "valid_from": valid_from,
-                "valid_until": valid_until,
-                "recorded_at": recorded_at,
-                "granted_by": granted_by,
-                "scope": scope,
-            }
-        )
-    view: dict[str, Any] = {"lab_id": to_hex(lab), **state, "authorizations": authorizations}
-    try:
-        settings.secret_bytes()
-    except ValueError:
-        return view
-    from registry.db import ApiToken, Certificate, HeldKey, Lab, make_engine
-
-    if settings.database_url is None and not (settings.data_dir / "registry.db").exists():
-        return view
-    engine = make_engine(settings.database)
-    try:
-        with engine.connect() as conn, conn.begin():
-            from sqlalchemy.orm import Session
-
-            s = Session(bind=conn)
-            row = s.get(Lab, to_hex(lab))
-            if row is None:
-                return view
-            held = [
-                r.id for r in s.scalars(select(HeldKey).where(HeldKey.lab_id == row.lab_id, HeldKey.kind == "SIGNING"))
-            ]
-            tokens = s.scalar(
-                select(func.count())
-                .select_from(ApiToken)
-                .where(ApiToken.lab_id == row.lab_id, ApiToken.revoked_at.is_(None))
-            )
-            counts = dict(
-                s.execute(
-                    select(Certificate.status, func.count())
-                    .where(Certificate.lab_id == row.lab_id)
-                    .group_by(Certificate.status)
-                ).all()
-            )
-    except Exception:
-        logger.debug("no registry database to read", exc_info=True)
-        return view
-    finally:
-        engine.dispose()
-    writer_lab = bytes(contracts.call(contracts.certificates, "writerLab", row.writer_address))
-    view["registry"] = {
-        "code": row.code,
-        "name": row.name,
-        "writer_address": row.writer_address,
-        "writer_enabled": writer_lab == lab,
-        "held_keys": held,
-        "active_tokens": int(tokens or 0),
-        "certificates": {str(k).lower(): int(v) for k, v in counts.items()},
-    }
-    return view
 
 
 # ====================================================================== tracecert issue

@@ -43,7 +43,12 @@ import nacl.pwhash
 from sqlalchemy import func, select
 
 from registry.anchoring import AnchoringWorker
-from registry.cli import (
+from registry.core import RegistryCore
+from registry.db import Certificate, FraudSignal
+from registry.errors import AlreadyRevoked, NumberReuse, RegistryError
+from registry.issuance import Submission, accept
+from registry.lifecycle import request_revocation
+from registry.onboarding import (
     CHINA,
     authorize_lab,
     dev_sender,
@@ -51,11 +56,6 @@ from registry.cli import (
     ensure_regulator,
     onboard_lab,
 )
-from registry.core import RegistryCore
-from registry.db import Certificate, FraudSignal
-from registry.errors import AlreadyRevoked, NumberReuse, RegistryError
-from registry.issuance import Submission, accept
-from registry.lifecycle import request_revocation
 from tracecert.certificate.canonical import certificate_digest, to_hex
 from tracecert.certificate.canonical import lab_id as derive_lab_id
 from tracecert.certificate.model import is_valid_usci, record_from_json

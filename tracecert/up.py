@@ -98,9 +98,10 @@ def up(
     The chain's state, the deployment, the registry's database and the demo data stay in the data directory, so
     the next `tracecert up` finds them again. A node left running by `tracecert chain up --detach` is reused.
     """
-    from registry.cli import CliError, registry_settings, reporting_errors
+    from registry.cli import CliError, reporting_errors
     from registry.config import ensure_local_secret
     from registry.core import RegistryCore
+    from registry.onboarding import registry_settings
     from tracecert.chain.client import ChainClient
     from tracecert.chain.contracts import ChainContracts
     from tracecert.chain.local import ensure_local_deployment

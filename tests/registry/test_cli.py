@@ -23,9 +23,10 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from registry.api import create_app
-from registry.cli import csv_records, parse_scope, parse_time, registry_settings, revert_code
+from registry.cli import csv_records, parse_time, revert_code
 from registry.config import ensure_local_secret
 from registry.core import RegistryCore
+from registry.onboarding import parse_scope, registry_settings
 from tests.conftest import free_port
 from tests.registry.conftest import LAB_CODE, OTHER_LAB_CODE, RECORD, LabWorld
 from tracecert.certificate.canonical import lab_id, to_hex

@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from registry.cli import registry_settings
 from registry.config import ensure_local_secret
 from registry.core import RegistryCore
 from registry.db import Certificate, FraudSignal
 from registry.demo import DemoSummary, demo_certificate_count, seed_demo, usci
 from registry.lifecycle import bundle, certificate_view
+from registry.onboarding import registry_settings
 from tracecert.certificate.bundle import verify_bundle_offline
 from tracecert.certificate.canonical import from_hex
 from tracecert.certificate.model import Kind, is_valid_usci, record_from_json

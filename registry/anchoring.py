@@ -15,12 +15,15 @@ an unreachable node only delays them.
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import logging
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
 from registry.core import RegistryCore
@@ -28,12 +31,15 @@ from registry.db import Batch, Certificate, LifecycleOp, utcnow
 from tracecert.certificate.canonical import from_hex, to_hex
 from tracecert.certificate.merkle import build_batch
 from tracecert.chain.errors import ChainError, ChainUnavailable, ContractReverted, ReceiptTimeout, TransactionFailed
+from tracecert.chain.types import CertificateState
 
 __all__ = ["AnchoringWorker", "StepReport"]
 
 logger = logging.getLogger(__name__)
 
 _RETRYABLE = (ChainUnavailable, ReceiptTimeout)
+#: PostgreSQL advisory lock key held by the one running worker ("TRCW").
+_WORKER_LOCK = 0x54524357
 
 
 @dataclass
@@ -61,6 +67,7 @@ class AnchoringWorker:
         self.poll_interval = poll_interval
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        self._next_reconcile = 0.0
 
     # ------------------------------------------------------------------ running
 
@@ -80,7 +87,54 @@ class AnchoringWorker:
             self._thread = None
 
     def run(self) -> None:
-        """Loop until stopped; unexpected errors are logged and the loop goes on after a pause."""
+        """Loop until stopped; unexpected errors are logged and the loop goes on after a pause.
+
+        Only one worker runs per database: each account has one nonce counter, so a second worker (another
+        ``registry serve`` with its worker, or ``registry worker`` twice) waits here until the first one stops.
+        """
+        with self._single_worker() as acquired:
+            if acquired:
+                self._loop()
+
+    @contextlib.contextmanager
+    def _single_worker(self) -> Iterator[bool]:
+        """Hold the one-worker lock while running; yields False when stopped before getting it."""
+        engine = self.core.engine
+        if engine.dialect.name == "postgresql":
+            with engine.connect() as conn:
+                while not conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": _WORKER_LOCK}).scalar():
+                    conn.rollback()
+                    logger.warning("another anchoring worker runs on this database; waiting")
+                    if self._stop.wait(2.0):
+                        yield False
+                        return
+                try:
+                    yield True
+                finally:
+                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _WORKER_LOCK})
+            return
+        database = engine.url.database
+        if not database or database == ":memory:":
+            yield True
+            return
+        import fcntl
+
+        with open(f"{database}.worker.lock", "a+b") as lock:
+            while True:
+                try:
+                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    logger.warning("another anchoring worker runs on this database; waiting")
+                    if self._stop.wait(2.0):
+                        yield False
+                        return
+            try:
+                yield True
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _loop(self) -> None:
         backoff = self.poll_interval
         while not self._stop.is_set():
             try:
@@ -98,6 +152,8 @@ class AnchoringWorker:
         ``force`` batches pending certificates without waiting for the time window (tests, shutdown).
         """
         report = StepReport()
+        if time.monotonic() >= self._next_reconcile:
+            self.reconcile()
         for root in self._open_batches():
             self._anchor(root, report)
         while (prepared := self._prepare_due(force=force)) is not None:
@@ -126,6 +182,48 @@ class AnchoringWorker:
 
     # ------------------------------------------------------------------ batches
 
+    def reconcile(self, *, window_hours: float = 24.0) -> list[str]:
+        """Check recently anchored batches against the chain; put back any the chain lost, to be anchored again.
+
+        A local node killed hard loses its last second of blocks, and a reorganization deeper than the configured
+        confirmations drops blocks too: their batches would otherwise stay ANCHORED in the database only. Runs
+        when the worker starts and every ten minutes. Returns the roots put back.
+        """
+        self._next_reconcile = time.monotonic() + 600
+        since = utcnow() - dt.timedelta(hours=window_hours)
+        with self.core.sessions() as s:
+            recent = list(
+                s.execute(
+                    select(Batch.root, Batch.lab_id).where(Batch.state == "ANCHORED", Batch.anchored_at >= since)
+                ).all()
+            )
+        lost: list[str] = []
+        for root, lab_id in recent:
+            try:
+                info = self.core.chain.batch(from_hex(root))
+            except ContractReverted:
+                info = None
+            except ChainError:
+                return lost  # the node does not answer: try again next time
+            if info is not None and to_hex(info.lab_id) == lab_id:
+                continue
+            lost.append(root)
+            entry = self.core.journal.get(f"anchor:{root}")
+            if entry is not None:
+                entry.state = "DROPPED"
+                self.core.journal.put(entry)
+            with self.core.sessions.begin() as s:
+                batch = s.get(Batch, root)
+                assert batch is not None
+                batch.state, batch.tx_hash, batch.block_number, batch.block_timestamp = "PREPARED", None, None, None
+                batch.chain_index, batch.anchored_at, batch.error = None, None, "LOST_FROM_CHAIN"
+                s.execute(
+                    update(Certificate).where(Certificate.batch_root == root).values(status="PENDING", anchored_at=None)
+                )
+            self.core.sender_for(self.core.lab(lab_id).writer_address).resync()
+            logger.error("batch %s is no longer on chain (node state lost or reorganized): anchoring it again", root)
+        return lost
+
     def _open_batches(self) -> list[str]:
         with self.core.sessions() as s:
             return list(s.scalars(select(Batch.root).where(Batch.state == "PREPARED").order_by(Batch.created_at)))
@@ -142,10 +240,12 @@ class AnchoringWorker:
             for lab_id, key_id, count, oldest in groups:
                 oldest_ts = oldest.timestamp() if oldest.tzinfo else oldest.replace(tzinfo=utcnow().tzinfo).timestamp()
                 if force or count >= settings.batch_max_size or oldest_ts <= cutoff:
-                    return self._prepare(s, lab_id, key_id)
+                    root = self._prepare(s, lab_id, key_id)
+                    if root is not None:
+                        return root
         return None
 
-    def _prepare(self, s: Session, lab_id: str, key_id: str) -> str:
+    def _prepare(self, s: Session, lab_id: str, key_id: str) -> str | None:
         query = (
             select(Certificate.seq, Certificate.digest)
             .where(
@@ -160,6 +260,8 @@ class AnchoringWorker:
         if s.bind is not None and s.bind.dialect.name == "postgresql":
             query = query.with_for_update(skip_locked=True)
         certificates = s.execute(query).all()
+        if not certificates:  # another worker holds them (PostgreSQL SKIP LOCKED)
+            return None
         batch = build_batch([from_hex(c.digest) for c in certificates])
         root = to_hex(batch.root)
         s.add(Batch(root=root, lab_id=lab_id, key_id=key_id, size=len(certificates), state="PREPARED"))
@@ -294,6 +396,11 @@ class AnchoringWorker:
                 else:
                     receipt = self.core.chain.substitute(sender, lab, digest, from_hex(str(op.new_digest)))
             except ContractReverted as exc:
+                if exc.error == "CertificateRegistryStatusAlreadySet" and self._status_on_chain(op):
+                    # Already so on chain (sent before a crash, or by the regulator directly): record it as done.
+                    self._op_done(op.id, "DONE", error=None)
+                    report.ops_done += 1
+                    continue
                 self._op_done(op.id, "FAILED", error=exc.error)
                 report.ops_failed += 1
                 continue
@@ -323,3 +430,12 @@ class AnchoringWorker:
             assert op is not None
             op.state, op.error, op.tx_hash, op.block_timestamp = state, error, tx_hash, block_timestamp
             op.done_at = utcnow()
+
+    def _status_on_chain(self, op: LifecycleOp) -> bool:
+        """Whether the chain already shows what ``op`` asks for (sent before a crash, or by a regulator directly)."""
+        try:
+            status = self.core.chain.status(from_hex(op.lab_id), from_hex(op.digest))
+        except ChainError:
+            return False
+        wanted = CertificateState.REVOKED if op.op == "REVOKE" else CertificateState.SUBSTITUTED
+        return status.state is wanted

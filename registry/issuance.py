@@ -23,6 +23,7 @@ from registry.core import Principal, RegistryCore
 from registry.db import Certificate, Document, FraudSignal, LifecycleOp
 from registry.errors import (
     AlreadyRevoked,
+    Conflict,
     DocumentMismatch,
     Forbidden,
     InvalidRequest,
@@ -308,6 +309,7 @@ def accept_many(
     rows: dict[int, tuple[Certificate, Document | None]] = {}
     seen_numbers: dict[str, str] = {}
     held: dict[str, SigningKey] = {}
+    replaced_here: dict[str, str] = {}
     for i, p in prepared.items():
         try:
             if p.digest in known:
@@ -326,6 +328,11 @@ def accept_many(
             if p.record.replaces is not None:
                 with core.sessions() as s:
                     replaces = _check_replaces(s, p)
+                if replaces in replaced_here:
+                    raise AlreadyRevoked(
+                        f"certificate {replaces} is already replaced by {replaced_here[replaces]} in this request",
+                        code="ALREADY_REPLACED",
+                    )
             row = Certificate(
                 digest=p.digest,
                 lab_id=p.record.lab.lab_id,
@@ -352,6 +359,8 @@ def accept_many(
                 )
             rows[i] = (row, doc)
             seen_numbers[number] = p.digest
+            if replaces is not None:
+                replaced_here[replaces] = p.digest
         except RegistryError as exc:
             results[i] = exc
 
@@ -361,13 +370,19 @@ def accept_many(
     for i, p in prepared.items():
         if results[i] is None:
             first = next(
-                r
-                for j, r in enumerate(results)
-                if j in prepared and prepared[j].digest == p.digest and isinstance(r, Accepted)
+                (
+                    r
+                    for j, r in enumerate(results)
+                    if j in prepared and prepared[j].digest == p.digest and r is not None
+                ),
+                None,
             )
-            results[i] = Accepted(
-                first.digest, first.certificate_number, first.lab_id, first.status, False, first.signed_by
-            )
+            if isinstance(first, Accepted):
+                results[i] = Accepted(
+                    first.digest, first.certificate_number, first.lab_id, first.status, False, first.signed_by
+                )
+            else:  # the first copy was refused (e.g. lost a race): this copy shares its answer
+                results[i] = first or Conflict(f"certificate {p.digest} could not be settled; retry")
     return [r for r in results if r is not None]
 
 

@@ -17,6 +17,7 @@ import json
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from registry.core import Principal, RegistryCore
 from registry.db import Batch, Certificate, FraudSignal, HeldKey, LifecycleOp
@@ -86,19 +87,25 @@ def request_revocation(
                     "this registry holds no chain account for the regulator; revoke on chain directly",
                     code="REGULATOR_ACCOUNT_NOT_HELD",
                 )
-    with core.sessions.begin() as s:
-        if s.scalar(select(LifecycleOp).where(LifecycleOp.lab_id == row.lab_id, LifecycleOp.digest == row.digest)):
-            raise AlreadyRevoked(f"certificate {row.digest} is already revoked or substituted")
-        op = LifecycleOp(
-            op="REVOKE",
-            lab_id=row.lab_id,
-            digest=row.digest,
-            reason=reason,
-            effective_time=effective_time or 0,
-            requested_by=principal.role,
-            regulator_address=regulator,
-        )
-        s.add(op)
+    try:
+        with core.sessions.begin() as s:
+            replacement = s.scalar(select(Certificate.digest).where(Certificate.replaces_digest == row.digest))
+            if replacement is not None:
+                raise AlreadyRevoked(
+                    f"certificate {row.digest} is being replaced by {replacement}", code="ALREADY_REPLACED"
+                )
+            op = s.scalar(select(LifecycleOp).where(LifecycleOp.lab_id == row.lab_id, LifecycleOp.digest == row.digest))
+            if op is not None and op.state != "FAILED":
+                raise AlreadyRevoked(f"certificate {row.digest} is already revoked or substituted")
+            if op is None:
+                op = LifecycleOp(op="REVOKE", lab_id=row.lab_id, digest=row.digest)
+                s.add(op)
+            # A revocation the chain refused (e.g. a regulator since deactivated) may be asked for again.
+            op.op, op.new_digest, op.reason, op.effective_time = "REVOKE", None, reason, effective_time or 0
+            op.requested_by, op.regulator_address = principal.role, regulator
+            op.state, op.error, op.tx_hash, op.block_timestamp, op.done_at = "PENDING", None, None, None, None
+    except IntegrityError as exc:  # a concurrent request for the same certificate won
+        raise AlreadyRevoked(f"certificate {row.digest} is already revoked or substituted") from exc
     return _op_view(op)
 
 

@@ -62,3 +62,66 @@ def test_number_reuse_is_refused(world: LabWorld, code: str) -> None:
     with pytest.raises(Exception) as exc:
         accept(world.core, _lab(world), Submission(world.record("JD2026-30001", remarks="改过的")))
     assert exc.value.code == code  # type: ignore[attr-defined]
+
+
+def test_batch_lost_from_the_chain_is_anchored_again(world: LabWorld) -> None:
+    """A node killed hard loses its last blocks (here: a snapshot revert): the worker notices on reconcile and
+    anchors the batch again, so the certificate ends on chain once."""
+    accepted = accept(world.core, _lab(world), Submission(world.record("JD2026-40001")))
+    snapshot = world.chain.client.rpc("evm_snapshot", [])
+    worker = AnchoringWorker(world.core)
+    worker.drain()
+    root = certificate_view(world.core, None, accepted.digest)["batch"]["root"]
+    world.chain.client.rpc("evm_revert", [snapshot])
+    assert worker.reconcile() == [root]
+    assert certificate_view(world.core, None, accepted.digest)["status"] == "pending"
+    worker.drain()
+    info = world.chain.contracts.batch(from_hex(root))
+    assert to_hex(info.lab_id) == world.lab_id
+    assert certificate_view(world.core, None, accepted.digest)["status"] == "anchored"
+    assert worker.reconcile() == []
+
+
+def test_refused_revocation_can_be_asked_again(world: LabWorld) -> None:
+    """The chain refuses a regulator's order once its account is deactivated; the lab can still revoke."""
+    from registry.db import LifecycleOp
+
+    accepted = accept(world.core, _lab(world), Submission(world.record("JD2026-50001")))
+    worker = AnchoringWorker(world.core)
+    worker.drain()
+    regulator = world.core.authenticate(world.regulator_token)
+    request_revocation(world.core, regulator, accepted.digest, 7)
+    world.chain.contracts.transact(world.chain.national, world.chain.contracts.trust, "setRegulatorActive",
+                                   world.province.address, False)
+    worker.drain()
+    with world.core.sessions() as s:
+        op = s.query(LifecycleOp).filter_by(digest=accepted.digest).one()
+        assert (op.state, op.error) == ("FAILED", "CertificateRegistryNotIssuerOrRegulator")
+    request_revocation(world.core, _lab(world), accepted.digest, 1)
+    worker.drain()
+    assert world.chain.contracts.status(from_hex(world.lab_id), from_hex(accepted.digest)).state == 1
+    with pytest.raises(Exception) as again:
+        request_revocation(world.core, _lab(world), accepted.digest, 1)
+    assert again.value.code == "ALREADY_REVOKED"  # type: ignore[attr-defined]
+
+
+def test_a_certificate_being_replaced_cannot_be_revoked(world: LabWorld) -> None:
+    old = accept(world.core, _lab(world), Submission(world.record("JD2026-60001")))
+    AnchoringWorker(world.core).drain()
+    replacement = world.record("JD2026-60002", replaces={"certificate_number": "JD2026-60001",
+                                                         "certificate_digest": old.digest})
+    accept(world.core, _lab(world), Submission(replacement))
+    with pytest.raises(Exception) as exc:
+        request_revocation(world.core, _lab(world), old.digest, 1)
+    assert exc.value.code == "ALREADY_REPLACED"  # type: ignore[attr-defined]
+
+
+def test_two_replacements_of_one_certificate_in_one_bulk(world: LabWorld) -> None:
+    old = accept(world.core, _lab(world), Submission(world.record("JD2026-70001")))
+    replaces = {"certificate_number": "JD2026-70001", "certificate_digest": old.digest}
+    first, second = accept_many(world.core, _lab(world), [
+        Submission(world.record("JD2026-70002", replaces=replaces)),
+        Submission(world.record("JD2026-70003", replaces=replaces)),
+    ])
+    assert first.status == "PENDING"  # type: ignore[union-attr]
+    assert second.code == "ALREADY_REPLACED"  # type: ignore[union-attr]

@@ -24,13 +24,13 @@ from tracecert.certificate.bundle import ProofBundle, parse_bundle
 from tracecert.certificate.canonical import certificate_digest, from_hex, to_hex
 from tracecert.certificate.errors import CertificateError
 from tracecert.certificate.merkle import verify_inclusion
-from tracecert.certificate.model import CertificateRecord, Kind, record_from_json
+from tracecert.certificate.model import CertificateRecord, Conclusion, Kind, record_from_json
 from tracecert.certificate.signing import verify_signature
 from tracecert.chain.contracts import BatchInfo
 from tracecert.chain.types import Activity, CertificateState, LabKind, LabStatus
 from verifier.chainview import ChainView, LabState
 from verifier.report import Report, TraceNode, Verdict
-from verifier.sources import BundleSource, MemorySource
+from verifier.sources import BundleSource, CheckedSource, MemorySource
 
 __all__ = ["VALIDITY_PERIODS_DAYS", "Evidence", "Policy", "Verifier"]
 
@@ -131,7 +131,9 @@ class Verifier:
 
     def __init__(self, chain: ChainView, sources: BundleSource | None = None, policy: Policy | None = None) -> None:
         self.chain = chain
-        self.sources: BundleSource = sources if sources is not None else MemorySource()
+        inner = sources if sources is not None else MemorySource()
+        # Sources are never trusted: whatever they return must answer the question asked.
+        self.sources: BundleSource = inner if isinstance(inner, CheckedSource) else CheckedSource(inner)
         self.policy = policy or Policy()
         self._cache: dict[tuple[bytes, int, int], tuple[float, Report]] = {}
         self._cache_lock = threading.Lock()
@@ -251,7 +253,7 @@ class Verifier:
         self._check_kind(report, record, expected_kind)
         self._check_dates(report, record, anchor_time)
         self._check_status(report, record, digest, now, _depth)
-        self._check_trace(report, record, digest, lab, _visited | {digest, _item_key(record)}, _depth)
+        self._check_trace(report, record, digest, lab, _visited | {digest} | _item_keys(record), _depth)
         return self._finish(report)
 
     @staticmethod
@@ -462,6 +464,12 @@ class Verifier:
     # ------------------------------------------------------------------ lifecycle
 
     def _check_status(self, report: Report, record: CertificateRecord, digest: bytes, now: int, depth: int) -> None:
+        issue_start, _ = self._day(record.dates.issue_date)
+        report.add(
+            "ISSUED_BY_AS_OF",
+            now >= issue_start,
+            "" if now >= issue_start else f"asked about {now}, before the issue date {record.dates.issue_date}",
+        )
         if record.dates.valid_until is not None:
             _, until_end = self._day(record.dates.valid_until)
             report.add(
@@ -513,6 +521,8 @@ class Verifier:
                 continue
             ev = Evidence.from_bundle(bundle)
             if ev.root is not None and ev.digest is not None and (batch := self.chain.batch(ev.root)) is not None:
+                if ev.record is None or to_hex(batch.lab_id) != ev.record.lab.lab_id:
+                    continue  # only what the lab itself anchored counts: another lab cannot frame it
                 try:
                     verify_inclusion(ev.digest, ev.leaf_index or 0, batch.count, ev.proof, batch.root)
                     anchored.append(d)
@@ -547,7 +557,7 @@ class Verifier:
             None,
         )
         report.trace = node
-        subtree: frozenset[bytes] = frozenset({digest, _item_key(record)})
+        subtree: frozenset[bytes] = frozenset({digest} | _item_keys(record))
         if lab is not None and lab.kind is LabKind.NMI:
             node.note = "national metrology institute: the chain ends here"
             for code in (
@@ -603,6 +613,11 @@ class Verifier:
             if evidence.digest != parent_digest:
                 failures.setdefault("TRACE_STANDARD_FOUND", []).append(f"{where}: the bundle found is another one")
                 child.note, reaches_nmi = "bundle does not match the digest", False
+                continue
+            if evidence.record is not None and _item_keys(evidence.record) & visited:
+                # The standard's own instrument is already on this path (whatever the entry says): circular.
+                failures.setdefault("TRACE_NO_CYCLE", []).append(f"{where}: its instrument appears again")
+                child.note, reaches_nmi = "cycle", False
                 continue
             _, work_end = self._day(record.dates.performance_end)
             parent = self._parent_report(evidence, work_end - 1, visited, depth + 1)
@@ -663,13 +678,23 @@ class Verifier:
         where: str,
         failures: dict[str, list[str]],
     ) -> None:
-        own = {c for c in parent_report.codes if not c.startswith("TRACE_") and c != "NOT_EXPIRED"}
+        # Any failure of the standard's certificate (its own links included, so a broken link anywhere above
+        # reaches this certificate) except its expiry, which TRACE_VALID_DURING_WORK judges against the work dates.
+        own = parent_report.codes - {"NOT_EXPIRED", "TRACE_REACHES_NMI", "TRACE_NO_CYCLE"}
         if parent_report.unknown or own:
             failures.setdefault("TRACE_STANDARD_VALID", []).append(
                 f"{where}: its certificate is {parent_report.verdict.value} ({', '.join(sorted(own)) or 'unknown'})"
             )
         if parent is None:
             return
+        if parent.kind is Kind.VERIFICATION_FAIL_NOTICE or parent.conclusion is Conclusion.FAIL:
+            failures.setdefault("TRACE_STANDARD_VALID", []).append(
+                f"{where}: its certificate says the standard failed (conclusion FAIL)"
+            )
+        if standard.serial_number is None:
+            failures.setdefault("TRACE_SERIAL_MATCH", []).append(
+                f"{where}: the standard's serial number is not stated, so it cannot be matched"
+            )
         serials = {parent.item.serial_number, parent.item.asset_number} | {
             c.serial_number for c in parent.item.components
         }
@@ -731,10 +756,14 @@ class Verifier:
         return Verifier(self.chain, self.sources, replace(self.policy, **changes))
 
 
-def _item_key(record: CertificateRecord) -> bytes:
-    """An instrument's identity on a traceability path (a calibrated item met again means a loop)."""
+def _item_keys(record: CertificateRecord) -> set[bytes]:
+    """An instrument's identities on a traceability path (serial, asset and component numbers): an instrument met
+    again means a loop. Without any number the certificate number stands in."""
     item = record.item
-    return b"item\x00" + (item.serial_number or item.asset_number or record.certificate_number).encode()
+    numbers = {item.serial_number, item.asset_number} | {c.serial_number for c in item.components}
+    numbers |= {c.asset_number for c in item.components}
+    found = {b"item\x00" + n.encode() for n in numbers if n}
+    return found or {b"item\x00" + record.certificate_number.encode()}
 
 
 def _standard_key(standard: Any) -> bytes | None:

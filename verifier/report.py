@@ -196,6 +196,13 @@ CHECKS: dict[str, CheckSpec] = dict(
             "the validity period is longer than the regulation allows",
         ),
         # lifecycle: valid at the time asked about?
+        _spec(
+            "ISSUED_BY_AS_OF",
+            "lifecycle",
+            E,
+            "所询问的时间早于证书签发日期",
+            "the certificate had not been issued yet at the time asked about",
+        ),
         _spec("NOT_EXPIRED", "lifecycle", E, "证书已过有效期", "the certificate had expired at the time asked about"),
         _spec("NOT_REVOKED", "lifecycle", E, "证书已被撤销", "the certificate was revoked"),
         _spec(

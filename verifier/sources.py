@@ -18,7 +18,7 @@ from tracecert.certificate.canonical import certificate_digest, to_hex
 from tracecert.certificate.errors import CertificateError
 from tracecert.certificate.model import record_from_json
 
-__all__ = ["BundleSource", "ChainedSource", "DirectorySource", "MemorySource", "RegistrySource"]
+__all__ = ["BundleSource", "ChainedSource", "CheckedSource", "DirectorySource", "MemorySource", "RegistrySource"]
 
 logger = logging.getLogger(__name__)
 
@@ -154,3 +154,52 @@ class ChainedSource:
             for bundle in source.by_number(lab_id, number):
                 seen.setdefault(str(bundle.get("digest")), bundle)
         return list(seen.values())
+
+
+def _record_digest(bundle: dict[str, Any]) -> str | None:
+    try:
+        return to_hex(certificate_digest(record_from_json(bundle["record"])))
+    except (KeyError, TypeError, CertificateError):
+        return None
+
+
+class CheckedSource:
+    """Wraps any source so that it can only answer the question asked: a bundle for a digest must hold a record
+    that hashes to that digest; for a document, a record that binds that document; for a number, a record of that
+    lab with that number. A source that answers something else (a lying mirror) is treated as not knowing."""
+
+    def __init__(self, inner: BundleSource) -> None:
+        self.inner = inner
+
+    def by_digest(self, digest: str) -> dict[str, Any] | None:
+        """See :class:`BundleSource`."""
+        bundle = self.inner.by_digest(digest)
+        if bundle is None or _record_digest(bundle) != digest.lower():
+            return None
+        return bundle
+
+    def by_document(self, sha256: str) -> dict[str, Any] | None:
+        """See :class:`BundleSource`."""
+        bundle = self.inner.by_document(sha256)
+        if bundle is None or _record_digest(bundle) is None:
+            return None
+        bound = bundle["record"].get("original_document") or {}
+        return bundle if str(bound.get("sha256", "")).lower() == sha256.lower() else None
+
+    def by_number(self, lab_id: str, number: str) -> list[dict[str, Any]]:
+        """See :class:`BundleSource`."""
+        found = []
+        for bundle in self.inner.by_number(lab_id, number):
+            record = bundle.get("record") or {}
+            same = (
+                str((record.get("lab") or {}).get("lab_id", "")).lower() == lab_id.lower()
+                and record.get("certificate_number") == number
+            )
+            if same and _record_digest(bundle) == str(bundle.get("digest", "")).lower():
+                found.append(bundle)
+        return found
+
+    def add(self, bundle: dict[str, Any]) -> bool:
+        """Add to the wrapped source when it takes additions (a :class:`MemorySource`)."""
+        add = getattr(self.inner, "add", None)
+        return bool(add(bundle)) if add is not None else False

@@ -475,3 +475,87 @@ def test_report_json_is_bilingual(trace_world: TraceWorld) -> None:
     [reason] = [r for r in body["reasons"] if r["code"] == "DIGEST_MATCHES"]
     assert reason["zh"] and reason["en"] and reason["severity"] == "ERROR"
     assert dt.datetime.fromtimestamp(body["as_of"], dt.UTC).year >= 2026
+
+
+# --- found in review: each of these used to come out VALID ------------------------------------------------
+
+
+def test_a_broken_link_two_levels_up_reaches_the_certificate(trace_world: TraceWorld) -> None:
+    w = trace_world
+    top, mid, leaf = chain_of_three(w)
+    mid_work = w.verifier._day(__import__("datetime").date.fromisoformat(mid["record"]["dates"]["performance_begin"]))
+    w.chain.contracts.revoke(w.nmi.writer, w.nmi.lab_id, from_hex(top["digest"]), RevocationReason.FRAUD,
+                             mid_work[0] - 86_400)
+    report = w.verifier.with_policy(cache_seconds=0).verify_bundle(leaf)
+    _fails(report, "TRACE_STANDARD_VALID")
+
+
+def test_a_standard_that_failed_its_verification_is_no_link(trace_world: TraceWorld) -> None:
+    w, d = trace_world, trace_world.day
+    _, mid, _ = chain_of_three(w)
+    notice = verification(w.provincial, "ZJ-FAIL-1", standards=[standard_from(mid)], performed=d(-2),
+                          issued=d(-2), serial="JM-FAIL", category="PRESSURE")
+    notice["kind"], notice["conclusion"] = "VERIFICATION_FAIL_NOTICE", "FAIL"
+    del notice["dates"]["valid_until"]
+    [failed] = w.issue(w.provincial, notice)
+    [child] = w.issue(w.city, calibration(w.city, "HZ-ON-FAILED", serial="YB-F", item="压力表", u="0.01",
+                                          performed=d(-1), issued=d(0), standards=[standard_from(failed)]))
+    _fails(w.verifier.verify_bundle(child), "TRACE_STANDARD_VALID")
+
+
+def test_a_lying_source_cannot_answer_another_question(trace_world: TraceWorld) -> None:
+    from verifier.engine import Verifier
+
+    w = trace_world
+    _, _, leaf = chain_of_three(w)
+
+    class Liar:
+        def by_digest(self, digest: str) -> dict | None:
+            return leaf
+
+        def by_document(self, sha256: str) -> dict | None:
+            return leaf
+
+        def by_number(self, lab_id: str, number: str) -> list[dict]:
+            return [leaf]
+
+    verifier = Verifier(w.verifier.chain, Liar())  # type: ignore[arg-type]
+    assert verifier.sources.by_digest("0x" + "ab" * 32) is None
+    assert verifier.sources.by_digest(leaf["digest"]) == leaf
+    assert verifier.sources.by_number(w.city.hex_id, "NO-SUCH-1") == []
+    assert verifier.sources.by_document("0x" + "cd" * 32) is None
+    report = verifier.verify_number(w.city.hex_id, "NO-SUCH-1")
+    assert report.unknown and report.verdict is Verdict.INVALID
+
+
+def test_circular_calibration_without_declared_serials(trace_world: TraceWorld) -> None:
+    w, d = trace_world, trace_world.day
+    top, _, _ = chain_of_three(w)
+    [a1] = w.issue(w.provincial, calibration(w.provincial, "ZJ-CYC2-A1", serial="JM-Z", item="精密压力表",
+                                             u="0.0005", performed=d(-3), issued=d(-3),
+                                             standards=[standard_from(top)]))
+    hidden = standard_from(a1)
+    del hidden["serial_number"]
+    [b] = w.issue(w.city, calibration(w.city, "HZ-CYC2-B", serial="YB-Z", item="精密压力表", u="0.002",
+                                      performed=d(-2), issued=d(-2), standards=[hidden]))
+    hidden_b = standard_from(b)
+    del hidden_b["serial_number"]
+    [a2] = w.issue(w.provincial, calibration(w.provincial, "ZJ-CYC2-A2", serial="JM-Z", item="精密压力表",
+                                             u="0.0005", performed=d(-1), issued=d(0), standards=[hidden_b]))
+    report = w.verifier.verify_bundle(a2)
+    assert report.verdict is Verdict.INVALID
+    assert {"TRACE_NO_CYCLE", "TRACE_SERIAL_MATCH"} <= report.codes
+
+
+def test_as_of_before_the_certificate_existed(trace_world: TraceWorld) -> None:
+    _, _, leaf = chain_of_three(trace_world)
+    _fails(trace_world.verifier.verify_bundle(leaf, as_of=1_600_000_000), "ISSUED_BY_AS_OF")
+
+
+def test_another_lab_cannot_frame_a_certificate_as_number_reuse(trace_world: TraceWorld) -> None:
+    w = trace_world
+    _, _, leaf = chain_of_three(w)
+    copy = tamper(leaf, "customer.name", "另一家公司")
+    w.issue(w.provincial, copy["record"])  # anchored by the provincial lab under the city's number
+    report = w.verifier.verify_bundle(leaf)
+    assert report.verdict is Verdict.VALID, [(r["code"], r["detail"]) for r in report.to_dict()["reasons"]]

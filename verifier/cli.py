@@ -117,7 +117,8 @@ def _settings(**overrides: Any) -> VerifierSettings:
         raise _usage(f"bad setting: {exc}") from exc
 
 
-def _trust_note(settings: VerifierSettings, verifier: Verifier) -> None:
+def _trust_note(settings: VerifierSettings, verifier: Verifier) -> bool:
+    """Print a note and return True when the root of trust is not pinned (the bundle named the contracts)."""
     derived = (
         settings.deployment_file is None
         and not settings.deployment_path.exists()
@@ -132,6 +133,8 @@ def _trust_note(settings: VerifierSettings, verifier: Verifier) -> None:
             "pin the root of trust with --trust-authority ADDRESS or --deployment FILE",
             markup=False,
         )
+        return True
+    return False
 
 
 def verify_command(
@@ -242,8 +245,9 @@ def verify_command(
     )
     try:
         verifier = build_verifier(settings, sources=[given], contract_hint=hint)
-        if not json_output:
-            _trust_note(settings, verifier)
+        # Anyone can deploy copies of the contracts with themselves as the national authority: without a pinned
+        # root a verdict is only "consistent with the contracts the bundle names", never a pass (exit 1).
+        unpinned = _trust_note(settings, verifier)
         for item in items:
             if item.job is not None:
                 item.job.as_of, item.job.expected_kind = when, kind
@@ -260,7 +264,9 @@ def verify_command(
         for item in items:
             _print_item(item)
         _print_summary(items)
-    raise typer.Exit(0 if checked and all(i.valid for i in checked) else 1)
+    if unpinned:
+        err.print("UNPINNED_ROOT: not trusted without --trust-authority or --deployment (exit 1)", markup=False)
+    raise typer.Exit(0 if checked and all(i.valid for i in checked) and not unpinned else 1)
 
 
 # ------------------------------------------------------------------------------------------------ output

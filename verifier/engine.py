@@ -29,7 +29,7 @@ from tracecert.certificate.signing import verify_signature
 from tracecert.chain.contracts import BatchInfo
 from tracecert.chain.types import Activity, CertificateState, LabKind, LabStatus
 from verifier.chainview import ChainView, LabState
-from verifier.report import Report, TraceNode, Verdict
+from verifier.report import Report, TraceNode
 from verifier.sources import BundleSource, CheckedSource, MemorySource
 
 __all__ = ["VALIDITY_PERIODS_DAYS", "Evidence", "Policy", "Verifier"]
@@ -806,6 +806,3 @@ def _summary(record: CertificateRecord) -> dict[str, Any]:
         "method": record.method.reference or record.method.title,
         "conclusion": record.conclusion.value if record.conclusion else None,
     }
-
-
-_ = Verdict  # re-exported for callers that compare verdicts

@@ -483,9 +483,10 @@ def test_report_json_is_bilingual(trace_world: TraceWorld) -> None:
 def test_a_broken_link_two_levels_up_reaches_the_certificate(trace_world: TraceWorld) -> None:
     w = trace_world
     top, mid, leaf = chain_of_three(w)
-    mid_work = w.verifier._day(__import__("datetime").date.fromisoformat(mid["record"]["dates"]["performance_begin"]))
+    # Revoked with effect from the day before the provincial institute used the standard (dates are UTC+8).
+    mid_begin = dt.datetime.fromisoformat(mid["record"]["dates"]["performance_begin"] + "T00:00:00+08:00")
     w.chain.contracts.revoke(w.nmi.writer, w.nmi.lab_id, from_hex(top["digest"]), RevocationReason.FRAUD,
-                             mid_work[0] - 86_400)
+                             int(mid_begin.timestamp()) - 86_400)
     report = w.verifier.with_policy(cache_seconds=0).verify_bundle(leaf)
     _fails(report, "TRACE_STANDARD_VALID")
 

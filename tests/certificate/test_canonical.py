@@ -116,6 +116,16 @@ def test_certificate_digest_is_prefixed_sha256_of_jcs() -> None:
     assert certificate_digest(record) != hashlib.sha256(jcs).digest()
 
 
+def test_a_record_is_digested_once_and_a_changed_copy_afresh() -> None:
+    record = record_from_json(calibration_json())
+    assert certificate_digest(record) is certificate_digest(record)  # computed once: records are immutable
+    assert record == record_from_json(calibration_json())  # the cached digest is not part of equality
+    changed = record.model_copy(update={"certificate_number": "OTHER-0001"})
+    expected = hashlib.sha256(CERTIFICATE_DOMAIN + canonicalize(record_to_json(changed))).digest()
+    assert canonical_record(changed) != canonical_record(record)
+    assert certificate_digest(changed) == expected != certificate_digest(record)
+
+
 def test_golden_record_digest() -> None:
     """The published test vector (docs/bundle.md): other implementations must get the same digest."""
     data = (Path(__file__).parent / "data" / "verification-record.json").read_bytes()

@@ -16,8 +16,10 @@ from tracecert.certificate.canonical import _jcs_without_numbers, canonicalize
 TEXT = st.text(alphabet=st.characters(min_codepoint=0, max_codepoint=0x10FFFF), max_size=12)
 KEYS = st.text(alphabet=st.characters(min_codepoint=0, max_codepoint=0x10FFFF, exclude_categories=("Cs",)),
                max_size=8)
+# Numbers now and then: a value holding one anywhere must leave the fast path (JCS formats numbers its own way).
+NUMBERS = st.integers(min_value=-(2**53), max_value=2**53) | st.floats(allow_nan=False, allow_infinity=False)
 VALUES = st.recursive(
-    st.none() | st.booleans() | TEXT,
+    st.none() | st.booleans() | TEXT | NUMBERS,
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(KEYS, inner, max_size=4),
     max_leaves=20,
 )
@@ -39,5 +41,6 @@ def test_fast_path_takes_records_and_leaves_numbers() -> None:
     record = json.loads((Path(__file__).parent / "data" / "verification-record.json").read_text(encoding="utf-8"))
     assert _jcs_without_numbers(record) == rfc8785.dumps(record)
     assert _jcs_without_numbers({"a": 1}) is None
+    assert _jcs_without_numbers({"a": ["x", {"b": [True, 2.5]}]}) is None
     assert _jcs_without_numbers({"a": "\ud800"}) is None  # lone surrogate: the reference implementation decides
     assert _jcs_without_numbers({"\U0001f600": "x", "\uffff": "y"}) is None  # astral key: UTF-16 order differs

@@ -182,7 +182,7 @@ def parse_bundle(data: bytes | str | Mapping[str, Any]) -> ProofBundle:
         raw_record = canonicalize(doc["record"])
     except CanonicalizationFailed as e:  # pragma: no cover - the record validated, so it is plain JSON
         raise BundleInvalid("record is not canonicalizable", [FieldError("record", "json", str(e))]) from e
-    if raw_record != canonicalize(record_to_json(bundle.record)):
+    if raw_record != bundle.record.canonical:
         raise BundleInvalid(
             "record is not in normal form",
             [FieldError("record", "normal_form", "record has null members, empty arrays or coerced values")],

@@ -27,6 +27,8 @@ __all__ = [
     "canonicalize",
     "canonicalize_json",
     "certificate_digest",
+    "compute_canonical_record",
+    "digest_canonical_record",
     "document_digest",
     "from_hex",
     "lab_id",
@@ -129,9 +131,23 @@ def _jcs_without_numbers(obj: Any) -> bytes | None:
 
 
 def _plain(obj: Any, depth: int) -> bool:
+    # Exact types first (what json.loads and model_dump produce); subclasses and other mappings take the slow path.
+    kind = type(obj)
+    if kind is str or obj is None or kind is bool:
+        return True
     if depth > 64:
         return False
-    if isinstance(obj, str) or obj is None or obj is True or obj is False:
+    if kind is dict:
+        for k, v in obj.items():
+            if type(k) is not str or not (k.isascii() or max(map(ord, k)) < 0xD800):
+                return False
+            t = type(v)
+            if not (t is str or t is bool or v is None or _plain(v, depth + 1)):
+                return False
+        return True
+    if kind is list:
+        return all(type(v) is str or _plain(v, depth + 1) for v in obj)
+    if isinstance(obj, str):
         return True
     if isinstance(obj, Mapping):
         return all(isinstance(k, str) and (k.isascii() or max(map(ord, k)) < 0xD800) and _plain(v, depth + 1)
@@ -156,13 +172,19 @@ def normalize_record_json(obj: Any) -> Any:
     This is the whole of the normal form (see ``docs/bundle.md``); any language can implement it without the
     schema. Arrays keep their order; ``null`` inside an array is kept (records never contain one).
     """
-    if isinstance(obj, Mapping):
-        return {
-            k: normalize_record_json(v)
-            for k, v in obj.items()
-            if v is not None and not (isinstance(v, list | tuple) and len(v) == 0)
-        }
-    if isinstance(obj, list | tuple):
+    kind = type(obj)
+    if kind is str:
+        return obj
+    if kind is dict or isinstance(obj, Mapping):
+        out = {}
+        for k, v in obj.items():
+            t = type(v)
+            if t is str:
+                out[k] = v
+            elif v is not None and not (isinstance(v, list | tuple) and len(v) == 0):
+                out[k] = normalize_record_json(v)
+        return out
+    if kind is list or isinstance(obj, list | tuple):
         return [normalize_record_json(v) for v in obj]
     return obj
 
@@ -175,17 +197,32 @@ def record_to_json(record: CertificateRecord) -> dict[str, Any]:
 
 
 def canonical_record(record: CertificateRecord) -> bytes:
-    """Return ``JCS(record_to_json(record))``, the bytes that follow the domain prefix in the digest."""
-    return canonicalize(record_to_json(record))
+    """Return ``JCS(record_to_json(record))``, the bytes that follow the domain prefix in the digest.
+
+    Computed once per record object (records are immutable): see :attr:`CertificateRecord.canonical`.
+    """
+    return record.canonical
 
 
 def certificate_digest(record: CertificateRecord) -> bytes:
     """Return the 32-byte certificate digest ``SHA-256(CERTIFICATE_DOMAIN || JCS(normal form of record))``.
 
+    Computed once per record object (records are immutable): see :attr:`CertificateRecord.digest`.
+
     Raises:
         CanonicalizationFailed: never for a validated record (only strings, booleans, objects, arrays).
     """
-    return hashlib.sha256(CERTIFICATE_DOMAIN + canonical_record(record)).digest()
+    return record.digest
+
+
+def compute_canonical_record(record: CertificateRecord) -> bytes:
+    """The definition behind :func:`canonical_record` (not cached)."""
+    return canonicalize(record_to_json(record))
+
+
+def digest_canonical_record(canonical: bytes) -> bytes:
+    """The definition behind :func:`certificate_digest`: SHA-256 over the domain prefix and a record's JCS bytes."""
+    return hashlib.sha256(CERTIFICATE_DOMAIN + canonical).digest()
 
 
 def document_digest(data: bytes) -> bytes:

@@ -21,12 +21,19 @@ import json
 import re
 from collections.abc import Mapping
 from enum import StrEnum
+from functools import cached_property
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, Strict, StringConstraints, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
-from tracecert.certificate.canonical import from_hex, lab_id, parse_json
+from tracecert.certificate.canonical import (
+    compute_canonical_record,
+    digest_canonical_record,
+    from_hex,
+    lab_id,
+    parse_json,
+)
 from tracecert.certificate.errors import CanonicalizationFailed, FieldError, RecordInvalid
 
 __all__ = [
@@ -326,6 +333,26 @@ class CertificateRecord(_Part):
     replaces: Replaces | None = None
     original_document: OriginalDocument | None = None
     remarks: Text | None = None
+
+    # A record is immutable (frozen, and so are its parts): its canonical bytes and digest are computed once, on
+    # first use. model_copy would carry them over to a changed copy, so it drops them.
+
+    @cached_property
+    def canonical(self) -> bytes:
+        """``JCS(record_to_json(record))``: the bytes that are digested (see :mod:`tracecert.certificate.canonical`)."""
+        return compute_canonical_record(self)
+
+    @cached_property
+    def digest(self) -> bytes:
+        """The 32-byte certificate digest ``SHA-256(CERTIFICATE_DOMAIN || canonical)``."""
+        return digest_canonical_record(self.canonical)
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> CertificateRecord:
+        """A copy (pydantic's), without the cached canonical bytes and digest of the original."""
+        copied = super().model_copy(update=update, deep=deep)
+        copied.__dict__.pop("canonical", None)
+        copied.__dict__.pop("digest", None)
+        return copied
 
     @model_validator(mode="after")
     def _check_rules(self) -> CertificateRecord:

@@ -61,6 +61,15 @@ class ChainView(Protocol):
     def lab_name(self, lab_id: bytes) -> str | None:
         """The lab's registered name (from its registration event), if known."""
 
+    def batch_published(self, root: bytes) -> bool | None:
+        """True when the batch's contents were served and hash to its anchored root, False when they are withheld
+        or do not match, None when the view cannot tell (a node holds roots only) or has not fetched them yet."""
+
+    def numbered(self, lab_id: bytes, number: str) -> list[bytes]:
+        """Digests that anchored batches of the lab list under this certificate number, as far as the view knows
+        batch contents (the number is the listing's word, to be confirmed by each record); empty if it cannot tell.
+        """
+
 
 class LiveChainView:
     """A :class:`ChainView` over JSON-RPC calls to the deployed contracts."""
@@ -130,6 +139,15 @@ class LiveChainView:
             logs = event.get_logs(from_block=0, argument_filters={"labId": lab_id})
             self._names[lab_id] = str(logs[0]["args"]["name"]) if logs else None
         return self._names[lab_id]
+
+
+    def batch_published(self, root: bytes) -> bool | None:
+        """See :class:`ChainView`: the contracts hold roots, not contents, so a node cannot tell."""
+        return None
+
+    def numbered(self, lab_id: bytes, number: str) -> list[bytes]:
+        """See :class:`ChainView`: the contracts hold roots, not contents, so a node cannot tell."""
+        return []
 
 
 _NONE = CertificateStatus(CertificateState.NONE, 0, 0, 0, None)

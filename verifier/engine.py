@@ -29,7 +29,7 @@ from tracecert.certificate.signing import verify_signature
 from tracecert.chain.contracts import BatchInfo
 from tracecert.chain.types import Activity, CertificateState, LabKind, LabStatus
 from verifier.chainview import ChainView, LabState
-from verifier.report import Report, TraceNode
+from verifier.report import Report, Severity, TraceNode
 from verifier.sources import BundleSource, CheckedSource, MemorySource
 
 __all__ = ["VALIDITY_PERIODS_DAYS", "Evidence", "Policy", "Verifier"]
@@ -133,9 +133,10 @@ class Verifier:
         self.chain = chain
         inner = sources if sources is not None else MemorySource()
         # Sources are never trusted: whatever they return must answer the question asked.
-        self.sources: BundleSource = inner if isinstance(inner, CheckedSource) else CheckedSource(inner)
+        self.sources: CheckedSource = inner if isinstance(inner, CheckedSource) else CheckedSource(inner)
         self.policy = policy or Policy()
         self._cache: dict[tuple[bytes, int, int], tuple[float, Report]] = {}
+        self._evidence: dict[bytes, tuple[float, Evidence]] = {}
         self._cache_lock = threading.Lock()
 
     # ------------------------------------------------------------------ entry points
@@ -185,7 +186,7 @@ class Verifier:
             return report
         report = self.verify(Evidence.from_bundle(found[0]), as_of=as_of)
         if len(found) > 1:
-            self._number_reused(report, [str(b.get("digest")) for b in found])
+            self._number_reused(report, lab_id, number, [str(b.get("digest")) for b in found])
         return report
 
     def verify(
@@ -248,6 +249,7 @@ class Verifier:
             "block_timestamp": anchor_time,
             "leaf_index": evidence.leaf_index,
         }
+        self._check_published(report, batch)
         self._check_signature(report, evidence, record, batch)
         lab = self._check_lab(report, record, anchor_time)
         self._check_kind(report, record, expected_kind)
@@ -321,6 +323,18 @@ class Verifier:
         if not proof_ok:
             report.unknown = True
         return batch if proof_ok else None
+
+    def _check_published(self, report: Report, batch: BatchInfo) -> None:
+        published = self.chain.batch_published(batch.root)
+        report.add(
+            "BATCH_PUBLISHED",
+            published,
+            {
+                True: "",
+                False: "no mirror serves this batch's contents, or what they serve does not hash to its root",
+                None: "not known: the chain view does not follow batch contents, or has not fetched them yet",
+            }[published],
+        )
 
     # ------------------------------------------------------------------ identity
 
@@ -506,22 +520,28 @@ class Verifier:
         )
         if substituted and status.substituted_by:
             report.replaced_by = to_hex(status.substituted_by)
-        numbers = self.sources.by_number(record.lab.lab_id, record.certificate_number)
-        digests = sorted({str(b.get("digest")).lower() for b in numbers} | {to_hex(digest)})
+        # Other certificates said to carry this number: by the sources, and by the batch contents the chain view
+        # took in (the index); only claims until _number_reused has checked each one against the chain.
+        lab, number = record.lab.lab_id, record.certificate_number
+        claimed = self.sources.claimed_digests(lab, number)
+        claimed |= {to_hex(d) for d in self.chain.numbered(from_hex(lab), number)}
+        digests = sorted(claimed | {to_hex(digest)})
         if len(digests) > 1:
-            self._number_reused(report, digests)
+            self._number_reused(report, lab, number, digests)
         else:
             report.add("NUMBER_UNIQUE", True)
 
-    def _number_reused(self, report: Report, digests: list[str]) -> None:
+    def _number_reused(self, report: Report, lab_id: str, number: str, digests: list[str]) -> None:
         anchored = []
         for d in digests:
             bundle = self.sources.by_digest(d)
             if bundle is None:
                 continue
             ev = Evidence.from_bundle(bundle)
+            if ev.record is None or ev.record.lab.lab_id != lab_id.lower() or ev.record.certificate_number != number:
+                continue  # a claim that does not hold: the record found has another lab or number
             if ev.root is not None and ev.digest is not None and (batch := self.chain.batch(ev.root)) is not None:
-                if ev.record is None or to_hex(batch.lab_id) != ev.record.lab.lab_id:
+                if to_hex(batch.lab_id) != ev.record.lab.lab_id:
                     continue  # only what the lab itself anchored counts: another lab cannot frame it
                 try:
                     verify_inclusion(ev.digest, ev.leaf_index or 0, batch.count, ev.proof, batch.root)
@@ -604,12 +624,11 @@ class Verifier:
                 failures.setdefault("TRACE_NO_CYCLE", []).append(f"{where}: {standard.certificate_digest} again")
                 child.note, reaches_nmi = "cycle", False
                 continue
-            bundle = self.sources.by_digest(standard.certificate_digest)
-            if bundle is None:
+            evidence = self._standard_evidence(parent_digest)
+            if evidence is None:
                 failures.setdefault("TRACE_STANDARD_FOUND", []).append(f"{where}: certificate not found")
                 child.note, reaches_nmi = "certificate not found", False
                 continue
-            evidence = Evidence.from_bundle(bundle)
             if evidence.digest != parent_digest:
                 failures.setdefault("TRACE_STANDARD_FOUND", []).append(f"{where}: the bundle found is another one")
                 child.note, reaches_nmi = "bundle does not match the digest", False
@@ -650,6 +669,24 @@ class Verifier:
         )
         report.subtree = subtree
 
+    def _standard_evidence(self, digest: bytes) -> Evidence | None:
+        """A standard's certificate found in the sources and parsed, reused for ``cache_seconds`` (it is addressed
+        by its digest, so only its anchoring evidence can change: a batch put back and anchored again)."""
+        now = time.monotonic()
+        with self._cache_lock:
+            hit = self._evidence.get(digest)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        bundle = self.sources.by_digest(to_hex(digest))
+        if bundle is None:
+            return None
+        evidence = Evidence.from_bundle(bundle)
+        if self.policy.cache_seconds > 0 and evidence.digest == digest:
+            with self._cache_lock:
+                _bounded(self._evidence, self.policy.cache_entries)
+                self._evidence[digest] = (now + self.policy.cache_seconds, evidence)
+        return evidence
+
     def _parent_report(self, evidence: Evidence, as_of: int, visited: frozenset[bytes], depth: int) -> Report:
         """A standard's certificate verified as of the end of the child's work, reused for ``cache_seconds``
         unless the current path meets something in its subtree (then it is verified again, to find the cycle)."""
@@ -663,9 +700,7 @@ class Verifier:
         report = self.verify(evidence, as_of=as_of, _visited=visited, _depth=depth)
         if self.policy.cache_seconds > 0:
             with self._cache_lock:
-                if len(self._cache) >= self.policy.cache_entries:
-                    for stale in list(self._cache)[: self.policy.cache_entries // 4]:
-                        del self._cache[stale]
+                _bounded(self._cache, self.policy.cache_entries)
                 self._cache[key] = (now + self.policy.cache_seconds, report)
         return report
 
@@ -678,9 +713,14 @@ class Verifier:
         where: str,
         failures: dict[str, list[str]],
     ) -> None:
-        # Any failure of the standard's certificate (its own links included, so a broken link anywhere above
+        # Any error of the standard's certificate (its own links included, so a broken link anywhere above
         # reaches this certificate) except its expiry, which TRACE_VALID_DURING_WORK judges against the work dates.
-        own = parent_report.codes - {"NOT_EXPIRED", "TRACE_REACHES_NMI", "TRACE_NO_CYCLE"}
+        # Its warnings stay on its node of the tree (VALID_WITH_WARNINGS) and do not break the link.
+        own = {c.code for c in parent_report.failed(Severity.ERROR)} - {
+            "NOT_EXPIRED",
+            "TRACE_REACHES_NMI",
+            "TRACE_NO_CYCLE",
+        }
         if parent_report.unknown or own:
             failures.setdefault("TRACE_STANDARD_VALID", []).append(
                 f"{where}: its certificate is {parent_report.verdict.value} ({', '.join(sorted(own)) or 'unknown'})"
@@ -754,6 +794,13 @@ class Verifier:
     def with_policy(self, **changes: Any) -> Verifier:
         """A verifier with some thresholds changed."""
         return Verifier(self.chain, self.sources, replace(self.policy, **changes))
+
+
+def _bounded(cache: dict[Any, Any], entries: int) -> None:
+    """Make room in a cache: drop its oldest quarter when it is full (insertion order)."""
+    if len(cache) >= entries:
+        for stale in list(cache)[: max(1, entries // 4)]:
+            del cache[stale]
 
 
 def _item_keys(record: CertificateRecord) -> set[bytes]:

@@ -16,6 +16,7 @@ Chain-layer errors (:class:`~tracecert.chain.errors.ChainUnavailable`, ``ChainEr
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import sqlite3
@@ -494,7 +495,8 @@ class Index:
     """A local, incrementally kept index of the TraceCert contracts on one chain; a :class:`ChainView`.
 
     Reads are answered from the database as of the last indexed block (:meth:`tip`); :meth:`sync` brings it up
-    to the node's head minus ``confirmations``. Reads may run in other threads while a sync runs.
+    to the node's head minus ``confirmations``. Reads may run in other threads while a sync runs. Several
+    processes may share one file (server workers): their syncs take turns through a lock file beside it.
 
     Args:
         path: the SQLite file (created on first use).
@@ -552,6 +554,7 @@ class Index:
             {"TrustRegistry": deployment.trust_registry, "CertificateRegistry": deployment.certificate_registry}
         )
         self._sync_lock = threading.Lock()
+        self._lock_path = Path(f"{self.path}.lock")
         self._writer = sqlite_engine(self.path, "BEGIN IMMEDIATE", pool_size=1)
         self._reader = sqlite_engine(self.path, "BEGIN", pool_size=2)
         self._local = threading.local()
@@ -559,7 +562,8 @@ class Index:
         self._dbs_lock = threading.Lock()
         try:
             self._chain_id = client.chain_id
-            self._open()
+            with self._exclusive():
+                self._open()
         except BaseException:
             self.close()
             raise
@@ -621,7 +625,7 @@ class Index:
             IndexMismatch: the deployment's constructor event names another national authority.
             ChainUnavailable, ChainError: from the node.
         """
-        with self._sync_lock:
+        with self._exclusive():
             started = time.perf_counter()
             rolled_back = self._check_reorg()
             tip = self.tip()
@@ -779,6 +783,20 @@ class Index:
         row = _Q_LAB.first(self._db(), lab=bytes(lab_id))
         return None if row is None else str(row.name)
 
+    def batch_published(self, root: bytes) -> bool | None:
+        """See :class:`~verifier.chainview.ChainView`: from :meth:`contents_state`; None without any mirror to ask
+        (then nothing was withheld: nobody was asked)."""
+        if not self.mirrors:
+            return None
+        state = self.contents_state(root)
+        if state is ContentState.VERIFIED:
+            return True
+        return False if state in (ContentState.WITHHELD, ContentState.MISMATCH) else None
+
+    def numbered(self, lab_id: bytes, number: str) -> list[bytes]:
+        """See :class:`~verifier.chainview.ChainView`: from the verified batch contents (:meth:`by_number`)."""
+        return [leaf.digest for leaf in self.by_number(lab_id, number)]
+
     # ------------------------------------------------------------------ reads: contents and monitoring
 
     def by_digest(self, digest: bytes | str) -> Leaf | None:
@@ -869,6 +887,18 @@ class Index:
                 self._dbs.append(db)
             self._local.db = db
         return db
+
+    @contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """Write alone: one thread of this process, and one process of those sharing the file (several server
+        workers over one index), through a lock file beside it. Another process's sync is waited for; the work it
+        did is then found done (the cursor moved), so each block range is taken in once."""
+        with self._sync_lock, open(self._lock_path, "a+b") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     @contextmanager
     def _snapshot(self) -> Iterator[sqlite3.Connection]:

@@ -199,6 +199,14 @@ class CheckedSource:
                 found.append(bundle)
         return found
 
+    def claimed_digests(self, lab_id: str, number: str) -> set[str]:
+        """The digests that the sources' bundles for a lab's number claim, *unchecked* (cheap: nothing is hashed).
+
+        For finding other certificates under a number: each must then be fetched with :meth:`by_digest` (which
+        checks it) and its record's lab and number compared, before it counts for anything.
+        """
+        return {str(b.get("digest", "")).lower() for b in self.inner.by_number(lab_id, number)} - {""}
+
     def add(self, bundle: dict[str, Any]) -> bool:
         """Add to the wrapped source when it takes additions (a :class:`MemorySource`)."""
         add = getattr(self.inner, "add", None)

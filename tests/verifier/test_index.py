@@ -4,6 +4,8 @@ hash to their anchored roots, and survives restarts and reorganizations."""
 from __future__ import annotations
 
 import copy
+import fcntl
+import multiprocessing
 import os
 import threading
 from collections.abc import Iterator
@@ -277,9 +279,17 @@ def test_index_answers_exactly_like_the_contracts(trace_world: TraceWorld, mirro
     assert (index.chain_id(), index.certificate_registry()) == (live.chain_id(), live.certificate_registry())
 
 
+def _without(report: Any, code: str) -> dict[str, Any]:
+    body = report.to_dict()
+    body["checks"] = [c for c in body["checks"] if c["code"] != code]
+    return body
+
+
 def test_engine_on_the_index_reports_like_on_the_node(trace_world: TraceWorld, mirror: Mirror, index: Index) -> None:
     world = trace_world
     top, mid, leaf = chain_of_three(world)
+    for bundle in (top, mid, leaf):
+        mirror.publish([bundle])
     [forged] = world.issue(world.city, record(world, world.city, "HZ-X", "X-1"), publish=False)
     forged["record"]["certificate_number"] = "HZ-Y"
     world.chain.contracts.revoke(world.provincial.writer, world.provincial.lab_id, from_hex(mid["digest"]), 1)
@@ -289,12 +299,87 @@ def test_engine_on_the_index_reports_like_on_the_node(trace_world: TraceWorld, m
         for as_of in (None, world.chain.now() - DAY):
             live_report = world.verifier.verify_bundle(bundle, as_of=as_of)
             index_report = on_index.verify_bundle(bundle, as_of=as_of)
-            assert index_report.to_dict() == live_report.to_dict()
+            # The same in every check but one: only the index knows whether a batch's contents were published.
+            assert _without(index_report, "BATCH_PUBLISHED") == _without(live_report, "BATCH_PUBLISHED")
     verdicts = [on_index.verify_bundle(b).verdict.value for b in (top, mid, forged)]
     assert verdicts == ["VALID", "INVALID", "INVALID"]  # mid revoked; forged's record differs from what was signed
+    outcomes = {
+        view: next(c.outcome.value for c in v.verify_bundle(leaf).checks if c.code == "BATCH_PUBLISHED")
+        for view, v in (("node", world.verifier), ("index", on_index))
+    }
+    assert outcomes == {"node": "SKIP", "index": "PASS"}
+
+
+def test_a_withheld_batch_is_a_warning_that_does_not_break_the_chain(
+    trace_world: TraceWorld, mirror: Mirror, index: Index
+) -> None:
+    world = trace_world
+    top, mid, leaf = chain_of_three(world)
+    for bundle in (top, leaf):
+        mirror.publish([bundle])  # the provincial institute never publishes its batch
+    index.sync()
+    assert index.contents_state(mid["anchor"]["root"]) is ContentState.WITHHELD
+    on_index = Verifier(index, world.source)
+    report = on_index.verify_bundle(mid)
+    assert report.verdict.value == "VALID_WITH_WARNINGS" and report.codes == {"BATCH_PUBLISHED"}
+    # The city lab's certificate stays valid; the tree shows the warning on the standard's node.
+    child = on_index.verify_bundle(leaf)
+    assert child.verdict.value == "VALID", child.to_dict()["reasons"]
+    assert child.trace is not None and child.trace.children[0].verdict is not None
+    assert child.trace.children[0].verdict.value == "VALID_WITH_WARNINGS"
+    # Without any mirror configured, nothing was withheld: nobody was asked.
+    bare = Index(index.path, world.chain.client, world.chain.contracts.deployment)
+    assert bare.batch_published(from_hex(mid["anchor"]["root"])) is None
+    bare.close()
 
 
 # ------------------------------------------------------------------------------------------------ contents
+
+
+class NoNumberSearch:
+    """A source that finds bundles by digest but cannot search by number (a plain folder or a mirror)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def by_digest(self, digest: str) -> dict[str, Any] | None:
+        return self.inner.by_digest(digest)
+
+    def by_document(self, sha256: str) -> dict[str, Any] | None:
+        return self.inner.by_document(sha256)
+
+    def by_number(self, lab_id: str, number: str) -> list[dict[str, Any]]:
+        return []
+
+
+def test_number_reuse_is_found_through_the_batch_contents(
+    trace_world: TraceWorld, mirror: Mirror, index: Index
+) -> None:
+    world = trace_world
+    [genuine] = issue(world, mirror, world.city, record(world, world.city, "HZ-R", "SN-1", day=-1))
+    [reused] = issue(world, mirror, world.city, record(world, world.city, "HZ-R", "SN-2"))
+    index.sync()
+    source = NoNumberSearch(world.source)
+    # A node cannot list a number's certificates; the index can, from the batch contents it checked.
+    assert "NUMBER_UNIQUE" not in Verifier(LiveChainView(world.chain.contracts), source).verify_bundle(genuine).codes
+    report = Verifier(index, source).verify_bundle(genuine)
+    assert "NUMBER_UNIQUE" in report.codes
+    [check] = [c for c in report.checks if c.code == "NUMBER_UNIQUE"]
+    assert sorted(check.data["digests"]) == sorted([genuine["digest"], reused["digest"]])
+
+
+def test_a_listing_that_lies_about_a_number_frames_nobody(
+    trace_world: TraceWorld, mirror: Mirror, index: Index
+) -> None:
+    world = trace_world
+    [genuine] = issue(world, mirror, world.city, record(world, world.city, "HZ-R", "SN-1", day=-1))
+    [other] = issue(world, mirror, world.city, record(world, world.city, "HZ-S", "SN-2"))
+    # The listing's metadata is not bound by the root: a mirror can say that HZ-S's leaf is numbered HZ-R.
+    mirror.listings[other["anchor"]["root"]]["leaves"][0]["certificate_number"] = "HZ-R"
+    index.sync()
+    assert len(index.numbered(world.city.lab_id, "HZ-R")) == 2
+    report = Verifier(index, NoNumberSearch(world.source)).verify_bundle(genuine)
+    assert "NUMBER_UNIQUE" not in report.codes  # the record found under that digest is numbered HZ-S
 
 
 def test_lookups_by_digest_number_and_serial(trace_world: TraceWorld, mirror: Mirror, index: Index) -> None:
@@ -557,12 +642,66 @@ def test_an_interrupted_sync_resumes_without_corruption(
     reference.close()
 
 
+def _sync_elsewhere(path: Path, url: str, deployment: Deployment, mirror: Mirror) -> None:
+    """In another process (a second server worker): open the shared index file and catch up."""
+    index = Index(path, ChainClient(url), deployment, mirrors=[MIRROR], fetcher=mirror, chunk_size=2, retry_interval=0)
+    try:
+        index.sync()
+    finally:
+        index.close()
+
+
+def test_two_processes_share_one_index_file(trace_world: TraceWorld, mirror: Mirror, tmp_path: Path) -> None:
+    world = trace_world
+    _busy_history(world, mirror)
+    reference = open_index(world, tmp_path / "reference.db", mirror)
+    reference.sync()
+    shared = tmp_path / "shared.db"
+    deployment = world.chain.contracts.deployment
+    # Another process creates the file and syncs it while this one opens it and syncs too: the lock file beside
+    # the index makes them take turns (creation included), so each block range is taken in exactly once.
+    other = multiprocessing.get_context("spawn").Process(
+        target=_sync_elsewhere, args=(shared, world.chain.client.url, deployment, mirror)
+    )
+    other.start()
+    here = open_index(world, shared, mirror, chunk_size=2)
+    here.sync()
+    other.join(60)
+    assert other.exitcode == 0
+    here.sync()
+    assert (tmp_path / "shared.db.lock").exists()
+    assert dump(shared) == dump(reference.path)
+    # Either process's reads see everything, whichever of them wrote it.
+    assert here.counts() == reference.counts()
+    for index in (here, reference):
+        index.close()
+
+
+def test_a_sync_waits_while_another_process_holds_the_index(
+    trace_world: TraceWorld, mirror: Mirror, tmp_path: Path
+) -> None:
+    world = trace_world
+    _busy_history(world, mirror)
+    index = open_index(world, tmp_path / "index.db", mirror)
+    done = threading.Event()
+    with open(tmp_path / "index.db.lock", "a+b") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # another process is syncing
+        thread = threading.Thread(target=lambda: (index.sync(), done.set()), daemon=True)
+        thread.start()
+        assert not done.wait(1.0)
+        assert index.tip() is None
+        fcntl.flock(held, fcntl.LOCK_UN)
+    thread.join(30)
+    assert done.is_set() and index.tip() is not None
+    index.close()
+
+
 def test_two_indexes_on_one_file_do_not_write_twice(trace_world: TraceWorld, mirror: Mirror, tmp_path: Path) -> None:
     world = trace_world
     _busy_history(world, mirror)
     reference = open_index(world, tmp_path / "reference.db", mirror)
     reference.sync()
-    # Two processes (here: two objects in two threads) syncing the same file in small ranges at the same time.
+    # Two objects in two threads syncing the same file in small ranges at the same time.
     first, second = (open_index(world, tmp_path / "shared.db", mirror, chunk_size=2) for _ in range(2))
     errors: list[BaseException] = []
 

@@ -4,10 +4,13 @@
 Starts a throw-away Anvil, deploys the contracts, registers an NMI and three labs, issues a chain of three (the
 typical certificate: NMI → provincial institute → city lab) and a depth-10 chain (NMI at the top), then measures
 the engine in process and the API served by uvicorn in a subprocess (built from the environment, as in
-production), with httpx clients. ``--index`` makes the verifier use its own event index (verifier.index) instead of
-asking the node for every check. Every request goes to 127.0.0.1; every loop is bounded in count and time.
+production; ``--workers`` processes, one per core by default, sharing one index file). Sequential measures use an
+httpx client; the concurrent one uses wrk (Debian's ``wrk``, C, a few percent of a core) when it is installed,
+so that the load generator does not take the CPU the server is measured on, else 16 httpx threads (``--load``).
+``--index`` makes the verifier use its own event index (verifier.index) instead of asking the node for every
+check. Every request goes to 127.0.0.1; every loop is bounded in count and time.
 
-    .venv/bin/python scripts/bench_verifier.py [--index] [--requests 200] [--duration 10] [--clients 16]
+    .venv/bin/python scripts/bench_verifier.py [--index] [--workers 2] [--load wrk|python] [--duration 10]
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ import argparse
 import json
 import os
 import platform
+import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -98,7 +103,8 @@ def depth_ten(world: TraceWorld) -> list[dict[str, Any]]:
         1_577_836_800,
         2_082_758_400,
     )
-    world.chain.advance(2 * 86_400)  # the new lab's key window must cover the issue dates
+    # A key window never starts in the past: move on so that the earliest issue date (d(-10)) falls inside it.
+    world.chain.advance(11 * 86_400)
     labs = [world.nmi, world.provincial, world.city, accredited]
     d = world.day
     chain: list[dict[str, Any]] = []
@@ -129,24 +135,19 @@ def _depth(node: dict[str, Any]) -> int:
 
 
 class Server:
-    """``uvicorn --factory verifier.api:create_app`` in a subprocess, configured through the environment."""
+    """``tracecert verifier serve`` in a subprocess, configured through the environment, as in production."""
 
     def __init__(self, env: dict[str, str], workers: int) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         command = [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            "verifier.api:create_app",
-            "--host",
-            "127.0.0.1",
+            str(Path(sys.executable).with_name("tracecert")),
+            "verifier",
+            "serve",
             "--port",
             str(self.port),
             "--workers",
             str(workers),
-            "--no-access-log",
             "--log-level",
             "warning",
         ]
@@ -235,12 +236,62 @@ def http_concurrent(url: str, body: bytes, clients: int, duration: float, cap: i
     elapsed = time.monotonic() - t0
     flat = [x for per in latencies for x in per]
     return {
+        "load": "python",
         "clients": clients,
         "requests": len(flat),
         "errors": sum(errors),
         "seconds": round(elapsed, 2),
         "per_second": round(len(flat) / elapsed, 1),
         **summary(flat),
+    }
+
+
+WRK_SCRIPT = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local f = assert(io.open(os.getenv("BENCH_BODY"), "rb"))
+wrk.body = f:read("*a")
+f:close()
+"""
+
+
+def _wrk_ms(text: str) -> float:
+    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()  # type: ignore[union-attr]
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def wrk_concurrent(url: str, body: bytes, clients: int, duration: float, tmp: Path) -> dict[str, Any]:
+    """``clients`` keep-alive connections from wrk (one thread) POSTing for ``duration`` seconds."""
+    (tmp / "body.json").write_bytes(body)
+    (tmp / "post.lua").write_text(WRK_SCRIPT, encoding="utf-8")
+    command = ["wrk", "-t1", f"-c{clients}", f"-d{max(1, round(duration))}s", "--latency", "-s", str(tmp / "post.lua")]
+    out = subprocess.run(
+        [*command, url + "/v1/verify"],
+        env={**os.environ, "BENCH_BODY": str(tmp / "body.json")},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=duration + 60,
+    ).stdout
+    requests = int(re.search(r"(\d+) requests in ([\d.]+)(ms|s)", out).group(1))  # type: ignore[union-attr]
+    seconds = float(re.search(r"requests in ([\d.]+)s", out).group(1))  # type: ignore[union-attr]
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    errors = int(bad.group(1)) if bad else 0
+    errors += sum(int(g) for g in socket_errors.groups()) if socket_errors else 0
+    latency = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", out, re.MULTILINE))
+    mean = re.search(r"Latency\s+(\S+)", out)
+    return {
+        "load": "wrk",
+        "clients": clients,
+        "requests": requests,
+        "errors": errors,
+        "seconds": seconds,
+        "per_second": round(requests / seconds, 1),
+        "n": requests,
+        "p50_ms": _wrk_ms(latency["50"]),
+        "p99_ms": _wrk_ms(latency["99"]),
+        "mean_ms": _wrk_ms(mean.group(1)) if mean else float("nan"),
     }
 
 
@@ -254,16 +305,25 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=20.0, help="seconds per sequential measure (at most)")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds of the concurrent run")
     parser.add_argument("--clients", type=int, default=16)
-    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="uvicorn worker processes")
+    parser.add_argument(
+        "--load",
+        choices=["wrk", "python"],
+        default="wrk" if shutil.which("wrk") else "python",
+        help="the concurrent load generator (default: wrk when installed)",
+    )
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args()
-    if args.index and args.workers > 1:
-        parser.error("--index with several workers would sync one index file from several processes")
+    if args.load == "wrk" and not shutil.which("wrk"):
+        parser.error("--load wrk needs wrk on the PATH (apt-get install wrk)")
 
     results: dict[str, Any] = {"machine": machine(), "chain_view": "index" if args.index else "live"}
     m = results["machine"]
     print(f"machine: nproc={m['nproc']}, CPU {m['cpu']}, Python {m['python']}")
-    print(f"chain view: {results['chain_view']}; uvicorn workers: {args.workers}; Anvil on the same machine")
+    print(
+        f"chain view: {results['chain_view']}; uvicorn workers: {args.workers}; concurrent load: {args.load}; "
+        "Anvil on the same machine"
+    )
 
     with tempfile.TemporaryDirectory(prefix="tracecert-bench-verifier-") as tmp_name:
         tmp = Path(tmp_name)
@@ -332,7 +392,12 @@ def main() -> None:
                 http["post_depth_10"] = summary(
                     http_sequential(server.url, deep_body, max(10, args.requests // 10), args.budget)
                 )
-                http["concurrent"] = http_concurrent(server.url, leaf_body, args.clients, args.duration, cap=200_000)
+                if args.load == "wrk":
+                    http["concurrent"] = wrk_concurrent(server.url, leaf_body, args.clients, args.duration, tmp)
+                else:
+                    http["concurrent"] = http_concurrent(
+                        server.url, leaf_body, args.clients, args.duration, cap=200_000
+                    )
                 results["http"] = http
             finally:
                 server.stop()
@@ -360,7 +425,7 @@ def main() -> None:
     print()
     print(
         f"throughput: {c['per_second']:.1f} verifications/s with {c['clients']} concurrent clients "
-        f"({c['requests']} requests, {c['errors']} errors, {c['seconds']} s)"
+        f"({c['load']}; {c['requests']} requests, {c['errors']} errors, {c['seconds']} s)"
     )
     if "index_catch_up_s" in results:
         print(f"index catch-up of the bench chain (in process): {results['index_catch_up_s']} s")

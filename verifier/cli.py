@@ -32,7 +32,7 @@ from verifier.engine import Evidence, Verifier
 from verifier.report import Report, Verdict
 from verifier.sources import MemorySource
 
-__all__ = ["register", "verify_command"]
+__all__ = ["register", "serve_command", "verify_command"]
 
 console = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -361,6 +361,31 @@ def _print_summary(items: list[_Item]) -> None:
     console.print(f"{len(items)} file{'s' if len(items) != 1 else ''}: " + ", ".join(parts), markup=False)
 
 
+verifier_app = typer.Typer(help="The verifier service (web page and API).", no_args_is_help=True)
+
+
+@verifier_app.command("serve")
+def serve_command(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8001,
+    workers: Annotated[
+        int, typer.Option(help="Worker processes sharing the port (SO_REUSEPORT); one per core serves most.", min=1)
+    ] = 1,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+) -> None:
+    """Serve the verifier's API and web page until Ctrl-C; settings from $TRACECERT_VERIFIER_* (see the README)."""
+    from verifier.server import serve
+
+    _settings()  # a bad setting is a usage error here, not an error in every worker
+    if log_level.lower() not in ("debug", "info", "warning", "error"):
+        raise _usage(f"--log-level {log_level!r} is not debug, info, warning or error")
+    try:
+        serve(host, port, workers=workers, log_level=log_level.lower())
+    except OSError as exc:
+        raise _usage(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+
+
 def register(app: typer.Typer) -> None:
-    """Add ``tracecert verify`` to the ``tracecert`` application."""
+    """Add ``tracecert verify`` and ``tracecert verifier serve`` to the ``tracecert`` application."""
     app.command("verify")(verify_command)
+    app.add_typer(verifier_app, name="verifier")

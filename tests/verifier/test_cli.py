@@ -5,15 +5,20 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
+import httpx
+import psutil
 import pytest
 from eth_account import Account
 from typer.testing import CliRunner, Result
 
+from tests.conftest import free_port
 from tests.verifier.conftest import TraceWorld, calibration, chain_of_three, standard_from, tamper, verification
 from tests.verifier.test_api import PDF, build_world, with_document
 from tracecert.certificate.canonical import from_hex
@@ -280,3 +285,79 @@ def test_the_installed_command(world: TraceWorld, chain3: Any, deployment: Path,
     assert proc.stdout.startswith("VALID")
     help_text = subprocess.run([str(exe), "verify", "--help"], capture_output=True, text=True, check=True).stdout
     assert "VALID_WITH_WARNINGS counts as valid" in " ".join(help_text.split())
+
+
+def _serve_env(world: TraceWorld, deployment: Path, bundles: Path, tmp_path: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "TRACECERT_VERIFIER_RPC_URL": world.chain.client.url,
+        "TRACECERT_VERIFIER_DEPLOYMENT_FILE": str(deployment),
+        "TRACECERT_VERIFIER_BUNDLES_DIR": str(bundles),
+        "TRACECERT_VERIFIER_CHAIN_VIEW": "index",
+        "TRACECERT_VERIFIER_INDEX_FILE": str(tmp_path / "index.sqlite"),
+        "TRACECERT_VERIFIER_RATE_LIMIT_PER_MINUTE": "0",
+    }
+
+
+def _listening(process: psutil.Process, port: int) -> bool:
+    return any(c.status == psutil.CONN_LISTEN and c.laddr.port == port for c in process.net_connections("tcp"))
+
+
+def _workers(supervisor: psutil.Process, port: int, count: int, timeout: float = 60) -> list[psutil.Process]:
+    """Wait until ``count`` worker processes of the supervisor listen on the port."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        children = [c for c in supervisor.children() if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+        listening = [c for c in children if _listening(c, port)]
+        if len(listening) == count:
+            return listening
+        time.sleep(0.2)
+    raise AssertionError(f"{count} workers did not come up on port {port}")
+
+
+def test_verifier_serve_with_workers(
+    world: TraceWorld, chain3: Any, deployment: Path, bundles: Path, tmp_path: Path
+) -> None:
+    """`tracecert verifier serve --workers 2`: two processes, each with its own socket on the port (SO_REUSEPORT),
+    sharing one index file; a worker that dies is replaced; SIGTERM stops everything."""
+    port = free_port()
+    exe = Path(sys.executable).with_name("tracecert")
+    proc = subprocess.Popen(
+        [str(exe), "verifier", "serve", "--port", str(port), "--workers", "2", "--log-level", "warning"],
+        env=_serve_env(world, deployment, bundles, tmp_path),
+    )
+    try:
+        supervisor = psutil.Process(proc.pid)
+        first = _workers(supervisor, port, 2)
+        url = f"http://127.0.0.1:{port}"
+        with httpx.Client(base_url=url, timeout=30) as client:
+            for _ in range(200):  # the workers open the index in turn; wait until both answer
+                if all(httpx.get(url + "/health", timeout=10).status_code == 200 for _ in range(8)):
+                    break
+                time.sleep(0.1)
+            response = client.post("/v1/verify", json=chain3[2])
+            assert response.status_code == 200 and response.json()["verdict"] == "VALID"
+            first[0].kill()
+            replaced = _workers(supervisor, port, 2)
+            assert first[0].pid not in {w.pid for w in replaced} and first[1].pid in {w.pid for w in replaced}
+            deadline = time.monotonic() + 60
+            while httpx.get(url + "/health", timeout=10).status_code != 200 and time.monotonic() < deadline:
+                time.sleep(0.2)
+            response = client.post("/v1/verify", json=chain3[2])
+            assert response.status_code == 200 and response.json()["verdict"] == "VALID"
+        proc.terminate()
+        assert proc.wait(timeout=60) == 0
+        assert not any(w.is_running() and w.status() != psutil.STATUS_ZOMBIE for w in replaced)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_verifier_serve_on_a_taken_port_exits_2(world: TraceWorld, deployment: Path, bundles: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        for workers in ("1", "2"):
+            result = runner.invoke(app, ["verifier", "serve", "--port", str(port), "--workers", workers])
+            assert result.exit_code == 2 and "cannot listen on 127.0.0.1:" in result.stderr, result.output

@@ -1,0 +1,128 @@
+"""Running the verifier service: one or several worker processes on one port.
+
+Verification is CPU work in Python, so one process uses one core. With ``workers > 1`` each worker is a process
+of its own that binds the port with ``SO_REUSEPORT``: the kernel spreads incoming connections over the workers'
+sockets. (uvicorn's own ``--workers`` shares one listening socket, and the worker that happens to be accepting
+takes every connection of a burst: with keep-alive clients, one core then serves them all.) The workers share the
+verifier's index file (:class:`verifier.index.Index` lets several processes follow one chain in turn).
+
+A supervisor starts the workers, restarts one that dies (at most once a second), and stops them all on SIGINT or
+SIGTERM. Settings come from the environment (``TRACECERT_VERIFIER_*``, :class:`verifier.api.VerifierSettings`).
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import signal
+import socket
+import threading
+import time
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+__all__ = ["bind", "serve"]
+
+logger = logging.getLogger(__name__)
+
+APP = "verifier.api:create_app"
+
+
+def bind(host: str, port: int, *, reuse_port: bool) -> socket.socket:
+    """A listening TCP socket (``proto`` set, so asyncio turns TCP_NODELAY on for accepted connections).
+
+    Raises:
+        OSError: the address is taken (by another program, or by a worker without ``SO_REUSEPORT``).
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+        sock.set_inheritable(True)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def _uvicorn_config(log_level: str) -> Any:
+    import uvicorn
+
+    return uvicorn.Config(APP, factory=True, log_level=log_level, access_log=False, lifespan="on")
+
+
+def _worker(host: str, port: int, log_level: str) -> None:
+    """One worker process: its own socket on the shared port, one uvicorn server until SIGINT/SIGTERM."""
+    import uvicorn
+
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    sock = bind(host, port, reuse_port=True)
+    uvicorn.Server(_uvicorn_config(log_level)).run(sockets=[sock])
+
+
+def serve(host: str, port: int, *, workers: int = 1, log_level: str = "info") -> None:
+    """Serve the verifier on ``host:port`` until SIGINT or SIGTERM.
+
+    Args:
+        workers: processes; 1 serves in this process, more run under a supervisor (one per core is the rule).
+
+    Raises:
+        OSError: the address cannot be bound.
+        ValueError: ``workers`` < 1.
+    """
+    if workers < 1:
+        raise ValueError("workers must be at least 1")
+    if workers == 1:
+        import uvicorn
+
+        sock = bind(host, port, reuse_port=False)
+        uvicorn.Server(_uvicorn_config(log_level)).run(sockets=[sock])
+        return
+    # Fail here, in the foreground, when the port is taken, rather than in each worker.
+    bind(host, port, reuse_port=True).close()
+    _Supervisor(host, port, workers, log_level).run()
+
+
+class _Supervisor:
+    """Starts ``workers`` processes, restarts those that die, stops them all on a signal."""
+
+    def __init__(self, host: str, port: int, workers: int, log_level: str) -> None:
+        self.host, self.port, self.workers, self.log_level = host, port, workers, log_level
+        self._context = multiprocessing.get_context("spawn")
+        self._stop = threading.Event()
+        self._processes: list[BaseProcess] = []
+
+    def _start(self) -> BaseProcess:
+        process = self._context.Process(
+            target=_worker, args=(self.host, self.port, self.log_level), name="tracecert-verifier", daemon=False
+        )
+        process.start()
+        return process
+
+    def run(self) -> None:
+        """Supervise until a signal; then stop every worker (SIGTERM, then SIGKILL after 20 s)."""
+        previous = {sig: signal.signal(sig, lambda *_: self._stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            self._processes = [self._start() for _ in range(self.workers)]
+            logger.info("verifier: %d workers on %s:%d", self.workers, self.host, self.port)
+            while not self._stop.wait(1.0):
+                for i, process in enumerate(self._processes):
+                    if not process.is_alive():
+                        logger.warning("verifier worker %s exited (code %s); restarting", process.pid, process.exitcode)
+                        self._processes[i] = self._start()
+        finally:
+            for process in self._processes:
+                if process.is_alive():
+                    process.terminate()
+            deadline = time.monotonic() + 20
+            for process in self._processes:
+                process.join(max(0.0, deadline - time.monotonic()))
+                if process.is_alive():
+                    process.kill()
+                    process.join()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)

@@ -16,6 +16,7 @@ check. Every request goes to 127.0.0.1; every loop is bounded in count and time.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
@@ -127,6 +128,28 @@ def depth_ten(world: TraceWorld) -> list[dict[str, Any]]:
     return chain
 
 
+def many_leaves(world: TraceWorld, standard: dict[str, Any], count: int) -> list[dict[str, Any]]:
+    """``count`` certificates of the city lab, each of another enterprise gauge, calibrated against the provincial
+    precision gauge (as chain_of_three's leaf), anchored in one batch."""
+    d = world.day
+    records = [
+        calibration(
+            world.city,
+            f"BENCH-C{i:05d}",
+            serial=f"YB-{i:05d}",
+            item="压力表",
+            u="0.01",
+            performed=d(-1),
+            issued=d(0),
+            valid_until=d(364),
+            standards=[standard_from(standard, name="精密压力表")],
+            customer=f"某化工有限公司 {i}",
+        )
+        for i in range(count)
+    ]
+    return world.issue(world.city, *records)
+
+
 def _depth(node: dict[str, Any]) -> int:
     return 1 + max((_depth(c) for c in node.get("children") or []), default=0) if node else 0
 
@@ -173,33 +196,40 @@ class Server:
             self.proc.kill()
 
 
-def http_sequential(url: str, body: bytes, count: int, budget: float) -> list[float]:
+def _expect_valid(r: httpx.Response) -> None:
+    if r.status_code != 200:
+        raise RuntimeError(f"{r.status_code}: {r.text[:200]}")
+    if "verdict" in (body := r.json()) and body["verdict"] != "VALID":
+        raise RuntimeError(f"not VALID: {body.get('reasons')}")
+
+
+def http_sequential(url: str, bodies: list[bytes], count: int, budget: float) -> list[float]:
+    """POST the bodies in turn (each one's verdict must be VALID)."""
+    turn = itertools.cycle(bodies)
     with httpx.Client(base_url=url, timeout=60, headers={"content-type": "application/json"}) as client:
 
         def one() -> None:
-            r = client.post("/v1/verify", content=body)
-            if r.status_code != 200:
-                raise RuntimeError(f"{r.status_code}: {r.text[:200]}")
+            _expect_valid(client.post("/v1/verify", content=next(turn)))
 
         one()  # warm the connection and the server
         return timed(one, count, budget)
 
 
-def http_get_sequential(url: str, path: str, count: int, budget: float) -> list[float]:
+def http_get_sequential(url: str, paths: list[str], count: int, budget: float) -> list[float]:
+    """GET the paths in turn (a report's verdict must be VALID)."""
+    turn = itertools.cycle(paths)
     with httpx.Client(base_url=url, timeout=60) as client:
 
         def one() -> None:
-            r = client.get(path)
-            if r.status_code != 200:
-                raise RuntimeError(f"{r.status_code}: {r.text[:200]}")
+            _expect_valid(client.get(next(turn)))
 
         one()
         return timed(one, count, budget)
 
 
-def http_concurrent(url: str, body: bytes, clients: int, duration: float, cap: int) -> dict[str, Any]:
-    """``clients`` threads, each with its own keep-alive connection, POSTing for ``duration`` seconds (at most
-    ``cap`` requests in all)."""
+def http_concurrent(url: str, bodies: list[bytes], clients: int, duration: float, cap: int) -> dict[str, Any]:
+    """``clients`` threads, each with its own keep-alive connection, POSTing the bodies in turn for ``duration``
+    seconds (at most ``cap`` requests in all)."""
     latencies: list[list[float]] = [[] for _ in range(clients)]
     errors = [0] * clients
     sent = [0]
@@ -208,6 +238,7 @@ def http_concurrent(url: str, body: bytes, clients: int, duration: float, cap: i
     stop_at = [0.0]
 
     def worker(i: int) -> None:
+        turn = itertools.islice(itertools.cycle(bodies), i * len(bodies) // clients, None)
         with httpx.Client(base_url=url, timeout=60, headers={"content-type": "application/json"}) as client:
             client.get("/health")
             start.wait()
@@ -218,7 +249,7 @@ def http_concurrent(url: str, body: bytes, clients: int, duration: float, cap: i
                     sent[0] += 1
                 t0 = time.perf_counter()
                 try:
-                    ok = client.post("/v1/verify", content=body).status_code == 200
+                    ok = client.post("/v1/verify", content=next(turn)).status_code == 200
                 except httpx.HTTPError:
                     ok = False
                 latencies[i].append(time.perf_counter() - t0)
@@ -247,11 +278,14 @@ def http_concurrent(url: str, body: bytes, clients: int, duration: float, cap: i
 
 
 WRK_SCRIPT = """
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-local f = assert(io.open(os.getenv("BENCH_BODY"), "rb"))
-wrk.body = f:read("*a")
-f:close()
+local bodies = {}
+for line in io.lines(os.getenv("BENCH_BODIES")) do bodies[#bodies + 1] = line end
+local headers = {["Content-Type"] = "application/json"}
+local i = 0
+request = function()
+  i = i % #bodies + 1
+  return wrk.format("POST", "/v1/verify", headers, bodies[i])
+end
 """
 
 
@@ -260,14 +294,15 @@ def _wrk_ms(text: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def wrk_concurrent(url: str, body: bytes, clients: int, duration: float, tmp: Path) -> dict[str, Any]:
-    """``clients`` keep-alive connections from wrk (one thread) POSTing for ``duration`` seconds."""
-    (tmp / "body.json").write_bytes(body)
+def wrk_concurrent(url: str, bodies: list[bytes], clients: int, duration: float, tmp: Path) -> dict[str, Any]:
+    """``clients`` keep-alive connections from wrk (one thread) POSTing the bodies in turn for ``duration`` s."""
+    assert all(b"\n" not in b for b in bodies)
+    (tmp / "bodies.jsonl").write_bytes(b"\n".join(bodies) + b"\n")
     (tmp / "post.lua").write_text(WRK_SCRIPT, encoding="utf-8")
     command = ["wrk", "-t1", f"-c{clients}", f"-d{max(1, round(duration))}s", "--latency", "-s", str(tmp / "post.lua")]
     out = subprocess.run(
         [*command, url + "/v1/verify"],
-        env={**os.environ, "BENCH_BODY": str(tmp / "body.json")},
+        env={**os.environ, "BENCH_BODIES": str(tmp / "bodies.jsonl")},
         capture_output=True,
         text=True,
         check=True,
@@ -279,7 +314,7 @@ def wrk_concurrent(url: str, body: bytes, clients: int, duration: float, tmp: Pa
     socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     errors = int(bad.group(1)) if bad else 0
     errors += sum(int(g) for g in socket_errors.groups()) if socket_errors else 0
-    latency = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", out, re.MULTILINE))
+    latency = dict(re.findall(r"^\s+(50|99)%\s+(\S+)\s*$", out, re.MULTILINE))
     mean = re.search(r"Latency\s+(\S+)", out)
     return {
         "load": "wrk",
@@ -305,6 +340,7 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=20.0, help="seconds per sequential measure (at most)")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds of the concurrent run")
     parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--certificates", type=int, default=256, help="distinct certificates taken in turn")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="uvicorn worker processes")
     parser.add_argument(
         "--load",
@@ -335,15 +371,19 @@ def main() -> None:
             t0 = time.perf_counter()
             world = build_world(client)
             three = chain_of_three(world)
+            leaves = many_leaves(world, three[1], args.certificates)
             leaf = three[2]
             deep = depth_ten(world)
-            print(f"setup: deployment, 4 labs, 13 certificates in {time.perf_counter() - t0:.1f} s")
+            print(
+                f"setup: deployment, 4 labs, {13 + len(leaves)} certificates in {time.perf_counter() - t0:.1f} s; "
+                f"the single-certificate measures take {len(leaves)} distinct certificates (chains of 3) in turn"
+            )
 
             deployment = tmp / "deployment.json"
             world.chain.contracts.deployment.save(deployment)
             bundles = tmp / "bundles"
             bundles.mkdir()
-            for b in [*three, *deep]:
+            for b in [*three, *leaves, *deep]:
                 (bundles / f"{b['digest']}.json").write_text(json.dumps(b, ensure_ascii=False), encoding="utf-8")
 
             verifier = world.verifier
@@ -362,7 +402,8 @@ def main() -> None:
                 report = verifier.verify_bundle(bundle)
                 assert report.verdict is Verdict.VALID, report.to_dict()["reasons"]
                 assert bundle is leaf or _depth(report.trace.to_dict() if report.trace else {}) == 10
-            single = summary(timed(lambda: verifier.verify_bundle(leaf), args.requests, args.budget))
+            turn = itertools.cycle(leaves)
+            single = summary(timed(lambda: verifier.verify_bundle(next(turn)), args.requests, args.budget))
             ten = summary(timed(lambda: verifier.verify_bundle(deep[-1]), max(10, args.requests // 10), args.budget))
             results["in_process"] = {"single_chain_of_3": single, "depth_10": ten}
 
@@ -379,24 +420,27 @@ def main() -> None:
             }
             server = Server(env, args.workers)
             try:
-                leaf_body = json.dumps(leaf, ensure_ascii=False).encode()
+                bodies = [json.dumps(b, ensure_ascii=False).encode() for b in leaves]
                 deep_body = json.dumps(deep[-1], ensure_ascii=False).encode()
                 http: dict[str, Any] = {}
-                http["post_single"] = summary(http_sequential(server.url, leaf_body, args.requests, args.budget))
+                http["post_single"] = summary(http_sequential(server.url, bodies, args.requests, args.budget))
                 http["get_single"] = summary(
                     http_get_sequential(
-                        server.url, f"/v1/certificates/{leaf['digest']}/verification", args.requests, args.budget
+                        server.url,
+                        [f"/v1/certificates/{b['digest']}/verification" for b in leaves],
+                        args.requests,
+                        args.budget,
                     )
                 )
-                http["get_health"] = summary(http_get_sequential(server.url, "/health", args.requests, args.budget))
+                http["get_health"] = summary(http_get_sequential(server.url, ["/health"], args.requests, args.budget))
                 http["post_depth_10"] = summary(
-                    http_sequential(server.url, deep_body, max(10, args.requests // 10), args.budget)
+                    http_sequential(server.url, [deep_body], max(10, args.requests // 10), args.budget)
                 )
                 if args.load == "wrk":
-                    http["concurrent"] = wrk_concurrent(server.url, leaf_body, args.clients, args.duration, tmp)
+                    http["concurrent"] = wrk_concurrent(server.url, bodies, args.clients, args.duration, tmp)
                 else:
                     http["concurrent"] = http_concurrent(
-                        server.url, leaf_body, args.clients, args.duration, cap=200_000
+                        server.url, bodies, args.clients, args.duration, cap=200_000
                     )
                 results["http"] = http
             finally:
@@ -411,9 +455,9 @@ def main() -> None:
     print("| measure | p50 ms | p99 ms | n |")
     print("|---|---:|---:|---:|")
     rows = [
-        ("in process: one certificate (chain of 3)", ip["single_chain_of_3"]),
+        ("in process: one certificate (chain of 3; distinct ones in turn)", ip["single_chain_of_3"]),
         ("in process: depth-10 chain", ip["depth_10"]),
-        ("HTTP POST /v1/verify: one certificate (chain of 3)", h["post_single"]),
+        ("HTTP POST /v1/verify: one certificate (chain of 3; distinct ones in turn)", h["post_single"]),
         ("HTTP GET /v1/certificates/{digest}/verification", h["get_single"]),
         ("HTTP GET /health (no verification: the HTTP floor)", h["get_health"]),
         ("HTTP POST /v1/verify: depth-10 chain", h["post_depth_10"]),
@@ -436,6 +480,8 @@ def main() -> None:
     )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2), encoding="utf-8")
+    if c["errors"]:
+        raise SystemExit(f"{c['errors']} requests of the concurrent run failed: the figures above do not count")
 
 
 if __name__ == "__main__":

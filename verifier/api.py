@@ -50,8 +50,10 @@ from collections.abc import AsyncGenerator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
+import anyio
+import anyio.to_thread
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
@@ -116,6 +118,8 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 STATIC_DIR = Path(__file__).parent / "static"
 DIGEST_RE = re.compile(r"^0x[0-9a-fA-F]{64}$")
@@ -214,6 +218,11 @@ class VerifierSettings(BaseSettings):
     max_depth: int = Field(default=12, ge=1)
     max_anchor_lag_days: int = Field(default=14, ge=0)
     rpc_timeout: float = Field(default=10.0, gt=0)
+    #: Verifications run at once in one process (default: 2 on the index, 16 on a live node). Verification is
+    #: Python work under the GIL: threads beyond the cores only queue for it, and each release (a SQLite read, a
+    #: signature check) then costs a hand-over. A live node's round trips are waiting, not work: more threads.
+    #: To use more cores, run more worker processes (``tracecert verifier serve --workers``).
+    verify_threads: int | None = Field(default=None, ge=1)
 
     @field_validator("trusted_authorities", "registry_urls", "cors_allow_origins", mode="before")
     @classmethod
@@ -748,6 +757,23 @@ class VerifierService:
         self._last_error: SetupError | None = None
         self._closers: list[Callable[[], None]] = []
         self.limiter = TokenBucket(settings.rate_limit_per_minute, settings.rate_limit_burst)
+        self._threads: anyio.CapacityLimiter | None = None
+
+    def _thread_limiter(self) -> anyio.CapacityLimiter:
+        if self._threads is not None:
+            return self._threads
+        threads = self.settings.verify_threads
+        if threads is None:
+            local = self._verifier is not None and not isinstance(self._verifier.chain, LiveChainView)
+            threads = 2 if local else 16
+        limiter = anyio.CapacityLimiter(threads)
+        if self._verifier is not None or self.settings.verify_threads is not None:
+            self._threads = limiter  # settled once the chain view is known
+        return limiter
+
+    async def run(self, work: Callable[[], T]) -> T:
+        """Run blocking verification work in a worker thread, at most ``verify_threads`` at once."""
+        return await anyio.to_thread.run_sync(work, limiter=self._thread_limiter())
 
     def verifier(self) -> Verifier:
         """The verifier; built from the settings on first use (a failure is retried after a few seconds).
@@ -956,76 +982,88 @@ def create_app(settings: VerifierSettings | None = None, *, verifier: Verifier |
             job = input_from_json(_json_object(body, "the body"), as_of=when, expected_kind=kind)
         else:
             job = await input_from_form(request.headers, body, as_of=when, expected_kind=kind)
-        return _report_response(await run_in_threadpool(lambda: job.run(service.verifier())))
+        return await service.run(lambda: _report_response(job.run(service.verifier())))
 
     @app.get("/v1/certificates/{digest}/verification", responses=_ERRORS_DOC, summary="Verify a certificate")
-    def verify_digest(digest: str, as_of: AsOf = None, expected_kind: ExpectedKind = None) -> JSONResponse:
+    async def verify_digest(digest: str, as_of: AsOf = None, expected_kind: ExpectedKind = None) -> JSONResponse:
         """The certificate's bundle is looked up in the sources; one that cannot be found is reported INVALID with
         `unknown: true` (200)."""
         key, when, kind = parse_digest(digest), parse_as_of(as_of), parse_kind(expected_kind)
-        engine = service.verifier()
-        bundle = engine.sources.by_digest(key)
-        if bundle is None:
-            return _report_response(
-                _unknown_report(
-                    engine, key, when, "no proof bundle with this digest was found in the verifier's sources"
+
+        def work() -> JSONResponse:
+            engine = service.verifier()
+            bundle = engine.sources.by_digest(key)
+            if bundle is None:
+                return _report_response(
+                    _unknown_report(
+                        engine, key, when, "no proof bundle with this digest was found in the verifier's sources"
+                    )
                 )
-            )
-        return _report_response(engine.verify_bundle(bundle, as_of=when, expected_kind=kind))
+            return _report_response(engine.verify_bundle(bundle, as_of=when, expected_kind=kind))
+
+        return await service.run(work)
 
     @app.get(
         "/v1/labs/{lab_id}/certificates/{number:path}/verification",
         responses=_ERRORS_DOC,
         summary="Verify a lab's certificate by its number",
     )
-    def verify_number(lab_id: str, number: str, as_of: AsOf = None) -> JSONResponse:
+    async def verify_number(lab_id: str, number: str, as_of: AsOf = None) -> JSONResponse:
         """`lab_id`: the lab id (0x + 64 hex) or the lab's code (统一社会信用代码). Unknown numbers are reported INVALID
         with `unknown: true`; a number anchored with different contents fails NUMBER_UNIQUE."""
         lab, when = parse_lab(lab_id), parse_as_of(as_of)
         if not number.strip():
             raise InvalidRequest("empty certificate number")
-        return _report_response(service.verifier().verify_number(lab, number, as_of=when))
+        return await service.run(lambda: _report_response(service.verifier().verify_number(lab, number, as_of=when)))
 
     @app.get("/v1/trace/{digest}", responses={404: {"description": "NOT_FOUND"}, **_ERRORS_DOC})
-    def trace(digest: str, as_of: AsOf = None) -> JSONResponse:
+    async def trace(digest: str, as_of: AsOf = None) -> JSONResponse:
         """The traceability tree of a certificate: each node a certificate with its lab and verdict, its children
         the certificates of the standards it used, up to a national metrology institute."""
         key, when = parse_digest(digest), parse_as_of(as_of)
-        engine = service.verifier()
-        bundle = engine.sources.by_digest(key)
-        if bundle is None:
-            raise NotFound(f"no proof bundle with digest {key} was found in the verifier's sources")
-        report = engine.verify_bundle(bundle, as_of=when)
-        body = {
-            "digest": key,
-            "verdict": report.verdict.value,
-            "as_of": report.as_of,
-            "trace": report.trace.to_dict() if report.trace else None,
-        }
-        return JSONResponse(body, headers={"Cache-Control": "no-store"})
+
+        def work() -> JSONResponse:
+            engine = service.verifier()
+            bundle = engine.sources.by_digest(key)
+            if bundle is None:
+                raise NotFound(f"no proof bundle with digest {key} was found in the verifier's sources")
+            report = engine.verify_bundle(bundle, as_of=when)
+            body = {
+                "digest": key,
+                "verdict": report.verdict.value,
+                "as_of": report.as_of,
+                "trace": report.trace.to_dict() if report.trace else None,
+            }
+            return JSONResponse(body, headers={"Cache-Control": "no-store"})
+
+        return await service.run(work)
 
     @app.get("/health", summary="Is the chain reachable?")
-    def health() -> JSONResponse:
+    async def health() -> JSONResponse:
         """200 with the chain and deployment when the chain answers, else 503 with the error."""
-        try:
-            engine = service.verifier()
-            now = engine.chain.now()
-        except ServiceError as exc:
-            return JSONResponse({"status": "unavailable", **exc.to_body()}, status_code=503)
-        except ChainUnavailable as exc:
+
+        def work() -> JSONResponse:
+            try:
+                engine = service.verifier()
+                now = engine.chain.now()
+            except ServiceError as exc:
+                return JSONResponse({"status": "unavailable", **exc.to_body()}, status_code=503)
+            except ChainUnavailable as exc:
+                return JSONResponse(
+                    {"status": "unavailable", **SetupError(f"the chain node does not answer: {exc}").to_body()},
+                    status_code=503,
+                )
             return JSONResponse(
-                {"status": "unavailable", **SetupError(f"the chain node does not answer: {exc}").to_body()},
-                status_code=503,
+                {
+                    "status": "ok",
+                    "chain_id": engine.chain.chain_id(),
+                    "certificate_registry": engine.chain.certificate_registry(),
+                    "chain_time": now,
+                    "chain_view": type(engine.chain).__name__,
+                }
             )
-        return JSONResponse(
-            {
-                "status": "ok",
-                "chain_id": engine.chain.chain_id(),
-                "certificate_registry": engine.chain.certificate_registry(),
-                "chain_time": now,
-                "chain_view": type(engine.chain).__name__,
-            }
-        )
+
+        return await service.run(work)
 
     def _page() -> HTMLResponse:
         return HTMLResponse(page, headers={"Cache-Control": "no-cache"})

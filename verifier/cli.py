@@ -372,15 +372,27 @@ def serve_command(
         int, typer.Option(help="Worker processes sharing the port (SO_REUSEPORT); one per core serves most.", min=1)
     ] = 1,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    chain_view: Annotated[
+        str | None,
+        typer.Option(
+            help="index (the verifier's own event index, kept up to date: the service's default) or live (ask the "
+            "node for every check). Default: $TRACECERT_VERIFIER_CHAIN_VIEW, else index."
+        ),
+    ] = None,
 ) -> None:
     """Serve the verifier's API and web page until Ctrl-C; settings from $TRACECERT_VERIFIER_* (see the README)."""
+    import os
+
     from verifier.server import serve
 
-    _settings()  # a bad setting is a usage error here, not an error in every worker
+    view = chain_view or os.environ.get("TRACECERT_VERIFIER_CHAIN_VIEW") or "index"
+    if view not in ("index", "live"):
+        raise _usage(f"--chain-view {view!r} is not index or live")
+    _settings(chain_view=view)  # a bad setting is a usage error here, not an error in every worker
     if log_level.lower() not in ("debug", "info", "warning", "error"):
         raise _usage(f"--log-level {log_level!r} is not debug, info, warning or error")
     try:
-        serve(host, port, workers=workers, log_level=log_level.lower())
+        serve(host, port, workers=workers, log_level=log_level.lower(), settings={"chain_view": view})
     except OSError as exc:
         raise _usage(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
 

@@ -12,6 +12,7 @@ date D counts as the interval [D 00:00, D+1 00:00) there. Chain times are block 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import threading
@@ -787,13 +788,19 @@ class Verifier:
     # ------------------------------------------------------------------ helpers
 
     def _day(self, day: dt.date) -> tuple[int, int]:
-        tz = dt.timezone(dt.timedelta(hours=self.policy.tz_offset_hours))
-        start = int(dt.datetime(day.year, day.month, day.day, tzinfo=tz).timestamp())
-        return start, start + DAY
+        return _day_bounds(day, self.policy.tz_offset_hours)
 
     def with_policy(self, **changes: Any) -> Verifier:
         """A verifier with some thresholds changed."""
         return Verifier(self.chain, self.sources, replace(self.policy, **changes))
+
+
+@functools.lru_cache(maxsize=8192)
+def _day_bounds(day: dt.date, tz_offset_hours: int) -> tuple[int, int]:
+    """A calendar date in a time zone as the unix interval [start, end)."""
+    tz = dt.timezone(dt.timedelta(hours=tz_offset_hours))
+    start = int(dt.datetime(day.year, day.month, day.day, tzinfo=tz).timestamp())
+    return start, start + DAY
 
 
 def _bounded(cache: dict[Any, Any], entries: int) -> None:

@@ -7,7 +7,8 @@ takes every connection of a burst: with keep-alive clients, one core then serves
 verifier's index file (:class:`verifier.index.Index` lets several processes follow one chain in turn).
 
 A supervisor starts the workers, restarts one that dies (at most once a second), and stops them all on SIGINT or
-SIGTERM. Settings come from the environment (``TRACECERT_VERIFIER_*``, :class:`verifier.api.VerifierSettings`).
+SIGTERM. Settings come from the environment (``TRACECERT_VERIFIER_*``, :class:`verifier.api.VerifierSettings`),
+and from ``settings`` overrides given to :func:`serve`.
 """
 
 from __future__ import annotations
@@ -24,8 +25,6 @@ from typing import Any
 __all__ = ["bind", "serve"]
 
 logger = logging.getLogger(__name__)
-
-APP = "verifier.api:create_app"
 
 
 def bind(host: str, port: int, *, reuse_port: bool) -> socket.socket:
@@ -49,26 +48,34 @@ def bind(host: str, port: int, *, reuse_port: bool) -> socket.socket:
     return sock
 
 
-def _uvicorn_config(log_level: str) -> Any:
+def _uvicorn_config(log_level: str, settings: dict[str, Any]) -> Any:
     import uvicorn
 
-    return uvicorn.Config(APP, factory=True, log_level=log_level, access_log=False, lifespan="on")
+    from verifier.api import VerifierSettings, create_app
+
+    def app() -> Any:  # built in the worker, once its event loop runs (uvicorn's factory)
+        return create_app(VerifierSettings(**settings))
+
+    return uvicorn.Config(app, factory=True, log_level=log_level, access_log=False, lifespan="on")
 
 
-def _worker(host: str, port: int, log_level: str) -> None:
+def _worker(host: str, port: int, log_level: str, settings: dict[str, Any]) -> None:
     """One worker process: its own socket on the shared port, one uvicorn server until SIGINT/SIGTERM."""
     import uvicorn
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     sock = bind(host, port, reuse_port=True)
-    uvicorn.Server(_uvicorn_config(log_level)).run(sockets=[sock])
+    uvicorn.Server(_uvicorn_config(log_level, settings)).run(sockets=[sock])
 
 
-def serve(host: str, port: int, *, workers: int = 1, log_level: str = "info") -> None:
+def serve(
+    host: str, port: int, *, workers: int = 1, log_level: str = "info", settings: dict[str, Any] | None = None
+) -> None:
     """Serve the verifier on ``host:port`` until SIGINT or SIGTERM.
 
     Args:
         workers: processes; 1 serves in this process, more run under a supervisor (one per core is the rule).
+        settings: :class:`~verifier.api.VerifierSettings` fields that override the environment, in every worker.
 
     Raises:
         OSError: the address cannot be bound.
@@ -76,29 +83,34 @@ def serve(host: str, port: int, *, workers: int = 1, log_level: str = "info") ->
     """
     if workers < 1:
         raise ValueError("workers must be at least 1")
+    overrides = dict(settings or {})
     if workers == 1:
         import uvicorn
 
         sock = bind(host, port, reuse_port=False)
-        uvicorn.Server(_uvicorn_config(log_level)).run(sockets=[sock])
+        uvicorn.Server(_uvicorn_config(log_level, overrides)).run(sockets=[sock])
         return
     # Fail here, in the foreground, when the port is taken, rather than in each worker.
     bind(host, port, reuse_port=True).close()
-    _Supervisor(host, port, workers, log_level).run()
+    _Supervisor(host, port, workers, log_level, overrides).run()
 
 
 class _Supervisor:
     """Starts ``workers`` processes, restarts those that die, stops them all on a signal."""
 
-    def __init__(self, host: str, port: int, workers: int, log_level: str) -> None:
+    def __init__(self, host: str, port: int, workers: int, log_level: str, settings: dict[str, Any]) -> None:
         self.host, self.port, self.workers, self.log_level = host, port, workers, log_level
+        self.settings = settings
         self._context = multiprocessing.get_context("spawn")
         self._stop = threading.Event()
         self._processes: list[BaseProcess] = []
 
     def _start(self) -> BaseProcess:
         process = self._context.Process(
-            target=_worker, args=(self.host, self.port, self.log_level), name="tracecert-verifier", daemon=False
+            target=_worker,
+            args=(self.host, self.port, self.log_level, self.settings),
+            name="tracecert-verifier",
+            daemon=False,
         )
         process.start()
         return process

@@ -293,7 +293,6 @@ def _serve_env(world: TraceWorld, deployment: Path, bundles: Path, tmp_path: Pat
         "TRACECERT_VERIFIER_RPC_URL": world.chain.client.url,
         "TRACECERT_VERIFIER_DEPLOYMENT_FILE": str(deployment),
         "TRACECERT_VERIFIER_BUNDLES_DIR": str(bundles),
-        "TRACECERT_VERIFIER_CHAIN_VIEW": "index",
         "TRACECERT_VERIFIER_INDEX_FILE": str(tmp_path / "index.sqlite"),
         "TRACECERT_VERIFIER_RATE_LIMIT_PER_MINUTE": "0",
     }
@@ -319,7 +318,8 @@ def test_verifier_serve_with_workers(
     world: TraceWorld, chain3: Any, deployment: Path, bundles: Path, tmp_path: Path
 ) -> None:
     """`tracecert verifier serve --workers 2`: two processes, each with its own socket on the port (SO_REUSEPORT),
-    sharing one index file; a worker that dies is replaced; SIGTERM stops everything."""
+    sharing one index file (the service's default chain view); a worker that dies is replaced; SIGTERM stops
+    everything."""
     port = free_port()
     exe = Path(sys.executable).with_name("tracecert")
     proc = subprocess.Popen(
@@ -335,6 +335,7 @@ def test_verifier_serve_with_workers(
                 if all(httpx.get(url + "/health", timeout=10).status_code == 200 for _ in range(8)):
                     break
                 time.sleep(0.1)
+            assert client.get("/health").json()["chain_view"] == "Index"  # the service's default
             response = client.post("/v1/verify", json=chain3[2])
             assert response.status_code == 200 and response.json()["verdict"] == "VALID"
             first[0].kill()
@@ -353,11 +354,23 @@ def test_verifier_serve_with_workers(
             proc.kill()
 
 
-def test_verifier_serve_on_a_taken_port_exits_2(world: TraceWorld, deployment: Path, bundles: Path) -> None:
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--port", "{taken}", "--workers", "1"], "cannot listen on 127.0.0.1:"),
+        (["--port", "{taken}", "--workers", "2"], "cannot listen on 127.0.0.1:"),
+        (["--workers", "0"], "--workers"),
+        (["--port", "70000"], "--port"),
+        (["--chain-view", "mirror"], "--chain-view 'mirror' is not index or live"),
+        (["--log-level", "loud"], "--log-level 'loud' is not"),
+    ],
+    ids=["taken-port", "taken-port-workers", "no-workers", "bad-port", "bad-view", "bad-log-level"],
+)
+def test_verifier_serve_usage_errors_exit_2(args: list[str], message: str) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
-        port = taken.getsockname()[1]
-        for workers in ("1", "2"):
-            result = runner.invoke(app, ["verifier", "serve", "--port", str(port), "--workers", workers])
-            assert result.exit_code == 2 and "cannot listen on 127.0.0.1:" in result.stderr, result.output
+        port = str(taken.getsockname()[1])
+        result = runner.invoke(app, ["verifier", "serve", *[a.format(taken=port) for a in args]])
+    assert result.exit_code == 2, result.output
+    assert message in " ".join(result.output.split()), result.output

@@ -13,7 +13,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tracecert.certificate.canonical import certificate_digest, parse_json
+from tracecert.certificate.canonical import (
+    certificate_digest,
+    compute_canonical_record,
+    digest_canonical_record,
+    parse_json,
+)
 from tracecert.certificate.merkle import build_batch, merkle_root, verify_inclusion
 from tracecert.certificate.model import record_from_json
 from tracecert.certificate.signing import generate_key, sign_digest, verify_signature
@@ -68,7 +73,10 @@ def main() -> None:
     batch = build_batch(leaves)
 
     figures = {
-        "records canonicalized + hashed /s": rate(lambda i: certificate_digest(records[i % 1000]), args.seconds),
+        # computed afresh each time (certificate_digest keeps a record's digest once computed)
+        "records canonicalized + hashed /s": rate(
+            lambda i: digest_canonical_record(compute_canonical_record(records[i % 1000])), args.seconds
+        ),
         "records parsed + validated + hashed /s": rate(
             lambda i: certificate_digest(record_from_json(base)), args.seconds
         ),

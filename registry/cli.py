@@ -1,5 +1,5 @@
 """Command line of the registry: onboarding (``tracecert regulator|lab ...``), issuing (``tracecert issue``,
-``revoke``, ``status``) and running it (``tracecert registry serve|worker``).
+``publish``, ``revoke``, ``status``) and running it (``tracecert registry serve|worker``).
 
 Onboarding commands act on the chain with an account: a development account of the data directory
 (``--as ROLE``, e.g. ``national-authority``, ``regulator-330000``, ``lab-admin-<code>``; local chain only) or an
@@ -646,6 +646,7 @@ class Item:
     digest: str | None = None
     lab_id: str | None = None
     status: str | None = None
+    public: bool | None = None
     code: str | None = None
     message: str | None = None
     details: Any = None
@@ -663,10 +664,11 @@ class Item:
         self.digest = result.get("digest")
         self.lab_id = result.get("lab_id")
         self.status = result.get("status")
+        self.public = result.get("public")
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"source": self.source, "certificate_number": self.number, "outcome": self.outcome}
-        for name in ("digest", "lab_id", "status", "code", "message", "details"):
+        for name in ("digest", "lab_id", "status", "public", "code", "message", "details"):
             value = getattr(self, name)
             if value is not None:
                 out[name] = value
@@ -848,10 +850,16 @@ _FATAL = ("UNAUTHORIZED", "NOT_A_LAB")
 
 
 def send_items(
-    client: RegistryClient, items: Sequence[Item], *, chunk_size: int, advance: Callable[[int], None]
+    client: RegistryClient,
+    items: Sequence[Item],
+    *,
+    chunk_size: int,
+    advance: Callable[[int], None],
+    public: bool = False,
 ) -> None:
     """Send every item not yet refused: DCC files one by one (multipart, the XML attached), records in bulk
-    chunks. Fills in each item's outcome.
+    chunks. Fills in each item's outcome. With ``public`` every certificate is published (also those the registry
+    had already).
 
     Raises:
         RegistryClientError: the registry is unreachable or refuses the credential (nothing more can be sent).
@@ -868,6 +876,7 @@ def send_items(
                     filename=it.filename or "document.xml",
                     media_type=DCC_MEDIA_TYPE,
                     signature=it.signature,
+                    public=public,
                 )
             )
             item.answer(answer)
@@ -881,7 +890,14 @@ def send_items(
     records = [i for i in todo if i.document is None]
     for start in range(0, len(records), chunk_size):
         chunk = records[start : start + chunk_size]
-        body = [{"record": i.record, **({"signature": i.signature} if i.signature else {})} for i in chunk]
+        body = [
+            {
+                "record": i.record,
+                **({"signature": i.signature} if i.signature else {}),
+                **({"public": True} if public else {}),
+            }
+            for i in chunk
+        ]
         try:
             answer = _with_retries(lambda body=body: client.issue_bulk(body))  # type: ignore[misc]
         except RegistryUnreachable:
@@ -994,6 +1010,14 @@ def issue(
             help=f"Sign locally with the lab's key file (lab-signing mode); passphrase from ${KEY_PASSPHRASE_ENV}.",
         ),
     ] = None,
+    public: Annotated[
+        bool,
+        typer.Option(
+            "--public",
+            help="Publish every certificate (anyone may download its proof bundle): for reference standards' "
+            "certificates. Also publishes those the registry had already; never unpublishes.",
+        ),
+    ] = False,
     wait: Annotated[bool, typer.Option("--wait", help="Wait until every certificate is anchored.")] = False,
     wait_timeout: Annotated[float, typer.Option(help="Seconds --wait waits at most.")] = 300.0,
     chunk_size: Annotated[int, typer.Option(min=1, max=1000, help="Records per bulk request.")] = 500,
@@ -1027,8 +1051,9 @@ def issue(
               empty cells are left out; every value is text (numbers as written, e.g. 0.10), except
               customer.mandatory_verification: true/false. Refusals name the file and line.
 
-    Without --sign-with the registry signs with the key it holds for the lab. Exit code 1 when any certificate
-    was refused (or, with --wait, failed to anchor).
+    Without --sign-with the registry signs with the key it holds for the lab. With --public anyone may download
+    the certificates' proof bundles (certificates of reference standards, which verifiers of the certificates
+    they calibrate must fetch). Exit code 1 when any certificate was refused (or, with --wait, failed to anchor).
     """
     with reporting_errors():
         if not token:
@@ -1055,7 +1080,13 @@ def issue(
         with RegistryClient(registry, token) as client, _progress() as progress:
             task = progress.add_task("issuing", total=len(items))
             try:
-                send_items(client, items, chunk_size=chunk_size, advance=lambda n: progress.advance(task, n))
+                send_items(
+                    client,
+                    items,
+                    chunk_size=chunk_size,
+                    advance=lambda n: progress.advance(task, n),
+                    public=public,
+                )
             except RegistryClientError as exc:
                 fatal = exc
             if wait and fatal is None:
@@ -1094,6 +1125,9 @@ def _report(items: Sequence[Item], *, as_json: bool, verbose: bool, waited: bool
     table.add_row("accepted", str(counts["accepted"]))
     table.add_row("already there", str(counts["existing"]))
     table.add_row("refused", str(counts["refused"]))
+    published = sum(1 for i in items if i.public)
+    if published:
+        table.add_row("public", str(published))
     if counts["pending"]:
         table.add_row("not sent", str(counts["pending"]))
     if waited:
@@ -1117,7 +1151,52 @@ def _report(items: Sequence[Item], *, as_json: bool, verbose: bool, waited: bool
         console.print(rows)
 
 
-# ====================================================================== tracecert revoke / status
+# ====================================================================== tracecert publish / revoke / status
+
+_DIGEST = re.compile(r"0x[0-9a-f]{64}")
+_PUBLISH_FATAL = ("UNAUTHORIZED", "REGISTRY_UNREACHABLE")
+
+
+def publish(
+    digests: Annotated[list[str], typer.Argument(help="Certificate digests (0x + 64 hex).")],
+    registry: RegistryUrl = DEFAULT_REGISTRY_URL,
+    token: Token = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the outcome of every digest as JSON.")] = False,
+) -> None:
+    """Publish certificates (their lab, or a regulator over the lab): anyone may then download their proof
+    bundles, e.g. the certificates of reference standards that others' certificates cite. Publishing again changes
+    nothing; a published certificate is never made private again. Exit code 1 when any digest was refused."""
+    with reporting_errors():
+        if not token:
+            raise _usage("give an API token: --token or $TRACECERT_TOKEN")
+        wanted = list(dict.fromkeys(d.strip().lower() for d in digests))
+        bad = [d for d in wanted if not _DIGEST.fullmatch(d)]
+        if bad:
+            raise _usage(f"not a certificate digest (0x + 64 hex): {', '.join(bad)}")
+        outcomes: list[dict[str, Any]] = []
+        with RegistryClient(registry, token) as client:
+            for digest in wanted:
+                try:
+                    view = _with_retries(lambda d=digest: client.publish(d))  # type: ignore[misc]
+                except RegistryClientError as exc:
+                    if exc.code in _PUBLISH_FATAL:
+                        raise
+                    outcomes.append({"digest": digest, "outcome": "refused", **exc.to_dict()})
+                    continue
+                outcomes.append({"digest": digest, "outcome": "published", "status": view.get("status")})
+        refused = [o for o in outcomes if o["outcome"] == "refused"]
+        if as_json:
+            summary = {"published": len(outcomes) - len(refused), "refused": len(refused), "items": outcomes}
+            typer.echo(json.dumps(summary, ensure_ascii=False))
+        else:
+            for o in outcomes:
+                if o["outcome"] == "published":
+                    console.print(f"published    {o['digest']} ({o['status']})", markup=False)
+                else:
+                    _print_error(o["code"], f"{o['digest']}: {o['message']}", o.get("details"))
+        if refused:
+            raise typer.Exit(1)
+
 
 
 def parse_reason(value: str) -> RevocationReason:
@@ -1201,6 +1280,8 @@ def status_lines(view: Mapping[str, Any]) -> list[str]:
         f"issued       {view.get('issue_date')}",
         f"status       {view.get('status')}" + (f" ({view['error']})" if view.get("error") else ""),
     ]
+    if "public" in view:
+        lines.append(f"public       {'yes (anyone may download its bundle)' if view['public'] else 'no'}")
     batch = view.get("batch")
     if batch:
         lines.append(
@@ -1293,6 +1374,7 @@ def register(root: typer.Typer) -> None:
     root.add_typer(regulator_app, name="regulator")
     root.add_typer(lab_app, name="lab")
     root.command("issue")(issue)
+    root.command("publish")(publish)
     root.command("revoke")(revoke)
     root.command("status")(status)
     root.add_typer(registry_app, name="registry")

@@ -98,14 +98,19 @@ class RegistryClient:
 
     # ------------------------------------------------------------------ issuing
 
-    def issue(self, record: Mapping[str, Any], signature: Mapping[str, str] | None = None) -> dict[str, Any]:
-        """``POST /v1/certificates`` with one record (and its signature in lab-signing mode).
+    def issue(
+        self, record: Mapping[str, Any], signature: Mapping[str, str] | None = None, *, public: bool = False
+    ) -> dict[str, Any]:
+        """``POST /v1/certificates`` with one record (and its signature in lab-signing mode); ``public`` publishes
+        it (anyone may download its proof bundle), also when the registry had it already.
 
-        Returns the answer with ``created`` (False when the registry had it already).
+        Returns the answer with ``created`` (False when the registry had it already) and ``public``.
         """
         body: dict[str, Any] = {"record": dict(record)}
         if signature is not None:
             body["signature"] = _signature(signature)
+        if public:
+            body["public"] = True
         return dict(self._json("POST", "/v1/certificates", json=body))
 
     def issue_with_document(
@@ -116,16 +121,21 @@ class RegistryClient:
         filename: str,
         media_type: str,
         signature: Mapping[str, str] | None = None,
+        public: bool = False,
     ) -> dict[str, Any]:
-        """``POST /v1/certificates`` as multipart: the record, its signature, and the original document."""
+        """``POST /v1/certificates`` as multipart: the record, its signature, the original document, and
+        ``public`` (publish it)."""
         data = {"record": json.dumps(dict(record), ensure_ascii=False)}
         if signature is not None:
             data["signature"] = json.dumps(_signature(signature))
+        if public:
+            data["public"] = "true"
         files = {"document": (filename, document, media_type)}
         return dict(self._json("POST", "/v1/certificates", data=data, files=files))
 
     def issue_bulk(self, items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-        """``POST /v1/certificates/bulk``: ``items`` are ``{"record", "signature"?}`` (at most the registry's limit).
+        """``POST /v1/certificates/bulk``: ``items`` are ``{"record", "signature"?, "public"?}`` (at most the
+        registry's limit).
 
         Returns ``{"accepted", "existing", "rejected", "results": [{"index", "ok", ...}]}``.
         """
@@ -138,6 +148,11 @@ class RegistryClient:
             body["effective_time"] = effective_time
         return dict(self._json("POST", f"/v1/certificates/{digest}/revoke", json=body))
 
+    def publish(self, digest: str) -> dict[str, Any]:
+        """``POST /v1/certificates/{digest}/publish`` (by the issuing lab or a regulator over it): anyone may then
+        download its proof bundle. Returns the certificate's view."""
+        return dict(self._json("POST", f"/v1/certificates/{quote(digest, safe='')}/publish"))
+
     # ------------------------------------------------------------------ reading
 
     def certificate(self, digest: str) -> dict[str, Any]:
@@ -149,7 +164,7 @@ class RegistryClient:
         return dict(self._json("GET", f"/v1/labs/{quote(lab_id, safe='')}/certificates/{quote(number, safe='')}"))
 
     def bundle(self, digest: str) -> dict[str, Any]:
-        """``GET /v1/certificates/{digest}/bundle`` (the proof bundle)."""
+        """``GET /v1/certificates/{digest}/bundle`` (the proof bundle; without a token, of published ones only)."""
         return dict(self._json("GET", f"/v1/certificates/{digest}/bundle"))
 
     def certificates(

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     ForeignKey,
     Index,
@@ -26,6 +27,7 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    false,
     select,
     text,
 )
@@ -144,6 +146,9 @@ class Certificate(Base):
     proof: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
     accepted_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     anchored_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    #: Published by its lab (or a regulator over it): anyone may download its proof bundle, e.g. the certificate
+    #: of a reference standard that others' certificates cite. Once set, never unset (others may have copied it).
+    public: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class Document(Base):

@@ -22,7 +22,10 @@ pressure-gauge certificate substituted by a corrected replacement (``replaces``)
 fuel dispenser's certificate number for another dispenser (refused, recorded as a fraud signal).
 
 The NMI signs its own certificates (lab-signing mode, a key file in the data directory); the other labs let the
-registry sign. :func:`seed_demo` is idempotent: a second run finds everything and changes nothing.
+registry sign. The certificates of reference standards (the NMI's and the institute's, which others cite in
+``standards_used``) are published: anyone may download their proof bundles to follow a chain; the enterprises'
+certificates stay private. :func:`seed_demo` is idempotent: a second run finds everything and changes nothing
+(on a data directory seeded before certificates could be published, it publishes the standards' certificates).
 
 Every certificate is issued on the day of seeding: the labs' signing keys are registered that day and a key
 window never starts in the past, so an earlier issue date would fail the verifier's "key valid at issue" check
@@ -188,6 +191,8 @@ PARENTS = {
     "substituted": "province_pressure",
     "replacement": "province_pressure",
 }
+#: The certificates others cite as their reference standard's: issued public (anyone may download their bundles).
+STANDARDS = frozenset(PARENTS.values())
 _ISSUER = {
     "nmi_volume": "nmi",
     "nmi_pressure": "nmi",
@@ -321,7 +326,10 @@ def seed_demo(core: RegistryCore, data_dir: Path, *, today: dt.date | None = Non
             digest = certificate_digest(record_from_json(record))
             signature = (to_hex(nmi_key.key_id), to_hex(nmi_key.sign(digest)))
         submission = Submission(
-            record, key_id=signature[0] if signature else None, signature=signature[1] if signature else None
+            record,
+            key_id=signature[0] if signature else None,
+            signature=signature[1] if signature else None,
+            public=name in STANDARDS,
         )
         result = accept(core, principals[lab_key], submission)
         created |= result.created
@@ -460,6 +468,7 @@ def _describe(core: RegistryCore, name: str, digest: str) -> dict[str, Any]:
         "kind": row.kind,
         "lab_id": row.lab_id,
         "status": row.status.lower(),
+        "public": row.public,
         "title": TITLES[name],
         "parent": parent,
     }

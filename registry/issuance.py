@@ -3,6 +3,9 @@
 Accepting is one database transaction and touches the chain only to read (is the lab active and authorized, is
 the key valid). The same certificate sent twice returns the same answer; the same number with other content is
 refused (409 NUMBER_REUSE) and recorded as a fraud signal, in its own transaction, so the evidence survives.
+
+``public`` is not part of a certificate's identity (its digest): sending a certificate again with ``public`` set
+publishes the one already accepted, and sending it without never makes a published certificate private again.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapper, Session
@@ -46,7 +49,8 @@ logger = logging.getLogger(__name__)
 @dataclass
 class Submission:
     """One certificate as a lab sends it: the record, its signature (lab-signing mode) or none (registry-signing
-    mode), and optionally the original document it was made from."""
+    mode), optionally the original document it was made from, and whether to publish it (``public``: anyone may
+    then download its proof bundle)."""
 
     record: bytes | str | Mapping[str, Any]
     key_id: str | None = None
@@ -54,11 +58,13 @@ class Submission:
     document: bytes | None = None
     document_media_type: str | None = None
     document_filename: str | None = None
+    public: bool = False
 
 
 @dataclass
 class Accepted:
-    """The answer for one accepted certificate. ``created`` is False when it was already there (idempotent)."""
+    """The answer for one accepted certificate. ``created`` is False when it was already there (idempotent);
+    ``public`` is whether it is published now (after this request)."""
 
     digest: str
     certificate_number: str
@@ -67,6 +73,7 @@ class Accepted:
     created: bool
     signed_by: str
     warnings: list[str] = field(default_factory=list)
+    public: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form for the API."""
@@ -77,6 +84,7 @@ class Accepted:
             "status": self.status.lower(),
             "created": self.created,
             "signed_by": self.signed_by,
+            "public": self.public,
         }
 
 
@@ -255,7 +263,11 @@ def _record_reuse(core: RegistryCore, principal: Principal, p: _Prepared, existi
 
 
 def _existing(row: Certificate) -> Accepted:
-    return Accepted(row.digest, row.certificate_number, row.lab_id, row.status, False, row.signed_by)
+    return Accepted(row.digest, row.certificate_number, row.lab_id, row.status, False, row.signed_by, public=row.public)
+
+
+def _created(row: Certificate) -> Accepted:
+    return Accepted(row.digest, row.certificate_number, row.lab_id, row.status, True, row.signed_by, public=row.public)
 
 
 def accept(core: RegistryCore, principal: Principal, submission: Submission) -> Accepted:
@@ -278,7 +290,8 @@ def accept_many(
 
     Every accepted certificate is committed (status PENDING) before this returns; the anchoring worker takes it
     from there. Chain answers (lab status, scope, keys) are cached briefly, so a bulk of one lab asks the chain once
-    per category.
+    per category. A certificate any submission asks to be ``public`` ends up published, whether it is new, was
+    accepted before (an idempotent retry publishes it) or comes twice in one bulk; nothing is ever unpublished.
 
     Raises:
         ChainUnavailableError: the chain could not be asked at all (nothing was accepted; retry).
@@ -306,6 +319,8 @@ def accept_many(
             )
         }
 
+    # Whether a certificate is published is not part of its identity: any copy asking for it publishes it.
+    wanted_public = {p.digest for p in prepared.values() if p.submission.public}
     rows: dict[int, tuple[Certificate, Document | None]] = {}
     seen_numbers: dict[str, str] = {}
     held: dict[str, SigningKey] = {}
@@ -347,6 +362,7 @@ def accept_many(
                 signed_by=signed_by,
                 replaces_digest=replaces,
                 status="PENDING",
+                public=p.digest in wanted_public,
             )
             doc = None
             if p.submission.document is not None and p.record.original_document is not None:
@@ -379,11 +395,34 @@ def accept_many(
             )
             if isinstance(first, Accepted):
                 results[i] = Accepted(
-                    first.digest, first.certificate_number, first.lab_id, first.status, False, first.signed_by
+                    first.digest,
+                    first.certificate_number,
+                    first.lab_id,
+                    first.status,
+                    False,
+                    first.signed_by,
+                    public=first.public,
                 )
             else:  # the first copy was refused (e.g. lost a race): this copy shares its answer
                 results[i] = first or Conflict(f"certificate {p.digest} could not be settled; retry")
+    _publish_existing(core, [r for r in results if isinstance(r, Accepted)], wanted_public)
     return [r for r in results if r is not None]
+
+
+def _publish_existing(core: RegistryCore, accepted: Sequence[Accepted], wanted: set[str]) -> None:
+    """Publish the certificates accepted before (or by a concurrent request) that a submission asked to be public,
+    in one statement; mark their answers public."""
+    late = [a for a in accepted if a.digest in wanted and not a.public]
+    if not late:
+        return
+    with core.sessions.begin() as s:
+        s.execute(
+            update(Certificate)
+            .where(Certificate.digest.in_({a.digest for a in late}), Certificate.public.is_(False))
+            .values(public=True)
+        )
+    for answer in late:
+        answer.public = True
 
 
 def _insert(
@@ -406,7 +445,7 @@ def _insert(
             results[i] = _insert_one(core, principal, row, doc, prepared[i])
         return
     for i, (row, _doc) in rows.items():
-        results[i] = Accepted(row.digest, row.certificate_number, row.lab_id, row.status, True, row.signed_by)
+        results[i] = _created(row)
 
 
 def _values(obj: Certificate | Document) -> dict[str, Any]:
@@ -424,7 +463,7 @@ def _insert_one(
             s.flush()
             if doc is not None:
                 s.add(doc)
-        return Accepted(row.digest, row.certificate_number, row.lab_id, row.status, True, row.signed_by)
+        return _created(row)
     except IntegrityError:
         with core.sessions() as s:
             same = s.scalar(select(Certificate).where(Certificate.digest == row.digest))

@@ -1,13 +1,16 @@
-"""Revocation and substitution requests, and everything the registry shows about certificates and batches.
+"""Revocation, substitution and publication requests, and everything the registry shows about certificates and
+batches.
 
 A revocation is accepted into the outbox (LifecycleOp PENDING) and put on chain by the anchoring worker from the
 lab's writer account, or from the regulator's account when a regulator orders it. Substitution happens by issuing a
 replacement whose record says ``replaces``: once the replacement is anchored, the old one is marked on chain.
 
 What is public and what is not: the batch listing and certificate summaries (digest, lab, number, kind, category,
-instrument serial, dates, status) are public, as a transparency log's entries are; the full record (with the
-customer) and the proof bundle go only to the issuing lab and regulators over it, who hand the bundle to the
-certificate's holder.
+instrument serial, dates, status, whether it is published) are public, as a transparency log's entries are; the
+full record (with the customer) and the proof bundle go only to the issuing lab and regulators over it, who hand the
+bundle to the certificate's holder. A lab may publish a certificate (:func:`publish`, or ``public`` when issuing):
+then anyone, without a token, may download its proof bundle. That is for the certificates of reference standards,
+which a verifier of any certificate calibrated with them must fetch to follow its traceability chain.
 """
 
 from __future__ import annotations
@@ -16,12 +19,12 @@ import datetime as dt
 import json
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from registry.core import Principal, RegistryCore
 from registry.db import Batch, Certificate, FraudSignal, HeldKey, LifecycleOp
-from registry.errors import AlreadyRevoked, Forbidden, InvalidRequest, NotFound
+from registry.errors import AlreadyRevoked, Forbidden, InvalidRequest, NotFound, Unauthorized
 from registry.issuance import Accepted, Submission, accept
 from tracecert.certificate.bundle import Anchor, build_bundle, bundle_to_json
 from tracecert.certificate.canonical import from_hex
@@ -37,6 +40,7 @@ __all__ = [
     "fraud_signals",
     "list_certificates",
     "pending_count",
+    "publish",
     "request_revocation",
     "request_substitution",
 ]
@@ -201,6 +205,7 @@ def _summary(row: Certificate, op: LifecycleOp | None, batch: Batch | None) -> d
             "block_timestamp": batch.block_timestamp,
         },
         "lifecycle": None if op is None else _op_view(op),
+        "public": row.public,
     }
 
 
@@ -240,15 +245,44 @@ def find_by_number(core: RegistryCore, principal: Principal | None, lab_id: str,
     return certificate_view(core, principal, digest)
 
 
-def bundle(core: RegistryCore, principal: Principal, digest: str) -> dict[str, Any]:
-    """The proof bundle of an anchored certificate (for its lab and regulators).
+def publish(core: RegistryCore, principal: Principal, digest: str) -> dict[str, Any]:
+    """Publish ``digest`` (by its lab or a regulator over it): from now on anyone may download its proof bundle.
+    Idempotent, and never undone; pending certificates may be published too (the bundle follows the anchoring).
+
+    Returns the certificate's view, as :func:`certificate_view` shows it to ``principal``.
 
     Raises:
-        NotFound: UNKNOWN_CERTIFICATE; NOT_ANCHORED while it is still pending (or failed).
+        NotFound: UNKNOWN_CERTIFICATE.
         Forbidden: WRONG_LAB, NOT_REGULATOR_OVER_LAB.
     """
     row = _certificate(core, digest)
     core.require_lab_or_regulator(principal, row.lab_id)
+    if not row.public:
+        with core.sessions.begin() as s:
+            s.execute(
+                update(Certificate)
+                .where(Certificate.digest == row.digest, Certificate.public.is_(False))
+                .values(public=True)
+            )
+    return certificate_view(core, principal, row.digest)
+
+
+def bundle(core: RegistryCore, principal: Principal | None, digest: str) -> dict[str, Any]:
+    """The proof bundle of an anchored certificate: for anyone if it is published (``public``), else for its lab
+    and regulators over it.
+
+    Raises:
+        NotFound: UNKNOWN_CERTIFICATE; NOT_ANCHORED while it is still pending (or failed).
+        Unauthorized: no principal, and the certificate is not published.
+        Forbidden: WRONG_LAB, NOT_REGULATOR_OVER_LAB (not published).
+    """
+    row = _certificate(core, digest)
+    if not row.public:
+        if principal is None:
+            raise Unauthorized(
+                "this certificate's bundle is not public: an API token of its lab or a regulator over it is required"
+            )
+        core.require_lab_or_regulator(principal, row.lab_id)
     with core.sessions() as s:
         batch = s.get(Batch, row.batch_root) if row.batch_root else None
     if row.status != "ANCHORED" or batch is None or batch.tx_hash is None or row.leaf_index is None:

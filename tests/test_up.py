@@ -86,6 +86,11 @@ def _run_once(data_dir: Path) -> tuple[dict[str, Any], dict[str, Any], str]:
         assert full["record"]["item"]["name"] == "燃油加油机"
         listing = httpx.get(f"{url}/v1/certificates", params={"limit": 100}).json()
         assert len(listing["items"]) == 9
+        # the reference standards' certificates are published (bundles for anyone), the enterprises' are not
+        standard = summary["certificates"]["nmi_volume"]["digest"]
+        assert httpx.get(f"{url}/v1/certificates/{standard}/bundle").status_code == 200
+        assert httpx.get(f"{url}/v1/certificates/{dispenser['digest']}/bundle").status_code == 401
+        assert sum(item["public"] for item in listing["items"]) == 4
         if running["verifier"]:  # the verifier finds the bundle at the registry and the whole chain checks out
             verified = httpx.get(f"{running['verifier']}/v1/certificates/{dispenser['digest']}/verification").json()
             assert verified["verdict"] == "VALID", verified["reasons"]

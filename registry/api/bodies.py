@@ -13,7 +13,7 @@ from collections.abc import AsyncGenerator, Sequence
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
 from starlette.datastructures import Headers, UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
@@ -39,7 +39,9 @@ __all__ = [
 
 JSON = "application/json"
 MULTIPART = "multipart/form-data"
-_PARTS = ("record", "signature", "document")
+_PARTS = ("record", "signature", "public", "document")
+#: The text a multipart ``public`` part may have (JSON's booleans, as an HTML form sends them).
+_PUBLIC_PART = {"true": True, "false": False}
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -55,10 +57,16 @@ class SignatureIn(_Envelope):
 
 
 class CertificateIn(_Envelope):
-    """One certificate. Without ``signature`` the registry signs with the lab's key it holds."""
+    """One certificate. Without ``signature`` the registry signs with the lab's key it holds. With ``public``
+    anyone may download its proof bundle (for a reference standard's certificate, which others' certificates cite)."""
 
     record: dict[str, Any] = Field(description="The certificate record (tracecert/1), see docs/bundle.md")
     signature: SignatureIn | None = None
+    public: StrictBool = Field(
+        default=False,
+        description="Publish it: anyone may download its proof bundle. Not part of the digest: true publishes an "
+        "already accepted certificate; false never makes a published one private again.",
+    )
 
 
 class BulkIn(_Envelope):
@@ -180,7 +188,7 @@ def _safe_filename(name: str | None) -> str | None:
 async def _read_multipart(
     request: Request, part_limit: int, document_limit: int
 ) -> tuple[dict[str, Any], tuple[bytes, str | None] | None]:
-    """The envelope ``{"record", "signature"?}`` and the document (content, filename), if one was sent."""
+    """The envelope ``{"record", "signature"?, "public"?}`` and the document (content, filename), if one was sent."""
     parser = _BoundedMultiPartParser(
         request.headers,
         _bounded_stream(request, part_limit + document_limit),
@@ -218,6 +226,11 @@ async def _read_multipart(
             value = form.get(name)
             if value is not None:
                 envelope[name] = _parse_json(await _part_bytes(value), name)
+        public = form.get("public")
+        if public is not None:
+            # "true" or "false"; anything else goes on as text, which the envelope refuses (REQUEST_INVALID).
+            text = (await _part_bytes(public)).decode("utf-8", "replace")
+            envelope["public"] = _PUBLIC_PART.get(text, text)
         document = form.get("document")
         if document is None:
             return envelope, None
@@ -244,7 +257,9 @@ def _validate(model: type[_Envelope], data: Any, prefix: str = "") -> Any:
 
 def _submission(item: CertificateIn) -> Submission:
     sig = item.signature
-    return Submission(item.record, key_id=sig.key_id if sig else None, signature=sig.value if sig else None)
+    return Submission(
+        item.record, key_id=sig.key_id if sig else None, signature=sig.value if sig else None, public=item.public
+    )
 
 
 async def _submission_body(request: Request, settings: SettingsDep) -> Submission:
@@ -260,7 +275,7 @@ async def _submission_body(request: Request, settings: SettingsDep) -> Submissio
 
 SubmissionBody = Annotated[Submission, Depends(_submission_body)]
 """One certificate from ``application/json`` (CertificateIn) or ``multipart/form-data`` (record, signature?,
-document?)."""
+public?, document?)."""
 
 
 async def _bulk_body(request: Request, settings: SettingsDep) -> list[Submission | InvalidRequest]:
@@ -324,6 +339,11 @@ def _multipart_schema() -> dict[str, Any]:
         "properties": {
             "record": {"type": "string", "description": "The record as JSON text (a field or a file part)"},
             "signature": {"type": "string", "description": "Optional: {key_id, value} as JSON text"},
+            "public": {
+                "type": "string",
+                "enum": ["true", "false"],
+                "description": "Optional: true publishes it (anyone may download its proof bundle); default false",
+            },
             "document": {
                 "type": "string",
                 "format": "binary",

@@ -23,7 +23,8 @@ class _Out(BaseModel):
 
 
 class AcceptedOut(_Out):
-    """A certificate accepted (201) or found already accepted (200): anchoring is the worker's job."""
+    """A certificate accepted (201) or found already accepted (200): anchoring is the worker's job. ``public``:
+    whether it is published now (anyone may download its proof bundle)."""
 
     digest: str
     certificate_number: str
@@ -31,6 +32,7 @@ class AcceptedOut(_Out):
     status: str
     created: bool
     signed_by: str
+    public: bool
 
 
 class BulkErrorOut(_Out):
@@ -86,7 +88,8 @@ class BatchRef(_Out):
 
 
 class CertificateOut(_Out):
-    """A certificate's public summary; ``record`` and ``signature`` only for its lab and regulators over it."""
+    """A certificate's public summary; ``record`` and ``signature`` only for its lab and regulators over it.
+    ``public``: published by its lab, so anyone may download its proof bundle."""
 
     digest: str
     lab_id: str
@@ -104,6 +107,7 @@ class CertificateOut(_Out):
     anchored_at: str | None
     batch: BatchRef | None
     lifecycle: OperationOut | None
+    public: bool
     record: dict[str, Any] | None = None
     signature: str | None = None
 

@@ -179,6 +179,129 @@ def test_bulk_and_its_retry(api: TestClient, world: LabWorld) -> None:
     assert {v["status"] for v in views} == {"anchored"}
 
 
+def _bundle(api: TestClient, digest: str, token: str | None = None) -> Any:
+    return api.get(f"/v1/certificates/{digest}/bundle", headers=bearer(token) if token else {})
+
+
+def test_the_bundle_of_a_published_certificate_is_for_anyone(api: TestClient, world: LabWorld) -> None:
+    private = issue(api, world, "JD2026-90001")["digest"]
+    body = {"record": world.record("JD2026-90002"), "public": True}
+    answer = api.post("/v1/certificates", json=body, headers=bearer(world.token))
+    assert answer.status_code == 201 and answer.json()["public"] is True
+    public = answer.json()["digest"]
+    drain(world)
+
+    refused = _bundle(api, private)  # as before: a private certificate's bundle needs a token
+    assert (refused.status_code, refused.json()["error"]["code"]) == (401, "UNAUTHORIZED")
+    anonymous = _bundle(api, public)
+    assert anonymous.status_code == 200
+    verify_bundle_offline(anonymous.json())
+    # the very bundle its lab, its regulator and any other token holder get
+    for token in (world.token, world.regulator_token, world.other_token):
+        assert _bundle(api, public, token).json() == anonymous.json()
+
+    # the summary says so, and shows anonymous readers nothing more than before
+    view = api.get(f"/v1/certificates/{public}").json()
+    assert view["public"] is True and "record" not in view and "signature" not in view
+    assert api.get(f"/v1/certificates/{private}").json()["public"] is False
+    assert api.get(f"/v1/certificates/{public}", headers=bearer(world.token)).json()["public"] is True
+    listed = {i["digest"]: i["public"] for i in api.get("/v1/certificates").json()["items"]}
+    assert listed == {private: False, public: True}
+    assert all("record" not in i for i in api.get("/v1/certificates").json()["items"])
+
+
+def test_issue_public_as_json_multipart_and_bulk(api: TestClient, world: LabWorld) -> None:
+    body = signed(world, world.record("JD2026-91001")) | {"public": True}
+    as_json = api.post("/v1/certificates", json=body, headers=bearer(world.token))
+    assert as_json.status_code == 201 and as_json.json()["public"] is True and as_json.json()["signed_by"] == "LAB"
+
+    pdf = b"%PDF-1.7 standard"
+    bound = {"media_type": "application/pdf", "sha256": "0x" + hashlib.sha256(pdf).hexdigest()}
+    multipart = {}
+    for number, public in (("JD2026-91002", "true"), ("JD2026-91003", "false")):
+        files = {
+            "record": (None, _json(world.record(number, original_document=bound)), "application/json"),
+            "public": (None, public),
+            "document": (f"{number}.pdf", pdf, "application/pdf"),
+        }
+        response = api.post("/v1/certificates", files=files, headers=bearer(world.token))
+        assert response.status_code == 201, response.json()
+        multipart[public] = response.json()
+    assert (multipart["true"]["public"], multipart["false"]["public"]) == (True, False)
+
+    items = [
+        {"record": world.record("JD2026-91004"), "public": True},
+        {"record": world.record("JD2026-91005")},
+        {"record": world.record("JD2026-91006"), "public": False},
+        signed(world, world.record("JD2026-91007")) | {"public": True},
+        {"record": world.record("JD2026-91008"), "public": "yes"},  # refused on its own
+    ]
+    bulk = api.post("/v1/certificates/bulk", json={"certificates": items}, headers=bearer(world.token)).json()
+    assert (bulk["accepted"], bulk["existing"], bulk["rejected"]) == (4, 0, 1)
+    assert [r.get("public") for r in bulk["results"]] == [True, False, False, True, None]
+    assert bulk["results"][4]["error"]["code"] == "REQUEST_INVALID"
+    assert bulk["results"][4]["error"]["details"][0]["field"] == "public"
+
+    answers = [as_json.json(), multipart["true"], multipart["false"], *bulk["results"][:4]]
+    views = [api.get(f"/v1/certificates/{a['digest']}").json() for a in answers]
+    assert [v["public"] for v in views] == [True, True, False, True, False, False, True]
+
+
+def test_a_retry_publishes_and_false_never_unpublishes(api: TestClient, world: LabWorld) -> None:
+    record = world.record("JD2026-92001")
+    first = issue(api, world, "JD2026-92001")
+    assert first["public"] is False
+    digest = first["digest"]
+
+    def again(public: bool | None) -> dict[str, Any]:
+        body: dict[str, Any] = {"record": record} | ({} if public is None else {"public": public})
+        response = api.post("/v1/certificates", json=body, headers=bearer(world.token))
+        assert response.status_code == 200 and response.json()["created"] is False, response.json()
+        assert response.json()["digest"] == digest
+        return dict(response.json())
+
+    assert again(False)["public"] is False
+    assert again(True)["public"] is True  # the same certificate, now published
+    assert api.get(f"/v1/certificates/{digest}").json()["public"] is True
+    assert again(False)["public"] is True  # once published, never private again
+    assert again(None)["public"] is True
+    assert api.get(f"/v1/certificates/{digest}").json()["public"] is True
+
+    # In a bulk: a private certificate sent twice, one copy asking for it to be public; and a new one likewise.
+    old = {"record": world.record("JD2026-92002")}
+    assert issue(api, world, "JD2026-92002")["public"] is False
+    new = {"record": world.record("JD2026-92003")}
+    items = [old, old | {"public": True}, new, new | {"public": True}, {"record": record, "public": False}]
+    bulk = api.post("/v1/certificates/bulk", json={"certificates": items}, headers=bearer(world.token)).json()
+    assert (bulk["accepted"], bulk["existing"], bulk["rejected"]) == (1, 4, 0)
+    assert [r["public"] for r in bulk["results"]] == [True, True, True, True, True]
+    for result in bulk["results"]:
+        assert api.get(f"/v1/certificates/{result['digest']}").json()["public"] is True
+
+
+def test_publish_before_and_after_anchoring(api: TestClient, world: LabWorld) -> None:
+    digest = issue(api, world, "JD2026-93001")["digest"]
+    published = api.post(f"/v1/certificates/{digest}/publish", headers=bearer(world.token))
+    assert published.status_code == 200
+    view = published.json()
+    assert view["digest"] == digest and view["public"] is True and view["status"] == "pending"
+    assert view["record"]["certificate_number"] == "JD2026-93001"  # the caller's view: the lab sees its record
+    pending = _bundle(api, digest)
+    assert (pending.status_code, pending.json()["error"]["code"]) == (404, "NOT_ANCHORED")
+    drain(world)
+    assert _bundle(api, digest).status_code == 200
+    twice = api.post(f"/v1/certificates/{digest}/publish", headers=bearer(world.regulator_token))
+    assert twice.status_code == 200 and twice.json()["public"] is True and twice.json()["status"] == "anchored"
+    # A revoked standard stays published: verifiers of what it calibrated must see it revoked.
+    assert (
+        api.post(f"/v1/certificates/{digest}/revoke", json={"reason": 1}, headers=bearer(world.token)).status_code
+        == 202
+    )
+    drain(world)
+    assert _bundle(api, digest).status_code == 200
+    assert api.get(f"/v1/certificates/{digest}").json()["public"] is True
+
+
 def test_revoke_by_the_lab_goes_on_chain(api: TestClient, world: LabWorld) -> None:
     digest = issue(api, world, "JD2026-30001")["digest"]
     drain(world)
@@ -268,6 +391,9 @@ def test_health_and_openapi(api: TestClient, world: LabWorld) -> None:
     body = schema["paths"]["/v1/certificates"]["post"]["requestBody"]["content"]
     assert set(body) == {"application/json", "multipart/form-data"}
     assert "CertificateIn" in schema["components"]["schemas"] and "SignatureIn" in schema["components"]["schemas"]
+    assert schema["components"]["schemas"]["CertificateIn"]["properties"]["public"]["type"] == "boolean"
+    assert set(body["multipart/form-data"]["schema"]["properties"]) == {"record", "signature", "public", "document"}
+    assert "/v1/certificates/{digest}/publish" in schema["paths"]
     assert api.get("/docs").status_code == 200
 
 

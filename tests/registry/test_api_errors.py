@@ -192,6 +192,10 @@ def _sig(world: LabWorld, **extra: Any) -> dict[str, Any]:
     return {"key_id": to_hex(world.lab_key.key_id), "value": "0x" + "00" * 64, **extra}
 
 
+def _with_public(value: Any) -> Callable[[LabWorld, str], Any]:
+    return lambda w, n: {"record": w.record(n), "public": value}
+
+
 _ENVELOPES: dict[str, tuple[Callable[[LabWorld, str], Any], str, dict[str, str]]] = {
     "unknown-field": (
         lambda w, n: {"record": w.record(n), "priority": "high"},
@@ -215,6 +219,15 @@ _ENVELOPES: dict[str, tuple[Callable[[LabWorld, str], Any], str, dict[str, str]]
         lambda w, n: {"record": w.record(n), "signature": _sig(w, value=1)},
         "REQUEST_INVALID",
         {"signature.value": "string_type"},
+    ),
+    # public is a JSON boolean, nothing that merely looks like one
+    "public-as-text": (_with_public("true"), "REQUEST_INVALID", {"public": "bool_type"}),
+    "public-as-number": (_with_public(1), "REQUEST_INVALID", {"public": "bool_type"}),
+    "public-null": (_with_public(None), "REQUEST_INVALID", {"public": "bool_type"}),
+    "misspelled-public": (
+        lambda w, n: {"record": w.record(n), "published": True},
+        "UNKNOWN_FIELD",
+        {"published": "unknown_field"},
     ),
 }
 
@@ -484,6 +497,9 @@ def test_credentials_refused(
         ("POST", "/v1/certificates/xyz/revoke", 422, "INVALID_DIGEST"),
         ("POST", f"/v1/certificates/{UNKNOWN}/revoke", 404, "UNKNOWN_CERTIFICATE"),
         ("POST", f"/v1/certificates/{UNKNOWN}/substitute", 404, "UNKNOWN_CERTIFICATE"),
+        ("POST", "/v1/certificates/xyz/publish", 422, "INVALID_DIGEST"),
+        ("POST", f"/v1/certificates/{UNKNOWN}/publish", 404, "UNKNOWN_CERTIFICATE"),
+        ("GET", "/v1/certificates/0x12/bundle", 422, "INVALID_DIGEST"),
         ("GET", "/v1/labs/xyz/certificates/JD-1", 422, "INVALID_LAB_ID"),
         ("GET", "/v1/labs/{lab_id}/certificates/JD-404", 404, "UNKNOWN_CERTIFICATE"),
         ("GET", "/v1/labs/{lab_id}/certificates/JD%00", 422, "REQUEST_INVALID"),
@@ -536,6 +552,9 @@ def _multipart(world: LabWorld, n: str, case: str) -> list[tuple[str, Any]]:
         "document-not-a-file": [("record", record), ("document", (None, "%PDF as text"))],
         "record-twice": [("record", record), ("record", record)],
         "signature-unknown-field": [("record", record), ("signature", (None, json.dumps(_sig(world, alg="x"))))],
+        "public-not-a-boolean": [("record", record), ("public", (None, "yes"))],
+        "public-capitalized": [("record", record), ("public", (None, "True"))],
+        "public-twice": [("record", record), ("public", (None, "true")), ("public", (None, "true"))],
     }[case]
 
 
@@ -550,6 +569,9 @@ def _multipart(world: LabWorld, n: str, case: str) -> list[tuple[str, Any]]:
         ("document-not-a-file", 422, "REQUEST_INVALID", "document"),
         ("record-twice", 422, "REQUEST_INVALID", "record"),
         ("signature-unknown-field", 422, "UNKNOWN_FIELD", "signature.alg"),
+        ("public-not-a-boolean", 422, "REQUEST_INVALID", "public"),
+        ("public-capitalized", 422, "REQUEST_INVALID", "public"),
+        ("public-twice", 422, "REQUEST_INVALID", "public"),
     ],
 )
 def test_multipart_refused(shared: Shared, case: str, status: int, code: str, field: str) -> None:
@@ -608,6 +630,95 @@ def test_revoking_twice(api: TestClient, world: LabWorld) -> None:
     drain(world)
     again = api.post(f"/v1/certificates/{digest}/revoke", json={"reason": 1}, headers=bearer(world.token))
     refused(again, 409, "ALREADY_REVOKED")  # and after
+
+
+# ------------------------------------------------------------------------------------------------ publishing
+
+
+@pytest.fixture(scope="module")
+def published(shared: Shared) -> str:
+    """A certificate of the shared lab, issued public and anchored."""
+    w = shared.world
+    body = {"record": w.record(number("PUBLISHED")), "public": True}
+    response = shared.api.post("/v1/certificates", json=body, headers=bearer(w.token))
+    assert response.status_code == 201 and response.json()["public"] is True
+    drain(w)
+    return str(response.json()["digest"])
+
+
+@pytest.mark.parametrize(
+    ("target", "who", "status", "code"),
+    [
+        # a private certificate's bundle: as before, only for its lab and regulators over it
+        ("private", "none", 401, "UNAUTHORIZED"),
+        ("private", "wrong", 401, "UNAUTHORIZED"),
+        ("private", "basic", 401, "UNAUTHORIZED"),
+        ("private", "other", 403, "WRONG_LAB"),
+        ("private", "jiangsu", 403, "NOT_REGULATOR_OVER_LAB"),
+        ("private", "lab", 200, None),
+        ("private", "regulator", 200, None),
+        # a published one: for anyone, without a token or with any valid one; a bad token is still refused
+        ("public", "none", 200, None),
+        ("public", "other", 200, None),
+        ("public", "jiangsu", 200, None),
+        ("public", "lab", 200, None),
+        ("public", "regulator", 200, None),
+        ("public", "wrong", 401, "UNAUTHORIZED"),
+        ("public", "revoked", 401, "UNAUTHORIZED"),
+        ("public", "basic", 401, "UNAUTHORIZED"),
+    ],
+)
+def test_who_gets_the_bundle(
+    shared: Shared, anchored: str, published: str, target: str, who: str, status: int, code: str | None
+) -> None:
+    w = shared.world
+    digest = published if target == "public" else anchored
+    response = shared.api.get(f"/v1/certificates/{digest}/bundle", headers=_token(w, who))
+    if code is not None:
+        refused(response, status, code)
+        return
+    assert response.status_code == 200
+    # the same bundle the lab gets
+    assert response.json() == shared.api.get(f"/v1/certificates/{digest}/bundle", headers=bearer(w.token)).json()
+
+
+@pytest.mark.parametrize(
+    ("target", "who", "status", "code"),
+    [
+        ("own", "none", 401, "UNAUTHORIZED"),
+        ("own", "wrong", 401, "UNAUTHORIZED"),
+        ("own", "basic", 401, "UNAUTHORIZED"),
+        ("own", "revoked", 401, "UNAUTHORIZED"),
+        ("own", "other", 403, "WRONG_LAB"),  # another lab
+        ("own", "jiangsu", 403, "NOT_REGULATOR_OVER_LAB"),  # a regulator elsewhere
+        ("own", "lab", 200, None),  # the certificate's lab
+        ("own", "regulator", 200, None),  # a regulator over it
+        ("unknown", "lab", 404, "UNKNOWN_CERTIFICATE"),
+        ("unknown", "none", 401, "UNAUTHORIZED"),
+        ("malformed", "lab", 422, "INVALID_DIGEST"),
+        ("uppercase", "lab", 422, "INVALID_DIGEST"),
+    ],
+)
+def test_publish(shared: Shared, target: str, who: str, status: int, code: str | None) -> None:
+    """Who may publish a certificate (a fresh, pending one of the shared lab): its lab or a regulator over it,
+    twice with the same answer; a refusal leaves it private."""
+    w = shared.world
+    digest = issue(shared.api, w, number("PUB"))["digest"]
+    path = {"own": digest, "unknown": UNKNOWN, "malformed": digest[:-2], "uppercase": "0x" + digest[2:].upper()}
+    url = f"/v1/certificates/{path[target]}/publish"
+    headers = _token(w, who)
+    response = shared.api.post(url, headers=headers)
+    if code is not None:
+        refused(response, status, code)
+        assert shared.api.get(f"/v1/certificates/{digest}").json()["public"] is False
+        return
+    assert response.status_code == 200
+    view = response.json()
+    assert (view["digest"], view["public"], view["status"]) == (digest, True, "pending")
+    assert view["record"]["certificate_number"]  # the lab's and its regulators' view of it
+    again = shared.api.post(url, headers=headers)
+    assert again.status_code == 200 and again.json() == view
+    assert shared.api.get(f"/v1/certificates/{digest}").json()["public"] is True
 
 
 def test_bundle_before_anchoring(shared: Shared) -> None:

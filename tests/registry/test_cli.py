@@ -1,6 +1,6 @@
 """The registry's command line against a real chain and a real registry served over HTTP: onboarding
-(``regulator``/``lab``), ``issue`` from folders of JSON, DCC XML and CSV, ``revoke``, ``status``, and
-``registry serve|worker`` as processes."""
+(``regulator``/``lab``), ``issue`` from folders of JSON, DCC XML and CSV (``--public`` too), ``publish``,
+``revoke``, ``status``, and ``registry serve|worker`` as processes."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ from registry.api import create_app
 from registry.cli import csv_records, parse_time, revert_code
 from registry.config import ensure_local_secret
 from registry.core import RegistryCore
+from registry.issuance import Submission, accept
 from registry.onboarding import parse_scope, registry_settings
 from tests.conftest import free_port
 from tests.registry.conftest import LAB_CODE, OTHER_LAB_CODE, RECORD, LabWorld
@@ -297,6 +298,86 @@ def test_revoke_and_status(world: LabWorld, registry_url: str, tmp_path: Path) -
     assert bad.exit_code == 2 and error_code(bad) == "USAGE"
     unknown = invoke("status", "0x" + "ab" * 32, "--registry", registry_url)
     assert unknown.exit_code == 1 and error_code(unknown) == "UNKNOWN_CERTIFICATE"
+
+
+def _anonymous_bundle(registry_url: str, digest: str) -> int:
+    return httpx.get(f"{registry_url}/v1/certificates/{digest}/bundle").status_code
+
+
+def test_issue_public_and_publish(world: LabWorld, registry_url: str, tmp_path: Path) -> None:
+    # --public: a reference standard's certificate, its bundle for anyone
+    standard = _issue(registry_url, world.token, _write(tmp_path / "s.json", world.record("JD2026-70001")),
+                      extra=("--public", "--wait", "--json"))  # fmt: skip
+    assert standard.exit_code == 0, standard.output
+    [item] = outcome(standard)["items"]
+    assert item["public"] is True and _anonymous_bundle(registry_url, item["digest"]) == 200
+    assert "public       yes" in invoke("status", item["digest"], "--registry", registry_url).stdout
+
+    # without it: private, as before; a DCC with --public goes as multipart with the flag
+    plain = _issue(registry_url, world.token, _write(tmp_path / "p.json", world.record("JD2026-70002")),
+                   extra=("--wait", "--json"))  # fmt: skip
+    [private] = outcome(plain)["items"]
+    assert private["public"] is False and _anonymous_bundle(registry_url, private["digest"]) == 401
+    assert "public       no" in invoke("status", private["digest"], "--registry", registry_url).stdout
+    dcc = _issue(registry_url, world.token, DCC_EXAMPLES / "ptb-vacuumlab-CDG-3.1.1.xml", extra=("--public", "--json"))
+    assert dcc.exit_code == 0, dcc.output
+    assert outcome(dcc)["items"][0]["public"] is True
+
+    # publish: by the lab, then again (nothing changes), then with others by a regulator over the lab
+    published = invoke("publish", private["digest"], "--registry", registry_url, "--token", world.token)
+    assert published.exit_code == 0, published.output
+    assert f"published    {private['digest']} (anchored)" in published.stdout
+    assert _anonymous_bundle(registry_url, private["digest"]) == 200
+    again = invoke("publish", private["digest"], item["digest"].upper().replace("0X", "0x"), "--registry",
+                   registry_url, "--token", world.regulator_token, "--json")  # fmt: skip
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.stdout) == {
+        "published": 2,
+        "refused": 0,
+        "items": [
+            {"digest": private["digest"], "outcome": "published", "status": "anchored"},
+            {"digest": item["digest"], "outcome": "published", "status": "anchored"},
+        ],
+    }
+
+    # issuing again with --public publishes a private certificate the registry already has
+    record = _write(tmp_path / "q.json", world.record("JD2026-70003"))
+    assert outcome(_issue(registry_url, world.token, record, extra=("--json",)))["items"][0]["public"] is False
+    retried = outcome(_issue(registry_url, world.token, record, extra=("--public", "--json")))
+    assert (retried["existing"], retried["items"][0]["public"]) == (1, True)
+    # and without it never makes it private again
+    assert outcome(_issue(registry_url, world.token, record, extra=("--json",)))["items"][0]["public"] is True
+
+
+def _private_certificate(world: LabWorld, number: str) -> str:
+    return accept(world.core, world.core.authenticate(world.token), Submission(world.record(number))).digest
+
+
+@pytest.mark.parametrize(
+    ("target", "who", "code", "exit_code"),
+    [
+        ("own", "other", "WRONG_LAB", 1),  # another lab's token
+        ("own", "jiangsu", "NOT_REGULATOR_OVER_LAB", 1),  # a regulator elsewhere
+        ("own", "wrong", "UNAUTHORIZED", 1),  # an unknown token
+        ("own", "none", "USAGE", 2),  # no token at all
+        ("unknown", "lab", "UNKNOWN_CERTIFICATE", 1),
+        ("malformed", "lab", "USAGE", 2),  # refused before anything is sent
+        ("own+unknown", "lab", "UNKNOWN_CERTIFICATE", 1),  # the known one is published, the exit code says one failed
+    ],
+)
+def test_publish_refusals(
+    world: LabWorld, registry_url: str, target: str, who: str, code: str, exit_code: int
+) -> None:
+    own = _private_certificate(world, "JD2026-71001")
+    unknown = "0x" + "ab" * 32
+    digests = {"own": [own], "unknown": [unknown], "malformed": [own, "0x1234"], "own+unknown": [own, unknown]}
+    jiangsu = world.core.issue_token("REGULATOR", regulator_address=world.chain.actor("jiangsu").address)[1]
+    tokens = {"lab": world.token, "other": world.other_token, "jiangsu": jiangsu, "wrong": "tc_lab_nonsense"}
+    token = ("--token", tokens[who]) if who in tokens else ()
+    result = invoke("publish", *digests[target], "--registry", registry_url, *token, env={"TRACECERT_TOKEN": ""})
+    assert (error_code(result), result.exit_code) == (code, exit_code)
+    view = httpx.get(f"{registry_url}/v1/certificates/{own}").json()
+    assert view["public"] is (target == "own+unknown")
 
 
 def world_worker_waits(registry_url: str, digest: str, timeout: float = 30.0) -> None:

@@ -1,11 +1,20 @@
-"""The database layer: migrations from several processes at once (API instances and the worker start together)."""
+"""The database layer: migrations from several processes at once (API instances and the worker start together), and
+a migration applied to a database that already holds certificates."""
 
 from __future__ import annotations
 
+import datetime as dt
 import multiprocessing
+from pathlib import Path
 
-from sqlalchemy import inspect
+import pytest
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import inspect, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 
+import registry.db
 from registry.db import make_engine, migrate
 
 
@@ -23,3 +32,44 @@ def test_concurrent_migrations_do_not_race(database_url: str) -> None:
     assert [p.exitcode for p in processes] == [0, 0, 0, 0]
     tables = set(inspect(make_engine(database_url)).get_table_names())
     assert {"certificates", "batches", "lifecycle_ops", "fraud_signals", "tx_journal", "alembic_version"} <= tables
+
+
+def _alembic(engine: Engine, action: str, revision: str) -> None:
+    """Run ``alembic upgrade|downgrade revision`` on ``engine``, as :func:`registry.db.migrate` does."""
+    config = Config()
+    config.set_main_option("script_location", str(Path(registry.db.__file__).parent / "migrations"))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        getattr(command, action)(config, revision)
+
+
+def test_public_is_added_private_to_existing_certificates(database_url: str) -> None:
+    """0002 on a database with certificates: they stay private; the column is NOT NULL; it downgrades cleanly."""
+    engine = make_engine(database_url)
+    _alembic(engine, "upgrade", "0001")
+    now = dt.datetime.now(dt.UTC)
+    lab = "0x" + "11" * 32
+    with engine.begin() as c:
+        c.execute(
+            text("INSERT INTO labs (lab_id, code, name, writer_address, created_at) VALUES (:l, 'L1', 'lab', :w, :t)"),
+            {"l": lab, "w": "0x" + "22" * 20, "t": now},
+        )
+        c.execute(
+            text(
+                "INSERT INTO certificates (digest, lab_id, certificate_number, kind, category_code, issue_date, "
+                "record_json, key_id, signature, signed_by, status, accepted_at) VALUES (:d, :l, 'JD-1', "
+                "'VERIFICATION', '0201', '2026-01-01', '{}', :k, :s, 'REGISTRY', 'PENDING', :t)"
+            ),
+            {"d": "0x" + "33" * 32, "l": lab, "k": "0x" + "44" * 32, "s": "0x" + "55" * 64, "t": now},
+        )
+    migrate(engine)
+    with engine.connect() as c:
+        assert c.execute(text("SELECT public FROM certificates")).scalar_one() in (False, 0)
+    [column] = [c for c in inspect(engine).get_columns("certificates") if c["name"] == "public"]
+    assert column["nullable"] is False
+    with engine.begin() as c, pytest.raises(IntegrityError):  # NOT NULL holds
+        c.execute(text("UPDATE certificates SET public = NULL"))
+    _alembic(engine, "downgrade", "0001")
+    assert "public" not in {c["name"] for c in inspect(engine).get_columns("certificates")}
+    migrate(engine)
+    engine.dispose()

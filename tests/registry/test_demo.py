@@ -1,5 +1,6 @@
 """The demo story, seeded with the real services on a real chain: idempotent, every traceability link resolves to
-an anchored parent that was valid when used and more precise than its child, and the twists are on chain."""
+an anchored parent that was valid when used and more precise than its child, the standards' certificates are public,
+and the twists are on chain."""
 
 from __future__ import annotations
 
@@ -12,12 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from registry.config import ensure_local_secret
 from registry.core import RegistryCore
 from registry.db import Certificate, FraudSignal
-from registry.demo import DemoSummary, demo_certificate_count, seed_demo, usci
+from registry.demo import STANDARDS, DemoSummary, demo_certificate_count, seed_demo, usci
+from registry.errors import RegistryError
 from registry.lifecycle import bundle, certificate_view
 from registry.onboarding import registry_settings
 from tracecert.certificate.bundle import verify_bundle_offline
@@ -145,6 +147,60 @@ def test_the_leaves_tell_the_story(seeded: Seeded) -> None:
 
 def _views(seeded: Seeded) -> dict[str, dict[str, Any]]:
     return {n: certificate_view(seeded.core, None, c["digest"]) for n, c in seeded.first.certificates.items()}
+
+
+@pytest.mark.parametrize(
+    ("name", "public", "code"),
+    [
+        # the certificates others cite in standards_used: anyone may download their bundles
+        ("nmi_volume", True, None),
+        ("nmi_pressure", True, None),
+        ("province_volume", True, None),
+        ("province_pressure", True, None),
+        # the enterprises' certificates stay private: no bundle without a token of the lab or a regulator over it
+        ("fuel_dispenser", False, "UNAUTHORIZED"),
+        ("pressure_gauge", False, "UNAUTHORIZED"),
+        ("revoked", False, "UNAUTHORIZED"),
+        ("substituted", False, "UNAUTHORIZED"),
+        ("replacement", False, "UNAUTHORIZED"),
+    ],
+)
+def test_the_standards_are_public(seeded: Seeded, name: str, public: bool, code: str | None) -> None:
+    digest = seeded.first.certificates[name]["digest"]
+    assert (name in STANDARDS) is public
+    assert seeded.first.certificates[name]["public"] is public
+    view = certificate_view(seeded.core, None, digest)
+    assert view["public"] is public and "record" not in view
+    if code is None:
+        verify_bundle_offline(bundle(seeded.core, None, digest))
+        return
+    with pytest.raises(RegistryError) as refused:
+        bundle(seeded.core, None, digest)
+    assert refused.value.code == code
+
+
+def test_every_standard_cited_is_public(seeded: Seeded) -> None:
+    """Every certificate some demo record cites in ``standards_used`` is public: a tokenless verifier can follow
+    each chain up to the NMI."""
+    cited = {
+        link["certificate_digest"]
+        for name in seeded.first.certificates
+        for link in seeded.record(name)["standards_used"]
+        if "certificate_digest" in link
+    }
+    public = {c["digest"] for c in seeded.first.certificates.values() if c["public"]}
+    assert cited == public and len(cited) == 4
+
+
+def test_seeding_again_publishes_the_standards_of_an_older_demo(seeded: Seeded) -> None:
+    """A data directory seeded before certificates could be published (all private): the next seeding publishes
+    the standards' certificates (an idempotent retry with ``public``) and leaves the others private."""
+    with seeded.core.sessions.begin() as s:
+        s.execute(update(Certificate).values(public=False))
+    again = seed_demo(seeded.core, seeded.data_dir)
+    assert {n for n, c in again.certificates.items() if c["public"]} == STANDARDS
+    assert {n for n, v in _views(seeded).items() if v["public"]} == STANDARDS
+    assert demo_certificate_count(seeded.core) == 9
 
 
 def test_the_twists_are_on_chain(seeded: Seeded) -> None:

@@ -1,4 +1,4 @@
-"""Certificates: issue (one, or in bulk), read, list, prove, revoke and substitute."""
+"""Certificates: issue (one, or in bulk), read, list, prove, publish, revoke and substitute."""
 
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ from registry.lifecycle import (
     certificate_view,
     find_by_number,
     list_certificates,
+    publish,
     request_revocation,
     request_substitution,
 )
@@ -62,7 +63,8 @@ def issue_certificate(
     principal: PrincipalDep, submission: SubmissionBody, core: CoreDep, response: Response
 ) -> dict[str, Any]:
     """Accept one certificate (JSON, or multipart with the original document). Signed by the lab
-    (``signature``) or, without it, by the registry with the lab's held key. Anchoring follows asynchronously."""
+    (``signature``) or, without it, by the registry with the lab's held key. Anchoring follows asynchronously.
+    ``public: true`` publishes it (anyone may download its bundle), also when it was accepted before."""
     return _accepted(accept(core, principal, submission), response)
 
 
@@ -159,10 +161,31 @@ def read_by_number(
     ),
     summary="Download the proof bundle",
 )
-def read_bundle(principal: PrincipalDep, digest: DigestPath, core: CoreDep) -> dict[str, Any]:
-    """The proof bundle of an anchored certificate, for its lab and regulators over it (404 NOT_ANCHORED
-    while it is pending)."""
+def read_bundle(principal: MaybePrincipalDep, digest: DigestPath, core: CoreDep) -> dict[str, Any]:
+    """The proof bundle of an anchored certificate: for anyone, without a token, if its lab published it
+    (``public``); otherwise for its lab and regulators over it (401 without a token). 404 NOT_ANCHORED while it
+    is pending."""
     return bundle(core, principal, digest)
+
+
+@router.post(
+    "/v1/certificates/{digest}/publish",
+    response_model=None,
+    responses=documented(
+        {200: {"model": CertificateOut, "description": "Published (now or before): the certificate"}},
+        401,
+        403,
+        404,
+        422,
+        503,
+    ),
+    summary="Publish a certificate",
+)
+def publish_certificate(principal: PrincipalDep, digest: DigestPath, core: CoreDep) -> dict[str, Any]:
+    """Publish a certificate (by its lab or a regulator over it), e.g. that of a reference standard others'
+    certificates cite: anyone may then download its proof bundle. Idempotent and never undone; a pending
+    certificate may be published before it is anchored."""
+    return publish(core, principal, digest)
 
 
 @router.get(

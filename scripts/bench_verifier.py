@@ -281,10 +281,22 @@ WRK_SCRIPT = """
 local bodies = {}
 for line in io.lines(os.getenv("BENCH_BODIES")) do bodies[#bodies + 1] = line end
 local headers = {["Content-Type"] = "application/json"}
+local threads = {}
 local i = 0
+function setup(thread) table.insert(threads, thread) end
+function init(args) invalid = 0 end
 request = function()
   i = i % #bodies + 1
   return wrk.format("POST", "/v1/verify", headers, bodies[i])
+end
+-- every answer must be a report whose verdict is VALID
+response = function(status, headers, body)
+  if not string.find(body, '"verdict":"VALID"', 1, true) then invalid = invalid + 1 end
+end
+done = function(summary, latency, requests)
+  local n = 0
+  for _, t in ipairs(threads) do n = n + t:get("invalid") end
+  io.write(string.format("not VALID: %d\\n", n))
 end
 """
 
@@ -310,9 +322,11 @@ def wrk_concurrent(url: str, bodies: list[bytes], clients: int, duration: float,
     ).stdout
     requests = int(re.search(r"(\d+) requests in ([\d.]+)(ms|s)", out).group(1))  # type: ignore[union-attr]
     seconds = float(re.search(r"requests in ([\d.]+)s", out).group(1))  # type: ignore[union-attr]
-    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    errors = int(bad.group(1)) if bad else 0
+    not_valid = re.search(r"not VALID: (\d+)", out)
+    if not_valid is None:
+        raise RuntimeError(f"wrk printed no verdict count:\n{out}")
+    errors = int(not_valid.group(1))  # non-2xx answers carry no VALID verdict either
     errors += sum(int(g) for g in socket_errors.groups()) if socket_errors else 0
     latency = dict(re.findall(r"^\s+(50|99)%\s+(\S+)\s*$", out, re.MULTILINE))
     mean = re.search(r"Latency\s+(\S+)", out)

@@ -218,9 +218,10 @@ class VerifierSettings(BaseSettings):
     max_depth: int = Field(default=12, ge=1)
     max_anchor_lag_days: int = Field(default=14, ge=0)
     rpc_timeout: float = Field(default=10.0, gt=0)
-    #: Verifications run at once in one process (default: 2 on the index, 16 on a live node). Verification is
-    #: Python work under the GIL: threads beyond the cores only queue for it, and each release (a SQLite read, a
-    #: signature check) then costs a hand-over. A live node's round trips are waiting, not work: more threads.
+    #: Verifications run at once in one process (default: 2 on the index, 8 on the index with registry URLs, 16 on
+    #: a live node). Verification is Python work under the GIL: threads beyond the cores only queue for it, and each
+    #: release (a SQLite read, a signature check) then costs a hand-over. Round trips to a node or a registry are
+    #: waiting, not work: more threads.
     #: To use more cores, run more worker processes (``tracecert verifier serve --workers``).
     verify_threads: int | None = Field(default=None, ge=1)
 
@@ -758,21 +759,29 @@ class VerifierService:
         self._closers: list[Callable[[], None]] = []
         self.limiter = TokenBucket(settings.rate_limit_per_minute, settings.rate_limit_burst)
         self._threads: anyio.CapacityLimiter | None = None
+        self._threads_settled = False
+
+    def verify_threads(self) -> int:
+        """How many verifications may run at once: the setting, else by the chain view and the sources (2 on the
+        index with local sources, 8 on the index when registries are asked over the network, 16 on a live node;
+        16 too while the chain view is not known yet)."""
+        if self.settings.verify_threads is not None:
+            return self.settings.verify_threads
+        if self._verifier is None or isinstance(self._verifier.chain, LiveChainView):
+            return 16
+        return 8 if self.settings.registry_urls else 2
 
     def _thread_limiter(self) -> anyio.CapacityLimiter:
-        if self._threads is not None:
-            return self._threads
-        threads = self.settings.verify_threads
-        if threads is None:
-            local = self._verifier is not None and not isinstance(self._verifier.chain, LiveChainView)
-            threads = 2 if local else 16
-        limiter = anyio.CapacityLimiter(threads)
-        if self._verifier is not None or self.settings.verify_threads is not None:
-            self._threads = limiter  # settled once the chain view is known
-        return limiter
+        # One limiter for the process (created in the event loop), resized once the chain view is known.
+        if self._threads is None:
+            self._threads = anyio.CapacityLimiter(self.verify_threads())
+        if not self._threads_settled and (self._verifier is not None or self.settings.verify_threads is not None):
+            self._threads.total_tokens = self.verify_threads()
+            self._threads_settled = True
+        return self._threads
 
     async def run(self, work: Callable[[], T]) -> T:
-        """Run blocking verification work in a worker thread, at most ``verify_threads`` at once."""
+        """Run blocking verification work in a worker thread, at most :meth:`verify_threads` at once."""
         return await anyio.to_thread.run_sync(work, limiter=self._thread_limiter())
 
     def verifier(self) -> Verifier:
@@ -1063,7 +1072,7 @@ def create_app(settings: VerifierSettings | None = None, *, verifier: Verifier |
                 }
             )
 
-        return await service.run(work)
+        return await run_in_threadpool(work)  # not behind verifications: a probe must answer while they queue
 
     def _page() -> HTMLResponse:
         return HTMLResponse(page, headers={"Cache-Control": "no-cache"})

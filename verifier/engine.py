@@ -15,6 +15,7 @@ import datetime as dt
 import functools
 import hashlib
 import json
+import re
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -30,12 +31,16 @@ from tracecert.certificate.signing import verify_signature
 from tracecert.chain.contracts import BatchInfo
 from tracecert.chain.types import Activity, CertificateState, LabKind, LabStatus
 from verifier.chainview import ChainView, LabState
-from verifier.report import Report, Severity, TraceNode
+from verifier.report import Report, TraceNode
 from verifier.sources import BundleSource, CheckedSource, MemorySource
 
-__all__ = ["VALIDITY_PERIODS_DAYS", "Evidence", "Policy", "Verifier"]
+__all__ = ["MAX_NUMBER_CLAIMS", "VALIDITY_PERIODS_DAYS", "Evidence", "Policy", "Verifier"]
 
 DAY = 86_400
+#: At most this many other certificates said to share a number are checked (claims come from sources and batch
+#: listings, neither bound to the chain: a lying mirror must not make one verification fetch a whole lab).
+MAX_NUMBER_CLAIMS = 16
+_DIGEST_RE = re.compile(r"0x[0-9a-f]{64}")
 
 #: Longest validity (days) the verification regulation allows, by regulation number prefix (检定周期).
 VALIDITY_PERIODS_DAYS: dict[str, int] = {
@@ -523,18 +528,24 @@ class Verifier:
             report.replaced_by = to_hex(status.substituted_by)
         # Other certificates said to carry this number: by the sources, and by the batch contents the chain view
         # took in (the index); only claims until _number_reused has checked each one against the chain.
-        lab, number = record.lab.lab_id, record.certificate_number
+        lab, number, own = record.lab.lab_id, record.certificate_number, to_hex(digest)
         claimed = self.sources.claimed_digests(lab, number)
         claimed |= {to_hex(d) for d in self.chain.numbered(from_hex(lab), number)}
-        digests = sorted(claimed | {to_hex(digest)})
-        if len(digests) > 1:
-            self._number_reused(report, lab, number, digests)
+        if claimed - {own}:
+            # This certificate's own anchoring by its lab was checked above (an uploaded bundle counts too).
+            confirmed = [] if "ANCHORED_BY_LAB" in report.codes else [own]
+            self._number_reused(report, lab, number, sorted(claimed - {own}), confirmed=confirmed)
         else:
             report.add("NUMBER_UNIQUE", True)
 
-    def _number_reused(self, report: Report, lab_id: str, number: str, digests: list[str]) -> None:
-        anchored = []
-        for d in digests:
+    def _number_reused(
+        self, report: Report, lab_id: str, number: str, digests: list[str], *, confirmed: list[str] | None = None
+    ) -> None:
+        """NUMBER_UNIQUE from claims: each digest (at most ``MAX_NUMBER_CLAIMS``, well-formed ones only) counts
+        when a source has its bundle, its record has this lab and number, and the lab anchored it (checked on chain).
+        """
+        anchored = list(confirmed or [])
+        for d in [d for d in digests if _DIGEST_RE.fullmatch(d)][:MAX_NUMBER_CLAIMS]:
             bundle = self.sources.by_digest(d)
             if bundle is None:
                 continue
@@ -714,14 +725,10 @@ class Verifier:
         where: str,
         failures: dict[str, list[str]],
     ) -> None:
-        # Any error of the standard's certificate (its own links included, so a broken link anywhere above
-        # reaches this certificate) except its expiry, which TRACE_VALID_DURING_WORK judges against the work dates.
-        # Its warnings stay on its node of the tree (VALID_WITH_WARNINGS) and do not break the link.
-        own = {c.code for c in parent_report.failed(Severity.ERROR)} - {
-            "NOT_EXPIRED",
-            "TRACE_REACHES_NMI",
-            "TRACE_NO_CYCLE",
-        }
+        # Any failure of the standard's certificate (its own links included, so a broken link anywhere above
+        # reaches this certificate) except its expiry, which TRACE_VALID_DURING_WORK judges against the work dates,
+        # and unpublished batch contents, which say nothing of the standard (that warning stays on its node).
+        own = parent_report.codes - {"NOT_EXPIRED", "TRACE_REACHES_NMI", "TRACE_NO_CYCLE", "BATCH_PUBLISHED"}
         if parent_report.unknown or own:
             failures.setdefault("TRACE_STANDARD_VALID", []).append(
                 f"{where}: its certificate is {parent_report.verdict.value} ({', '.join(sorted(own)) or 'unknown'})"

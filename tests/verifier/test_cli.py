@@ -339,6 +339,7 @@ def test_verifier_serve_with_workers(
             response = client.post("/v1/verify", json=chain3[2])
             assert response.status_code == 200 and response.json()["verdict"] == "VALID"
             first[0].kill()
+            first[0].wait(timeout=30)  # gone once the supervisor has reaped it
             replaced = _workers(supervisor, port, 2)
             assert first[0].pid not in {w.pid for w in replaced} and first[1].pid in {w.pid for w in replaced}
             deadline = time.monotonic() + 60
@@ -374,3 +375,22 @@ def test_verifier_serve_usage_errors_exit_2(args: list[str], message: str) -> No
         result = runner.invoke(app, ["verifier", "serve", *[a.format(taken=port) for a in args]])
     assert result.exit_code == 2, result.output
     assert message in " ".join(result.output.split()), result.output
+
+
+def test_verifier_workers_stop_with_a_killed_supervisor(
+    world: TraceWorld, deployment: Path, bundles: Path, tmp_path: Path
+) -> None:
+    """SIGKILL leaves the supervisor no chance to stop its workers: they stop themselves (parent-death signal)."""
+    port = free_port()
+    exe = Path(sys.executable).with_name("tracecert")
+    proc = subprocess.Popen(
+        [str(exe), "verifier", "serve", "--port", str(port), "--workers", "2", "--log-level", "warning"],
+        env=_serve_env(world, deployment, bundles, tmp_path),
+    )
+    workers = _workers(psutil.Process(proc.pid), port, 2)
+    proc.kill()
+    proc.wait(timeout=30)
+    gone, alive = psutil.wait_procs(workers, timeout=30)
+    assert alive == [] and len(gone) == 2
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", port))  # the port is free again

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from typing import Any
 
 from tests.verifier.conftest import (
@@ -18,7 +19,10 @@ from tests.verifier.conftest import (
 from tracecert.certificate.canonical import from_hex
 from tracecert.certificate.model import Kind
 from tracecert.chain.types import Activity, LabKind, RevocationReason
+from verifier.chainview import LiveChainView
+from verifier.engine import MAX_NUMBER_CLAIMS, Verifier
 from verifier.report import Outcome, Verdict
+from verifier.sources import MemorySource
 
 
 def test_valid_chain_of_three(trace_world: TraceWorld) -> None:
@@ -463,7 +467,10 @@ def test_verify_by_number_and_number_reuse(trace_world: TraceWorld) -> None:
         issued=d(0),
         standards=[standard_from(mid)],
     )
-    w.issue(w.city, reused)
+    [second] = w.issue(w.city, reused, publish=False)
+    # The one uploaded (in no source) counts: its own anchoring by the lab was just checked.
+    _fails(w.verifier.verify_bundle(second), "NUMBER_UNIQUE")
+    w.source.add(second)
     _fails(w.verifier.verify_bundle(leaf), "NUMBER_UNIQUE")
 
 
@@ -564,3 +571,61 @@ def test_another_lab_cannot_frame_a_certificate_as_number_reuse(trace_world: Tra
     w.issue(w.provincial, copy["record"])  # anchored by the provincial lab under the city's number
     report = w.verifier.verify_bundle(leaf)
     assert report.verdict is Verdict.VALID, [(r["code"], r["detail"]) for r in report.to_dict()["reasons"]]
+
+
+def test_a_standard_with_a_stretched_validity_breaks_the_link(trace_world: TraceWorld) -> None:
+    """A warning on the standard's own certificate that puts its validity in doubt is not a detail of the tree:
+    a certificate calibrated against it cannot be trusted (unlike an unpublished batch, see test_index)."""
+    w, d = trace_world, trace_world.day
+    _, mid, _ = chain_of_three(w)
+    [long] = w.issue(
+        w.city,
+        verification(
+            w.city, "HZ-JD-LONG", standards=[standard_from(mid)], performed=d(0), issued=d(0), valid_until=d(365)
+        ),
+    )
+    [child] = w.issue(
+        w.city,
+        calibration(
+            w.city,
+            "HZ-C-CHILD",
+            serial="X-0001",
+            item="压力表",
+            u="0.05",
+            performed=d(0),
+            issued=d(0),
+            standards=[standard_from(long)],
+        ),
+    )
+    report = w.verifier.verify_bundle(child)
+    _fails(report, "TRACE_STANDARD_VALID")
+    [check] = [c for c in report.checks if c.code == "TRACE_STANDARD_VALID"]
+    assert "VALIDITY_PERIOD" in check.detail
+
+
+class ClaimingSource:
+    """A source that says many certificates share one number (a lying mirror), and counts their look-ups."""
+
+    def __init__(self, inner: MemorySource, number: str, claims: list[str]) -> None:
+        self.inner, self.number, self.claims, self.asked = inner, number, claims, 0
+
+    def by_digest(self, digest: str) -> dict[str, Any] | None:
+        self.asked += digest in self.claims
+        return self.inner.by_digest(digest)
+
+    def by_document(self, sha256: str) -> dict[str, Any] | None:
+        return self.inner.by_document(sha256)
+
+    def by_number(self, lab_id: str, number: str) -> list[dict[str, Any]]:
+        lies = [{"digest": c} for c in self.claims] if number == self.number else []
+        return lies + self.inner.by_number(lab_id, number)
+
+
+def test_claims_of_number_reuse_are_bounded(trace_world: TraceWorld) -> None:
+    w = trace_world
+    _, _, leaf = chain_of_three(w)
+    claims = ["0x" + os.urandom(32).hex() for _ in range(3 * MAX_NUMBER_CLAIMS)]
+    source = ClaimingSource(w.source, leaf["record"]["certificate_number"], [*claims, "../../v1/admin", "0xABC"])
+    report = Verifier(LiveChainView(w.chain.contracts), source).verify_bundle(leaf)
+    assert report.verdict is Verdict.VALID, report.to_dict()["reasons"]  # none of the claims holds
+    assert source.asked == MAX_NUMBER_CLAIMS  # only well-formed digests, and no more than the bound

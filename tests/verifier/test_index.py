@@ -8,6 +8,7 @@ import fcntl
 import multiprocessing
 import os
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -642,9 +643,21 @@ def test_an_interrupted_sync_resumes_without_corruption(
     reference.close()
 
 
-def _sync_elsewhere(path: Path, url: str, deployment: Deployment, mirror: Mirror) -> None:
+class SlowMirror:
+    """A mirror that says when it is first asked (the asking sync holds the index), then answers slowly."""
+
+    def __init__(self, mirror: Mirror, asked: Any) -> None:
+        self.mirror, self.asked = mirror, asked
+
+    def __call__(self, url: str) -> Any:
+        self.asked.set()
+        time.sleep(0.1)
+        return self.mirror(url)
+
+
+def _sync_elsewhere(path: Path, url: str, deployment: Deployment, fetcher: SlowMirror) -> None:
     """In another process (a second server worker): open the shared index file and catch up."""
-    index = Index(path, ChainClient(url), deployment, mirrors=[MIRROR], fetcher=mirror, chunk_size=2, retry_interval=0)
+    index = Index(path, ChainClient(url), deployment, mirrors=[MIRROR], fetcher=fetcher, chunk_size=2, retry_interval=0)
     try:
         index.sync()
     finally:
@@ -658,18 +671,20 @@ def test_two_processes_share_one_index_file(trace_world: TraceWorld, mirror: Mir
     reference.sync()
     shared = tmp_path / "shared.db"
     deployment = world.chain.contracts.deployment
-    # Another process creates the file and syncs it while this one opens it and syncs too: the lock file beside
-    # the index makes them take turns (creation included), so each block range is taken in exactly once.
-    other = multiprocessing.get_context("spawn").Process(
-        target=_sync_elsewhere, args=(shared, world.chain.client.url, deployment, mirror)
+    # Another process creates the file and syncs it, slowly; this one opens the file and syncs meanwhile. The lock
+    # file beside the index makes them take turns: this sync waits, then finds every block and batch done.
+    context = multiprocessing.get_context("spawn")
+    asked = context.Event()
+    other = context.Process(
+        target=_sync_elsewhere, args=(shared, world.chain.client.url, deployment, SlowMirror(mirror, asked))
     )
     other.start()
+    assert asked.wait(60)
     here = open_index(world, shared, mirror, chunk_size=2)
-    here.sync()
-    other.join(60)
+    report = here.sync()
+    assert not other.is_alive() or other.join(30) is None
     assert other.exitcode == 0
-    here.sync()
-    assert (tmp_path / "shared.db.lock").exists()
+    assert (report.events, report.batches_verified) == (0, 0)  # the other process had done it all
     assert dump(shared) == dump(reference.path)
     # Either process's reads see everything, whichever of them wrote it.
     assert here.counts() == reference.counts()

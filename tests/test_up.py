@@ -15,6 +15,8 @@ from typing import Any
 import httpx
 
 from tests.conftest import free_port
+from verifier.api import VerifierSettings, build_verifier
+from verifier.report import Verdict
 
 
 def _start(data_dir: Path, ports: dict[str, int]) -> subprocess.Popen[str]:
@@ -94,6 +96,22 @@ def _run_once(data_dir: Path) -> tuple[dict[str, Any], dict[str, Any], str]:
         if running["verifier"]:  # the verifier finds the bundle at the registry and the whole chain checks out
             verified = httpx.get(f"{running['verifier']}/v1/certificates/{dispenser['digest']}/verification").json()
             assert verified["verdict"] == "VALID", verified["reasons"]
+        # An enterprise's own verifier, with no token of the registry: the lab handed it the dispenser's bundle;
+        # the standards' certificates up to the NMI come from the registry because their labs published them.
+        bundle = httpx.get(
+            f"{url}/v1/certificates/{dispenser['digest']}/bundle", headers={"Authorization": f"Bearer {city['token']}"}
+        ).json()
+        public = build_verifier(
+            VerifierSettings(
+                rpc_url=running["chain"],
+                deployment_file=data_dir / "deployment.json",
+                registry_urls=[url],
+                data_dir=data_dir / "enterprise",
+            )
+        )
+        report = public.verify_bundle(bundle)
+        assert report.verdict is Verdict.VALID, report.to_dict()["reasons"]
+        assert report.trace is not None and report.trace.children[0].children  # the chain, found anonymously
     except BaseException:
         process.kill()
         raise

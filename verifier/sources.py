@@ -18,7 +18,15 @@ from tracecert.certificate.canonical import certificate_digest, to_hex
 from tracecert.certificate.errors import CertificateError
 from tracecert.certificate.model import record_from_json
 
-__all__ = ["BundleSource", "ChainedSource", "CheckedSource", "DirectorySource", "MemorySource", "RegistrySource"]
+__all__ = [
+    "BundleSource",
+    "ChainedSource",
+    "CheckedSource",
+    "DirectorySource",
+    "MemorySource",
+    "RegistrySource",
+    "numbered",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +42,16 @@ class BundleSource(Protocol):
 
     def by_number(self, lab_id: str, number: str) -> list[dict[str, Any]]:
         """Bundles of a lab's certificate number (more than one is a finding)."""
+
+
+def numbered(source: Any, lab_id: str, number: str) -> set[str]:
+    """The digests a source lists under a lab's certificate number, as it says (unchecked): through its own
+    ``numbered`` when it has one (a registry answers from its listing, without fetching every bundle), else from
+    :meth:`BundleSource.by_number`."""
+    own = getattr(source, "numbered", None)
+    if own is not None:
+        return {str(d).lower() for d in own(lab_id, number)} - {""}
+    return {str(b.get("digest", "")).lower() for b in source.by_number(lab_id, number)} - {""}
 
 
 class MemorySource:
@@ -78,6 +96,10 @@ class MemorySource:
     def by_number(self, lab_id: str, number: str) -> list[dict[str, Any]]:
         """See :class:`BundleSource`."""
         return [self._by_digest[d] for d in sorted(self._by_number.get((lab_id.lower(), number), ()))]
+
+    def numbered(self, lab_id: str, number: str) -> list[str]:
+        """See :func:`numbered`."""
+        return sorted(self._by_number.get((lab_id.lower(), number), ()))
 
     def __len__(self) -> int:
         return len(self._by_digest)
@@ -127,10 +149,14 @@ class RegistrySource:
 
     def by_number(self, lab_id: str, number: str) -> list[dict[str, Any]]:
         """See :class:`BundleSource`."""
+        bundles = [self.by_digest(digest) for digest in self.numbered(lab_id, number)]
+        return [b for b in bundles if b is not None]
+
+    def numbered(self, lab_id: str, number: str) -> list[str]:
+        """See :func:`numbered`: one request for the registry's public listing."""
         found = self._get("/v1/certificates", lab_id=lab_id.lower(), number=number, limit=10)
         items = found.get("items", []) if isinstance(found, dict) else []
-        bundles = [self.by_digest(item["digest"]) for item in items]
-        return [b for b in bundles if b is not None]
+        return [str(item["digest"]) for item in items if isinstance(item, dict) and "digest" in item]
 
 
 class ChainedSource:
@@ -154,6 +180,10 @@ class ChainedSource:
             for bundle in source.by_number(lab_id, number):
                 seen.setdefault(str(bundle.get("digest")), bundle)
         return list(seen.values())
+
+    def numbered(self, lab_id: str, number: str) -> list[str]:
+        """See :func:`numbered`: every source's, merged."""
+        return sorted(set().union(*(numbered(source, lab_id, number) for source in self.sources)))
 
 
 def _record_digest(bundle: dict[str, Any]) -> str | None:
@@ -205,7 +235,7 @@ class CheckedSource:
         For finding other certificates under a number: each must then be fetched with :meth:`by_digest` (which
         checks it) and its record's lab and number compared, before it counts for anything.
         """
-        return {str(b.get("digest", "")).lower() for b in self.inner.by_number(lab_id, number)} - {""}
+        return numbered(self.inner, lab_id, number)
 
     def add(self, bundle: dict[str, Any]) -> bool:
         """Add to the wrapped source when it takes additions (a :class:`MemorySource`)."""

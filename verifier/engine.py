@@ -818,19 +818,23 @@ def _bounded(cache: dict[Any, Any], entries: int) -> None:
 
 
 def _item_keys(record: CertificateRecord) -> set[bytes]:
-    """An instrument's identities on a traceability path (serial, asset and component numbers): an instrument met
-    again means a loop. Without any number the certificate number stands in."""
+    """An instrument's identities on a traceability path: an instrument met again means a loop. Serial numbers
+    (the manufacturer's) stand alone; asset numbers are the owner's own, so they count with the owner (the
+    customer): two owners' asset "001" are two instruments. Without any number, the certificate (lab and number)
+    stands in."""
     item = record.item
-    numbers = {item.serial_number, item.asset_number} | {c.serial_number for c in item.components}
-    numbers |= {c.asset_number for c in item.components}
-    found = {b"item\x00" + n.encode() for n in numbers if n}
-    return found or {b"item\x00" + record.certificate_number.encode()}
+    serials = {item.serial_number} | {c.serial_number for c in item.components}
+    assets = {item.asset_number} | {c.asset_number for c in item.components}
+    owner = record.customer.name.encode()
+    found = {b"serial\x00" + n.encode() for n in serials if n}
+    found |= {b"asset\x00" + owner + b"\x00" + n.encode() for n in assets if n}
+    return found or {b"certificate\x00" + record.lab.lab_id.encode() + b"\x00" + record.certificate_number.encode()}
 
 
 def _standard_key(standard: Any) -> bytes | None:
     if standard.serial_number is None:
         return None
-    return b"item\x00" + str(standard.serial_number).encode()
+    return b"serial\x00" + str(standard.serial_number).encode()
 
 
 def _dec(value: str | None) -> Decimal | None:

@@ -471,6 +471,60 @@ def test_cycle(trace_world: TraceWorld) -> None:
     _fails(report, "TRACE_NO_CYCLE")
 
 
+def _with_asset(record: dict[str, Any], asset: str) -> dict[str, Any]:
+    record["item"]["asset_number"] = asset
+    return record
+
+
+def test_asset_numbers_are_the_owners_own(trace_world: TraceWorld) -> None:
+    """Two owners' asset "001" are two instruments, not a loop; one owner's asset met again is."""
+    w, d = trace_world, trace_world.day
+    top, _, _ = chain_of_three(w)
+    standard = _with_asset(
+        calibration(
+            w.provincial,
+            "ZJ-AS-001",
+            serial="JM-7001",
+            item="精密压力表",
+            u="0.002",
+            performed=d(-3),
+            issued=d(-3),
+            standards=[standard_from(top, name="活塞式压力计")],
+            customer="杭州市计量检定测试院",
+        ),
+        "001",
+    )
+    [mid] = w.issue(w.provincial, standard)
+    gauge = calibration(
+        w.city,
+        "HZ-AS-001",
+        serial="YB-7001",
+        item="压力表",
+        u="0.01",
+        performed=d(-1),
+        issued=d(0),
+        standards=[standard_from(mid, name="精密压力表")],
+        customer="某化工有限公司",
+    )
+    [leaf] = w.issue(w.city, _with_asset(gauge, "001"))
+    report = w.verifier.verify_bundle(leaf)
+    assert report.verdict is Verdict.VALID, report.to_dict()["reasons"]
+    # The city lab's own gauge, asset 001 again, calibrated against the standard it once calibrated: a loop.
+    again = calibration(
+        w.city,
+        "HZ-AS-002",
+        serial="YB-7002",
+        item="精密压力表",
+        u="0.01",
+        performed=d(-1),
+        issued=d(0),
+        standards=[standard_from(mid, name="精密压力表")],
+        customer="杭州市计量检定测试院",
+    )
+    [loop] = w.issue(w.city, _with_asset(again, "001"))
+    _fails(w.verifier.verify_bundle(loop), "TRACE_NO_CYCLE")
+
+
 def test_verify_by_number_and_number_reuse(trace_world: TraceWorld) -> None:
     w, d = trace_world, trace_world.day
     _, mid, leaf = chain_of_three(w)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import copy
 import hashlib
 import re
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 from eth_account import Account
 from fastapi.testclient import TestClient
@@ -25,10 +27,13 @@ from tracecert.chain.types import Activity, LabKind, RevocationReason
 from verifier.api import (
     InvalidRequest,
     TokenBucket,
+    VerifierService,
     VerifierSettings,
     create_app,
     parse_as_of,
 )
+from verifier.chainview import LiveChainView
+from verifier.engine import Verifier
 
 PDF = b"%PDF-1.7\n" + bytes(range(256)) * 40 + b"\n%%EOF\n"
 #: A real PTB DCC (the verifier validates XML documents against their declared schema).
@@ -630,3 +635,49 @@ def test_fabricated_dcc_is_refused_by_its_schema(api: TestClient, world: TraceWo
     with_document(world, "NIM-API-FAKE-DCC", FAKE_DCC, "application/xml")
     body = api.post("/v1/verify", files={"file": ("dcc.xml", FAKE_DCC, "application/xml")}).json()
     assert body["verdict"] == "INVALID" and "DOCUMENT_WELL_FORMED" in codes(body)
+
+
+class _NotALiveNode:
+    """Stands for the verifier's index: any chain view that is not a live node."""
+
+
+@pytest.mark.parametrize(
+    ("setting", "view", "registries", "expected"),
+    [
+        (None, "index", [], 2),
+        (None, "index", ["http://registry.test"], 8),
+        (None, "live", [], 16),
+        (None, None, [], 16),  # not built yet
+        (3, "index", [], 3),
+        (1, "live", [], 1),
+    ],
+    ids=["index", "index-remote-sources", "live", "unbuilt", "set-index", "set-live"],
+)
+def test_verification_threads_by_chain_view(
+    setting: int | None, view: str | None, registries: list[str], expected: int
+) -> None:
+    chain: Any = {"index": _NotALiveNode(), "live": LiveChainView.__new__(LiveChainView), None: None}[view]
+    verifier = Verifier(chain) if chain is not None else None
+    service = VerifierService(VerifierSettings(verify_threads=setting, registry_urls=registries), verifier)
+    assert service.verify_threads() == expected
+
+
+def test_verifications_run_at_most_verify_threads_at_once() -> None:
+    service = VerifierService(VerifierSettings(verify_threads=2), Verifier(_NotALiveNode()))  # type: ignore[arg-type]
+    running, peak, lock = [0], [0], threading.Lock()
+
+    def work() -> None:
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        time.sleep(0.05)
+        with lock:
+            running[0] -= 1
+
+    async def burst() -> None:
+        async with anyio.create_task_group() as group:
+            for _ in range(12):
+                group.start_soon(service.run, work)
+
+    anyio.run(burst)
+    assert peak[0] == 2

@@ -379,3 +379,22 @@ def tamper(bundle: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
         target = target[int(k)] if isinstance(target, list) else target[k]
     target[keys[-1]] = value
     return copied
+
+
+def reuse_number(
+    world: TraceWorld, leaf: dict[str, Any], standard: dict[str, Any], *, publish: bool = True
+) -> dict[str, Any]:
+    """The city lab anchors another gauge's certificate under ``leaf``'s number (number reuse); its bundle."""
+    d = world.day
+    record = calibration(
+        world.city,
+        leaf["record"]["certificate_number"],
+        serial="YB-9999",
+        item="压力表",
+        u="0.02",
+        performed=d(-1),
+        issued=d(0),
+        standards=[standard_from(standard)],
+    )
+    [bundle] = world.issue(world.city, record, publish=publish)
+    return bundle

@@ -11,6 +11,7 @@ from tests.verifier.conftest import (
     _lab,
     calibration,
     chain_of_three,
+    reuse_number,
     standard_from,
     tamper,
     usci,
@@ -526,21 +527,11 @@ def test_asset_numbers_are_the_owners_own(trace_world: TraceWorld) -> None:
 
 
 def test_verify_by_number_and_number_reuse(trace_world: TraceWorld) -> None:
-    w, d = trace_world, trace_world.day
+    w = trace_world
     _, mid, leaf = chain_of_three(w)
     report = w.verifier.verify_number(w.city.hex_id, leaf["record"]["certificate_number"])
     assert report.verdict is Verdict.VALID
-    reused = calibration(
-        w.city,
-        leaf["record"]["certificate_number"],
-        serial="YB-8812",
-        item="压力表",
-        u="0.02",
-        performed=d(-1),
-        issued=d(0),
-        standards=[standard_from(mid)],
-    )
-    [second] = w.issue(w.city, reused, publish=False)
+    second = reuse_number(w, leaf, mid, publish=False)
     # The one uploaded (in no source) counts: its own anchoring by the lab was just checked.
     _fails(w.verifier.verify_bundle(second), "NUMBER_UNIQUE")
     w.source.add(second)

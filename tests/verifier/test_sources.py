@@ -3,11 +3,9 @@ what each look-up asks, and that a verification asks a registry little."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
 
-from tests.verifier.conftest import TraceWorld, calibration, chain_of_three, standard_from
+from tests.verifier.conftest import TraceWorld, chain_of_three, reuse_number
 from verifier.chainview import LiveChainView
 from verifier.engine import Verifier
 from verifier.report import Verdict
@@ -39,26 +37,10 @@ def _registry(world: TraceWorld) -> tuple[RegistrySource, FakeRegistry]:
     return RegistrySource("http://registry.test", client=client), fake
 
 
-def _reuse(world: TraceWorld, leaf: dict[str, Any], mid: dict[str, Any]) -> dict[str, Any]:
-    d = world.day
-    record = calibration(
-        world.city,
-        leaf["record"]["certificate_number"],
-        serial="YB-9999",
-        item="压力表",
-        u="0.02",
-        performed=d(-1),
-        issued=d(0),
-        standards=[standard_from(mid)],
-    )
-    [bundle] = world.issue(world.city, record)
-    return bundle
-
-
 def test_numbered_asks_the_listing_only(trace_world: TraceWorld) -> None:
     w = trace_world
     _, mid, leaf = chain_of_three(w)
-    second = _reuse(w, leaf, mid)
+    second = reuse_number(w, leaf, mid)
     source, fake = _registry(w)
     lab, number = w.city.hex_id, leaf["record"]["certificate_number"]
     assert numbered(source, lab, number) == {leaf["digest"], second["digest"]}
@@ -84,7 +66,7 @@ def test_a_verification_asks_a_registry_little(trace_world: TraceWorld) -> None:
     assert report.verdict is Verdict.VALID
     assert fake.requests == ["/v1/certificates"]  # its number, once; no bundle fetched for it
     # Reuse of the number: only the other certificate's bundle is fetched, to confirm it.
-    second = _reuse(w, leaf, mid)
+    second = reuse_number(w, leaf, mid)
     fake.requests.clear()
     report = verifier.verify_bundle(leaf)
     assert "NUMBER_UNIQUE" in report.codes

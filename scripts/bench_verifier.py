@@ -2,11 +2,13 @@
 16 concurrent clients, and a depth-10 traceability chain.
 
 Starts a throw-away Anvil, deploys the contracts, registers an NMI and three labs, issues a chain of three (the
-typical certificate: NMI → provincial institute → city lab) and a depth-10 chain (NMI at the top), then measures
-the engine in process and the API served by uvicorn in a subprocess (built from the environment, as in
-production; ``--workers`` processes, one per core by default, sharing one index file). Sequential measures use an
-httpx client; the concurrent one uses wrk (Debian's ``wrk``, C, a few percent of a core) when it is installed,
-so that the load generator does not take the CPU the server is measured on, else 16 httpx threads (``--load``).
+typical certificate: NMI → provincial institute → city lab), 256 more city-lab certificates under the same
+standards (``--certificates``; the single-certificate measures take them in turn, every verdict checked) and a
+depth-10 chain (NMI at the top), then measures the engine in process and the API served by ``tracecert verifier
+serve`` in a subprocess (configured from the environment, as in production; ``--workers`` processes, one per core
+by default, sharing one index file). Sequential measures use an httpx client; the concurrent one uses wrk
+(Debian's ``wrk``, C, a few percent of a core) when it is installed, so that the load generator does not take the
+CPU the server is measured on, else 16 httpx threads (``--load``).
 ``--index`` makes the verifier use its own event index (verifier.index) instead of asking the node for every
 check. Every request goes to 127.0.0.1; every loop is bounded in count and time.
 

@@ -140,7 +140,6 @@ class LiveChainView:
             self._names[lab_id] = str(logs[0]["args"]["name"]) if logs else None
         return self._names[lab_id]
 
-
     def batch_published(self, root: bytes) -> bool | None:
         """See :class:`ChainView`: the contracts hold roots, not contents, so a node cannot tell."""
         return None

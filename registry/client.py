@@ -16,6 +16,8 @@ from urllib.parse import quote
 
 import httpx
 
+from tracecert.certificate.canonical import parse_json
+
 __all__ = ["DEFAULT_REGISTRY_URL", "RegistryClient", "RegistryClientError", "RegistryUnreachable"]
 
 DEFAULT_REGISTRY_URL = "http://127.0.0.1:8000"
@@ -94,7 +96,7 @@ class RegistryClient:
         return response
 
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:
-        return self._request(method, path, **kwargs).json()
+        return parse_json(self._request(method, path, **kwargs).content)
 
     # ------------------------------------------------------------------ issuing
 
@@ -190,7 +192,7 @@ class RegistryClient:
 
 def _error(response: httpx.Response) -> RegistryClientError:
     try:
-        body = response.json()
+        body = parse_json(response.content)
     except ValueError:
         body = None
     error = body.get("error") if isinstance(body, dict) else None

@@ -338,6 +338,7 @@ def accept_many(
             if earlier == p.digest:  # the same certificate twice in one bulk
                 continue
             core.require_can_issue(p.record.lab.lab_id, p.record.item.category_code, activity_of(p.record.kind))
+            core.require_lab_name(p.record.lab.lab_id, p.record.lab.name)
             key_id, signature, signed_by = _sign_or_verify(core, p, held)
             replaces = None
             if p.record.replaces is not None:

@@ -42,6 +42,7 @@ import datetime as dt
 import importlib
 import json
 import logging
+import math
 import re
 import threading
 import time
@@ -69,9 +70,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from web3 import Web3
 
 from tracecert import service_errors
+from tracecert.certificate.canonical import MAX_JSON_DEPTH, parse_json
 from tracecert.certificate.canonical import lab_id as derive_lab_id
-from tracecert.certificate.canonical import parse_json
-from tracecert.certificate.errors import CertificateError
+from tracecert.certificate.errors import CertificateError, JsonTooDeep
 from tracecert.certificate.model import Kind
 from tracecert.chain.client import ChainClient, revert_guard
 from tracecert.chain.compile import load_artifact
@@ -459,8 +460,10 @@ def parse_as_of(value: str | int | float | None, *, tz_hours: int = 8) -> int | 
     """
     if value is None or (isinstance(value, str) and value.strip().lower() in ("", "now")):
         return None
-    if isinstance(value, bool):
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise InvalidRequest("as_of must be a date, a date-time or unix seconds", code="INVALID_AS_OF")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InvalidRequest(f"as_of {value!r} is out of range", code="INVALID_AS_OF")
     if isinstance(value, int | float):
         seconds = int(value)
     else:
@@ -584,6 +587,10 @@ class VerificationInput:
 def _json_object(data: bytes, what: str) -> dict[str, Any]:
     try:
         obj = parse_json(data)
+    except JsonTooDeep as exc:
+        raise MalformedBody(
+            f"{what} is nested deeper than {MAX_JSON_DEPTH} levels", code=exc.code, details={"limit": MAX_JSON_DEPTH}
+        ) from exc
     except CertificateError as exc:
         raise MalformedBody(f"{what} is not valid JSON: {exc.message}") from exc
     if not isinstance(obj, dict):

@@ -135,9 +135,7 @@ class LiveChainView:
     def lab_name(self, lab_id: bytes) -> str | None:
         """See :class:`ChainView`: read once from the LabRegistered event (names never change)."""
         if lab_id not in self._names:
-            event = self.contracts.trust.events.LabRegistered()
-            logs = event.get_logs(from_block=0, argument_filters={"labId": lab_id})
-            self._names[lab_id] = str(logs[0]["args"]["name"]) if logs else None
+            self._names[lab_id] = self.contracts.lab_name(lab_id)
         return self._names[lab_id]
 
     def batch_published(self, root: bytes) -> bool | None:

@@ -397,7 +397,17 @@ class Verifier:
                 report.add(code, None, "unknown lab")
             return None
         report.certificate["lab_kind"] = lab.kind.name
-        report.certificate["lab_name_on_chain"] = self.chain.lab_name(lab_id)
+        on_chain = self.chain.lab_name(lab_id)
+        report.certificate["lab_name_on_chain"] = on_chain
+        if on_chain is None:
+            report.add("LAB_NAME", None, "the lab's registered name is not known to this chain view")
+        else:
+            # What a person reads is the name the regulator registered; the record's own claim stays beside it.
+            report.certificate["lab_name_in_record"] = record.lab.name
+            report.certificate["lab_name"] = on_chain
+            same = record.lab.name.strip() == on_chain.strip()
+            detail = "" if same else f"the record names {record.lab.name!r}, the chain {on_chain!r}"
+            report.add("LAB_NAME", same, detail)
         at_anchor = self.chain.lab_at(lab_id, anchor_time)
         statuses = {"issue": lab.status, "anchoring": at_anchor.status if at_anchor else LabStatus.NONE}
         active = all(s == LabStatus.ACTIVE for s in statuses.values())

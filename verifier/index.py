@@ -45,6 +45,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from tracecert.certificate.canonical import parse_json
 from tracecert.certificate.merkle import merkle_root
 from tracecert.chain.client import ChainClient, revert_guard
 from tracecert.chain.compile import load_artifact
@@ -301,7 +302,7 @@ class HttpFetcher:
             logger.debug("mirror %s unavailable: %s", url, exc)
             return None
         try:
-            return json.loads(body)
+            return parse_json(bytes(body))
         except ValueError:
             return body.decode("utf-8", "replace")
 

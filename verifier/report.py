@@ -137,6 +137,13 @@ CHECKS: dict[str, CheckSpec] = dict(
             "the issuing lab is not in the trust registry",
         ),
         _spec(
+            "LAB_NAME",
+            "authorization",
+            E,
+            "证书上的机构名称与信任注册表登记的名称不符",
+            "the lab's name on the certificate is not the name registered in the trust registry",
+        ),
+        _spec(
             "LAB_ACTIVE_AT_ISSUE",
             "authorization",
             E,

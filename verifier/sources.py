@@ -6,7 +6,6 @@ the chain by the engine. The registry is one optional source among others, never
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterable
 from pathlib import Path
@@ -14,7 +13,7 @@ from typing import Any, Protocol
 
 import httpx
 
-from tracecert.certificate.canonical import certificate_digest, to_hex
+from tracecert.certificate.canonical import certificate_digest, parse_json, to_hex
 from tracecert.certificate.errors import CertificateError
 from tracecert.certificate.model import record_from_json
 
@@ -112,7 +111,7 @@ class DirectorySource(MemorySource):
         super().__init__()
         for path in sorted(Path(folder).rglob("*.json")):
             try:
-                doc = json.loads(path.read_text(encoding="utf-8"))
+                doc = parse_json(path.read_bytes())
             except (OSError, ValueError):
                 continue
             if isinstance(doc, dict) and doc.get("format") == "tracecert-bundle/1":
@@ -123,18 +122,39 @@ class RegistrySource:
     """A TraceCert registry's API as a source (its bundles need a token of the lab or a regulator)."""
 
     def __init__(
-        self, base_url: str, token: str | None = None, *, timeout: float = 5.0, client: httpx.Client | None = None
+        self,
+        base_url: str,
+        token: str | None = None,
+        *,
+        timeout: float = 5.0,
+        client: httpx.Client | None = None,
+        max_bytes: int = 16 * 1024 * 1024,
     ) -> None:
+        self.max_bytes = max_bytes
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._client = client or httpx.Client(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout)
 
     def _get(self, path: str, **params: Any) -> Any:
+        """The JSON of a 200 answer, read within ``max_bytes`` and parsed within the depth bound; None otherwise
+        (the registry is never trusted: an answer too large, too deep or not JSON is as good as none)."""
         try:
-            response = self._client.get(path, params=params or None)
+            with self._client.stream("GET", path, params=params or None) as response:
+                if response.status_code != 200:
+                    return None
+                body = bytearray()
+                for chunk in response.iter_bytes():
+                    body += chunk
+                    if len(body) > self.max_bytes:
+                        logger.warning("registry source answered more than %d bytes for %s", self.max_bytes, path)
+                        return None
         except httpx.HTTPError as exc:
             logger.warning("registry source unreachable: %s", exc)
             return None
-        return response.json() if response.status_code == 200 else None
+        try:
+            return parse_json(bytes(body))
+        except ValueError as exc:
+            logger.warning("registry source answered no usable JSON for %s: %s", path, exc)
+            return None
 
     def by_digest(self, digest: str) -> dict[str, Any] | None:
         """See :class:`BundleSource`."""

@@ -21,8 +21,8 @@ from registry.api.deps import SettingsDep
 from registry.api.errors import MalformedRequest, UnsupportedMediaType, envelope_error
 from registry.errors import InvalidRequest, PayloadTooLarge
 from registry.issuance import Submission
-from tracecert.certificate.canonical import parse_json
-from tracecert.certificate.errors import CanonicalizationFailed
+from tracecert.certificate.canonical import MAX_JSON_DEPTH, parse_json
+from tracecert.certificate.errors import CanonicalizationFailed, JsonTooDeep
 from tracecert.chain.types import RevocationReason
 
 __all__ = [
@@ -127,6 +127,12 @@ async def _bounded_stream(request: Request, limit: int) -> AsyncGenerator[bytes,
 def _parse_json(data: bytes, field: str = "(body)") -> Any:
     try:
         return parse_json(data)
+    except JsonTooDeep as exc:
+        raise MalformedRequest(
+            f"{'the body' if field == '(body)' else field} is nested deeper than {MAX_JSON_DEPTH} levels",
+            code=exc.code,
+            details=[{"field": field, "rule": "max_depth", "limit": MAX_JSON_DEPTH, "message": exc.message}],
+        ) from exc
     except CanonicalizationFailed as exc:
         raise MalformedRequest(
             f"{'the body' if field == '(body)' else field} is not valid JSON",

@@ -58,6 +58,7 @@ def test_every_declared_check_runs(trace_world: TraceWorld) -> None:
         "KEY_MATCHES_BATCH",
         "KEY_VALID_AT_ISSUE",
         "LAB_REGISTERED",
+        "LAB_NAME",
         "LAB_ACTIVE_AT_ISSUE",
         "LAB_AUTHORIZED_AT_ISSUE",
         "LAB_SCOPE",

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from collections.abc import Mapping
+from itertools import accumulate, repeat
+from operator import sub
 from typing import TYPE_CHECKING, Any
 
 import rfc8785
 
-from tracecert.certificate.errors import CanonicalizationFailed, MalformedValue
+from tracecert.certificate.errors import CanonicalizationFailed, JsonTooDeep, MalformedValue
 
 if TYPE_CHECKING:
     from tracecert.certificate.model import CertificateRecord
@@ -23,10 +26,12 @@ __all__ = [
     "CERTIFICATE_DOMAIN",
     "DIGEST_SIZE",
     "LAB_DOMAIN",
+    "MAX_JSON_DEPTH",
     "canonical_record",
     "canonicalize",
     "canonicalize_json",
     "certificate_digest",
+    "check_json_depth",
     "compute_canonical_record",
     "digest_canonical_record",
     "document_digest",
@@ -45,6 +50,15 @@ LAB_DOMAIN = b"TraceCert/lab/v1\x00"
 """Domain-separation prefix hashed before a lab code to form a lab id."""
 
 DIGEST_SIZE = 32
+
+MAX_JSON_DEPTH = 64
+"""Deepest nesting of arrays and objects any JSON from outside may have (a record needs 4, a bundle 6)."""
+
+# What the depth bound is computed on, at C speed: escapes dropped (then every '"' delimits a string), strings
+# dropped (every other piece between quotes), brackets kept and turned into +1 / -1 steps.
+_ESCAPE = re.compile(rb"\\.", re.DOTALL)
+_NOT_BRACKET = bytes(c for c in range(256) if c not in b"[]{}")
+_STEP = bytes.maketrans(b"[{]}", b"\x02\x02\x00\x00")
 
 _HEX_RE = re.compile(r"0x[0-9a-fA-F]*")
 
@@ -81,18 +95,55 @@ def _reject_constant(name: str) -> Any:
     raise CanonicalizationFailed(f"{name} is not JSON")
 
 
-def parse_json(data: bytes | str) -> Any:
-    """Parse JSON text strictly: UTF-8, no duplicate keys, no NaN/Infinity.
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (math.inf, -math.inf):
+        raise CanonicalizationFailed(f"the number {text[:40]!r} is out of range")
+    return value
+
+
+def check_json_depth(data: bytes, max_depth: int = MAX_JSON_DEPTH) -> None:
+    """Refuse JSON text nested deeper than ``max_depth`` without parsing it.
+
+    ``json.loads`` recurses once per level on the C stack; other libraries in the process (``py_ecc``, imported
+    by the Ethereum packages) raise the recursion limit so far that a deep document overflows the stack and kills
+    the process instead of raising ``RecursionError``. So the depth is measured first, without recursion and at
+    C speed: strings are removed, the brackets kept, and the running count of open brackets is bounded. Whether
+    the brackets pair up is left to the parser (it then meets at most ``max_depth`` levels).
 
     Raises:
+        JsonTooDeep: nested deeper than ``max_depth``.
+    """
+    if b"\\" in data:
+        data = _ESCAPE.sub(b"", data)
+    brackets = b"".join(data.split(b'"')[::2]).translate(None, _NOT_BRACKET)
+    if len(brackets) <= max_depth:
+        return
+    if max(accumulate(map(sub, brackets.translate(_STEP), repeat(1)))) > max_depth:
+        raise JsonTooDeep(f"JSON nested deeper than {max_depth} levels is refused")
+
+
+def parse_json(data: bytes | str, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """Parse JSON text strictly: UTF-8, no duplicate keys, no NaN/Infinity, at most ``max_depth`` levels deep,
+    numbers within range (no infinite floats, integers of at most 4,300 digits).
+
+    Every JSON that comes from outside the process (request bodies, uploaded files, answers of other services)
+    goes through this function: the depth is checked before any recursive parser sees the text.
+
+    Raises:
+        JsonTooDeep: nested deeper than ``max_depth``.
         CanonicalizationFailed: the text is not strict JSON.
     """
     try:
+        raw = data if isinstance(data, bytes | bytearray) else data.encode("utf-8", "surrogatepass")
+        check_json_depth(bytes(raw), max_depth)
         text = data.decode("utf-8") if isinstance(data, bytes | bytearray) else data
-        return json.loads(text, object_pairs_hook=_reject_duplicates, parse_constant=_reject_constant)
+        return json.loads(
+            text, object_pairs_hook=_reject_duplicates, parse_constant=_reject_constant, parse_float=_finite_float
+        )
     except CanonicalizationFailed:
         raise
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:  # ValueError: JSONDecodeError, > 4,300 digits
         raise CanonicalizationFailed(f"not valid JSON: {e}") from e
 
 

@@ -41,6 +41,7 @@ __all__ = [
     "DCC_NS",
     "DEFAULT_MAX_BYTES",
     "EXPORT_SCHEMA_VERSION",
+    "MAX_XML_DEPTH",
     "SI_NS",
     "SUPPORTED_SCHEMA_VERSIONS",
     "TRACECERT_DIGEST_PROCEDURE",
@@ -58,6 +59,8 @@ SI_NS = "https://ptb.de/si"
 SUPPORTED_SCHEMA_VERSIONS = ("3.0.0", "3.1.1", "3.1.2")
 EXPORT_SCHEMA_VERSION = "3.1.2"
 DEFAULT_MAX_BYTES = 8 * 1024 * 1024
+MAX_XML_DEPTH = 256
+"""libxml2's element depth bound without ``huge_tree`` (a PTB DCC nests about 15 deep); deeper XML is refused."""
 DCC_MEDIA_TYPE = "application/xml"
 TRACECERT_DIGEST_PROCEDURE = "tracecert-certificate-digest/v1"
 """``hashType/procedure`` marking ``value`` as a TraceCert certificate digest (standards used, replaces)."""
@@ -121,8 +124,9 @@ def parse_dcc(data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[etree
     """Parse DCC XML safely and return ``(tree, schemaVersion)``; the schema itself is not checked here.
 
     Refused before any XML processing: inputs over ``max_bytes``. Refused by a first pass (defusedxml):
-    any DOCTYPE, entity declaration or external reference. Then lxml parses without entity resolution,
-    network or huge-tree support.
+    any DOCTYPE, entity declaration or external reference (expat builds the tree without recursion). Then lxml
+    parses without entity resolution, network or huge-tree support, which bounds the depth at
+    :data:`MAX_XML_DEPTH` elements before the schema validator (recursive) sees the tree.
 
     Raises:
         DccTooLarge: more than ``max_bytes``.
@@ -139,10 +143,14 @@ def parse_dcc(data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[etree
         raise XmlUnsafe(f"refused unsafe XML construct: {type(e).__name__}") from e
     except defusedxml.ElementTree.ParseError as e:
         raise XmlMalformed(f"not well-formed XML: {e}") from e
+    except (ValueError, LookupError) as e:  # UTF-7 and other multi-byte or unknown declared encodings
+        raise XmlMalformed(f"XML in an unsupported encoding (use UTF-8): {e}") from e
     try:
         root = etree.fromstring(data, parser=_hardened_parser())
     except etree.XMLSyntaxError as e:
         raise XmlMalformed(f"not well-formed XML: {e}") from e
+    except (ValueError, LookupError) as e:
+        raise XmlMalformed(f"XML in an unsupported encoding (use UTF-8): {e}") from e
     tree = root.getroottree()
     if tree.docinfo.doctype or tree.docinfo.internalDTD is not None:  # pragma: no cover - defusedxml caught it
         raise XmlUnsafe("DOCTYPE declarations are refused")

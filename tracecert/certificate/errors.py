@@ -44,6 +44,7 @@ __all__ = [
     "DccWrongRoot",
     "DigestMismatch",
     "FieldError",
+    "JsonTooDeep",
     "KeyFileDecryptFailed",
     "KeyFileInvalid",
     "KeyIdMismatch",
@@ -102,6 +103,12 @@ class CanonicalizationFailed(CertificateError, ValueError):
     """The value cannot be written as RFC 8785 canonical JSON (NaN, integer beyond 2**53, ...)."""
 
     code = "CANONICALIZATION_FAILED"
+
+
+class JsonTooDeep(CanonicalizationFailed):
+    """JSON nested deeper than :data:`tracecert.certificate.canonical.MAX_JSON_DEPTH` (refused before parsing)."""
+
+    code = "JSON_TOO_DEEP"
 
 
 class MalformedValue(CertificateError, ValueError):

@@ -19,12 +19,22 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import unicodedata
 from collections.abc import Mapping
 from enum import StrEnum
 from functools import cached_property
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, Strict, StringConstraints, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from tracecert.certificate.canonical import (
@@ -69,8 +79,44 @@ SCHEMA_VERSION = "tracecert/1"
 Text = Annotated[str, StringConstraints(min_length=1, max_length=20000, pattern=r"\S")]
 """Non-empty text (at least one non-space character), kept verbatim."""
 
-Code = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^\S(.*\S)?$")]
-"""An identifier-like string: non-empty, no leading or trailing whitespace."""
+#: Unicode categories an identifier may not hold: controls, format characters (zero-width spaces and joiners,
+#: the byte-order mark, bidirectional overrides), surrogates, private use, unassigned, line/paragraph separators.
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+
+
+def _identifier(value: str) -> str:
+    """An identifier is what a person reads and compares: nothing invisible in it, and one spelling only.
+
+    Refused: any control, format or bidirectional character (``HZJL-00031\u200b`` would otherwise be another
+    number than ``HZJL-00031`` that looks the same), and any text not in Unicode NFKC form (full-width ``ＨＺ``,
+    compatibility characters): the error names the normal form to write instead. So two accepted identifiers
+    are the same exactly when they look the same, and number reuse is judged on the normalized form.
+    """
+    if value.isascii():
+        bad = next((c for c in value if not c.isprintable()), None)
+    else:
+        bad = next((c for c in value if unicodedata.category(c) in _INVISIBLE_CATEGORIES), None)
+    if bad is not None:
+        raise PydanticCustomError(
+            "identifier_invisible_character",
+            "identifiers may not hold control, format or bidirectional characters: found U+{codepoint} ({name})",
+            {"codepoint": f"{ord(bad):04X}", "name": unicodedata.name(bad, "a control character")},
+        )
+    if not value.isascii() and not unicodedata.is_normalized("NFKC", value):
+        raise PydanticCustomError(
+            "identifier_not_normalized",
+            "identifiers are written in Unicode NFKC form (no full-width or compatibility characters): "
+            "write {normalized}",
+            {"normalized": repr(unicodedata.normalize("NFKC", value))},
+        )
+    return value
+
+
+Code = Annotated[
+    str, StringConstraints(min_length=1, max_length=200, pattern=r"^\S(.*\S)?$"), AfterValidator(_identifier)
+]
+"""An identifier (certificate, serial and asset numbers, codes): non-empty, no leading or trailing whitespace,
+no invisible characters, in Unicode NFKC form (see :func:`_identifier`)."""
 
 Hex32 = Annotated[str, StringConstraints(pattern=r"^0x[0-9a-f]{64}$")]
 """A 32-byte hash or id: ``0x`` + 64 lowercase hex digits."""

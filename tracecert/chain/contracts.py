@@ -17,7 +17,7 @@ from web3 import Web3
 from web3._utils.method_formatters import log_entry_formatter
 from web3.contract import Contract
 
-from tracecert.chain.client import ChainClient
+from tracecert.chain.client import ChainClient, revert_guard
 from tracecert.chain.deploy import Deployment
 from tracecert.chain.errors import canonical_type
 from tracecert.chain.sender import Receipt, TransactionSender
@@ -164,6 +164,18 @@ class ChainContracts:
     def is_authorized(self, lab_id: bytes, category: str, activity: Activity, at: int) -> bool:
         """Was the lab authorized for ``category`` and ``activity`` at unix time ``at``?"""
         return bool(self.call(self.trust, "isAuthorized", lab_id, category_code(category), int(activity), at))
+
+    def lab_name(self, lab_id: bytes) -> str | None:
+        """The name the lab was registered under (its LabRegistered event; names never change), None if unknown.
+
+        Raises:
+            ChainUnavailable: the node could not be asked.
+        """
+        event = self.trust.events.LabRegistered()
+        logs = revert_guard(
+            lambda: event.get_logs(from_block=0, argument_filters={"labId": lab_id}), what="eth_getLogs"
+        )
+        return str(logs[0]["args"]["name"]) if logs else None
 
     def lab_at(self, lab_id: bytes, at: int) -> dict[str, Any]:
         """The lab's kind, jurisdiction, status and covering authorization at ``at``."""

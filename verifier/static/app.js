@@ -112,6 +112,7 @@
         KEY_MATCHES_BATCH: "签名密钥与存证批次一致",
         KEY_VALID_AT_ISSUE: "签发时密钥有效",
         LAB_REGISTERED: "机构已登记",
+        LAB_NAME: "机构名称与登记一致",
         LAB_ACTIVE_AT_ISSUE: "签发时机构正常",
         LAB_AUTHORIZED_AT_ISSUE: "签发时机构授权有效",
         LAB_SCOPE: "在授权范围内",

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from tracecert.certificate.canonical import (
     CERTIFICATE_DOMAIN,
     LAB_DOMAIN,
+    MAX_JSON_DEPTH,
     canonical_record,
     canonicalize,
     canonicalize_json,
@@ -23,10 +24,11 @@ from tracecert.certificate.canonical import (
     from_hex,
     lab_id,
     normalize_record_json,
+    parse_json,
     record_to_json,
     to_hex,
 )
-from tracecert.certificate.errors import CanonicalizationFailed, MalformedValue
+from tracecert.certificate.errors import CanonicalizationFailed, JsonTooDeep, MalformedValue
 from tracecert.certificate.model import record_from_json
 
 from .conftest import calibration_json, verification_json
@@ -99,6 +101,62 @@ def test_canonicalize_json_refuses(bad: str | bytes) -> None:
     with pytest.raises(CanonicalizationFailed) as e:
         canonicalize_json(bad)
     assert e.value.code == "CANONICALIZATION_FAILED"
+
+
+def _nested(depth: int) -> str:
+    """Objects and arrays alternating, ``depth`` levels in all."""
+    odd = depth % 2
+    return '{"a":[' * (depth // 2) + "[" * odd + "1" + "]" * odd + "]}" * (depth // 2)
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("[" * 100_000 + "]" * 100_000, "JSON_TOO_DEEP"),  # overflowed the C stack once py_ecc raised the limit
+        ('{"a":' * 100_000 + "1" + "}" * 100_000, "JSON_TOO_DEEP"),
+        ("[" * (MAX_JSON_DEPTH + 1) + "]" * (MAX_JSON_DEPTH + 1), "JSON_TOO_DEEP"),
+        (_nested(MAX_JSON_DEPTH + 1), "JSON_TOO_DEEP"),
+        (r'["\\"' + ",[" * 100_000, "JSON_TOO_DEEP"),  # an escaped backslash before the closing quote
+        ("[" * 100_000 + '"', "JSON_TOO_DEEP"),  # unterminated
+        ("9" * 5_000, "CANONICALIZATION_FAILED"),  # beyond Python's 4,300-digit conversion limit
+        ('{"as_of": 1e400}', "CANONICALIZATION_FAILED"),  # an infinite float
+        ("-1e400", "CANONICALIZATION_FAILED"),
+        ("[}", "CANONICALIZATION_FAILED"),
+        ("]]]" + "[" * 100_000, "JSON_TOO_DEEP"),
+    ],
+)
+def test_parse_json_bounds(text: str, code: str) -> None:
+    with pytest.raises(CanonicalizationFailed) as e:
+        parse_json(text)
+    assert e.value.code == code
+    assert isinstance(e.value, JsonTooDeep) == (code == "JSON_TOO_DEEP")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[" * MAX_JSON_DEPTH + "]" * MAX_JSON_DEPTH,
+        _nested(MAX_JSON_DEPTH),
+        '["' + "[" * 100_000 + '"]',  # brackets inside a string do not nest
+        r'["\\"' + ",[]" * 100_000 + "]",  # an escaped backslash ends a string where it seems to
+        r'["\"' + "[" * 100_000 + '"]',  # an escaped quote does not end one
+        r'{"k\"[[[": "v\\", "w": "[{\u005b"}',
+        "9" * 4_300,
+    ],
+)
+def test_parse_json_accepts_up_to_the_bound(text: str) -> None:
+    assert parse_json(text) == json.loads(text)
+
+
+def test_parse_json_bound_holds_whatever_the_recursion_limit() -> None:
+    """The bound does not rely on ``sys.getrecursionlimit()`` (py_ecc, imported by web3, sets it to 100,000)."""
+    import sys
+
+    import web3  # noqa: F401 - what raises the limit
+
+    assert sys.getrecursionlimit() >= 100_000
+    with pytest.raises(JsonTooDeep):
+        parse_json(b"[" * 1_000_000 + b"]" * 1_000_000)
 
 
 def test_canonicalize_refuses_non_json_values() -> None:

@@ -185,6 +185,10 @@ VACUUM = (DCC_EXAMPLES / "ptb-vacuumlab-CDG-3.1.1.xml").read_bytes()
         (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n", "XML_MALFORMED"),  # not XML
         (b"", "XML_MALFORMED"),
         (DCC_HEAD, "XML_MALFORMED"),  # truncated
+        (b"<a>" * 100_000 + b"</a>" * 100_000, "XML_MALFORMED"),  # deeper than MAX_XML_DEPTH
+        (b"<a>" * 257 + b"</a>" * 257, "XML_MALFORMED"),
+        (('<?xml version="1.0" encoding="UTF-7"?>' + VACUUM.decode()).encode("utf-7"), "XML_MALFORMED"),
+        (b'<?xml version="1.0" encoding="x-unknown"?><x/>', "XML_MALFORMED"),
         (b"<certificate/>", "DCC_WRONG_ROOT"),
         (b'<dcc:item xmlns:dcc="https://ptb.de/dcc"/>', "DCC_WRONG_ROOT"),  # DCC namespace, wrong element
         (VACUUM.replace(b'xmlns:dcc="https://ptb.de/dcc"', b'xmlns:dcc="https://ptb.de/dcc2"'), "DCC_WRONG_ROOT"),

@@ -112,6 +112,25 @@ INVALID: list[tuple[Callable[[], Doc], Callable[[Doc], None], str, str]] = [
     (V, _set("item.name", ""), "item.name", "string_too_short"),
     (V, _set("item.name", "   "), "item.name", "string_pattern_mismatch"),
     (V, _set("method", {"clause": "7"}), "method", "reference_or_title"),
+    # identifiers: nothing invisible, one spelling (number reuse is judged on what a person sees)
+    (V, _set("certificate_number", "HZJL2026-JD-00031\u200b"), "certificate_number",
+     "identifier_invisible_character"),
+    (V, _set("certificate_number", "HZJL2026-JD-\u200d00031"), "certificate_number",
+     "identifier_invisible_character"),
+    (V, _set("certificate_number", "\ufeffHZJL2026-JD-00031"), "certificate_number",
+     "identifier_invisible_character"),
+    (V, _set("certificate_number", "HZJL\u202e13000-DJ-6202"), "certificate_number",
+     "identifier_invisible_character"),
+    (V, _set("certificate_number", "HZJL\u2066-00031"), "certificate_number", "identifier_invisible_character"),
+    (V, _set("certificate_number", "HZJL\t00031"), "certificate_number", "identifier_invisible_character"),
+    (V, _set("certificate_number", "HZJL\x7f00031"), "certificate_number", "identifier_invisible_character"),
+    (V, _set("certificate_number", "ＨＺＪＬ2026-00031"), "certificate_number", "identifier_not_normalized"),
+    (V, _set("certificate_number", "HZJL2026\u3000-00031"), "certificate_number", "identifier_not_normalized"),
+    (V, _set("item.serial_number", "SN\u00a0001"), "item.serial_number", "identifier_not_normalized"),
+    (V, _set("item.serial_number", "SN-001\u200b"), "item.serial_number", "identifier_invisible_character"),
+    (V, _set("item.asset_number", "\u2067A-01"), "item.asset_number", "identifier_invisible_character"),
+    (V, _set("standards_used.0.certificate_number", "N\u200c1"), "standards_used.0.certificate_number",
+     "identifier_invisible_character"),
     # structure
     (V, _set("colour", "red"), "colour", "unknown_field"),
     (V, _set("item.weight", "3 kg"), "item.weight", "unknown_field"),
@@ -157,6 +176,13 @@ def test_not_a_record(text: str | bytes) -> None:
     with pytest.raises(RecordInvalid) as e:
         record_from_json(text)
     assert e.value.errors
+
+
+@pytest.mark.parametrize("number", ["浙计〔2026〕检字第00031号", "HZJL 2026-00031", "Ä-Ö-Ü-1"])
+def test_identifiers_in_normal_form_are_kept_verbatim(number: str) -> None:
+    doc = verification_json()
+    doc["certificate_number"] = number
+    assert record_from_json(doc).certificate_number == number
 
 
 def test_python_construction_runs_the_same_rules() -> None:

@@ -300,8 +300,31 @@ CALIBRATION: dict[str, Any] = {
             {"certificate_number": "JD\x00-1"},
             422,
             "RECORD_INVALID",
-            ("certificate_number", "no_control_characters"),
+            ("certificate_number", "identifier_invisible_character"),
             id="nul-in-number",
+        ),
+        # Look-alike numbers: invisible characters and other spellings would evade number-reuse detection.
+        *(
+            pytest.param(
+                {path: value}, 422, "RECORD_INVALID", (path.replace("__", "."), rule), id=f"look-alike-{name}"
+            )
+            for name, path, value, rule in [
+                ("zwsp", "certificate_number", "HZJL2026-JD-00031\u200b", "identifier_invisible_character"),
+                ("zwj", "certificate_number", "HZJL2026-JD-\u200d00031", "identifier_invisible_character"),
+                ("bom", "certificate_number", "\ufeffHZJL2026-JD-00031", "identifier_invisible_character"),
+                ("rlo", "certificate_number", "HZJL2026-\u202e13000", "identifier_invisible_character"),
+                ("fullwidth", "certificate_number", "ＨＺＪＬ2026-JD-00031", "identifier_not_normalized"),
+                ("serial-zwsp", "item__serial_number", "SN-0001\u200b", "identifier_invisible_character"),
+                ("asset-nbsp", "item__asset_number", "ZC\u00a0001", "identifier_not_normalized"),
+            ]
+        ),
+        # The record names its lab as the regulator registered it on chain, not as another lab.
+        pytest.param(
+            {"lab__name": "浙江省计量科学研究院"},
+            422,
+            "LAB_NAME",
+            ("lab.name", "lab_name_on_chain"),
+            id="lab-name-spoofed",
         ),
         pytest.param(
             {"item__category_code": "衡器" * 6},

@@ -213,6 +213,20 @@ def test_out_of_scope(trace_world: TraceWorld) -> None:
     _fails(trace_world.verifier.verify_bundle(bundle), "LAB_SCOPE")
 
 
+def test_issued_in_another_labs_name(trace_world: TraceWorld) -> None:
+    """The city lab signs and anchors a record naming the provincial institute: the chain's name is what is shown,
+    and the record's claim fails LAB_NAME."""
+    lab, d = trace_world.city, trace_world.day
+    record = calibration(lab, "HZ-NAME", serial="YB-4", item="压力表", u="0.01", performed=d(-1), issued=d(0))
+    record["lab"]["name"] = trace_world.provincial.name
+    [bundle] = trace_world.issue(lab, record)
+    report = trace_world.verifier.verify_bundle(bundle)
+    _fails(report, "LAB_NAME")
+    shown = report.to_dict()["certificate"]
+    assert shown["lab_name"] == lab.name == shown["lab_name_on_chain"]
+    assert shown["lab_name_in_record"] == trace_world.provincial.name
+
+
 def test_calibration_presented_as_verification(trace_world: TraceWorld) -> None:
     _, mid, _ = chain_of_three(trace_world)
     lab, d = trace_world.city, trace_world.day

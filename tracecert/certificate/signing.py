@@ -19,7 +19,7 @@ import nacl.secret
 import nacl.signing
 import nacl.utils
 
-from tracecert.certificate.canonical import DIGEST_SIZE, from_hex, to_hex
+from tracecert.certificate.canonical import DIGEST_SIZE, from_hex, parse_json, to_hex
 from tracecert.certificate.errors import (
     KeyFileDecryptFailed,
     KeyFileInvalid,
@@ -195,8 +195,8 @@ def save_key_file(
 
 def _read_doc(path: str | os.PathLike[str]) -> Mapping[str, Any]:
     try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        doc = parse_json(Path(path).read_bytes())
+    except (OSError, ValueError) as e:  # ValueError: CanonicalizationFailed (not JSON, too deep)
         raise KeyFileInvalid(f"cannot read key file: {e}") from e
     if not isinstance(doc, dict) or doc.get("format") != KEY_FILE_FORMAT:
         raise KeyFileInvalid(f"not a {KEY_FILE_FORMAT} key file")

@@ -52,7 +52,7 @@ from tracecert.chain.compile import load_artifact
 from tracecert.chain.contracts import BatchInfo, CertificateStatus, KeyInfo
 from tracecert.chain.deploy import Deployment
 from tracecert.chain.errors import ChainError, ChainUnavailable, canonical_type
-from tracecert.chain.types import Activity, CertificateState, LabKind, LabStatus, category_code
+from tracecert.chain.types import Activity, CertificateState, LabKind, LabStatus, category_code, chain_time
 from verifier.chainview import ChainView, LabState
 from verifier.index_schema import (
     BLOCK_TABLES,
@@ -407,12 +407,6 @@ def _bytes32(value: bytes | str) -> bytes:
     return raw
 
 
-def _uint64(t: int) -> int:
-    if not 0 <= t < 1 << 64:
-        raise ValueError(f"time {t} is outside uint64")
-    return t
-
-
 _T = bindparam("t", type_=UInt64())
 _LAB = bindparam("lab", type_=LargeBinary())
 
@@ -728,10 +722,9 @@ class Index:
     def lab_at(self, lab_id: bytes, at: int) -> LabState | None:
         """See :class:`~verifier.chainview.ChainView`; the semantics of ``TrustRegistry.labAt``.
 
-        Raises:
-            ValueError: ``at`` is not a uint64.
+        Times outside the uint64 range are asked at its nearest end (:func:`~tracecert.chain.types.chain_time`).
         """
-        t = _uint64(at)
+        t = chain_time(at)
         with self._snapshot() as db:
             lab = _Q_LAB.first(db, lab=bytes(lab_id))
             if lab is None:
@@ -752,10 +745,9 @@ class Index:
     def is_authorized(self, lab_id: bytes, category: str, activity: Activity, at: int) -> bool:
         """See :class:`~verifier.chainview.ChainView`; the semantics of ``TrustRegistry.isAuthorized``.
 
-        Raises:
-            ValueError: ``at`` is not a uint64.
+        Times outside the uint64 range are asked at its nearest end (:func:`~tracecert.chain.types.chain_time`).
         """
-        t = _uint64(at)
+        t = chain_time(at)
         try:
             code = category_code(category)
         except ValueError:

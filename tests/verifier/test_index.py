@@ -33,6 +33,7 @@ from verifier.chainview import LabState, LiveChainView
 from verifier.engine import Verifier
 from verifier.index import ContentState, HttpFetcher, Index, IndexMismatch, ReorgTooDeep
 from verifier.index_schema import BLOCK_TABLES, batches_table
+from verifier.report import Verdict
 
 DAY = 86_400
 MIRROR = "https://mirror.test"
@@ -309,6 +310,30 @@ def test_engine_on_the_index_reports_like_on_the_node(trace_world: TraceWorld, m
         for view, v in (("node", world.verifier), ("index", on_index))
     }
     assert outcomes == {"node": "SKIP", "index": "PASS"}
+
+
+@pytest.mark.parametrize(
+    ("performed", "issued", "failing"),
+    [
+        ("1957-03-02", "1957-03-05", "LAB_AUTHORIZED_AT_ISSUE"),  # PTB's own examples are this old
+        ("1969-12-31", "1970-01-01", "LAB_AUTHORIZED_AT_ISSUE"),  # China time: before the epoch in UTC
+        ("9000-12-30", "9000-12-31", "ISSUED_BEFORE_ANCHOR"),  # beyond any block time
+    ],
+)
+def test_dates_far_from_now_are_judged_not_crashed(
+    trace_world: TraceWorld, mirror: Mirror, index: Index, performed: str, issued: str, failing: str
+) -> None:
+    """Dates before 1970 and far in the future are compared as dates: on the node (uint64 views) and on the index
+    alike, the answer is a verdict naming the failed check, never an encoding error."""
+    world = trace_world
+    lab = world.city
+    rec = calibration(lab, f"HZ-{performed}", serial="T-1", item="压力表", u="0.01", performed=performed, issued=issued)
+    [bundle] = issue(world, mirror, lab, rec)
+    index.sync()
+    for verifier in (world.verifier, Verifier(index, world.source)):
+        report = verifier.verify_bundle(bundle)
+        assert report.verdict is Verdict.INVALID
+        assert failing in report.codes, report.to_dict()["reasons"]
 
 
 def test_a_withheld_batch_is_a_warning_that_does_not_break_the_chain(

@@ -21,7 +21,7 @@ from tracecert.chain.client import ChainClient, revert_guard
 from tracecert.chain.deploy import Deployment
 from tracecert.chain.errors import canonical_type
 from tracecert.chain.sender import Receipt, TransactionSender
-from tracecert.chain.types import Activity, CertificateState, LabKind, RevocationReason, category_code
+from tracecert.chain.types import Activity, CertificateState, LabKind, RevocationReason, category_code, chain_time
 
 __all__ = ["BatchInfo", "CertificateStatus", "ChainContracts", "KeyInfo"]
 
@@ -163,7 +163,9 @@ class ChainContracts:
 
     def is_authorized(self, lab_id: bytes, category: str, activity: Activity, at: int) -> bool:
         """Was the lab authorized for ``category`` and ``activity`` at unix time ``at``?"""
-        return bool(self.call(self.trust, "isAuthorized", lab_id, category_code(category), int(activity), at))
+        return bool(
+            self.call(self.trust, "isAuthorized", lab_id, category_code(category), int(activity), chain_time(at))
+        )
 
     def lab_name(self, lab_id: bytes) -> str | None:
         """The name the lab was registered under (its LabRegistered event; names never change), None if unknown.
@@ -190,7 +192,7 @@ class ChainContracts:
             "valid_from",
             "valid_until",
         )
-        return dict(zip(names, self.call(self.trust, "labAt", lab_id, at), strict=True))
+        return dict(zip(names, self.call(self.trust, "labAt", lab_id, chain_time(at)), strict=True))
 
     # ------------------------------------------------------------------ writers and keys (CertificateRegistry)
 

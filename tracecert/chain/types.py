@@ -16,6 +16,7 @@ __all__ = [
     "RevocationReason",
     "category_code",
     "category_from_bytes",
+    "chain_time",
 ]
 
 #: Jurisdiction code of the national regulator (others are GB/T 2260 six-digit codes, e.g. 330000, 330100).
@@ -65,6 +66,17 @@ class RevocationReason(IntEnum):
     INSTRUMENT_WITHDRAWN = 5
     LAB_REQUEST = 6
     REGULATOR_ORDER = 7
+
+
+_UINT64_MAX = (1 << 64) - 1
+
+
+def chain_time(t: int) -> int:
+    """A unix time as the contracts' ``uint64`` views take it: times before 1970 ask at 0 and times beyond the
+    uint64 range at its end, which answer exactly as the time itself would (the recorded history starts after 1970,
+    when the contracts were deployed, and every change in it has a block timestamp inside the range). So a DCC
+    whose work date is 1957 is judged, not refused with an encoding error."""
+    return min(max(int(t), 0), _UINT64_MAX)
 
 
 def category_code(code: str) -> bytes:

@@ -153,7 +153,9 @@ def test_bundle_verify(tmp_path: Path) -> None:
     path.write_bytes(dump_bundle(bundle))
     result = runner.invoke(app, ["bundle", "verify", str(path)])
     assert result.exit_code == 0, result.stderr
-    assert result.stdout.startswith("OK " + to_hex(digest))
+    # Integrity only: never a bare "OK" that reads as "valid" for a revoked certificate.
+    assert result.stdout.startswith("INTACT " + to_hex(digest))
+    assert "not a verdict" in result.stderr and "OK" not in result.stdout
 
     doc = bundle_to_json(bundle)
     doc["proof"]["leaf_index"] = 1

@@ -257,7 +257,8 @@ bundle_app = typer.Typer(help="Proof bundles (tracecert-bundle/1).", no_args_is_
 
 @bundle_app.command("verify")
 def bundle_verify(file: ExistingFile) -> None:
-    """Verify a bundle offline: digest, key id, signature, inclusion proof (the chain lookup is not done)."""
+    """Check a bundle's integrity offline: digest, key id, signature, inclusion proof. Not a verdict: whether it is
+    anchored, revoked, substituted or issued by an authorized lab needs the chain (``tracecert verify FILE``)."""
     try:
         bundle = parse_bundle(file.read_bytes())
     except BundleInvalid as e:
@@ -267,7 +268,13 @@ def bundle_verify(file: ExistingFile) -> None:
     except CertificateError as e:
         _fail(e, exit_code=1)
     proof = bundle.proof
-    typer.echo(f"OK {bundle.digest} leaf {proof.leaf_index}/{proof.tree_size} root {bundle.anchor.root}")
+    typer.echo(f"INTACT {bundle.digest} leaf {proof.leaf_index}/{proof.tree_size} root {bundle.anchor.root}")
+    typer.echo(
+        "完整性无误，但这不是验证结论：是否上链、撤销、替代及机构授权未检查，请用 tracecert verify。 / "
+        "Intact, but not a verdict: anchoring, revocation, substitution and the lab's authorization were not "
+        "checked; run `tracecert verify FILE` for one.",
+        err=True,
+    )
 
 
 @bundle_app.command("schema")

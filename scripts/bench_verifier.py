@@ -44,8 +44,8 @@ from tests.verifier.test_api import build_world
 from tracecert.chain.client import ChainClient
 from tracecert.chain.node import AnvilNode
 from tracecert.chain.types import Activity, LabKind
-from verifier.engine import Verifier
-from verifier.report import Verdict
+from tracecert.verification.engine import Verifier
+from tracecert.verification.report import Verdict
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_P50_MS = 5.0

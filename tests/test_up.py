@@ -15,8 +15,8 @@ from typing import Any
 import httpx
 
 from tests.conftest import free_port
+from tracecert.verification.report import Verdict
 from verifier.api import VerifierSettings, build_verifier
-from verifier.report import Verdict
 
 
 def _start(data_dir: Path, ports: dict[str, int]) -> subprocess.Popen[str]:

@@ -1,9 +1,10 @@
 """The verifier's HTTP service: verification endpoints, the traceability tree, and the bilingual web page.
 
 No authentication: anyone may verify a public certificate. Uploads (``POST /v1/verify``) are rate limited per
-client address. The service takes any :class:`~verifier.chainview.ChainView` (a live node now, the verifier's own
-index when configured) and any :class:`~verifier.sources.BundleSource`; :func:`create_app` accepts a ready
-:class:`~verifier.engine.Verifier`, otherwise one is built from :class:`VerifierSettings` on first use.
+client address. The service takes any :class:`~tracecert.verification.chainview.ChainView` (a live node now, the
+verifier's own index when configured) and any :class:`~tracecert.verification.sources.BundleSource`;
+:func:`create_app` accepts a ready :class:`~tracecert.verification.engine.Verifier`, otherwise one is built from
+:class:`VerifierSettings` on first use.
 
 Endpoints::
 
@@ -88,10 +89,10 @@ from tracecert.service_errors import (
     UnsupportedMediaType,
     error_response,
 )
-from verifier.chainview import ChainView, LiveChainView
-from verifier.engine import Policy, Verifier
-from verifier.report import Report
-from verifier.sources import BundleSource, ChainedSource, DirectorySource, MemorySource, RegistrySource
+from tracecert.verification.chainview import ChainView, LiveChainView
+from tracecert.verification.engine import Policy, Verifier
+from tracecert.verification.report import Report
+from tracecert.verification.sources import BundleSource, ChainedSource, DirectorySource, MemorySource, RegistrySource
 
 __all__ = [
     "InvalidRequest",

@@ -17,6 +17,10 @@ from rich.console import Console
 from rich.text import Text
 
 from tracecert.chain.errors import ChainUnavailable
+from tracecert.verification.chainview import LiveChainView
+from tracecert.verification.engine import Evidence, Verifier
+from tracecert.verification.report import Report, Verdict
+from tracecert.verification.sources import MemorySource
 from verifier.api import (
     ServiceError,
     SetupError,
@@ -27,10 +31,6 @@ from verifier.api import (
     parse_as_of,
     parse_kind,
 )
-from verifier.chainview import LiveChainView
-from verifier.engine import Evidence, Verifier
-from verifier.report import Report, Verdict
-from verifier.sources import MemorySource
 
 __all__ = ["register", "serve_command", "verify_command"]
 

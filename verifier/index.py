@@ -2,7 +2,7 @@
 
 It follows the TraceCert contracts' events block range by block range into a local SQLite file (resumable,
 reorg-safe), fetches the contents of every anchored batch from mirrors and keeps them only when they hash to the
-anchored root, and answers the engine's :class:`~verifier.chainview.ChainView` reads without a round trip.
+anchored root, and answers the engine's :class:`~tracecert.verification.chainview.ChainView` reads without a round trip.
 
 Errors::
 
@@ -53,7 +53,7 @@ from tracecert.chain.contracts import BatchInfo, CertificateStatus, KeyInfo
 from tracecert.chain.deploy import Deployment
 from tracecert.chain.errors import ChainError, ChainUnavailable, canonical_type
 from tracecert.chain.types import Activity, CertificateState, LabKind, LabStatus, category_code, chain_time
-from verifier.chainview import ChainView, LabState
+from tracecert.verification.chainview import ChainView, LabState
 from verifier.index_schema import (
     BLOCK_TABLES,
     SCHEMA_VERSION,
@@ -689,11 +689,11 @@ class Index:
     # ------------------------------------------------------------------ reads: ChainView
 
     def chain_id(self) -> int:
-        """See :class:`~verifier.chainview.ChainView`."""
+        """See :class:`~tracecert.verification.chainview.ChainView`."""
         return self._chain_id
 
     def certificate_registry(self) -> str:
-        """See :class:`~verifier.chainview.ChainView`."""
+        """See :class:`~tracecert.verification.chainview.ChainView`."""
         return self.deployment.certificate_registry
 
     def now(self) -> int:
@@ -705,14 +705,15 @@ class Index:
         return int(row.value) if row else self.client.block_timestamp()
 
     def batch(self, root: bytes) -> BatchInfo | None:
-        """See :class:`~verifier.chainview.ChainView`."""
+        """See :class:`~tracecert.verification.chainview.ChainView`."""
         row = _Q_BATCH.first(self._db(), root=bytes(root))
         if row is None:
             return None
         return BatchInfo(row.root, row.lab_id, row.key_id, row.size, row.batch_index, row.anchored_at, row.block_number)
 
     def key(self, key_id: bytes) -> KeyInfo | None:
-        """See :class:`~verifier.chainview.ChainView`: the window as shrunk by every ``KeyWindowClosed``."""
+        """See :class:`~tracecert.verification.chainview.ChainView`: the window as shrunk by every
+        ``KeyWindowClosed``."""
         row = _Q_KEY.first(self._db(), key_id=bytes(key_id))
         if row is None:
             return None
@@ -720,7 +721,7 @@ class Index:
         return KeyInfo(row.key_id, row.lab_id, row.public_key, row.valid_from, until, row.registered_at)
 
     def lab_at(self, lab_id: bytes, at: int) -> LabState | None:
-        """See :class:`~verifier.chainview.ChainView`; the semantics of ``TrustRegistry.labAt``.
+        """See :class:`~tracecert.verification.chainview.ChainView`; the semantics of ``TrustRegistry.labAt``.
 
         Times outside the uint64 range are asked at its nearest end (:func:`~tracecert.chain.types.chain_time`).
         """
@@ -743,7 +744,7 @@ class Index:
         )
 
     def is_authorized(self, lab_id: bytes, category: str, activity: Activity, at: int) -> bool:
-        """See :class:`~verifier.chainview.ChainView`; the semantics of ``TrustRegistry.isAuthorized``.
+        """See :class:`~tracecert.verification.chainview.ChainView`; the semantics of ``TrustRegistry.isAuthorized``.
 
         Times outside the uint64 range are asked at its nearest end (:func:`~tracecert.chain.types.chain_time`).
         """
@@ -763,7 +764,7 @@ class Index:
         return scope is not None and scope.activities & wanted == wanted
 
     def status(self, lab_id: bytes, digest: bytes) -> CertificateStatus:
-        """See :class:`~verifier.chainview.ChainView`."""
+        """See :class:`~tracecert.verification.chainview.ChainView`."""
         row = _Q_STATUS.first(self._db(), lab=bytes(lab_id), digest=bytes(digest))
         if row is None:
             return CertificateStatus(CertificateState.NONE, 0, 0, 0, None)
@@ -772,13 +773,13 @@ class Index:
         )
 
     def lab_name(self, lab_id: bytes) -> str | None:
-        """See :class:`~verifier.chainview.ChainView`."""
+        """See :class:`~tracecert.verification.chainview.ChainView`."""
         row = _Q_LAB.first(self._db(), lab=bytes(lab_id))
         return None if row is None else str(row.name)
 
     def batch_published(self, root: bytes) -> bool | None:
-        """See :class:`~verifier.chainview.ChainView`: from :meth:`contents_state`; None without any mirror to ask
-        (then nothing was withheld: nobody was asked)."""
+        """See :class:`~tracecert.verification.chainview.ChainView`: from :meth:`contents_state`; None without any
+        mirror to ask (then nothing was withheld: nobody was asked)."""
         if not self.mirrors:
             return None
         state = self.contents_state(root)
@@ -787,7 +788,8 @@ class Index:
         return False if state in (ContentState.WITHHELD, ContentState.MISMATCH) else None
 
     def numbered(self, lab_id: bytes, number: str) -> list[bytes]:
-        """See :class:`~verifier.chainview.ChainView`: from the verified batch contents (:meth:`by_number`)."""
+        """See :class:`~tracecert.verification.chainview.ChainView`: from the verified batch contents
+        (:meth:`by_number`)."""
         return [leaf.digest for leaf in self.by_number(lab_id, number)]
 
     # ------------------------------------------------------------------ reads: contents and monitoring

@@ -234,9 +234,9 @@ def test_the_twists_are_on_chain(seeded: Seeded) -> None:
     ],
 )
 def test_the_verifier_tells_the_story(seeded: Seeded, name: str, verdict: str, failed: set[str]) -> None:
-    verifier = pytest.importorskip("verifier.engine")
-    from verifier.chainview import LiveChainView
-    from verifier.sources import MemorySource
+    verifier = pytest.importorskip("tracecert.verification.engine")
+    from tracecert.verification.chainview import LiveChainView
+    from tracecert.verification.sources import MemorySource
 
     regulator = seeded.core.authenticate(seeded.first.regulators["330000"]["token"])
     nmi = seeded.core.authenticate(seeded.first.labs["nmi"]["token"])

@@ -23,9 +23,9 @@ from tracecert.certificate.model import is_valid_usci, record_from_json
 from tracecert.certificate.signing import SigningKey, generate_key
 from tracecert.chain.sender import TransactionSender
 from tracecert.chain.types import Activity, LabKind
-from verifier.chainview import LiveChainView
-from verifier.engine import Verifier
-from verifier.sources import MemorySource
+from tracecert.verification.chainview import LiveChainView
+from tracecert.verification.engine import Verifier
+from tracecert.verification.sources import MemorySource
 
 _USCI = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 

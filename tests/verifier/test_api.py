@@ -24,6 +24,8 @@ from tracecert.chain.contracts import ChainContracts
 from tracecert.chain.deploy import deploy
 from tracecert.chain.sender import TransactionSender
 from tracecert.chain.types import Activity, LabKind, RevocationReason
+from tracecert.verification.chainview import LiveChainView
+from tracecert.verification.engine import Verifier
 from verifier.api import (
     InvalidRequest,
     TokenBucket,
@@ -32,8 +34,6 @@ from verifier.api import (
     create_app,
     parse_as_of,
 )
-from verifier.chainview import LiveChainView
-from verifier.engine import Verifier
 
 PDF = b"%PDF-1.7\n" + bytes(range(256)) * 40 + b"\n%%EOF\n"
 #: A real PTB DCC (the verifier validates XML documents against their declared schema).

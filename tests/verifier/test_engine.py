@@ -20,10 +20,10 @@ from tests.verifier.conftest import (
 from tracecert.certificate.canonical import from_hex
 from tracecert.certificate.model import Kind
 from tracecert.chain.types import Activity, LabKind, RevocationReason
-from verifier.chainview import LiveChainView
-from verifier.engine import MAX_NUMBER_CLAIMS, Verifier
-from verifier.report import Outcome, Verdict
-from verifier.sources import MemorySource
+from tracecert.verification.chainview import LiveChainView
+from tracecert.verification.engine import MAX_NUMBER_CLAIMS, Verifier
+from tracecert.verification.report import Outcome, Verdict
+from tracecert.verification.sources import MemorySource
 
 
 def test_valid_chain_of_three(trace_world: TraceWorld) -> None:
@@ -595,7 +595,7 @@ def test_a_standard_that_failed_its_verification_is_no_link(trace_world: TraceWo
 
 
 def test_a_lying_source_cannot_answer_another_question(trace_world: TraceWorld) -> None:
-    from verifier.engine import Verifier
+    from tracecert.verification.engine import Verifier
 
     w = trace_world
     _, _, leaf = chain_of_three(w)

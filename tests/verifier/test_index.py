@@ -29,11 +29,11 @@ from tracecert.chain.client import ChainClient
 from tracecert.chain.deploy import Deployment
 from tracecert.chain.errors import ChainUnavailable, TransactionFailed
 from tracecert.chain.types import Activity, LabKind, LabStatus, RevocationReason, category_code, category_from_bytes
-from verifier.chainview import LabState, LiveChainView
-from verifier.engine import Verifier
+from tracecert.verification.chainview import LabState, LiveChainView
+from tracecert.verification.engine import Verifier
+from tracecert.verification.report import Verdict
 from verifier.index import ContentState, HttpFetcher, Index, IndexMismatch, ReorgTooDeep
 from verifier.index_schema import BLOCK_TABLES, batches_table
-from verifier.report import Verdict
 
 DAY = 86_400
 MIRROR = "https://mirror.test"

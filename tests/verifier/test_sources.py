@@ -6,10 +6,10 @@ from __future__ import annotations
 import httpx
 
 from tests.verifier.conftest import TraceWorld, chain_of_three, reuse_number
-from verifier.chainview import LiveChainView
-from verifier.engine import Verifier
-from verifier.report import Verdict
-from verifier.sources import ChainedSource, MemorySource, RegistrySource, numbered
+from tracecert.verification.chainview import LiveChainView
+from tracecert.verification.engine import Verifier
+from tracecert.verification.report import Verdict
+from tracecert.verification.sources import ChainedSource, MemorySource, RegistrySource, numbered
 
 
 class FakeRegistry:

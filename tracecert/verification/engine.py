@@ -1,9 +1,9 @@
 """The verification engine: a certificate (bundle, record, document or number) checked against the chain.
 
 Inputs are normalized to :class:`Evidence` first (record, digest, signature, inclusion proof, document); then every
-check in :data:`verifier.report.CHECKS` runs and the :class:`~verifier.report.Report` collects all outcomes — never
-just the first failure. Traceability verifies each standard's certificate with the same engine, recursively, with a
-depth bound and a visited set, and returns the chain as a tree.
+check in :data:`tracecert.verification.report.CHECKS` runs and the :class:`~tracecert.verification.report.Report`
+collects all outcomes — never just the first failure. Traceability verifies each standard's certificate with the
+same engine, recursively, with a depth bound and a visited set, and returns the chain as a tree.
 
 Times: certificate dates are calendar dates in the lab's time zone (China Standard Time, UTC+8, by default); a
 date D counts as the interval [D 00:00, D+1 00:00) there. Chain times are block timestamps.
@@ -30,9 +30,9 @@ from tracecert.certificate.model import CertificateRecord, Conclusion, Kind, rec
 from tracecert.certificate.signing import verify_signature
 from tracecert.chain.contracts import BatchInfo
 from tracecert.chain.types import Activity, CertificateState, LabKind, LabStatus
-from verifier.chainview import ChainView, LabState
-from verifier.report import Report, TraceNode
-from verifier.sources import BundleSource, CheckedSource, MemorySource
+from tracecert.verification.chainview import ChainView, LabState
+from tracecert.verification.report import Report, TraceNode
+from tracecert.verification.sources import BundleSource, CheckedSource, MemorySource
 
 __all__ = ["MAX_NUMBER_CLAIMS", "VALIDITY_PERIODS_DAYS", "Evidence", "Policy", "Verifier"]
 

@@ -7,7 +7,11 @@ Each step leaves a durable record before the next one starts, so a kill at any p
    has waited ``batch_window_seconds``;
 2. *anchor*: the anchor transaction is signed and journaled in the same database before broadcast (journal key
    ``anchor:<root>``); a retry re-sends that same transaction, and the contract refuses a root twice anyway;
-3. *finish*: after confirmation the batch and its certificates become ANCHORED with the block number and time.
+3. *finish*: after confirmation the batch and its certificates become ANCHORED with the block number, hash and time.
+
+A node that goes backwards (killed hard and restarted from an older state, or reorganized) is noticed within about a
+second (:meth:`AnchoringWorker.check_chain`): lost batches go back to PREPARED and are anchored again, journaled
+transactions stuck behind the lost nonces are retired and signed anew, and nothing waits for a receipt that cannot come.
 
 Contract refusals (lab suspended, key closed...) fail the batch and its certificates visibly with the error name;
 an unreachable node only delays them.
@@ -23,6 +27,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from eth_utils import keccak
 from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
@@ -31,6 +36,7 @@ from registry.db import Batch, Certificate, LifecycleOp, utcnow
 from tracecert.certificate.canonical import from_hex, to_hex
 from tracecert.certificate.merkle import build_batch
 from tracecert.chain.errors import ChainError, ChainUnavailable, ContractReverted, ReceiptTimeout, TransactionFailed
+from tracecert.chain.sender import TransactionSender
 from tracecert.chain.types import CertificateState
 
 __all__ = ["AnchoringWorker", "StepReport"]
@@ -40,6 +46,8 @@ logger = logging.getLogger(__name__)
 _RETRYABLE = (ChainUnavailable, ReceiptTimeout)
 #: PostgreSQL advisory lock key held by the one running worker ("TRCW").
 _WORKER_LOCK = 0x54524357
+#: Topic of ``BatchAnchored(root, labId, keyId, count, index)``.
+_BATCH_ANCHORED = "0x" + keccak(text="BatchAnchored(bytes32,bytes32,bytes32,uint32,uint32)").hex()
 
 
 @dataclass
@@ -62,12 +70,18 @@ class StepReport:
 class AnchoringWorker:
     """Moves certificates from PENDING to ANCHORED, and revocations/substitutions onto the chain."""
 
+    #: Seconds between two cheap looks for a chain that went backwards (:meth:`check_chain`).
+    chain_check_interval: float = 1.0
+
     def __init__(self, core: RegistryCore, *, poll_interval: float = 0.05) -> None:
         self.core = core
         self.poll_interval = poll_interval
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._next_reconcile = 0.0
+        self._next_check = 0.0
+        #: The accounts this worker has sent from: their nonces are checked against the node's.
+        self._accounts: set[str] = set()
 
     # ------------------------------------------------------------------ running
 
@@ -152,6 +166,8 @@ class AnchoringWorker:
         ``force`` batches pending certificates without waiting for the time window (tests, shutdown).
         """
         report = StepReport()
+        if time.monotonic() >= self._next_check:
+            self.check_chain()
         if time.monotonic() >= self._next_reconcile:
             self.reconcile()
         for root in self._open_batches():
@@ -194,18 +210,27 @@ class AnchoringWorker:
         with self.core.sessions() as s:
             recent = list(
                 s.execute(
-                    select(Batch.root, Batch.lab_id).where(Batch.state == "ANCHORED", Batch.anchored_at >= since)
+                    select(Batch.root, Batch.lab_id, Batch.block_number, Batch.block_hash).where(
+                        Batch.state == "ANCHORED", Batch.anchored_at >= since
+                    )
                 ).all()
             )
         lost: list[str] = []
-        for root, lab_id in recent:
+        hashes: dict[int, str | None] = {}
+        for root, lab_id, block_number, block_hash in recent:
             try:
                 info = self.core.chain.batch(from_hex(root))
+                if to_hex(info.lab_id) == lab_id and block_hash is not None and info.block_number not in hashes:
+                    hashes[info.block_number] = self._block_hash(info.block_number)
             except ContractReverted:
                 info = None
             except ChainError:
                 return lost  # the node does not answer: try again next time
             if info is not None and to_hex(info.lab_id) == lab_id:
+                if info.block_number != block_number or (block_hash and hashes[info.block_number] != block_hash):
+                    # On chain still, but in another block (a reorganization mined it again): record that one.
+                    logger.warning("batch %s moved from block %s to block %d", root, block_number, info.block_number)
+                    self._adopt(root, lab_id)
                 continue
             lost.append(root)
             entry = self.core.journal.get(f"anchor:{root}")
@@ -216,6 +241,7 @@ class AnchoringWorker:
                 batch = s.get(Batch, root)
                 assert batch is not None
                 batch.state, batch.tx_hash, batch.block_number, batch.block_timestamp = "PREPARED", None, None, None
+                batch.block_hash = None
                 batch.chain_index, batch.anchored_at, batch.error = None, None, "LOST_FROM_CHAIN"
                 s.execute(
                     update(Certificate).where(Certificate.batch_root == root).values(status="PENDING", anchored_at=None)
@@ -223,6 +249,66 @@ class AnchoringWorker:
             self.core.sender_for(self.core.lab(lab_id).writer_address).resync()
             logger.error("batch %s is no longer on chain (node state lost or reorganized): anchoring it again", root)
         return lost
+
+    def check_chain(self) -> bool:
+        """Look cheaply for a chain that went backwards, and repair at once what it took; return whether it did.
+
+        Signs: the head below the highest block a batch is recorded in; that block's hash changed (replaced at the
+        same height); an account's next nonce on the node below ours (a nonce we signed past, or a transaction the
+        journal holds as mined). Then lost batches are put back (:meth:`reconcile`), journaled transactions at or
+        above the node's nonce are retired to be signed anew, and nonces are read from the node again. Runs every
+        :attr:`chain_check_interval` seconds of :meth:`step`; costs a few reads.
+        """
+        self._next_check = time.monotonic() + self.chain_check_interval
+        try:
+            signs = self._went_backwards()
+        except ChainError:
+            return False  # the node does not answer: look again next time
+        if not signs:
+            return False
+        logger.warning("the chain went backwards (%s): putting lost batches back, realigning nonces", "; ".join(signs))
+        self.reconcile()
+        for address in sorted(self._accounts):
+            try:
+                retired = self._sender(address).realign()
+            except ChainError:
+                self._next_check = 0.0  # look again at the next step
+                break
+            if retired:
+                logger.warning("account %s: %d journaled transaction(s) retired, to sign anew", address, len(retired))
+        return True
+
+    def _went_backwards(self) -> list[str]:
+        client = self.core.chain.client
+        head = client.head(max_age=0)
+        signs: list[str] = []
+        with self.core.sessions() as s:
+            latest = s.execute(
+                select(Batch.block_number, Batch.block_hash)
+                .where(Batch.state == "ANCHORED", Batch.block_number.is_not(None))
+                .order_by(Batch.block_number.desc())
+                .limit(1)
+            ).first()
+        if latest is not None and latest[0] is not None:
+            number, recorded = int(latest[0]), latest[1]
+            if number > head:
+                signs.append(f"head {head} is below block {number} of an anchored batch")
+            elif recorded is not None and self._block_hash(number) != recorded:
+                signs.append(f"block {number} of an anchored batch was replaced")
+        for address in sorted(self._accounts):
+            behind = self._sender(address).behind()
+            if behind is not None:
+                signs.append(f"account {address}: next nonce {behind[0]} on the node, {behind[1]} here")
+        return signs
+
+    def _block_hash(self, number: int) -> str | None:
+        block = self.core.chain.client.rpc("eth_getBlockByNumber", [hex(number), False])
+        return None if block is None else str(block["hash"])
+
+    def _sender(self, address: str) -> TransactionSender:
+        """The sender of a held account, remembered for the nonce checks of :meth:`check_chain`."""
+        self._accounts.add(address)
+        return self.core.sender_for(address)
 
     def _open_batches(self) -> list[str]:
         with self.core.sessions() as s:
@@ -284,7 +370,7 @@ class AnchoringWorker:
             return
         lab = self.core.lab(batch.lab_id)
         try:
-            sender = self.core.sender_for(lab.writer_address)
+            sender = self._sender(lab.writer_address)
             receipt = self.core.chain.anchor(sender, from_hex(root), batch.size, from_hex(batch.key_id))
         except ContractReverted as exc:
             if exc.error == "CertificateRegistryRootAlreadyAnchored" and self._adopt(root, batch.lab_id):
@@ -301,7 +387,9 @@ class AnchoringWorker:
         events = self.core.chain.events(receipt)
         index = next((args["index"] for name, args in events if name == "BatchAnchored"), None)
         timestamp = self.core.chain.client.block_timestamp(receipt.block_number)
-        self._finish(root, receipt.tx_hash, receipt.block_number, timestamp, index, receipt.gas_used)
+        self._finish(
+            root, receipt.tx_hash, receipt.block_number, timestamp, index, receipt.gas_used, receipt.block_hash
+        )
         report.anchored += 1
 
     def _adopt(self, root: str, lab_id: str) -> bool:
@@ -313,17 +401,45 @@ class AnchoringWorker:
         if to_hex(info.lab_id) != lab_id:
             return False
         entry = self.core.journal.get(f"anchor:{root}")
-        self._finish(root, entry.tx_hash if entry else None, info.block_number, info.timestamp, info.index, None)
+        tx_hash, block_hash = entry.tx_hash if entry else None, None
+        try:  # the transaction that anchored it, from its event (a stale copy of ours may have won)
+            contracts = self.core.chain
+            logs = contracts.client.rpc(
+                "eth_getLogs",
+                [
+                    {
+                        "address": contracts.certificates.address,
+                        "fromBlock": hex(info.block_number),
+                        "toBlock": hex(info.block_number),
+                        "topics": [_BATCH_ANCHORED, root],
+                    }
+                ],
+            )
+            if logs:
+                tx_hash, block_hash = logs[0]["transactionHash"], logs[0]["blockHash"]
+            else:
+                block_hash = self._block_hash(info.block_number)
+        except ChainError:
+            pass
+        self._finish(root, tx_hash, info.block_number, info.timestamp, info.index, None, block_hash)
         return True
 
     def _finish(
-        self, root: str, tx_hash: str | None, block_number: int, timestamp: int, index: int | None, gas_used: int | None
+        self,
+        root: str,
+        tx_hash: str | None,
+        block_number: int,
+        timestamp: int,
+        index: int | None,
+        gas_used: int | None,
+        block_hash: str | None = None,
     ) -> None:
         now = utcnow()
         with self.core.sessions.begin() as s:
             batch = s.get(Batch, root)
             assert batch is not None
             batch.state, batch.tx_hash, batch.block_number = "ANCHORED", tx_hash, block_number
+            batch.block_hash = block_hash
             batch.block_timestamp, batch.chain_index, batch.gas_used, batch.anchored_at = (
                 timestamp,
                 index,
@@ -389,7 +505,7 @@ class AnchoringWorker:
                     continue  # the replacement goes on chain first
             try:
                 address = op.regulator_address or self.core.lab(op.lab_id).writer_address
-                sender = self.core.sender_for(address)
+                sender = self._sender(address)
                 lab, digest = from_hex(op.lab_id), from_hex(op.digest)
                 if op.op == "REVOKE":
                     receipt = self.core.chain.revoke(sender, lab, digest, op.reason, op.effective_time)

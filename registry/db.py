@@ -34,7 +34,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
-from tracecert.chain.sender import OPEN_STATES, JournalEntry
+from tracecert.chain.sender import LIVE_STATES, OPEN_STATES, JournalEntry
 
 __all__ = [
     "ApiToken",
@@ -176,7 +176,9 @@ class Batch(Base):
     error: Mapped[str | None] = mapped_column(String(256), nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     tx_hash: Mapped[str | None] = mapped_column(HEX32, nullable=True)
-    block_number: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    block_number: Mapped[int | None] = mapped_column(BigInteger, nullable=True, index=True)
+    #: Hash of that block: a node that went backwards (lost or replaced the block) no longer has it.
+    block_hash: Mapped[str | None] = mapped_column(HEX32, nullable=True)
     block_timestamp: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     chain_index: Mapped[int | None] = mapped_column(Integer, nullable=True)
     gas_used: Mapped[int | None] = mapped_column(Integer, nullable=True)
@@ -276,6 +278,20 @@ class DbJournal:
             rows = s.scalars(
                 select(TxJournalRow)
                 .where(TxJournalRow.sender == sender, TxJournalRow.state.in_(OPEN_STATES))
+                .order_by(TxJournalRow.nonce)
+            )
+            return [_entry(r) for r in rows]
+
+    def entries_from(self, sender: str, nonce: int) -> list[JournalEntry]:
+        """Entries of ``sender`` SIGNED, SENT or MINED with a nonce of at least ``nonce``, by nonce."""
+        with self._sessions() as s:
+            rows = s.scalars(
+                select(TxJournalRow)
+                .where(
+                    TxJournalRow.sender == sender,
+                    TxJournalRow.state.in_(LIVE_STATES),
+                    TxJournalRow.nonce >= nonce,
+                )
                 .order_by(TxJournalRow.nonce)
             )
             return [_entry(r) for r in rows]

@@ -11,6 +11,10 @@ full record (with the customer) and the proof bundle go only to the issuing lab 
 bundle to the certificate's holder. A lab may publish a certificate (:func:`publish`, or ``public`` when issuing):
 then anyone, without a token, may download its proof bundle. That is for the certificates of reference standards,
 which a verifier of any certificate calibrated with them must fetch to follow its traceability chain.
+
+Nothing is shown as anchored in a block the node does not have: a node that went backwards (restarted from an older
+state) may have lost it, and until the worker puts the batch back (within about a second) the certificate reads as
+pending, with no block, bundle or batch listing. The head is asked of the node at most once a second.
 """
 
 from __future__ import annotations
@@ -24,12 +28,13 @@ from sqlalchemy.exc import IntegrityError
 
 from registry.core import Principal, RegistryCore
 from registry.db import Batch, Certificate, FraudSignal, HeldKey, LifecycleOp
-from registry.errors import AlreadyRevoked, Forbidden, InvalidRequest, NotFound, Unauthorized
+from registry.errors import AlreadyRevoked, Forbidden, InvalidRequest, NotFound, RegistryError, Unauthorized
 from registry.issuance import Accepted, Submission, accept
 from tracecert.certificate.bundle import Anchor, build_bundle, bundle_to_json
 from tracecert.certificate.canonical import from_hex
 from tracecert.certificate.errors import CertificateError
 from tracecert.certificate.model import record_from_json
+from tracecert.chain.errors import ChainError
 from tracecert.chain.types import RevocationReason
 
 __all__ = [
@@ -177,6 +182,27 @@ def _may_see_full(core: RegistryCore, principal: Principal | None, lab_id: str) 
     return True
 
 
+def _beyond_head(core: RegistryCore, batch: Batch | None) -> bool:
+    """Whether ``batch`` is recorded anchored in a block above the node's head (cached a second): the node lost that
+    block, so the batch is not on chain now (the worker puts it back). False when the node cannot be asked."""
+    if batch is None or batch.state != "ANCHORED" or batch.block_number is None:
+        return False
+    try:
+        return batch.block_number > core.chain.client.head(at_least=batch.block_number)
+    except (ChainError, RegistryError):
+        return False
+
+
+def _not_on_chain(view: dict[str, Any]) -> dict[str, Any]:
+    """A summary as it reads while its batch's block is gone from the node: pending, in no block."""
+    if view["status"] == "anchored":
+        view["status"] = "pending"
+    view["anchored_at"] = None
+    if view["batch"] is not None:
+        view["batch"].update(state="prepared", tx_hash=None, block_number=None, block_timestamp=None)
+    return view
+
+
 def _summary(row: Certificate, op: LifecycleOp | None, batch: Batch | None) -> dict[str, Any]:
     return {
         "digest": row.digest,
@@ -222,6 +248,8 @@ def certificate_view(core: RegistryCore, principal: Principal | None, digest: st
         op = s.scalar(select(LifecycleOp).where(LifecycleOp.lab_id == row.lab_id, LifecycleOp.digest == row.digest))
         batch = s.get(Batch, row.batch_root) if row.batch_root else None
     view = _summary(row, op, batch)
+    if _beyond_head(core, batch):
+        _not_on_chain(view)
     if _may_see_full(core, principal, row.lab_id):
         view["record"] = json.loads(row.record_json)
         view["signature"] = row.signature
@@ -287,6 +315,8 @@ def bundle(core: RegistryCore, principal: Principal | None, digest: str) -> dict
         batch = s.get(Batch, row.batch_root) if row.batch_root else None
     if row.status != "ANCHORED" or batch is None or batch.tx_hash is None or row.leaf_index is None:
         raise NotFound(f"certificate {digest} is {row.status.lower()}, not anchored yet", code="NOT_ANCHORED")
+    if _beyond_head(core, batch):
+        raise NotFound(f"certificate {digest} is pending, not anchored yet", code="NOT_ANCHORED")
     key = core.key_info(row.key_id)
     if key is None:
         raise NotFound(f"key {row.key_id} is not on chain", code="UNKNOWN_KEY")
@@ -319,7 +349,7 @@ def batch_listing(core: RegistryCore, root: str) -> dict[str, Any]:
     """
     with core.sessions() as s:
         batch = s.get(Batch, root.lower())
-        if batch is None or batch.state != "ANCHORED":
+        if batch is None or batch.state != "ANCHORED" or _beyond_head(core, batch):
             raise NotFound(f"no anchored batch {root}", code="UNKNOWN_BATCH")
         rows = list(
             s.scalars(select(Certificate).where(Certificate.batch_root == batch.root).order_by(Certificate.leaf_index))
@@ -388,9 +418,14 @@ def list_certificates(
     more = len(rows) > limit
     rows = rows[:limit]
     return {
-        "items": [_summary(r, ops.get((r.lab_id, r.digest)), batches.get(r.batch_root or "")) for r in rows],
+        "items": [_listed(core, r, ops.get((r.lab_id, r.digest)), batches.get(r.batch_root or "")) for r in rows],
         "next_cursor": rows[-1].seq if more and rows else None,
     }
+
+
+def _listed(core: RegistryCore, row: Certificate, op: LifecycleOp | None, batch: Batch | None) -> dict[str, Any]:
+    view = _summary(row, op, batch)
+    return _not_on_chain(view) if _beyond_head(core, batch) else view
 
 
 def pending_count(core: RegistryCore) -> int:

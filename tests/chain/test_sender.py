@@ -217,3 +217,52 @@ def test_node_gone_mid_batch_then_back_anchors_exactly_once(tmp_path: Path) -> N
         assert contracts.call(contracts.certificates, "batchCount") == 3
     finally:
         node.stop()
+
+
+def test_transactions_behind_a_nonce_gap_are_retired_not_waited_on(chain: Chain, tmp_path: Path) -> None:
+    """The node lost a mined transaction of ours (restarted from an older state). A send with the cached nonce,
+    now above the gap, fails fast with NONCE_GAP instead of waiting TX_TIMEOUT; after a restart, recover() retires a
+    journaled transaction the node never saw above the gap at once, and a retry of its key signs it anew."""
+    account = chain.actor("gap")._account
+    path = tmp_path / "j.jsonl"
+    sender = TransactionSender(chain.client, account, FileJournal(path), receipt_timeout=30)
+    snapshot = chain.client.rpc("evm_snapshot", [])
+    lost = sender.send(account.address, b"", value=1, key="lost")
+    chain.client.rpc("evm_revert", [snapshot])  # its block is gone; the sender still caches the nonce after it
+    assert chain.client.rpc("eth_getTransactionReceipt", [lost.tx_hash]) is None
+    started = time.monotonic()
+    with pytest.raises(TransactionFailed) as exc:
+        sender.send(account.address, b"", value=2, key="queued")
+    assert time.monotonic() - started < 10
+    assert exc.value.code == "NONCE_GAP"
+    assert FileJournal(path).get("queued").state == "DROPPED"  # type: ignore[union-attr]
+
+    # A process journaled one more transaction above the gap and died before broadcasting it.
+    gap_nonce = _tx_count(chain.client, account.address)
+    unsent = account.sign_transaction(
+        {
+            "to": account.address,
+            "value": 3,
+            "gas": 21_000,
+            "gasPrice": 10**10,
+            "nonce": gap_nonce + 3,
+            "chainId": chain.client.chain_id,
+        }
+    )
+    FileJournal(path).put(
+        JournalEntry(
+            key="unsent",
+            sender=account.address,
+            nonce=gap_nonce + 3,
+            tx_hash="0x" + bytes(unsent.hash).hex(),
+            raw="0x" + bytes(unsent.raw_transaction).hex(),
+        )
+    )
+    restarted = TransactionSender(chain.client, account, FileJournal(path), receipt_timeout=30)
+    started = time.monotonic()
+    assert restarted.recover() == []
+    assert time.monotonic() - started < 5
+    assert FileJournal(path).get("unsent").state == "DROPPED"  # type: ignore[union-attr]
+    receipt = restarted.send(account.address, b"", value=3, key="unsent")  # signed anew, with the chain's nonce
+    assert receipt.status == 1 and receipt.tx_hash != "0x" + bytes(unsent.hash).hex()
+    assert chain.client.rpc("eth_getTransactionByHash", [lost.tx_hash]) is None

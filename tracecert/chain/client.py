@@ -7,6 +7,8 @@ with their custom error names.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 from functools import cached_property
 from typing import Any, TypeVar
@@ -67,6 +69,8 @@ class ChainClient:
     def __init__(self, url: str, *, timeout: float = 10.0) -> None:
         self.url = url
         self.w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": timeout}))
+        self._head: tuple[float, int] | None = None
+        self._head_lock = threading.Lock()
 
     @cached_property
     def chain_id(self) -> int:
@@ -95,6 +99,28 @@ class ChainClient:
             message = error.get("message", str(error)) if isinstance(error, dict) else str(error)
             raise TransactionFailed(f"{method}: {message}")
         return response.get("result")
+
+    def head(self, *, max_age: float = 1.0, at_least: int | None = None) -> int:
+        """The latest block number, reused for up to ``max_age`` seconds, asked anew when the reused one is below
+        ``at_least`` (a block newer than it may have come since). When the node cannot be asked, the last number it
+        gave, if any.
+
+        Raises:
+            ChainUnavailable: the node never answered yet.
+        """
+        cached = self._head
+        fresh = cached is not None and time.monotonic() - cached[0] <= max_age
+        if cached is not None and fresh and (at_least is None or cached[1] >= at_least):
+            return cached[1]
+        try:
+            number = int(self.rpc("eth_blockNumber", []), 16)
+        except ChainError:
+            if cached is None:
+                raise
+            return cached[1]
+        with self._head_lock:
+            self._head = (time.monotonic(), number)
+        return number
 
     def contract(self, name: str, address: str) -> Contract:
         """A web3 contract handle for a compiled contract at ``address``."""

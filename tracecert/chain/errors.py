@@ -8,6 +8,7 @@ Exception tree::
     ├── DeploymentNotFound (LookupError)     DEPLOYMENT_NOT_FOUND   no usable deployment for this chain
     ├── ContractReverted                     CONTRACT_REVERTED      a call or transaction reverted; ``error`` names it
     ├── TransactionFailed                    TX_FAILED              mined with status 0 without revert data, or refused
+    │   └── NonceGap                         NONCE_GAP              behind nonces the node lost; retired, sign anew
     └── ReceiptTimeout (TimeoutError)        TX_TIMEOUT             no confirmed receipt in time; the tx may still land
 """
 
@@ -28,6 +29,7 @@ __all__ = [
     "ContractReverted",
     "DeploymentNotFound",
     "NodeStartFailed",
+    "NonceGap",
     "ReceiptTimeout",
     "TransactionFailed",
     "canonical_type",
@@ -67,6 +69,14 @@ class TransactionFailed(ChainError):
     def __init__(self, message: str, tx_hash: str | None = None) -> None:
         super().__init__(message)
         self.tx_hash = tx_hash
+
+
+class NonceGap(TransactionFailed):
+    """The transaction's nonce is above the account's next nonce on the node, and nothing fills the gap: the node
+    lost transactions of the account (restarted from an older state, or reorganized). The journal entry is retired
+    (DROPPED); a retry with the same key signs the transaction anew with a fresh nonce."""
+
+    code = "NONCE_GAP"
 
 
 class ReceiptTimeout(ChainError, TimeoutError):

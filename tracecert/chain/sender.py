@@ -9,6 +9,12 @@ Why it cannot double-anchor:
   one, so at most one of the copies can ever be mined; after a restart :meth:`TransactionSender.recover` finishes
   every journaled transaction before any new one is signed;
 - and the contract itself refuses a root anchored twice.
+
+A node that goes backwards (restarted from an older state, or reorganized) may lose transactions already mined: the
+account's nonce on the node then falls below the journal's, and later transactions sit behind the gap forever.
+Nothing waits on them: a transaction above the account's next nonce on the node is retired (DROPPED) after a short
+grace, by :meth:`TransactionSender.recover` at once, and by :meth:`TransactionSender.realign` when a caller saw the
+chain go backwards; a retry of its key signs it anew with a fresh nonce.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from tracecert.chain.client import ChainClient
 from tracecert.chain.errors import (
     ChainUnavailable,
     ContractReverted,
+    NonceGap,
     ReceiptTimeout,
     TransactionFailed,
     decode_revert,
@@ -41,6 +48,8 @@ logger = logging.getLogger(__name__)
 #: Journal states. SIGNED: persisted, maybe not broadcast. SENT: accepted by a node. MINED: confirmed with
 #: status 1. FAILED: mined with status 0, or refused by the node. DROPPED: its nonce was used by another tx.
 OPEN_STATES = frozenset({"SIGNED", "SENT"})
+#: States of entries whose nonce the account has used, or will use, on the node.
+LIVE_STATES = OPEN_STATES | {"MINED"}
 
 
 @dataclass
@@ -81,6 +90,9 @@ class TxJournal(Protocol):
     def open_entries(self, sender: str) -> list[JournalEntry]:
         """Entries of ``sender`` still SIGNED or SENT, by nonce."""
 
+    def entries_from(self, sender: str, nonce: int) -> list[JournalEntry]:
+        """Entries of ``sender`` SIGNED, SENT or MINED with a nonce of at least ``nonce``, by nonce."""
+
 
 class MemoryJournal:
     """A non-durable journal, for one-shot scripts and tests that do not restart."""
@@ -99,6 +111,15 @@ class MemoryJournal:
     def open_entries(self, sender: str) -> list[JournalEntry]:
         """See :meth:`TxJournal.open_entries`."""
         found = [e for e in self._entries.values() if e.sender == sender and e.state in OPEN_STATES]
+        return sorted(found, key=lambda e: e.nonce)
+
+    def entries_from(self, sender: str, nonce: int) -> list[JournalEntry]:
+        """See :meth:`TxJournal.entries_from`."""
+        found = [
+            JournalEntry(**asdict(e))
+            for e in self._entries.values()
+            if e.sender == sender and e.state in LIVE_STATES and e.nonce >= nonce
+        ]
         return sorted(found, key=lambda e: e.nonce)
 
 
@@ -137,6 +158,8 @@ class TransactionSender:
         broadcast_attempts: tries to reach the node per broadcast.
         gas_margin: multiplier on the gas estimate.
         drop_grace: seconds a used nonce must go without our receipt before the transaction counts as DROPPED.
+        gap_grace: seconds a transaction may sit above the account's next nonce on the node (a gap nothing fills)
+            before it is retired as DROPPED with :class:`~tracecert.chain.errors.NonceGap`.
     """
 
     def __init__(
@@ -151,6 +174,7 @@ class TransactionSender:
         broadcast_attempts: int = 5,
         gas_margin: float = 1.25,
         drop_grace: float = 2.0,
+        gap_grace: float = 2.0,
     ) -> None:
         self.client = client
         self._account = account
@@ -162,9 +186,12 @@ class TransactionSender:
         self.broadcast_attempts = broadcast_attempts
         self.gas_margin = gas_margin
         self.drop_grace = drop_grace
+        self.gap_grace = gap_grace
         self._lock = threading.Lock()
         self._nonce: int | None = None
         self._recovered = False
+        #: Hashes of transactions just signed and not yet handed to the node.
+        self._fresh: set[str] = set()
 
     def __repr__(self) -> str:
         return f"TransactionSender({self.address})"
@@ -200,6 +227,18 @@ class TransactionSender:
             if existing is not None and existing.state in OPEN_STATES:
                 return self._finish(existing)
         payload = data if isinstance(data, str) else "0x" + data.hex()
+        attempt = 0
+        while True:
+            entry = self._sign(to, payload, key=key, gas=gas, value=value)
+            if attempt < 2:
+                self._fresh.add(entry.tx_hash)
+            try:
+                return self._finish(entry)
+            except _NonceTaken:
+                attempt += 1  # a stale transaction of ours holds that nonce: sign again with the node's next one
+
+    def _sign(self, to: str | None, payload: str, *, key: str | None, gas: int | None, value: int) -> JournalEntry:
+        """Sign the next transaction and journal it (SIGNED) before it is broadcast."""
         with self._lock:
             tx: dict[str, Any] = {
                 "from": self.address,
@@ -224,17 +263,23 @@ class TransactionSender:
             )
             self.journal.put(entry)
             self._nonce = tx["nonce"] + 1
-        return self._finish(entry)
+        return entry
 
     def recover(self) -> list[Receipt]:
         """Finish every journaled transaction of this account that is still open, oldest nonce first.
 
-        Entries whose nonce was taken by another transaction become DROPPED. Call it at start-up; :meth:`send`
-        calls it once before its first transaction.
+        Entries whose nonce was taken by another transaction become DROPPED. So do, at once, entries above the
+        account's next nonce on the node with nothing of ours to fill the gap (the node lost transactions of ours):
+        no receipt can come for them, a retry of their key signs them anew. Call it at start-up; :meth:`send` calls
+        it once before its first transaction.
         """
         receipts: list[Receipt] = []
         self._recovered = True
         for entry in self.journal.open_entries(self.address):
+            node = self.node_nonce()
+            if entry.nonce > node:
+                self._retire(entry, f"behind a gap: the node's next nonce is {node}")
+                continue
             try:
                 receipts.append(self._finish(entry))
             except (ContractReverted, TransactionFailed) as exc:
@@ -248,12 +293,62 @@ class TransactionSender:
         with self._lock:
             self._nonce = None
 
+    def node_nonce(self) -> int:
+        """The account's next nonce as the node sees it (its ``pending`` transaction count: mined and ready ones).
+
+        Raises:
+            ChainUnavailable: the node could not be reached.
+        """
+        return int(self.client.rpc("eth_getTransactionCount", [self.address, "pending"]), 16)
+
+    def behind(self) -> tuple[int, int] | None:
+        """``(node's next nonce, ours)`` when the node is behind this account's own record, else None.
+
+        Ours is the nonce this sender would sign with next, or one above the highest transaction the journal holds
+        as mined: a node below it lost transactions of ours (it restarted from an older state, or reorganized).
+        """
+        node = self.node_nonce()
+        expected = self._nonce or 0
+        for entry in self.journal.entries_from(self.address, node):
+            if entry.state == "MINED":
+                expected = max(expected, entry.nonce + 1)
+        return (node, expected) if node < expected else None
+
+    def realign(self) -> list[JournalEntry]:
+        """Line this sender up with a node that went backwards; return the journal entries retired.
+
+        Every journaled transaction at or above the account's next nonce on the node is not on chain and cannot
+        come: open ones would wait behind the gap, mined ones were lost with their blocks. They become DROPPED, so
+        that a retry of their key signs them anew with a fresh nonce (a contract refusing a repeat, as the anchor of
+        a root, keeps that exactly once), and the local nonce is read from the node again.
+        """
+        with self._lock:
+            node = self.node_nonce()
+            retired = self.journal.entries_from(self.address, node)
+            for entry in retired:
+                self._retire(entry, f"realignment at nonce {node}")
+            self._nonce = None
+        return retired
+
     # ------------------------------------------------------------------ internals
 
     def _next_nonce(self) -> int:
         if self._nonce is None:
-            self._nonce = int(self.client.rpc("eth_getTransactionCount", [self.address, "pending"]), 16)
+            self._nonce = self.node_nonce()
         return self._nonce
+
+    def _retire(self, entry: JournalEntry, why: str) -> None:
+        """Mark a transaction that cannot land as it is (behind a nonce gap, or lost) DROPPED."""
+        logger.warning(
+            "transaction %s (%s, nonce %d, was %s) is not on the node and cannot land (%s): retired, to be signed anew",
+            entry.tx_hash,
+            entry.key,
+            entry.nonce,
+            entry.state,
+            why,
+        )
+        entry.state = "DROPPED"
+        self.journal.put(entry)
 
     def _estimate(self, tx: dict[str, Any]) -> int:
         call = {k: v for k, v in tx.items() if k in ("from", "to", "data")}
@@ -274,6 +369,8 @@ class TransactionSender:
         return {"maxFeePerGas": 2 * int(base, 16) + tip, "maxPriorityFeePerGas": tip}
 
     def _broadcast(self, entry: JournalEntry) -> None:
+        fresh = entry.tx_hash in self._fresh  # just signed by send, never handed over before
+        self._fresh.discard(entry.tx_hash)
         delay = 0.2
         for attempt in range(1, self.broadcast_attempts + 1):
             try:
@@ -288,6 +385,12 @@ class TransactionSender:
                 message = str(exc).lower()
                 if "already known" in message or "already imported" in message or "known transaction" in message:
                     return
+                if fresh and attempt == 1 and ("nonce too low" in message or "underpriced" in message):
+                    # Never handed over before, so not ours that landed: another transaction holds the nonce (a
+                    # stale one of ours the node had queued behind a gap, mined or waiting once the gap was filled).
+                    self._retire(entry, "its nonce is taken by another transaction")
+                    self.resync()
+                    raise _NonceTaken(entry.tx_hash) from exc
                 if "nonce too low" in message or "nonce is too low" in message:
                     return  # mined already, or taken by another tx: the receipt wait tells which
                 entry.state = "FAILED"
@@ -311,9 +414,11 @@ class TransactionSender:
     def _wait(self, entry: JournalEntry) -> Receipt:
         deadline = time.monotonic() + self.receipt_timeout
         taken_since: float | None = None
+        gap_since: float | None = None
         while True:
             try:
                 raw = self.client.rpc("eth_getTransactionReceipt", [entry.tx_hash])
+                node = None if raw is not None else self.node_nonce()
                 if raw is not None:
                     receipt = _to_receipt(raw)
                     head = int(self.client.rpc("eth_blockNumber", []), 16)
@@ -321,8 +426,22 @@ class TransactionSender:
                         again = self.client.rpc("eth_getTransactionReceipt", [entry.tx_hash])
                         if again is not None and again["blockHash"] == raw["blockHash"]:  # not reorganized away
                             return receipt
-                elif not self._nonce_taken(entry):
+                elif node is not None and entry.nonce > node:
+                    # Behind a gap: the node lost transactions of ours before this one. Nothing we journaled will
+                    # fill it, so retire this one (after a grace, for sends racing each other) rather than wait.
                     taken_since = None
+                    gap_since = gap_since if gap_since is not None else time.monotonic()
+                    if time.monotonic() - gap_since >= self.gap_grace:
+                        self._retire(entry, f"the node's next nonce is {node}")
+                        self.resync()
+                        raise NonceGap(
+                            f"nonce {entry.nonce} is above the node's next nonce {node}: the node lost transactions",
+                            entry.tx_hash,
+                        )
+                elif not self._nonce_taken(entry):
+                    taken_since = gap_since = None
+                    if entry.nonce == node and self.client.rpc("eth_getTransactionByHash", [entry.tx_hash]) is None:
+                        self._broadcast(entry)  # the node lost it from its pool (restarted): hand it over again
                 elif taken_since is None:
                     # A node may count the nonce a moment before it serves the receipt: look again before
                     # concluding that another transaction took it.
@@ -378,6 +497,10 @@ class TransactionSender:
                 exc.tx_hash = entry.tx_hash
                 return exc
         return TransactionFailed(f"transaction {entry.tx_hash} failed (status 0, out of gas?)", entry.tx_hash)
+
+
+class _NonceTaken(Exception):
+    """A just-signed transaction was refused because another transaction holds its nonce; it was retired."""
 
 
 def _to_receipt(raw: dict[str, Any]) -> Receipt:

@@ -11,7 +11,7 @@ that ran — passed, failed, warned or skipped — and derives the verdict:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -43,13 +43,19 @@ class Verdict(StrEnum):
 
 @dataclass(frozen=True)
 class CheckSpec:
-    """A declared check: its family, the severity of its failure, and what its failure means (zh/en)."""
+    """A declared check: its family, the severity of its failure, and what its failure means (zh/en).
+
+    ``field`` is the record field a failure is about (what the registry's refusal names); ``at_acceptance`` says
+    whether the check can be decided when a certificate is accepted, before anchoring (the registry runs those).
+    """
 
     code: str
     family: str
     severity: Severity
     zh: str
     en: str
+    field: str | None = None
+    at_acceptance: bool = True
 
 
 def _spec(code: str, family: str, severity: Severity, zh: str, en: str) -> tuple[str, CheckSpec]:
@@ -282,6 +288,50 @@ CHECKS: dict[str, CheckSpec] = dict(
         ),
     ]
 )
+
+#: The record field each check is about, where it is one field.
+_FIELDS = {
+    "DOCUMENT_MATCHES": "original_document.sha256",
+    "DOCUMENT_WELL_FORMED": "original_document",
+    "SIGNATURE_VALID": "signature.value",
+    "KEY_OF_LAB": "signature.key_id",
+    "KEY_VALID_AT_ISSUE": "dates.issue_date",
+    "LAB_REGISTERED": "lab.lab_id",
+    "LAB_NAME": "lab.name",
+    "LAB_ACTIVE_AT_ISSUE": "dates.issue_date",
+    "LAB_AUTHORIZED_AT_ISSUE": "dates.performance_begin",
+    "LAB_SCOPE": "item.category_code",
+    "LAB_KIND_FOR_VERIFICATION": "kind",
+    "KIND_AS_EXPECTED": "kind",
+    "MANDATORY_NEEDS_VERIFICATION": "customer.mandatory_verification",
+    "ISSUED_BEFORE_ANCHOR": "dates.issue_date",
+    "ANCHOR_LAG": "dates.issue_date",
+    "VALIDITY_PERIOD": "dates.valid_until",
+    "ISSUED_BY_AS_OF": "dates.issue_date",
+    "NOT_EXPIRED": "dates.valid_until",
+    "NUMBER_UNIQUE": "certificate_number",
+    **{code: "standards_used" for code in CHECKS if code.startswith("TRACE_")},
+    "SIGNERS_DISTINCT": "persons",
+}
+#: Checks of the anchoring itself, or of what happens after it (revocation, substitution, another certificate
+#: anchored under the number, published contents): the verifier's alone. The registry refuses a reused number
+#: by its own rule (409 NUMBER_REUSE) before anything else.
+_AFTER_ANCHORING = {
+    "DIGEST_MATCHES",
+    "ANCHORED",
+    "INCLUSION_PROOF",
+    "ANCHORED_BY_LAB",
+    "KEY_MATCHES_BATCH",
+    "NOT_REVOKED",
+    "NOT_SUBSTITUTED",
+    "NUMBER_UNIQUE",
+    "BATCH_PUBLISHED",
+    "KIND_AS_EXPECTED",  # asked by whoever verifies, not by the certificate
+}
+CHECKS = {
+    code: replace(spec, field=_FIELDS.get(code), at_acceptance=code not in _AFTER_ANCHORING)
+    for code, spec in CHECKS.items()
+}
 
 
 @dataclass

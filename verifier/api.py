@@ -13,6 +13,7 @@ Endpoints::
     GET  /v1/certificates/{digest}/verification           the bundle looked up in the sources → report
     GET  /v1/labs/{lab_id}/certificates/{number}/verification    lab id (0x…) or lab code (统一社会信用代码) → report
     GET  /v1/trace/{digest}                               the traceability tree
+    GET  /v1/checks                                       the check catalog (codes, names, severities, zh/en)
     GET  /health                                          chain reachable?
     GET  /, /c/{digest}                                   the web page (a certificate's QR code points at /c/{digest})
 
@@ -91,7 +92,7 @@ from tracecert.service_errors import (
 )
 from tracecert.verification.chainview import ChainView, LiveChainView
 from tracecert.verification.engine import Policy, Verifier
-from tracecert.verification.report import Report
+from tracecert.verification.report import Report, catalog
 from tracecert.verification.sources import BundleSource, ChainedSource, DirectorySource, MemorySource, RegistrySource
 
 __all__ = [
@@ -1054,6 +1055,12 @@ def create_app(settings: VerifierSettings | None = None, *, verifier: Verifier |
             return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
         return await service.run(work)
+
+    @app.get("/v1/checks", summary="The check catalog: every check's code, names, severity and meaning (zh/en)")
+    async def checks() -> JSONResponse:
+        """The one catalog the checks are declared in (the registry runs the same ones at acceptance): what the
+        page and any client label checks with."""
+        return JSONResponse({"checks": catalog()}, headers={"Cache-Control": "public, max-age=300"})
 
     @app.get("/health", summary="Is the chain reachable?")
     async def health() -> JSONResponse:

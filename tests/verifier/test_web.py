@@ -3,6 +3,7 @@ uvicorn: the QR-code link of a valid and a revoked certificate, a dropped file, 
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -226,3 +227,66 @@ def test_number_form_unknown_digest_and_bad_input(
     page.click("#digest-form button")
     error = page.locator("#error")
     assert error.is_visible() and error.get_attribute("data-code") == "INVALID_DIGEST"
+
+
+@pytest.fixture(scope="module")
+def shown(world: TraceWorld, certs: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The four certificates a person most often opens: valid, revoked, substituted (with its replacement) and
+    issued outside the lab's scope."""
+    d = world.day
+    mid = certs["mid"]
+    old, out_of_scope = world.issue(
+        world.city,
+        calibration(world.city, "HZ-WEB-OLD", serial="YB-WS", item="压力表", u="0.01", performed=d(-1), issued=d(0),
+                    standards=[standard_from(mid)]),
+        calibration(world.city, "HZ-WEB-SCOPE", serial="YB-WO", item="压力表", u="0.01", performed=d(-1),
+                    issued=d(0), standards=[standard_from(mid)]) | {"item": {
+                        "name": "电子天平", "category_code": "MASS", "manufacturer": "某衡器厂", "model": "T-1",
+                        "serial_number": "YB-WO"}},
+    )  # fmt: skip
+    [new] = world.issue(
+        world.city,
+        calibration(world.city, "HZ-WEB-NEW", serial="YB-WS", item="压力表", u="0.01", performed=d(-1), issued=d(0),
+                    standards=[standard_from(mid)]),
+    )  # fmt: skip
+    world.chain.contracts.substitute(world.city.writer, world.city.lab_id, from_hex(old["digest"]),
+                                     from_hex(new["digest"]))  # fmt: skip
+    return {"valid": certs["leaf"], "revoked": certs["revoked"], "substituted": old, "out_of_scope": out_of_scope}
+
+
+UNIX_TIME = re.compile(r"(?<![0-9a-fA-Fx])1[6-9]\d{8}(?!\d)")
+ENGLISH_PROSE = re.compile(r"\b[a-z]{3,}(?: [a-z]{2,}){2,}")
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+@pytest.mark.parametrize("which", ["valid", "revoked", "substituted", "out_of_scope"])
+def test_nothing_internal_is_shown_to_a_person(
+    page: Page, base_url: str, shown: dict[str, dict[str, Any]], which: str, lang: str, tmp_path: Path
+) -> None:
+    """No unix time, no bare reason number, no check code without its name, no English inside the Chinese page."""
+    page.goto(f"{base_url}/c/{shown[which]['digest']}?lang={lang}")
+    wait_for_verdict(page)
+    text = page.locator("#result").inner_text()
+    assert not UNIX_TIME.search(text), UNIX_TIME.search(text)
+    if lang == "zh":
+        assert not ENGLISH_PROSE.search(text), ENGLISH_PROSE.search(text)
+    for item in page.locator(".check, #reasons .reason[data-code]").all():
+        name = item.locator(".check-name").inner_text()
+        assert name and name != item.get_attribute("data-code"), item.inner_text()
+    failing = {"valid": None, "revoked": "NOT_REVOKED", "substituted": "NOT_SUBSTITUTED", "out_of_scope": "LAB_SCOPE"}
+    code = failing[which]
+    if code is not None:
+        reason = page.locator(f'#reasons .reason[data-code="{code}"]').inner_text()
+        expected = {
+            ("NOT_REVOKED", "zh"): "证书内容有误",
+            ("NOT_REVOKED", "en"): "error in content",
+            ("NOT_SUBSTITUTED", "zh"): "被新证书",
+            ("NOT_SUBSTITUTED", "en"): "substituted by",
+            ("LAB_SCOPE", "zh"): "MASS",
+            ("LAB_SCOPE", "en"): "MASS",
+        }[(code, lang)]
+        assert expected in reason, reason
+        assert "(UTC+8)" in reason or code == "LAB_SCOPE", reason
+    shot = tmp_path / f"{which}-{lang}.png"
+    page.screenshot(path=str(shot), full_page=True)
+    assert_png(shot)

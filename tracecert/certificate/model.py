@@ -173,6 +173,23 @@ class Kind(StrEnum):
     VERIFICATION_FAIL_NOTICE = "VERIFICATION_FAIL_NOTICE"
     CALIBRATION = "CALIBRATION"
 
+    @property
+    def zh(self) -> str:
+        """The kind's name in Chinese."""
+        return _KIND_NAMES[self][0]
+
+    @property
+    def en(self) -> str:
+        """The kind's name in English."""
+        return _KIND_NAMES[self][1]
+
+
+_KIND_NAMES = {
+    Kind.VERIFICATION: ("检定证书", "verification certificate"),
+    Kind.VERIFICATION_FAIL_NOTICE: ("检定结果通知书", "verification result notice"),
+    Kind.CALIBRATION: ("校准证书", "calibration certificate"),
+}
+
 
 class Role(StrEnum):
     """Signatory roles: 检定员/校准员 (PERFORMER), 核验员 (CHECKER), 批准人 (APPROVER)."""

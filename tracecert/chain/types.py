@@ -23,7 +23,21 @@ __all__ = [
 NATIONAL = 0
 
 
-class LabKind(IntEnum):
+class _Named:
+    """Chinese and English names of an enumeration's members (what a person reads instead of a number or code)."""
+
+    @property
+    def zh(self) -> str:
+        """The name in Chinese."""
+        return _NAMES[type(self).__name__][int(self)][0]  # type: ignore[call-overload]
+
+    @property
+    def en(self) -> str:
+        """The name in English."""
+        return _NAMES[type(self).__name__][int(self)][1]  # type: ignore[call-overload]
+
+
+class LabKind(_Named, IntEnum):
     """Kind of lab (TrustRegistry ``KIND_*``)."""
 
     NMI = 1
@@ -32,7 +46,7 @@ class LabKind(IntEnum):
     ACCREDITED_LAB = 4
 
 
-class LabStatus(IntEnum):
+class LabStatus(_Named, IntEnum):
     """Lab status (TrustRegistry ``STATUS_*``); 0 means not registered (at that time)."""
 
     NONE = 0
@@ -48,7 +62,7 @@ class Activity(IntFlag):
     CALIBRATE = 2
 
 
-class CertificateState(IntEnum):
+class CertificateState(_Named, IntEnum):
     """On-chain certificate state (CertificateRegistry ``STATE_*``)."""
 
     NONE = 0
@@ -56,7 +70,7 @@ class CertificateState(IntEnum):
     SUBSTITUTED = 2
 
 
-class RevocationReason(IntEnum):
+class RevocationReason(_Named, IntEnum):
     """Why a certificate was revoked (recorded on chain; 0 is refused)."""
 
     ERROR_IN_CONTENT = 1
@@ -66,6 +80,41 @@ class RevocationReason(IntEnum):
     INSTRUMENT_WITHDRAWN = 5
     LAB_REQUEST = 6
     REGULATOR_ORDER = 7
+
+    @classmethod
+    def named(cls, value: int) -> str:
+        """``证书内容有误 / error in content`` for a recorded code; an unknown code says so, with its number."""
+        try:
+            reason = cls(value)
+        except ValueError:
+            return f"未知原因 / unknown reason ({value})"
+        return f"{reason.zh} / {reason.en}"
+
+
+_NAMES: dict[str, dict[int, tuple[str, str]]] = {
+    "LabKind": {
+        1: ("国家计量院", "national metrology institute"),
+        2: ("法定计量检定机构", "legal metrology institute"),
+        3: ("授权计量技术机构", "authorized metrology body"),
+        4: ("认可实验室", "accredited laboratory"),
+    },
+    "LabStatus": {
+        0: ("未登记", "not registered"),
+        1: ("正常", "active"),
+        2: ("暂停", "suspended"),
+        3: ("撤销", "revoked"),
+    },
+    "CertificateState": {0: ("正常", "in force"), 1: ("已撤销", "revoked"), 2: ("已被替代", "substituted")},
+    "RevocationReason": {
+        1: ("证书内容有误", "error in content"),
+        2: ("签名密钥泄露", "signing key compromised"),
+        3: ("已被新证书取代", "superseded"),
+        4: ("虚假证书", "fraudulent certificate"),
+        5: ("器具已停用或报废", "instrument withdrawn"),
+        6: ("出具机构申请撤销", "at the lab's request"),
+        7: ("监管部门责令撤销", "on the regulator's order"),
+    },
+}
 
 
 _UINT64_MAX = (1 << 64) - 1

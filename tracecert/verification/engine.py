@@ -29,10 +29,15 @@ from tracecert.certificate.merkle import verify_inclusion
 from tracecert.certificate.model import CertificateRecord, Conclusion, Kind, record_from_json
 from tracecert.certificate.signing import verify_signature
 from tracecert.chain.contracts import BatchInfo
-from tracecert.chain.types import Activity, CertificateState, LabKind, LabStatus
+from tracecert.chain.types import Activity, CertificateState, LabKind, LabStatus, RevocationReason
+from tracecert.times import local_time
 from tracecert.verification.chainview import ChainView, LabState
-from tracecert.verification.report import Report, TraceNode
+from tracecert.verification.report import CHECKS, Report, TraceNode
 from tracecert.verification.sources import BundleSource, CheckedSource, MemorySource
+
+#: The moments and dates a lab's status and authorization are judged at, in Chinese.
+_MOMENT_ZH = {"issue": "签发时", "anchoring": "存证时"}
+_DATE_ZH = {"work": "检定/校准日期", "issue": "签发日期"}
 
 __all__ = ["MAX_NUMBER_CLAIMS", "VALIDITY_PERIODS_DAYS", "Evidence", "Policy", "Verifier"]
 
@@ -398,13 +403,18 @@ class Verifier:
             and key.valid_from < issue_end
             and key.valid_until > issue_start
         )
+        window = f"{self._when(key.valid_from)} – {self._when(key.valid_until)}"
         report.add(
             "KEY_VALID_AT_ISSUE",
             in_window,
             ""
             if in_window
-            else f"key window [{key.valid_from}, {key.valid_until}) does not cover the issue date "
-            f"{record.dates.issue_date} and the anchoring at {batch.timestamp}",
+            else f"the key was valid {window}, which does not cover the issue date {record.dates.issue_date} "
+            f"and the anchoring at {self._when(batch.timestamp)}",
+            zh=""
+            if in_window
+            else f"密钥有效期 {window}，未覆盖签发日期 {record.dates.issue_date} "
+            f"及存证时间 {self._when(batch.timestamp)}",
             valid_from=key.valid_from,
             valid_until=key.valid_until,
         )
@@ -419,7 +429,12 @@ class Verifier:
         lab = self.chain.lab_at(lab_id, issue_t)
         if lab is None:
             lab = self.chain.lab_at(lab_id, anchor_time)
-        report.add("LAB_REGISTERED", lab is not None, "" if lab else f"lab {record.lab.lab_id} is not registered")
+        report.add(
+            "LAB_REGISTERED",
+            lab is not None,
+            "" if lab else f"lab {record.lab.lab_id} is not registered",
+            zh="" if lab else f"机构 {record.lab.name}（{record.lab.lab_id}）未在链上登记",
+        )
         if lab is None:
             for code in ("LAB_ACTIVE_AT_ISSUE", "LAB_AUTHORIZED_AT_ISSUE", "LAB_SCOPE"):
                 report.add(code, None, "unknown lab")
@@ -435,24 +450,35 @@ class Verifier:
             report.certificate["lab_name"] = on_chain
             same = record.lab.name.strip() == on_chain.strip()
             detail = "" if same else f"the record names {record.lab.name!r}, the chain {on_chain!r}"
-            report.add("LAB_NAME", same, detail)
+            zh = "" if same else f"证书写的是“{record.lab.name}”，链上登记的是“{on_chain}”"
+            report.add("LAB_NAME", same, detail, zh=zh)
         at_anchor = self.chain.lab_at(lab_id, anchor_time)
         statuses = {"issue": lab.status, "anchoring": at_anchor.status if at_anchor else LabStatus.NONE}
         active = all(s == LabStatus.ACTIVE for s in statuses.values())
         report.add(
-            "LAB_ACTIVE_AT_ISSUE", active, "" if active else ", ".join(f"{k}: {v.name}" for k, v in statuses.items())
+            "LAB_ACTIVE_AT_ISSUE",
+            active,
+            "" if active else ", ".join(f"at {k}: {v.en}" for k, v in statuses.items()),
+            zh="" if active else "，".join(f"{_MOMENT_ZH[k]}：{v.zh}" for k, v in statuses.items()),
         )
         at_work = self.chain.lab_at(lab_id, work_t)
         windows = {"work": at_work.authorized if at_work else False, "issue": lab.authorized}
         authorized = all(windows.values())
+        uncovered = [k for k, v in windows.items() if not v]
+        span = f"{self._when(lab.valid_from)} – {self._when(lab.valid_until)}" if lab.valid_until else None
         report.add(
             "LAB_AUTHORIZED_AT_ISSUE",
             authorized,
             ""
             if authorized
             else "no authorization covered the "
-            + " and ".join(k for k, v in windows.items() if not v)
-            + f" date (window {lab.valid_from}..{lab.valid_until})",
+            + " and ".join(f"{k} date" for k in uncovered)
+            + (f" (the authorization runs {span})" if span else " (no authorization then)"),
+            zh=""
+            if authorized
+            else "、".join(_DATE_ZH[k] for k in uncovered)
+            + "不在机构授权有效期内"
+            + (f"（授权有效期 {span}）" if span else "（当时没有授权）"),
             authorization_number=lab.authorization_number,
         )
         activity = Activity.CALIBRATE if record.kind is Kind.CALIBRATION else Activity.VERIFY
@@ -463,32 +489,49 @@ class Verifier:
             ""
             if in_scope
             else f"category {record.item.category_code!r} / {activity.name} is not in the lab's scope at issue",
+            zh=""
+            if in_scope
+            else f"器具类别 {record.item.category_code} 的{'校准' if activity is Activity.CALIBRATE else '检定'}"
+            "不在签发时的授权范围内",
         )
         if record.kind is not Kind.CALIBRATION:
             allowed = lab.kind in (LabKind.NMI, LabKind.LEGAL_METROLOGY_INSTITUTE, LabKind.AUTHORIZED_BODY)
-            report.add("LAB_KIND_FOR_VERIFICATION", allowed, "" if allowed else f"lab kind {lab.kind.name}")
+            report.add(
+                "LAB_KIND_FOR_VERIFICATION",
+                allowed,
+                "" if allowed else f"the lab is a {lab.kind.en}",
+                zh="" if allowed else f"该机构为{lab.kind.zh}",
+            )
         return lab
 
     def _check_kind(self, report: Report, record: CertificateRecord, expected: Kind | None) -> None:
         if expected is not None:
             ok = record.kind is expected
-            report.add("KIND_AS_EXPECTED", ok, "" if ok else f"required {expected.value}, got {record.kind.value}")
+            report.add(
+                "KIND_AS_EXPECTED",
+                ok,
+                "" if ok else f"required a {expected.en}, got a {record.kind.en}",
+                zh="" if ok else f"要求{expected.zh}，收到的是{record.kind.zh}",
+            )
         if record.kind is Kind.CALIBRATION:
             mandatory = bool(record.customer.mandatory_verification)
             report.add(
                 "MANDATORY_NEEDS_VERIFICATION",
                 not mandatory,
                 "" if not mandatory else "the record says the instrument is under mandatory verification (强检)",
+                zh="" if not mandatory else "证书注明该器具属强制检定，却出具了校准证书",
             )
 
     # ------------------------------------------------------------------ dates
 
     def _check_dates(self, report: Report, record: CertificateRecord, anchor_time: int) -> None:
         issue_start, issue_end = self._day(record.dates.issue_date)
+        early = issue_start > anchor_time
         report.add(
             "ISSUED_BEFORE_ANCHOR",
-            issue_start <= anchor_time,
-            "" if issue_start <= anchor_time else f"issued {record.dates.issue_date}, anchored at {anchor_time}",
+            not early,
+            f"issued {record.dates.issue_date}, anchored at {self._when(anchor_time)}" if early else "",
+            zh=f"签发日期 {record.dates.issue_date} 晚于存证时间 {self._when(anchor_time)}" if early else "",
         )
         lag_days = (anchor_time - issue_end) / DAY
         ok = lag_days <= self.policy.max_anchor_lag_days
@@ -496,6 +539,7 @@ class Verifier:
             "ANCHOR_LAG",
             ok,
             f"anchored {max(lag_days, 0):.1f} days after the issue date" if not ok else "",
+            zh=f"签发 {max(lag_days, 0):.1f} 天后才存证（上限 {self.policy.max_anchor_lag_days} 天）" if not ok else "",
             lag_days=round(max(lag_days, 0.0), 2),
             limit_days=self.policy.max_anchor_lag_days,
         )
@@ -508,6 +552,7 @@ class Verifier:
                 ""
                 if days <= limit
                 else f"valid for {days} days after the verification; {record.method.reference} allows {limit}",
+                zh="" if days <= limit else f"检定后有效期 {days} 天，{record.method.reference} 规定不超过 {limit} 天",
                 days=days,
                 limit_days=limit,
             )
@@ -527,7 +572,10 @@ class Verifier:
         report.add(
             "ISSUED_BY_AS_OF",
             now >= issue_start,
-            "" if now >= issue_start else f"asked about {now}, before the issue date {record.dates.issue_date}",
+            ""
+            if now >= issue_start
+            else f"asked about {self._when(now)}, before the issue date {record.dates.issue_date}",
+            zh="" if now >= issue_start else f"核验时间 {self._when(now)} 早于签发日期 {record.dates.issue_date}",
         )
         if record.dates.valid_until is not None:
             _, until_end = self._day(record.dates.valid_until)
@@ -535,6 +583,7 @@ class Verifier:
                 "NOT_EXPIRED",
                 now < until_end,
                 "" if now < until_end else f"valid until {record.dates.valid_until}",
+                zh="" if now < until_end else f"有效期至 {record.dates.valid_until}，已过期",
                 valid_until=record.dates.valid_until.isoformat(),
             )
 
@@ -542,29 +591,31 @@ class Verifier:
         self._check_in_force(report, record, now)
         status = self.chain.status(from_hex(record.lab.lab_id), digest)
         revoked = status.state is CertificateState.REVOKED and status.effective_time <= now
-        report.add(
-            "NOT_REVOKED",
-            not revoked,
-            f"revoked with reason {status.reason}, effective {status.effective_time}"
-            if revoked
-            else (
-                f"a revocation takes effect later, at {status.effective_time}"
-                if status.state is CertificateState.REVOKED
-                else ""
-            ),
-            **(
-                {"reason": status.reason, "effective_time": status.effective_time, "recorded_at": status.recorded_at}
-                if status.state is CertificateState.REVOKED
-                else {}
-            ),
-        )
+        if status.state is CertificateState.REVOKED:
+            reason, when = RevocationReason.named(status.reason), self._when(status.effective_time)
+            zh_reason, en_reason = reason.split(" / ", 1)
+            report.add(
+                "NOT_REVOKED",
+                not revoked,
+                f"revoked: {en_reason}, effective {when}" if revoked else f"a revocation takes effect later, at {when}",
+                zh=f"已撤销：{zh_reason}，自 {when} 起生效" if revoked else f"撤销将于 {when} 生效",
+                reason=status.reason,
+                reason_name={"zh": zh_reason, "en": en_reason},
+                effective_time=status.effective_time,
+                recorded_at=status.recorded_at,
+            )
+        else:
+            report.add("NOT_REVOKED", True)
         substituted = status.state is CertificateState.SUBSTITUTED and status.effective_time <= now
         report.add(
             "NOT_SUBSTITUTED",
             not substituted,
             ""
             if not substituted
-            else f"substituted by {to_hex(status.substituted_by or b'')} at {status.effective_time}",
+            else f"substituted by {to_hex(status.substituted_by or b'')} at {self._when(status.effective_time)}",
+            zh=""
+            if not substituted
+            else f"已于 {self._when(status.effective_time)} 被新证书 {to_hex(status.substituted_by or b'')} 替代",
         )
         if substituted and status.substituted_by:
             report.replaced_by = to_hex(status.substituted_by)
@@ -643,21 +694,26 @@ class Verifier:
                 "TRACE_NO_CYCLE",
                 "TRACE_DEPTH",
             ):
-                report.add(code, True, "issued by an NMI")
-            report.add("TRACE_REACHES_NMI", True, "issued by an NMI")
+                report.add(code, True, "issued by an NMI", zh="由国家计量院出具")
+            report.add("TRACE_REACHES_NMI", True, "issued by an NMI", zh="由国家计量院出具")
             report.subtree = subtree
             return
-        failures: dict[str, list[str]] = {}
+        failures: dict[str, list[tuple[str, str]]] = {}
         reaches_nmi = bool(record.standards_used)
         if depth >= self.policy.max_depth:
-            report.add("TRACE_DEPTH", False, f"deeper than {self.policy.max_depth} links")
+            report.add(
+                "TRACE_DEPTH",
+                False,
+                f"deeper than {self.policy.max_depth} links",
+                zh=f"溯源链超过 {self.policy.max_depth} 级",
+            )
             reaches_nmi = False
         else:
             report.add("TRACE_DEPTH", True)
         if not record.standards_used:
-            failures.setdefault("TRACE_STANDARD_FOUND", []).append("the record lists no standards used")
+            _fail(failures, "TRACE_STANDARD_FOUND", "the record lists no standards used", "证书未列出所用计量标准")
         for i, standard in enumerate(record.standards_used if depth < self.policy.max_depth else ()):
-            where = f"standards_used.{i} ({standard.name})"
+            where = (f"standards_used.{i} ({standard.name})", f"第 {i + 1} 个计量标准（{standard.name}）")
             child = TraceNode(
                 standard.certificate_digest,
                 standard.certificate_number,
@@ -669,27 +725,49 @@ class Verifier:
             )
             node.children.append(child)
             if standard.certificate_digest is None:
-                failures.setdefault("TRACE_STANDARD_FOUND", []).append(f"{where}: no certificate digest")
+                _fail(
+                    failures,
+                    "TRACE_STANDARD_FOUND",
+                    f"{where[0]}: no certificate digest",
+                    f"{where[1]}：未给出证书摘要",
+                )
                 child.note, reaches_nmi = "no certificate digest (traceability link missing)", False
                 continue
             parent_digest = from_hex(standard.certificate_digest)
             instrument = _standard_key(standard)
             if parent_digest in visited or (instrument is not None and instrument in visited):
-                failures.setdefault("TRACE_NO_CYCLE", []).append(f"{where}: {standard.certificate_digest} again")
+                _fail(
+                    failures,
+                    "TRACE_NO_CYCLE",
+                    f"{where[0]}: {standard.certificate_digest} again",
+                    f"{where[1]}：证书再次出现",
+                )
                 child.note, reaches_nmi = "cycle", False
                 continue
             evidence = self._standard_evidence(parent_digest)
             if evidence is None:
-                failures.setdefault("TRACE_STANDARD_FOUND", []).append(f"{where}: certificate not found")
+                _fail(
+                    failures, "TRACE_STANDARD_FOUND", f"{where[0]}: certificate not found", f"{where[1]}：找不到其证书"
+                )
                 child.note, reaches_nmi = "certificate not found", False
                 continue
             if evidence.digest != parent_digest:
-                failures.setdefault("TRACE_STANDARD_FOUND", []).append(f"{where}: the bundle found is another one")
+                _fail(
+                    failures,
+                    "TRACE_STANDARD_FOUND",
+                    f"{where[0]}: the bundle found is another one",
+                    f"{where[1]}：找到的是另一份证书",
+                )
                 child.note, reaches_nmi = "bundle does not match the digest", False
                 continue
             if evidence.record is not None and _item_keys(evidence.record) & visited:
                 # The standard's own instrument is already on this path (whatever the entry says): circular.
-                failures.setdefault("TRACE_NO_CYCLE", []).append(f"{where}: its instrument appears again")
+                _fail(
+                    failures,
+                    "TRACE_NO_CYCLE",
+                    f"{where[0]}: its instrument appears again",
+                    f"{where[1]}：其器具再次出现",
+                )
                 child.note, reaches_nmi = "cycle", False
                 continue
             _, work_end = self._day(record.dates.performance_end)
@@ -705,7 +783,7 @@ class Verifier:
             if "TRACE_REACHES_NMI" in parent.codes or parent.unknown:
                 reaches_nmi = False
             if parent.codes & {"TRACE_NO_CYCLE"}:
-                failures.setdefault("TRACE_NO_CYCLE", []).append(f"{where}: cycle above")
+                _fail(failures, "TRACE_NO_CYCLE", f"{where[0]}: cycle above", f"{where[1]}：上游有循环")
         for code in (
             "TRACE_STANDARD_FOUND",
             "TRACE_STANDARD_VALID",
@@ -714,12 +792,13 @@ class Verifier:
             "TRACE_UNCERTAINTY",
             "TRACE_NO_CYCLE",
         ):
-            problems = failures.get(code)
-            report.add(code, not problems, "; ".join(problems or []))
+            problems = failures.get(code, [])
+            report.add(code, not problems, "; ".join(en for en, _ in problems), zh="；".join(zh for _, zh in problems))
         report.add(
             "TRACE_REACHES_NMI",
             reaches_nmi,
             "" if reaches_nmi else "at least one branch does not end at a national metrology institute",
+            zh="" if reaches_nmi else "至少有一条溯源分支未到达国家计量院",
         )
         report.subtree = subtree
 
@@ -764,33 +843,46 @@ class Verifier:
         standard: Any,
         parent: CertificateRecord | None,
         parent_report: Report,
-        where: str,
-        failures: dict[str, list[str]],
+        where: tuple[str, str],
+        failures: dict[str, list[tuple[str, str]]],
     ) -> None:
         # Any failure of the standard's certificate (its own links included, so a broken link anywhere above
         # reaches this certificate) except its expiry, which TRACE_VALID_DURING_WORK judges against the work dates,
         # and unpublished batch contents, which say nothing of the standard (that warning stays on its node).
         own = parent_report.codes - {"NOT_EXPIRED", "TRACE_REACHES_NMI", "TRACE_NO_CYCLE", "BATCH_PUBLISHED"}
         if parent_report.unknown or own:
-            failures.setdefault("TRACE_STANDARD_VALID", []).append(
-                f"{where}: its certificate is {parent_report.verdict.value} ({', '.join(sorted(own)) or 'unknown'})"
+            names = "、".join(CHECKS[c].zh for c in sorted(own)) or "未知证书"
+            _fail(
+                failures,
+                "TRACE_STANDARD_VALID",
+                f"{where[0]}: its certificate is {parent_report.verdict.value} ({', '.join(sorted(own)) or 'unknown'})",
+                f"{where[1]}：其证书无效（{names}）",
             )
         if parent is None:
             return
         if parent.kind is Kind.VERIFICATION_FAIL_NOTICE or parent.conclusion is Conclusion.FAIL:
-            failures.setdefault("TRACE_STANDARD_VALID", []).append(
-                f"{where}: its certificate says the standard failed (conclusion FAIL)"
+            _fail(
+                failures,
+                "TRACE_STANDARD_VALID",
+                f"{where[0]}: its certificate says the standard failed (conclusion FAIL)",
+                f"{where[1]}：其证书结论为不合格",
             )
         if standard.serial_number is None:
-            failures.setdefault("TRACE_SERIAL_MATCH", []).append(
-                f"{where}: the standard's serial number is not stated, so it cannot be matched"
+            _fail(
+                failures,
+                "TRACE_SERIAL_MATCH",
+                f"{where[0]}: the standard's serial number is not stated, so it cannot be matched",
+                f"{where[1]}：未注明计量标准的编号，无法核对",
             )
         serials = {parent.item.serial_number, parent.item.asset_number} | {
             c.serial_number for c in parent.item.components
         }
         if standard.serial_number is not None and standard.serial_number not in serials:
-            failures.setdefault("TRACE_SERIAL_MATCH", []).append(
-                f"{where}: serial {standard.serial_number!r}, its certificate says {parent.item.serial_number!r}"
+            _fail(
+                failures,
+                "TRACE_SERIAL_MATCH",
+                f"{where[0]}: serial {standard.serial_number!r}, its certificate says {parent.item.serial_number!r}",
+                f"{where[1]}：编号 {standard.serial_number}，其证书上为 {parent.item.serial_number}",
             )
         begin, _ = self._day(child.dates.performance_begin)
         _, end = self._day(child.dates.performance_end)
@@ -804,13 +896,18 @@ class Verifier:
             if not issued_before:
                 why.append(f"issued {parent.dates.issue_date}, after the work began")
             why.extend(sorted(lifecycle))
-            failures.setdefault("TRACE_VALID_DURING_WORK", []).append(
-                f"{where}: not valid from {child.dates.performance_begin} to {child.dates.performance_end} "
-                f"({', '.join(why)})"
+            _fail(
+                failures,
+                "TRACE_VALID_DURING_WORK",
+                f"{where[0]}: not valid from {child.dates.performance_begin} to {child.dates.performance_end} "
+                f"({', '.join(why)})",
+                f"{where[1]}：在 {child.dates.performance_begin} 至 {child.dates.performance_end} 期间不在有效期内",
             )
         problem = self._uncertainty_problem(child, standard, parent)
         if problem:
-            failures.setdefault("TRACE_UNCERTAINTY", []).append(f"{where}: {problem}")
+            _fail(
+                failures, "TRACE_UNCERTAINTY", f"{where[0]}: {problem}", f"{where[1]}：不确定度不满足要求（{problem}）"
+            )
 
     def _uncertainty_problem(self, child: CertificateRecord, standard: Any, parent: CertificateRecord) -> str | None:
         parent_u = _largest_u(parent)
@@ -836,6 +933,10 @@ class Verifier:
 
     # ------------------------------------------------------------------ helpers
 
+    def _when(self, seconds: int) -> str:
+        """A chain time as a person reads it, in the policy's time zone."""
+        return local_time(seconds, self.policy.tz_offset_hours)
+
     def _day(self, day: dt.date) -> tuple[int, int]:
         return _day_bounds(day, self.policy.tz_offset_hours)
 
@@ -850,6 +951,11 @@ def _day_bounds(day: dt.date, tz_offset_hours: int) -> tuple[int, int]:
     tz = dt.timezone(dt.timedelta(hours=tz_offset_hours))
     start = int(dt.datetime(day.year, day.month, day.day, tzinfo=tz).timestamp())
     return start, start + DAY
+
+
+def _fail(failures: dict[str, list[tuple[str, str]]], code: str, en: str, zh: str) -> None:
+    """Note a traceability problem under its check, in English and in Chinese."""
+    failures.setdefault(code, []).append((en, zh))
 
 
 def _bounded(cache: dict[Any, Any], entries: int) -> None:

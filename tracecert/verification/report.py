@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
-__all__ = ["CHECKS", "CheckResult", "CheckSpec", "Outcome", "Report", "Severity", "TraceNode", "Verdict"]
+__all__ = ["CHECKS", "CheckResult", "CheckSpec", "Outcome", "Report", "Severity", "TraceNode", "Verdict", "catalog"]
 
 
 class Severity(StrEnum):
@@ -45,8 +45,9 @@ class Verdict(StrEnum):
 class CheckSpec:
     """A declared check: its family, the severity of its failure, and what its failure means (zh/en).
 
-    ``field`` is the record field a failure is about (what the registry's refusal names); ``at_acceptance`` says
-    whether the check can be decided when a certificate is accepted, before anchoring (the registry runs those).
+    ``name_zh`` / ``name_en`` label the check itself; ``field`` is the record field a failure is about (what the
+    registry's refusal names); ``at_acceptance`` says whether the check can be decided when a certificate is
+    accepted, before anchoring (the registry runs those).
     """
 
     code: str
@@ -56,6 +57,8 @@ class CheckSpec:
     en: str
     field: str | None = None
     at_acceptance: bool = True
+    name_zh: str = ""
+    name_en: str = ""
 
 
 def _spec(code: str, family: str, severity: Severity, zh: str, en: str) -> tuple[str, CheckSpec]:
@@ -289,6 +292,46 @@ CHECKS: dict[str, CheckSpec] = dict(
     ]
 )
 
+#: Each check's name (what the page and the CLI label it with), in Chinese and English.
+_NAMES = {
+    "RECORD_WELL_FORMED": ("证书数据格式", "Record well formed"),
+    "DIGEST_MATCHES": ("内容与摘要一致", "Content matches its digest"),
+    "DOCUMENT_MATCHES": ("原始文件与摘要一致", "Original document matches"),
+    "DOCUMENT_WELL_FORMED": ("原始文件符合其格式规范", "Original document well formed"),
+    "ANCHORED": ("已在链上存证", "Anchored on the chain"),
+    "INCLUSION_PROOF": ("默克尔包含证明", "Merkle inclusion proof"),
+    "ANCHORED_BY_LAB": ("存证批次属于出具机构", "Batch anchored by the issuing lab"),
+    "SIGNATURE_VALID": ("电子签名", "Electronic signature"),
+    "KEY_OF_LAB": ("签名密钥属于该机构", "Signing key belongs to the lab"),
+    "KEY_MATCHES_BATCH": ("签名密钥与存证批次一致", "Signing key matches the batch"),
+    "KEY_VALID_AT_ISSUE": ("签发时密钥有效", "Key valid at issue"),
+    "LAB_REGISTERED": ("机构已登记", "Lab registered"),
+    "LAB_NAME": ("机构名称与登记一致", "Lab named as registered"),
+    "LAB_ACTIVE_AT_ISSUE": ("签发时机构正常", "Lab active at issue"),
+    "LAB_AUTHORIZED_AT_ISSUE": ("签发时机构授权有效", "Lab authorized at issue"),
+    "LAB_SCOPE": ("在授权范围内", "Within the lab's scope"),
+    "LAB_KIND_FOR_VERIFICATION": ("机构类型可出具检定证书", "Lab kind may verify"),
+    "KIND_AS_EXPECTED": ("证书类型符合要求", "Kind as required"),
+    "MANDATORY_NEEDS_VERIFICATION": ("强检器具使用检定证书", "Mandatory instrument verified, not calibrated"),
+    "ISSUED_BEFORE_ANCHOR": ("先签发后存证", "Issued before anchoring"),
+    "ANCHOR_LAG": ("签发与存证间隔（防倒签）", "Anchored promptly (no backdating)"),
+    "VALIDITY_PERIOD": ("有效期不超过检定周期", "Validity within the regulation's period"),
+    "ISSUED_BY_AS_OF": ("核验时已签发", "Issued by the time asked about"),
+    "NOT_EXPIRED": ("未过有效期", "Not expired"),
+    "NOT_REVOKED": ("未被撤销", "Not revoked"),
+    "NOT_SUBSTITUTED": ("未被替代", "Not substituted"),
+    "NUMBER_UNIQUE": ("证书编号唯一", "Certificate number unique"),
+    "BATCH_PUBLISHED": ("存证批次已公开", "Batch contents published"),
+    "TRACE_STANDARD_FOUND": ("找到计量标准的证书", "Standards' certificates found"),
+    "TRACE_STANDARD_VALID": ("计量标准的证书有效", "Standards' certificates valid"),
+    "TRACE_SERIAL_MATCH": ("计量标准编号一致", "Standards' serial numbers match"),
+    "TRACE_VALID_DURING_WORK": ("工作期间计量标准有效", "Standards valid during the work"),
+    "TRACE_UNCERTAINTY": ("计量标准不确定度足够小", "Standards' uncertainty small enough"),
+    "TRACE_REACHES_NMI": ("溯源至国家计量院", "Traceable to a national metrology institute"),
+    "TRACE_NO_CYCLE": ("溯源链无循环", "No cycle in the chain"),
+    "TRACE_DEPTH": ("溯源链深度", "Chain depth within the limit"),
+    "SIGNERS_DISTINCT": ("检定员、核验员、批准人不同", "Performer, checker and approver distinct"),
+}
 #: The record field each check is about, where it is one field.
 _FIELDS = {
     "DOCUMENT_MATCHES": "original_document.sha256",
@@ -329,7 +372,13 @@ _AFTER_ANCHORING = {
     "KIND_AS_EXPECTED",  # asked by whoever verifies, not by the certificate
 }
 CHECKS = {
-    code: replace(spec, field=_FIELDS.get(code), at_acceptance=code not in _AFTER_ANCHORING)
+    code: replace(
+        spec,
+        field=_FIELDS.get(code),
+        at_acceptance=code not in _AFTER_ANCHORING,
+        name_zh=_NAMES[code][0],
+        name_en=_NAMES[code][1],
+    )
     for code, spec in CHECKS.items()
 }
 
@@ -342,6 +391,8 @@ class CheckResult:
     outcome: Outcome
     detail: str = ""
     data: dict[str, Any] = field(default_factory=dict)
+    #: The detail in Chinese, where the check gives one (the Chinese page shows only this, never the English).
+    detail_zh: str = ""
 
     @property
     def spec(self) -> CheckSpec:
@@ -355,10 +406,12 @@ class CheckResult:
         return {
             "code": self.code,
             "family": spec.family,
+            "name": {"zh": spec.name_zh, "en": spec.name_en},
             "outcome": self.outcome.value,
             "severity": spec.severity.value,
             "message": {"zh": spec.zh, "en": spec.en} if failed else None,
             "detail": self.detail,
+            "detail_zh": self.detail_zh,
             **({"data": self.data} if self.data else {}),
         }
 
@@ -407,12 +460,12 @@ class Report:
     #: Digests and instruments of this certificate's traceability subtree (for cycle-safe caching).
     subtree: frozenset[bytes] = field(default=frozenset(), repr=False)
 
-    def add(self, code: str, ok: bool | None, detail: str = "", **data: Any) -> CheckResult:
-        """Record a check: ``ok`` True passes, False fails, None skips."""
+    def add(self, code: str, ok: bool | None, detail: str = "", *, zh: str = "", **data: Any) -> CheckResult:
+        """Record a check: ``ok`` True passes, False fails, None skips; ``detail`` in English, ``zh`` in Chinese."""
         if code not in CHECKS:
             raise KeyError(f"undeclared check {code}")
         outcome = Outcome.SKIP if ok is None else Outcome.PASS if ok else Outcome.FAIL
-        result = CheckResult(code, outcome, detail, data)
+        result = CheckResult(code, outcome, detail, data, zh)
         self.checks.append(result)
         return result
 
@@ -447,10 +500,12 @@ class Report:
             "reasons": [
                 {
                     "code": c.code,
+                    "name": {"zh": c.spec.name_zh, "en": c.spec.name_en},
                     "severity": c.spec.severity.value,
                     "zh": c.spec.zh,
                     "en": c.spec.en,
                     "detail": c.detail,
+                    "detail_zh": c.detail_zh,
                 }
                 for c in reasons
             ],
@@ -460,3 +515,19 @@ class Report:
             "replaced_by": self.replaced_by,
             "trace": self.trace.to_dict() if self.trace else None,
         }
+
+
+def catalog() -> list[dict[str, Any]]:
+    """The check catalog as JSON, in order: what the page and other clients label checks with (one place)."""
+    return [
+        {
+            "code": spec.code,
+            "family": spec.family,
+            "severity": spec.severity.value,
+            "name": {"zh": spec.name_zh, "en": spec.name_en},
+            "failure": {"zh": spec.zh, "en": spec.en},
+            "field": spec.field,
+            "at_acceptance": spec.at_acceptance,
+        }
+        for spec in CHECKS.values()
+    ]

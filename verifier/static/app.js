@@ -100,43 +100,6 @@
         ACCREDITED_LAB: "认可实验室",
       },
       conclusions: { PASS: "合格", FAIL: "不合格" },
-      checkNames: {
-        RECORD_WELL_FORMED: "证书数据格式",
-        DIGEST_MATCHES: "内容与摘要一致",
-        DOCUMENT_MATCHES: "原始文件与摘要一致",
-        ANCHORED: "已在链上存证",
-        INCLUSION_PROOF: "默克尔包含证明",
-        ANCHORED_BY_LAB: "存证批次属于出具机构",
-        SIGNATURE_VALID: "电子签名",
-        KEY_OF_LAB: "签名密钥属于该机构",
-        KEY_MATCHES_BATCH: "签名密钥与存证批次一致",
-        KEY_VALID_AT_ISSUE: "签发时密钥有效",
-        LAB_REGISTERED: "机构已登记",
-        LAB_NAME: "机构名称与登记一致",
-        LAB_ACTIVE_AT_ISSUE: "签发时机构正常",
-        LAB_AUTHORIZED_AT_ISSUE: "签发时机构授权有效",
-        LAB_SCOPE: "在授权范围内",
-        LAB_KIND_FOR_VERIFICATION: "机构类型可出具检定证书",
-        KIND_AS_EXPECTED: "证书类型符合要求",
-        MANDATORY_NEEDS_VERIFICATION: "强检器具使用检定证书",
-        ISSUED_BEFORE_ANCHOR: "先签发后存证",
-        ANCHOR_LAG: "签发与存证间隔（防倒签）",
-        VALIDITY_PERIOD: "有效期不超过检定周期",
-        NOT_EXPIRED: "未过有效期",
-        NOT_REVOKED: "未被撤销",
-        NOT_SUBSTITUTED: "未被替代",
-        NUMBER_UNIQUE: "证书编号唯一",
-        BATCH_PUBLISHED: "存证批次已公开",
-        TRACE_STANDARD_FOUND: "找到计量标准的证书",
-        TRACE_STANDARD_VALID: "计量标准的证书有效",
-        TRACE_SERIAL_MATCH: "计量标准编号一致",
-        TRACE_VALID_DURING_WORK: "工作期间计量标准有效",
-        TRACE_UNCERTAINTY: "计量标准不确定度足够小",
-        TRACE_REACHES_NMI: "溯源至国家计量院",
-        TRACE_NO_CYCLE: "溯源链无循环",
-        TRACE_DEPTH: "溯源链深度",
-        SIGNERS_DISTINCT: "检定员、核验员、批准人不同",
-      },
     },
     en: {
       skip: "Skip to the main content",
@@ -233,7 +196,6 @@
         ACCREDITED_LAB: "Accredited lab",
       },
       conclusions: { PASS: "Pass", FAIL: "Fail" },
-      checkNames: {},
     },
   };
 
@@ -471,6 +433,16 @@
     renderChecks(report.checks || []);
   }
 
+  // A check's name comes with the report, from the one catalog (tracecert/verification/report.py).
+  function checkName(c) {
+    return (c.name && c.name[lang]) || c.code;
+  }
+
+  // The detail in the page's language: the Chinese page never shows the English detail.
+  function detailOf(c) {
+    return lang === "zh" ? c.detail_zh || "" : c.detail || "";
+  }
+
   function renderReasons(report) {
     const list = $("reasons");
     list.replaceChildren();
@@ -485,9 +457,10 @@
           "li",
           { class: "reason " + sev, "data-code": r.code },
           el("span", { class: "badge " + sev, text: t(r.severity) }),
+          el("span", { class: "check-name", text: checkName(r) }),
           el("code", { class: "code", text: r.code }),
           el("span", { class: "msg", text: lang === "zh" ? r.zh : r.en }),
-          r.detail ? el("span", { class: "detail", text: r.detail }) : null
+          detailOf(r) ? el("span", { class: "detail", text: detailOf(r) }) : null
         )
       );
     }
@@ -569,7 +542,7 @@
       for (const c of items) {
         const outcome = c.outcome;
         const sev = outcome === "FAIL" ? (c.severity === "WARNING" ? "warning" : "error") : outcome === "PASS" ? "pass" : "skip";
-        const name = lang === "zh" ? TEXT.zh.checkNames[c.code] || c.code : c.code;
+        const name = checkName(c);
         list.append(
           el(
             "li",
@@ -577,9 +550,9 @@
             el("span", { class: "mark", "aria-hidden": "true", text: outcome === "PASS" ? "✔" : outcome === "FAIL" ? "✘" : "–" }),
             el("span", { class: "status-text", text: t(outcome) }),
             el("span", { class: "check-name", text: name }),
-            lang === "zh" ? el("code", { class: "code", text: c.code }) : null,
+            el("code", { class: "code", text: c.code }),
             c.message ? el("span", { class: "msg", text: lang === "zh" ? c.message.zh : c.message.en }) : null,
-            c.detail ? el("span", { class: "detail", text: c.detail }) : null
+            detailOf(c) ? el("span", { class: "detail", text: detailOf(c) }) : null
           )
         );
       }

@@ -1,0 +1,31 @@
+"""Times as people read them: what the chain and the services keep as unix seconds is shown as a local date-time.
+
+China Standard Time (UTC+8) is the default everywhere a person reads a time (web page, CLI, texts in reports);
+machines keep unix seconds beside it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+__all__ = ["CHINA_HOURS", "local_time"]
+
+#: The time zone a person is shown times in unless told otherwise (北京时间).
+CHINA_HOURS = 8
+
+
+def local_time(seconds: int | float, tz_hours: int = CHINA_HOURS, *, with_zone: bool = True) -> str:
+    """``2026-12-04 20:12`` (and `` (UTC+8)``) for a unix time; times outside what a calendar holds say so.
+
+    Minutes are enough for what people compare (a revocation's effect, an anchoring); seconds are kept where
+    machines read them.
+    """
+    zone = dt.timezone(dt.timedelta(hours=tz_hours))
+    try:
+        text = dt.datetime.fromtimestamp(seconds, zone).strftime("%Y-%m-%d %H:%M")
+    except (OverflowError, OSError, ValueError):
+        text = "9999-12-31 23:59" if seconds > 0 else "0001-01-01 00:00"
+    if not with_zone:
+        return text
+    sign = "+" if tz_hours >= 0 else "-"
+    return f"{text} (UTC{sign}{abs(tz_hours)})"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -16,6 +17,18 @@ from tracecert.chain.contracts import ChainContracts
 from tracecert.chain.deploy import deploy
 from tracecert.chain.node import AnvilNode
 from tracecert.chain.sender import TransactionSender
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _english_locale() -> Iterator[None]:
+    """The command line speaks the user's language: tests run in an English locale unless a test sets another."""
+    saved = {name: os.environ.pop(name, None) for name in ("LC_ALL", "LC_MESSAGES", "LANG")}
+    os.environ["LANG"] = "C.UTF-8"
+    yield
+    for name, value in saved.items():
+        os.environ.pop(name, None)
+        if value is not None:
+            os.environ[name] = value
 
 
 def free_port() -> int:

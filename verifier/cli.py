@@ -16,7 +16,10 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
+from tracecert.certificate.model import Kind
 from tracecert.chain.errors import ChainUnavailable
+from tracecert.chain.types import LabKind
+from tracecert.human import speaks_chinese
 from tracecert.verification.chainview import LiveChainView
 from tracecert.verification.engine import Evidence, Verifier
 from tracecert.verification.report import Report, Verdict
@@ -287,24 +290,72 @@ def _print_json(items: list[_Item], *, single: bool) -> None:
     sys.stdout.write(json.dumps(out, ensure_ascii=False, indent=2) + "\n")
 
 
+#: What the command line says, in the user's language (the codes stay the same in both).
+_WORDS = {
+    "zh": {
+        Verdict.VALID: "有效",
+        Verdict.VALID_WITH_WARNINGS: "有效（有警告）",
+        Verdict.INVALID: "无效",
+        "unknown": "未知证书",
+        "skipped": "已跳过",
+        "unreadable": "无法读取",
+        "digest": "证书摘要",
+        "anchored": "存证于区块 {block}（批次 {batch}，链 {chain}）",
+        "replaced": "已被替代，新证书",
+        "trace": "溯源链",
+        "files": "{n} 个文件：{valid} 个有效{warned}，{invalid} 个无效{skipped}",
+        "warned": "（{n} 个有警告）",
+        "skipped_n": "，{n} 个跳过",
+    },
+    "en": {
+        Verdict.VALID: "valid",
+        Verdict.VALID_WITH_WARNINGS: "valid with warnings",
+        Verdict.INVALID: "invalid",
+        "unknown": "unknown",
+        "skipped": "skipped",
+        "unreadable": "unreadable",
+        "digest": "digest",
+        "anchored": "anchored in block {block} (batch {batch}, chain {chain})",
+        "replaced": "replaced by",
+        "trace": "traceability",
+        "files": "{n} file{s}: {valid} valid{warned}, {invalid} invalid{skipped}",
+        "warned": " ({n} with warnings)",
+        "skipped_n": ", {n} skipped",
+    },
+}
+
+
+def _lang() -> str:
+    return "zh" if speaks_chinese() else "en"
+
+
 def _print_item(item: _Item) -> None:
+    lang = _lang()
+    words = _WORDS[lang]
     if item.skipped is not None:
-        console.print(Text("SKIPPED  ", style="dim") + Text(f"{item.path}  ({item.skipped})", style="dim"))
+        console.print(
+            Text("SKIPPED  ", style="dim") + Text(f"{item.path}  ({words['skipped']}: {item.skipped})", style="dim")
+        )
         return
     if item.report is None:
         console.print(Text("INVALID  ", style=STYLE[Verdict.INVALID]) + Text(str(item.path)))
-        console.print(Text(f"    unreadable: {item.error}"))
+        console.print(Text(f"    {words['unreadable']}: {item.error}"))
         return
     report = item.report
     verdict = report.verdict
     label = verdict.value + (" (unknown)" if report.unknown else "")
+    said = words[verdict] + (f"，{words['unknown']}" if lang == "zh" and report.unknown else "")
+    if lang == "zh":
+        label = f"{label} {said}"
     console.print(Text(f"{label}  ", style=STYLE[verdict]) + Text(str(item.path), style="bold"))
     cert = report.certificate
     if cert:
         item_info = cert.get("item") or {}
         lab = cert.get("lab_name_on_chain") or cert.get("lab_name") or ""
+        kind = str(cert.get("kind") or "")
+        kind_name = getattr(Kind(kind), lang) if kind in Kind.__members__ else kind
         console.print(
-            f"    {cert.get('kind')} {cert.get('certificate_number')} · {lab} · "
+            f"    {kind_name} {cert.get('certificate_number')} · {lab} · "
             f"{item_info.get('name', '')} {item_info.get('serial_number') or ''}".rstrip(),
             markup=False,
         )
@@ -312,53 +363,67 @@ def _print_item(item: _Item) -> None:
         where = ""
         if report.anchor:
             a = report.anchor
-            where = (
-                f"  anchored in block {a.get('block_number')} (batch {a.get('batch_index')}, chain {a.get('chain_id')})"
+            where = "  " + words["anchored"].format(
+                block=a.get("block_number"), batch=a.get("batch_index"), chain=a.get("chain_id")
             )
-        console.print(f"    digest {report.digest}{where}", markup=False)
+        console.print(f"    {words['digest']} {report.digest}{where}", markup=False)
     if report.replaced_by:
-        console.print(f"    replaced by {report.replaced_by}", markup=False)
+        console.print(f"    {words['replaced']} {report.replaced_by}", markup=False)
     for reason in report.to_dict()["reasons"]:
         mark = "✗" if reason["severity"] == "ERROR" else "!"
         style = "red" if reason["severity"] == "ERROR" else "yellow"
-        console.print(Text(f"    {mark} {reason['code']}  ", style=style) + Text(reason["zh"]))
-        pad = " " * (8 + len(reason["code"]))
-        console.print(f"{pad}{reason['en']}", markup=False)
-        if reason["detail"]:
-            console.print(f"{pad}{reason['detail']}", markup=False, style="dim")
+        name = reason["name"][lang]
+        console.print(Text(f"    {mark} {reason['code']}  ", style=style) + Text(f"{name}: {reason[lang]}"))
+        detail = reason["detail_zh"] if lang == "zh" else reason["detail"]
+        if detail:
+            console.print(f"{' ' * (8 + len(reason['code']))}{detail}", markup=False, style="dim")
     if report.trace is not None:
-        console.print("    traceability / 溯源链:", markup=False)
+        console.print(f"    {words['trace']}:", markup=False)
         root = report.trace.to_dict()
         root["verdict"] = root["verdict"] or report.verdict.value  # the engine leaves the checked one's to the report
-        _print_trace(root, "      ", None)
+        _print_trace(root, "      ", None, lang)
 
 
-def _print_trace(node: dict[str, Any], indent: str, last: bool | None) -> None:
+def _print_trace(node: dict[str, Any], indent: str, last: bool | None, lang: str) -> None:
     branch = "" if last is None else ("└── " if last else "├── ")
     verdict = node.get("verdict")
     via = f"{node['standard']} ← " if node.get("standard") else ""
-    kind = f" [{node['lab_kind']}]" if node.get("lab_kind") else ""
-    text = Text(f"{indent}{branch}{via}{node.get('certificate_number') or '?'}  {node.get('lab_name') or ''}{kind}  ")
-    text += Text(verdict or "unknown", style=STYLE.get(Verdict(verdict), "") if verdict else "dim")
+    kind = str(node.get("lab_kind") or "")
+    shown_kind = (
+        f" [{kind}]" if kind and lang == "en" else f" [{LabKind[kind].zh}]" if kind in LabKind.__members__ else ""
+    )
+    text = Text(
+        f"{indent}{branch}{via}{node.get('certificate_number') or '?'}  {node.get('lab_name') or ''}{shown_kind}  "
+    )
+    said = verdict or "unknown"
+    if verdict and lang == "zh":
+        said = f"{verdict} {_WORDS['zh'][Verdict(verdict)]}"
+    text += Text(said, style=STYLE.get(Verdict(verdict), "") if verdict else "dim")
     if node.get("note"):
         text += Text(f"  ({node['note']})", style="dim")
     console.print(text)
     children = node.get("children") or []
     child_indent = indent + ("" if last is None else ("    " if last else "│   "))
     for i, child in enumerate(children):
-        _print_trace(child, child_indent, i == len(children) - 1)
+        _print_trace(child, child_indent, i == len(children) - 1, lang)
 
 
 def _print_summary(items: list[_Item]) -> None:
+    words = _WORDS[_lang()]
     reports = [i.report for i in items if i.report is not None]
     valid = sum(1 for r in reports if r.verdict is not Verdict.INVALID)
     warned = sum(1 for r in reports if r.verdict is Verdict.VALID_WITH_WARNINGS)
     invalid = sum(1 for i in items if i.skipped is None) - valid
     skipped = sum(1 for i in items if i.skipped is not None)
-    parts = [f"{valid} valid" + (f" ({warned} with warnings)" if warned else ""), f"{invalid} invalid"]
-    if skipped:
-        parts.append(f"{skipped} skipped")
-    console.print(f"{len(items)} file{'s' if len(items) != 1 else ''}: " + ", ".join(parts), markup=False)
+    line = words["files"].format(
+        n=len(items),
+        s="s" if len(items) != 1 else "",
+        valid=valid,
+        warned=words["warned"].format(n=warned) if warned else "",
+        invalid=invalid,
+        skipped=words["skipped_n"].format(n=skipped) if skipped else "",
+    )
+    console.print(line, markup=False)
 
 
 verifier_app = typer.Typer(help="The verifier service (web page and API).", no_args_is_help=True)

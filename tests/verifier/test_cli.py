@@ -94,15 +94,39 @@ def test_json_output(world: TraceWorld, chain3: Any, deployment: Path, bundles: 
     assert report["trace"]["children"][0]["children"][0]["lab_kind"] == "NMI"
 
 
-def test_a_tampered_bundle_exits_1(
-    world: TraceWorld, chain3: Any, deployment: Path, bundles: Path, tmp_path: Path
+@pytest.mark.parametrize(
+    ("locale", "says", "never"),
+    [
+        ("zh_CN.UTF-8", ["INVALID 无效", "内容与摘要一致: 证书内容与其摘要不符（内容被改动）", "校准证书", "0 个有效"],
+         "the record does not hash"),
+        ("en_US.UTF-8", ["INVALID  ", "Content matches its digest: the record does not hash to its digest",
+                         "calibration certificate", "0 valid, 1 invalid"], "证书内容与其摘要不符"),
+        ("C.UTF-8", ["INVALID  ", "the record does not hash to its digest"], "证书内容与其摘要不符"),
+    ],
+)  # fmt: skip
+def test_a_tampered_bundle_exits_1_in_the_users_language(
+    world: TraceWorld,
+    chain3: Any,
+    deployment: Path,
+    bundles: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    locale: str,
+    says: list[str],
+    never: str,
 ) -> None:
+    """The command line speaks Chinese in a Chinese locale and English otherwise; the codes are the same."""
+    for name in ("LC_ALL", "LC_MESSAGES"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LANG", locale)
     forged = write(tmp_path / "forged.json", tamper(chain3[2], "results.0.value", "0.000"))
     result = verify(world, str(forged), "--deployment", str(deployment), "--bundles", str(bundles))
     assert result.exit_code == 1
     out = result.stdout
     assert out.startswith("INVALID") and "✗ DIGEST_MATCHES" in out
-    assert "证书内容与其摘要不符（内容被改动）" in out and "the record does not hash to its digest" in out
+    for text in says:
+        assert text in out, out
+    assert never not in out
 
 
 def test_warnings_count_as_valid(

@@ -30,7 +30,7 @@ from tracecert.certificate.model import CertificateRecord, Conclusion, Kind, rec
 from tracecert.certificate.signing import verify_signature
 from tracecert.chain.contracts import BatchInfo
 from tracecert.chain.types import Activity, CertificateState, LabKind, LabStatus, RevocationReason
-from tracecert.times import local_time
+from tracecert.human import local_time
 from tracecert.verification.chainview import ChainView, LabState
 from tracecert.verification.report import CHECKS, Report, TraceNode
 from tracecert.verification.sources import BundleSource, CheckedSource, MemorySource

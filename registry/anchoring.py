@@ -13,8 +13,10 @@ A node that goes backwards (killed hard and restarted from an older state, or re
 second (:meth:`AnchoringWorker.check_chain`): lost batches go back to PREPARED and are anchored again, journaled
 transactions stuck behind the lost nonces are retired and signed anew, and nothing waits for a receipt that cannot come.
 
-Contract refusals (lab suspended, key closed...) fail the batch and its certificates visibly with the error name;
-an unreachable node only delays them.
+Contract refusals that pass (lab suspended, writer account not enabled, authorization not covering now) make the
+batch and its certificates WAITING with the reason (:mod:`registry.refusals`); such batches are checked now and then
+with a read, never a transaction, and anchored once the chain would take them. Refusals for good (lab revoked, key
+window over...) fail them visibly with the reason's code; an unreachable node only delays them.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from sqlalchemy.orm import Session
 
 from registry.core import RegistryCore
 from registry.db import Batch, Certificate, LifecycleOp, utcnow
+from registry.refusals import classify, would_anchor
 from tracecert.certificate.canonical import from_hex, to_hex
 from tracecert.certificate.merkle import build_batch
 from tracecert.chain.errors import ChainError, ChainUnavailable, ContractReverted, ReceiptTimeout, TransactionFailed
@@ -48,6 +51,10 @@ _RETRYABLE = (ChainUnavailable, ReceiptTimeout)
 _WORKER_LOCK = 0x54524357
 #: Topic of ``BatchAnchored(root, labId, keyId, count, index)``.
 _BATCH_ANCHORED = "0x" + keccak(text="BatchAnchored(bytes32,bytes32,bytes32,uint32,uint32)").hex()
+#: How often batches waiting for their lab are checked against the chain (each step when forced).
+WAITING_RECHECK_SECONDS = 5.0
+#: Waiting reasons that hold every batch of the lab: one check per lab and pass is enough.
+_LAB_WIDE = frozenset({"LAB_SUSPENDED", "LAB_NOT_AUTHORIZED", "WRITER_NOT_ENABLED"})
 
 
 @dataclass
@@ -60,6 +67,7 @@ class StepReport:
     ops_done: int = 0
     ops_failed: int = 0
     deferred: int = 0
+    waiting: int = 0
 
     @property
     def busy(self) -> bool:
@@ -82,6 +90,7 @@ class AnchoringWorker:
         self._next_check = 0.0
         #: The accounts this worker has sent from: their nonces are checked against the node's.
         self._accounts: set[str] = set()
+        self._next_waiting_check = 0.0
 
     # ------------------------------------------------------------------ running
 
@@ -172,6 +181,7 @@ class AnchoringWorker:
             self.reconcile()
         for root in self._open_batches():
             self._anchor(root, report)
+        self._retry_waiting(report, force=force)
         while (prepared := self._prepare_due(force=force)) is not None:
             report.prepared += 1
             self._anchor(prepared, report)
@@ -350,7 +360,11 @@ class AnchoringWorker:
             return None
         batch = build_batch([from_hex(c.digest) for c in certificates])
         root = to_hex(batch.root)
-        s.add(Batch(root=root, lab_id=lab_id, key_id=key_id, size=len(certificates), state="PREPARED"))
+        failed = s.get(Batch, root)
+        if failed is not None and failed.state == "FAILED":  # the same certificates failed, and were sent again
+            failed.state, failed.error, failed.key_id, failed.size = "PREPARED", None, key_id, len(certificates)
+        else:
+            s.add(Batch(root=root, lab_id=lab_id, key_id=key_id, size=len(certificates), state="PREPARED"))
         s.flush()
         # One executemany (ORM bulk UPDATE by primary key), not one UPDATE per certificate.
         s.execute(
@@ -376,7 +390,7 @@ class AnchoringWorker:
             if exc.error == "CertificateRegistryRootAlreadyAnchored" and self._adopt(root, batch.lab_id):
                 report.anchored += 1
                 return
-            self._fail(root, exc.error, report)
+            self._refused(root, batch, exc, report)
             return
         except _RETRYABLE as exc:
             self._defer(root, f"{exc.code}: {exc}", report)
@@ -474,13 +488,15 @@ class AnchoringWorker:
                     )
         logger.info("anchored batch %s in block %d", root, block_number)
 
-    def _fail(self, root: str, error: str, report: StepReport) -> None:
+    def _fail(self, root: str, error: str, report: StepReport, *, detail: str | None = None) -> None:
+        """Refused for good: the batch and its certificates FAILED with ``error`` (a reason code); ``detail`` (the
+        contract error) goes to the batch."""
         with self.core.sessions.begin() as s:
             batch = s.get(Batch, root)
             assert batch is not None
-            batch.state, batch.error = "FAILED", error
+            batch.state, batch.error = "FAILED", (f"{error} ({detail})" if detail else error)[:256]
             s.execute(update(Certificate).where(Certificate.batch_root == root).values(status="FAILED", error=error))
-        logger.error("batch %s refused by the contract: %s", root, error)
+        logger.error("batch %s refused by the contract: %s", root, error if detail is None else f"{error} ({detail})")
         report.failed += 1
 
     def _defer(self, root: str, error: str, report: StepReport) -> None:
@@ -491,6 +507,68 @@ class AnchoringWorker:
             batch.error = error[:256]
         logger.warning("batch %s not anchored yet (%s); will retry", root, error)
         report.deferred += 1
+
+    def _refused(self, root: str, batch: Batch, exc: ContractReverted, report: StepReport) -> None:
+        """The contract refused the batch: it waits while the cause may pass, else it fails."""
+        try:
+            reason = classify(self.core, batch, exc)
+        except ChainError as err:
+            self._defer(root, f"{err.code}: {err}", report)
+            return
+        if reason.retrying:
+            self._wait(root, reason.code, exc.error, report)
+        else:
+            self._fail(root, reason.code, report, detail=exc.error)
+
+    def _wait(self, root: str, code: str, detail: str, report: StepReport) -> None:
+        """The batch and its certificates WAITING with the reason ``code`` (the certificates' ``error``)."""
+        with self.core.sessions.begin() as s:
+            batch = s.get(Batch, root)
+            assert batch is not None
+            batch.state, batch.error = "WAITING", f"{code} ({detail})"[:256]
+            s.execute(update(Certificate).where(Certificate.batch_root == root).values(status="WAITING", error=code))
+        logger.warning("batch %s waits: %s (%s); anchored once the chain takes it", root, code, detail)
+        report.waiting += 1
+
+    def _retry_waiting(self, report: StepReport, *, force: bool) -> None:
+        """Ask the chain, with a simulated call (no transaction), whether the waiting batches would be anchored
+        now: at most every ``WAITING_RECHECK_SECONDS`` (or each step when ``force``), once per lab while the lab's
+        reason holds. Anchor those that would, fail those now refused for good (e.g. the lab was revoked)."""
+        if not force and time.monotonic() < self._next_waiting_check:
+            return
+        self._next_waiting_check = time.monotonic() + WAITING_RECHECK_SECONDS
+        with self.core.sessions() as s:
+            waiting = list(s.scalars(select(Batch).where(Batch.state == "WAITING").order_by(Batch.created_at)))
+        held: set[str] = set()
+        for batch in waiting:
+            if batch.lab_id in held:
+                report.waiting += 1
+                continue
+            try:
+                refusal = would_anchor(self.core, batch)
+                reason = None if refusal is None else classify(self.core, batch, refusal)
+            except ChainError as exc:
+                logger.warning("cannot ask the chain about waiting batches (%s); will retry", exc)
+                return
+            if refusal is None or reason is None:
+                with self.core.sessions.begin() as s:
+                    s.execute(update(Batch).where(Batch.root == batch.root).values(state="PREPARED", error=None))
+                    s.execute(
+                        update(Certificate)
+                        .where(Certificate.batch_root == batch.root, Certificate.status == "WAITING")
+                        .values(status="PENDING", error=None)
+                    )
+                logger.info("batch %s no longer waits: anchoring it", batch.root)
+                self._anchor(batch.root, report)
+            elif not reason.retrying:
+                self._fail(batch.root, reason.code, report, detail=refusal.error)
+            else:
+                if not (batch.error or "").startswith(f"{reason.code} "):
+                    self._wait(batch.root, reason.code, refusal.error, report)
+                else:
+                    report.waiting += 1
+                if reason.code in _LAB_WIDE:
+                    held.add(batch.lab_id)
 
     # ------------------------------------------------------------------ lifecycle operations
 

@@ -660,7 +660,7 @@ class Item:
         self.outcome, self.code, self.message, self.details = "refused", code, message, details
 
     def answer(self, result: Mapping[str, Any]) -> None:
-        self.outcome = "accepted" if result.get("created", True) else "existing"
+        self.outcome = "accepted" if result.get("created", True) or result.get("requeued") else "existing"
         self.digest = result.get("digest")
         self.lab_id = result.get("lab_id")
         self.status = result.get("status")
@@ -832,18 +832,69 @@ def sign_items(items: Sequence[Item], key: SigningKey) -> None:
         item.signature = {"key_id": kid, "value": to_hex(key.sign(digest))}
 
 
-def _with_retries(call: Callable[[], Any], attempts: int = 4) -> Any:
+class Patience:
+    """How long ``tracecert issue`` keeps retrying while the registry answers 503 (CHAIN_UNAVAILABLE: the chain
+    could not be asked, nothing was accepted): waiting what Retry-After says (else 1, 2, 4... s, at most 30), for
+    at most ``retry_for`` seconds from the first refusal; a success starts the count again. Retrying is safe:
+    certificates already accepted are answered as existing."""
+
+    def __init__(self, retry_for: float) -> None:
+        self.retry_for = retry_for
+        self._deadline: float | None = None
+        self._backoff = 1.0
+
+    def wait(self, code: str, message: str, retry_after: float | None, what: str) -> bool:
+        """Say why and sleep before the next try; False (no sleep) once the bound is reached."""
+        now = time.monotonic()
+        if self._deadline is None:
+            self._deadline = now + self.retry_for
+        left = self._deadline - now
+        if left <= 0:
+            return False
+        delay = min(retry_after if retry_after is not None else self._backoff, left)
+        self._backoff = min(self._backoff * 2, 30.0)
+        err.print(f"registry: {code} ({message}); retrying {what} in {delay:g} s (for up to {self.retry_for:g} s)")
+        time.sleep(delay)
+        return True
+
+    def reset(self) -> None:
+        """A request went through: the next refusal gets the whole ``retry_for`` again."""
+        self._deadline, self._backoff = None, 1.0
+
+    def gave_up(self, code: str, status: int | None = 503) -> RegistryClientError:
+        """The error to stop with once the bound is reached."""
+        return RegistryClientError(
+            code,
+            f"the registry could not ask the chain for {self.retry_for:g} s, so the certificates not yet accepted "
+            "were not sent (see the summary); it is safe to run again: those already accepted are answered as "
+            "existing",
+            status=status,
+        )
+
+
+def _with_retries(call: Callable[[], Any], attempts: int = 4, *, patience: Patience | None = None) -> Any:
+    """``call()``, retried when the registry is unreachable or answers 502/504 (``attempts`` times in all), and on
+    503 as ``patience`` allows (without it, like the others)."""
     delay = 0.5
-    for attempt in range(1, attempts + 1):
+    attempt = 0
+    while True:
+        attempt += 1
         try:
-            return call()
+            result = call()
         except RegistryClientError as exc:
+            if patience is not None and exc.status == 503:
+                if patience.wait(exc.code, exc.message, exc.retry_after, "the request"):
+                    continue
+                raise patience.gave_up(exc.code) from exc
             retryable = isinstance(exc, RegistryUnreachable) or exc.status in (502, 503, 504)
-            if not retryable or attempt == attempts:
+            if not retryable or attempt >= attempts:
                 raise
             time.sleep(delay)
             delay *= 2
-    raise AssertionError("unreachable")
+            continue
+        if patience is not None:
+            patience.reset()
+        return result
 
 
 _FATAL = ("UNAUTHORIZED", "NOT_A_LAB")
@@ -856,14 +907,18 @@ def send_items(
     chunk_size: int,
     advance: Callable[[int], None],
     public: bool = False,
+    retry_for: float = 120.0,
 ) -> None:
     """Send every item not yet refused: DCC files one by one (multipart, the XML attached), records in bulk
     chunks. Fills in each item's outcome. With ``public`` every certificate is published (also those the registry
-    had already).
+    had already). While the registry cannot ask the chain (503, or CHAIN_UNAVAILABLE for some items) the same
+    requests (those items) are sent again, for at most ``retry_for`` seconds (see :class:`Patience`).
 
     Raises:
-        RegistryClientError: the registry is unreachable or refuses the credential (nothing more can be sent).
+        RegistryClientError: the registry is unreachable, refuses the credential, or could not ask the chain for
+            ``retry_for`` seconds (nothing more is sent; the items not accepted stay ``pending``).
     """
+    patience = Patience(retry_for)
     todo = [i for i in items if i.outcome == "pending"]
     advance(len(items) - len(todo))
     for item in (i for i in todo if i.document is not None):
@@ -877,7 +932,8 @@ def send_items(
                     media_type=DCC_MEDIA_TYPE,
                     signature=it.signature,
                     public=public,
-                )
+                ),
+                patience=patience,
             )
             item.answer(answer)
         except RegistryUnreachable:
@@ -890,42 +946,61 @@ def send_items(
     records = [i for i in todo if i.document is None]
     for start in range(0, len(records), chunk_size):
         chunk = records[start : start + chunk_size]
-        body = [
-            {
-                "record": i.record,
-                **({"signature": i.signature} if i.signature else {}),
-                **({"public": True} if public else {}),
-            }
-            for i in chunk
-        ]
-        try:
-            answer = _with_retries(lambda body=body: client.issue_bulk(body))  # type: ignore[misc]
-        except RegistryUnreachable:
-            raise
-        except RegistryClientError as exc:
-            if exc.code in _FATAL:
-                raise
-            for item in chunk:
-                item.refuse(exc.code, exc.message, exc.details)
-            advance(len(chunk))
-            continue
-        for result in answer.get("results", []):
-            item = chunk[int(result["index"])]
-            if result.get("ok"):
-                item.answer(result)
-            else:
-                error = result.get("error") or {}
-                item.refuse(str(error.get("code", "REFUSED")), str(error.get("message", "")), error.get("details"))
-        for item in chunk:
-            if item.outcome == "pending":
-                item.refuse("NO_ANSWER", "the registry's bulk answer has no result for this record")
+        unsent = chunk
+        while unsent:
+            unsent = _send_bulk(client, unsent, public, patience)
+            if unsent and not patience.wait(
+                _CHAIN_UNAVAILABLE, "for some certificates", None, f"{len(unsent)} certificates"
+            ):
+                raise patience.gave_up(_CHAIN_UNAVAILABLE)
         advance(len(chunk))
+
+
+_CHAIN_UNAVAILABLE = "CHAIN_UNAVAILABLE"
+
+
+def _send_bulk(client: RegistryClient, chunk: Sequence[Item], public: bool, patience: Patience) -> list[Item]:
+    """One bulk request of ``chunk``; fills in the outcomes and returns the items to send again (those the
+    registry answered CHAIN_UNAVAILABLE for, still ``pending``)."""
+    body = [
+        {
+            "record": i.record,
+            **({"signature": i.signature} if i.signature else {}),
+            **({"public": True} if public else {}),
+        }
+        for i in chunk
+    ]
+    try:
+        answer = _with_retries(lambda: client.issue_bulk(body), patience=patience)
+    except RegistryUnreachable:
+        raise
+    except RegistryClientError as exc:
+        if exc.code in _FATAL or exc.status == 503:
+            raise
+        for item in chunk:
+            item.refuse(exc.code, exc.message, exc.details)
+        return []
+    again = []
+    for result in answer.get("results", []):
+        item = chunk[int(result["index"])]
+        error = result.get("error") or {}
+        if result.get("ok"):
+            item.answer(result)
+        elif error.get("code") == _CHAIN_UNAVAILABLE:
+            again.append(item)
+        else:
+            item.refuse(str(error.get("code", "REFUSED")), str(error.get("message", "")), error.get("details"))
+    for item in chunk:
+        if item.outcome == "pending" and item not in again:
+            item.refuse("NO_ANSWER", "the registry's bulk answer has no result for this record")
+    return again
 
 
 def wait_anchored(
     client: RegistryClient, items: Sequence[Item], timeout: float, on_progress: Callable[[int], None]
 ) -> None:
-    """Poll the registry until every accepted item is anchored (or failed); set each item's ``status``."""
+    """Poll the registry until every accepted item is anchored (or failed); set each item's ``status`` (a
+    certificate still ``waiting`` at the timeout, e.g. its lab suspended, keeps the reason as its ``message``)."""
     waiting = {i.digest: i for i in items if i.digest and i.outcome in ("accepted", "existing")}
     labs = {i.lab_id for i in waiting.values() if i.lab_id}
     deadline = time.monotonic() + timeout
@@ -935,12 +1010,15 @@ def wait_anchored(
         pending: set[str] = set()
         failed: dict[str, str | None] = {}
         for lab in labs:
-            for status in ("pending", "failed"):
+            for status in ("pending", "waiting", "failed"):
                 for row in _listing(client, lab, status):
-                    if status == "pending":
-                        pending.add(row["digest"])
-                    else:
-                        failed[row["digest"]] = row.get("error")
+                    if status == "failed":
+                        failed[row["digest"]] = (row.get("reason") or {}).get("message") or row.get("error")
+                        continue
+                    pending.add(row["digest"])
+                    if status == "waiting" and row["digest"] in waiting:
+                        waiting[row["digest"]].status = "waiting"
+                        waiting[row["digest"]].message = (row.get("reason") or {}).get("message")
         for digest in list(remaining):
             if digest in failed:
                 waiting[digest].status = "failed"
@@ -1021,6 +1099,14 @@ def issue(
     wait: Annotated[bool, typer.Option("--wait", help="Wait until every certificate is anchored.")] = False,
     wait_timeout: Annotated[float, typer.Option(help="Seconds --wait waits at most.")] = 300.0,
     chunk_size: Annotated[int, typer.Option(min=1, max=1000, help="Records per bulk request.")] = 500,
+    retry_for: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            help="While the registry cannot ask the chain (503 CHAIN_UNAVAILABLE), retry for at most this many "
+            "seconds, waiting what its Retry-After says.",
+        ),
+    ] = 120.0,
     lab_code: Annotated[str | None, typer.Option(help="DCC: the issuing lab's code (lab id derives from it).")] = None,
     issue_date: Annotated[str | None, typer.Option(help="DCC: issue date YYYY-MM-DD (a DCC has none).")] = None,
     category_code: Annotated[str | None, typer.Option(help="DCC: instrument category code.")] = None,
@@ -1053,7 +1139,10 @@ def issue(
 
     Without --sign-with the registry signs with the key it holds for the lab. With --public anyone may download
     the certificates' proof bundles (certificates of reference standards, which verifiers of the certificates
-    they calibrate must fetch). Exit code 1 when any certificate was refused (or, with --wait, failed to anchor).
+    they calibrate must fetch). While the registry cannot ask the chain (503) the requests are sent again, as its
+    Retry-After says, for at most --retry-for seconds; running the command again is always safe (certificates
+    already accepted come back as existing, failed ones are queued again). Exit code 1 when any certificate was
+    refused or not sent (or, with --wait, not anchored).
     """
     with reporting_errors():
         if not token:
@@ -1086,6 +1175,7 @@ def issue(
                     chunk_size=chunk_size,
                     advance=lambda n: progress.advance(task, n),
                     public=public,
+                    retry_for=retry_for,
                 )
             except RegistryClientError as exc:
                 fatal = exc
@@ -1280,6 +1370,11 @@ def status_lines(view: Mapping[str, Any]) -> list[str]:
         f"issued       {view.get('issue_date')}",
         f"status       {view.get('status')}" + (f" ({view['error']})" if view.get("error") else ""),
     ]
+    reason = view.get("reason")
+    if isinstance(reason, Mapping) and reason.get("message"):
+        lines.append(f"reason       {reason['message']}")
+    if view.get("superseded_by"):
+        lines.append(f"superseded   by {view['superseded_by']} (same number; this one never reached the chain)")
     if "public" in view:
         lines.append(f"public       {'yes (anyone may download its bundle)' if view['public'] else 'no'}")
     batch = view.get("batch")

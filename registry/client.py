@@ -24,14 +24,24 @@ DEFAULT_REGISTRY_URL = "http://127.0.0.1:8000"
 
 
 class RegistryClientError(Exception):
-    """The registry refused a request: ``code`` (stable), ``message``, ``details`` and the HTTP ``status``."""
+    """The registry refused a request: ``code`` (stable), ``message``, ``details``, the HTTP ``status`` and, on a
+    503, the seconds its Retry-After asks to wait (``retry_after``, None without one)."""
 
-    def __init__(self, code: str, message: str, *, details: Any = None, status: int | None = None) -> None:
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        details: Any = None,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
         self.details = details
         self.status = status
+        self.retry_after = retry_after
 
     def to_dict(self) -> dict[str, Any]:
         """The error as the API writes it: ``{"code", "message", "details"?}``."""
@@ -196,12 +206,24 @@ def _error(response: httpx.Response) -> RegistryClientError:
     except ValueError:
         body = None
     error = body.get("error") if isinstance(body, dict) else None
+    retry_after = _retry_after(response.headers.get("Retry-After"))
     if isinstance(error, dict) and "code" in error:
         return RegistryClientError(
             str(error["code"]),
             str(error.get("message", "")),
             details=error.get("details"),
             status=response.status_code,
+            retry_after=retry_after,
         )
     text = response.text.strip()[:200] or response.reason_phrase
-    return RegistryClientError(f"HTTP_{response.status_code}", text, status=response.status_code)
+    status = response.status_code
+    return RegistryClientError(f"HTTP_{status}", text, status=status, retry_after=retry_after)
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Retry-After in seconds (the delay form; an HTTP date is ignored)."""
+    try:
+        seconds = float(value) if value is not None else None
+    except ValueError:
+        return None
+    return seconds if seconds is not None and 0 <= seconds < 86_400 else None

@@ -114,11 +114,25 @@ class ApiToken(Base):
 
 
 class Certificate(Base):
-    """An accepted certificate. PENDING until its batch is anchored, then ANCHORED with its inclusion proof."""
+    """An accepted certificate. PENDING until its batch is anchored, then ANCHORED with its inclusion proof.
+
+    WAITING while the chain refuses its batch for a reason that passes (``error`` names it, e.g. LAB_SUSPENDED),
+    FAILED when refused for good (or the chain refused it before reasons had codes: the contract error's name).
+    A FAILED certificate never reached the chain: sending it again queues it again (PENDING), and its number may be
+    issued with other content, which makes it SUPERSEDED (``superseded_by``), kept for audit. A lab's number is
+    unique among the certificates not superseded.
+    """
 
     __tablename__ = "certificates"
     __table_args__ = (
-        UniqueConstraint("lab_id", "certificate_number", name="uq_certificates_lab_number"),
+        Index(
+            "uq_certificates_lab_number_live",
+            "lab_id",
+            "certificate_number",
+            unique=True,
+            sqlite_where=text("superseded_by IS NULL"),
+            postgresql_where=text("superseded_by IS NULL"),
+        ),
         Index("ix_certificates_pending", "status", "lab_id", "key_id", "seq"),
         Index("ix_certificates_serial", "serial_number"),
         Index("ix_certificates_batch", "batch_root", "leaf_index"),
@@ -139,7 +153,8 @@ class Certificate(Base):
     signature: Mapped[str] = mapped_column(String(130))
     signed_by: Mapped[str] = mapped_column(String(16))  # LAB | REGISTRY
     replaces_digest: Mapped[str | None] = mapped_column(HEX32, nullable=True)
-    status: Mapped[str] = mapped_column(String(16), default="PENDING")  # PENDING | ANCHORED | FAILED
+    #: PENDING | WAITING | ANCHORED | FAILED | SUPERSEDED
+    status: Mapped[str] = mapped_column(String(16), default="PENDING")
     error: Mapped[str | None] = mapped_column(String(256), nullable=True)
     batch_root: Mapped[str | None] = mapped_column(ForeignKey("batches.root"), nullable=True)
     leaf_index: Mapped[int | None] = mapped_column(nullable=True)
@@ -149,6 +164,8 @@ class Certificate(Base):
     #: Published by its lab (or a regulator over it): anyone may download its proof bundle, e.g. the certificate
     #: of a reference standard that others' certificates cite. Once set, never unset (others may have copied it).
     public: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    #: The certificate issued under the same number after this one failed (this one never reached the chain).
+    superseded_by: Mapped[str | None] = mapped_column(HEX32, nullable=True)
 
 
 class Document(Base):
@@ -164,7 +181,8 @@ class Document(Base):
 
 
 class Batch(Base):
-    """A Merkle batch of one lab and key. PREPARED (membership fixed) → ANCHORED, or FAILED with an error code."""
+    """A Merkle batch of one lab and key. PREPARED (membership fixed) → ANCHORED, or FAILED with an error code;
+    WAITING (with the reason) while the chain refuses it for a reason that passes, then PREPARED again."""
 
     __tablename__ = "batches"
 

@@ -1,8 +1,13 @@
 """Accepting certificates: validate, check the lab on chain, verify or make the signature, and commit to the outbox.
 
 Accepting is one database transaction and touches the chain only to read (is the lab active and authorized, is
-the key valid). The same certificate sent twice returns the same answer; the same number with other content is
-refused (409 NUMBER_REUSE) and recorded as a fraud signal, in its own transaction, so the evidence survives.
+the key valid); when the chain cannot be asked nothing is accepted (503 CHAIN_UNAVAILABLE, also for a whole bulk).
+The same certificate sent twice returns the same answer; the same number with other content is refused (409
+NUMBER_REUSE) and recorded as a fraud signal, in its own transaction, so the evidence survives.
+
+A certificate whose anchoring failed for good (FAILED) never reached the chain: sending it again checks it as new and
+queues it again (``requeued``, re-signed in registry-signing mode), and its number may be issued with other content,
+which supersedes it (SUPERSEDED, kept for audit) without NUMBER_REUSE or a fraud signal.
 
 ``public`` is not part of a certificate's identity (its digest): sending a certificate again with ``public`` set
 publishes the one already accepted, and sending it without never makes a published certificate private again.
@@ -15,9 +20,9 @@ import logging
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import CursorResult, Update, insert, select, update
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapper, Session
@@ -26,6 +31,7 @@ from registry.core import Principal, RegistryCore
 from registry.db import Certificate, Document, FraudSignal, LifecycleOp
 from registry.errors import (
     AlreadyRevoked,
+    ChainUnavailableError,
     Conflict,
     DocumentMismatch,
     Forbidden,
@@ -64,7 +70,8 @@ class Submission:
 @dataclass
 class Accepted:
     """The answer for one accepted certificate. ``created`` is False when it was already there (idempotent);
-    ``public`` is whether it is published now (after this request)."""
+    ``requeued`` when it was there but had failed, and is queued for anchoring again; ``public`` is whether it is
+    published now (after this request)."""
 
     digest: str
     certificate_number: str
@@ -74,6 +81,7 @@ class Accepted:
     signed_by: str
     warnings: list[str] = field(default_factory=list)
     public: bool = False
+    requeued: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form for the API."""
@@ -83,6 +91,7 @@ class Accepted:
             "lab_id": self.lab_id,
             "status": self.status.lower(),
             "created": self.created,
+            "requeued": self.requeued,
             "signed_by": self.signed_by,
             "public": self.public,
         }
@@ -293,8 +302,11 @@ def accept_many(
     per category. A certificate any submission asks to be ``public`` ends up published, whether it is new, was
     accepted before (an idempotent retry publishes it) or comes twice in one bulk; nothing is ever unpublished.
 
+    A certificate that failed (never reached the chain) is checked again as a new one and queued again
+    (``requeued``); a new certificate under a failed one's number supersedes it, without NUMBER_REUSE.
+
     Raises:
-        ChainUnavailableError: the chain could not be asked at all (nothing was accepted; retry).
+        ChainUnavailableError: the chain could not be asked for some submission: nothing was accepted (retry).
     """
     results: list[Accepted | RegistryError | None] = [None] * len(submissions)
     prepared: dict[int, _Prepared] = {}
@@ -314,7 +326,9 @@ def accept_many(
             c.certificate_number: c
             for c in s.scalars(
                 select(Certificate).where(
-                    Certificate.lab_id == principal.lab_id, Certificate.certificate_number.in_(numbers)
+                    Certificate.lab_id == principal.lab_id,
+                    Certificate.certificate_number.in_(numbers),
+                    Certificate.superseded_by.is_(None),
                 )
             )
         }
@@ -325,14 +339,21 @@ def accept_many(
     seen_numbers: dict[str, str] = {}
     held: dict[str, SigningKey] = {}
     replaced_here: dict[str, str] = {}
+    requeues: dict[int, tuple[Certificate, str, str, str]] = {}
+    supersedes: dict[int, str] = {}
     for i, p in prepared.items():
         try:
-            if p.digest in known:
-                results[i] = _existing(known[p.digest])
+            again = known.get(p.digest)  # a failed one is checked again as a new one, then queued again
+            if again is not None and not _failed(again):
+                results[i] = _existing(again)
                 continue
             number = p.record.certificate_number
-            other = by_number.get(number)
+            other = None if again is not None else by_number.get(number)
             earlier = seen_numbers.get(number)
+            if other is not None and _failed(other):
+                if earlier is None:
+                    supersedes[i] = other.digest  # it never reached the chain: its number is free again
+                other = None
             if other is not None or (earlier is not None and earlier != p.digest):
                 raise _record_reuse(core, principal, p, other.digest if other is not None else str(earlier))
             if earlier == p.digest:  # the same certificate twice in one bulk
@@ -340,6 +361,10 @@ def accept_many(
             core.require_can_issue(p.record.lab.lab_id, p.record.item.category_code, activity_of(p.record.kind))
             core.require_lab_name(p.record.lab.lab_id, p.record.lab.name)
             key_id, signature, signed_by = _sign_or_verify(core, p, held)
+            if again is not None:
+                requeues[i] = (again, key_id, signature, signed_by)
+                seen_numbers[number] = p.digest
+                continue
             replaces = None
             if p.record.replaces is not None:
                 with core.sessions() as s:
@@ -378,11 +403,15 @@ def accept_many(
             seen_numbers[number] = p.digest
             if replaces is not None:
                 replaced_here[replaces] = p.digest
+        except ChainUnavailableError:
+            raise  # nothing is accepted: the whole request is refused, to be retried
         except RegistryError as exc:
             results[i] = exc
 
+    if requeues:
+        _requeue(core, requeues, results)
     if rows:
-        _insert(core, principal, rows, results, prepared)
+        _insert(core, principal, rows, results, prepared, supersedes)
     # Duplicates inside one bulk point at the result of their first occurrence.
     for i, p in prepared.items():
         if results[i] is None:
@@ -410,6 +439,63 @@ def accept_many(
     return [r for r in results if r is not None]
 
 
+def _failed(row: Certificate) -> bool:
+    """Whether the certificate's anchoring failed for good (it never reached the chain) and nothing replaced it."""
+    return row.status == "FAILED" and row.superseded_by is None
+
+
+def _requeue(
+    core: RegistryCore,
+    requeues: dict[int, tuple[Certificate, str, str, str]],
+    results: list[Accepted | RegistryError | None],
+) -> None:
+    """Queue failed certificates again (PENDING, out of their failed batch), with the signature just checked or
+    made; one whose state changed meanwhile (a concurrent request) answers as it is now."""
+    changed = []
+    with core.sessions.begin() as s:
+        for i, (row, key_id, signature, signed_by) in requeues.items():
+            done = _rows(
+                s,
+                update(Certificate)
+                .where(
+                    Certificate.digest == row.digest,
+                    Certificate.status == "FAILED",
+                    Certificate.superseded_by.is_(None),
+                )
+                .values(
+                    status="PENDING",
+                    error=None,
+                    batch_root=None,
+                    leaf_index=None,
+                    proof=None,
+                    anchored_at=None,
+                    key_id=key_id,
+                    signature=signature,
+                    signed_by=signed_by,
+                ),
+            )
+            if done:
+                results[i] = Accepted(
+                    row.digest,
+                    row.certificate_number,
+                    row.lab_id,
+                    "PENDING",
+                    False,
+                    signed_by,
+                    public=row.public,
+                    requeued=True,
+                )
+            else:
+                changed.append(i)
+    for i in changed:
+        row = requeues[i][0]
+        with core.sessions() as s:
+            now = s.scalar(select(Certificate).where(Certificate.digest == row.digest))
+        results[i] = _existing(now or row)
+    for i in requeues:
+        logger.info("certificate %s queued again for anchoring", requeues[i][0].digest)
+
+
 def _publish_existing(core: RegistryCore, accepted: Sequence[Accepted], wanted: set[str]) -> None:
     """Publish the certificates accepted before (or by a concurrent request) that a submission asked to be public,
     in one statement; mark their answers public."""
@@ -426,24 +512,32 @@ def _publish_existing(core: RegistryCore, accepted: Sequence[Accepted], wanted: 
         answer.public = True
 
 
+class _Raced(Exception):
+    """A failed certificate to supersede changed meanwhile (a concurrent request): settle one by one."""
+
+
 def _insert(
     core: RegistryCore,
     principal: Principal,
     rows: dict[int, tuple[Certificate, Document | None]],
     results: list[Accepted | RegistryError | None],
     prepared: dict[int, _Prepared],
+    supersedes: dict[int, str],
 ) -> None:
     try:
         with core.sessions.begin() as s:
+            for i, old in supersedes.items():
+                if not _supersede(s, old, rows[i][0].digest):
+                    raise _Raced(old)
             # One executemany per table (ORM bulk INSERT), not a unit-of-work flush per object.
             s.execute(insert(Certificate), [_values(row) for row, _doc in rows.values()])
             documents = [_values(doc) for _row, doc in rows.values() if doc is not None]
             if documents:
                 s.execute(insert(Document), documents)
-    except IntegrityError:
+    except (IntegrityError, _Raced):
         # A concurrent request inserted some of the same digests or numbers: settle them one by one.
         for i, (row, doc) in rows.items():
-            results[i] = _insert_one(core, principal, row, doc, prepared[i])
+            results[i] = _insert_one(core, principal, row, doc, prepared[i], supersedes.get(i))
         return
     for i, (row, _doc) in rows.items():
         results[i] = _created(row)
@@ -455,11 +549,36 @@ def _values(obj: Certificate | Document) -> dict[str, Any]:
     return {a.key: v for a in mapper.column_attrs if (v := getattr(obj, a.key)) is not None}
 
 
+def _supersede(s: Session, old: str, new: str) -> bool:
+    """Mark the failed certificate ``old`` superseded by ``new`` (same number); False if it is no longer failed."""
+    done = _rows(
+        s,
+        update(Certificate)
+        .where(Certificate.digest == old, Certificate.status == "FAILED", Certificate.superseded_by.is_(None))
+        .values(status="SUPERSEDED", superseded_by=new),
+    )
+    if done:
+        logger.info("certificate %s (failed, never on chain) superseded by %s under the same number", old, new)
+    return bool(done)
+
+
+def _rows(s: Session, statement: Update) -> int:
+    """How many rows an UPDATE changed."""
+    return int(cast(CursorResult[Any], s.execute(statement)).rowcount)
+
+
 def _insert_one(
-    core: RegistryCore, principal: Principal, row: Certificate, doc: Document | None, p: _Prepared
+    core: RegistryCore,
+    principal: Principal,
+    row: Certificate,
+    doc: Document | None,
+    p: _Prepared,
+    supersedes: str | None = None,
 ) -> Accepted | RegistryError:
     try:
         with core.sessions.begin() as s:
+            if supersedes is not None:
+                _supersede(s, supersedes, row.digest)  # if it changed meanwhile, the insert below settles it
             s.add(row)
             s.flush()
             if doc is not None:
@@ -472,9 +591,13 @@ def _insert_one(
                 return _existing(same)
             other = s.scalar(
                 select(Certificate).where(
-                    Certificate.lab_id == row.lab_id, Certificate.certificate_number == row.certificate_number
+                    Certificate.lab_id == row.lab_id,
+                    Certificate.certificate_number == row.certificate_number,
+                    Certificate.superseded_by.is_(None),
                 )
             )
+        if other is not None and _failed(other):
+            return Conflict(f"certificate number {row.certificate_number!r} changed meanwhile; retry")
         if other is not None:
             return _record_reuse(core, principal, p, other.digest)
         raise

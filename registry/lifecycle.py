@@ -30,6 +30,7 @@ from registry.core import Principal, RegistryCore
 from registry.db import Batch, Certificate, FraudSignal, HeldKey, LifecycleOp
 from registry.errors import AlreadyRevoked, Forbidden, InvalidRequest, NotFound, RegistryError, Unauthorized
 from registry.issuance import Accepted, Submission, accept
+from registry.refusals import reason_view
 from tracecert.certificate.bundle import Anchor, build_bundle, bundle_to_json
 from tracecert.certificate.canonical import from_hex
 from tracecert.certificate.errors import CertificateError
@@ -214,6 +215,8 @@ def _summary(row: Certificate, op: LifecycleOp | None, batch: Batch | None) -> d
         "issue_date": row.issue_date,
         "status": row.status.lower(),
         "error": row.error,
+        "reason": reason_view(row.status, row.error),
+        "superseded_by": row.superseded_by,
         "key_id": row.key_id,
         "signed_by": row.signed_by.lower(),
         "replaces": row.replaces_digest,
@@ -257,7 +260,7 @@ def certificate_view(core: RegistryCore, principal: Principal | None, digest: st
 
 
 def find_by_number(core: RegistryCore, principal: Principal | None, lab_id: str, number: str) -> dict[str, Any]:
-    """The certificate a lab issued under ``number``.
+    """The certificate a lab issued under ``number`` (not one it superseded after it failed).
 
     Raises:
         NotFound: UNKNOWN_CERTIFICATE.
@@ -265,7 +268,9 @@ def find_by_number(core: RegistryCore, principal: Principal | None, lab_id: str,
     with core.sessions() as s:
         digest = s.scalar(
             select(Certificate.digest).where(
-                Certificate.lab_id == lab_id.lower(), Certificate.certificate_number == number
+                Certificate.lab_id == lab_id.lower(),
+                Certificate.certificate_number == number,
+                Certificate.superseded_by.is_(None),
             )
         )
     if digest is None:
@@ -377,6 +382,9 @@ def batch_listing(core: RegistryCore, root: str) -> dict[str, Any]:
     }
 
 
+_STATUSES = ("PENDING", "WAITING", "ANCHORED", "FAILED", "SUPERSEDED")
+
+
 def list_certificates(
     core: RegistryCore,
     principal: Principal | None,
@@ -395,8 +403,8 @@ def list_certificates(
     """
     if not 1 <= limit <= 1000:
         raise InvalidRequest("limit must be within 1..1000", code="INVALID_FILTER")
-    if status is not None and status.upper() not in ("PENDING", "ANCHORED", "FAILED"):
-        raise InvalidRequest("status is one of pending, anchored, failed", code="INVALID_FILTER")
+    if status is not None and status.upper() not in _STATUSES:
+        raise InvalidRequest(f"status is one of {', '.join(_STATUSES).lower()}", code="INVALID_FILTER")
     query = select(Certificate).order_by(Certificate.seq).limit(limit + 1)
     if lab_id:
         query = query.where(Certificate.lab_id == lab_id.lower())

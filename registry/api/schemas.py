@@ -23,14 +23,16 @@ class _Out(BaseModel):
 
 
 class AcceptedOut(_Out):
-    """A certificate accepted (201) or found already accepted (200): anchoring is the worker's job. ``public``:
-    whether it is published now (anyone may download its proof bundle)."""
+    """A certificate accepted (201) or found already accepted (200): anchoring is the worker's job. ``requeued``:
+    it had failed (never reached the chain) and is queued again (201). ``public``: whether it is published now
+    (anyone may download its proof bundle)."""
 
     digest: str
     certificate_number: str
     lab_id: str
     status: str
     created: bool
+    requeued: bool
     signed_by: str
     public: bool
 
@@ -57,6 +59,7 @@ class BulkOut(_Out):
     accepted: int
     existing: int
     rejected: int
+    requeued: int
     results: list[BulkItemOut]
 
 
@@ -87,6 +90,15 @@ class BatchRef(_Out):
     block_timestamp: int | None
 
 
+class ReasonOut(_Out):
+    """Why a certificate is not on chain: while it waits (``retrying``: anchored once the cause is gone, e.g. its
+    lab is reinstated) or after it failed (what the lab can do about it)."""
+
+    code: str
+    message: str
+    retrying: bool
+
+
 class CertificateOut(_Out):
     """A certificate's public summary; ``record`` and ``signature`` only for its lab and regulators over it.
     ``public``: published by its lab, so anyone may download its proof bundle."""
@@ -98,8 +110,10 @@ class CertificateOut(_Out):
     category_code: str
     serial_number: str | None
     issue_date: str
-    status: Literal["pending", "anchored", "failed"]
+    status: Literal["pending", "waiting", "anchored", "failed", "superseded"]
     error: str | None
+    reason: ReasonOut | None
+    superseded_by: str | None
     key_id: str
     signed_by: str
     replaces: str | None

@@ -40,14 +40,14 @@ router = APIRouter(tags=["certificates"])
 
 _BODIES = openapi_bodies()
 _ACCEPTED: dict[int, dict[str, Any]] = {
-    201: {"model": AcceptedOut, "description": "Accepted now (status pending)"},
+    201: {"model": AcceptedOut, "description": "Accepted now, or queued again after it failed (status pending)"},
     200: {"model": AcceptedOut, "description": "Already accepted before (idempotent retry)"},
 }
 _WRITE = (400, 401, 403, 409, 413, 415, 422, 503)
 
 
 def _accepted(result: Accepted, response: Response) -> dict[str, Any]:
-    response.status_code = 201 if result.created else 200
+    response.status_code = 201 if result.created or result.requeued else 200
     return result.to_dict()
 
 
@@ -79,18 +79,20 @@ def issue_certificate(
 )
 def issue_bulk(principal: PrincipalDep, items: BulkSubmissions, core: CoreDep) -> dict[str, Any]:
     """Accept up to ``bulk_max`` certificates; each is accepted or refused on its own (a refused item never
-    stops the others). Retrying the same bulk is safe: accepted items come back as existing."""
+    stops the others), except when the chain cannot be asked: then nothing is accepted and the whole request is
+    refused (503 CHAIN_UNAVAILABLE with Retry-After). Retrying the same bulk is safe: accepted items come back as
+    existing (failed ones as requeued)."""
     submissions: list[Submission] = [item for item in items if isinstance(item, Submission)]
     outcomes = iter(accept_many(core, principal, submissions) if submissions else [])
     results: list[dict[str, Any]] = []
-    counts = {"accepted": 0, "existing": 0, "rejected": 0}
+    counts = {"accepted": 0, "existing": 0, "rejected": 0, "requeued": 0}
     for index, item in enumerate(items):
         outcome: Accepted | RegistryError = item if isinstance(item, RegistryError) else next(outcomes)
         if isinstance(outcome, RegistryError):
             counts["rejected"] += 1
             results.append({"index": index, "ok": False, "error": outcome.to_dict()})
         else:
-            counts["accepted" if outcome.created else "existing"] += 1
+            counts["accepted" if outcome.created else "requeued" if outcome.requeued else "existing"] += 1
             results.append({"index": index, "ok": True, **outcome.to_dict()})
     return {**counts, "results": results}
 

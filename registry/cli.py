@@ -1108,6 +1108,10 @@ def issue(
         ),
     ] = 120.0,
     lab_code: Annotated[str | None, typer.Option(help="DCC: the issuing lab's code (lab id derives from it).")] = None,
+    lab_name: Annotated[
+        str | None,
+        typer.Option(help="DCC: the issuing lab's name as registered on chain, if the DCC writes it otherwise."),
+    ] = None,
     issue_date: Annotated[str | None, typer.Option(help="DCC: issue date YYYY-MM-DD (a DCC has none).")] = None,
     category_code: Annotated[str | None, typer.Option(help="DCC: instrument category code.")] = None,
     kind: Annotated[str | None, typer.Option(help="DCC: record kind (default CALIBRATION).")] = None,
@@ -1155,6 +1159,7 @@ def issue(
             valid_until=_date_option(valid_until, "--valid-until"),
             category_code=category_code,
             lab_code=lab_code,
+            lab_name=lab_name,
             authorization_number=authorization_number,
             customer_usci=customer_usci,
             mandatory_verification=mandatory_verification,

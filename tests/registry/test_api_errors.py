@@ -126,7 +126,7 @@ def fields(error: dict[str, Any]) -> dict[str, str]:
         pytest.param(b'{"record": NaN}', JSON, 400, "MALFORMED_JSON", id="nan"),
         pytest.param(b'{"record": "\xff\xfe"}', JSON, 400, "MALFORMED_JSON", id="not-utf8"),
         pytest.param(b"", JSON, 400, "MALFORMED_JSON", id="empty-body"),
-        pytest.param(b'{"record": ' + b"[" * 20_000, JSON, 400, "MALFORMED_JSON", id="nesting-bomb"),
+        pytest.param(b"{\"record\": " + b"[" * 20_000, JSON, 400, "JSON_TOO_DEEP", id="nesting-bomb"),
         pytest.param(b"[]", JSON, 422, "REQUEST_INVALID", id="json-array"),
         pytest.param(b'"record"', JSON, 422, "REQUEST_INVALID", id="json-string"),
         pytest.param(b"{}", "text/plain", 415, "UNSUPPORTED_MEDIA_TYPE", id="text-plain"),

@@ -44,9 +44,9 @@ from tracecert.chain.node import AnvilNode
 from tracecert.cli import app
 from tracecert.up import serve_in_thread
 
-DCC_EXAMPLES = Path(__file__).parents[2] / ".." / "shared" / "data" / "dcc" / "examples"
-if not DCC_EXAMPLES.exists():  # the copies the certificate tests use
-    DCC_EXAMPLES = Path(__file__).parents[1] / "certificate" / "data" / "dcc"
+#: The PTB DCCs of the versions the importer reads (copies of ../shared/data/dcc/examples, which now also holds
+#: 3.2/3.3 and signed examples that the format issue brings in).
+DCC_EXAMPLES = Path(__file__).parents[1] / "certificate" / "data" / "dcc"
 
 runner = CliRunner()
 
@@ -154,7 +154,8 @@ def folder(tmp_path: Path, world: LabWorld) -> Path:
 
 
 def _issue(registry_url: str, token: str, *paths: Path, extra: tuple[str, ...] = ()) -> Result:
-    dcc = ("--lab-code", LAB_CODE, "--issue-date", "2021-01-11", "--category-code", "PRESSURE")
+    dcc = ("--lab-code", LAB_CODE, "--lab-name", "杭州市计量检定测试院", "--issue-date", "2021-01-11",
+           "--category-code", "PRESSURE")  # fmt: skip
     return invoke("issue", *map(str, paths), "--registry", registry_url, "--token", token, *dcc, *extra)
 
 
@@ -162,7 +163,9 @@ def test_issue_a_folder_then_again(world: LabWorld, registry_url: str, folder: P
     first = _issue(registry_url, world.token, folder, extra=("--json",))
     assert first.exit_code == 1, first.output
     summary = outcome(first)
-    assert (summary["accepted"], summary["existing"], summary["refused"]) == (8, 0, 3)
+    assert (summary["accepted"], summary["existing"], summary["refused"]) == (8, 0, 3), [
+        (i["source"], i.get("code"), i.get("message")) for i in summary["items"] if i["outcome"] == "refused"
+    ]
     refused = {i["source"]: i["code"] for i in summary["items"] if i["outcome"] == "refused"}
     assert refused == {
         f"{folder}/bad.json": "RECORD_INVALID",

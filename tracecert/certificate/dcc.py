@@ -204,6 +204,9 @@ class DccOverrides:
     serial_number: str | None = None
     lab_code: str | None = None
     lab_id: str | None = None
+    #: The issuing lab's name as registered on chain, when the DCC writes it otherwise (a record names its lab as
+    #: registered: verifier check LAB_NAME).
+    lab_name: str | None = None
     authorization_number: str | None = None
     accreditation_number: str | None = None
     customer_usci: str | None = None
@@ -592,7 +595,7 @@ def import_dcc(data: bytes, overrides: DccOverrides | None = None, *, max_bytes:
     lab = {
         "lab_id": need("lab.lab_id", lab_hex, "--lab-code or --lab-id"),
         "code": lab_code,
-        "name": reader.text(lab_el.find("dcc:contact/dcc:name", _NS)),
+        "name": ov.lab_name or reader.text(lab_el.find("dcc:contact/dcc:name", _NS)),
         "authorization_number": ov.authorization_number
         or _statement_text(admin, "tracecert_authorizationNumber", reader),
         "accreditation_number": ov.accreditation_number

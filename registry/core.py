@@ -14,7 +14,7 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
@@ -26,7 +26,6 @@ from registry.db import ApiToken, DbJournal, HeldKey, Lab, make_engine, make_ses
 from registry.errors import (
     ChainUnavailableError,
     Forbidden,
-    InvalidRequest,
     LabNotActive,
     LabNotAuthorized,
     NotFound,
@@ -43,6 +42,9 @@ from tracecert.chain.errors import ChainError, ChainUnavailable, ContractReverte
 from tracecert.chain.node import AnvilNode
 from tracecert.chain.sender import TransactionSender
 from tracecert.chain.types import Activity, LabStatus
+
+if TYPE_CHECKING:
+    from registry.rules import Rulebook
 
 __all__ = ["Principal", "RegistryCore", "hash_token"]
 
@@ -112,7 +114,7 @@ class RegistryCore:
         self._senders: dict[str, TransactionSender] = {}
         self._senders_lock = threading.Lock()
         self._chain_time: tuple[float, int] | None = None
-        self._lab_names: dict[str, str] = {}
+        self._rulebook: Rulebook | None = None
 
     @property
     def chain(self) -> ChainContracts:
@@ -322,43 +324,14 @@ class RegistryCore:
             self._chain_time = cached
         return cached[1] + int(time.monotonic() - cached[0])
 
-    def lab_name_on_chain(self, lab_id: str) -> str | None:
-        """The name the lab is registered under on chain (read once per lab: names never change).
+    @property
+    def rules(self) -> Rulebook:
+        """The verifier's checks as the registry runs them at acceptance (:mod:`registry.rules`)."""
+        if self._rulebook is None:
+            from registry.rules import Rulebook
 
-        Raises:
-            ChainUnavailableError: the chain could not be asked.
-        """
-        if lab_id not in self._lab_names:
-            try:
-                name = self.chain.lab_name(bytes.fromhex(lab_id[2:]))
-            except ChainUnavailable as exc:
-                raise ChainUnavailableError("the chain node is unreachable; retry") from exc
-            if name is None:  # not (yet) registered: ask again next time
-                return None
-            self._lab_names[lab_id] = name
-        return self._lab_names[lab_id]
-
-    def require_lab_name(self, lab_id: str, name: str) -> None:
-        """The record names the lab as it is registered on chain (what a person reads must be what a regulator
-        registered: a lab may not issue in another lab's name). Verifier check ``LAB_NAME``.
-
-        Raises:
-            InvalidRequest: LAB_NAME, naming the field ``lab.name`` and the registered name.
-            ChainUnavailableError: the chain could not be asked.
-        """
-        registered = self.lab_name_on_chain(lab_id)
-        if registered is not None and name.strip() != registered.strip():
-            raise InvalidRequest(
-                f"the record names the lab {name!r}, but it is registered on chain as {registered!r}",
-                code="LAB_NAME",
-                details=[
-                    {
-                        "field": "lab.name",
-                        "rule": "lab_name_on_chain",
-                        "message": f"write the lab's registered name {registered!r}",
-                    }
-                ],
-            )
+            self._rulebook = Rulebook(self)
+        return self._rulebook
 
     def require_can_issue(self, lab_id: str, category: str, activity: Activity) -> None:
         """The lab is ACTIVE on chain and authorized now for ``category`` and ``activity``.

@@ -46,6 +46,7 @@ from tracecert.certificate.errors import CertificateError
 from tracecert.certificate.model import CertificateRecord, Kind, record_from_json
 from tracecert.certificate.signing import SigningKey, verify_signature
 from tracecert.chain.types import Activity
+from tracecert.verification.report import CheckResult
 
 __all__ = ["Accepted", "Submission", "accept", "accept_many", "activity_of"]
 
@@ -341,6 +342,8 @@ def accept_many(
     replaced_here: dict[str, str] = {}
     requeues: dict[int, tuple[Certificate, str, str, str]] = {}
     supersedes: dict[int, str] = {}
+    warnings: dict[int, list[CheckResult]] = {}
+    at: int | None = None  # the chain time the whole request is judged at (as if anchored then)
     for i, p in prepared.items():
         try:
             again = known.get(p.digest)  # a failed one is checked again as a new one, then queued again
@@ -359,8 +362,11 @@ def accept_many(
             if earlier == p.digest:  # the same certificate twice in one bulk
                 continue
             core.require_can_issue(p.record.lab.lab_id, p.record.item.category_code, activity_of(p.record.kind))
-            core.require_lab_name(p.record.lab.lab_id, p.record.lab.name)
             key_id, signature, signed_by = _sign_or_verify(core, p, held)
+            at = at if at is not None else core.chain_now()
+            judged = core.rules.judge(p.record, key_id=key_id, signature=signature, at=at)
+            if judged.warnings:
+                warnings[i] = judged.warnings
             if again is not None:
                 requeues[i] = (again, key_id, signature, signed_by)
                 seen_numbers[number] = p.digest
@@ -412,6 +418,7 @@ def accept_many(
         _requeue(core, requeues, results)
     if rows:
         _insert(core, principal, rows, results, prepared, supersedes)
+    _record_warnings(core, principal, prepared, warnings, results)
     # Duplicates inside one bulk point at the result of their first occurrence.
     for i, p in prepared.items():
         if results[i] is None:
@@ -437,6 +444,36 @@ def accept_many(
                 results[i] = first or Conflict(f"certificate {p.digest} could not be settled; retry")
     _publish_existing(core, [r for r in results if isinstance(r, Accepted)], wanted_public)
     return [r for r in results if r is not None]
+
+
+def _record_warnings(
+    core: RegistryCore,
+    principal: Principal,
+    prepared: dict[int, _Prepared],
+    warnings: dict[int, list[CheckResult]],
+    results: list[Accepted | RegistryError | None],
+) -> None:
+    """Accepted with warnings of the rulebook (e.g. a validity longer than the regulation allows): each warning is a
+    fraud signal under its check's code, for the regulators over the lab."""
+    signals = [
+        FraudSignal(
+            kind=check.code,
+            lab_id=prepared[i].record.lab.lab_id,
+            certificate_number=prepared[i].record.certificate_number,
+            existing_digest=prepared[i].digest,
+            attempted_digest=prepared[i].digest,
+            attempted_record=prepared[i].canonical.decode("utf-8"),
+            token_id=principal.token_id,
+        )
+        for i, checks in warnings.items()
+        if isinstance(result := results[i], Accepted) and (result.created or result.requeued)
+        for check in checks
+    ]
+    if signals:
+        with core.sessions.begin() as s:
+            s.add_all(signals)
+        for signal in signals:
+            logger.info("accepted with a warning: %s %s (%s)", signal.lab_id, signal.certificate_number, signal.kind)
 
 
 def _failed(row: Certificate) -> bool:

@@ -316,15 +316,24 @@ def bundle(core: RegistryCore, principal: Principal | None, digest: str) -> dict
                 "this certificate's bundle is not public: an API token of its lab or a regulator over it is required"
             )
         core.require_lab_or_regulator(principal, row.lab_id)
+    found = anchored_bundle(core, row)
+    if found is None:
+        raise NotFound(f"certificate {digest} is {row.status.lower()}, not anchored yet", code="NOT_ANCHORED")
+    return found
+
+
+def anchored_bundle(core: RegistryCore, row: Certificate) -> dict[str, Any] | None:
+    """The proof bundle of a certificate, whoever asks, or None while it is not anchored (pending, waiting, failed,
+    or in a block the node does not have) or its key is not on chain. Permissions are the caller's business."""
     with core.sessions() as s:
         batch = s.get(Batch, row.batch_root) if row.batch_root else None
     if row.status != "ANCHORED" or batch is None or batch.tx_hash is None or row.leaf_index is None:
-        raise NotFound(f"certificate {digest} is {row.status.lower()}, not anchored yet", code="NOT_ANCHORED")
+        return None
     if _beyond_head(core, batch):
-        raise NotFound(f"certificate {digest} is pending, not anchored yet", code="NOT_ANCHORED")
+        return None
     key = core.key_info(row.key_id)
     if key is None:
-        raise NotFound(f"key {row.key_id} is not on chain", code="UNKNOWN_KEY")
+        return None
     deployment = core.chain.deployment
     anchor = Anchor(
         chain_id=deployment.chain_id,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import datetime as dt
+import functools
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -10,10 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from registry.config import RegistrySettings
 from registry.core import RegistryCore
-from registry.db import make_engine, migrate
+from registry.db import Certificate, make_engine, migrate
 from tests.conftest import Chain
 from tracecert.certificate.canonical import lab_id as derive_lab_id
 from tracecert.certificate.canonical import to_hex
@@ -41,25 +44,65 @@ class LabWorld:
     other_lab_id: str
     other_token: str
     regulator_token: str
+    #: The NMI's anchored certificate of the weights the lab verifies with: what every record cites.
+    standard: dict[str, Any]
+
+    def day(self, offset: int = 0) -> str:
+        """The chain's current date in China (UTC+8) plus ``offset`` days, as ``YYYY-MM-DD``."""
+        return chain_day(self.chain, offset)
 
     def record(self, number: str = "JD2026-00001", **changes: Any) -> dict[str, Any]:
-        """A valid VERIFICATION record of the lab (an electronic price scale), with ``changes`` applied by path."""
-        record = copy.deepcopy(json.loads(RECORD.read_text(encoding="utf-8")))
-        record["certificate_number"] = number
-        record["lab"]["lab_id"] = self.lab_id
-        record["lab"]["code"] = LAB_CODE
-        record["lab"]["name"] = "杭州市计量检定测试院"
-        record["lab"]["authorization_number"] = "(浙)法计(2026)01001号"
-        for path, value in changes.items():
-            target = record
-            keys = path.split("__")
-            for key in keys[:-1]:
-                target = target[key]
-            if value is None:
-                target.pop(keys[-1], None)
-            else:
-                target[keys[-1]] = value
-        return record
+        """A VERIFICATION record of the lab (an electronic price scale) that passes every check of the rulebook:
+        done yesterday, issued today, citing the NMI's anchored certificate of the weights used; ``changes``
+        applied by path."""
+        return fresh_record(self, LAB_CODE, "杭州市计量检定测试院", number, **changes)
+
+
+def chain_day(chain: Chain, offset: int = 0) -> str:
+    """The chain's current date in China (UTC+8) plus ``offset`` days."""
+    tz = dt.timezone(dt.timedelta(hours=8))
+    return (dt.datetime.fromtimestamp(chain.now(), tz).date() + dt.timedelta(days=offset)).isoformat()
+
+
+def fresh_record(world: LabWorld, code: str, name: str, number: str, **changes: Any) -> dict[str, Any]:
+    """A VERIFICATION record of the lab with ``code`` and ``name`` (see :meth:`LabWorld.record`)."""
+    record = copy.deepcopy(json.loads(RECORD.read_text(encoding="utf-8")))
+    record["certificate_number"] = number
+    record["lab"]["lab_id"] = to_hex(derive_lab_id(code))
+    record["lab"]["code"] = code
+    record["lab"]["name"] = name
+    record["lab"]["authorization_number"] = "(浙)法计(2026)01001号"
+    d = world.day
+    record["dates"] = {
+        "receipt_date": d(-2),
+        "performance_begin": d(-1),
+        "performance_end": d(-1),
+        "issue_date": d(0),
+        "valid_until": d(364),
+    }
+    standard = world.standard["record"]
+    record["standards_used"] = [
+        {
+            "name": "M1 等级砝码",
+            "serial_number": standard["item"]["serial_number"],
+            "certificate_number": standard["certificate_number"],
+            "certificate_digest": world.standard["digest"],
+            "issuing_lab_id": standard["lab"]["lab_id"],
+            "issuing_lab_name": standard["lab"]["name"],
+            "valid_until": standard["dates"]["valid_until"],
+            "mpe": {"value": "0.75", "unit": "\\gram"},
+        }
+    ]
+    for path, value in changes.items():
+        target = record
+        keys = path.split("__")
+        for key in keys[:-1]:
+            target = target[key]
+        if value is None:
+            target.pop(keys[-1], None)
+        else:
+            target[keys[-1]] = value
+    return record
 
 
 def _settings(tmp_path: Path, database_url: str) -> RegistrySettings:
@@ -89,12 +132,14 @@ def onboard(
     name: str,
     jurisdiction: int,
     scope: dict[str, Activity],
+    *,
+    kind: LabKind = LabKind.LEGAL_METROLOGY_INSTITUTE,
 ) -> tuple[str, TransactionSender, SigningKey, str]:
     """Register, authorize and onboard a lab: on chain (regulator, lab admin) and with the registry."""
     lab = derive_lab_id(code)
     admin = chain.actor(f"admin-{code}")
     c = chain.contracts
-    c.register_lab(province, lab, LabKind.LEGAL_METROLOGY_INSTITUTE, jurisdiction, admin.address, name)
+    c.register_lab(province, lab, kind, jurisdiction, admin.address, name)
     now = chain.now()
     c.authorize_lab(province, lab, "(浙)法计(2026)01001号", now - 86_400, now + 3 * 365 * 86_400, scope)
     row = core.add_lab(code, name)
@@ -109,21 +154,75 @@ def onboard(
 
 @pytest.fixture
 def world(chain: Chain, database_url: str, tmp_path: Path) -> Iterator[LabWorld]:
-    """One provincial regulator (Zhejiang), a Hangzhou lab and a Nanjing lab, both onboarded."""
+    """One provincial regulator (Zhejiang), a Hangzhou lab and a Nanjing lab, both onboarded; the NMI's anchored
+    certificate of the weights their records cite."""
+    core = RegistryCore(_settings(tmp_path, database_url), _migrated(database_url), chain.contracts)
+    yield build_world(chain, core)
+    core.engine.dispose()
+
+
+def build_world(chain: Chain, core: RegistryCore) -> LabWorld:
+    """Regulators, labs, keys and tokens on ``chain`` and in ``core``; a month passes; the NMI's standard is
+    anchored (see :class:`LabWorld`)."""
     province = chain.actor("province")
     chain.contracts.register_regulator(chain.national, province.address, 330000, "浙江省市场监督管理局")
     jiangsu = chain.actor("jiangsu")
     chain.contracts.register_regulator(chain.national, jiangsu.address, 320000, "江苏省市场监督管理局")
-    core = RegistryCore(_settings(tmp_path, database_url), _migrated(database_url), chain.contracts)
     scope = {"0201": Activity.VERIFY, "PRESSURE": Activity.VERIFY | Activity.CALIBRATE}
     lab_id, admin, own, held = onboard(chain, core, province, LAB_CODE, "杭州市计量检定测试院", 330100, scope)
     other_id, _, _, _ = onboard(chain, core, jiangsu, OTHER_LAB_CODE, "南京市计量监督检测院", 320100, scope)
+    nmi_id, _, _, _ = onboard(
+        chain, core, chain.national, NMI_CODE, NMI_NAME, 110000, {"MASS": Activity.CALIBRATE}, kind=LabKind.NMI
+    )
     core.add_regulator_account(bytes(province._account.key))
     _, token = core.issue_token("LAB", lab_id=lab_id, label="LIMS")
     _, other_token = core.issue_token("LAB", lab_id=other_id)
     _, regulator_token = core.issue_token("REGULATOR", regulator_address=province.address)
-    yield LabWorld(chain, core, province, admin, lab_id, own, held, token, other_id, other_token, regulator_token)
-    core.engine.dispose()
+    # Keys cannot start in the past: let a month pass, so that yesterday's work falls inside every window.
+    chain.advance(30 * 86_400)
+    standard = nmi_standard(core, nmi_id, chain)
+    return LabWorld(
+        chain, core, province, admin, lab_id, own, held, token, other_id, other_token, regulator_token, standard
+    )
+
+
+NMI_CODE = "12100000400000624D"  # 统一社会信用代码 with its check character
+NMI_NAME = "中国计量科学研究院"
+
+
+def nmi_standard(core: RegistryCore, nmi_id: str, chain: Chain) -> dict[str, Any]:
+    """The NMI calibrates the lab's M1 weights (published, anchored): the top of every test record's traceability
+    chain. Returns its proof bundle."""
+    from registry.anchoring import AnchoringWorker
+    from registry.issuance import Submission, accept
+    from registry.lifecycle import anchored_bundle
+
+    d = functools.partial(chain_day, chain)
+    record = copy.deepcopy(json.loads(RECORD.read_text(encoding="utf-8")))
+    record.update(
+        kind="CALIBRATION",
+        certificate_number="NIM-2026-M0001",
+        dates={"receipt_date": d(-5), "performance_begin": d(-4), "performance_end": d(-4), "issue_date": d(-3),
+               "valid_until": d(700)},
+        item={"name": "M1 等级砝码", "category_code": "MASS", "manufacturer": "某衡器厂", "model": "M1-20kg",
+              "serial_number": "FM-2019-88"},
+        customer={"name": "杭州市计量检定测试院", "usci": "12330100470001234C"},
+        lab={"lab_id": nmi_id, "code": NMI_CODE, "name": NMI_NAME},
+        method={"reference": "JJF 1001-2011", "title": "砝码校准"},
+        results=[{"quantity": "折算质量修正值 (20 kg)", "value": "0.05", "unit": "\\gram",
+                  "expanded_uncertainty": "0.1", "coverage_factor": "2", "coverage_probability": "0.95"}],
+        standards_used=[],
+    )  # fmt: skip
+    record.pop("conclusion", None)
+    _, token = core.issue_token("LAB", lab_id=nmi_id, label="NMI")
+    accepted = accept(core, core.authenticate(token), Submission(record, public=True))
+    AnchoringWorker(core).drain()
+    with core.sessions() as s:
+        row = s.scalar(select(Certificate).where(Certificate.digest == accepted.digest))
+    assert row is not None, accepted
+    bundle = anchored_bundle(core, row)
+    assert bundle is not None, (row.status, row.error)
+    return bundle
 
 
 def _migrated(url: str) -> Any:

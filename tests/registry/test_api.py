@@ -111,7 +111,8 @@ def test_listing_filters_and_cursor(api: TestClient, world: LabWorld) -> None:
     digests = [issue(api, world, f"JD2026-1000{i}", item__serial_number=f"SN-{i % 2}")["digest"] for i in range(5)]
     pages, cursor = [], None
     while True:
-        params: dict[str, Any] = {"limit": 2} | ({"cursor": cursor} if cursor is not None else {})
+        params: dict[str, Any] = {"limit": 2, "lab_id": world.lab_id}
+        params |= {"cursor": cursor} if cursor is not None else {}
         page = api.get("/v1/certificates", params=params).json()
         pages.append([item["digest"] for item in page["items"]])
         cursor = page["next_cursor"]
@@ -205,7 +206,8 @@ def test_the_bundle_of_a_published_certificate_is_for_anyone(api: TestClient, wo
     assert view["public"] is True and "record" not in view and "signature" not in view
     assert api.get(f"/v1/certificates/{private}").json()["public"] is False
     assert api.get(f"/v1/certificates/{public}", headers=bearer(world.token)).json()["public"] is True
-    listed = {i["digest"]: i["public"] for i in api.get("/v1/certificates").json()["items"]}
+    mine = {"lab_id": world.lab_id}
+    listed = {i["digest"]: i["public"] for i in api.get("/v1/certificates", params=mine).json()["items"]}
     assert listed == {private: False, public: True}
     assert all("record" not in i for i in api.get("/v1/certificates").json()["items"])
 

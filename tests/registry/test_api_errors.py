@@ -23,7 +23,7 @@ from fastapi.testclient import TestClient
 from registry.api import create_app
 from registry.core import RegistryCore
 from tests.conftest import Chain, free_port
-from tests.registry.conftest import LAB_CODE, OTHER_LAB_CODE, LabWorld, _migrated, _settings, onboard
+from tests.registry.conftest import LabWorld, _migrated, _settings, build_world
 from tests.registry.test_api import LIMITS, api, app_settings, bearer, drain, issue, signed
 from tracecert.certificate.canonical import certificate_digest, to_hex
 from tracecert.certificate.model import record_from_json
@@ -32,7 +32,6 @@ from tracecert.chain.client import ChainClient
 from tracecert.chain.contracts import ChainContracts
 from tracecert.chain.deploy import deploy
 from tracecert.chain.sender import TransactionSender
-from tracecert.chain.types import Activity
 
 __all__ = ["api"]  # the fixture, shared with test_api
 
@@ -70,19 +69,8 @@ def shared(
     chain = Chain(
         client, ChainContracts(client, deploy(client, national, national_authority=national_account.address)), national
     )
-    province = chain.actor("province")
-    chain.contracts.register_regulator(chain.national, province.address, 330000, "浙江省市场监督管理局")
-    jiangsu = chain.actor("jiangsu")
-    chain.contracts.register_regulator(chain.national, jiangsu.address, 320000, "江苏省市场监督管理局")
     core = RegistryCore(_settings(tmp, url), _migrated(url), chain.contracts)
-    scope = {"0201": Activity.VERIFY, "PRESSURE": Activity.VERIFY | Activity.CALIBRATE}
-    lab_id, admin, own, held = onboard(chain, core, province, LAB_CODE, "杭州市计量检定测试院", 330100, scope)
-    other_id, _, _, _ = onboard(chain, core, jiangsu, OTHER_LAB_CODE, "南京市计量监督检测院", 320100, scope)
-    core.add_regulator_account(bytes(province._account.key))
-    _, token = core.issue_token("LAB", lab_id=lab_id, label="LIMS")
-    _, other_token = core.issue_token("LAB", lab_id=other_id)
-    _, regulator_token = core.issue_token("REGULATOR", regulator_address=province.address)
-    world = LabWorld(chain, core, province, admin, lab_id, own, held, token, other_id, other_token, regulator_token)
+    world = build_world(chain, core)
     with TestClient(create_app(app_settings(world), core=core, run_worker=False)) as client_:
         yield Shared(world, client_)
     core.engine.dispose()
@@ -247,12 +235,13 @@ def test_envelope_refused(shared: Shared, case: str) -> None:
 CALIBRATION: dict[str, Any] = {
     "kind": "CALIBRATION",
     "conclusion": None,
+    "customer__mandatory_verification": None,  # a 强检 instrument would need a verification (the rulebook says)
     "results": [
         {
             "quantity": "示值误差",
             "value": "0.5",
             "unit": "\\gram",
-            "expanded_uncertainty": "0.2",
+            "expanded_uncertainty": "0.5",  # 5 × the weights' U: TUR ≥ 4
             "coverage_factor": "2",
         }
     ],
@@ -323,7 +312,7 @@ CALIBRATION: dict[str, Any] = {
             {"lab__name": "浙江省计量科学研究院"},
             422,
             "LAB_NAME",
-            ("lab.name", "lab_name_on_chain"),
+            ("lab.name", "LAB_NAME"),
             id="lab-name-spoofed",
         ),
         pytest.param(
@@ -772,7 +761,11 @@ def test_substitute_refused(api: TestClient, world: LabWorld) -> None:
     )
     replacing = world.record("JD-1R", replaces={"certificate_number": "JD-1", "certificate_digest": old})
     refused(substitute(replacing), 409, "ALREADY_REVOKED")
-    assert [i["certificate_number"] for i in api.get("/v1/certificates").json()["items"]] == ["JD-1", "JD-2"]
+    mine = {"lab_id": world.lab_id}
+    assert [i["certificate_number"] for i in api.get("/v1/certificates", params=mine).json()["items"]] == [
+        "JD-1",
+        "JD-2",
+    ]
 
 
 # ------------------------------------------------------------------------------------------------ bulk
@@ -840,7 +833,7 @@ def test_bulk_with_good_and_bad_items(api: TestClient, world: LabWorld) -> None:
     assert [None if r["ok"] else r["error"]["code"] for r in retry["results"]] == expected
     assert (retry["accepted"], retry["existing"], retry["rejected"]) == (0, 3, 6)
     drain(world)
-    listed = api.get("/v1/certificates", params={"status": "anchored"}).json()["items"]
+    listed = api.get("/v1/certificates", params={"status": "anchored", "lab_id": world.lab_id}).json()["items"]
     assert sorted(i["certificate_number"] for i in listed) == ["JD-1", "JD-3"]
     signals = api.get("/v1/fraud-signals", headers=bearer(world.regulator_token)).json()["items"]
     assert [s["certificate_number"] for s in signals] == ["JD-1", "JD-1"]  # the attempt and its retry

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import datetime as dt
 import json
 import os
 import re
@@ -33,8 +34,10 @@ from registry.core import RegistryCore
 from registry.issuance import Submission, accept
 from registry.onboarding import parse_scope, registry_settings
 from tests.conftest import free_port
-from tests.registry.conftest import LAB_CODE, OTHER_LAB_CODE, RECORD, LabWorld
+from tests.registry.conftest import LAB_CODE, NMI_CODE, NMI_NAME, OTHER_LAB_CODE, RECORD, LabWorld
 from tracecert.certificate.canonical import lab_id, to_hex
+from tracecert.certificate.dcc import export_dcc
+from tracecert.certificate.model import record_from_json
 from tracecert.certificate.signing import generate_key, save_key_file
 from tracecert.chain.client import ChainClient
 from tracecert.chain.contracts import ChainContracts
@@ -75,13 +78,34 @@ def registry_url(world: LabWorld) -> Iterator[str]:
         yield url
 
 
-def record_for(code: str, number: str, name: str = "杭州市计量检定测试院", **changes: Any) -> dict[str, Any]:
-    """A valid VERIFICATION record (an electronic price scale, category 0201) of the lab with ``code``."""
+def record_for(
+    code: str,
+    number: str,
+    name: str = "杭州市计量检定测试院",
+    *,
+    standard: dict[str, Any] | None = None,
+    today: dt.date | None = None,
+    **changes: Any,
+) -> dict[str, Any]:
+    """A VERIFICATION record (an electronic price scale, category 0201) of the lab with ``code``; with ``standard``
+    (the bundle of the weights' certificate) and ``today``, one the rulebook accepts: done yesterday, issued today,
+    citing that standard."""
     record = copy.deepcopy(json.loads(RECORD.read_text(encoding="utf-8")))
     record["certificate_number"] = number
     record["lab"].update(
         lab_id=to_hex(lab_id(code)), code=code, name=name, authorization_number="(浙)法计(2026)01001号"
     )
+    if today is not None:
+        day = lambda n: (today + dt.timedelta(days=n)).isoformat()  # noqa: E731
+        record["dates"] = {"receipt_date": day(-2), "performance_begin": day(-1), "performance_end": day(-1),
+                           "issue_date": day(0), "valid_until": day(364)}  # fmt: skip
+    if standard is not None:
+        cited = standard["record"]
+        record["standards_used"] = [
+            {"name": "M1 等级砝码", "serial_number": cited["item"]["serial_number"],
+             "certificate_number": cited["certificate_number"], "certificate_digest": standard["digest"],
+             "valid_until": cited["dates"]["valid_until"], "mpe": {"value": "0.75", "unit": "\\gram"}}
+        ]  # fmt: skip
     for path, value in changes.items():
         target = record
         keys = path.split("__")
@@ -134,14 +158,15 @@ def error_code(result: Result) -> str:
 
 @pytest.fixture
 def folder(tmp_path: Path, world: LabWorld) -> Path:
-    """JSON records (an object, an array), three PTB DCCs and a CSV; plus refused inputs of each kind."""
+    """JSON records (an object, an array), three DCCs (the lab's records as DCC 3.1.2) and a CSV; plus refused
+    inputs of each kind."""
     root = tmp_path / "to-issue"
     (root / "dcc").mkdir(parents=True)
     (root / "one.json").write_text(json.dumps(world.record("JD2026-00101"), ensure_ascii=False), encoding="utf-8")
     both = [world.record("JD2026-00102"), world.record("JD2026-00103")]
     (root / "two.json").write_text(json.dumps(both, ensure_ascii=False), encoding="utf-8")
-    for dcc in sorted(DCC_EXAMPLES.glob("*.xml")):
-        (root / "dcc" / dcc.name).write_bytes(dcc.read_bytes())
+    for n in (1, 2, 3):
+        exported_dcc(world, root / "dcc" / f"dcc-{n}.xml", f"JD2026-0040{n}")
     rows = [world.record("JD2026-00201"), world.record("JD2026-00202"), world.record("JD2026-00203", conclusion=None)]
     write_csv(root / "records.csv", rows)
     # refused: a record that breaks a rule of its kind, and XML that is not well formed
@@ -154,9 +179,13 @@ def folder(tmp_path: Path, world: LabWorld) -> Path:
 
 
 def _issue(registry_url: str, token: str, *paths: Path, extra: tuple[str, ...] = ()) -> Result:
-    dcc = ("--lab-code", LAB_CODE, "--lab-name", "杭州市计量检定测试院", "--issue-date", "2021-01-11",
-           "--category-code", "PRESSURE")  # fmt: skip
-    return invoke("issue", *map(str, paths), "--registry", registry_url, "--token", token, *dcc, *extra)
+    return invoke("issue", *map(str, paths), "--registry", registry_url, "--token", token, *extra)
+
+
+def exported_dcc(world: LabWorld, path: Path, number: str) -> Path:
+    """The lab's record ``number`` written as a DCC 3.1.2 file (what a lab's LIMS would send)."""
+    path.write_bytes(export_dcc(record_from_json(world.record(number))))
+    return path
 
 
 def test_issue_a_folder_then_again(world: LabWorld, registry_url: str, folder: Path) -> None:
@@ -175,7 +204,7 @@ def test_issue_a_folder_then_again(world: LabWorld, registry_url: str, folder: P
     bad_fields = [d["field"] for i in summary["items"] if i["source"] == f"{folder}/bad.json" for d in i["details"]]
     assert "dates.valid_until" in bad_fields
     sources = {i["source"] for i in summary["items"] if i["outcome"] == "accepted"}
-    assert {f"{folder}/two.json#1", f"{folder}/records.csv:3", f"{folder}/dcc/ptb-example-3.0.0.xml"} <= sources
+    assert {f"{folder}/two.json#1", f"{folder}/records.csv:3", f"{folder}/dcc/dcc-1.xml"} <= sources
 
     again = _issue(registry_url, world.token, folder)
     assert again.exit_code == 1
@@ -190,12 +219,27 @@ def test_issue_a_folder_then_again(world: LabWorld, registry_url: str, folder: P
 
 
 def test_dcc_goes_with_its_document(world: LabWorld, registry_url: str, tmp_path: Path) -> None:
-    result = _issue(registry_url, world.token, DCC_EXAMPLES / "ptb-vacuumlab-CDG-3.1.1.xml", extra=("--json",))
+    dcc = exported_dcc(world, tmp_path / "lims.xml", "JD2026-DCC01")
+    result = _issue(registry_url, world.token, dcc, extra=("--json",))
     assert result.exit_code == 0, result.output
     [item] = outcome(result)["items"]
     view = httpx.get(f"{registry_url}/v1/certificates/{item['digest']}", headers=_bearer(world.token)).json()
     assert view["record"]["original_document"]["media_type"] == "application/xml"
-    assert view["kind"] == "CALIBRATION" and view["certificate_number"] == "75999PTB20"
+    assert view["kind"] == "VERIFICATION" and view["certificate_number"] == "JD2026-DCC01"
+
+
+def test_a_ptb_dcc_of_other_times_is_refused_by_the_rulebook(world: LabWorld, registry_url: str) -> None:
+    """PTB's vacuum-lab DCC issued in this lab's name: its work was done years before the lab was registered and
+    it cites no anchored standard, so the verifier would call it INVALID; the registry refuses it, naming why."""
+    overrides = ("--lab-code", LAB_CODE, "--lab-name", "杭州市计量检定测试院", "--issue-date", world.day(0),
+                 "--category-code", "PRESSURE", "--json")  # fmt: skip
+    result = _issue(registry_url, world.token, DCC_EXAMPLES / "ptb-vacuumlab-CDG-3.1.1.xml", extra=overrides)
+    assert result.exit_code == 1
+    [item] = outcome(result)["items"]
+    assert item["outcome"] == "refused"
+    rules = {d["rule"] for d in item["details"]}
+    assert {"LAB_AUTHORIZED_AT_ISSUE", "TRACE_STANDARD_FOUND"} <= rules, rules
+    assert all(d["field"] and d["message_zh"] for d in item["details"])
 
 
 def _bearer(token: str) -> dict[str, str]:
@@ -326,7 +370,8 @@ def test_issue_public_and_publish(world: LabWorld, registry_url: str, tmp_path: 
     [private] = outcome(plain)["items"]
     assert private["public"] is False and _anonymous_bundle(registry_url, private["digest"]) == 401
     assert "public       no" in invoke("status", private["digest"], "--registry", registry_url).stdout
-    dcc = _issue(registry_url, world.token, DCC_EXAMPLES / "ptb-vacuumlab-CDG-3.1.1.xml", extra=("--public", "--json"))
+    lims = exported_dcc(world, tmp_path / "lims.xml", "JD2026-70009")
+    dcc = _issue(registry_url, world.token, lims, extra=("--public", "--json"))
     assert dcc.exit_code == 0, dcc.output
     assert outcome(dcc)["items"][0]["public"] is True
 
@@ -512,6 +557,42 @@ def onboarded(local: tuple[Path, str]) -> str:
     return _token(onboard)
 
 
+def chain_day_of(client: ChainClient) -> dt.date:
+    """The chain's date in China (UTC+8)."""
+    return dt.datetime.fromtimestamp(client.block_timestamp(), dt.timezone(dt.timedelta(hours=8))).date()
+
+
+def _standard(local: tuple[Path, str], client: ChainClient, registry_url: str, tmp_path: Path) -> dict[str, Any]:
+    """The NMI, registered and onboarded through the command line like any lab, issues (published) the weights'
+    certificate; two days pass, so that yesterday's work of the city lab falls inside its windows. Its bundle."""
+    nmi = lab_cli(
+        local, "lab", "register", "--code", NMI_CODE, "--name", NMI_NAME, "--kind", "NMI", "--jurisdiction", "110000",
+        "--authorization-number", "NIM-CMC-2020", "--valid-from", "2020-01-01", "--valid-until", "2035-12-31",
+        "--scope", "MASS=CALIBRATE",
+    )  # fmt: skip
+    assert nmi.exit_code == 0, nmi.output
+    token = _token(lab_cli(local, "lab", "onboard", "--code", NMI_CODE, "--name", NMI_NAME, "--label", "NMI"))
+    client.rpc("evm_increaseTime", [2 * 86_400])
+    client.rpc("evm_mine", [])
+    today = chain_day_of(client)
+    record = record_for(NMI_CODE, "NIM-2026-M0001", NMI_NAME, kind="CALIBRATION", conclusion=None,
+                        customer__mandatory_verification=None, standards_used=[],
+                        item={"name": "M1 等级砝码", "category_code": "MASS", "serial_number": "FM-2019-88"},
+                        method={"reference": "JJF 1001-2011", "title": "砝码校准"},
+                        results=[{"quantity": "折算质量修正值 (20 kg)", "value": "0.05", "unit": "\\gram",
+                                  "expanded_uncertainty": "0.1", "coverage_factor": "2"}])  # fmt: skip
+    record["dates"] = {"performance_begin": today.isoformat(), "performance_end": today.isoformat(),
+                       "issue_date": today.isoformat(), "valid_until": (today + dt.timedelta(days=700)).isoformat()}
+    record["lab"].pop("authorization_number")
+    path = _write(tmp_path / "standard.json", record)
+    issued = invoke("issue", str(path), "--registry", registry_url, "--token", token, "--public", "--wait", "--json")
+    assert issued.exit_code == 0, issued.output
+    digest = outcome(issued)["items"][0]["digest"]
+    client.rpc("evm_increaseTime", [86_400])
+    client.rpc("evm_mine", [])
+    return dict(httpx.get(f"{registry_url}/v1/certificates/{digest}/bundle").json())
+
+
 def test_onboard_issue_suspend_reinstate(local: tuple[Path, str], onboarded: str, tmp_path: Path) -> None:
     again = lab_cli(local, "lab", "onboard", "--code", CITY_CODE, "--name", "杭州市计量检定测试院", "--no-token")
     assert again.exit_code == 0 and "already a writer" in again.stdout and "on chain already" in again.stdout
@@ -527,7 +608,11 @@ def test_onboard_issue_suspend_reinstate(local: tuple[Path, str], onboarded: str
     core = RegistryCore.open(settings, ChainContracts(client, find_deployment(client, data_dir / "deployment.json")))
     try:
         with served(core) as registry_url:
-            path = _write(tmp_path / "r.json", record_for(CITY_CODE, "HZ2026-00001"))
+            # the NMI calibrated the weights the city lab verifies with: the top of its traceability chain
+            standard = _standard(local, client, registry_url, tmp_path)
+            core.forget_chain_answers()  # its chain clock is cached for a second: the chain moved a day on
+            record = record_for(CITY_CODE, "HZ2026-00001", standard=standard, today=chain_day_of(client))
+            path = _write(tmp_path / "r.json", record)
             issued = invoke("issue", str(path), "--registry", registry_url, "--token", onboarded, "--wait", "--json")
             assert issued.exit_code == 0, issued.output
             assert outcome(issued)["anchored"] == 1
@@ -545,7 +630,8 @@ def test_onboard_issue_suspend_reinstate(local: tuple[Path, str], onboarded: str
             suspended = lab_cli(local, "lab", "suspend", "--lab", CITY_CODE, "--reason", "4")
             assert suspended.exit_code == 0 and "SUSPENDED (was ACTIVE)" in suspended.stdout
             core.forget_chain_answers()  # its chain clock is cached for a second
-            path = _write(tmp_path / "r2.json", record_for(CITY_CODE, "HZ2026-00002"))
+            record = record_for(CITY_CODE, "HZ2026-00002", standard=standard, today=chain_day_of(client))
+            path = _write(tmp_path / "r2.json", record)
             refused = invoke("issue", str(path), "--registry", registry_url, "--token", onboarded, "--json")
             assert refused.exit_code == 1 and outcome(refused)["items"][0]["code"] == "LAB_SUSPENDED"
             reinstated = lab_cli(local, "lab", "reinstate", "--lab", to_hex(lab_id(CITY_CODE)))

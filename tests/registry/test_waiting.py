@@ -150,7 +150,7 @@ def test_the_waiting_worker_asks_the_chain_only_now_and_then(world: LabWorld, mo
         worker.step()
     assert sent == []
     with world.core.sessions() as s:
-        assert s.scalar(select(Certificate.status)) == "WAITING"
+        assert s.scalar(select(Certificate.status).where(Certificate.certificate_number == "JD2026-W2001")) == "WAITING"
 
 
 def test_resubmitting_a_failed_certificate_queues_it_again(api: TestClient, world: LabWorld) -> None:

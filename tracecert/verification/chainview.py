@@ -7,14 +7,17 @@ which answers in microseconds instead of RPC round trips. Either way the chain i
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
 from tracecert.chain.contracts import BatchInfo, CertificateStatus, ChainContracts, KeyInfo
 from tracecert.chain.errors import ContractReverted
 from tracecert.chain.types import Activity, CertificateState, LabKind, LabStatus, category_code
 
-__all__ = ["ChainView", "LabState", "LiveChainView"]
+__all__ = ["CachedChainView", "ChainView", "LabState", "LiveChainView"]
 
 
 @dataclass(frozen=True)
@@ -145,6 +148,87 @@ class LiveChainView:
     def numbered(self, lab_id: bytes, number: str) -> list[bytes]:
         """See :class:`ChainView`: the contracts hold roots, not contents, so a node cannot tell."""
         return []
+
+
+T = TypeVar("T")
+
+
+class CachedChainView:
+    """A :class:`ChainView` that remembers each answer of another for ``ttl`` seconds (0: not at all), so that a
+    bulk of certificates of one lab asks the node once per question. Answers about the past can change too (an
+    authorization recorded later may start in the past; a key window may be closed retroactively), so nothing is
+    kept for longer than ``ttl``.
+    """
+
+    def __init__(self, inner: ChainView, ttl: float, *, entries: int = 50_000) -> None:
+        self.inner = inner
+        self.ttl = ttl
+        self.entries = entries
+        self._answers: dict[Hashable, tuple[float, Any]] = {}
+        self._lock = threading.Lock()
+
+    def _ask(self, key: Hashable, ask: Callable[[], T]) -> T:
+        if self.ttl <= 0:
+            return ask()
+        now = time.monotonic()
+        with self._lock:
+            hit = self._answers.get(key)
+        if hit is not None and hit[0] > now:
+            answer: T = hit[1]
+            return answer
+        answer = ask()
+        with self._lock:
+            if len(self._answers) >= self.entries:
+                self._answers.clear()
+            self._answers[key] = (now + self.ttl, answer)
+        return answer
+
+    def chain_id(self) -> int:
+        """See :class:`ChainView`."""
+        return self._ask(("chain_id",), self.inner.chain_id)
+
+    def certificate_registry(self) -> str:
+        """See :class:`ChainView`."""
+        return self._ask(("certificate_registry",), self.inner.certificate_registry)
+
+    def now(self) -> int:
+        """See :class:`ChainView`."""
+        return self._ask(("now",), self.inner.now)
+
+    def batch(self, root: bytes) -> BatchInfo | None:
+        """See :class:`ChainView`."""
+        return self._ask(("batch", root), lambda: self.inner.batch(root))
+
+    def key(self, key_id: bytes) -> KeyInfo | None:
+        """See :class:`ChainView`."""
+        return self._ask(("key", key_id), lambda: self.inner.key(key_id))
+
+    def lab_at(self, lab_id: bytes, at: int) -> LabState | None:
+        """See :class:`ChainView`."""
+        return self._ask(("lab_at", lab_id, at), lambda: self.inner.lab_at(lab_id, at))
+
+    def is_authorized(self, lab_id: bytes, category: str, activity: Activity, at: int) -> bool:
+        """See :class:`ChainView`."""
+        return self._ask(
+            ("is_authorized", lab_id, category, int(activity), at),
+            lambda: self.inner.is_authorized(lab_id, category, activity, at),
+        )
+
+    def status(self, lab_id: bytes, digest: bytes) -> CertificateStatus:
+        """See :class:`ChainView`."""
+        return self._ask(("status", lab_id, digest), lambda: self.inner.status(lab_id, digest))
+
+    def lab_name(self, lab_id: bytes) -> str | None:
+        """See :class:`ChainView`."""
+        return self._ask(("lab_name", lab_id), lambda: self.inner.lab_name(lab_id))
+
+    def batch_published(self, root: bytes) -> bool | None:
+        """See :class:`ChainView`."""
+        return self._ask(("batch_published", root), lambda: self.inner.batch_published(root))
+
+    def numbered(self, lab_id: bytes, number: str) -> list[bytes]:
+        """See :class:`ChainView`."""
+        return self._ask(("numbered", lab_id, number), lambda: self.inner.numbered(lab_id, number))
 
 
 _NONE = CertificateStatus(CertificateState.NONE, 0, 0, 0, None)

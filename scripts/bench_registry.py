@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
+import datetime as dt
 import json
 import os
 import platform
@@ -33,10 +34,14 @@ from typing import Any
 
 import httpx
 from eth_account import Account
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text
 
+from registry.anchoring import AnchoringWorker
 from registry.config import RegistrySettings
 from registry.core import RegistryCore
+from registry.db import Certificate
+from registry.issuance import Submission, accept
+from registry.lifecycle import anchored_bundle
 from tracecert.certificate.canonical import lab_id as derive_lab_id
 from tracecert.certificate.canonical import to_hex
 from tracecert.certificate.model import is_valid_usci
@@ -49,6 +54,8 @@ from tracecert.chain.sender import TransactionSender
 from tracecert.chain.types import Activity, LabKind
 
 LAB_CODE = "12330100470001234"
+NMI_CODE = "12100000400000624"
+NMI_NAME = "中国计量科学研究院"
 SECRET = "bench-secret-" + "x" * 40
 
 
@@ -72,18 +79,21 @@ def _machine() -> str:
     return f"{os.cpu_count()} cores ({model}), Python {platform.python_version()}"
 
 
-def _template(lab_hex: str, code: str, today: str, valid_until: str) -> dict[str, Any]:
-    """A VERIFICATION of an electronic price scale (JJG 539), as a city lab issues thousands of."""
+def _template(lab_hex: str, code: str, today: dt.date, standard: dict[str, Any]) -> dict[str, Any]:
+    """A VERIFICATION of an electronic price scale (JJG 539), as a city lab issues thousands of: done yesterday,
+    issued today, with the weights calibrated by the NMI (``standard``, its bundle) — what the rulebook accepts."""
+    yesterday = (today - dt.timedelta(days=1)).isoformat()
+    cited = standard["record"]
     return {
         "schema_version": "tracecert/1",
         "kind": "VERIFICATION",
         "certificate_number": "",
         "dates": {
-            "receipt_date": today,
-            "performance_begin": today,
-            "performance_end": today,
-            "issue_date": today,
-            "valid_until": valid_until,
+            "receipt_date": yesterday,
+            "performance_begin": yesterday,
+            "performance_end": yesterday,
+            "issue_date": today.isoformat(),
+            "valid_until": (today + dt.timedelta(days=360)).isoformat(),
         },
         "item": {
             "name": "电子计价秤",
@@ -116,13 +126,47 @@ def _template(lab_hex: str, code: str, today: str, valid_until: str) -> dict[str
         "standards_used": [
             {
                 "name": "M1 等级砝码",
-                "serial_number": "FM-2019-88",
-                "certificate_number": "ZJ2026-1234",
-                "certificate_digest": "0x" + "ab" * 32,
+                "serial_number": cited["item"]["serial_number"],
+                "certificate_number": cited["certificate_number"],
+                "certificate_digest": standard["digest"],
+                "valid_until": cited["dates"]["valid_until"],
+                "mpe": {"value": "0.75", "unit": "\\gram"},
             }
         ],
         "conclusion": "PASS",
     }
+
+
+def _nmi_standard(core: RegistryCore, nmi_hex: str, token: str, today: dt.date) -> dict[str, Any]:
+    """The NMI's published, anchored calibration of the city lab's weights (the top of every record's chain), done
+    and issued the day before the city lab's work."""
+    day = (today - dt.timedelta(days=2)).isoformat()
+    record = {
+        "schema_version": "tracecert/1",
+        "kind": "CALIBRATION",
+        "certificate_number": "NIM-2026-M0001",
+        "dates": {"performance_begin": day, "performance_end": day, "issue_date": day,
+                  "valid_until": (today + dt.timedelta(days=700)).isoformat()},
+        "item": {"name": "M1 等级砝码", "category_code": "MASS", "serial_number": "FM-2019-88"},
+        "customer": {"name": "杭州市计量检定测试院", "usci": _usci(LAB_CODE)},
+        "lab": {"lab_id": nmi_hex, "code": _usci(NMI_CODE), "name": NMI_NAME},
+        "persons": [
+            {"name": "赵校准", "role": "PERFORMER", "id": "NIM-01"},
+            {"name": "钱核验", "role": "CHECKER", "id": "NIM-02"},
+            {"name": "孙批准", "role": "APPROVER", "id": "NIM-03"},
+        ],
+        "method": {"reference": "JJF 1001-2011", "title": "砝码校准"},
+        "results": [{"quantity": "折算质量修正值 (20 kg)", "value": "0.05", "unit": "\\gram",
+                     "expanded_uncertainty": "0.1", "coverage_factor": "2"}],
+    }  # fmt: skip
+    accepted = accept(core, core.authenticate(token), Submission(record, public=True))
+    AnchoringWorker(core).drain()
+    with core.sessions() as s:
+        row = s.scalar(select(Certificate).where(Certificate.digest == accepted.digest))
+    bundle = anchored_bundle(core, row) if row is not None else None
+    if bundle is None:
+        raise SystemExit(f"the NMI's standard was not anchored: {row.status if row else 'missing'}")
+    return bundle
 
 
 def _records(template: dict[str, Any], prefix: str, count: int) -> list[dict[str, Any]]:
@@ -189,6 +233,7 @@ class Server:
 def _send(url: str, token: str, records: list[dict[str, Any]], bulk: int, clients: int) -> tuple[float, int]:
     chunks = [records[i : i + bulk] for i in range(0, len(records), bulk)]
     accepted = [0]
+    refusals: list[Any] = []
     lock = threading.Lock()
 
     def work(mine: list[list[dict[str, Any]]]) -> None:
@@ -197,8 +242,10 @@ def _send(url: str, token: str, records: list[dict[str, Any]], bulk: int, client
                 body = {"certificates": [{"record": r} for r in chunk]}
                 response = http.post("/v1/certificates/bulk", json=body)
                 response.raise_for_status()
+                answer = response.json()
                 with lock:
-                    accepted[0] += int(response.json()["accepted"])
+                    accepted[0] += int(answer["accepted"])
+                    refusals.extend(r["error"] for r in answer["results"] if not r["ok"])
 
     started = time.perf_counter()
     threads = [threading.Thread(target=work, args=(chunks[i::clients],)) for i in range(clients)]
@@ -206,6 +253,8 @@ def _send(url: str, token: str, records: list[dict[str, Any]], bulk: int, client
         t.start()
     for t in threads:
         t.join()
+    if refusals:  # every record of the bench is one the rulebook accepts: a refusal is a broken bench
+        raise SystemExit(f"{len(refusals)} certificates refused, e.g. {json.dumps(refusals[0], ensure_ascii=False)}")
     return time.perf_counter() - started, accepted[0]
 
 
@@ -323,12 +372,24 @@ def main() -> None:
             held = core.new_held_signing_key(to_hex(lab))
             chain.register_key(senders["admin"], lab, held.public_key)
             _, token = core.issue_token("LAB", lab_id=to_hex(lab), label="bench")
-            core.engine.dispose()
-
-            import datetime as dt
-
+            # The NMI, registered by the national authority, calibrates the weights every record cites.
+            nmi = derive_lab_id(_usci(NMI_CODE))
+            chain.register_lab(senders["national"], nmi, LabKind.NMI, 110000, actors["admin"].address, NMI_NAME)
+            mass = {"MASS": Activity.CALIBRATE}
+            chain.authorize_lab(senders["national"], nmi, "NIM-CMC", now - 86_400, now + 10**8, mass)
+            nmi_row = core.add_lab(_usci(NMI_CODE), NMI_NAME)
+            client.set_balance(nmi_row.writer_address, 10**24)
+            chain.add_writer(senders["admin"], nmi, nmi_row.writer_address)
+            chain.register_key(senders["admin"], nmi, core.new_held_signing_key(to_hex(nmi)).public_key)
+            _, nmi_token = core.issue_token("LAB", lab_id=to_hex(nmi), label="bench-nmi")
+            # Keys cannot start in the past: three days pass, so that the last two days fall inside every window.
+            client.rpc("evm_increaseTime", [3 * 86_400])
+            client.rpc("evm_mine", [])
+            core.forget_chain_answers()
             today = dt.datetime.fromtimestamp(client.block_timestamp(), dt.timezone(dt.timedelta(hours=8))).date()
-            template = _template(to_hex(lab), code, today.isoformat(), (today + dt.timedelta(days=360)).isoformat())
+            standard = _nmi_standard(core, to_hex(nmi), nmi_token, today)
+            core.engine.dispose()
+            template = _template(to_hex(lab), code, today, standard)
             env = {
                 "TRACECERT_DATA_DIR": str(tmp),
                 "TRACECERT_REGISTRY_DATABASE_URL": database,

@@ -162,7 +162,7 @@ def world(chain: Chain, database_url: str, tmp_path: Path) -> Iterator[LabWorld]
 
 
 def build_world(chain: Chain, core: RegistryCore) -> LabWorld:
-    """Regulators, labs, keys and tokens on ``chain`` and in ``core``; a month passes; the NMI's standard is
+    """Regulators, labs, keys and tokens on ``chain`` and in ``core``; three days pass; the NMI's standard is
     anchored (see :class:`LabWorld`)."""
     province = chain.actor("province")
     chain.contracts.register_regulator(chain.national, province.address, 330000, "浙江省市场监督管理局")
@@ -178,8 +178,9 @@ def build_world(chain: Chain, core: RegistryCore) -> LabWorld:
     _, token = core.issue_token("LAB", lab_id=lab_id, label="LIMS")
     _, other_token = core.issue_token("LAB", lab_id=other_id)
     _, regulator_token = core.issue_token("REGULATOR", regulator_address=province.address)
-    # Keys cannot start in the past: let a month pass, so that yesterday's work falls inside every window.
-    chain.advance(30 * 86_400)
+    # Keys cannot start in the past: let three days pass, so that the work of the last two days falls inside every
+    # window (not more: the session's node is shared, and its clock only moves on).
+    chain.advance(3 * 86_400)
     standard = nmi_standard(core, nmi_id, chain)
     return LabWorld(
         chain, core, province, admin, lab_id, own, held, token, other_id, other_token, regulator_token, standard
@@ -190,7 +191,7 @@ NMI_CODE = "12100000400000624D"  # 统一社会信用代码 with its check chara
 NMI_NAME = "中国计量科学研究院"
 
 
-def nmi_standard(core: RegistryCore, nmi_id: str, chain: Chain) -> dict[str, Any]:
+def nmi_standard(core: RegistryCore, nmi_id: str, chain: Chain, *, number: str = "NIM-2026-M0001") -> dict[str, Any]:
     """The NMI calibrates the lab's M1 weights (published, anchored): the top of every test record's traceability
     chain. Returns its proof bundle."""
     from registry.anchoring import AnchoringWorker
@@ -201,8 +202,8 @@ def nmi_standard(core: RegistryCore, nmi_id: str, chain: Chain) -> dict[str, Any
     record = copy.deepcopy(json.loads(RECORD.read_text(encoding="utf-8")))
     record.update(
         kind="CALIBRATION",
-        certificate_number="NIM-2026-M0001",
-        dates={"receipt_date": d(-5), "performance_begin": d(-4), "performance_end": d(-4), "issue_date": d(-3),
+        certificate_number=number,
+        dates={"receipt_date": d(-2), "performance_begin": d(-2), "performance_end": d(-2), "issue_date": d(-2),
                "valid_until": d(700)},
         item={"name": "M1 等级砝码", "category_code": "MASS", "manufacturer": "某衡器厂", "model": "M1-20kg",
               "serial_number": "FM-2019-88"},

@@ -135,6 +135,7 @@ class Certificate(Base):
         ),
         Index("ix_certificates_pending", "status", "lab_id", "key_id", "seq"),
         Index("ix_certificates_serial", "serial_number"),
+        Index("ix_certificates_document_sha256", "document_sha256"),
         Index("ix_certificates_batch", "batch_root", "leaf_index"),
     )
 
@@ -146,6 +147,8 @@ class Certificate(Base):
     kind: Mapped[str] = mapped_column(String(32))
     category_code: Mapped[str] = mapped_column(String(64))
     serial_number: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    #: SHA-256 (0x-hex) of the original document the record binds (``original_document.sha256``), if any.
+    document_sha256: Mapped[str | None] = mapped_column(String(66), nullable=True)
     issue_date: Mapped[str] = mapped_column(String(10))
     #: The record's canonical JSON (RFC 8785), exactly the bytes the digest covers after the domain prefix.
     record_json: Mapped[str] = mapped_column(Text)

@@ -387,6 +387,7 @@ def accept_many(
                 kind=p.record.kind.value,
                 category_code=p.record.item.category_code,
                 serial_number=p.record.item.serial_number,
+                document_sha256=p.record.original_document.sha256 if p.record.original_document else None,
                 issue_date=p.record.dates.issue_date.isoformat(),
                 record_json=p.canonical.decode("utf-8"),
                 key_id=key_id,

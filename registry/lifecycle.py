@@ -402,10 +402,12 @@ def list_certificates(
     status: str | None = None,
     number: str | None = None,
     serial_number: str | None = None,
+    document_sha256: str | None = None,
     cursor: int | None = None,
     limit: int = 100,
 ) -> dict[str, Any]:
-    """Public summaries, newest last, with a cursor (the ``seq`` to continue after).
+    """Public summaries, newest last, with a cursor (the ``seq`` to continue after). ``document_sha256`` finds the
+    certificates that bind an original document (through an index: what a verifier holding only the PDF asks).
 
     Raises:
         InvalidRequest: INVALID_FILTER for an unknown status or a limit outside 1..1000.
@@ -423,6 +425,8 @@ def list_certificates(
         query = query.where(Certificate.certificate_number == number)
     if serial_number:
         query = query.where(Certificate.serial_number == serial_number)
+    if document_sha256:
+        query = query.where(Certificate.document_sha256 == document_sha256.lower())
     if cursor is not None:
         query = query.where(Certificate.seq > cursor)
     with core.sessions() as s:

@@ -118,7 +118,11 @@ class Rulebook:
         """
         try:
             report = self.verifier.preflight(
-                record, key_id=bytes.fromhex(key_id[2:]), signature=bytes.fromhex(signature[2:]), at=at
+                record,
+                key_id=bytes.fromhex(key_id[2:]),
+                signature=bytes.fromhex(signature[2:]),
+                at=at,
+                signature_checked=True,  # issuance has just made it, or verified it with the key of the chain
             )
         except ChainUnavailable as exc:
             raise ChainUnavailableError("the chain node is unreachable; retry") from exc

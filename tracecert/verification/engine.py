@@ -97,6 +97,8 @@ class Evidence:
     proof: list[bytes] = field(default_factory=list)
     document: bytes | None = None
     source: str = ""
+    #: The signature was verified against this very key already (the registry, which just made or checked it).
+    signature_checked: bool = False
 
     @classmethod
     def from_bundle(cls, bundle: dict[str, Any] | ProofBundle, document: bytes | None = None) -> Evidence:
@@ -200,21 +202,31 @@ class Verifier:
             self._number_reused(report, lab_id, number, [str(b.get("digest")) for b in found])
         return report
 
-    def preflight(self, record: CertificateRecord, *, key_id: bytes, signature: bytes, at: int) -> Report:
+    def preflight(
+        self, record: CertificateRecord, *, key_id: bytes, signature: bytes, at: int, signature_checked: bool = False
+    ) -> Report:
         """Every check that can be decided before anchoring (``CheckSpec.at_acceptance``), as if the record's lab
         anchored it at ``at`` with ``key_id``: what the registry runs at acceptance, with the verifier's own code,
         so that it anchors nothing the verifier calls INVALID. The checks of the anchoring itself and of what
         happens after it (revocation, substitution, a number reused later) are the verifier's alone.
 
         The report's failed ERROR checks are the refusals; its failed WARNING checks are accepted and worth a
-        regulator's look.
+        regulator's look. ``signature_checked`` says the caller verified ``signature`` with the key ``key_id`` of
+        the chain already (the registry, which has just made or checked it): it is not verified twice.
         """
         digest = certificate_digest(record)
         report = Report(to_hex(digest), at)
         report.add("RECORD_WELL_FORMED", True)
         report.add("SIGNERS_DISTINCT", True)  # enforced by the record model for every kind
         report.certificate = _summary(record)
-        evidence = Evidence(record=record, digest=digest, key_id=key_id, signature=signature, source="preflight")
+        evidence = Evidence(
+            record=record,
+            digest=digest,
+            key_id=key_id,
+            signature=signature,
+            source="preflight",
+            signature_checked=signature_checked,
+        )
         as_anchored = BatchInfo(
             root=bytes(32), lab_id=from_hex(record.lab.lab_id), key_id=key_id, count=1, index=-1, timestamp=at,
             block_number=0,
@@ -392,18 +404,21 @@ class Verifier:
             report.add("SIGNATURE_VALID", False, "the signing key is not on chain")
             report.add("KEY_VALID_AT_ISSUE", None, "unknown key")
             return
-        try:
-            verify_signature(key.public_key, ev.digest or b"", ev.signature or b"")
-            report.add("SIGNATURE_VALID", True)
-        except CertificateError as exc:
-            report.add("SIGNATURE_VALID", False, exc.message)
+        if ev.signature_checked:
+            report.add("SIGNATURE_VALID", True, "checked by the registry at acceptance", zh="注册平台受理时已核验")
+        else:
+            try:
+                verify_signature(key.public_key, ev.digest or b"", ev.signature or b"")
+                report.add("SIGNATURE_VALID", True)
+            except CertificateError as exc:
+                report.add("SIGNATURE_VALID", False, exc.message)
         issue_start, issue_end = self._day(record.dates.issue_date)
         in_window = (
             key.valid_from <= batch.timestamp < key.valid_until
             and key.valid_from < issue_end
             and key.valid_until > issue_start
         )
-        window = f"{self._when(key.valid_from)} – {self._when(key.valid_until)}"
+        window = "" if in_window else f"{self._when(key.valid_from)} – {self._when(key.valid_until)}"
         report.add(
             "KEY_VALID_AT_ISSUE",
             in_window,

@@ -109,6 +109,9 @@ def list_(
     status: Annotated[str | None, Query(description="pending, anchored or failed")] = None,
     number: Annotated[str | None, Query(description="Certificate number")] = None,
     serial_number: Annotated[str | None, Query(description="Instrument serial number")] = None,
+    document_sha256: Annotated[
+        str | None, Query(description="0x + 64 hex: SHA-256 of the original document (PDF, DCC XML) a record binds")
+    ] = None,
     cursor: Annotated[int | None, Query(ge=0, le=MAX_CURSOR, description="next_cursor of the previous page")] = None,
     limit: Annotated[int, Query(description="1..1000")] = 100,
 ) -> dict[str, Any]:
@@ -117,6 +120,8 @@ def list_(
         check_hex32(lab_id, "lab_id", "INVALID_LAB_ID")
     check_text(number, "number")
     check_text(serial_number, "serial_number")
+    if document_sha256 is not None:
+        check_hex32(document_sha256, "document_sha256", "INVALID_DOCUMENT_SHA256")
     return list_certificates(
         core,
         None,
@@ -124,6 +129,7 @@ def list_(
         status=status,
         number=number,
         serial_number=serial_number,
+        document_sha256=document_sha256,
         cursor=cursor,
         limit=limit,
     )

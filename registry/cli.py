@@ -184,6 +184,11 @@ def parse_time(value: str, *, end_of_day: bool = False) -> int:
     return int(moment.timestamp())
 
 
+def _reason_text(reason: Any) -> str:
+    """A revocation reason by its names (证书内容有误 / error in content), never a bare number."""
+    return RevocationReason.named(int(reason)) if isinstance(reason, int) else "reason not given"
+
+
 def _show_time(ts: int | None) -> str:
     if not ts:
         return "-"
@@ -1365,7 +1370,18 @@ def status(
 
 
 def status_lines(view: Mapping[str, Any]) -> list[str]:
-    """A certificate view as plain lines."""
+    """A certificate view as plain lines. The status says what the certificate is worth now: a certificate revoked
+    or substituted on chain reads so, not "anchored" (that it was anchored follows on the batch line)."""
+    op = view.get("lifecycle")
+    status = str(view.get("status"))
+    if op and op.get("state") == "done" and op.get("op") in ("revoke", "substitute"):
+        effective = op.get("effective_time")
+        now = dt.datetime.now(dt.UTC).timestamp()
+        if not effective or effective <= now:
+            status = "revoked" if op["op"] == "revoke" else "substituted"
+            if op["op"] == "revoke":
+                status += f" ({_reason_text(op.get('reason'))})"
+            status += f" — was {view.get('status')}"
     lines = [
         f"digest       {view.get('digest')}",
         f"certificate  {view.get('certificate_number')} ({view.get('kind')}, category {view.get('category_code')}"
@@ -1373,7 +1389,7 @@ def status_lines(view: Mapping[str, Any]) -> list[str]:
         + ")",
         f"lab          {view.get('lab_id')}",
         f"issued       {view.get('issue_date')}",
-        f"status       {view.get('status')}" + (f" ({view['error']})" if view.get("error") else ""),
+        f"status       {status}" + (f" ({view['error']})" if view.get("error") else ""),
     ]
     reason = view.get("reason")
     if isinstance(reason, Mapping) and reason.get("message"):
@@ -1392,10 +1408,9 @@ def status_lines(view: Mapping[str, Any]) -> list[str]:
             lines.append(f"anchor tx    {batch['tx_hash']} at {_show_time(batch.get('block_timestamp'))}")
     if view.get("replaces"):
         lines.append(f"replaces     {view['replaces']}")
-    op = view.get("lifecycle")
     if op:
         what = "revoked" if op.get("op") == "revoke" else "substituted"
-        text = f"{what:<12} {op.get('reason_name') or op.get('reason')}"
+        text = f"{what:<12} {_reason_text(op.get('reason')) if op.get('op') == 'revoke' else ''}".rstrip()
         if op.get("replaced_by"):
             text += f" by {op['replaced_by']}"
         if op.get("effective_time"):

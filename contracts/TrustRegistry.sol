@@ -117,6 +117,7 @@ contract TrustRegistry is ITrustRegistry, Multicall {
     error TrustRegistryUnknownLabNumber(uint32 labNumber);
     error TrustRegistryInvalidWindow(uint64 validFrom, uint64 validUntil);
     error TrustRegistryInvalidScope(uint256 index);
+    error TrustRegistryKindMayNotVerify(bytes32 labId, uint8 kind);
     error TrustRegistryInvalidStatusChange(bytes32 labId, uint8 from, uint8 to);
     error TrustRegistryLabNotActive(bytes32 labId, uint8 status);
     error TrustRegistryAuthorizationExpired(bytes32 labId, uint64 time);
@@ -202,7 +203,8 @@ contract TrustRegistry is ITrustRegistry, Multicall {
      * validUntil) and scope (instrument category codes, each with activity bits VERIFY=1, CALIBRATE=2).
      * For any time, the most recently recorded authorization whose window covers it decides; earlier records stay.
      * Requirements: the caller is an active regulator covering the lab; validFrom < validUntil; every category is
-     * non-zero with activity bits in 1..3. Emits {LabAuthorized}.
+     * non-zero with activity bits in 1..3; an accredited lab is granted no VERIFY (检定 is legal metrology).
+     * Emits {LabAuthorized}.
      */
     function authorizeLab(
         bytes32 labId,
@@ -217,6 +219,10 @@ contract TrustRegistry is ITrustRegistry, Multicall {
         _requireRegulatorOver(msg.sender, labState);
         if (validFrom >= validUntil) revert TrustRegistryInvalidWindow(validFrom, validUntil);
         authIndex = _recordAuthorization(labNumber, number, validFrom, validUntil, categories, activities);
+        // Verification (检定) is legal metrology: an accredited lab may calibrate, never verify.
+        if (labState.kind == KIND_ACCREDITED_LAB && _grants(activities, ACTIVITY_VERIFY)) {
+            revert TrustRegistryKindMayNotVerify(labId, labState.kind);
+        }
         labState.authFrom = validFrom;
         labState.authUntil = validUntil;
         emit LabAuthorized(labId, authIndex, number, validFrom, validUntil, categories, activities, msg.sender);
@@ -430,6 +436,13 @@ contract TrustRegistry is ITrustRegistry, Multicall {
             scope[categories[i]] = act;
             a.categories.push(categories[i]);
         }
+    }
+
+    function _grants(uint8[] calldata activities, uint8 activity) private pure returns (bool) {
+        for (uint256 i = 0; i < activities.length; ++i) {
+            if (activities[i] & activity != 0) return true;
+        }
+        return false;
     }
 
     function _changeStatus(bytes32 labId, uint8 from, uint8 to, uint8 reason) private {

@@ -56,6 +56,7 @@ from registry.onboarding import (
     parse_scope,
     registry_settings,
     regulator_info,
+    require_may_verify,
 )
 from tracecert.certificate.canonical import certificate_digest, from_hex, parse_json, record_to_json, to_hex
 from tracecert.certificate.canonical import lab_id as derive_lab_id
@@ -373,6 +374,7 @@ def lab_register(
     with reporting_errors():
         lab_kind = _kind(kind)
         activities = parse_scope(scope)
+        require_may_verify(lab_kind, activities)  # before the lab is registered: nothing half done
         settings = registry_settings(data_dir, rpc_url)
         contracts = connect(settings)
         default = default_regulator_role(contracts, settings.data_dir, jurisdiction, lab_kind)

@@ -34,7 +34,7 @@ from tracecert.chain.errors import ContractReverted
 from tracecert.chain.local import DevKeyring
 from tracecert.chain.node import AnvilNode
 from tracecert.chain.sender import FileJournal, TransactionSender
-from tracecert.chain.types import Activity, LabKind, LabStatus, category_from_bytes
+from tracecert.chain.types import VERIFYING_KINDS, Activity, LabKind, LabStatus, category_from_bytes
 
 __all__ = [
     "CHINA",
@@ -57,6 +57,7 @@ __all__ = [
     "parse_scope",
     "registry_settings",
     "regulator_info",
+    "require_may_verify",
 ]
 
 logger = logging.getLogger(__name__)
@@ -253,6 +254,22 @@ def ensure_lab(
     return True
 
 
+def require_may_verify(kind: LabKind, scope: Mapping[str, Activity]) -> None:
+    """Only legal metrology verifies: VERIFY in the scope of another kind of lab is refused before any transaction
+    (the contract refuses it too, with ``TrustRegistryKindMayNotVerify``).
+
+    Raises:
+        OnboardingError: KIND_MAY_NOT_VERIFY, naming the categories.
+    """
+    verify = sorted(category for category, activity in scope.items() if activity & Activity.VERIFY)
+    if kind not in VERIFYING_KINDS and verify:
+        raise OnboardingError(
+            "KIND_MAY_NOT_VERIFY",
+            f"a lab of kind {kind.name} ({kind.zh}) may calibrate but not verify (检定 is legal metrology): "
+            f"drop VERIFY from {', '.join(verify)}",
+        )
+
+
 def authorize_lab(
     contracts: ChainContracts,
     regulator: TransactionSender,
@@ -265,9 +282,15 @@ def authorize_lab(
     only_if_none: bool = False,
 ) -> int | None:
     """Record an authorization (number, window, scope); return its index (None when skipped with
-    ``only_if_none`` because the lab has one)."""
+    ``only_if_none`` because the lab has one).
+
+    Raises:
+        OnboardingError: KIND_MAY_NOT_VERIFY, VERIFY granted to an accredited lab (checked before any transaction;
+            the contract refuses it too, with ``TrustRegistryKindMayNotVerify``).
+    """
     if only_if_none and int(contracts.call(contracts.trust, "authorizationCount", lab)):
         return None
+    require_may_verify(LabKind(int(contracts.call(contracts.trust, "lab", lab)[1])), scope)
     receipt = contracts.authorize_lab(regulator, lab, number, valid_from, valid_until, scope)
     for name, args in contracts.events(receipt):
         if name == "LabAuthorized":

@@ -415,6 +415,34 @@ def test_authorize_lab_refused(
         )
 
 
+@pytest.mark.parametrize(
+    ("kind", "activities", "error"),
+    [
+        (LabKind.ACCREDITED_LAB, [Activity.CALIBRATE], None),  # an accredited lab calibrates
+        (LabKind.ACCREDITED_LAB, [Activity.VERIFY], "TrustRegistryKindMayNotVerify"),  # ... and never verifies
+        (LabKind.ACCREDITED_LAB, [Activity.CALIBRATE, Activity.VERIFY | Activity.CALIBRATE],
+         "TrustRegistryKindMayNotVerify"),  # not even for one category among others
+        (LabKind.AUTHORIZED_BODY, [Activity.VERIFY], None),  # an authorized body verifies
+        (LabKind.LEGAL_METROLOGY_INSTITUTE, [Activity.VERIFY | Activity.CALIBRATE], None),
+    ],
+    ids=case_id,
+)  # fmt: skip
+def test_only_legal_metrology_may_be_granted_verification(
+    world: World, kind: LabKind, activities: list[int], error: str | None
+) -> None:
+    """检定 is legal metrology: the chain refuses VERIFY in an accredited lab's scope, as the verifier's
+    LAB_KIND_FOR_VERIFICATION fails a verification by one."""
+    world.contracts.register_lab(world.hangzhou, NEW_LAB, kind, XIHU, world.actor("new.admin").address, "新机构")
+    categories = [JJG443, JJG52][: len(activities)]
+    args = (NEW_LAB, "(浙)法计(2026)01009号", T0, FUTURE, categories, [int(a) for a in activities])
+    if error is None:
+        world.send(world.hangzhou, world.trust, "authorizeLab", *args)
+        assert world.trust_call("isAuthorized", NEW_LAB, JJG443, int(activities[0]), T0)
+    else:
+        with reverts(error, NEW_LAB, int(kind)):
+            world.send(world.hangzhou, world.trust, "authorizeLab", *args)
+
+
 # ---------------------------------------------------------------- lab status
 
 STATUS_ACTIONS = {

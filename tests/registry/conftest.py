@@ -182,6 +182,7 @@ def build_world(chain: Chain, core: RegistryCore) -> LabWorld:
     # window (not more: the session's node is shared, and its clock only moves on).
     chain.advance(3 * 86_400)
     standard = nmi_standard(core, nmi_id, chain)
+    core.forget_chain_answers()  # the chain clock it cached while anchoring the standard: tests start afresh
     return LabWorld(
         chain, core, province, admin, lab_id, own, held, token, other_id, other_token, regulator_token, standard
     )

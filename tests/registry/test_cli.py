@@ -674,16 +674,20 @@ def test_onboard_issue_suspend_reinstate(local: tuple[Path, str], onboarded: str
     [
         # the lab is registered already
         (["lab", "register", "--code", CITY_CODE, "--name", "x", "--kind", "legal", "--jurisdiction", "330100",
-          "--authorization-number", "A", "--valid-until", "2030-01-01", "--scope", "0201=VERIFY"], "LAB_EXISTS", 1),
+          "--authorization-number", "A", "--valid-until", "2090-01-01", "--scope", "0201=VERIFY"], "LAB_EXISTS", 1),
         # a scope without activities
         (["lab", "register", "--code", "NEW-1", "--name", "x", "--kind", "legal", "--jurisdiction", "330100",
-          "--authorization-number", "A", "--valid-until", "2030-01-01", "--scope", "0201"], "USAGE", 2),
+          "--authorization-number", "A", "--valid-until", "2090-01-01", "--scope", "0201"], "USAGE", 2),
         # an unknown kind of lab
         (["lab", "register", "--code", "NEW-2", "--name", "x", "--kind", "wizard", "--jurisdiction", "330100",
-          "--authorization-number", "A", "--valid-until", "2030-01-01", "--scope", "0201=VERIFY"], "USAGE", 2),
+          "--authorization-number", "A", "--valid-until", "2090-01-01", "--scope", "0201=VERIFY"], "USAGE", 2),
+        # an accredited lab granted verification (检定 is legal metrology): refused before anything is sent
+        (["lab", "register", "--code", "NEW-4", "--name", "x", "--kind", "ACCREDITED_LAB", "--jurisdiction", "330100",
+          "--authorization-number", "CNAS L0001", "--valid-until", "2090-01-01", "--scope", "0201=VERIFY"],
+         "KIND_MAY_NOT_VERIFY", 1),
         # the Hangzhou regulator registering a lab in Nanjing
         (["lab", "register", "--code", "NEW-3", "--name", "x", "--kind", "legal", "--jurisdiction", "320100",
-          "--authorization-number", "A", "--valid-until", "2030-01-01", "--scope", "0201=VERIFY",
+          "--authorization-number", "A", "--valid-until", "2090-01-01", "--scope", "0201=VERIFY",
           "--as", "regulator-330100"], "OUTSIDE_JURISDICTION", 1),
         # onboarding a lab no regulator registered
         (["lab", "onboard", "--code", "NOBODY", "--name", "x"], "LAB_NOT_REGISTERED", 1),

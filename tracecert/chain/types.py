@@ -9,6 +9,7 @@ from enum import IntEnum, IntFlag
 
 __all__ = [
     "NATIONAL",
+    "VERIFYING_KINDS",
     "Activity",
     "CertificateState",
     "LabKind",
@@ -44,6 +45,11 @@ class LabKind(_Named, IntEnum):
     LEGAL_METROLOGY_INSTITUTE = 2
     AUTHORIZED_BODY = 3
     ACCREDITED_LAB = 4
+
+
+#: The kinds of lab that may verify (检定 is legal metrology; an accredited lab calibrates only): the contract refuses
+#: VERIFY in another kind's scope, and the verifier's LAB_KIND_FOR_VERIFICATION fails a verification by one.
+VERIFYING_KINDS = frozenset({LabKind.NMI, LabKind.LEGAL_METROLOGY_INSTITUTE, LabKind.AUTHORIZED_BODY})
 
 
 class LabStatus(_Named, IntEnum):

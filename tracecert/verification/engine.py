@@ -29,7 +29,7 @@ from tracecert.certificate.merkle import verify_inclusion
 from tracecert.certificate.model import CertificateRecord, Conclusion, Kind, record_from_json
 from tracecert.certificate.signing import verify_signature
 from tracecert.chain.contracts import BatchInfo
-from tracecert.chain.types import Activity, CertificateState, LabKind, LabStatus, RevocationReason
+from tracecert.chain.types import VERIFYING_KINDS, Activity, CertificateState, LabKind, LabStatus, RevocationReason
 from tracecert.human import local_time
 from tracecert.verification.chainview import ChainView, LabState
 from tracecert.verification.report import CHECKS, Report, TraceNode
@@ -510,7 +510,7 @@ class Verifier:
             "不在签发时的授权范围内",
         )
         if record.kind is not Kind.CALIBRATION:
-            allowed = lab.kind in (LabKind.NMI, LabKind.LEGAL_METROLOGY_INSTITUTE, LabKind.AUTHORIZED_BODY)
+            allowed = lab.kind in VERIFYING_KINDS
             report.add(
                 "LAB_KIND_FOR_VERIFICATION",
                 allowed,

@@ -54,6 +54,7 @@ from tracecert.chain.deploy import Deployment
 from tracecert.chain.errors import ChainError, ChainUnavailable, canonical_type
 from tracecert.chain.types import Activity, CertificateState, LabKind, LabStatus, category_code, chain_time
 from tracecert.verification.chainview import ChainView, LabState
+from tracecert.verification.sources import read_bounded
 from verifier.index_schema import (
     BLOCK_TABLES,
     SCHEMA_VERSION,
@@ -293,16 +294,14 @@ class HttpFetcher:
             with self._client.stream("GET", url, headers={"Accept": "application/json"}) as response:
                 if response.status_code != 200:
                     return None
-                body = bytearray()
-                for chunk in response.iter_bytes():
-                    body += chunk
-                    if len(body) > self.max_bytes:
-                        return f"listing larger than {self.max_bytes} bytes"
+                body = read_bounded(response, self.max_bytes)
         except httpx.HTTPError as exc:
             logger.debug("mirror %s unavailable: %s", url, exc)
             return None
+        if body is None:
+            return f"listing larger than {self.max_bytes} bytes"
         try:
-            return parse_json(bytes(body))
+            return parse_json(body)
         except ValueError:
             return body.decode("utf-8", "replace")
 

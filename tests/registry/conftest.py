@@ -66,33 +66,45 @@ def chain_day(chain: Chain, offset: int = 0) -> str:
 
 def fresh_record(world: LabWorld, code: str, name: str, number: str, **changes: Any) -> dict[str, Any]:
     """A VERIFICATION record of the lab with ``code`` and ``name`` (see :meth:`LabWorld.record`)."""
+    today = dt.date.fromisoformat(world.day(0))
+    return lab_record(code, name, number, standard=world.standard, today=today, **changes)
+
+
+def lab_record(
+    code: str,
+    name: str,
+    number: str,
+    *,
+    standard: dict[str, Any] | None = None,
+    today: dt.date | None = None,
+    **changes: Any,
+) -> dict[str, Any]:
+    """A VERIFICATION record (an electronic price scale, category 0201) of the lab with ``code`` and ``name``; with
+    ``standard`` (the bundle of the weights' certificate) and ``today``, one the rulebook accepts: done yesterday,
+    issued today, citing that standard. ``changes`` are applied by path (``a__b``; None removes)."""
     record = copy.deepcopy(json.loads(RECORD.read_text(encoding="utf-8")))
     record["certificate_number"] = number
-    record["lab"]["lab_id"] = to_hex(derive_lab_id(code))
-    record["lab"]["code"] = code
-    record["lab"]["name"] = name
-    record["lab"]["authorization_number"] = "(浙)法计(2026)01001号"
-    d = world.day
-    record["dates"] = {
-        "receipt_date": d(-2),
-        "performance_begin": d(-1),
-        "performance_end": d(-1),
-        "issue_date": d(0),
-        "valid_until": d(364),
-    }
-    standard = world.standard["record"]
-    record["standards_used"] = [
-        {
-            "name": "M1 等级砝码",
-            "serial_number": standard["item"]["serial_number"],
-            "certificate_number": standard["certificate_number"],
-            "certificate_digest": world.standard["digest"],
-            "issuing_lab_id": standard["lab"]["lab_id"],
-            "issuing_lab_name": standard["lab"]["name"],
-            "valid_until": standard["dates"]["valid_until"],
-            "mpe": {"value": "0.75", "unit": "\\gram"},
-        }
-    ]
+    record["lab"].update(
+        lab_id=to_hex(derive_lab_id(code)), code=code, name=name, authorization_number="(浙)法计(2026)01001号"
+    )
+    if today is not None:
+        day = functools.partial(_plus, today)
+        record["dates"] = {"receipt_date": day(-2), "performance_begin": day(-1), "performance_end": day(-1),
+                           "issue_date": day(0), "valid_until": day(364)}  # fmt: skip
+    if standard is not None:
+        cited = standard["record"]
+        record["standards_used"] = [
+            {
+                "name": "M1 等级砝码",
+                "serial_number": cited["item"]["serial_number"],
+                "certificate_number": cited["certificate_number"],
+                "certificate_digest": standard["digest"],
+                "issuing_lab_id": cited["lab"]["lab_id"],
+                "issuing_lab_name": cited["lab"]["name"],
+                "valid_until": cited["dates"]["valid_until"],
+                "mpe": {"value": "0.75", "unit": "\\gram"},
+            }
+        ]
     for path, value in changes.items():
         target = record
         keys = path.split("__")
@@ -103,6 +115,10 @@ def fresh_record(world: LabWorld, code: str, name: str, number: str, **changes: 
         else:
             target[keys[-1]] = value
     return record
+
+
+def _plus(day: dt.date, days: int) -> str:
+    return (day + dt.timedelta(days=days)).isoformat()
 
 
 def _settings(tmp_path: Path, database_url: str) -> RegistrySettings:

@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import contextlib
-import copy
 import datetime as dt
 import json
 import os
@@ -34,7 +33,7 @@ from registry.core import RegistryCore
 from registry.issuance import Submission, accept
 from registry.onboarding import parse_scope, registry_settings
 from tests.conftest import free_port
-from tests.registry.conftest import LAB_CODE, NMI_CODE, NMI_NAME, OTHER_LAB_CODE, RECORD, LabWorld
+from tests.registry.conftest import LAB_CODE, NMI_CODE, NMI_NAME, OTHER_LAB_CODE, LabWorld, lab_record
 from tracecert.certificate.canonical import lab_id, to_hex
 from tracecert.certificate.dcc import export_dcc
 from tracecert.certificate.model import record_from_json
@@ -87,35 +86,8 @@ def record_for(
     today: dt.date | None = None,
     **changes: Any,
 ) -> dict[str, Any]:
-    """A VERIFICATION record (an electronic price scale, category 0201) of the lab with ``code``; with ``standard``
-    (the bundle of the weights' certificate) and ``today``, one the rulebook accepts: done yesterday, issued today,
-    citing that standard."""
-    record = copy.deepcopy(json.loads(RECORD.read_text(encoding="utf-8")))
-    record["certificate_number"] = number
-    record["lab"].update(
-        lab_id=to_hex(lab_id(code)), code=code, name=name, authorization_number="(浙)法计(2026)01001号"
-    )
-    if today is not None:
-        day = lambda n: (today + dt.timedelta(days=n)).isoformat()  # noqa: E731
-        record["dates"] = {"receipt_date": day(-2), "performance_begin": day(-1), "performance_end": day(-1),
-                           "issue_date": day(0), "valid_until": day(364)}  # fmt: skip
-    if standard is not None:
-        cited = standard["record"]
-        record["standards_used"] = [
-            {"name": "M1 等级砝码", "serial_number": cited["item"]["serial_number"],
-             "certificate_number": cited["certificate_number"], "certificate_digest": standard["digest"],
-             "valid_until": cited["dates"]["valid_until"], "mpe": {"value": "0.75", "unit": "\\gram"}}
-        ]  # fmt: skip
-    for path, value in changes.items():
-        target = record
-        keys = path.split("__")
-        for key in keys[:-1]:
-            target = target[key]
-        if value is None:
-            target.pop(keys[-1], None)
-        else:
-            target[keys[-1]] = value
-    return record
+    """A VERIFICATION record of the lab with ``code`` (see :func:`tests.registry.conftest.lab_record`)."""
+    return lab_record(code, name, number, standard=standard, today=today, **changes)
 
 
 def flatten(value: Any, prefix: str = "") -> dict[str, str]:

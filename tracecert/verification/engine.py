@@ -35,6 +35,15 @@ from tracecert.verification.chainview import ChainView, LabState
 from tracecert.verification.report import CHECKS, Report, TraceNode
 from tracecert.verification.sources import BundleSource, CheckedSource, MemorySource
 
+#: The traceability checks judged link by link (each standard's certificate against the certificate that used it).
+_LINK_CHECKS = (
+    "TRACE_STANDARD_FOUND",
+    "TRACE_STANDARD_VALID",
+    "TRACE_SERIAL_MATCH",
+    "TRACE_VALID_DURING_WORK",
+    "TRACE_UNCERTAINTY",
+    "TRACE_NO_CYCLE",
+)
 #: The moments and dates a lab's status and authorization are judged at, in Chinese.
 _MOMENT_ZH = {"issue": "签发时", "anchoring": "存证时"}
 _DATE_ZH = {"work": "检定/校准日期", "issue": "签发日期"}
@@ -700,15 +709,7 @@ class Verifier:
         subtree: frozenset[bytes] = frozenset({digest} | _item_keys(record))
         if lab is not None and lab.kind is LabKind.NMI:
             node.note = "national metrology institute: the chain ends here"
-            for code in (
-                "TRACE_STANDARD_FOUND",
-                "TRACE_STANDARD_VALID",
-                "TRACE_SERIAL_MATCH",
-                "TRACE_VALID_DURING_WORK",
-                "TRACE_UNCERTAINTY",
-                "TRACE_NO_CYCLE",
-                "TRACE_DEPTH",
-            ):
+            for code in (*_LINK_CHECKS, "TRACE_DEPTH"):
                 report.add(code, True, "issued by an NMI", zh="由国家计量院出具")
             report.add("TRACE_REACHES_NMI", True, "issued by an NMI", zh="由国家计量院出具")
             report.subtree = subtree
@@ -799,14 +800,7 @@ class Verifier:
                 reaches_nmi = False
             if parent.codes & {"TRACE_NO_CYCLE"}:
                 _fail(failures, "TRACE_NO_CYCLE", f"{where[0]}: cycle above", f"{where[1]}：上游有循环")
-        for code in (
-            "TRACE_STANDARD_FOUND",
-            "TRACE_STANDARD_VALID",
-            "TRACE_SERIAL_MATCH",
-            "TRACE_VALID_DURING_WORK",
-            "TRACE_UNCERTAINTY",
-            "TRACE_NO_CYCLE",
-        ):
+        for code in _LINK_CHECKS:
             problems = failures.get(code, [])
             report.add(code, not problems, "; ".join(en for en, _ in problems), zh="；".join(zh for _, zh in problems))
         report.add(

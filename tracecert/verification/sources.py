@@ -25,6 +25,7 @@ __all__ = [
     "MemorySource",
     "RegistrySource",
     "numbered",
+    "read_bounded",
 ]
 
 logger = logging.getLogger(__name__)
@@ -118,6 +119,17 @@ class DirectorySource(MemorySource):
                 self.add(doc)
 
 
+def read_bounded(response: httpx.Response, max_bytes: int) -> bytes | None:
+    """The body of a streamed answer, read as it arrives and given up (None) once it is over ``max_bytes``: what a
+    server the verifier does not trust sends is never read unbounded."""
+    body = bytearray()
+    for chunk in response.iter_bytes():
+        body += chunk
+        if len(body) > max_bytes:
+            return None
+    return bytes(body)
+
+
 class RegistrySource:
     """A TraceCert registry's API as a source (its bundles need a token of the lab or a regulator)."""
 
@@ -141,17 +153,15 @@ class RegistrySource:
             with self._client.stream("GET", path, params=params or None) as response:
                 if response.status_code != 200:
                     return None
-                body = bytearray()
-                for chunk in response.iter_bytes():
-                    body += chunk
-                    if len(body) > self.max_bytes:
-                        logger.warning("registry source answered more than %d bytes for %s", self.max_bytes, path)
-                        return None
+                body = read_bounded(response, self.max_bytes)
         except httpx.HTTPError as exc:
             logger.warning("registry source unreachable: %s", exc)
             return None
+        if body is None:
+            logger.warning("registry source answered more than %d bytes for %s", self.max_bytes, path)
+            return None
         try:
-            return parse_json(bytes(body))
+            return parse_json(body)
         except ValueError as exc:
             logger.warning("registry source answered no usable JSON for %s: %s", path, exc)
             return None

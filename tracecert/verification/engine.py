@@ -489,7 +489,9 @@ class Verifier:
         windows = {"work": at_work.authorized if at_work else False, "issue": lab.authorized}
         authorized = all(windows.values())
         uncovered = [k for k, v in windows.items() if not v]
-        span = f"{self._when(lab.valid_from)} – {self._when(lab.valid_until)}" if lab.valid_until else None
+        span = None
+        if lab.valid_until and not authorized:
+            span = f"{self._when(lab.valid_from)} – {self._when(lab.valid_until)}"
         report.add(
             "LAB_AUTHORIZED_AT_ISSUE",
             authorized,

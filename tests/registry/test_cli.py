@@ -522,7 +522,7 @@ def onboarded(local: tuple[Path, str]) -> str:
     registered = lab_cli(
         local, "lab", "register", "--code", CITY_CODE, "--name", "杭州市计量检定测试院", "--kind", "legal",
         "--jurisdiction", "330100", "--authorization-number", "(杭)法计(2026)01001号", "--valid-from", "2020-01-01",
-        "--valid-until", "2030-12-31", "--scope", "0201=VERIFY", "--scope", "PRESSURE=VERIFY,CALIBRATE",
+        "--valid-until", "2090-12-31", "--scope", "0201=VERIFY", "--scope", "PRESSURE=VERIFY,CALIBRATE",
     )  # fmt: skip
     assert registered.exit_code == 0, registered.output
     assert "development account regulator-330100" in registered.stdout
@@ -542,7 +542,7 @@ def _standard(local: tuple[Path, str], client: ChainClient, registry_url: str, t
     certificate; two days pass, so that yesterday's work of the city lab falls inside its windows. Its bundle."""
     nmi = lab_cli(
         local, "lab", "register", "--code", NMI_CODE, "--name", NMI_NAME, "--kind", "NMI", "--jurisdiction", "110000",
-        "--authorization-number", "NIM-CMC-2020", "--valid-from", "2020-01-01", "--valid-until", "2035-12-31",
+        "--authorization-number", "NIM-CMC-2020", "--valid-from", "2020-01-01", "--valid-until", "2090-12-31",
         "--scope", "MASS=CALIBRATE",
     )  # fmt: skip
     assert nmi.exit_code == 0, nmi.output

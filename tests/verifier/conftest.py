@@ -139,12 +139,14 @@ def _lab(
 
 @pytest.fixture
 def trace_world(chain: Chain) -> Iterator[TraceWorld]:
-    """Three labs; authorizations run from 2020 to 2036 so 2026 dates are inside them."""
+    """Three labs; authorizations run from six years before the chain's now to ten years after, so that recent
+    dates are inside them however far the session's node clock has moved (every world advances it a month)."""
     c = chain.contracts
     province, city_reg = chain.actor("zhejiang"), chain.actor("hangzhou")
     c.register_regulator(chain.national, province.address, 330000, "浙江省市场监督管理局")
     c.register_regulator(province, city_reg.address, 330100, "杭州市市场监督管理局")
-    start, end = 1_577_836_800, 2_082_758_400  # 2020-01-01 .. 2036-01-01
+    now = chain.now()
+    start, end = now - 6 * 365 * 86_400, now + 10 * 365 * 86_400
     pressure = {"PRESSURE": Activity.VERIFY | Activity.CALIBRATE, "JJG52": Activity.VERIFY}
     nmi = _lab(
         chain,

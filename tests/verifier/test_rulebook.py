@@ -64,7 +64,7 @@ def standards(trace_world: TraceWorld) -> dict[str, dict[str, Any] | None]:
 
 VARIANTS = st.fixed_dictionaries(
     {
-        # days before today the work was done (the city lab's key is 30 days old; its authorization runs 2020-2036)
+        # days before today the work was done (the city lab's key is 30 days old; its authorization began six years ago)
         "performed": st.sampled_from([1, 3, 20, 45, 400, 3000]),
         # days after the work it was issued (a future issue date when performed - issued < 0)
         "issued_after": st.sampled_from([0, 1, 2, 5]),

@@ -69,6 +69,7 @@ from tracecert.chain.errors import ChainError, ContractReverted
 from tracecert.chain.local import DevKeyring, load_keystore
 from tracecert.chain.sender import FileJournal, TransactionSender
 from tracecert.chain.types import LabKind, RevocationReason
+from tracecert.human import local_time
 
 __all__ = ["CliError", "register", "reporting_errors"]
 
@@ -195,7 +196,7 @@ def _show_time(ts: int | None) -> str:
         return "-"
     if ts >= 2**63 - 1 or ts >= 253402300799:
         return "open-ended"
-    return dt.datetime.fromtimestamp(ts, CHINA).strftime("%Y-%m-%d %H:%M:%S +08")
+    return local_time(ts)
 
 
 # ====================================================================== options and the acting account

@@ -364,9 +364,8 @@ def accept_many(
             core.require_can_issue(p.record.lab.lab_id, p.record.item.category_code, activity_of(p.record.kind))
             key_id, signature, signed_by = _sign_or_verify(core, p, held)
             at = at if at is not None else core.chain_now()
-            judged = core.rules.judge(p.record, key_id=key_id, signature=signature, at=at)
-            if judged.warnings:
-                warnings[i] = judged.warnings
+            if found := core.rules.judge(p.record, key_id=key_id, signature=signature, at=at):
+                warnings[i] = found
             if again is not None:
                 requeues[i] = (again, key_id, signature, signed_by)
                 seen_numbers[number] = p.digest

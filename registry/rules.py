@@ -13,7 +13,6 @@ there too, through the registry's API) and verified with the same engine, up to 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
@@ -94,13 +93,6 @@ class DatabaseSource:
             )
 
 
-@dataclass
-class Judgement:
-    """What the rulebook found for an accepted certificate: the warnings to record as fraud signals."""
-
-    warnings: list[CheckResult]
-
-
 class Rulebook:
     """The verifier's checks, run by the registry at acceptance (one per registry core)."""
 
@@ -109,8 +101,9 @@ class Rulebook:
         self.view = CachedChainView(LiveChainView(core.chain), ttl)
         self.verifier = Verifier(self.view, DatabaseSource(core), Policy(cache_seconds=ttl))
 
-    def judge(self, record: CertificateRecord, *, key_id: str, signature: str, at: int) -> Judgement:
-        """Run every check decided at acceptance, as if the lab anchored ``record`` at chain time ``at``.
+    def judge(self, record: CertificateRecord, *, key_id: str, signature: str, at: int) -> list[CheckResult]:
+        """Run every check decided at acceptance, as if the lab anchored ``record`` at chain time ``at``; return the
+        failed WARNING checks (accepted, to be recorded as fraud signals).
 
         Raises:
             RuleRefused: an ERROR check failed (its code; every failed check named in ``details``).
@@ -129,4 +122,4 @@ class Rulebook:
         errors = report.failed(Severity.ERROR)
         if errors:
             raise RuleRefused(errors)
-        return Judgement(report.failed(Severity.WARNING))
+        return report.failed(Severity.WARNING)

@@ -313,7 +313,7 @@ def test_revoke_and_status(world: LabWorld, registry_url: str, tmp_path: Path) -
     text = invoke("status", digest, "--registry", registry_url).stdout
     # what it is worth now, by the reason's names: never "status anchored" for a revoked certificate
     assert "status       revoked (证书内容有误 / error in content) — was anchored" in text, text
-    assert "revoked      证书内容有误 / error in content, effective 2026-01-01 00:00:00 +08" in text, text
+    assert "revoked      证书内容有误 / error in content, effective 2026-01-01 00:00 (UTC+8)" in text, text
     assert "status       anchored" not in text and "ERROR_IN_CONTENT" not in text
 
     twice = invoke("revoke", digest, "--reason", "FRAUD", "--registry", registry_url, "--token", world.token)

@@ -51,6 +51,10 @@ _RETRYABLE = (ChainUnavailable, ReceiptTimeout)
 _WORKER_LOCK = 0x54524357
 #: Topic of ``BatchAnchored(root, labId, keyId, count, index)``.
 _BATCH_ANCHORED = "0x" + keccak(text="BatchAnchored(bytes32,bytes32,bytes32,uint32,uint32)").hex()
+#: A certificate is failed (ANCHOR_LAG) rather than anchored when less than this is left before verifiers would
+#: call it backdated (the time an anchoring transaction may take to be mined).
+ANCHOR_LAG_MARGIN_SECONDS = 600
+
 #: How often batches waiting for their lab are checked against the chain (each step when forced).
 WAITING_RECHECK_SECONDS = 5.0
 #: Waiting reasons that hold every batch of the lab: one check per lab and pass is enough.
@@ -380,7 +384,11 @@ class AnchoringWorker:
     def _anchor(self, root: str, report: StepReport) -> None:
         with self.core.sessions() as s:
             batch = s.get(Batch, root)
+            oldest = s.scalar(select(func.min(Certificate.issue_date)).where(Certificate.batch_root == root))
         if batch is None or batch.state != "PREPARED":
+            return
+        if oldest is not None and self._too_late(oldest):
+            self._fail_late(root, report)
             return
         lab = self.core.lab(batch.lab_id)
         try:
@@ -499,6 +507,41 @@ class AnchoringWorker:
         logger.error("batch %s refused by the contract: %s", root, error if detail is None else f"{error} ({detail})")
         report.failed += 1
 
+    def _too_late(self, issue_date: str) -> bool:
+        """Whether a certificate issued on ``issue_date``, anchored now, would fail ANCHOR_LAG (with a margin for
+        the time the transaction takes). False when the node cannot be asked (the anchoring will retry)."""
+        last = self.core.rules.verifier.policy.last_anchor_time(dt.date.fromisoformat(issue_date))
+        try:
+            return self.core.chain_now() > last - ANCHOR_LAG_MARGIN_SECONDS
+        except ChainError:
+            return False
+
+    def _fail_late(self, root: str, report: StepReport) -> None:
+        """Fail the certificates of a batch that waited too long to be anchored (ANCHOR_LAG); the others of the
+        batch go back to be batched again."""
+        failed = 0
+        with self.core.sessions.begin() as s:
+            batch = s.get(Batch, root)
+            assert batch is not None
+            rows = s.execute(
+                select(Certificate.seq, Certificate.issue_date).where(Certificate.batch_root == root)
+            ).all()
+            for seq, issue_date in rows:
+                if self._too_late(issue_date):
+                    s.execute(
+                        update(Certificate).where(Certificate.seq == seq).values(status="FAILED", error="ANCHOR_LAG")
+                    )
+                    failed += 1
+                else:
+                    s.execute(
+                        update(Certificate)
+                        .where(Certificate.seq == seq)
+                        .values(status="PENDING", error=None, batch_root=None, leaf_index=None, proof=None)
+                    )
+            batch.state, batch.error = "FAILED", f"ANCHOR_LAG ({failed} of {len(rows)} waited too long)"
+        logger.error("batch %s: %d certificates waited too long to be anchored (ANCHOR_LAG)", root, failed)
+        report.failed += 1
+
     def _defer(self, root: str, error: str, report: StepReport) -> None:
         with self.core.sessions.begin() as s:
             batch = s.get(Batch, root)
@@ -541,6 +584,11 @@ class AnchoringWorker:
             waiting = list(s.scalars(select(Batch).where(Batch.state == "WAITING").order_by(Batch.created_at)))
         held: set[str] = set()
         for batch in waiting:
+            with self.core.sessions() as s:
+                oldest = s.scalar(select(func.min(Certificate.issue_date)).where(Certificate.batch_root == batch.root))
+            if oldest is not None and self._too_late(oldest):  # tell the lab now, not when the lab may anchor again
+                self._fail_late(batch.root, report)
+                continue
             if batch.lab_id in held:
                 report.waiting += 1
                 continue

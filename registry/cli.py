@@ -69,7 +69,8 @@ from tracecert.chain.errors import ChainError, ContractReverted
 from tracecert.chain.local import DevKeyring, load_keystore
 from tracecert.chain.sender import FileJournal, TransactionSender
 from tracecert.chain.types import LabKind, RevocationReason
-from tracecert.human import local_time
+from tracecert.human import local_time, speaks_chinese
+from tracecert.instruments import category_label
 
 __all__ = ["CliError", "register", "reporting_errors"]
 
@@ -197,6 +198,10 @@ def _show_time(ts: int | None) -> str:
     if ts >= 2**63 - 1 or ts >= 253402300799:
         return "open-ended"
     return local_time(ts)
+
+
+def _category(code: str) -> str:
+    return category_label(code, zh=speaks_chinese())
 
 
 # ====================================================================== options and the acting account
@@ -394,7 +399,7 @@ def lab_register(
         console.print(f"admin        {admin_address}")
         console.print(f"authorized   {authorization_number} #{index}: {_show_time(start)} .. {_show_time(end)}")
         for category, bits in activities.items():
-            console.print(f"  scope      {category}: {bits.name or int(bits)}")
+            console.print(f"  scope      {_category(category)}: {bits.name or int(bits)}")
         console.print(f"by           {who}")
 
 
@@ -612,7 +617,7 @@ def lab_show(
                 f"{_show_time(a['valid_until'])}"
             )
             for category, activity in a["scope"].items():
-                console.print(f"  scope      {category}: {activity}")
+                console.print(f"  scope      {_category(category)}: {activity}")
         registry = view.get("registry")
         if registry is None:
             console.print("registry     not onboarded with this registry")
@@ -1301,7 +1306,6 @@ def publish(
             raise typer.Exit(1)
 
 
-
 def parse_reason(value: str) -> RevocationReason:
     """A revocation reason by name (``error-in-content``, ``FRAUD``) or code (``1``).
 
@@ -1387,7 +1391,8 @@ def status_lines(view: Mapping[str, Any]) -> list[str]:
             status += f" — was {view.get('status')}"
     lines = [
         f"digest       {view.get('digest')}",
-        f"certificate  {view.get('certificate_number')} ({view.get('kind')}, category {view.get('category_code')}"
+        f"certificate  {view.get('certificate_number') or '(withheld)'} ({view.get('kind')}, category "
+        + _category(str(view.get("category_code")))
         + (f", serial {view['serial_number']}" if view.get("serial_number") else "")
         + ")",
         f"lab          {view.get('lab_id')}",

@@ -23,7 +23,7 @@ import datetime as dt
 import json
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from registry.core import Principal, RegistryCore
@@ -32,7 +32,7 @@ from registry.errors import AlreadyRevoked, Forbidden, InvalidRequest, NotFound,
 from registry.issuance import Accepted, Submission, accept
 from registry.refusals import reason_view
 from tracecert.certificate.bundle import Anchor, build_bundle, bundle_to_json
-from tracecert.certificate.canonical import from_hex
+from tracecert.certificate.canonical import from_hex, number_tag, to_hex
 from tracecert.certificate.errors import CertificateError
 from tracecert.certificate.model import record_from_json
 from tracecert.chain.errors import ChainError
@@ -183,6 +183,33 @@ def _may_see_full(core: RegistryCore, principal: Principal | None, lab_id: str) 
     return True
 
 
+class _Sight:
+    """Who sees a lab's private certificates in full: the lab itself and the regulators over it (asked once per lab)."""
+
+    def __init__(self, core: RegistryCore, principal: Principal | None) -> None:
+        self.core, self.principal = core, principal
+        self._labs: dict[str, bool] = {}
+
+    def full(self, lab_id: str) -> bool:
+        if lab_id not in self._labs:
+            self._labs[lab_id] = _may_see_full(self.core, self.principal, lab_id)
+        return self._labs[lab_id]
+
+
+#: What a private certificate's summary withholds from whoever is neither its lab nor a regulator over it.
+#: The number is still shown to whoever named it (a lookup by number) or holds the document (by its hash).
+WITHHELD = ("certificate_number", "serial_number")
+
+
+def _withhold(view: dict[str, Any], *, number_named: bool) -> dict[str, Any]:
+    """``view`` of a private certificate as the public sees it: ``withheld`` lists the fields set to None."""
+    withheld = [f for f in WITHHELD if not (f == "certificate_number" and number_named)]
+    for field in withheld:
+        view[field] = None
+    view["withheld"] = withheld
+    return view
+
+
 def _beyond_head(core: RegistryCore, batch: Batch | None) -> bool:
     """Whether ``batch`` is recorded anchored in a block above the node's head (cached a second): the node lost that
     block, so the batch is not on chain now (the worker puts it back). False when the node cannot be asked."""
@@ -244,8 +271,12 @@ def _iso(value: dt.datetime | None) -> str | None:
     return (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).isoformat()
 
 
-def certificate_view(core: RegistryCore, principal: Principal | None, digest: str) -> dict[str, Any]:
-    """A certificate's summary and status; with ``record`` (customer included) for its lab and regulators."""
+def certificate_view(
+    core: RegistryCore, principal: Principal | None, digest: str, *, number_named: bool = False
+) -> dict[str, Any]:
+    """A certificate's summary and status; with ``record`` (customer included) for its lab and regulators. For
+    anyone else a private certificate's serial number is withheld, and its number unless ``number_named`` (the
+    caller looked it up by number); see :data:`WITHHELD`."""
     row = _certificate(core, digest)
     with core.sessions() as s:
         op = s.scalar(select(LifecycleOp).where(LifecycleOp.lab_id == row.lab_id, LifecycleOp.digest == row.digest))
@@ -256,6 +287,8 @@ def certificate_view(core: RegistryCore, principal: Principal | None, digest: st
     if _may_see_full(core, principal, row.lab_id):
         view["record"] = json.loads(row.record_json)
         view["signature"] = row.signature
+    elif not row.public:
+        _withhold(view, number_named=number_named)
     return view
 
 
@@ -275,7 +308,7 @@ def find_by_number(core: RegistryCore, principal: Principal | None, lab_id: str,
         )
     if digest is None:
         raise NotFound(f"lab {lab_id} has no certificate {number!r} in this registry", code="UNKNOWN_CERTIFICATE")
-    return certificate_view(core, principal, digest)
+    return certificate_view(core, principal, digest, number_named=True)
 
 
 def publish(core: RegistryCore, principal: Principal, digest: str) -> dict[str, Any]:
@@ -355,8 +388,12 @@ def anchored_bundle(core: RegistryCore, row: Certificate) -> dict[str, Any] | No
     return bundle_to_json(doc)
 
 
-def batch_listing(core: RegistryCore, root: str) -> dict[str, Any]:
+def batch_listing(core: RegistryCore, root: str, principal: Principal | None = None) -> dict[str, Any]:
     """The public contents of an anchored batch, in leaf order: anyone can recompute the root from it.
+
+    Every leaf carries its ``number_tag`` (:func:`~tracecert.certificate.canonical.number_tag`: a verifier finds a
+    lab's certificates under a number without reading the numbers); a private certificate's number and serial
+    number are shown only to its lab and the regulators over it (``withheld`` lists them for anyone else).
 
     Raises:
         NotFound: UNKNOWN_BATCH (also while the batch is not anchored yet).
@@ -368,6 +405,7 @@ def batch_listing(core: RegistryCore, root: str) -> dict[str, Any]:
         rows = list(
             s.scalars(select(Certificate).where(Certificate.batch_root == batch.root).order_by(Certificate.leaf_index))
         )
+    full = _may_see_full(core, principal, batch.lab_id)
     return {
         "root": batch.root,
         "lab_id": batch.lab_id,
@@ -377,18 +415,21 @@ def batch_listing(core: RegistryCore, root: str) -> dict[str, Any]:
         "block_number": batch.block_number,
         "block_timestamp": batch.block_timestamp,
         "chain_index": batch.chain_index,
-        "leaves": [
-            {
-                "index": r.leaf_index,
-                "digest": r.digest,
-                "certificate_number": r.certificate_number,
-                "kind": r.kind,
-                "category_code": r.category_code,
-                "serial_number": r.serial_number,
-            }
-            for r in rows
-        ],
+        "leaves": [_leaf(r, full) for r in rows],
     }
+
+
+def _leaf(row: Certificate, full: bool) -> dict[str, Any]:
+    leaf = {
+        "index": row.leaf_index,
+        "digest": row.digest,
+        "certificate_number": row.certificate_number,
+        "number_tag": to_hex(number_tag(from_hex(row.lab_id), row.certificate_number)),
+        "kind": row.kind,
+        "category_code": row.category_code,
+        "serial_number": row.serial_number,
+    }
+    return leaf if full or row.public else _withhold(leaf, number_named=False)
 
 
 _STATUSES = ("PENDING", "WAITING", "ANCHORED", "FAILED", "SUPERSEDED")
@@ -406,8 +447,13 @@ def list_certificates(
     cursor: int | None = None,
     limit: int = 100,
 ) -> dict[str, Any]:
-    """Public summaries, newest last, with a cursor (the ``seq`` to continue after). ``document_sha256`` finds the
+    """Summaries, oldest first, with a cursor (the ``seq`` to continue after). ``document_sha256`` finds the
     certificates that bind an original document (through an index: what a verifier holding only the PDF asks).
+
+    What the caller may enumerate: published certificates, and a lab's private ones for the lab itself and the
+    regulators over it. An exact lookup (``document_sha256``, or ``lab_id`` with ``number``) finds private
+    certificates too, as verification needs, with the fields in :data:`WITHHELD` withheld (the number is shown:
+    the caller named it or holds the document).
 
     Raises:
         InvalidRequest: INVALID_FILTER for an unknown status or a limit outside 1..1000.
@@ -429,6 +475,12 @@ def list_certificates(
         query = query.where(Certificate.document_sha256 == document_sha256.lower())
     if cursor is not None:
         query = query.where(Certificate.seq > cursor)
+    exact = document_sha256 is not None or (lab_id is not None and number is not None)
+    if not exact and principal is None:
+        query = query.where(Certificate.public.is_(True))
+    elif not exact and principal is not None and principal.role == "LAB":
+        query = query.where(or_(Certificate.public.is_(True), Certificate.lab_id == principal.lab_id))
+    # A regulator's coverage is on chain: its rows are kept below (a page may then hold fewer than ``limit``).
     with core.sessions() as s:
         rows = list(s.scalars(query))
         batches = {b.root: b for b in s.scalars(select(Batch).where(Batch.root.in_({r.batch_root for r in rows})))}
@@ -438,10 +490,15 @@ def list_certificates(
         }
     more = len(rows) > limit
     rows = rows[:limit]
-    return {
-        "items": [_listed(core, r, ops.get((r.lab_id, r.digest)), batches.get(r.batch_root or "")) for r in rows],
-        "next_cursor": rows[-1].seq if more and rows else None,
-    }
+    sight = _Sight(core, principal)
+    items = []
+    for r in rows:
+        view = _listed(core, r, ops.get((r.lab_id, r.digest)), batches.get(r.batch_root or ""))
+        if r.public or sight.full(r.lab_id):
+            items.append(view)
+        elif exact:
+            items.append(_withhold(view, number_named=True))
+    return {"items": items, "next_cursor": rows[-1].seq if more and rows else None}
 
 
 def _listed(core: RegistryCore, row: Certificate, op: LifecycleOp | None, batch: Batch | None) -> dict[str, Any]:

@@ -6,7 +6,8 @@ A batch waits while the lab is suspended, the registry's writer account is not e
 does not cover now (a renewal lets it go on) or its key's window has not started; the worker checks such batches now
 and then with a read (a simulated ``anchor`` call, no transaction) and anchors them once it would pass. A batch fails
 when the lab is revoked or unknown on chain, or the key's window is over (sending the certificate again re-signs and
-re-queues it). A failed certificate never reached the chain: its number may be issued again.
+re-queues it), and a certificate fails when it waited so long that verifiers would call it backdated (ANCHOR_LAG).
+A failed certificate never reached the chain: its number may be issued again.
 """
 
 from __future__ import annotations
@@ -79,6 +80,13 @@ REASONS: dict[str, Reason] = {
             "registry signs it with a key valid now, or sign it with one) and it is queued again; " + _SEND_AGAIN,
         ),
         Reason("UNKNOWN_KEY", False, "the signing key is not a registered key of the lab on chain; " + _SEND_AGAIN),
+        Reason(
+            "ANCHOR_LAG",
+            False,
+            "the certificate could not be anchored within the days verifiers allow between its issue date and its "
+            "anchoring (e.g. its lab stayed suspended): anchored now it would be judged backdated (ANCHOR_LAG). It "
+            "never reached the chain: issue its number again with a current issue date",
+        ),
     )
 }
 

@@ -79,7 +79,13 @@ def _run_once(data_dir: Path) -> tuple[dict[str, Any], dict[str, Any], str]:
         summary = json.loads((data_dir / "demo" / "demo.json").read_text())["summary"]
         dispenser = summary["certificates"]["fuel_dispenser"]
         view = httpx.get(f"{url}/v1/certificates/{dispenser['digest']}").json()
-        assert view["status"] == "anchored" and view["certificate_number"] == dispenser["certificate_number"]
+        assert view["status"] == "anchored" and view["withheld"] == ["certificate_number", "serial_number"]
+        named = httpx.get(
+            f"{url}/v1/certificates", params={"lab_id": view["lab_id"], "number": dispenser["certificate_number"]}
+        ).json()["items"]  # whoever holds the certificate finds it by its number
+        assert [(i["digest"], i["certificate_number"]) for i in named] == [
+            (dispenser["digest"], dispenser["certificate_number"])
+        ]
         city = summary["labs"]["city"]
         full = httpx.get(
             f"{url}/v1/labs/{city['lab_id']}/certificates/{dispenser['certificate_number']}",
@@ -87,7 +93,9 @@ def _run_once(data_dir: Path) -> tuple[dict[str, Any], dict[str, Any], str]:
         ).json()
         assert full["record"]["item"]["name"] == "燃油加油机"
         listing = httpx.get(f"{url}/v1/certificates", params={"limit": 100}).json()
-        assert len(listing["items"]) == 9
+        assert len(listing["items"]) == 4  # the public enumerates the published certificates only
+        regulator = {"Authorization": f"Bearer {summary['regulators']['330000']['token']}"}  # over the city lab
+        assert len(httpx.get(f"{url}/v1/certificates", params={"limit": 100}, headers=regulator).json()["items"]) == 9
         # the reference standards' certificates are published (bundles for anyone), the enterprises' are not
         standard = summary["certificates"]["nmi_volume"]["digest"]
         assert httpx.get(f"{url}/v1/certificates/{standard}/bundle").status_code == 200

@@ -45,7 +45,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from tracecert.certificate.canonical import parse_json
+from tracecert.certificate.canonical import number_tag, parse_json
 from tracecert.certificate.merkle import merkle_root
 from tracecert.chain.client import ChainClient, revert_guard
 from tracecert.chain.compile import load_artifact
@@ -333,6 +333,7 @@ class _Listed(NamedTuple):
     position: int
     digest: bytes
     certificate_number: str | None
+    number_tag: bytes | None
     serial_number: str | None
     kind: str | None
     category_code: str | None
@@ -367,11 +368,16 @@ def _check_listing(
             digest = _hex32(leaf.get("digest"))
             if type(leaf["index"]) is not int or leaf["index"] != position or digest is None:
                 raise ValueError
+            number = _text(leaf.get("certificate_number"))
+            # A number in the clear makes its own tag (a listing's tag beside it is not believed); a withheld
+            # number (a private certificate) is found by the listing's tag. Either is confirmed by the record.
+            tag = number_tag(lab_id, number) if number is not None else _hex32(leaf.get("number_tag"))
             leaves.append(
                 _Listed(
                     position,
                     digest,
-                    _text(leaf.get("certificate_number")),
+                    number,
+                    tag,
                     _text(leaf.get("serial_number")),
                     _text(leaf.get("kind")),
                     _text(leaf.get("category_code")),
@@ -464,9 +470,7 @@ _Q_LEAVES = select(
 ).join_from(leaves_table, batches_table, _L.root == _B.root)
 _Q_BY_DIGEST = Query(_Q_LEAVES.where(_L.digest == bindparam("digest")).order_by(_B.batch_index, _L.leaf_index))
 _Q_BY_NUMBER = Query(
-    _Q_LEAVES.where(_L.lab_id == _LAB, _L.certificate_number == bindparam("number")).order_by(
-        _B.batch_index, _L.leaf_index
-    )
+    _Q_LEAVES.where(_L.number_tag == bindparam("tag"), _L.lab_id == _LAB).order_by(_B.batch_index, _L.leaf_index)
 )
 _Q_BY_SERIAL = Query(_Q_LEAVES.where(_L.serial_number == bindparam("serial")).order_by(_B.batch_index, _L.leaf_index))
 _Q_BY_ROOT = Query(_Q_LEAVES.where(_L.root == bindparam("root")).order_by(_L.leaf_index))
@@ -803,12 +807,14 @@ class Index:
         return None if row is None else Leaf(*row)
 
     def by_number(self, lab_id: bytes | str, number: str) -> list[Leaf]:
-        """A lab's certificates with this number, in anchoring order (more than one: the number was reused).
+        """A lab's certificates with this number, in anchoring order (more than one: the number was reused). Found
+        by the number's tag, so private certificates (whose listings withhold the number) are found too.
 
         Raises:
             ValueError: ``lab_id`` is not 32 bytes.
         """
-        return [Leaf(*row) for row in _Q_BY_NUMBER.all(self._db(), lab=_bytes32(lab_id), number=number)]
+        lab = _bytes32(lab_id)
+        return [Leaf(*row) for row in _Q_BY_NUMBER.all(self._db(), lab=lab, tag=number_tag(lab, number))]
 
     def by_serial(self, serial: str) -> list[Leaf]:
         """Certificates of instruments with this serial number (any lab), in anchoring order."""
@@ -1272,7 +1278,7 @@ def _attempt(o: _Outcome, now: float) -> dict[str, Any]:
 
 
 # Leaves are written by the ten thousand: a plain executemany of tuples in the table's column order (root,
-# leaf_index, digest, lab_id, certificate_number, serial_number, kind, category_code, block_number).
+# leaf_index, digest, lab_id, certificate_number, number_tag, serial_number, kind, category_code, block_number).
 _INSERT_LEAVES = str(leaves_table.insert().compile(dialect=SQLITE))
 _MARK = update(batches_table).where(_B.root == bindparam("b_root"))
 _MARK_VERIFIED = _MARK.values(

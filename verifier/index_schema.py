@@ -60,7 +60,7 @@ __all__ = [
 ]
 
 #: Stored in the ``meta`` table; a file of another version is refused (rebuild it).
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"  # 2: leaves.number_tag (private numbers are listed as tags)
 
 
 class UInt64(TypeDecorator[int]):
@@ -250,13 +250,14 @@ leaves_table = Table(
     Column("leaf_index", Integer, primary_key=True),
     Column("digest", LargeBinary, nullable=False),
     Column("lab_id", LargeBinary, nullable=False),
-    Column("certificate_number", Text),
+    Column("certificate_number", Text),  # None when the listing withheld it (a private certificate)
+    Column("number_tag", LargeBinary),  # tracecert.certificate.canonical.number_tag(lab_id, number)
     Column("serial_number", Text),
     Column("kind", String),
     Column("category_code", String),
     Column("block_number", Integer, nullable=False),  # the batch's block
     SqlIndex("ix_leaves_digest", "digest"),
-    SqlIndex("ix_leaves_number", "lab_id", "certificate_number"),
+    SqlIndex("ix_leaves_number", "number_tag"),
     SqlIndex("ix_leaves_serial", "serial_number"),
     SqlIndex("ix_leaves_at", "block_number"),
 )

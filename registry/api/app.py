@@ -9,10 +9,12 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
 from registry.anchoring import AnchoringWorker
 from registry.api.bodies import BODY_MODELS
+from registry.api.deps import token_optional
 from registry.api.errors import install_error_handlers
 from registry.api.routes import batches, certificates, health, oversight
 from registry.config import RegistrySettings, load_settings
@@ -23,6 +25,9 @@ __all__ = ["create_app"]
 logger = logging.getLogger(__name__)
 
 TITLE = "TraceCert registry"
+
+
+_ROUTES = (certificates, batches, oversight, health)
 
 
 def create_app(
@@ -73,7 +78,7 @@ def create_app(
     if core is not None:  # usable without the lifespan too (e.g. a TestClient not used as a context manager)
         app.state.core = core
     install_error_handlers(app)
-    for module in (certificates, batches, oversight, health):
+    for module in _ROUTES:
         app.include_router(module.router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
@@ -83,6 +88,12 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     """FastAPI's document, plus the request bodies the routes read themselves (see registry.api.bodies)."""
     if app.openapi_schema is None:
         schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        routes = [r for module in _ROUTES for r in module.router.routes]
+        for route in routes:  # reads that anyone may make, and a token widens: security is optional
+            if isinstance(route, APIRoute) and token_optional(route):
+                for method in route.methods or ():
+                    operation = schema["paths"][route.path_format][method.lower()]
+                    operation["security"] = [*operation.get("security", []), {}]
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         for model in BODY_MODELS:
             body = model.model_json_schema(ref_template="#/components/schemas/{model}")

@@ -6,6 +6,7 @@ import re
 from typing import Annotated
 
 from fastapi import Depends, Path, Request
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from registry.config import RegistrySettings
@@ -24,6 +25,7 @@ __all__ = [
     "SettingsDep",
     "check_hex32",
     "check_text",
+    "token_optional",
 ]
 
 HEX32_PATTERN = r"^0x[0-9a-f]{64}$"
@@ -75,6 +77,17 @@ PrincipalDep = Annotated[Principal, Depends(_principal)]
 
 MaybePrincipalDep = Annotated[Principal | None, Depends(_maybe_principal)]
 """The caller if a token is given (401 if it is not valid), else None."""
+
+
+def token_optional(route: APIRoute) -> bool:
+    """Whether the route reads :data:`MaybePrincipalDep`: a token is optional (OpenAPI says so with ``{}``)."""
+    stack = [route.dependant]
+    while stack:
+        dependant = stack.pop()
+        if dependant.call is _maybe_principal:
+            return True
+        stack.extend(dependant.dependencies)
+    return False
 
 
 def check_hex32(value: str, name: str, code: str) -> str:

@@ -101,11 +101,12 @@ class ReasonOut(_Out):
 
 class CertificateOut(_Out):
     """A certificate's public summary; ``record`` and ``signature`` only for its lab and regulators over it.
-    ``public``: published by its lab, so anyone may download its proof bundle."""
+    ``public``: published by its lab, so anyone may download its proof bundle. For anyone else a private
+    certificate's serial number (and its number, unless looked up by it) is null and named in ``withheld``."""
 
     digest: str
     lab_id: str
-    certificate_number: str
+    certificate_number: str | None
     kind: str
     category_code: str
     serial_number: str | None
@@ -122,6 +123,7 @@ class CertificateOut(_Out):
     batch: BatchRef | None
     lifecycle: OperationOut | None
     public: bool
+    withheld: list[Literal["certificate_number", "serial_number"]] | None = None
     record: dict[str, Any] | None = None
     signature: str | None = None
 
@@ -134,14 +136,18 @@ class CertificateList(_Out):
 
 
 class LeafOut(_Out):
-    """One leaf of an anchored batch (no customer data)."""
+    """One leaf of an anchored batch (no customer data). ``number_tag``: SHA-256 of a domain, the lab id and the
+    number (find a number without reading it); a private certificate's number and serial only for its lab and
+    regulators (else null and named in ``withheld``)."""
 
     index: int | None
     digest: str
-    certificate_number: str
+    certificate_number: str | None
+    number_tag: str
     kind: str
     category_code: str
     serial_number: str | None
+    withheld: list[Literal["certificate_number", "serial_number"]] | None = None
 
 
 class BatchOut(_Out):

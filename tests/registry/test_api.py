@@ -103,8 +103,11 @@ def test_issue_read_prove_and_list(api: TestClient, world: LabWorld) -> None:
     assert to_hex(merkle_root([from_hex(leaf["digest"]) for leaf in batch["leaves"]])) == root
     assert "customer" not in str(batch)
 
-    listing = api.get("/v1/certificates", params={"lab_id": world.lab_id, "status": "anchored"}).json()
+    mine = {"lab_id": world.lab_id, "status": "anchored"}
+    listing = api.get("/v1/certificates", params=mine, headers=bearer(world.token)).json()
     assert [item["digest"] for item in listing["items"]] == [digest] and listing["next_cursor"] is None
+    # a private certificate: the public does not enumerate it (tests/registry/test_privacy.py has the whole table)
+    assert api.get("/v1/certificates", params=mine).json() == {"items": [], "next_cursor": None}
 
 
 def test_listing_filters_and_cursor(api: TestClient, world: LabWorld) -> None:
@@ -113,17 +116,20 @@ def test_listing_filters_and_cursor(api: TestClient, world: LabWorld) -> None:
     while True:
         params: dict[str, Any] = {"limit": 2, "lab_id": world.lab_id}
         params |= {"cursor": cursor} if cursor is not None else {}
-        page = api.get("/v1/certificates", params=params).json()
+        page = api.get("/v1/certificates", params=params, headers=bearer(world.token)).json()
         pages.append([item["digest"] for item in page["items"]])
         cursor = page["next_cursor"]
         if cursor is None:
             break
     assert pages == [digests[0:2], digests[2:4], digests[4:]]
-    odd = api.get("/v1/certificates", params={"serial_number": "SN-1"}).json()["items"]
+    lab = bearer(world.token)
+    odd = api.get("/v1/certificates", params={"serial_number": "SN-1"}, headers=lab).json()["items"]
     assert [item["digest"] for item in odd] == [digests[1], digests[3]]
-    one = api.get("/v1/certificates", params={"number": "JD2026-10002", "status": "pending"}).json()["items"]
-    assert [item["digest"] for item in one] == [digests[2]]
-    assert api.get("/v1/certificates", params={"lab_id": world.other_lab_id}).json()["items"] == []
+    one = api.get("/v1/certificates", params={"number": "JD2026-10002", "status": "pending"}, headers=lab).json()
+    assert [item["digest"] for item in one["items"]] == [digests[2]]
+    assert api.get("/v1/certificates", params={"lab_id": world.other_lab_id}, headers=lab).json()["items"] == []
+    # without a token, a serial number finds no private certificate
+    assert api.get("/v1/certificates", params={"serial_number": "SN-1"}).json()["items"] == []
 
 
 def test_lab_signed_and_idempotent(api: TestClient, world: LabWorld) -> None:
@@ -208,7 +214,9 @@ def test_the_bundle_of_a_published_certificate_is_for_anyone(api: TestClient, wo
     assert api.get(f"/v1/certificates/{public}", headers=bearer(world.token)).json()["public"] is True
     mine = {"lab_id": world.lab_id}
     listed = {i["digest"]: i["public"] for i in api.get("/v1/certificates", params=mine).json()["items"]}
-    assert listed == {private: False, public: True}
+    assert listed == {public: True}  # the public enumerates published certificates only
+    as_lab = api.get("/v1/certificates", params=mine, headers=bearer(world.token)).json()["items"]
+    assert {i["digest"]: i["public"] for i in as_lab} == {private: False, public: True}
     assert all("record" not in i for i in api.get("/v1/certificates").json()["items"])
 
 

@@ -762,7 +762,8 @@ def test_substitute_refused(api: TestClient, world: LabWorld) -> None:
     replacing = world.record("JD-1R", replaces={"certificate_number": "JD-1", "certificate_digest": old})
     refused(substitute(replacing), 409, "ALREADY_REVOKED")
     mine = {"lab_id": world.lab_id}
-    assert [i["certificate_number"] for i in api.get("/v1/certificates", params=mine).json()["items"]] == [
+    listed = api.get("/v1/certificates", params=mine, headers=bearer(world.token)).json()["items"]
+    assert [i["certificate_number"] for i in listed] == [
         "JD-1",
         "JD-2",
     ]
@@ -833,7 +834,8 @@ def test_bulk_with_good_and_bad_items(api: TestClient, world: LabWorld) -> None:
     assert [None if r["ok"] else r["error"]["code"] for r in retry["results"]] == expected
     assert (retry["accepted"], retry["existing"], retry["rejected"]) == (0, 3, 6)
     drain(world)
-    listed = api.get("/v1/certificates", params={"status": "anchored", "lab_id": world.lab_id}).json()["items"]
+    mine = {"status": "anchored", "lab_id": world.lab_id}
+    listed = api.get("/v1/certificates", params=mine, headers=bearer(world.token)).json()["items"]
     assert sorted(i["certificate_number"] for i in listed) == ["JD-1", "JD-3"]
     signals = api.get("/v1/fraud-signals", headers=bearer(world.regulator_token)).json()["items"]
     assert [s["certificate_number"] for s in signals] == ["JD-1", "JD-1"]  # the attempt and its retry

@@ -98,7 +98,8 @@ def test_a_refused_batch_waits_or_fails_with_a_reason(api: TestClient, world: La
         view = _view(api, world, digest)
         assert (view["status"], view["reason"]["code"]) == (status, code), view
         assert view["reason"]["message"] and view["reason"]["retrying"] is (status == "waiting")
-    listed = api.get("/v1/certificates", params={"lab_id": world.lab_id, "status": status}).json()["items"]
+    mine = {"lab_id": world.lab_id, "status": status}
+    listed = api.get("/v1/certificates", params=mine, headers=_bearer(world.token)).json()["items"]
     assert sorted(i["digest"] for i in listed) == sorted(digests)
     worker.drain()  # still refused: nothing changes, and nothing is sent
     assert {_view(api, world, d)["status"] for d in digests} == {status}
@@ -209,3 +210,38 @@ def test_a_failed_number_may_be_reused_with_corrected_content(api: TestClient, w
     assert original.status_code == 200, original.json()
     assert (original.json()["digest"], original.json()["status"]) == (failed, "superseded")
     assert _signals(world) == 1
+
+
+def test_a_certificate_that_waited_too_long_fails_with_anchor_lag(api: TestClient, world: LabWorld) -> None:
+    """A suspension that outlasts the days verifiers allow between issue and anchoring: anchored after it, a
+    certificate would be INVALID (ANCHOR_LAG, backdating suspected). The worker fails it with that reason instead,
+    and puts the batch's younger certificates back to be anchored when the lab may anchor again."""
+    import datetime as dt
+
+    from registry.anchoring import ANCHOR_LAG_MARGIN_SECONDS
+
+    older = _issue(api, world, "JD2026-L0001", dates__issue_date=world.day(-1))["digest"]
+    younger = _issue(api, world, "JD2026-L0002")["digest"]
+    world.chain.contracts.suspend_lab(world.province, _lab(world))
+    worker = AnchoringWorker(world.core)
+    worker.drain()
+    assert {_view(api, world, d)["status"] for d in (older, younger)} == {"waiting"}
+    first_root = _view(api, world, younger)["batch"]["root"]
+
+    # just past the older one's last moment (less the margin), well before the younger one's (a day later)
+    policy = world.core.rules.verifier.policy
+    last = policy.last_anchor_time(dt.date.fromisoformat(world.day(-1)))
+    world.chain.advance(last - ANCHOR_LAG_MARGIN_SECONDS + 60 - world.chain.now())
+    world.core.forget_chain_answers()
+    worker.drain()
+    view = _view(api, world, older)
+    assert (view["status"], view["reason"]["code"], view["reason"]["retrying"]) == ("failed", "ANCHOR_LAG", False)
+    assert "backdated" in view["reason"]["message"]
+    again = _view(api, world, younger)  # batched again without the late one; the lab is still suspended
+    assert again["status"] == "waiting" and again["batch"]["root"] != first_root and again["batch"]["size"] == 1
+
+    world.chain.contracts.reinstate_lab(world.province, _lab(world))
+    world.core.forget_chain_answers()
+    worker.drain()
+    assert _view(api, world, younger)["status"] == "anchored"
+    assert _view(api, world, older)["status"] == "failed"  # never anchored late

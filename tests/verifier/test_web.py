@@ -19,6 +19,7 @@ from tests.verifier.test_api import build_world
 from tracecert.certificate.canonical import from_hex
 from tracecert.chain.client import ChainClient
 from tracecert.chain.types import RevocationReason
+from tracecert.instruments import category_label
 from verifier.api import VerifierSettings, create_app
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -282,11 +283,14 @@ def test_nothing_internal_is_shown_to_a_person(
             ("NOT_REVOKED", "en"): "error in content",
             ("NOT_SUBSTITUTED", "zh"): "被新证书",
             ("NOT_SUBSTITUTED", "en"): "substituted by",
-            ("LAB_SCOPE", "zh"): "MASS",
-            ("LAB_SCOPE", "en"): "MASS",
+            ("LAB_SCOPE", "zh"): "MASS 质量的校准",  # the category by its name (tracecert/instruments.json)
+            ("LAB_SCOPE", "en"): "calibration of MASS mass",
         }[(code, lang)]
         assert expected in reason, reason
         assert "(UTC+8)" in reason or code == "LAB_SCOPE", reason
+    category = shown[which]["record"]["item"]["category_code"]
+    facts = page.locator("#certificate").inner_text()
+    assert category_label(category, zh=lang == "zh") in facts, facts
     shot = tmp_path / f"{which}-{lang}.png"
     page.screenshot(path=str(shot), full_page=True)
     assert_png(shot)

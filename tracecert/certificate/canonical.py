@@ -27,6 +27,7 @@ __all__ = [
     "DIGEST_SIZE",
     "LAB_DOMAIN",
     "MAX_JSON_DEPTH",
+    "NUMBER_DOMAIN",
     "canonical_record",
     "canonicalize",
     "canonicalize_json",
@@ -38,6 +39,7 @@ __all__ = [
     "from_hex",
     "lab_id",
     "normalize_record_json",
+    "number_tag",
     "parse_json",
     "record_to_json",
     "to_hex",
@@ -48,6 +50,9 @@ CERTIFICATE_DOMAIN = b"TraceCert/certificate/v1\x00"
 
 LAB_DOMAIN = b"TraceCert/lab/v1\x00"
 """Domain-separation prefix hashed before a lab code to form a lab id."""
+
+NUMBER_DOMAIN = b"TraceCert/number/v1\x00"
+"""Domain-separation prefix hashed before a lab id and a certificate number to form a number tag."""
 
 DIGEST_SIZE = 32
 
@@ -175,8 +180,9 @@ def _jcs_without_numbers(obj: Any) -> bytes | None:
     if not _plain(obj, 0):
         return None
     try:
-        return json.dumps(obj, ensure_ascii=False, sort_keys=True, separators=(",", ":"),
-                          allow_nan=False).encode("utf-8")
+        return json.dumps(obj, ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False).encode(
+            "utf-8"
+        )
     except (UnicodeEncodeError, ValueError, TypeError):  # lone surrogates and the like: let rfc8785 decide
         return None
 
@@ -201,8 +207,10 @@ def _plain(obj: Any, depth: int) -> bool:
     if isinstance(obj, str):
         return True
     if isinstance(obj, Mapping):
-        return all(isinstance(k, str) and (k.isascii() or max(map(ord, k)) < 0xD800) and _plain(v, depth + 1)
-                   for k, v in obj.items())
+        return all(
+            isinstance(k, str) and (k.isascii() or max(map(ord, k)) < 0xD800) and _plain(v, depth + 1)
+            for k, v in obj.items()
+        )
     if isinstance(obj, list | tuple):
         return all(_plain(v, depth + 1) for v in obj)
     return False
@@ -292,3 +300,18 @@ def lab_id(code: str) -> bytes:
     if not code or code != code.strip():
         raise MalformedValue("a lab code must be non-empty and have no surrounding whitespace")
     return hashlib.sha256(LAB_DOMAIN + code.encode("utf-8")).digest()
+
+
+def number_tag(lab: bytes, number: str) -> bytes:
+    """Return ``SHA-256(NUMBER_DOMAIN || lab id || UTF-8(number))``: a certificate number as the public sees it.
+
+    A registry's public batch listings carry a private certificate's number only as this tag: whoever holds the
+    certificate (or guesses the number) can find the lab's certificates under it, as an exact lookup by number
+    allows, but nobody can read a lab's numbers off the listings.
+
+    Raises:
+        MalformedValue: ``lab`` is not a 32-byte lab id.
+    """
+    if len(lab) != DIGEST_SIZE:
+        raise MalformedValue("a lab id is 32 bytes")
+    return hashlib.sha256(NUMBER_DOMAIN + bytes(lab) + number.encode("utf-8")).digest()

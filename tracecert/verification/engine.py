@@ -31,6 +31,7 @@ from tracecert.certificate.signing import verify_signature
 from tracecert.chain.contracts import BatchInfo
 from tracecert.chain.types import VERIFYING_KINDS, Activity, CertificateState, LabKind, LabStatus, RevocationReason
 from tracecert.human import local_time
+from tracecert.instruments import category_label
 from tracecert.verification.chainview import ChainView, LabState
 from tracecert.verification.report import CHECKS, Report, TraceNode
 from tracecert.verification.sources import BundleSource, CheckedSource, MemorySource
@@ -87,6 +88,11 @@ class Policy:
     #: How long a standard's verified certificate is reused (chain state may change: keep it short).
     cache_seconds: float = 5.0
     cache_entries: int = 10_000
+
+    def last_anchor_time(self, issue_date: dt.date) -> int:
+        """The latest anchoring time (unix seconds) that does not fail ANCHOR_LAG for a certificate issued on
+        ``issue_date``: the end of that day (in ``tz_offset_hours``) plus ``max_anchor_lag_days``."""
+        return _day_bounds(issue_date, self.tz_offset_hours)[1] + self.max_anchor_lag_days * DAY
 
 
 @dataclass
@@ -514,11 +520,12 @@ class Verifier:
             in_scope,
             ""
             if in_scope
-            else f"category {record.item.category_code!r} / {activity.name} is not in the lab's scope at issue",
+            else f"{'calibration' if activity is Activity.CALIBRATE else 'verification'} of "
+            f"{category_label(record.item.category_code, zh=False)} is not in the lab's scope at issue",
             zh=""
             if in_scope
-            else f"器具类别 {record.item.category_code} 的{'校准' if activity is Activity.CALIBRATE else '检定'}"
-            "不在签发时的授权范围内",
+            else f"{category_label(record.item.category_code, zh=True)}"
+            f"的{'校准' if activity is Activity.CALIBRATE else '检定'}不在签发时的授权范围内",
         )
         if record.kind is not Kind.CALIBRATION:
             allowed = lab.kind in VERIFYING_KINDS
@@ -560,7 +567,7 @@ class Verifier:
             zh=f"签发日期 {record.dates.issue_date} 晚于存证时间 {self._when(anchor_time)}" if early else "",
         )
         lag_days = (anchor_time - issue_end) / DAY
-        ok = lag_days <= self.policy.max_anchor_lag_days
+        ok = anchor_time <= self.policy.last_anchor_time(record.dates.issue_date)
         report.add(
             "ANCHOR_LAG",
             ok,
@@ -1023,6 +1030,8 @@ def _summary(record: CertificateRecord) -> dict[str, Any]:
         "item": {
             "name": record.item.name,
             "category_code": record.item.category_code,
+            "category_zh": category_label(record.item.category_code, zh=True),
+            "category_en": category_label(record.item.category_code, zh=False),
             "serial_number": record.item.serial_number,
             "model": record.item.model,
         },

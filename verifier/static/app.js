@@ -493,7 +493,7 @@
     fact(list, "lab_kind", c.lab_kind ? table("labKinds", c.lab_kind) : null);
     fact(list, "item", [item.name, item.model].filter(Boolean).join(" "));
     fact(list, "serial_number", item.serial_number);
-    fact(list, "category_code", item.category_code);
+    fact(list, "category_code", (lang === "zh" ? item.category_zh : item.category_en) || item.category_code);
     fact(list, "method", c.method);
     if (dates.performance_begin) {
       const span =

@@ -100,11 +100,12 @@ def issue_bulk(principal: PrincipalDep, items: BulkSubmissions, core: CoreDep) -
 @router.get(
     "/v1/certificates",
     response_model=None,
-    responses=documented({200: {"model": CertificateList, "description": "A page of public summaries"}}, 422),
+    responses=documented({200: {"model": CertificateList, "description": "A page of summaries"}}, 401, 422),
     summary="List certificates",
 )
 def list_(
     core: CoreDep,
+    principal: MaybePrincipalDep,
     lab_id: Annotated[str | None, Query(description="0x + 64 hex")] = None,
     status: Annotated[str | None, Query(description="pending, anchored or failed")] = None,
     number: Annotated[str | None, Query(description="Certificate number")] = None,
@@ -115,7 +116,10 @@ def list_(
     cursor: Annotated[int | None, Query(ge=0, le=MAX_CURSOR, description="next_cursor of the previous page")] = None,
     limit: Annotated[int, Query(description="1..1000")] = 100,
 ) -> dict[str, Any]:
-    """Public summaries (no customer data), oldest first, with cursor pagination."""
+    """Summaries (no customer data), oldest first, with cursor pagination. Without a token only published
+    certificates are listed, except for an exact lookup (``document_sha256``, or ``lab_id`` with ``number``), which
+    also finds private ones with their serial number withheld; a lab's token lists its own too, a regulator's those
+    of the labs under it."""
     if lab_id is not None:
         check_hex32(lab_id, "lab_id", "INVALID_LAB_ID")
     check_text(number, "number")
@@ -124,7 +128,7 @@ def list_(
         check_hex32(document_sha256, "document_sha256", "INVALID_DOCUMENT_SHA256")
     return list_certificates(
         core,
-        None,
+        principal,
         lab_id=lab_id,
         status=status,
         number=number,

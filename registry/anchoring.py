@@ -10,7 +10,7 @@ Each step leaves a durable record before the next one starts, so a kill at any p
 3. *finish*: after confirmation the batch and its certificates become ANCHORED with the block number, hash and time.
 
 A node that goes backwards (killed hard and restarted from an older state, or reorganized) is noticed within about a
-second (:meth:`AnchoringWorker.check_chain`): lost batches go back to PREPARED and are anchored again, journaled
+second (:class:`~registry.chainwatch.ChainWatch`): lost batches go back to PREPARED and are anchored again, journaled
 transactions stuck behind the lost nonces are retired and signed anew, and nothing waits for a receipt that cannot come.
 
 Contract refusals that pass (lab suspended, writer account not enabled, authorization not covering now) make the
@@ -33,14 +33,16 @@ from eth_utils import keccak
 from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
+from registry.chainwatch import ChainWatch
+from registry.chainwatch import block_hash as chain_block_hash
 from registry.core import RegistryCore
 from registry.db import Batch, Certificate, LifecycleOp, utcnow
+from registry.lifecycle import OperationSender
 from registry.refusals import classify, would_anchor
 from tracecert.certificate.canonical import from_hex, to_hex
 from tracecert.certificate.merkle import build_batch
 from tracecert.chain.errors import ChainError, ChainUnavailable, ContractReverted, ReceiptTimeout, TransactionFailed
 from tracecert.chain.sender import TransactionSender
-from tracecert.chain.types import CertificateState
 
 __all__ = ["AnchoringWorker", "StepReport"]
 
@@ -82,19 +84,16 @@ class StepReport:
 class AnchoringWorker:
     """Moves certificates from PENDING to ANCHORED, and revocations/substitutions onto the chain."""
 
-    #: Seconds between two cheap looks for a chain that went backwards (:meth:`check_chain`).
-    chain_check_interval: float = 1.0
-
     def __init__(self, core: RegistryCore, *, poll_interval: float = 0.05) -> None:
         self.core = core
         self.poll_interval = poll_interval
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
-        self._next_reconcile = 0.0
-        self._next_check = 0.0
         #: The accounts this worker has sent from: their nonces are checked against the node's.
         self._accounts: set[str] = set()
         self._next_waiting_check = 0.0
+        self.watch = ChainWatch(core, sender=self._sender, accounts=self._accounts, adopt=self._adopt)
+        self._operations = OperationSender(core, self._sender)
 
     # ------------------------------------------------------------------ running
 
@@ -179,17 +178,18 @@ class AnchoringWorker:
         ``force`` batches pending certificates without waiting for the time window (tests, shutdown).
         """
         report = StepReport()
-        if time.monotonic() >= self._next_check:
-            self.check_chain()
-        if time.monotonic() >= self._next_reconcile:
-            self.reconcile()
+        if time.monotonic() >= self.watch.next_check:
+            self.watch.check()
+        if time.monotonic() >= self.watch.next_reconcile:
+            self.watch.reconcile()
         for root in self._open_batches():
             self._anchor(root, report)
         self._retry_waiting(report, force=force)
         while (prepared := self._prepare_due(force=force)) is not None:
             report.prepared += 1
             self._anchor(prepared, report)
-        self._lifecycle(report)
+        sent = self._operations.send()
+        report.ops_done, report.ops_failed, report.deferred = sent.done, sent.failed, report.deferred + sent.deferred
         return report
 
     def drain(self, timeout: float = 60.0) -> None:
@@ -210,117 +210,14 @@ class AnchoringWorker:
                 raise TimeoutError(f"{left} certificates and {ops} operations still pending")
             time.sleep(self.poll_interval)
 
+    def reconcile(self, *, window_hours: float = 24.0) -> list[str]:
+        """See :meth:`ChainWatch.reconcile <registry.chainwatch.ChainWatch.reconcile>`: the roots put back."""
+        return self.watch.reconcile(window_hours=window_hours)
+
     # ------------------------------------------------------------------ batches
 
-    def reconcile(self, *, window_hours: float = 24.0) -> list[str]:
-        """Check recently anchored batches against the chain; put back any the chain lost, to be anchored again.
-
-        A local node killed hard loses its last second of blocks, and a reorganization deeper than the configured
-        confirmations drops blocks too: their batches would otherwise stay ANCHORED in the database only. Runs
-        when the worker starts and every ten minutes. Returns the roots put back.
-        """
-        self._next_reconcile = time.monotonic() + 600
-        since = utcnow() - dt.timedelta(hours=window_hours)
-        with self.core.sessions() as s:
-            recent = list(
-                s.execute(
-                    select(Batch.root, Batch.lab_id, Batch.block_number, Batch.block_hash).where(
-                        Batch.state == "ANCHORED", Batch.anchored_at >= since
-                    )
-                ).all()
-            )
-        lost: list[str] = []
-        hashes: dict[int, str | None] = {}
-        for root, lab_id, block_number, block_hash in recent:
-            try:
-                info = self.core.chain.batch(from_hex(root))
-                if to_hex(info.lab_id) == lab_id and block_hash is not None and info.block_number not in hashes:
-                    hashes[info.block_number] = self._block_hash(info.block_number)
-            except ContractReverted:
-                info = None
-            except ChainError:
-                return lost  # the node does not answer: try again next time
-            if info is not None and to_hex(info.lab_id) == lab_id:
-                if info.block_number != block_number or (block_hash and hashes[info.block_number] != block_hash):
-                    # On chain still, but in another block (a reorganization mined it again): record that one.
-                    logger.warning("batch %s moved from block %s to block %d", root, block_number, info.block_number)
-                    self._adopt(root, lab_id)
-                continue
-            lost.append(root)
-            entry = self.core.journal.get(f"anchor:{root}")
-            if entry is not None:
-                entry.state = "DROPPED"
-                self.core.journal.put(entry)
-            with self.core.sessions.begin() as s:
-                batch = s.get(Batch, root)
-                assert batch is not None
-                batch.state, batch.tx_hash, batch.block_number, batch.block_timestamp = "PREPARED", None, None, None
-                batch.block_hash = None
-                batch.chain_index, batch.anchored_at, batch.error = None, None, "LOST_FROM_CHAIN"
-                s.execute(
-                    update(Certificate).where(Certificate.batch_root == root).values(status="PENDING", anchored_at=None)
-                )
-            self.core.sender_for(self.core.lab(lab_id).writer_address).resync()
-            logger.error("batch %s is no longer on chain (node state lost or reorganized): anchoring it again", root)
-        return lost
-
-    def check_chain(self) -> bool:
-        """Look cheaply for a chain that went backwards, and repair at once what it took; return whether it did.
-
-        Signs: the head below the highest block a batch is recorded in; that block's hash changed (replaced at the
-        same height); an account's next nonce on the node below ours (a nonce we signed past, or a transaction the
-        journal holds as mined). Then lost batches are put back (:meth:`reconcile`), journaled transactions at or
-        above the node's nonce are retired to be signed anew, and nonces are read from the node again. Runs every
-        :attr:`chain_check_interval` seconds of :meth:`step`; costs a few reads.
-        """
-        self._next_check = time.monotonic() + self.chain_check_interval
-        try:
-            signs = self._went_backwards()
-        except ChainError:
-            return False  # the node does not answer: look again next time
-        if not signs:
-            return False
-        logger.warning("the chain went backwards (%s): putting lost batches back, realigning nonces", "; ".join(signs))
-        self.reconcile()
-        for address in sorted(self._accounts):
-            try:
-                retired = self._sender(address).realign()
-            except ChainError:
-                self._next_check = 0.0  # look again at the next step
-                break
-            if retired:
-                logger.warning("account %s: %d journaled transaction(s) retired, to sign anew", address, len(retired))
-        return True
-
-    def _went_backwards(self) -> list[str]:
-        client = self.core.chain.client
-        head = client.head(max_age=0)
-        signs: list[str] = []
-        with self.core.sessions() as s:
-            latest = s.execute(
-                select(Batch.block_number, Batch.block_hash)
-                .where(Batch.state == "ANCHORED", Batch.block_number.is_not(None))
-                .order_by(Batch.block_number.desc())
-                .limit(1)
-            ).first()
-        if latest is not None and latest[0] is not None:
-            number, recorded = int(latest[0]), latest[1]
-            if number > head:
-                signs.append(f"head {head} is below block {number} of an anchored batch")
-            elif recorded is not None and self._block_hash(number) != recorded:
-                signs.append(f"block {number} of an anchored batch was replaced")
-        for address in sorted(self._accounts):
-            behind = self._sender(address).behind()
-            if behind is not None:
-                signs.append(f"account {address}: next nonce {behind[0]} on the node, {behind[1]} here")
-        return signs
-
-    def _block_hash(self, number: int) -> str | None:
-        block = self.core.chain.client.rpc("eth_getBlockByNumber", [hex(number), False])
-        return None if block is None else str(block["hash"])
-
     def _sender(self, address: str) -> TransactionSender:
-        """The sender of a held account, remembered for the nonce checks of :meth:`check_chain`."""
+        """The sender of a held account, remembered for the nonce checks of :class:`~registry.chainwatch.ChainWatch`."""
         self._accounts.add(address)
         return self.core.sender_for(address)
 
@@ -440,7 +337,7 @@ class AnchoringWorker:
             if logs:
                 tx_hash, block_hash = logs[0]["transactionHash"], logs[0]["blockHash"]
             else:
-                block_hash = self._block_hash(info.block_number)
+                block_hash = chain_block_hash(self.core, info.block_number)
         except ChainError:
             pass
         self._finish(root, tx_hash, info.block_number, info.timestamp, info.index, None, block_hash)
@@ -617,67 +514,3 @@ class AnchoringWorker:
                     report.waiting += 1
                 if reason.code in _LAB_WIDE:
                     held.add(batch.lab_id)
-
-    # ------------------------------------------------------------------ lifecycle operations
-
-    def _lifecycle(self, report: StepReport) -> None:
-        with self.core.sessions() as s:
-            ops = list(s.scalars(select(LifecycleOp).where(LifecycleOp.state == "PENDING").order_by(LifecycleOp.id)))
-        for op in ops:
-            if op.op == "SUBSTITUTE":
-                with self.core.sessions() as s:
-                    new_state = s.scalar(select(Certificate.status).where(Certificate.digest == op.new_digest))
-                if new_state != "ANCHORED":
-                    continue  # the replacement goes on chain first
-            try:
-                address = op.regulator_address or self.core.lab(op.lab_id).writer_address
-                sender = self._sender(address)
-                lab, digest = from_hex(op.lab_id), from_hex(op.digest)
-                if op.op == "REVOKE":
-                    receipt = self.core.chain.revoke(sender, lab, digest, op.reason, op.effective_time)
-                else:
-                    receipt = self.core.chain.substitute(sender, lab, digest, from_hex(str(op.new_digest)))
-            except ContractReverted as exc:
-                if exc.error == "CertificateRegistryStatusAlreadySet" and self._status_on_chain(op):
-                    # Already so on chain (sent before a crash, or by the regulator directly): record it as done.
-                    self._op_done(op.id, "DONE", error=None)
-                    report.ops_done += 1
-                    continue
-                self._op_done(op.id, "FAILED", error=exc.error)
-                report.ops_failed += 1
-                continue
-            except ChainError as exc:
-                logger.warning("%s of %s not on chain yet (%s); will retry", op.op, op.digest, exc)
-                report.deferred += 1
-                continue
-            self._op_done(
-                op.id,
-                "DONE",
-                tx_hash=receipt.tx_hash,
-                block_timestamp=self.core.chain.client.block_timestamp(receipt.block_number),
-            )
-            report.ops_done += 1
-
-    def _op_done(
-        self,
-        op_id: int,
-        state: str,
-        *,
-        error: str | None = None,
-        tx_hash: str | None = None,
-        block_timestamp: int | None = None,
-    ) -> None:
-        with self.core.sessions.begin() as s:
-            op = s.get(LifecycleOp, op_id)
-            assert op is not None
-            op.state, op.error, op.tx_hash, op.block_timestamp = state, error, tx_hash, block_timestamp
-            op.done_at = utcnow()
-
-    def _status_on_chain(self, op: LifecycleOp) -> bool:
-        """Whether the chain already shows what ``op`` asks for (sent before a crash, or by a regulator directly)."""
-        try:
-            status = self.core.chain.status(from_hex(op.lab_id), from_hex(op.digest))
-        except ChainError:
-            return False
-        wanted = CertificateState.REVOKED if op.op == "REVOKE" else CertificateState.SUBSTITUTED
-        return status.state is wanted

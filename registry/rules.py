@@ -65,7 +65,7 @@ class DatabaseSource:
 
     def by_digest(self, digest: str) -> dict[str, Any] | None:
         """See :class:`~tracecert.verification.sources.BundleSource`."""
-        from registry.lifecycle import anchored_bundle
+        from registry.reads import anchored_bundle
 
         with self.core.sessions() as s:
             row = s.scalar(select(Certificate).where(Certificate.digest == digest.lower()))

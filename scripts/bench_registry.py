@@ -41,7 +41,7 @@ from registry.config import RegistrySettings
 from registry.core import RegistryCore
 from registry.db import Certificate
 from registry.issuance import Submission, accept
-from registry.lifecycle import anchored_bundle
+from registry.reads import anchored_bundle
 from tracecert.certificate.canonical import lab_id as derive_lab_id
 from tracecert.certificate.canonical import to_hex
 from tracecert.certificate.model import is_valid_usci

@@ -213,7 +213,7 @@ def nmi_standard(core: RegistryCore, nmi_id: str, chain: Chain, *, number: str =
     chain. Returns its proof bundle."""
     from registry.anchoring import AnchoringWorker
     from registry.issuance import Submission, accept
-    from registry.lifecycle import anchored_bundle
+    from registry.reads import anchored_bundle
 
     d = functools.partial(chain_day, chain)
     record = copy.deepcopy(json.loads(RECORD.read_text(encoding="utf-8")))

@@ -20,8 +20,8 @@ from registry.core import RegistryCore
 from registry.db import Certificate, FraudSignal
 from registry.demo import STANDARDS, DemoSummary, demo_certificate_count, seed_demo, usci
 from registry.errors import RegistryError
-from registry.lifecycle import bundle, certificate_view
 from registry.onboarding import registry_settings
+from registry.reads import bundle, certificate_view
 from tracecert.certificate.bundle import verify_bundle_offline
 from tracecert.certificate.canonical import from_hex
 from tracecert.certificate.model import Kind, is_valid_usci, record_from_json

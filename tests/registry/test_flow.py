@@ -7,7 +7,8 @@ import pytest
 from registry.anchoring import AnchoringWorker
 from registry.core import Principal
 from registry.issuance import Submission, accept, accept_many
-from registry.lifecycle import batch_listing, bundle, certificate_view, request_revocation
+from registry.lifecycle import request_revocation
+from registry.reads import batch_listing, bundle, certificate_view
 from tests.registry.conftest import LabWorld
 from tracecert.certificate.bundle import verify_bundle_offline
 from tracecert.certificate.canonical import certificate_digest, from_hex, to_hex

@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from registry.api.deps import CoreDep, MaybePrincipalDep, RootPath
 from registry.api.errors import documented
 from registry.api.schemas import BatchOut
-from registry.lifecycle import batch_listing
+from registry.reads import batch_listing
 
 __all__ = ["router"]
 

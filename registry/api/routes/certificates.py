@@ -24,15 +24,8 @@ from registry.api.errors import documented
 from registry.api.schemas import AcceptedOut, BulkOut, CertificateList, CertificateOut, OperationOut
 from registry.errors import RegistryError
 from registry.issuance import Accepted, Submission, accept, accept_many
-from registry.lifecycle import (
-    bundle,
-    certificate_view,
-    find_by_number,
-    list_certificates,
-    publish,
-    request_revocation,
-    request_substitution,
-)
+from registry.lifecycle import publish, request_revocation, request_substitution
+from registry.reads import bundle, certificate_view, find_by_number, list_certificates
 
 __all__ = ["router"]
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter
 
 from registry.api.deps import CoreDep
 from registry.api.schemas import HealthOut
-from registry.lifecycle import pending_count
+from registry.reads import pending_count
 
 __all__ = ["router"]
 

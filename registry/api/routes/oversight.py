@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from registry.api.deps import MAX_CURSOR, CoreDep, PrincipalDep, check_hex32
 from registry.api.errors import documented
 from registry.api.schemas import FraudSignalList
-from registry.lifecycle import fraud_signals
+from registry.reads import fraud_signals
 
 __all__ = ["router"]
 

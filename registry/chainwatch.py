@@ -1,0 +1,158 @@
+"""Watching for a chain that went backwards: a node restarted from an older state, or a reorganization deeper than
+the confirmations waited for, takes anchored batches with it. The anchoring worker asks :class:`ChainWatch` every
+second (a few cheap reads) and every ten minutes (each recent batch against the chain); lost batches go back to be
+anchored again, exactly once, and transactions stuck behind lost nonces are retired to be signed anew.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable
+
+from sqlalchemy import select, update
+
+from registry.core import RegistryCore
+from registry.db import Batch, Certificate, utcnow
+from tracecert.certificate.canonical import from_hex, to_hex
+from tracecert.chain.errors import ChainError, ContractReverted
+from tracecert.chain.sender import TransactionSender
+
+__all__ = ["RECONCILE_SECONDS", "ChainWatch", "block_hash"]
+
+logger = logging.getLogger(__name__)
+
+#: How often every recently anchored batch is checked against the chain.
+RECONCILE_SECONDS = 600
+
+
+def block_hash(core: RegistryCore, number: int) -> str | None:
+    """The hash of block ``number`` on the node, or None when the node has no such block."""
+    block = core.chain.client.rpc("eth_getBlockByNumber", [hex(number), False])
+    return None if block is None else str(block["hash"])
+
+
+class ChainWatch:
+    """Notices a chain that went backwards and puts back what it lost (for the anchoring worker)."""
+
+    #: Seconds between two cheap looks for a chain that went backwards (:meth:`check`).
+    interval: float = 1.0
+
+    def __init__(
+        self,
+        core: RegistryCore,
+        *,
+        sender: Callable[[str], TransactionSender],
+        accounts: set[str],
+        adopt: Callable[[str, str], bool],
+    ) -> None:
+        """``sender`` gives a held account's sender, ``accounts`` are those the worker has sent from (their nonces
+        are compared with the node's), ``adopt(root, lab_id)`` records a batch found on chain in another block."""
+        self.core = core
+        self._sender, self._accounts, self._adopt = sender, accounts, adopt
+        self.next_reconcile = 0.0
+        self.next_check = 0.0
+
+    def reconcile(self, *, window_hours: float = 24.0) -> list[str]:
+        """Check recently anchored batches against the chain; put back any the chain lost, to be anchored again.
+
+        A local node killed hard loses its last second of blocks, and a reorganization deeper than the configured
+        confirmations drops blocks too: their batches would otherwise stay ANCHORED in the database only. Runs
+        when the worker starts and every ten minutes. Returns the roots put back.
+        """
+        self.next_reconcile = time.monotonic() + RECONCILE_SECONDS
+        since = utcnow() - dt.timedelta(hours=window_hours)
+        with self.core.sessions() as s:
+            recent = list(
+                s.execute(
+                    select(Batch.root, Batch.lab_id, Batch.block_number, Batch.block_hash).where(
+                        Batch.state == "ANCHORED", Batch.anchored_at >= since
+                    )
+                ).all()
+            )
+        lost: list[str] = []
+        hashes: dict[int, str | None] = {}
+        for root, lab_id, block_number, recorded_hash in recent:
+            try:
+                info = self.core.chain.batch(from_hex(root))
+                if to_hex(info.lab_id) == lab_id and recorded_hash is not None and info.block_number not in hashes:
+                    hashes[info.block_number] = block_hash(self.core, info.block_number)
+            except ContractReverted:
+                info = None
+            except ChainError:
+                return lost  # the node does not answer: try again next time
+            if info is not None and to_hex(info.lab_id) == lab_id:
+                if info.block_number != block_number or (recorded_hash and hashes[info.block_number] != recorded_hash):
+                    # On chain still, but in another block (a reorganization mined it again): record that one.
+                    logger.warning("batch %s moved from block %s to block %d", root, block_number, info.block_number)
+                    self._adopt(root, lab_id)
+                continue
+            lost.append(root)
+            entry = self.core.journal.get(f"anchor:{root}")
+            if entry is not None:
+                entry.state = "DROPPED"
+                self.core.journal.put(entry)
+            with self.core.sessions.begin() as s:
+                batch = s.get(Batch, root)
+                assert batch is not None
+                batch.state, batch.tx_hash, batch.block_number, batch.block_timestamp = "PREPARED", None, None, None
+                batch.block_hash = None
+                batch.chain_index, batch.anchored_at, batch.error = None, None, "LOST_FROM_CHAIN"
+                s.execute(
+                    update(Certificate).where(Certificate.batch_root == root).values(status="PENDING", anchored_at=None)
+                )
+            self.core.sender_for(self.core.lab(lab_id).writer_address).resync()
+            logger.error("batch %s is no longer on chain (node state lost or reorganized): anchoring it again", root)
+        return lost
+
+    def check(self) -> bool:
+        """Look cheaply for a chain that went backwards, and repair at once what it took; return whether it did.
+
+        Signs: the head below the highest block a batch is recorded in; that block's hash changed (replaced at the
+        same height); an account's next nonce on the node below ours (a nonce we signed past, or a transaction the
+        journal holds as mined). Then lost batches are put back (:meth:`reconcile`), journaled transactions at or
+        above the node's nonce are retired to be signed anew, and nonces are read from the node again. Runs every
+        :attr:`interval` seconds of the worker's step; costs a few reads.
+        """
+        self.next_check = time.monotonic() + self.interval
+        try:
+            signs = self._went_backwards()
+        except ChainError:
+            return False  # the node does not answer: look again next time
+        if not signs:
+            return False
+        logger.warning("the chain went backwards (%s): putting lost batches back, realigning nonces", "; ".join(signs))
+        self.reconcile()
+        for address in sorted(self._accounts):
+            try:
+                retired = self._sender(address).realign()
+            except ChainError:
+                self.next_check = 0.0  # look again at the next step
+                break
+            if retired:
+                logger.warning("account %s: %d journaled transaction(s) retired, to sign anew", address, len(retired))
+        return True
+
+    def _went_backwards(self) -> list[str]:
+        client = self.core.chain.client
+        head = client.head(max_age=0)
+        signs: list[str] = []
+        with self.core.sessions() as s:
+            latest = s.execute(
+                select(Batch.block_number, Batch.block_hash)
+                .where(Batch.state == "ANCHORED", Batch.block_number.is_not(None))
+                .order_by(Batch.block_number.desc())
+                .limit(1)
+            ).first()
+        if latest is not None and latest[0] is not None:
+            number, recorded = int(latest[0]), latest[1]
+            if number > head:
+                signs.append(f"head {head} is below block {number} of an anchored batch")
+            elif recorded is not None and block_hash(self.core, number) != recorded:
+                signs.append(f"block {number} of an anchored batch was replaced")
+        for address in sorted(self._accounts):
+            behind = self._sender(address).behind()
+            if behind is not None:
+                signs.append(f"account {address}: next nonce {behind[0]} on the node, {behind[1]} here")
+        return signs

@@ -36,13 +36,23 @@ from sqlalchemy.orm import Session
 from registry.chainwatch import ChainWatch
 from registry.chainwatch import block_hash as chain_block_hash
 from registry.core import RegistryCore
-from registry.db import Batch, Certificate, LifecycleOp, utcnow
+from registry.db import (
+    Batch,
+    BatchState,
+    Certificate,
+    CertificateStatus,
+    LifecycleOp,
+    OperationKind,
+    OperationState,
+    utcnow,
+)
 from registry.lifecycle import OperationSender
 from registry.refusals import classify, would_anchor
 from tracecert.certificate.canonical import from_hex, to_hex
 from tracecert.certificate.merkle import build_batch
 from tracecert.chain.errors import ChainError, ChainUnavailable, ContractReverted, ReceiptTimeout, TransactionFailed
 from tracecert.chain.sender import TransactionSender
+from tracecert.chain.types import RevocationReason
 
 __all__ = ["AnchoringWorker", "StepReport"]
 
@@ -202,8 +212,12 @@ class AnchoringWorker:
         while True:
             self.step(force=True)
             with self.core.sessions() as s:
-                left = s.scalar(select(func.count()).select_from(Certificate).where(Certificate.status == "PENDING"))
-                ops = s.scalar(select(func.count()).select_from(LifecycleOp).where(LifecycleOp.state == "PENDING"))
+                left = s.scalar(
+                    select(func.count()).select_from(Certificate).where(Certificate.status == CertificateStatus.PENDING)
+                )
+                ops = s.scalar(
+                    select(func.count()).select_from(LifecycleOp).where(LifecycleOp.state == OperationState.PENDING)
+                )
             if not left and not ops:
                 return
             if time.monotonic() > deadline:
@@ -223,7 +237,9 @@ class AnchoringWorker:
 
     def _open_batches(self) -> list[str]:
         with self.core.sessions() as s:
-            return list(s.scalars(select(Batch.root).where(Batch.state == "PREPARED").order_by(Batch.created_at)))
+            return list(
+                s.scalars(select(Batch.root).where(Batch.state == BatchState.PREPARED).order_by(Batch.created_at))
+            )
 
     def _prepare_due(self, *, force: bool) -> str | None:
         settings = self.core.settings
@@ -231,7 +247,7 @@ class AnchoringWorker:
         with self.core.sessions.begin() as s:
             groups = s.execute(
                 select(Certificate.lab_id, Certificate.key_id, func.count(), func.min(Certificate.accepted_at))
-                .where(Certificate.status == "PENDING", Certificate.batch_root.is_(None))
+                .where(Certificate.status == CertificateStatus.PENDING, Certificate.batch_root.is_(None))
                 .group_by(Certificate.lab_id, Certificate.key_id)
             ).all()
             for lab_id, key_id, count, oldest in groups:
@@ -246,7 +262,7 @@ class AnchoringWorker:
         query = (
             select(Certificate.seq, Certificate.digest)
             .where(
-                Certificate.status == "PENDING",
+                Certificate.status == CertificateStatus.PENDING,
                 Certificate.batch_root.is_(None),
                 Certificate.lab_id == lab_id,
                 Certificate.key_id == key_id,
@@ -262,10 +278,17 @@ class AnchoringWorker:
         batch = build_batch([from_hex(c.digest) for c in certificates])
         root = to_hex(batch.root)
         failed = s.get(Batch, root)
-        if failed is not None and failed.state == "FAILED":  # the same certificates failed, and were sent again
-            failed.state, failed.error, failed.key_id, failed.size = "PREPARED", None, key_id, len(certificates)
+        if (
+            failed is not None and failed.state == BatchState.FAILED
+        ):  # the same certificates failed, and were sent again
+            failed.state, failed.error, failed.key_id, failed.size = (
+                BatchState.PREPARED,
+                None,
+                key_id,
+                len(certificates),
+            )
         else:
-            s.add(Batch(root=root, lab_id=lab_id, key_id=key_id, size=len(certificates), state="PREPARED"))
+            s.add(Batch(root=root, lab_id=lab_id, key_id=key_id, size=len(certificates), state=BatchState.PREPARED))
         s.flush()
         # One executemany (ORM bulk UPDATE by primary key), not one UPDATE per certificate.
         s.execute(
@@ -282,7 +305,7 @@ class AnchoringWorker:
         with self.core.sessions() as s:
             batch = s.get(Batch, root)
             oldest = s.scalar(select(func.min(Certificate.issue_date)).where(Certificate.batch_root == root))
-        if batch is None or batch.state != "PREPARED":
+        if batch is None or batch.state != BatchState.PREPARED:
             return
         if oldest is not None and self._too_late(oldest):
             self._fail_late(root, report)
@@ -357,7 +380,7 @@ class AnchoringWorker:
         with self.core.sessions.begin() as s:
             batch = s.get(Batch, root)
             assert batch is not None
-            batch.state, batch.tx_hash, batch.block_number = "ANCHORED", tx_hash, block_number
+            batch.state, batch.tx_hash, batch.block_number = BatchState.ANCHORED, tx_hash, block_number
             batch.block_hash = block_hash
             batch.block_timestamp, batch.chain_index, batch.gas_used, batch.anchored_at = (
                 timestamp,
@@ -369,7 +392,7 @@ class AnchoringWorker:
             s.execute(
                 update(Certificate)
                 .where(Certificate.batch_root == root)
-                .values(status="ANCHORED", anchored_at=now, error=None)
+                .values(status=CertificateStatus.ANCHORED, anchored_at=now, error=None)
             )
             # A replacement certificate, once anchored, marks the one it replaces as substituted on chain.
             for digest, old in s.execute(
@@ -383,11 +406,11 @@ class AnchoringWorker:
                 if exists is None:
                     s.add(
                         LifecycleOp(
-                            op="SUBSTITUTE",
+                            op=OperationKind.SUBSTITUTE,
                             lab_id=batch.lab_id,
                             digest=old,
                             new_digest=digest,
-                            reason=3,
+                            reason=RevocationReason.SUPERSEDED,
                             requested_by="LAB",
                         )
                     )
@@ -399,8 +422,12 @@ class AnchoringWorker:
         with self.core.sessions.begin() as s:
             batch = s.get(Batch, root)
             assert batch is not None
-            batch.state, batch.error = "FAILED", (f"{error} ({detail})" if detail else error)[:256]
-            s.execute(update(Certificate).where(Certificate.batch_root == root).values(status="FAILED", error=error))
+            batch.state, batch.error = BatchState.FAILED, (f"{error} ({detail})" if detail else error)[:256]
+            s.execute(
+                update(Certificate)
+                .where(Certificate.batch_root == root)
+                .values(status=CertificateStatus.FAILED, error=error)
+            )
         logger.error("batch %s refused by the contract: %s", root, error if detail is None else f"{error} ({detail})")
         report.failed += 1
 
@@ -426,16 +453,20 @@ class AnchoringWorker:
             for seq, issue_date in rows:
                 if self._too_late(issue_date):
                     s.execute(
-                        update(Certificate).where(Certificate.seq == seq).values(status="FAILED", error="ANCHOR_LAG")
+                        update(Certificate)
+                        .where(Certificate.seq == seq)
+                        .values(status=CertificateStatus.FAILED, error="ANCHOR_LAG")
                     )
                     failed += 1
                 else:
                     s.execute(
                         update(Certificate)
                         .where(Certificate.seq == seq)
-                        .values(status="PENDING", error=None, batch_root=None, leaf_index=None, proof=None)
+                        .values(
+                            status=CertificateStatus.PENDING, error=None, batch_root=None, leaf_index=None, proof=None
+                        )
                     )
-            batch.state, batch.error = "FAILED", f"ANCHOR_LAG ({failed} of {len(rows)} waited too long)"
+            batch.state, batch.error = BatchState.FAILED, f"ANCHOR_LAG ({failed} of {len(rows)} waited too long)"
         logger.error("batch %s: %d certificates waited too long to be anchored (ANCHOR_LAG)", root, failed)
         report.failed += 1
 
@@ -465,8 +496,12 @@ class AnchoringWorker:
         with self.core.sessions.begin() as s:
             batch = s.get(Batch, root)
             assert batch is not None
-            batch.state, batch.error = "WAITING", f"{code} ({detail})"[:256]
-            s.execute(update(Certificate).where(Certificate.batch_root == root).values(status="WAITING", error=code))
+            batch.state, batch.error = BatchState.WAITING, f"{code} ({detail})"[:256]
+            s.execute(
+                update(Certificate)
+                .where(Certificate.batch_root == root)
+                .values(status=CertificateStatus.WAITING, error=code)
+            )
         logger.warning("batch %s waits: %s (%s); anchored once the chain takes it", root, code, detail)
         report.waiting += 1
 
@@ -478,7 +513,7 @@ class AnchoringWorker:
             return
         self._next_waiting_check = time.monotonic() + WAITING_RECHECK_SECONDS
         with self.core.sessions() as s:
-            waiting = list(s.scalars(select(Batch).where(Batch.state == "WAITING").order_by(Batch.created_at)))
+            waiting = list(s.scalars(select(Batch).where(Batch.state == BatchState.WAITING).order_by(Batch.created_at)))
         held: set[str] = set()
         for batch in waiting:
             with self.core.sessions() as s:
@@ -497,11 +532,13 @@ class AnchoringWorker:
                 return
             if refusal is None or reason is None:
                 with self.core.sessions.begin() as s:
-                    s.execute(update(Batch).where(Batch.root == batch.root).values(state="PREPARED", error=None))
+                    s.execute(
+                        update(Batch).where(Batch.root == batch.root).values(state=BatchState.PREPARED, error=None)
+                    )
                     s.execute(
                         update(Certificate)
-                        .where(Certificate.batch_root == batch.root, Certificate.status == "WAITING")
-                        .values(status="PENDING", error=None)
+                        .where(Certificate.batch_root == batch.root, Certificate.status == CertificateStatus.WAITING)
+                        .values(status=CertificateStatus.PENDING, error=None)
                     )
                 logger.info("batch %s no longer waits: anchoring it", batch.root)
                 self._anchor(batch.root, report)

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from sqlalchemy import select, update
 
 from registry.core import RegistryCore
-from registry.db import Batch, Certificate, utcnow
+from registry.db import Batch, BatchState, Certificate, CertificateStatus, utcnow
 from tracecert.certificate.canonical import from_hex, to_hex
 from tracecert.chain.errors import ChainError, ContractReverted
 from tracecert.chain.sender import TransactionSender
@@ -67,7 +67,7 @@ class ChainWatch:
             recent = list(
                 s.execute(
                     select(Batch.root, Batch.lab_id, Batch.block_number, Batch.block_hash).where(
-                        Batch.state == "ANCHORED", Batch.anchored_at >= since
+                        Batch.state == BatchState.ANCHORED, Batch.anchored_at >= since
                     )
                 ).all()
             )
@@ -96,11 +96,18 @@ class ChainWatch:
             with self.core.sessions.begin() as s:
                 batch = s.get(Batch, root)
                 assert batch is not None
-                batch.state, batch.tx_hash, batch.block_number, batch.block_timestamp = "PREPARED", None, None, None
+                batch.state, batch.tx_hash, batch.block_number, batch.block_timestamp = (
+                    BatchState.PREPARED,
+                    None,
+                    None,
+                    None,
+                )
                 batch.block_hash = None
                 batch.chain_index, batch.anchored_at, batch.error = None, None, "LOST_FROM_CHAIN"
                 s.execute(
-                    update(Certificate).where(Certificate.batch_root == root).values(status="PENDING", anchored_at=None)
+                    update(Certificate)
+                    .where(Certificate.batch_root == root)
+                    .values(status=CertificateStatus.PENDING, anchored_at=None)
                 )
             self.core.sender_for(self.core.lab(lab_id).writer_address).resync()
             logger.error("batch %s is no longer on chain (node state lost or reorganized): anchoring it again", root)
@@ -141,7 +148,7 @@ class ChainWatch:
         with self.core.sessions() as s:
             latest = s.execute(
                 select(Batch.block_number, Batch.block_hash)
-                .where(Batch.state == "ANCHORED", Batch.block_number.is_not(None))
+                .where(Batch.state == BatchState.ANCHORED, Batch.block_number.is_not(None))
                 .order_by(Batch.block_number.desc())
                 .limit(1)
             ).first()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -40,13 +41,17 @@ __all__ = [
     "ApiToken",
     "Base",
     "Batch",
+    "BatchState",
     "Certificate",
+    "CertificateStatus",
     "DbJournal",
     "Document",
     "FraudSignal",
     "HeldKey",
     "Lab",
     "LifecycleOp",
+    "OperationKind",
+    "OperationState",
     "TxJournalRow",
     "make_engine",
     "make_sessionmaker",
@@ -55,6 +60,40 @@ __all__ = [
 ]
 
 HEX32 = String(66)
+
+
+class CertificateStatus(StrEnum):
+    """Where a certificate is on its way to the chain (names equal values: drivers may bind either)."""
+
+    PENDING = "PENDING"  # accepted, to be batched and anchored
+    WAITING = "WAITING"  # its batch waits until the chain would take it (e.g. the lab is suspended)
+    ANCHORED = "ANCHORED"
+    FAILED = "FAILED"  # never reached the chain; its number may be issued again
+    SUPERSEDED = "SUPERSEDED"  # a failed certificate whose number was issued again
+
+
+class BatchState(StrEnum):
+    """Where a batch is: fixed (PREPARED), waiting for its lab, anchored, or refused for good."""
+
+    PREPARED = "PREPARED"
+    WAITING = "WAITING"
+    ANCHORED = "ANCHORED"
+    FAILED = "FAILED"
+
+
+class OperationKind(StrEnum):
+    """What a lifecycle operation puts on chain."""
+
+    REVOKE = "REVOKE"
+    SUBSTITUTE = "SUBSTITUTE"
+
+
+class OperationState(StrEnum):
+    """Where a lifecycle operation is: to be sent, on chain, or refused by the chain."""
+
+    PENDING = "PENDING"
+    DONE = "DONE"
+    FAILED = "FAILED"
 
 
 def utcnow() -> dt.datetime:
@@ -157,7 +196,7 @@ class Certificate(Base):
     signed_by: Mapped[str] = mapped_column(String(16))  # LAB | REGISTRY
     replaces_digest: Mapped[str | None] = mapped_column(HEX32, nullable=True)
     #: PENDING | WAITING | ANCHORED | FAILED | SUPERSEDED
-    status: Mapped[str] = mapped_column(String(16), default="PENDING")
+    status: Mapped[str] = mapped_column(String(16), default=CertificateStatus.PENDING)
     error: Mapped[str | None] = mapped_column(String(256), nullable=True)
     batch_root: Mapped[str | None] = mapped_column(ForeignKey("batches.root"), nullable=True)
     leaf_index: Mapped[int | None] = mapped_column(nullable=True)
@@ -193,7 +232,7 @@ class Batch(Base):
     lab_id: Mapped[str] = mapped_column(ForeignKey("labs.lab_id"))
     key_id: Mapped[str] = mapped_column(HEX32)
     size: Mapped[int] = mapped_column(Integer)
-    state: Mapped[str] = mapped_column(String(16), default="PREPARED", index=True)
+    state: Mapped[str] = mapped_column(String(16), default=BatchState.PREPARED, index=True)
     error: Mapped[str | None] = mapped_column(String(256), nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     tx_hash: Mapped[str | None] = mapped_column(HEX32, nullable=True)
@@ -222,7 +261,7 @@ class LifecycleOp(Base):
     effective_time: Mapped[int] = mapped_column(BigInteger, default=0)
     requested_by: Mapped[str] = mapped_column(String(16))  # LAB | REGULATOR
     regulator_address: Mapped[str | None] = mapped_column(String(42), nullable=True)
-    state: Mapped[str] = mapped_column(String(16), default="PENDING", index=True)
+    state: Mapped[str] = mapped_column(String(16), default=OperationState.PENDING, index=True)
     error: Mapped[str | None] = mapped_column(String(256), nullable=True)
     tx_hash: Mapped[str | None] = mapped_column(HEX32, nullable=True)
     block_timestamp: Mapped[int | None] = mapped_column(BigInteger, nullable=True)

@@ -28,7 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapper, Session
 
 from registry.core import Principal, RegistryCore
-from registry.db import Certificate, Document, FraudSignal, LifecycleOp
+from registry.db import Certificate, CertificateStatus, Document, FraudSignal, LifecycleOp
 from registry.errors import (
     AlreadyRevoked,
     ChainUnavailableError,
@@ -393,7 +393,7 @@ def accept_many(
                 signature=signature,
                 signed_by=signed_by,
                 replaces_digest=replaces,
-                status="PENDING",
+                status=CertificateStatus.PENDING,
                 public=p.digest in wanted_public,
             )
             doc = None
@@ -478,7 +478,7 @@ def _record_warnings(
 
 def _failed(row: Certificate) -> bool:
     """Whether the certificate's anchoring failed for good (it never reached the chain) and nothing replaced it."""
-    return row.status == "FAILED" and row.superseded_by is None
+    return row.status == CertificateStatus.FAILED and row.superseded_by is None
 
 
 def _requeue(
@@ -496,11 +496,11 @@ def _requeue(
                 update(Certificate)
                 .where(
                     Certificate.digest == row.digest,
-                    Certificate.status == "FAILED",
+                    Certificate.status == CertificateStatus.FAILED,
                     Certificate.superseded_by.is_(None),
                 )
                 .values(
-                    status="PENDING",
+                    status=CertificateStatus.PENDING,
                     error=None,
                     batch_root=None,
                     leaf_index=None,
@@ -516,7 +516,7 @@ def _requeue(
                     row.digest,
                     row.certificate_number,
                     row.lab_id,
-                    "PENDING",
+                    CertificateStatus.PENDING,
                     False,
                     signed_by,
                     public=row.public,
@@ -591,8 +591,12 @@ def _supersede(s: Session, old: str, new: str) -> bool:
     done = _rows(
         s,
         update(Certificate)
-        .where(Certificate.digest == old, Certificate.status == "FAILED", Certificate.superseded_by.is_(None))
-        .values(status="SUPERSEDED", superseded_by=new),
+        .where(
+            Certificate.digest == old,
+            Certificate.status == CertificateStatus.FAILED,
+            Certificate.superseded_by.is_(None),
+        )
+        .values(status=CertificateStatus.SUPERSEDED, superseded_by=new),
     )
     if done:
         logger.info("certificate %s (failed, never on chain) superseded by %s under the same number", old, new)

@@ -17,7 +17,15 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from registry.core import Principal, RegistryCore
-from registry.db import Certificate, HeldKey, LifecycleOp, utcnow
+from registry.db import (
+    Certificate,
+    CertificateStatus,
+    HeldKey,
+    LifecycleOp,
+    OperationKind,
+    OperationState,
+    utcnow,
+)
 from registry.errors import AlreadyRevoked, Forbidden, InvalidRequest
 from registry.issuance import Accepted, Submission, accept
 from registry.reads import certificate_row, certificate_view, operation_view
@@ -78,15 +86,21 @@ def request_revocation(
                     f"certificate {row.digest} is being replaced by {replacement}", code="ALREADY_REPLACED"
                 )
             op = s.scalar(select(LifecycleOp).where(LifecycleOp.lab_id == row.lab_id, LifecycleOp.digest == row.digest))
-            if op is not None and op.state != "FAILED":
+            if op is not None and op.state != OperationState.FAILED:
                 raise AlreadyRevoked(f"certificate {row.digest} is already revoked or substituted")
             if op is None:
-                op = LifecycleOp(op="REVOKE", lab_id=row.lab_id, digest=row.digest)
+                op = LifecycleOp(op=OperationKind.REVOKE, lab_id=row.lab_id, digest=row.digest)
                 s.add(op)
             # A revocation the chain refused (e.g. a regulator since deactivated) may be asked for again.
-            op.op, op.new_digest, op.reason, op.effective_time = "REVOKE", None, reason, effective_time or 0
+            op.op, op.new_digest, op.reason, op.effective_time = OperationKind.REVOKE, None, reason, effective_time or 0
             op.requested_by, op.regulator_address = principal.role, regulator
-            op.state, op.error, op.tx_hash, op.block_timestamp, op.done_at = "PENDING", None, None, None, None
+            op.state, op.error, op.tx_hash, op.block_timestamp, op.done_at = (
+                OperationState.PENDING,
+                None,
+                None,
+                None,
+                None,
+            )
     except IntegrityError as exc:  # a concurrent request for the same certificate won
         raise AlreadyRevoked(f"certificate {row.digest} is already revoked or substituted") from exc
     return operation_view(op)
@@ -168,28 +182,32 @@ class OperationSender:
         as FAILED with the contract's error, a node that does not answer leaves them pending."""
         sent = OperationsSent()
         with self.core.sessions() as s:
-            ops = list(s.scalars(select(LifecycleOp).where(LifecycleOp.state == "PENDING").order_by(LifecycleOp.id)))
+            ops = list(
+                s.scalars(
+                    select(LifecycleOp).where(LifecycleOp.state == OperationState.PENDING).order_by(LifecycleOp.id)
+                )
+            )
         for op in ops:
-            if op.op == "SUBSTITUTE":
+            if op.op == OperationKind.SUBSTITUTE:
                 with self.core.sessions() as s:
                     new_state = s.scalar(select(Certificate.status).where(Certificate.digest == op.new_digest))
-                if new_state != "ANCHORED":
+                if new_state != CertificateStatus.ANCHORED:
                     continue  # the replacement goes on chain first
             try:
                 address = op.regulator_address or self.core.lab(op.lab_id).writer_address
                 sender = self._sender(address)
                 lab, digest = from_hex(op.lab_id), from_hex(op.digest)
-                if op.op == "REVOKE":
+                if op.op == OperationKind.REVOKE:
                     receipt = self.core.chain.revoke(sender, lab, digest, op.reason, op.effective_time)
                 else:
                     receipt = self.core.chain.substitute(sender, lab, digest, from_hex(str(op.new_digest)))
             except ContractReverted as exc:
                 if exc.error == "CertificateRegistryStatusAlreadySet" and self._status_on_chain(op):
                     # Already so on chain (sent before a crash, or by the regulator directly): record it as done.
-                    self._op_done(op.id, "DONE", error=None)
+                    self._op_done(op.id, OperationState.DONE, error=None)
                     sent.done += 1
                     continue
-                self._op_done(op.id, "FAILED", error=exc.error)
+                self._op_done(op.id, OperationState.FAILED, error=exc.error)
                 sent.failed += 1
                 continue
             except ChainError as exc:
@@ -198,7 +216,7 @@ class OperationSender:
                 continue
             self._op_done(
                 op.id,
-                "DONE",
+                OperationState.DONE,
                 tx_hash=receipt.tx_hash,
                 block_timestamp=self.core.chain.client.block_timestamp(receipt.block_number),
             )
@@ -226,5 +244,5 @@ class OperationSender:
             status = self.core.chain.status(from_hex(op.lab_id), from_hex(op.digest))
         except ChainError:
             return False
-        wanted = CertificateState.REVOKED if op.op == "REVOKE" else CertificateState.SUBSTITUTED
+        wanted = CertificateState.REVOKED if op.op == OperationKind.REVOKE else CertificateState.SUBSTITUTED
         return status.state is wanted

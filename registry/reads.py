@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import func, or_, select
 
 from registry.core import Principal, RegistryCore
-from registry.db import Batch, Certificate, FraudSignal, LifecycleOp
+from registry.db import Batch, BatchState, Certificate, CertificateStatus, FraudSignal, LifecycleOp
 from registry.errors import Forbidden, InvalidRequest, NotFound, RegistryError, Unauthorized
 from registry.refusals import reason_view
 from tracecert.certificate.bundle import Anchor, build_bundle, bundle_to_json
@@ -123,7 +123,7 @@ def _withhold(view: dict[str, Any], *, number_named: bool) -> dict[str, Any]:
 def _beyond_head(core: RegistryCore, batch: Batch | None) -> bool:
     """Whether ``batch`` is recorded anchored in a block above the node's head (cached a second): the node lost that
     block, so the batch is not on chain now (the worker puts it back). False when the node cannot be asked."""
-    if batch is None or batch.state != "ANCHORED" or batch.block_number is None:
+    if batch is None or batch.state != BatchState.ANCHORED or batch.block_number is None:
         return False
     try:
         return batch.block_number > core.chain.client.head(at_least=batch.block_number)
@@ -248,7 +248,7 @@ def anchored_bundle(core: RegistryCore, row: Certificate) -> dict[str, Any] | No
     or in a block the node does not have) or its key is not on chain. Permissions are the caller's business."""
     with core.sessions() as s:
         batch = s.get(Batch, row.batch_root) if row.batch_root else None
-    if row.status != "ANCHORED" or batch is None or batch.tx_hash is None or row.leaf_index is None:
+    if row.status != CertificateStatus.ANCHORED or batch is None or batch.tx_hash is None or row.leaf_index is None:
         return None
     if _beyond_head(core, batch):
         return None
@@ -288,7 +288,7 @@ def batch_listing(core: RegistryCore, root: str, principal: Principal | None = N
     """
     with core.sessions() as s:
         batch = s.get(Batch, root.lower())
-        if batch is None or batch.state != "ANCHORED" or _beyond_head(core, batch):
+        if batch is None or batch.state != BatchState.ANCHORED or _beyond_head(core, batch):
             raise NotFound(f"no anchored batch {root}", code="UNKNOWN_BATCH")
         rows = list(
             s.scalars(select(Certificate).where(Certificate.batch_root == batch.root).order_by(Certificate.leaf_index))
@@ -320,7 +320,7 @@ def _leaf(row: Certificate, full: bool) -> dict[str, Any]:
     return leaf if full or row.public else _withhold(leaf, number_named=False)
 
 
-_STATUSES = ("PENDING", "WAITING", "ANCHORED", "FAILED", "SUPERSEDED")
+_STATUSES = tuple(CertificateStatus)
 
 
 def list_certificates(
@@ -397,7 +397,12 @@ def _listed(core: RegistryCore, row: Certificate, op: LifecycleOp | None, batch:
 def pending_count(core: RegistryCore) -> int:
     """How many accepted certificates wait for anchoring."""
     with core.sessions() as s:
-        return int(s.scalar(select(func.count()).select_from(Certificate).where(Certificate.status == "PENDING")) or 0)
+        return int(
+            s.scalar(
+                select(func.count()).select_from(Certificate).where(Certificate.status == CertificateStatus.PENDING)
+            )
+            or 0
+        )
 
 
 def fraud_signals(

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from registry.core import RegistryCore
-from registry.db import Batch
+from registry.db import Batch, CertificateStatus
 from tracecert.certificate.canonical import from_hex
 from tracecert.chain.errors import ContractReverted
 from tracecert.chain.types import LabStatus
@@ -139,7 +139,10 @@ def would_anchor(core: RegistryCore, batch: Batch) -> ContractReverted | None:
 def reason_view(status: str, error: str | None) -> dict[str, Any] | None:
     """The ``reason`` of a certificate's status answer: ``{code, message, retrying}`` while it waits, after it
     failed (also once superseded), else None."""
-    if status not in ("WAITING", "FAILED", "SUPERSEDED") or error is None:
+    if (
+        status not in (CertificateStatus.WAITING, CertificateStatus.FAILED, CertificateStatus.SUPERSEDED)
+        or error is None
+    ):
         return None
     known = REASONS.get(error)
     if known is None:  # failed before reasons had codes: the contract error's name
@@ -148,4 +151,4 @@ def reason_view(status: str, error: str | None) -> dict[str, Any] | None:
             "message": f"the chain refused the anchoring ({error}); {_SEND_AGAIN}",
             "retrying": False,
         }
-    return {"code": known.code, "message": known.message, "retrying": status == "WAITING"}
+    return {"code": known.code, "message": known.message, "retrying": status == CertificateStatus.WAITING}

@@ -15,9 +15,7 @@ publishes the one already accepted, and sending it without never makes a publish
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -27,28 +25,20 @@ from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapper, Session
 
+from registry.admission import Prepared, activity_of, check_document, check_replaces, prepare, sign_or_verify
 from registry.core import Principal, RegistryCore
-from registry.db import Certificate, CertificateStatus, Document, FraudSignal, LifecycleOp
+from registry.db import Certificate, CertificateStatus, Document, FraudSignal
 from registry.errors import (
     AlreadyRevoked,
     ChainUnavailableError,
     Conflict,
-    DocumentMismatch,
-    Forbidden,
-    InvalidRequest,
     NumberReuse,
     RegistryError,
-    SignatureRejected,
-    WrongLab,
 )
-from tracecert.certificate.canonical import canonical_record, from_hex, to_hex
-from tracecert.certificate.errors import CertificateError
-from tracecert.certificate.model import CertificateRecord, Kind, record_from_json
-from tracecert.certificate.signing import SigningKey, verify_signature
-from tracecert.chain.types import Activity
+from tracecert.certificate.signing import SigningKey
 from tracecert.verification.report import CheckResult
 
-__all__ = ["Accepted", "Submission", "accept", "accept_many", "activity_of"]
+__all__ = ["Accepted", "Submission", "accept", "accept_many"]
 
 logger = logging.getLogger(__name__)
 
@@ -98,154 +88,7 @@ class Accepted:
         }
 
 
-@dataclass
-class _Prepared:
-    submission: Submission
-    record: CertificateRecord
-    canonical: bytes
-    digest: str
-
-
-def activity_of(kind: Kind) -> Activity:
-    """The scope activity a certificate kind needs: 检定 (verification, fail notices) or 校准 (calibration)."""
-    return Activity.CALIBRATE if kind == Kind.CALIBRATION else Activity.VERIFY
-
-
-def _prepare(principal: Principal, submission: Submission) -> _Prepared:
-    if principal.role != "LAB" or principal.lab_id is None:
-        raise Forbidden("only a lab's token may issue certificates", code="NOT_A_LAB")
-    try:
-        record = record_from_json(submission.record)
-    except CertificateError as exc:
-        raise InvalidRequest(exc.message, code=exc.code, details=[e.to_dict() for e in exc.errors]) from exc
-    storable = _storable(record)
-    if storable:
-        raise InvalidRequest("certificate record is invalid", code="RECORD_INVALID", details=storable)
-    if record.lab.lab_id != principal.lab_id:
-        raise WrongLab(
-            f"record.lab.lab_id {record.lab.lab_id} is not this token's lab {principal.lab_id}",
-            details=[{"field": "lab.lab_id", "rule": "token_lab", "message": "must be the token's lab"}],
-        )
-    canonical = canonical_record(record)
-    from tracecert.certificate.canonical import CERTIFICATE_DOMAIN
-
-    digest = "0x" + hashlib.sha256(CERTIFICATE_DOMAIN + canonical).hexdigest()
-    return _Prepared(submission, record, canonical, digest)
-
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
-def _storable(record: CertificateRecord) -> list[dict[str, str]]:
-    """What the model allows but this registry cannot store or the chain cannot encode (so it is refused as
-    RECORD_INVALID rather than failing in the database): the indexed columns' lengths, control characters (which
-    PostgreSQL text refuses), and the category code as the contracts' bytes32."""
-    errors = []
-    fields = (
-        ("certificate_number", record.certificate_number, 128),
-        ("item.serial_number", record.item.serial_number, 128),
-        ("item.category_code", record.item.category_code, 64),
-    )
-    for name, value, limit in fields:
-        if value is None:
-            continue
-        if len(value) > limit:
-            errors.append({"field": name, "rule": "max_length", "message": f"at most {limit} characters"})
-        if _CONTROL.search(value):
-            errors.append({"field": name, "rule": "no_control_characters", "message": "no control characters"})
-    if len(record.item.category_code.encode("utf-8")) > 32:
-        errors.append(
-            {"field": "item.category_code", "rule": "max_bytes", "message": "at most 32 bytes of UTF-8 (bytes32)"}
-        )
-    return errors
-
-
-def _check_document(p: _Prepared, max_bytes: int) -> None:
-    sub = p.submission
-    if sub.document is None:
-        return
-    if len(sub.document) > max_bytes:
-        from registry.errors import PayloadTooLarge
-
-        raise PayloadTooLarge(f"the document has {len(sub.document)} bytes; the limit is {max_bytes}")
-    bound = p.record.original_document
-    if bound is None:
-        raise DocumentMismatch(
-            "a document was uploaded but the record has no original_document to bind it",
-            details=[
-                {
-                    "field": "original_document",
-                    "rule": "required_with_document",
-                    "message": "give media_type and sha256 of the uploaded file",
-                }
-            ],
-        )
-    actual = "0x" + hashlib.sha256(sub.document).hexdigest()
-    if actual != bound.sha256:
-        raise DocumentMismatch(
-            f"the uploaded document's SHA-256 is {actual}, the record binds {bound.sha256}",
-            details=[
-                {
-                    "field": "original_document.sha256",
-                    "rule": "document_sha256",
-                    "message": f"uploaded file hashes to {actual}",
-                }
-            ],
-        )
-
-
-def _sign_or_verify(core: RegistryCore, p: _Prepared, held: dict[str, SigningKey]) -> tuple[str, str, str]:
-    """Return (key_id, signature hex, signed_by). ``held`` caches the lab's held key for one bulk."""
-    sub, lab_id = p.submission, p.record.lab.lab_id
-    digest = from_hex(p.digest)
-    if sub.signature is None and sub.key_id is None:
-        key = held.get(lab_id)
-        if key is None:
-            key = held[lab_id] = core.held_signing_key(lab_id)
-        return to_hex(key.key_id), to_hex(key.sign(digest)), "REGISTRY"
-    if sub.signature is None or sub.key_id is None:
-        raise SignatureRejected(
-            "give both signature.key_id and signature.value, or neither (registry signs)", code="SIGNATURE_INCOMPLETE"
-        )
-    try:
-        key_id = to_hex(from_hex(sub.key_id))
-        signature = from_hex(sub.signature, 64)
-    except CertificateError as exc:
-        raise SignatureRejected(f"malformed signature: {exc.message}", code="SIGNATURE_MALFORMED") from exc
-    info = core.require_key_valid(lab_id, key_id)
-    try:
-        verify_signature(info.public_key, digest, signature)
-    except CertificateError as exc:
-        raise SignatureRejected("the signature does not verify for this record and key", code=exc.code) from exc
-    return key_id, to_hex(signature), "LAB"
-
-
-def _check_replaces(s: Session, p: _Prepared) -> str | None:
-    replaces = p.record.replaces
-    if replaces is None:
-        return None
-    old = s.scalar(select(Certificate).where(Certificate.digest == replaces.certificate_digest))
-    if old is None or old.lab_id != p.record.lab.lab_id or old.certificate_number != replaces.certificate_number:
-        raise InvalidRequest(
-            "replaces names no certificate of this lab in this registry",
-            code="REPLACED_UNKNOWN",
-            details=[
-                {
-                    "field": "replaces",
-                    "rule": "known_certificate",
-                    "message": "certificate_number and certificate_digest of an issued one",
-                }
-            ],
-        )
-    if s.scalar(select(LifecycleOp.id).where(LifecycleOp.lab_id == old.lab_id, LifecycleOp.digest == old.digest)):
-        raise AlreadyRevoked(f"certificate {old.digest} was already revoked or substituted")
-    taken = s.scalar(select(Certificate.digest).where(Certificate.replaces_digest == old.digest))
-    if taken is not None and taken != p.digest:
-        raise AlreadyRevoked(f"certificate {old.digest} is already replaced by {taken}")
-    return old.digest
-
-
-def _record_reuse(core: RegistryCore, principal: Principal, p: _Prepared, existing_digest: str) -> NumberReuse:
+def _record_reuse(core: RegistryCore, principal: Principal, p: Prepared, existing_digest: str) -> NumberReuse:
     with core.sessions.begin() as s:
         s.add(
             FraudSignal(
@@ -310,11 +153,11 @@ def accept_many(
         ChainUnavailableError: the chain could not be asked for some submission: nothing was accepted (retry).
     """
     results: list[Accepted | RegistryError | None] = [None] * len(submissions)
-    prepared: dict[int, _Prepared] = {}
+    prepared: dict[int, Prepared] = {}
     for i, sub in enumerate(submissions):
         try:
-            p = _prepare(principal, sub)
-            _check_document(p, core.settings.max_document_bytes)
+            p = prepare(principal, sub)
+            check_document(p, core.settings.max_document_bytes)
             prepared[i] = p
         except RegistryError as exc:
             results[i] = exc
@@ -362,7 +205,7 @@ def accept_many(
             if earlier == p.digest:  # the same certificate twice in one bulk
                 continue
             core.require_can_issue(p.record.lab.lab_id, p.record.item.category_code, activity_of(p.record.kind))
-            key_id, signature, signed_by = _sign_or_verify(core, p, held)
+            key_id, signature, signed_by = sign_or_verify(core, p, held)
             at = at if at is not None else core.chain_now()
             if found := core.rules.judge(p.record, key_id=key_id, signature=signature, at=at):
                 warnings[i] = found
@@ -373,7 +216,7 @@ def accept_many(
             replaces = None
             if p.record.replaces is not None:
                 with core.sessions() as s:
-                    replaces = _check_replaces(s, p)
+                    replaces = check_replaces(s, p)
                 if replaces in replaced_here:
                     raise AlreadyRevoked(
                         f"certificate {replaces} is already replaced by {replaced_here[replaces]} in this request",
@@ -449,7 +292,7 @@ def accept_many(
 def _record_warnings(
     core: RegistryCore,
     principal: Principal,
-    prepared: dict[int, _Prepared],
+    prepared: dict[int, Prepared],
     warnings: dict[int, list[CheckResult]],
     results: list[Accepted | RegistryError | None],
 ) -> None:
@@ -558,7 +401,7 @@ def _insert(
     principal: Principal,
     rows: dict[int, tuple[Certificate, Document | None]],
     results: list[Accepted | RegistryError | None],
-    prepared: dict[int, _Prepared],
+    prepared: dict[int, Prepared],
     supersedes: dict[int, str],
 ) -> None:
     try:
@@ -613,7 +456,7 @@ def _insert_one(
     principal: Principal,
     row: Certificate,
     doc: Document | None,
-    p: _Prepared,
+    p: Prepared,
     supersedes: str | None = None,
 ) -> Accepted | RegistryError:
     try:

@@ -12,9 +12,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from registry.config import RegistrySettings
 from registry.core import Principal, RegistryCore
 from registry.errors import InvalidRequest, Unauthorized
+from tracecert.certificate.canonical import HEX32_PATTERN
 
 __all__ = [
-    "HEX32_PATTERN",
     "MAX_CURSOR",
     "CoreDep",
     "DigestPath",
@@ -28,7 +28,6 @@ __all__ = [
     "token_optional",
 ]
 
-HEX32_PATTERN = r"^0x[0-9a-f]{64}$"
 _HEX32 = re.compile(HEX32_PATTERN)
 
 #: Cursors are row ids, 32-bit integers in the database (PostgreSQL refuses larger values in a comparison).

@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
 from tracecert.certificate.canonical import (
+    HEX32_PATTERN,
     canonicalize,
     certificate_digest,
     from_hex,
@@ -53,7 +54,7 @@ __all__ = [
 BUNDLE_FORMAT = "tracecert-bundle/1"
 SCHEMA_ID = "urn:tracecert:schema:bundle-v1"
 
-Hex32 = Annotated[str, StringConstraints(pattern=r"^0x[0-9a-f]{64}$")]
+Hex32 = Annotated[str, StringConstraints(pattern=HEX32_PATTERN)]
 Hex64 = Annotated[str, StringConstraints(pattern=r"^0x[0-9a-f]{128}$")]
 Address = Annotated[str, StringConstraints(pattern=r"^0x[0-9a-fA-F]{40}$")]
 

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CERTIFICATE_DOMAIN",
     "DIGEST_SIZE",
+    "HEX32_PATTERN",
     "LAB_DOMAIN",
     "MAX_JSON_DEPTH",
     "NUMBER_DOMAIN",
@@ -55,6 +56,9 @@ NUMBER_DOMAIN = b"TraceCert/number/v1\x00"
 """Domain-separation prefix hashed before a lab id and a certificate number to form a number tag."""
 
 DIGEST_SIZE = 32
+
+HEX32_PATTERN = r"^0x[0-9a-f]{64}$"
+"""How a 32-byte value (digest, lab id, key id, Merkle root) is written: ``0x`` and 64 lowercase hex digits."""
 
 MAX_JSON_DEPTH = 64
 """Deepest nesting of arrays and objects any JSON from outside may have (a record needs 4, a bundle 6)."""

@@ -38,6 +38,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from tracecert.certificate.canonical import (
+    HEX32_PATTERN,
     compute_canonical_record,
     digest_canonical_record,
     from_hex,
@@ -118,7 +119,7 @@ Code = Annotated[
 """An identifier (certificate, serial and asset numbers, codes): non-empty, no leading or trailing whitespace,
 no invisible characters, in Unicode NFKC form (see :func:`_identifier`)."""
 
-Hex32 = Annotated[str, StringConstraints(pattern=r"^0x[0-9a-f]{64}$")]
+Hex32 = Annotated[str, StringConstraints(pattern=HEX32_PATTERN)]
 """A 32-byte hash or id: ``0x`` + 64 lowercase hex digits."""
 
 DecimalStr = Annotated[str, StringConstraints(pattern=r"^[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?$")]

@@ -189,7 +189,7 @@ class Server:
         if separate_worker:
             env = {**env, "TRACECERT_REGISTRY_RUN_WORKER": "false"}
             self.worker = subprocess.Popen(
-                [sys.executable, "-m", "tracecert.cli", "registry", "worker"],
+                [sys.executable, "-m", "tracecert_app.cli", "registry", "worker"],
                 env={**os.environ, **{k: v for k, v in env.items() if k != "TRACECERT_REGISTRY_RUN_WORKER"}},
                 stdout=self._log,
                 stderr=subprocess.STDOUT,

@@ -3,6 +3,7 @@
 # Extra arguments go to pytest, e.g. scripts/test.sh tests/chain -x
 set -euo pipefail
 cd "$(dirname "$0")/.."
-.venv/bin/ruff check tracecert registry verifier scripts tests
+.venv/bin/ruff check tracecert tracecert_app registry verifier scripts tests
+.venv/bin/lint-imports
 .venv/bin/mypy
 .venv/bin/python -m pytest -p no:cacheprovider "$@"

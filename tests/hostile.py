@@ -31,7 +31,7 @@ DEEP_XML = b"<a>" * 100_000 + b"</a>" * 100_000
 def service(
     args: list[str], env: dict[str, str], *, log: Path, timeout: float = 60.0
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """Run ``python -m tracecert.cli ARGS --port P`` until it answers ``/health``; yield its URL and process.
+    """Run ``python -m tracecert_app.cli ARGS --port P`` until it answers ``/health``; yield its URL and process.
 
     The process is killed at the end; its output goes to ``log`` (shown when it fails to start).
     """
@@ -40,7 +40,7 @@ def service(
     full_env["PYTHONUNBUFFERED"] = "1"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "tracecert.cli", *args, "--port", str(port)],
+            [sys.executable, "-m", "tracecert_app.cli", *args, "--port", str(port)],
             stdout=out,
             stderr=subprocess.STDOUT,
             env=full_env,

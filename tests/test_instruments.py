@@ -24,6 +24,6 @@ def test_a_category_is_shown_by_its_name(code: str, zh: str, en: str) -> None:
 
 
 def test_every_demo_category_has_a_name() -> None:
-    from registry.demo import LABS
+    from tracecert_app.story import LABS
 
     assert [c for lab in LABS for c in lab.scope if category_name(c) is None] == []

@@ -26,7 +26,7 @@ def _start(data_dir: Path, ports: dict[str, int]) -> subprocess.Popen[str]:
         [
             sys.executable,
             "-m",
-            "tracecert.cli",
+            "tracecert_app.cli",
             "up",
             "--data-dir",
             str(data_dir),

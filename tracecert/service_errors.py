@@ -1,8 +1,8 @@
 """The HTTP-facing error base shared by the registry and the verifier services, and the error body they answer with.
 
 Each error has a stable machine ``code``, a human ``message``, optional ``details`` and the HTTP status the API
-layer answers with (only an API layer reads ``http_status``). Every error response is
-``{"error": {"code", "message", "details"?}}``.
+layer answers with (only an API layer reads ``http_status``; the core imports no HTTP framework). Every error
+response is ``{"error": {"code", "message", "details"?}}``.
 
 Exception tree (the generic HTTP refusals; each service derives its own base and leaves from these)::
 
@@ -20,10 +20,7 @@ RegistryError)``), so that the leaf's ``code`` and ``http_status`` win over the 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
-
-from fastapi.responses import JSONResponse
 
 __all__ = [
     "InvalidRequest",
@@ -34,7 +31,6 @@ __all__ = [
     "ServiceError",
     "UnsupportedMediaType",
     "error_body",
-    "error_response",
 ]
 
 
@@ -67,11 +63,6 @@ class ServiceError(Exception):
     def to_body(self) -> dict[str, Any]:
         """The response body: ``{"error": {"code", "message", "details"?}}``."""
         return error_body(self.code, self.message, self.details)
-
-
-def error_response(exc: ServiceError, headers: Mapping[str, str] | None = None) -> JSONResponse:
-    """The error's response: its body with its HTTP status."""
-    return JSONResponse(exc.to_body(), status_code=exc.http_status, headers=headers)
 
 
 class MalformedRequest(ServiceError):

@@ -88,7 +88,6 @@ from tracecert.service_errors import (
     PayloadTooLarge,
     ServiceError,
     UnsupportedMediaType,
-    error_response,
 )
 from tracecert.verification.chainview import ChainView, LiveChainView
 from tracecert.verification.engine import Policy, Verifier
@@ -854,7 +853,7 @@ def _error_response(exc: ServiceError) -> JSONResponse:
         headers["Retry-After"] = str(exc.retry_after)
     elif isinstance(exc, SetupError):
         headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
-    return error_response(exc, headers)
+    return JSONResponse(exc.to_body(), status_code=exc.http_status, headers=headers)
 
 
 async def _read_limited(request: Request, limit: int) -> bytes:

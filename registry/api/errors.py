@@ -28,7 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from registry.errors import ChainUnavailableError, InvalidRequest, RegistryError
 from tracecert import service_errors
 from tracecert.chain.errors import ChainUnavailable
-from tracecert.service_errors import error_body, error_response
+from tracecert.service_errors import error_body
 
 __all__ = [
     "RETRY_AFTER_SECONDS",
@@ -115,7 +115,7 @@ async def _registry_error(_request: Request, exc: Exception) -> JSONResponse:
     headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if isinstance(exc, ChainUnavailableError) else None
     if exc.http_status >= 500 and not isinstance(exc, ChainUnavailableError):
         logger.error("registry error %s: %s", exc.code, exc.message)
-    return error_response(exc, headers)
+    return JSONResponse(exc.to_body(), status_code=exc.http_status, headers=headers)
 
 
 async def _chain_unavailable(_request: Request, exc: Exception) -> JSONResponse:

@@ -15,7 +15,7 @@ from tracecert.certificate.dcc import validate_dcc
 from tracecert.certificate.merkle import build_batch
 from tracecert.certificate.model import record_from_json
 from tracecert.certificate.signing import generate_key, load_key_file
-from tracecert.cli import app
+from tracecert_app.cli import app
 
 from .conftest import DCC_EXAMPLES, verification_json
 

@@ -66,7 +66,7 @@ def test_dev_keyring_is_private_and_stable(data_dir: Path) -> None:
 
 def _cli(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "tracecert.cli", *args, "--data-dir", str(data_dir)],
+        [sys.executable, "-m", "tracecert_app.cli", *args, "--data-dir", str(data_dir)],
         capture_output=True,
         text=True,
         timeout=120,
@@ -105,7 +105,7 @@ def test_cli_status_without_deployment_fails_with_code(data_dir: Path, anvil: An
         [
             sys.executable,
             "-m",
-            "tracecert.cli",
+            "tracecert_app.cli",
             "chain",
             "status",
             "--data-dir",
@@ -124,7 +124,7 @@ def test_cli_status_without_deployment_fails_with_code(data_dir: Path, anvil: An
 
 def test_cli_help_lists_the_command_groups() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "tracecert.cli", "--help"],
+        [sys.executable, "-m", "tracecert_app.cli", "--help"],
         capture_output=True,
         text=True,
         timeout=60,

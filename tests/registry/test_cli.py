@@ -43,8 +43,8 @@ from tracecert.chain.contracts import ChainContracts
 from tracecert.chain.deploy import find_deployment
 from tracecert.chain.local import ensure_local_deployment
 from tracecert.chain.node import AnvilNode
-from tracecert.cli import app
-from tracecert.up import serve_in_thread
+from tracecert_app.cli import app
+from tracecert_app.up import serve_in_thread
 
 #: The PTB DCCs of the versions the importer reads (copies of ../shared/data/dcc/examples, which now also holds
 #: 3.2/3.3 and signed examples that the format issue brings in).
@@ -685,7 +685,7 @@ def _process(*args: str, data_dir: Path, url: str) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.pop("TRACECERT_REGISTRY_URL", None)
     return subprocess.Popen(
-        [sys.executable, "-m", "tracecert.cli", *args, "--data-dir", str(data_dir), "--rpc-url", url],
+        [sys.executable, "-m", "tracecert_app.cli", *args, "--data-dir", str(data_dir), "--rpc-url", url],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

@@ -24,7 +24,7 @@ from tests.verifier.test_api import PDF, build_world, with_document
 from tracecert.certificate.canonical import from_hex
 from tracecert.chain.client import ChainClient
 from tracecert.chain.types import RevocationReason
-from tracecert.cli import app
+from tracecert_app.cli import app
 
 runner = CliRunner()
 

@@ -1,5 +1,5 @@
 """``tracecert up``: the whole local system in one process — chain, contracts, registry (with its anchoring
-worker), the verifier when it is installed, and the demo data — until Ctrl-C.
+worker), verifier, and the demo data — until Ctrl-C.
 
 State lives in the data directory: the chain (``anvil-state.json``), the deployment, the registry's database and
 key-custody secret, and the demo's tokens. A second ``up`` finds all of it again. While it runs,
@@ -20,7 +20,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import SecretStr
 from rich.console import Console
+
+from verifier.api import VerifierSettings
+from verifier.api import create_app as create_verifier_app
 
 __all__ = ["Served", "register", "serve_in_thread", "up"]
 
@@ -72,15 +76,6 @@ def serve_in_thread(name: str, app: Any, host: str, port: int, timeout: float = 
             raise RuntimeError(f"the {name} did not start on {host}:{port}")
         time.sleep(0.05)
     return Served(name, server, thread)
-
-
-def _verifier_app() -> Any | None:
-    """The verifier's app when the verifier with an API is installed (``verifier.api.create_app``), else None."""
-    try:
-        from verifier.api import create_app  # type: ignore[import-not-found, unused-ignore]
-    except ImportError:
-        return None
-    return create_app()
 
 
 def up(
@@ -153,24 +148,21 @@ def up(
                     "chain": chain.model_copy(update={"rpc_url": url, "data_dir": root}),
                 }
             )
-            # What the verifier (and anything else built from the environment) needs to find this system.
-            os.environ.update(
-                TRACECERT_DATA_DIR=str(root),
-                TRACECERT_CHAIN_RPC_URL=url,
-                TRACECERT_REGISTRY_URL=registry_url,
-                TRACECERT_VERIFIER_URL=verifier_url,
-            )
             core = RegistryCore.open(settings, ChainContracts(client, deployment))
-            # The verifier fetches proof bundles from the registry, which gives them to regulators over the lab:
-            # locally it reads them as the national authority.
-            os.environ.setdefault(
-                "TRACECERT_VERIFIER_REGISTRY_TOKEN", _national_token(core, root, deployment.national_authority)
+            # The verifier (settings from TRACECERT_VERIFIER_* for what is not given here) finds this system's chain
+            # and registry; it fetches proof bundles from the registry, which gives them to regulators over the
+            # lab: locally it reads them as the national authority. It verifies from its own event index (kept up
+            # to date by a thread), not RPC round trips.
+            verifier_settings = VerifierSettings(
+                data_dir=root,
+                rpc_url=url,
+                registry_urls=[registry_url],
+                registry_token=SecretStr(_national_token(core, root, deployment.national_authority)),
+                chain_view="index",
             )
-            # The service verifies from its own event index (kept up to date by a thread), not RPC round trips.
-            os.environ.setdefault("TRACECERT_VERIFIER_CHAIN_VIEW", "index")
             summary = None
             if demo:
-                from registry.demo import DemoError, seed_demo
+                from tracecert_app.demo import DemoError, seed_demo
 
                 if not (root / "demo" / "demo.json").exists():
                     err.print("seeding the demo data (once) ...", markup=False)
@@ -184,14 +176,8 @@ def up(
             served.append(
                 serve_in_thread("registry", create_app(settings, core=core, run_worker=True), host, registry_port)
             )
-            verifier = None
-            try:
-                app = _verifier_app()
-                if app is not None:
-                    served.append(serve_in_thread("verifier", app, host, verifier_port))
-                    verifier = verifier_url
-            except Exception as exc:  # the verifier is optional: report it and run without
-                err.print(f"note: the verifier did not start: {exc}", markup=False)
+            served.append(serve_in_thread("verifier", create_verifier_app(verifier_settings), host, verifier_port))
+            verifier = verifier_url
 
             info = {
                 "pid": os.getpid(),
@@ -265,7 +251,7 @@ def _print_banner(info: dict[str, Any], deployment: Any, new: bool, reused: bool
         markup=False,
     )
     out(f"  registry     {info['registry']}  (API docs {info['registry']}/docs)", markup=False)
-    out(f"  verifier     {info['verifier'] or 'not installed yet'}", markup=False)
+    out(f"  verifier     {info['verifier']}", markup=False)
     out(f"  data         {info['data_dir']}", markup=False)
     if summary is not None:
         _print_demo(info["registry"], info["verifier"], summary)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import typer
 
 from registry import cli as registry_cli
-from tracecert import up as up_cli
 from tracecert.certificate import cli as certificate_cli
 from tracecert.chain import cli as chain_cli
+from tracecert_app import up as up_cli
 from verifier import cli as verifier_cli
 
 app = typer.Typer(

@@ -18,7 +18,6 @@ from sqlalchemy import func, select, update
 from registry.config import ensure_local_secret
 from registry.core import RegistryCore
 from registry.db import Certificate, FraudSignal
-from registry.demo import STANDARDS, DemoSummary, demo_certificate_count, seed_demo, usci
 from registry.errors import RegistryError
 from registry.onboarding import registry_settings
 from registry.reads import bundle, certificate_view
@@ -30,6 +29,8 @@ from tracecert.chain.contracts import ChainContracts
 from tracecert.chain.local import ensure_local_deployment
 from tracecert.chain.node import AnvilNode
 from tracecert.chain.types import CertificateState, LabKind, RevocationReason
+from tracecert_app.demo import DemoSummary, demo_certificate_count, seed_demo
+from tracecert_app.story import STANDARDS, usci
 
 
 @dataclass

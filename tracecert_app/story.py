@@ -1,82 +1,18 @@
-"""Demo data that tells the traceability story, made with the real services and real chain transactions.
-
-The story (dated on the day of seeding, so the demo is always current)::
-
-    国家市场监督管理总局 (national authority, root of trust)
-    ├── registers 中国计量科学研究院 (NMI, calibration of volume and pressure standards)
-    └── 浙江省市场监督管理局 (330000)
-        ├── registers 浙江省计量科学研究院 (provincial institute)
-        └── 杭州市市场监督管理局 (330100)
-            └── registers 杭州市计量检定测试院 (city lab)
-
-    volume:   NMI calibrates the institute's 一等标准金属量器 (U 0.0025 %)
-              → the institute verifies the city lab's 二等标准金属量器 (U 0.005 %)
-              → the city lab verifies an enterprise's 燃油加油机 (JJG 443, 强检, 贸易结算; U 0.03 %)
-    pressure: NMI calibrates the institute's 活塞式压力计 (U 0.00012 MPa)
-              → the institute calibrates the city lab's 数字压力计 (U 0.00060 MPa)
-              → the city lab calibrates an enterprise's 一般压力表 (U 0.0032 MPa, k = 2, p = 0.95)
-
-Each child's ``standards_used[].certificate_digest`` is its parent's digest, and the parent was valid over the
-child's dates. Twists a verifier shows: a fuel-dispenser certificate revoked on the city regulator's order, a
-pressure-gauge certificate substituted by a corrected replacement (``replaces``), and an attempt to reuse the
-fuel dispenser's certificate number for another dispenser (refused, recorded as a fraud signal).
-
-The NMI signs its own certificates (lab-signing mode, a key file in the data directory); the other labs let the
-registry sign. The certificates of reference standards (the NMI's and the institute's, which others cite in
-``standards_used``) are published: anyone may download their proof bundles to follow a chain; the enterprises'
-certificates stay private. :func:`seed_demo` is idempotent: a second run finds everything and changes nothing
-(on a data directory seeded before certificates could be published, it publishes the standards' certificates).
-
-Every certificate is issued on the day of seeding: the labs' signing keys are registered that day and a key
-window never starts in the past, so an earlier issue date would fail the verifier's "key valid at issue" check
-(and a parent issued after its child's work would break the link). The NMI's measurements took place days before;
-the institute and the city lab work that same day, each after its standard's certificate was anchored.
-"""
+"""The demo's cast and records: the regulators, labs and enterprises of the story (see :mod:`tracecert_app.demo`),
+and every certificate record it issues, dated on the day of seeding."""
 
 from __future__ import annotations
 
 import datetime as dt
-import json
-import os
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
-import nacl.pwhash
-from sqlalchemy import func, select
-
-from registry.anchoring import AnchoringWorker
-from registry.core import RegistryCore
-from registry.db import Certificate, FraudSignal
-from registry.errors import AlreadyRevoked, NumberReuse, RegistryError
-from registry.issuance import Submission, accept
-from registry.lifecycle import request_revocation
-from registry.onboarding import (
-    CHINA,
-    authorize_lab,
-    dev_sender,
-    ensure_lab,
-    ensure_regulator,
-    onboard_lab,
-)
-from tracecert.certificate.canonical import certificate_digest, to_hex
 from tracecert.certificate.canonical import lab_id as derive_lab_id
-from tracecert.certificate.model import is_valid_usci, record_from_json
-from tracecert.certificate.signing import SigningKey, generate_key, load_key_file, save_key_file
-from tracecert.chain.local import DevKeyring
-from tracecert.chain.types import Activity, LabKind, RevocationReason
+from tracecert.certificate.canonical import to_hex
+from tracecert.certificate.model import is_valid_usci
+from tracecert.chain.types import Activity, LabKind
 
-__all__ = ["DEMO_KEY_PASSPHRASE", "DemoError", "DemoSummary", "demo_certificate_count", "seed_demo", "usci"]
-
-#: Passphrase of the NMI's demo key file (demo data only).
-DEMO_KEY_PASSPHRASE = "tracecert-demo"  # noqa: S105 - a published demo passphrase
-_STATE_VERSION = 1
-
-
-class DemoError(Exception):
-    """The demo cannot be seeded here (e.g. the deployment's national authority is not this data directory's)."""
-
-    code = "DEMO_NOT_POSSIBLE"
+__all__ = ["LABS", "PARENTS", "REGULATORS", "STANDARDS", "TITLES", "Story", "usci"]
 
 
 def usci(first17: str) -> str:
@@ -88,7 +24,7 @@ def usci(first17: str) -> str:
 
 
 @dataclass(frozen=True)
-class _Regulator:
+class Regulator:
     jurisdiction: int
     name: str
     parent_role: str
@@ -99,7 +35,7 @@ class _Regulator:
 
 
 @dataclass(frozen=True)
-class _Lab:
+class Lab:
     key: str
     code: str
     name: str
@@ -117,14 +53,14 @@ class _Lab:
 
 
 REGULATORS = (
-    _Regulator(330000, "浙江省市场监督管理局", "national-authority"),
-    _Regulator(330100, "杭州市市场监督管理局", "regulator-330000"),
+    Regulator(330000, "浙江省市场监督管理局", "national-authority"),
+    Regulator(330100, "杭州市市场监督管理局", "regulator-330000"),
 )
 
 VOLUME_STD, PRESSURE_STD, PISTON, DISPENSER, GAUGE = "JJG259", "JJG875", "JJG59", "JJG443", "JJG52"
 
 LABS = (
-    _Lab(
+    Lab(
         "nmi",
         usci("12100000400000512"),
         "中国计量科学研究院",
@@ -136,7 +72,7 @@ LABS = (
         "北京市朝阳区北三环东路18号",
         (("王建国", "PERFORMER", "NIM-0231"), ("李明", "CHECKER", "NIM-0117"), ("张华", "APPROVER", "NIM-0009")),
     ),
-    _Lab(
+    Lab(
         "province",
         usci("12330000470003217"),
         "浙江省计量科学研究院",
@@ -152,7 +88,7 @@ LABS = (
         "杭州市下城区和睦路222号",
         (("陈立", "PERFORMER", "ZJJL-0412"), ("周敏", "CHECKER", "ZJJL-0388"), ("吴刚", "APPROVER", "ZJJL-0021")),
     ),
-    _Lab(
+    Lab(
         "city",
         usci("12330100470008801"),
         "杭州市计量检定测试院",
@@ -201,289 +137,7 @@ _ISSUER = {
 }
 
 
-@dataclass
-class DemoSummary:
-    """What the demo holds: labs with their API tokens, regulators, certificates by name, the fraud signal."""
-
-    created: bool
-    date: str
-    labs: dict[str, dict[str, str]]
-    regulators: dict[str, dict[str, str]]
-    certificates: dict[str, dict[str, Any]]
-    fraud_signal: dict[str, str]
-    nmi_key_file: str
-    nmi_key_passphrase: str = DEMO_KEY_PASSPHRASE
-    notes: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON form (printed by ``tracecert up --json``)."""
-        return asdict(self)
-
-
-# ====================================================================== state
-
-
-def _state_path(data_dir: Path) -> Path:
-    return Path(data_dir) / "demo" / "demo.json"
-
-
-def _load_state(data_dir: Path) -> dict[str, Any]:
-    path = _state_path(data_dir)
-    if not path.exists():
-        return {}
-    state = json.loads(path.read_text(encoding="utf-8"))
-    return dict(state) if state.get("version") == _STATE_VERSION else {}
-
-
-def _save_state(data_dir: Path, state: dict[str, Any]) -> None:
-    """Write the state (it holds demo tokens) with mode 0600, atomically."""
-    path = _state_path(data_dir)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump({**state, "version": _STATE_VERSION}, f, ensure_ascii=False, indent=2, sort_keys=True)
-    tmp.replace(path)
-
-
-# ====================================================================== seeding
-
-
-def seed_demo(core: RegistryCore, data_dir: Path, *, today: dt.date | None = None) -> DemoSummary:
-    """Seed the demo once on the local development chain of ``data_dir``; later calls find it and return it.
-
-    ``today`` fixes the story's dates on the first call (default: the chain's date in China); they are kept in
-    ``<data_dir>/demo/demo.json`` with the demo tokens, so an interrupted seeding resumes with the same records.
-
-    Raises:
-        DemoError: the deployment's national authority is not this data directory's development account.
-        RegistryError, ChainError: a service or the chain refused a step.
-    """
-    data_dir = Path(data_dir)
-    contracts = core.chain
-    keyring = DevKeyring(data_dir)
-    national = keyring.account("national-authority").address
-    if national != contracts.deployment.national_authority:
-        raise DemoError(
-            f"the deployment's national authority {contracts.deployment.national_authority} is not the development "
-            f"account of {data_dir}; the demo needs the local chain that `tracecert up` deployed"
-        )
-    state = _load_state(data_dir)
-    created = False
-    now = core.chain_now()
-
-    # Regulators: national → Zhejiang → Hangzhou.
-    for reg in REGULATORS:
-        parent = dev_sender(contracts, data_dir, reg.parent_role)
-        account = keyring.funded(contracts.client, reg.role).address
-        created |= ensure_regulator(contracts, parent, account, reg.jurisdiction, reg.name)
-
-    # Labs: registered and authorized on chain by their regulators, onboarded with the registry.
-    nmi_key = _nmi_key(data_dir)
-    for lab in LABS:
-        regulator = dev_sender(contracts, data_dir, lab.regulator_role)
-        admin = dev_sender(contracts, data_dir, f"lab-admin-{lab.code}")
-        lab_bytes = derive_lab_id(lab.code)
-        created |= ensure_lab(contracts, regulator, lab_bytes, lab.kind, lab.jurisdiction, admin.address, lab.name)
-        index = authorize_lab(
-            contracts,
-            regulator,
-            lab_bytes,
-            lab.authorization_number,
-            now - 400 * 86400,
-            now + 4 * 365 * 86400,
-            lab.scope,
-            only_if_none=True,
-        )
-        created |= index is not None
-        public = nmi_key.public_key if lab.key == "nmi" else None
-        done = onboard_lab(core, admin, lab.code, lab.name, public_key=public, fund_writer=True)
-        created |= done.writer_added or done.key_registered
-
-    # Tokens (kept in the state file: the registry stores them only hashed) and the city regulator's account,
-    # which the registry holds to put its revocation orders on chain.
-    tokens: dict[str, str] = dict(state.get("tokens", {}))
-    for lab in LABS:
-        tokens[lab.key] = _token(core, tokens.get(lab.key), "LAB", lab_id=lab.lab_id, label="demo")
-    for reg in REGULATORS:
-        address = keyring.account(reg.role).address
-        tokens[reg.role] = _token(core, tokens.get(reg.role), "REGULATOR", regulator_address=address, label="demo")
-    core.add_regulator_account(bytes(keyring.account("regulator-330100").key))
-    day = dt.date.fromisoformat(state["date"]) if "date" in state else today or _chain_day(now)
-    state.update(tokens=tokens, date=day.isoformat())
-    _save_state(data_dir, state)
-
-    # Certificates, level by level, each level anchored before the next one uses it.
-    records = _Story(day)
-    worker = AnchoringWorker(core)
-    digests: dict[str, str] = {}
-    principals = {lab.key: core.authenticate(tokens[lab.key]) for lab in LABS}
-
-    def issue(name: str, record: dict[str, Any], lab_key: str) -> None:
-        nonlocal created
-        signature = None
-        if lab_key == "nmi":
-            digest = certificate_digest(record_from_json(record))
-            signature = (to_hex(nmi_key.key_id), to_hex(nmi_key.sign(digest)))
-        submission = Submission(
-            record,
-            key_id=signature[0] if signature else None,
-            signature=signature[1] if signature else None,
-            public=name in STANDARDS,
-        )
-        result = accept(core, principals[lab_key], submission)
-        created |= result.created
-        digests[name] = result.digest
-
-    issue("nmi_volume", records.nmi_volume(), "nmi")
-    issue("nmi_pressure", records.nmi_pressure(), "nmi")
-    worker.drain()
-    issue("province_volume", records.province_volume(digests["nmi_volume"]), "province")
-    issue("province_pressure", records.province_pressure(digests["nmi_pressure"]), "province")
-    worker.drain()
-    issue("fuel_dispenser", records.fuel_dispenser(digests["province_volume"]), "city")
-    issue("pressure_gauge", records.pressure_gauge(digests["province_pressure"]), "city")
-    issue("revoked", records.revoked_dispenser(digests["province_volume"]), "city")
-    issue("substituted", records.substituted_gauge(digests["province_pressure"]), "city")
-    worker.drain()
-    issue("replacement", records.replacement_gauge(digests["province_pressure"], digests["substituted"]), "city")
-
-    # Twists: a revocation ordered by the city regulator, and a reused certificate number.
-    city_regulator = core.authenticate(tokens["regulator-330100"])
-    try:
-        request_revocation(core, city_regulator, digests["revoked"], int(RevocationReason.REGULATOR_ORDER))
-        created = True
-    except AlreadyRevoked:
-        pass
-    fraud = _number_reuse(core, principals["city"], records, digests)
-    created |= fraud.pop("new") == "yes"
-    worker.drain()
-
-    summary = DemoSummary(
-        created=created,
-        date=day.isoformat(),
-        labs={
-            lab.key: {
-                "lab_id": lab.lab_id,
-                "code": lab.code,
-                "name": lab.name,
-                "kind": lab.kind.name,
-                "token": tokens[lab.key],
-            }
-            for lab in LABS
-        },
-        regulators={
-            "national": {"name": "国家市场监督管理总局", "address": national},
-            **{
-                str(reg.jurisdiction): {
-                    "name": reg.name,
-                    "address": keyring.account(reg.role).address,
-                    "token": tokens[reg.role],
-                }
-                for reg in REGULATORS
-            },
-        },
-        certificates={name: _describe(core, name, digest) for name, digest in digests.items()},
-        fraud_signal=fraud,
-        nmi_key_file=str(_nmi_key_path(data_dir)),
-    )
-    state["summary"] = summary.to_dict()
-    _save_state(data_dir, state)
-    return summary
-
-
-def _chain_day(now: int) -> dt.date:
-    return dt.datetime.fromtimestamp(now, CHINA).date()
-
-
-def _token(core: RegistryCore, known: str | None, role: str, **kwargs: Any) -> str:
-    if known is not None:
-        try:
-            core.authenticate(known)
-            return known
-        except RegistryError:
-            pass
-    return core.issue_token(role, **kwargs)[1]  # type: ignore[arg-type]
-
-
-def _nmi_key_path(data_dir: Path) -> Path:
-    return Path(data_dir) / "demo" / "nmi-signing-key.json"
-
-
-def _nmi_key(data_dir: Path) -> SigningKey:
-    """The NMI's own signing key (it signs its certificates itself), as an encrypted key file."""
-    path = _nmi_key_path(data_dir)
-    passphrase = DEMO_KEY_PASSPHRASE.encode()
-    if path.exists():
-        return load_key_file(path, passphrase)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    key = generate_key()
-    save_key_file(
-        key,
-        path,
-        passphrase,
-        opslimit=nacl.pwhash.argon2id.OPSLIMIT_INTERACTIVE,
-        memlimit=nacl.pwhash.argon2id.MEMLIMIT_INTERACTIVE,
-    )
-    return key
-
-
-def _number_reuse(core: RegistryCore, city: Any, records: _Story, digests: dict[str, str]) -> dict[str, str]:
-    """Try the fuel dispenser's number for another dispenser once; return the recorded fraud signal."""
-    lab_id = records.lab("city").lab_id
-    number = records.number("fuel_dispenser")
-    new = "no"
-    with core.sessions() as s:
-        signal = s.scalar(
-            select(FraudSignal).where(FraudSignal.lab_id == lab_id, FraudSignal.certificate_number == number)
-        )
-    if signal is None:
-        try:
-            accept(core, city, Submission(records.fuel_dispenser(digests["province_volume"], reused=True)))
-        except NumberReuse:
-            new = "yes"
-        with core.sessions() as s:
-            signal = s.scalar(
-                select(FraudSignal).where(FraudSignal.lab_id == lab_id, FraudSignal.certificate_number == number)
-            )
-    assert signal is not None
-    return {
-        "kind": signal.kind,
-        "lab_id": lab_id,
-        "certificate_number": number,
-        "existing_digest": signal.existing_digest,
-        "attempted_digest": signal.attempted_digest,
-        "new": new,
-    }
-
-
-def _describe(core: RegistryCore, name: str, digest: str) -> dict[str, Any]:
-    with core.sessions() as s:
-        row = s.scalar(select(Certificate).where(Certificate.digest == digest))
-    assert row is not None
-    parent = PARENTS.get(name)
-    return {
-        "digest": digest,
-        "certificate_number": row.certificate_number,
-        "kind": row.kind,
-        "lab_id": row.lab_id,
-        "status": row.status.lower(),
-        "public": row.public,
-        "title": TITLES[name],
-        "parent": parent,
-    }
-
-
-def demo_certificate_count(core: RegistryCore) -> int:
-    """How many certificates the registry holds (tests check that a second seeding adds none)."""
-    with core.sessions() as s:
-        return int(s.scalar(select(func.count()).select_from(Certificate)) or 0)
-
-
-# ====================================================================== the records
-
-
-class _Story:
+class Story:
     """The demo's records for one story date ``day``: every certificate is issued that day."""
 
     def __init__(self, day: dt.date) -> None:
@@ -491,7 +145,7 @@ class _Story:
         self.year = day.year
         self._labs = {lab.key: lab for lab in LABS}
 
-    def lab(self, key: str) -> _Lab:
+    def lab(self, key: str) -> Lab:
         return self._labs[key]
 
     def d(self, days_before: int) -> str:

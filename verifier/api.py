@@ -375,7 +375,7 @@ def open_index(
     except ImportError as exc:
         raise SetupError("chain_view=index needs verifier.index, which is not installed", code="NO_INDEX") from exc
     try:
-        index = module.Index(settings.index_path, client, deployment, mirrors=settings.registry_urls)
+        index = module.Index(settings.index_path, client, deployment, mirrors=settings.registry_urls, catch_up=True)
     except ValueError as exc:  # IndexMismatch: the file was built for another chain or deployment
         raise SetupError(str(exc), code="NO_INDEX") from exc
     try:

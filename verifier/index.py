@@ -19,6 +19,7 @@ from __future__ import annotations
 import fcntl
 import json
 import logging
+import math
 import sqlite3
 import threading
 import time
@@ -509,6 +510,9 @@ class Index:
         retry_interval: seconds before a withheld or mismatching batch is asked for again.
         fetch_workers: listings fetched in parallel.
         clock: wall-clock time (seconds) for the flags' timestamps.
+        catch_up: a root the index does not know yet makes :meth:`batch` sync at once and look again (at most
+            every ``catch_up_interval`` seconds), so that a certificate anchored a moment ago is not "never
+            anchored" while the following thread is a block behind (a service); off, reads answer as of the tip.
 
     Raises:
         IndexMismatch: the file was built for another chain, deployment or schema.
@@ -529,6 +533,8 @@ class Index:
         retry_interval: float = 60.0,
         fetch_workers: int = 4,
         clock: Callable[[], float] = time.time,
+        catch_up: bool = False,
+        catch_up_interval: float = 0.5,
     ) -> None:
         if chunk_size < 1 or confirmations < 0 or reorg_depth < 1 or fetch_workers < 1:
             raise ValueError("chunk_size, reorg_depth and fetch_workers must be ≥ 1, confirmations ≥ 0")
@@ -552,6 +558,9 @@ class Index:
             {"TrustRegistry": deployment.trust_registry, "CertificateRegistry": deployment.certificate_registry}
         )
         self._sync_lock = threading.Lock()
+        self.catch_up, self.catch_up_interval = catch_up, catch_up_interval
+        self._catch_up_lock = threading.Lock()
+        self._caught_up_at = -math.inf
         self._lock_path = Path(f"{self.path}.lock")
         self._writer = sqlite_engine(self.path, "BEGIN IMMEDIATE", pool_size=1)
         self._reader = sqlite_engine(self.path, "BEGIN", pool_size=2)
@@ -710,9 +719,29 @@ class Index:
     def batch(self, root: bytes) -> BatchInfo | None:
         """See :class:`~tracecert.verification.chainview.ChainView`."""
         row = _Q_BATCH.first(self._db(), root=bytes(root))
+        if row is None and self.catch_up and self._caught_up():
+            row = _Q_BATCH.first(self._db(), root=bytes(root))
         if row is None:
             return None
         return BatchInfo(row.root, row.lab_id, row.key_id, row.size, row.batch_index, row.anchored_at, row.block_number)
+
+    def _caught_up(self) -> bool:
+        """Sync now, for a read that found nothing (see ``catch_up``): whether the index has synced since the read
+        asked (by this call, or by another that held the turn meanwhile). False when throttled or the node fails."""
+        asked = time.monotonic()
+        with self._catch_up_lock:
+            if self._caught_up_at >= asked:
+                return True
+            if asked - self._caught_up_at < self.catch_up_interval:
+                return False
+            try:
+                self.sync()
+            except Exception as exc:  # the following thread reports and retries what a sync cannot do
+                logger.warning("index: catching up for a read failed: %s", exc)
+                return False
+            finally:
+                self._caught_up_at = time.monotonic()
+            return True
 
     def key(self, key_id: bytes) -> KeyInfo | None:
         """See :class:`~tracecert.verification.chainview.ChainView`: the window as shrunk by every

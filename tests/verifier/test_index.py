@@ -934,3 +934,27 @@ def test_http_fetcher_unreachable() -> None:
         raise httpx.ConnectError("refused", request=request)
 
     assert HttpFetcher(transport=httpx.MockTransport(handler))("https://registry.test/v1/batches/0xab") is None
+
+
+@pytest.mark.parametrize("catch_up", [True, False])
+def test_a_root_anchored_after_the_last_sync(
+    trace_world: TraceWorld, mirror: Mirror, tmp_path: Path, catch_up: bool
+) -> None:
+    """A service's index follows the chain a block behind: with ``catch_up`` a root it does not know yet makes it
+    sync at once (a certificate anchored a moment ago is found); without, reads answer as of the last sync."""
+    index = open_index(trace_world, tmp_path / "index.db", mirror, catch_up=catch_up, catch_up_interval=60.0)
+    try:
+        index.sync()
+        [bundle] = issue(trace_world, mirror, trace_world.city, record(trace_world, trace_world.city, "HZ-CU-1", "S1"))
+        root = from_hex(bundle["anchor"]["root"])
+        found = index.batch(root)
+        assert (found is not None) is catch_up
+        if catch_up:
+            assert found is not None and found.lab_id == trace_world.city.lab_id
+            # a root nobody anchored does not make it sync again and again (at most once a catch_up_interval):
+            # the block anchored meanwhile stays out until the interval has passed
+            synced = index.tip()
+            issue(trace_world, mirror, trace_world.city, record(trace_world, trace_world.city, "HZ-CU-2", "S2"))
+            assert index.batch(b"\x01" * 32) is None and index.tip() == synced
+    finally:
+        index.close()

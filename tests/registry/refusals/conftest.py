@@ -31,7 +31,19 @@ from tracecert.chain.deploy import deploy
 from tracecert.chain.sender import TransactionSender
 
 #: ``api``, ``shared`` and ``anchored`` are fixtures (``api`` is test_api's, for the cases that need a fresh world).
-__all__ = ["JSON", "UNKNOWN", "Shared", "absent", "anchored", "api", "fields", "number", "refused", "shared", "token_for"]
+__all__ = [
+    "JSON",
+    "UNKNOWN",
+    "Shared",
+    "absent",
+    "anchored",
+    "api",
+    "fields",
+    "number",
+    "refused",
+    "shared",
+    "token_for",
+]
 
 JSON = "application/json"
 UNKNOWN = "0x" + "ab" * 32

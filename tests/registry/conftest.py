@@ -17,6 +17,7 @@ from sqlalchemy import select
 from registry.config import RegistrySettings
 from registry.core import RegistryCore
 from registry.db import Certificate, make_engine, migrate
+from registry.onboarding import authorize_lab, ensure_lab, onboard_lab
 from tests.conftest import Chain
 from tracecert.certificate.canonical import lab_id as derive_lab_id
 from tracecert.certificate.canonical import to_hex
@@ -151,21 +152,17 @@ def onboard(
     *,
     kind: LabKind = LabKind.LEGAL_METROLOGY_INSTITUTE,
 ) -> tuple[str, TransactionSender, SigningKey, str]:
-    """Register, authorize and onboard a lab: on chain (regulator, lab admin) and with the registry."""
+    """Register, authorize and onboard a lab as the CLI does (registry.onboarding): on chain by the regulator, then
+    with the registry (its writer account, a key the lab holds, a key the registry holds)."""
     lab = derive_lab_id(code)
     admin = chain.actor(f"admin-{code}")
-    c = chain.contracts
-    c.register_lab(province, lab, kind, jurisdiction, admin.address, name)
+    ensure_lab(chain.contracts, province, lab, kind, jurisdiction, admin.address, name)
     now = chain.now()
-    c.authorize_lab(province, lab, "(浙)法计(2026)01001号", now - 86_400, now + 3 * 365 * 86_400, scope)
-    row = core.add_lab(code, name)
-    c.add_writer(admin, lab, row.writer_address)
-    chain.client.set_balance(row.writer_address, 10**22)
+    authorize_lab(chain.contracts, province, lab, "(浙)法计(2026)01001号", now - 86_400, now + 3 * 365 * 86_400, scope)
     own = generate_key()
-    c.register_key(admin, lab, own.public_key)
-    held = core.new_held_signing_key(to_hex(lab))
-    c.register_key(admin, lab, held.public_key)
-    return to_hex(lab), admin, own, to_hex(held.key_id)
+    onboard_lab(core, admin, code, name, public_key=own.public_key, fund_writer=True)
+    held = onboard_lab(core, admin, code, name)  # registry-signing mode: a key the registry generates and holds
+    return to_hex(lab), admin, own, held.key_id
 
 
 @pytest.fixture

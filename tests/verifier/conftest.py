@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from registry.onboarding import authorize_lab, ensure_lab
 from tests.conftest import Chain
 from tracecert.certificate.bundle import Anchor, build_bundle, bundle_to_json
 from tracecert.certificate.canonical import certificate_digest, to_hex
@@ -126,11 +127,13 @@ def _lab(
     valid_from: int,
     valid_until: int,
 ) -> TestLab:
+    """Register and authorize a lab as the CLI does (registry.onboarding), then give it a writer account and a key
+    of its own (the verifier's tests anchor as the lab, without a registry)."""
     lab_id = derive_lab_id(code)
     admin, writer = chain.actor(f"admin-{code}"), chain.actor(f"writer-{code}")
     c = chain.contracts
-    c.register_lab(regulator, lab_id, kind, jurisdiction, admin.address, name)
-    c.authorize_lab(regulator, lab_id, authorization, valid_from, valid_until, scope)
+    ensure_lab(c, regulator, lab_id, kind, jurisdiction, admin.address, name)
+    authorize_lab(c, regulator, lab_id, authorization, valid_from, valid_until, scope)
     c.add_writer(admin, lab_id, writer.address)
     key = generate_key()
     c.register_key(admin, lab_id, key.public_key)

@@ -404,7 +404,8 @@ def main() -> None:
 
             verifier = world.verifier
             if args.index:
-                from verifier.api import VerifierSettings, open_index
+                from verifier.bootstrap import open_index
+                from verifier.config import VerifierSettings
 
                 settings = VerifierSettings(rpc_url=node.url, data_dir=tmp, index_file=tmp / "bench-index.sqlite")
                 t1 = time.perf_counter()

@@ -16,7 +16,8 @@ import httpx
 
 from tests.conftest import free_port
 from tracecert.verification.report import Verdict
-from verifier.api import VerifierSettings, build_verifier
+from verifier.bootstrap import build_verifier
+from verifier.config import VerifierSettings
 
 
 def _start(data_dir: Path, ports: dict[str, int]) -> subprocess.Popen[str]:

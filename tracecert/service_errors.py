@@ -12,7 +12,7 @@ Exception tree (the generic HTTP refusals; each service derives its own base and
     ├── MethodNotAllowed              405 METHOD_NOT_ALLOWED
     ├── PayloadTooLarge               413 PAYLOAD_TOO_LARGE
     ├── UnsupportedMediaType          415 UNSUPPORTED_MEDIA_TYPE
-    └── InvalidRequest                422 INVALID_REQUEST                         well-formed, invalid content
+    └── InvalidRequest                422 REQUEST_INVALID                         well-formed, invalid content
 
 A service leaf names the shared leaf first, then its package base (``class NotFound(service_errors.NotFound,
 RegistryError)``), so that the leaf's ``code`` and ``http_status`` win over the package base's.
@@ -23,6 +23,7 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "RETRY_AFTER_SECONDS",
     "InvalidRequest",
     "MalformedRequest",
     "MethodNotAllowed",
@@ -32,6 +33,10 @@ __all__ = [
     "UnsupportedMediaType",
     "error_body",
 ]
+
+
+#: What a 503 of either service tells the client to wait before retrying (the chain could not be asked).
+RETRY_AFTER_SECONDS = 2
 
 
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
@@ -103,5 +108,5 @@ class UnsupportedMediaType(ServiceError):
 class InvalidRequest(ServiceError):
     """The request is well-formed HTTP but its content is invalid."""
 
-    code = "INVALID_REQUEST"
+    code = "REQUEST_INVALID"
     http_status = 422

@@ -23,8 +23,8 @@ import typer
 from pydantic import SecretStr
 from rich.console import Console
 
-from verifier.api import VerifierSettings
 from verifier.api import create_app as create_verifier_app
+from verifier.config import VerifierSettings
 
 __all__ = ["Served", "register", "serve_in_thread", "up"]
 

@@ -20,20 +20,15 @@ from tracecert.certificate.model import Kind
 from tracecert.chain.errors import ChainUnavailable
 from tracecert.chain.types import LabKind
 from tracecert.human import speaks_chinese
+from tracecert.service_errors import ServiceError
 from tracecert.verification.chainview import LiveChainView
 from tracecert.verification.engine import Evidence, Verifier
 from tracecert.verification.report import Report, Verdict
 from tracecert.verification.sources import MemorySource
-from verifier.api import (
-    ServiceError,
-    SetupError,
-    VerificationInput,
-    VerifierSettings,
-    build_verifier,
-    input_from_file,
-    parse_as_of,
-    parse_kind,
-)
+from verifier.bootstrap import build_verifier
+from verifier.config import VerifierSettings
+from verifier.errors import SetupError
+from verifier.inputs import VerificationInput, input_from_file, is_bundle, parse_as_of, parse_kind
 
 __all__ = ["register", "serve_command", "verify_command"]
 
@@ -99,7 +94,7 @@ def _read(path: Path, explicit: bool) -> _Item:
             item.error = f"{exc.code}: {exc.message}"
         return item
     job = item.job
-    if not explicit and job.bundle is not None and not _looks_like_bundle(job.bundle):
+    if not explicit and job.bundle is not None and not is_bundle(job.bundle, declared=True):
         item.job, item.skipped = None, "JSON, but not a proof bundle or certificate record"
     return item
 
@@ -107,10 +102,6 @@ def _read(path: Path, explicit: bool) -> _Item:
 def _self_consistent(bundle: dict[str, Any]) -> bool:
     evidence = Evidence.from_bundle(bundle)
     return evidence.digest is not None and evidence.digest == evidence.claimed_digest
-
-
-def _looks_like_bundle(obj: dict[str, Any]) -> bool:
-    return str(obj.get("format", "")).startswith("tracecert-bundle/")
 
 
 def _settings(**overrides: Any) -> VerifierSettings:

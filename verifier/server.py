@@ -8,7 +8,7 @@ verifier's index file (:class:`verifier.index.Index` lets several processes foll
 
 A supervisor starts the workers, restarts one that dies (backing off while workers die young), and stops them all
 on SIGINT or SIGTERM; a worker also stops when the supervisor dies (Linux's parent-death signal). Settings come
-from the environment (``TRACECERT_VERIFIER_*``, :class:`verifier.api.VerifierSettings`), and from ``settings``
+from the environment (``TRACECERT_VERIFIER_*``, :class:`verifier.config.VerifierSettings`), and from ``settings``
 overrides given to :func:`serve`.
 """
 
@@ -72,7 +72,8 @@ def _die_with(parent: int) -> None:
 def _uvicorn_config(log_level: str, settings: dict[str, Any]) -> Any:
     import uvicorn
 
-    from verifier.api import VerifierSettings, create_app
+    from verifier.api import create_app
+    from verifier.config import VerifierSettings
 
     def app() -> Any:  # built in the worker, once its event loop runs (uvicorn's factory)
         return create_app(VerifierSettings(**settings))
@@ -97,7 +98,7 @@ def serve(
 
     Args:
         workers: processes; 1 serves in this process, more run under a supervisor (one per core is the rule).
-        settings: :class:`~verifier.api.VerifierSettings` fields that override the environment, in every worker.
+        settings: :class:`~verifier.config.VerifierSettings` fields that override the environment, in every worker.
 
     Raises:
         OSError: the address cannot be bound.

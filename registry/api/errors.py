@@ -28,7 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from registry.errors import ChainUnavailableError, InvalidRequest, RegistryError
 from tracecert import service_errors
 from tracecert.chain.errors import ChainUnavailable
-from tracecert.service_errors import error_body
+from tracecert.service_errors import RETRY_AFTER_SECONDS, error_body
 
 __all__ = [
     "RETRY_AFTER_SECONDS",
@@ -44,7 +44,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 #: What a 503 CHAIN_UNAVAILABLE tells the client to wait before retrying.
-RETRY_AFTER_SECONDS = 2
 
 
 class MalformedRequest(service_errors.MalformedRequest, RegistryError):

@@ -26,14 +26,10 @@ from tracecert.chain.sender import TransactionSender
 from tracecert.chain.types import Activity, LabKind, RevocationReason
 from tracecert.verification.chainview import LiveChainView
 from tracecert.verification.engine import Verifier
-from verifier.api import (
-    InvalidRequest,
-    TokenBucket,
-    VerifierService,
-    VerifierSettings,
-    create_app,
-    parse_as_of,
-)
+from verifier.api import TokenBucket, VerifierService, create_app
+from verifier.config import VerifierSettings
+from verifier.errors import InvalidRequest
+from verifier.inputs import parse_as_of
 
 PDF = b"%PDF-1.7\n" + bytes(range(256)) * 40 + b"\n%%EOF\n"
 #: A real PTB DCC (the verifier validates XML documents against their declared schema).
@@ -367,11 +363,11 @@ ERRORS: list[tuple[str, str, dict[str, Any], int, str]] = [
         "PAYLOAD_TOO_LARGE",
     ),
     # JSON, but an array
-    ("POST", "/v1/verify", {"json": [1, 2]}, 422, "INVALID_REQUEST"),
+    ("POST", "/v1/verify", {"json": [1, 2]}, 422, "REQUEST_INVALID"),
     # JSON object of no known shape
-    ("POST", "/v1/verify", {"json": {"hello": "world"}}, 422, "INVALID_REQUEST"),
+    ("POST", "/v1/verify", {"json": {"hello": "world"}}, 422, "REQUEST_INVALID"),
     # an envelope with an unknown field
-    ("POST", "/v1/verify", {"json": {"bundle": BUNDLE, "extra": 1}}, 422, "INVALID_REQUEST"),
+    ("POST", "/v1/verify", {"json": {"bundle": BUNDLE, "extra": 1}}, 422, "REQUEST_INVALID"),
     # a bad as_of in the envelope
     ("POST", "/v1/verify", {"json": {"bundle": BUNDLE, "as_of": "yesterday"}}, 422, "INVALID_AS_OF"),
     # a bad expected kind in the query
@@ -382,7 +378,7 @@ ERRORS: list[tuple[str, str, dict[str, Any], int, str]] = [
         "/v1/verify",
         {"data": {"as_of": "2026-01-01"}, "files": {"unused": ("", b"", "text/plain")}},
         422,
-        "INVALID_REQUEST",
+        "REQUEST_INVALID",
     ),
     # two bundles in one form
     (
@@ -390,7 +386,7 @@ ERRORS: list[tuple[str, str, dict[str, Any], int, str]] = [
         "/v1/verify",
         {"files": [("file", ("a.json", b"{}", "application/json")), ("file", ("b.json", b"{}", "application/json"))]},
         422,
-        "INVALID_REQUEST",
+        "REQUEST_INVALID",
     ),
     # a digest that is too short
     ("GET", "/v1/certificates/0x1234/verification", {}, 422, "INVALID_DIGEST"),

@@ -20,7 +20,8 @@ from tracecert.certificate.canonical import from_hex
 from tracecert.chain.client import ChainClient
 from tracecert.chain.types import RevocationReason
 from tracecert.instruments import category_label
-from verifier.api import VerifierSettings, create_app
+from verifier.api import create_app
+from verifier.config import VerifierSettings
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [

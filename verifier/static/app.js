@@ -366,7 +366,7 @@
 
   function verifyNumber(lab, number) {
     if (!lab.trim() || !number.trim()) {
-      showError(t("needLabAndNumber"), "INVALID_REQUEST");
+      showError(t("needLabAndNumber"), "REQUEST_INVALID");
       return;
     }
     const url =

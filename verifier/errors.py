@@ -1,0 +1,57 @@
+"""The verifier's errors.
+
+Every error is ``{"error": {"code", "message"}}``; clients act on ``code``. The base and the generic HTTP leaves
+(marked *) are :mod:`tracecert.service_errors`' (shared with the registry); the tree::
+
+    ServiceError*                      500 INTERNAL_ERROR
+    ├── MalformedBody*                 400 MALFORMED_JSON / MALFORMED_MULTIPART    (= MalformedRequest)
+    ├── NotFound*                      404 NOT_FOUND
+    ├── MethodNotAllowed*              405 METHOD_NOT_ALLOWED
+    ├── PayloadTooLarge*               413 PAYLOAD_TOO_LARGE
+    ├── UnsupportedMediaType*          415 UNSUPPORTED_MEDIA_TYPE
+    ├── InvalidRequest (ValueError)    422 REQUEST_INVALID / INVALID_DIGEST / INVALID_LAB_ID / INVALID_AS_OF /
+    │                                      INVALID_KIND   (a subclass of the shared InvalidRequest*)
+    ├── RateLimited                    429 RATE_LIMITED (Retry-After)
+    └── SetupError                     503 NO_RPC_URL / NO_DEPLOYMENT / UNTRUSTED_DEPLOYMENT / CHAIN_UNAVAILABLE
+                                           (Retry-After); the CLI exits 2 on these
+"""
+
+from __future__ import annotations
+
+import logging
+
+from tracecert import service_errors
+from tracecert.service_errors import (
+    ServiceError,
+)
+
+__all__ = ["InvalidRequest", "RateLimited", "SetupError"]
+
+logger = logging.getLogger(__name__)
+
+
+
+
+class InvalidRequest(service_errors.InvalidRequest, ValueError):
+    """Well-formed, but not a request this endpoint can answer (bad digest, date, kind, shape).
+
+    Also a ValueError: the parsers (:func:`parse_as_of`, ...) raise it where a ValueError is expected.
+    """
+
+
+class RateLimited(ServiceError):
+    """Too many uploads from one client address; retry after ``retry_after`` seconds."""
+
+    code = "RATE_LIMITED"
+    http_status = 429
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class SetupError(ServiceError):
+    """The verifier cannot reach or trust a chain: no RPC URL, no deployment, an untrusted one, a silent node."""
+
+    code = "CHAIN_UNAVAILABLE"
+    http_status = 503

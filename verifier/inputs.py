@@ -4,7 +4,6 @@ digest, a lab; one definition of each, for the HTTP API and the CLI."""
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import logging
 import math
 import re
@@ -19,6 +18,7 @@ from tracecert.certificate.canonical import MAX_JSON_DEPTH, parse_json
 from tracecert.certificate.canonical import lab_id as derive_lab_id
 from tracecert.certificate.errors import CertificateError, JsonTooDeep
 from tracecert.certificate.model import Kind
+from tracecert.human import DAY, parse_moment
 from tracecert.service_errors import MalformedRequest as MalformedBody
 from tracecert.service_errors import (
     UnsupportedMediaType,
@@ -67,18 +67,10 @@ def parse_as_of(value: str | int | float | None, *, tz_hours: int = 8) -> int | 
     if isinstance(value, int | float):
         seconds = int(value)
     else:
-        text = value.strip()
-        tz = dt.timezone(dt.timedelta(hours=tz_hours))
         try:
-            if re.fullmatch(r"\d{1,12}", text):
-                seconds = int(text)
-            elif re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-                day = dt.date.fromisoformat(text)
-                seconds = int(dt.datetime(day.year, day.month, day.day, tzinfo=tz).timestamp()) + 86_399
-            else:
-                moment = dt.datetime.fromisoformat(text)
-                seconds = int((moment if moment.tzinfo else moment.replace(tzinfo=tz)).timestamp())
-        except (ValueError, OverflowError) as exc:
+            seconds, is_date = parse_moment(value, tz_hours)
+            seconds += DAY - 1 if is_date else 0  # a date means its end: "was it valid on that day"
+        except ValueError as exc:
             raise InvalidRequest(
                 f"as_of {value!r} is not a date (YYYY-MM-DD), an ISO date-time or unix seconds", code="INVALID_AS_OF"
             ) from exc

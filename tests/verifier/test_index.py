@@ -33,7 +33,7 @@ from tracecert.verification.chainview import LabState, LiveChainView
 from tracecert.verification.engine import Verifier
 from tracecert.verification.report import Verdict
 from verifier.index import ContentState, HttpFetcher, Index, IndexMismatch, ReorgTooDeep
-from verifier.index_schema import BLOCK_TABLES, batches_table
+from verifier.index.schema import BLOCK_TABLES, batches_table
 
 DAY = 86_400
 MIRROR = "https://mirror.test"

@@ -1,0 +1,145 @@
+"""The index's prepared reads (one compiled statement each), shared by its ChainView answers and its writers."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+
+from sqlalchemy import (
+    LargeBinary,
+    bindparam,
+    func,
+    select,
+)
+
+from tracecert.chain.types import LabStatus
+from verifier.index.schema import (
+    Query,
+    UInt64,
+    authorizations_table,
+    batches_table,
+    key_closures_table,
+    keys_table,
+    lab_statuses_table,
+    labs_table,
+    leaves_table,
+    meta_table,
+    scopes_table,
+    statuses_table,
+)
+
+__all__ = [
+    "AUTH",
+    "BATCH",
+    "LAB_PARAM",
+    "LEAF",
+    "Q_AUTH_AT",
+    "Q_BATCH",
+    "Q_BY_DIGEST",
+    "Q_BY_NUMBER",
+    "Q_BY_ROOT",
+    "Q_BY_SERIAL",
+    "Q_CONTENTS",
+    "Q_KEY",
+    "Q_LAB",
+    "Q_LEAVES",
+    "Q_META",
+    "Q_META_VALUE",
+    "Q_SCOPE",
+    "Q_STATUS",
+    "Q_STATUS_AT",
+    "Q_TIP",
+    "T_PARAM",
+    "bytes32",
+    "status_at",
+]
+
+logger = logging.getLogger(__name__)
+
+
+def bytes32(value: bytes | str) -> bytes:
+    raw = value if isinstance(value, bytes) else bytes.fromhex(value.removeprefix("0x"))
+    if len(raw) != 32:
+        raise ValueError(f"expected 32 bytes, got {len(raw)}")
+    return raw
+
+
+T_PARAM = bindparam("t", type_=UInt64())
+LAB_PARAM = bindparam("lab", type_=LargeBinary())
+
+Q_LAB = Query(
+    select(labs_table.c.kind, labs_table.c.jurisdiction, labs_table.c.name).where(labs_table.c.lab_id == LAB_PARAM)
+)
+Q_STATUS_AT = Query(
+    select(lab_statuses_table.c.status)
+    .where(lab_statuses_table.c.lab_id == LAB_PARAM, lab_statuses_table.c.since <= T_PARAM)
+    .order_by(lab_statuses_table.c.block_number.desc(), lab_statuses_table.c.log_index.desc())
+    .limit(1)
+)
+AUTH = authorizations_table.c
+Q_AUTH_AT = Query(
+    select(AUTH.auth_index, AUTH.number, AUTH.valid_from, AUTH.valid_until)
+    .where(AUTH.lab_id == LAB_PARAM, AUTH.valid_from <= T_PARAM, AUTH.valid_until > T_PARAM)
+    .order_by(AUTH.auth_index.desc())
+    .limit(1)
+)
+Q_SCOPE = Query(
+    select(scopes_table.c.activities).where(
+        scopes_table.c.lab_id == LAB_PARAM,
+        scopes_table.c.auth_index == bindparam("auth_index"),
+        scopes_table.c.category == bindparam("category"),
+    )
+)
+Q_KEY = Query(
+    select(
+        keys_table,
+        select(func.min(key_closures_table.c.valid_until))
+        .where(key_closures_table.c.key_id == keys_table.c.key_id)
+        .scalar_subquery()
+        .label("closed_at"),
+    ).where(keys_table.c.key_id == bindparam("key_id"))
+)
+Q_BATCH = Query(select(batches_table).where(batches_table.c.root == bindparam("root")))
+Q_STATUS = Query(
+    select(statuses_table).where(statuses_table.c.lab_id == LAB_PARAM, statuses_table.c.digest == bindparam("digest"))
+)
+BATCH = batches_table.c
+LEAF = leaves_table.c
+Q_LEAVES = select(
+    LEAF.digest,
+    LEAF.root,
+    LEAF.leaf_index,
+    BATCH.size,
+    LEAF.lab_id,
+    BATCH.key_id,
+    LEAF.certificate_number,
+    LEAF.serial_number,
+    LEAF.kind,
+    LEAF.category_code,
+    BATCH.batch_index,
+    BATCH.anchored_at,
+    BATCH.block_number,
+).join_from(leaves_table, batches_table, LEAF.root == BATCH.root)
+Q_BY_DIGEST = Query(Q_LEAVES.where(LEAF.digest == bindparam("digest")).order_by(BATCH.batch_index, LEAF.leaf_index))
+Q_BY_NUMBER = Query(
+    Q_LEAVES.where(LEAF.number_tag == bindparam("tag"), LEAF.lab_id == LAB_PARAM).order_by(
+        BATCH.batch_index, LEAF.leaf_index
+    )
+)
+Q_BY_SERIAL = Query(
+    Q_LEAVES.where(LEAF.serial_number == bindparam("serial")).order_by(BATCH.batch_index, LEAF.leaf_index)
+)
+Q_BY_ROOT = Query(Q_LEAVES.where(LEAF.root == bindparam("root")).order_by(LEAF.leaf_index))
+Q_CONTENTS = Query(select(BATCH.contents).where(BATCH.root == bindparam("root")))
+Q_TIP = Query(select(meta_table.c.key, meta_table.c.value))  # a dozen rows
+Q_META = select(meta_table.c.value).where(meta_table.c.key == bindparam("key"))
+Q_META_VALUE = Query(Q_META)
+
+
+def status_at(db: sqlite3.Connection, lab_id: bytes, t: int, covered: bool) -> int:
+    # TrustRegistry._statusAt: the last recorded change at or before t; before registration the lab counts as
+    # ACTIVE wherever a recorded authorization covers t, else 0.
+    row = Q_STATUS_AT.first(db, lab=lab_id, t=t)
+    if row is not None:
+        return int(row.status)
+    return LabStatus.ACTIVE if covered else LabStatus.NONE

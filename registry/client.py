@@ -10,20 +10,32 @@ details; a registry that cannot be reached raises :class:`RegistryUnreachable`. 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
+from registry.errors import RegistryError
 from tracecert.certificate.canonical import parse_json
 
-__all__ = ["DEFAULT_REGISTRY_URL", "RegistryClient", "RegistryClientError", "RegistryUnreachable"]
+__all__ = [
+    "DEFAULT_REGISTRY_URL",
+    "Patience",
+    "RegistryClient",
+    "RegistryClientError",
+    "RegistryUnreachable",
+    "with_retries",
+]
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_REGISTRY_URL = "http://127.0.0.1:8000"
 
 
-class RegistryClientError(Exception):
+class RegistryClientError(RegistryError):
     """The registry refused a request: ``code`` (stable), ``message``, ``details``, the HTTP ``status`` and, on a
     503, the seconds its Retry-After asks to wait (``retry_after``, None without one)."""
 
@@ -36,10 +48,7 @@ class RegistryClientError(Exception):
         status: int | None = None,
         retry_after: float | None = None,
     ) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
-        self.details = details
+        super().__init__(message, code=code, details=details)
         self.status = status
         self.retry_after = retry_after
 
@@ -227,3 +236,70 @@ def _retry_after(value: str | None) -> float | None:
     except ValueError:
         return None
     return seconds if seconds is not None and 0 <= seconds < 86_400 else None
+
+
+class Patience:
+    """How long ``tracecert issue`` keeps retrying while the registry answers 503 (CHAIN_UNAVAILABLE: the chain
+    could not be asked, nothing was accepted): waiting what Retry-After says (else 1, 2, 4... s, at most 30), for
+    at most ``retry_for`` seconds from the first refusal; a success starts the count again. Retrying is safe:
+    certificates already accepted are answered as existing."""
+
+    def __init__(self, retry_for: float, say: Callable[[str], None] = logger.warning) -> None:
+        """``say`` tells the user why it waits (the CLI prints to stderr)."""
+        self.retry_for = retry_for
+        self.say = say
+        self._deadline: float | None = None
+        self._backoff = 1.0
+
+    def wait(self, code: str, message: str, retry_after: float | None, what: str) -> bool:
+        """Say why and sleep before the next try; False (no sleep) once the bound is reached."""
+        now = time.monotonic()
+        if self._deadline is None:
+            self._deadline = now + self.retry_for
+        left = self._deadline - now
+        if left <= 0:
+            return False
+        delay = min(retry_after if retry_after is not None else self._backoff, left)
+        self._backoff = min(self._backoff * 2, 30.0)
+        self.say(f"registry: {code} ({message}); retrying {what} in {delay:g} s (for up to {self.retry_for:g} s)")
+        time.sleep(delay)
+        return True
+
+    def reset(self) -> None:
+        """A request went through: the next refusal gets the whole ``retry_for`` again."""
+        self._deadline, self._backoff = None, 1.0
+
+    def gave_up(self, code: str, status: int | None = 503) -> RegistryClientError:
+        """The error to stop with once the bound is reached."""
+        return RegistryClientError(
+            code,
+            f"the registry could not ask the chain for {self.retry_for:g} s, so the certificates not yet accepted "
+            "were not sent (see the summary); it is safe to run again: those already accepted are answered as "
+            "existing",
+            status=status,
+        )
+
+
+def with_retries(call: Callable[[], Any], attempts: int = 4, *, patience: Patience | None = None) -> Any:
+    """``call()``, retried when the registry is unreachable or answers 502/504 (``attempts`` times in all), and on
+    503 as ``patience`` allows (without it, like the others)."""
+    delay = 0.5
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            result = call()
+        except RegistryClientError as exc:
+            if patience is not None and exc.status == 503:
+                if patience.wait(exc.code, exc.message, exc.retry_after, "the request"):
+                    continue
+                raise patience.gave_up(exc.code) from exc
+            retryable = isinstance(exc, RegistryUnreachable) or exc.status in (502, 503, 504)
+            if not retryable or attempt >= attempts:
+                raise
+            time.sleep(delay)
+            delay *= 2
+            continue
+        if patience is not None:
+            patience.reset()
+        return result

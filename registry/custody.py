@@ -13,12 +13,13 @@ import nacl.secret
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
+from registry.errors import RegistryError
 from tracecert.certificate.signing import SigningKey
 
 __all__ = ["Custody", "CustodyError"]
 
 
-class CustodyError(Exception):
+class CustodyError(RegistryError):
     """A sealed key cannot be opened (wrong secret, or tampered)."""
 
     code = "CUSTODY_ERROR"

@@ -19,7 +19,16 @@ Exception tree::
         │   ├── SignatureRejected         422 SIGNATURE_INVALID / UNKNOWN_KEY / KEY_NOT_VALID / KEY_NOT_HELD
         │   └── DocumentMismatch          422 DOCUMENT_MISMATCH       uploaded file ≠ record's original_document
         ├── PayloadTooLarge*              413 PAYLOAD_TOO_LARGE
-        └── ChainUnavailableError         503 CHAIN_UNAVAILABLE       the chain could not be asked; retry
+        ├── ChainUnavailableError         503 CHAIN_UNAVAILABLE       the chain could not be asked; retry
+        │
+        │   and, never answered over HTTP (the command line reports them, one ``except`` for all):
+        ├── OnboardingError               (its code)                  an onboarding step refused (registry.onboarding)
+        │   └── InvalidScope              INVALID_SCOPE               a malformed --scope (a usage error, exit 2)
+        ├── CustodyError                  CUSTODY_ERROR               a held key cannot be opened (registry.custody)
+        ├── RegistryClientError           (the registry's code)       a refusal the client received (registry.client)
+        │   └── RegistryUnreachable       REGISTRY_UNREACHABLE
+        ├── CliError                      (its code)                  a command's own refusal (registry.cli.common)
+        └── DemoError                     DEMO_NOT_POSSIBLE           (tracecert_app.demo)
 
     * also the :mod:`tracecert.service_errors` leaf of the same name (its code and status).
     The HTTP-only refusals MalformedRequest* and UnsupportedMediaType* are in :mod:`registry.api.errors`.
@@ -54,6 +63,8 @@ class RegistryError(ServiceError):
 
     code = "REGISTRY_ERROR"
     http_status = 500
+    #: The command line's exit code for it (2: a usage error).
+    exit_code = 1
 
 
 class Unauthorized(RegistryError):

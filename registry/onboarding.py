@@ -23,6 +23,7 @@ from sqlalchemy import func, select
 
 from registry.config import RegistrySettings, load_settings
 from registry.core import RegistryCore
+from registry.errors import RegistryError
 from tracecert.certificate.canonical import from_hex, to_hex
 from tracecert.certificate.canonical import lab_id as derive_lab_id
 from tracecert.certificate.signing import key_id
@@ -71,13 +72,11 @@ _DEV_WRITER_FUNDS = 10**22
 # ====================================================================== errors
 
 
-class OnboardingError(Exception):
+class OnboardingError(RegistryError):
     """An onboarding step refused: ``code`` is a stable machine code, ``message`` says why to a person."""
 
     def __init__(self, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
+        super().__init__(message, code=code)
 
 
 class InvalidScope(OnboardingError, ValueError):
@@ -85,6 +84,8 @@ class InvalidScope(OnboardingError, ValueError):
 
     def __init__(self, message: str) -> None:
         super().__init__("INVALID_SCOPE", message)
+
+    exit_code = 2
 
 
 # ====================================================================== settings, chain and development accounts

@@ -22,7 +22,8 @@ from registry.errors import ChainUnavailableError, InvalidRequest
 from tracecert.certificate.model import CertificateRecord
 from tracecert.chain.errors import ChainUnavailable
 from tracecert.verification.chainview import CachedChainView, LiveChainView
-from tracecert.verification.engine import Policy, Verifier
+from tracecert.verification.engine import Verifier
+from tracecert.verification.evidence import Policy
 from tracecert.verification.report import CheckResult, Severity
 
 if TYPE_CHECKING:

@@ -74,7 +74,7 @@ DEMO_KEY_PASSPHRASE = "tracecert-demo"  # noqa: S105 - a published demo passphra
 _STATE_VERSION = 1
 
 
-class DemoError(Exception):
+class DemoError(RegistryError):
     """The demo cannot be seeded here (e.g. the deployment's national authority is not this data directory's)."""
 
     code = "DEMO_NOT_POSSIBLE"

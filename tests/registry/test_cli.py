@@ -26,7 +26,9 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from registry.api import create_app
-from registry.cli import Item, csv_records, parse_time, revert_code, send_items
+from registry.cli.common import parse_time, revert_code
+from registry.cli.inputs import Item, csv_records
+from registry.cli.lab import send_items
 from registry.client import RegistryClient, RegistryClientError
 from registry.config import ensure_local_secret
 from registry.core import RegistryCore
@@ -922,8 +924,8 @@ def test_issue_retry_policy(
         slept.append(seconds)
         clock[0] += seconds
 
-    monkeypatch.setattr("registry.cli.time.sleep", sleep)
-    monkeypatch.setattr("registry.cli.time.monotonic", lambda: clock[0])
+    monkeypatch.setattr("registry.client.time.sleep", sleep)
+    monkeypatch.setattr("registry.client.time.monotonic", lambda: clock[0])
     client, received = _mock_registry(answers)
     items = [Item(source=f"{i}.json", record={"certificate_number": f"N{i}"}) for i in range(2)]
     try:

@@ -10,6 +10,7 @@ import copy
 import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,6 +28,7 @@ from tracecert.chain.types import Activity, LabKind
 from tracecert.verification.chainview import LiveChainView
 from tracecert.verification.engine import Verifier
 from tracecert.verification.sources import MemorySource
+from verifier.index import Index
 
 _USCI = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 
@@ -403,3 +405,74 @@ def reuse_number(
     )
     [bundle] = world.issue(world.city, record, publish=publish)
     return bundle
+
+
+# ------------------------------------------------------------------------------------------------ the verifier's index
+# (tests/verifier/test_index_*.py)
+
+#: The base URL the index asks for batch listings; :class:`Mirror` answers it.
+MIRROR = "https://mirror.test"
+
+
+class Mirror:
+    """A batch-listing mirror in memory, serving what the registry's ``GET /v1/batches/{root}`` serves."""
+
+    def __init__(self) -> None:
+        self.listings: dict[str, Any] = {}
+
+    def publish(self, bundles: list[dict[str, Any]]) -> dict[str, Any]:
+        first = bundles[0]
+        listing = {
+            "root": first["anchor"]["root"],
+            "lab_id": first["record"]["lab"]["lab_id"],
+            "key_id": first["signature"]["key_id"],
+            "size": first["proof"]["tree_size"],
+            "leaves": [
+                {
+                    "index": b["proof"]["leaf_index"],
+                    "digest": b["digest"],
+                    "certificate_number": b["record"]["certificate_number"],
+                    "kind": b["record"]["kind"],
+                    "category_code": b["record"]["item"]["category_code"],
+                    "serial_number": b["record"]["item"].get("serial_number"),
+                }
+                for b in bundles
+            ],
+        }
+        self.listings[listing["root"]] = listing
+        return listing
+
+    def __call__(self, url: str) -> Any:
+        return copy.deepcopy(self.listings.get(url.rsplit("/", 1)[1]))
+
+
+@pytest.fixture
+def mirror() -> Mirror:
+    return Mirror()
+
+
+def issue(world: TraceWorld, mirror: Mirror, lab: Any, *records: dict[str, Any]) -> list[dict[str, Any]]:
+    """Anchor records for ``lab`` and publish the batch listing on the mirror."""
+    bundles = world.issue(lab, *records)
+    mirror.publish(bundles)
+    return bundles
+
+
+def gauge_record(world: TraceWorld, lab: Any, number: str, serial: str, day: int = 0) -> dict[str, Any]:
+    """A pressure gauge's calibration by ``lab``, issued ``day`` days from the world's today."""
+    return calibration(
+        lab, number, serial=serial, item="压力表", u="0.01", performed=world.day(day - 1), issued=world.day(day)
+    )
+
+
+def open_index(world: TraceWorld, path: Path, fetcher: Any, **options: Any) -> Index:
+    """An index of the world's chain in ``path``, asking :data:`MIRROR` through ``fetcher``."""
+    options = {"mirrors": [MIRROR], "fetcher": fetcher, "fetch_workers": 1, "retry_interval": 0.0} | options
+    return Index(path, world.chain.client, world.chain.contracts.deployment, **options)
+
+
+@pytest.fixture
+def index(trace_world: TraceWorld, mirror: Mirror, tmp_path: Path) -> Iterator[Index]:
+    idx = open_index(trace_world, tmp_path / "index.db", mirror)
+    yield idx
+    idx.close()

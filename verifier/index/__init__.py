@@ -11,9 +11,11 @@ Errors::
      │                               root of trust is not the national authority the caller trusts
      └── ReorgTooDeep                the node's chain departs from the index below every block hash it kept
 
-Modules: :mod:`~verifier.index.schema` (tables), :mod:`~verifier.index.events` (logs → rows, one handler per
-event), :mod:`~verifier.index.contents` (batch listings from mirrors), :mod:`~verifier.index.queries` (prepared
-reads), :mod:`~verifier.index.core` (:class:`Index`).
+Modules: :mod:`~verifier.index.schema` (tables), :mod:`~verifier.index.events` (raw logs → typed events),
+:mod:`~verifier.index.sync` (events → rows by one handler per event; a range written in one transaction; rollback
+to a fork), :mod:`~verifier.index.contents` (batch listings from mirrors, checked and stored),
+:mod:`~verifier.index.queries` (prepared reads), :mod:`~verifier.index.model` (errors and answers),
+:mod:`~verifier.index.core` (:class:`Index`: following the chain, and its reads).
 
 Chain-layer errors (:class:`~tracecert.chain.errors.ChainUnavailable`, ``ChainError``) pass through unchanged.
 """

@@ -31,19 +31,13 @@ from verifier.index.schema import (
 )
 
 __all__ = [
-    "INSERT_LEAVES",
-    "MARK_FLAGGED",
-    "MARK_VERIFIED",
-    "MAX_LISTING_BYTES",
     "BatchFetcher",
     "HttpFetcher",
     "Listed",
     "Outcome",
-    "attempt_values",
     "check_listing",
     "due_batches",
     "flagged",
-    "hex32",
     "resolve_listing",
     "store_contents",
 ]
@@ -54,7 +48,7 @@ logger = logging.getLogger(__name__)
 BatchFetcher = Callable[[str], Any]
 
 _MAX_FIELD = 256  # longest leaf metadata string accepted from a mirror
-MAX_LISTING_BYTES = 32 * 1024 * 1024
+_MAX_LISTING_BYTES = 32 * 1024 * 1024
 
 
 class HttpFetcher:
@@ -67,7 +61,7 @@ class HttpFetcher:
         self,
         *,
         timeout: float = 5.0,
-        max_bytes: int = MAX_LISTING_BYTES,
+        max_bytes: int = _MAX_LISTING_BYTES,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self._client = httpx.Client(timeout=timeout, follow_redirects=False, transport=transport)
@@ -94,7 +88,7 @@ class HttpFetcher:
         self._client.close()
 
 
-def hex32(value: Any) -> bytes | None:
+def _hex32(value: Any) -> bytes | None:
     if not isinstance(value, str) or not value.startswith("0x") or len(value) != 66:
         return None
     try:
@@ -126,18 +120,19 @@ class Listed(NamedTuple):
 def check_listing(
     body: Any, root: bytes, lab_id: bytes, key_id: bytes, count: int
 ) -> tuple[list[Listed], None] | tuple[None, tuple[str, str]]:
-    """The leaves of a listing if it matches the anchored batch, else (None, (code, message))."""
+    """The leaves of a listing if it matches the anchored batch, else (None, (code, message)) with code one of
+    MALFORMED, ROOT_MISMATCH, LAB_MISMATCH, KEY_MISMATCH, SIZE_MISMATCH. Never raises: a listing is untrusted input."""
     if not isinstance(body, dict) or not isinstance(body.get("leaves"), list):
         return None, ("MALFORMED", "not a batch listing (an object with a list of leaves)")
     claimed_root = body.get("root")
-    if claimed_root is not None and hex32(claimed_root) != root:
+    if claimed_root is not None and _hex32(claimed_root) != root:
         return None, ("ROOT_MISMATCH", f"the listing is for root {claimed_root!r}")
-    claimed_lab = hex32(body.get("lab_id"))
+    claimed_lab = _hex32(body.get("lab_id"))
     if claimed_lab is None:
         return None, ("MALFORMED", "the listing names no lab_id")
     if claimed_lab != lab_id:
         return None, ("LAB_MISMATCH", f"the listing names lab 0x{claimed_lab.hex()}, the chain lab 0x{lab_id.hex()}")
-    if body.get("key_id") is not None and hex32(body.get("key_id")) != key_id:
+    if body.get("key_id") is not None and _hex32(body.get("key_id")) != key_id:
         return None, ("KEY_MISMATCH", f"the listing names key {body.get('key_id')!r}, the chain key 0x{key_id.hex()}")
     size = body.get("size")
     if (size is not None and size != count) or len(body["leaves"]) != count:
@@ -149,13 +144,13 @@ def check_listing(
     try:
         ordered = sorted(body["leaves"], key=lambda leaf: leaf["index"])
         for position, leaf in enumerate(ordered):
-            digest = hex32(leaf.get("digest"))
+            digest = _hex32(leaf.get("digest"))
             if type(leaf["index"]) is not int or leaf["index"] != position or digest is None:
                 raise ValueError
             number = _text(leaf.get("certificate_number"))
             # A number in the clear makes its own tag (a listing's tag beside it is not believed); a withheld
             # number (a private certificate) is found by the listing's tag. Either is confirmed by the record.
-            tag = number_tag(lab_id, number) if number is not None else hex32(leaf.get("number_tag"))
+            tag = number_tag(lab_id, number) if number is not None else _hex32(leaf.get("number_tag"))
             leaves.append(
                 Listed(
                     position,
@@ -177,6 +172,8 @@ def check_listing(
 
 @dataclass
 class Outcome:
+    """What the mirrors gave for one batch: its verified leaves (and the mirror that served them), or its flag."""
+
     root: bytes
     block_number: int
     lab_id: bytes
@@ -186,7 +183,7 @@ class Outcome:
     problems: list[MirrorProblem]
 
 
-def attempt_values(o: Outcome, now: float) -> dict[str, Any]:
+def _attempt_values(o: Outcome, now: float) -> dict[str, Any]:
     return {
         "b_contents": o.state.value,
         "b_now": now,
@@ -196,16 +193,16 @@ def attempt_values(o: Outcome, now: float) -> dict[str, Any]:
 
 # Leaves are written by the ten thousand: a plain executemany of tuples in the table's column order (root,
 # leaf_index, digest, lab_id, certificate_number, number_tag, serial_number, kind, category_code, block_number).
-INSERT_LEAVES = str(leaves_table.insert().compile(dialect=SQLITE))
+_INSERT_LEAVES = str(leaves_table.insert().compile(dialect=SQLITE))
 _MARK = update(batches_table).where(BATCH.root == bindparam("b_root"))
-MARK_VERIFIED = _MARK.values(
+_MARK_VERIFIED = _MARK.values(
     contents=bindparam("b_contents"),
     mirror=bindparam("b_mirror"),
     last_attempt_at=bindparam("b_now"),
     attempts=BATCH.attempts + 1,
     problems=bindparam("b_problems"),
 )
-MARK_FLAGGED = _MARK.values(
+_MARK_FLAGGED = _MARK.values(
     contents=bindparam("b_contents"),
     first_flagged_at=func.coalesce(BATCH.first_flagged_at, bindparam("b_now")),
     last_attempt_at=bindparam("b_now"),
@@ -279,15 +276,15 @@ def store_contents(writer: Engine, outcomes: Sequence[Outcome], now: float, repo
         flagged = [o for o in current if o.state is not ContentState.VERIFIED]
         if verified:
             conn.execute(
-                MARK_VERIFIED,
-                [{"b_root": o.root, "b_mirror": o.mirror, **attempt_values(o, now)} for o in verified],
+                _MARK_VERIFIED,
+                [{"b_root": o.root, "b_mirror": o.mirror, **_attempt_values(o, now)} for o in verified],
             )
             conn.exec_driver_sql(
-                INSERT_LEAVES,
+                _INSERT_LEAVES,
                 [(o.root, *leaf[:2], o.lab_id, *leaf[2:], o.block_number) for o in verified for leaf in o.leaves or ()],
             )
         if flagged:
-            conn.execute(MARK_FLAGGED, [{"b_root": o.root, **attempt_values(o, now)} for o in flagged])
+            conn.execute(_MARK_FLAGGED, [{"b_root": o.root, **_attempt_values(o, now)} for o in flagged])
     report.batches_verified += len(verified)
     report.batches_flagged += len(flagged)
     for o in flagged:

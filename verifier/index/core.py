@@ -36,7 +36,7 @@ from verifier.index.contents import (
     resolve_listing,
     store_contents,
 )
-from verifier.index.events import decode_logs, event_specs
+from verifier.index.events import decode_logs, event_specs, hex_bytes
 from verifier.index.model import (
     ContentState,
     FlaggedBatch,
@@ -72,7 +72,7 @@ from verifier.index.schema import (
     metadata,
     sqlite_engine,
 )
-from verifier.index.writes import commit_range, rollback
+from verifier.index.sync import commit_range, rollback, rows_from
 
 __all__ = ["Index"]
 
@@ -249,8 +249,8 @@ class Index:
                         raise
                     size = max(1, size // 2)  # too many results for this node: smaller ranges
                     continue
-                rows = decode_logs(logs, self._specs, self.deployment, self._headers)
-                rows.blocks[last] = (_b(tip_block["hash"]), int(tip_block["timestamp"], 16))
+                rows = rows_from(decode_logs(logs, self._specs, self._headers), self.deployment)
+                rows.blocks[last] = (hex_bytes(tip_block["hash"]), int(tip_block["timestamp"], 16))
                 if not commit_range(
                     self._writer, first, last, rows, start_block=self.start_block, reorg_depth=self.reorg_depth
                 ):
@@ -525,7 +525,7 @@ class Index:
         headers = self._headers([n for n, _ in kept])
         fork: int | None = None
         for position, ((number, stored), header) in enumerate(zip(kept, headers, strict=True)):
-            if header is not None and _b(header["hash"]) == stored:
+            if header is not None and hex_bytes(header["hash"]) == stored:
                 continue
             # The lowest differing block: everything from the last matching kept block upwards is re-indexed.
             if position > 0:
@@ -575,10 +575,6 @@ class Index:
             outcomes = [resolve(b) for b in due]
         for start in range(0, len(outcomes), 500):
             store_contents(self._writer, outcomes[start : start + 500], self.clock(), report)
-
-
-def _b(value: str) -> bytes:
-    return bytes.fromhex(value[2:] if value.startswith("0x") else value)
 
 
 if TYPE_CHECKING:  # mypy proves that the index is a ChainView the engine can run on

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -17,8 +16,6 @@ __all__ = [
     "SyncReport",
     "Tip",
 ]
-
-logger = logging.getLogger(__name__)
 
 
 class ChainIndexError(Exception):

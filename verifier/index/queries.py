@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import sqlite3
 
 from sqlalchemy import (
@@ -54,10 +53,13 @@ __all__ = [
     "status_at",
 ]
 
-logger = logging.getLogger(__name__)
-
 
 def bytes32(value: bytes | str) -> bytes:
+    """A 32-byte value given as bytes or (0x-)hex, as the lookups take digests, roots and lab ids.
+
+    Raises:
+        ValueError: not hex, or not 32 bytes.
+    """
     raw = value if isinstance(value, bytes) else bytes.fromhex(value.removeprefix("0x"))
     if len(raw) != 32:
         raise ValueError(f"expected 32 bytes, got {len(raw)}")
@@ -137,6 +139,7 @@ Q_META_VALUE = Query(Q_META)
 
 
 def status_at(db: sqlite3.Connection, lab_id: bytes, t: int, covered: bool) -> int:
+    """A lab's status at ``t`` (``covered``: a recorded authorization covers ``t``), as ``TrustRegistry`` has it."""
     # TrustRegistry._statusAt: the last recorded change at or before t; before registration the lab counts as
     # ACTIVE wherever a recorded authorization covers t, else 0.
     row = Q_STATUS_AT.first(db, lab=lab_id, t=t)

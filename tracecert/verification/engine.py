@@ -6,7 +6,8 @@ inclusion proof, document); then every check in :data:`tracecert.verification.re
 :mod:`~tracecert.verification.trace`), and the :class:`~tracecert.verification.report.Report` collects all
 outcomes — never just the first failure. Traceability verifies each standard's certificate with the same engine,
 recursively, with a depth bound and a visited set, and returns the chain as a tree; the standards' certificates
-found and verified are reused for a few seconds (:attr:`Policy.cache_seconds`).
+found and verified are reused for a few seconds
+(:attr:`~tracecert.verification.evidence.Policy.cache_seconds`).
 """
 
 from __future__ import annotations

@@ -40,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.conftest import free_port
 from tests.verifier.conftest import TraceWorld, _lab, calibration, chain_of_three, standard_from, usci
-from tests.verifier.test_api import build_world
+from tests.verifier.world import build_world
 from tracecert.chain.client import ChainClient
 from tracecert.chain.node import AnvilNode
 from tracecert.chain.types import Activity, LabKind

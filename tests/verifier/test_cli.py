@@ -20,7 +20,7 @@ from typer.testing import CliRunner, Result
 
 from tests.conftest import free_port
 from tests.verifier.conftest import TraceWorld, calibration, chain_of_three, standard_from, tamper, verification
-from tests.verifier.test_api import PDF, build_world, with_document
+from tests.verifier.world import PDF, build_world, with_document
 from tracecert.certificate.canonical import from_hex
 from tracecert.chain.client import ChainClient
 from tracecert.chain.types import RevocationReason

@@ -15,7 +15,7 @@ import uvicorn
 
 from tests.conftest import free_port
 from tests.verifier.conftest import TraceWorld, calibration, chain_of_three, standard_from
-from tests.verifier.test_api import build_world
+from tests.verifier.world import build_world
 from tracecert.certificate.canonical import from_hex
 from tracecert.chain.client import ChainClient
 from tracecert.chain.types import RevocationReason

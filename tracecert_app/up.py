@@ -24,6 +24,7 @@ from pydantic import SecretStr
 from rich.console import Console
 
 from verifier.api import create_app as create_verifier_app
+from verifier.bootstrap import SERVED_CHAIN_VIEW
 from verifier.config import VerifierSettings
 
 __all__ = ["Served", "register", "serve_in_thread", "up"]
@@ -158,7 +159,7 @@ def up(
                 rpc_url=url,
                 registry_urls=[registry_url],
                 registry_token=SecretStr(_national_token(core, root, deployment.national_authority)),
-                chain_view="index",
+                chain_view=SERVED_CHAIN_VIEW,
             )
             summary = None
             if demo:

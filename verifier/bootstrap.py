@@ -1,5 +1,5 @@
 """Building a verifier from its settings: the deployment (trusted to its root), the chain view (a live node or the
-verifier's own index, followed by a thread), and the bundle sources (registries, folders)."""
+verifier's own index, followed by a thread; which one is decided here alone), and the bundle sources."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import importlib
 import logging
 import threading
 from collections.abc import Callable, Iterable, Sequence
+from typing import Literal
 
 from web3 import Web3
 
@@ -21,12 +22,35 @@ from tracecert.verification.sources import BundleSource, ChainedSource, Director
 from verifier.config import VerifierSettings
 from verifier.errors import SetupError
 
-__all__ = ["build_sources", "build_verifier", "open_index", "resolve_deployment"]
+__all__ = [
+    "SERVED_CHAIN_VIEW",
+    "ChainViewName",
+    "build_sources",
+    "build_verifier",
+    "chain_view_of",
+    "open_index",
+    "resolve_deployment",
+]
 
 logger = logging.getLogger(__name__)
 
+ChainViewName = Literal["live", "index"]
+
+#: The chain view of a verifier that keeps serving (``tracecert verifier serve``, ``tracecert up``) when the settings
+#: name none: its own index, caught up once and then followed, answers from disk instead of a round trip per check.
+SERVED_CHAIN_VIEW: ChainViewName = "index"
 
 ZERO_ADDRESS = "0x" + "00" * 20
+
+
+def chain_view_of(settings: VerifierSettings, *, served: bool = False) -> ChainViewName:
+    """The chain view a verifier uses: the settings' ``chain_view`` when they name one; else
+    :data:`SERVED_CHAIN_VIEW` for a verifier that keeps serving (``served``), and the live node for one that
+    answers a few verifications (the CLI's ``verify``, an app built without ``tracecert verifier serve``), where
+    catching an index up would cost more than the calls it saves."""
+    if settings.chain_view is not None:
+        return settings.chain_view
+    return SERVED_CHAIN_VIEW if served else "live"
 
 
 def resolve_deployment(
@@ -182,7 +206,7 @@ def build_verifier(
     closers: list[Callable[[], None]] | None = None,
 ) -> Verifier:
     """A :class:`Verifier` from the settings: a chain view over the resolved deployment (``live``, or the
-    ``index``), and the sources from the settings asked after ``sources``.
+    ``index``: :func:`chain_view_of`), and the sources from the settings asked after ``sources``.
 
     Args:
         chain: use this chain view instead of opening one.
@@ -199,7 +223,7 @@ def build_verifier(
             )
         client = ChainClient(settings.rpc_url, timeout=settings.rpc_timeout)
         deployment = resolve_deployment(client, settings, contract_hint=contract_hint)
-        if settings.chain_view == "index":
+        if chain_view_of(settings) == "index":
             chain, close = open_index(settings, client, deployment)
             if closers is not None:
                 closers.append(close)

@@ -22,10 +22,11 @@ from tracecert.chain.types import LabKind
 from tracecert.human import speaks_chinese
 from tracecert.service_errors import ServiceError
 from tracecert.verification.chainview import LiveChainView
-from tracecert.verification.engine import Evidence, Verifier
+from tracecert.verification.engine import Verifier
+from tracecert.verification.evidence import Evidence
 from tracecert.verification.report import Report, Verdict
 from tracecert.verification.sources import MemorySource
-from verifier.bootstrap import build_verifier
+from verifier.bootstrap import SERVED_CHAIN_VIEW, build_verifier, chain_view_of
 from verifier.config import VerifierSettings
 from verifier.errors import SetupError
 from verifier.inputs import VerificationInput, input_from_file, is_bundle, parse_as_of, parse_kind
@@ -432,19 +433,17 @@ def serve_command(
         str | None,
         typer.Option(
             help="index (the verifier's own event index, kept up to date: the service's default) or live (ask the "
-            "node for every check). Default: $TRACECERT_VERIFIER_CHAIN_VIEW, else index."
+            f"node for every check). Default: $TRACECERT_VERIFIER_CHAIN_VIEW, else {SERVED_CHAIN_VIEW}."
         ),
     ] = None,
 ) -> None:
     """Serve the verifier's API and web page until Ctrl-C; settings from $TRACECERT_VERIFIER_* (see the README)."""
-    import os
-
     from verifier.server import serve
 
-    view = chain_view or os.environ.get("TRACECERT_VERIFIER_CHAIN_VIEW") or "index"
-    if view not in ("index", "live"):
-        raise _usage(f"--chain-view {view!r} is not index or live")
-    _settings(chain_view=view)  # a bad setting is a usage error here, not an error in every worker
+    if chain_view is not None and chain_view not in ("index", "live"):
+        raise _usage(f"--chain-view {chain_view!r} is not index or live")
+    # A bad setting is a usage error here, not an error in every worker; the workers get the view chosen here.
+    view = chain_view_of(_settings(chain_view=chain_view), served=True)
     if log_level.lower() not in ("debug", "info", "warning", "error"):
         raise _usage(f"--log-level {log_level!r} is not debug, info, warning or error")
     try:

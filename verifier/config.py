@@ -11,7 +11,7 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from web3 import Web3
 
-from tracecert.verification.engine import Policy
+from tracecert.verification.evidence import Policy
 
 __all__ = ["VerifierSettings", "load_settings"]
 
@@ -59,8 +59,8 @@ class VerifierSettings(BaseSettings):
     #: A folder of ``*.json`` proof bundles (read when the verifier is built).
     bundles_dir: Path | None = None
     #: ``live`` asks the node for every check; ``index`` uses the verifier's own event index (verifier.index),
-    #: kept up to date by a thread while the service runs.
-    chain_view: Literal["live", "index"] = "live"
+    #: kept up to date by a thread while the service runs. Unset: :func:`verifier.bootstrap.chain_view_of` decides.
+    chain_view: Literal["live", "index"] | None = None
     #: The index's SQLite file (default ``{data_dir}/verifier-index.sqlite``) and seconds between its syncs.
     index_file: Path | None = None
     index_interval: float = Field(default=1.0, gt=0)
@@ -87,6 +87,12 @@ class VerifierSettings(BaseSettings):
     @classmethod
     def _lists(cls, value: Any) -> Any:
         return _split(value)
+
+    @field_validator("chain_view", mode="before")
+    @classmethod
+    def _unset_when_empty(cls, value: Any) -> Any:
+        # TRACECERT_VERIFIER_CHAIN_VIEW= (set, but empty) leaves the choice to the default, as an unset one does.
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("trusted_authorities")
     @classmethod
@@ -116,5 +122,5 @@ class VerifierSettings(BaseSettings):
 
 
 def load_settings() -> VerifierSettings:
-    """Settings from the environment (tests pass their own to :func:`create_app` instead)."""
+    """Settings from the environment (tests pass their own to :func:`verifier.api.create_app` instead)."""
     return VerifierSettings()

@@ -1,10 +1,10 @@
-"""The verifier's errors.
+"""The verifier's errors: the shared HTTP refusals and the verifier's own (rate limit, a chain it cannot use).
 
 Every error is ``{"error": {"code", "message"}}``; clients act on ``code``. The base and the generic HTTP leaves
 (marked *) are :mod:`tracecert.service_errors`' (shared with the registry); the tree::
 
     ServiceError*                      500 INTERNAL_ERROR
-    ├── MalformedBody*                 400 MALFORMED_JSON / MALFORMED_MULTIPART    (= MalformedRequest)
+    ├── MalformedRequest*              400 MALFORMED_JSON / MALFORMED_MULTIPART / JSON_TOO_DEEP
     ├── NotFound*                      404 NOT_FOUND
     ├── MethodNotAllowed*              405 METHOD_NOT_ALLOWED
     ├── PayloadTooLarge*               413 PAYLOAD_TOO_LARGE
@@ -18,24 +18,16 @@ Every error is ``{"error": {"code", "message"}}``; clients act on ``code``. The 
 
 from __future__ import annotations
 
-import logging
-
 from tracecert import service_errors
-from tracecert.service_errors import (
-    ServiceError,
-)
+from tracecert.service_errors import ServiceError
 
 __all__ = ["InvalidRequest", "RateLimited", "SetupError"]
-
-logger = logging.getLogger(__name__)
-
-
 
 
 class InvalidRequest(service_errors.InvalidRequest, ValueError):
     """Well-formed, but not a request this endpoint can answer (bad digest, date, kind, shape).
 
-    Also a ValueError: the parsers (:func:`parse_as_of`, ...) raise it where a ValueError is expected.
+    Also a ValueError: the parsers (:func:`verifier.inputs.parse_as_of`, ...) raise it where a ValueError is expected.
     """
 
 

@@ -4,7 +4,6 @@ digest, a lab; one definition of each, for the HTTP API and the CLI."""
 from __future__ import annotations
 
 import base64
-import logging
 import math
 import re
 from collections.abc import AsyncGenerator
@@ -19,10 +18,7 @@ from tracecert.certificate.canonical import lab_id as derive_lab_id
 from tracecert.certificate.errors import CertificateError, JsonTooDeep
 from tracecert.certificate.model import Kind
 from tracecert.human import DAY, parse_moment
-from tracecert.service_errors import MalformedRequest as MalformedBody
-from tracecert.service_errors import (
-    UnsupportedMediaType,
-)
+from tracecert.service_errors import MalformedRequest, UnsupportedMediaType
 from tracecert.verification.engine import Verifier
 from tracecert.verification.report import Report
 from verifier.errors import InvalidRequest
@@ -40,9 +36,6 @@ __all__ = [
     "parse_lab",
     "sniff",
 ]
-
-logger = logging.getLogger(__name__)
-
 
 DIGEST_RE = re.compile(r"^0x[0-9a-fA-F]{64}$")
 LAB_HEX_RE = re.compile(r"^0x[0-9a-fA-F]*$")
@@ -182,14 +175,21 @@ class VerificationInput:
 
 
 def json_object(data: bytes, what: str) -> dict[str, Any]:
+    """``data`` read as a JSON object (``what`` names it in the messages), within the depth every parser here
+    takes.
+
+    Raises:
+        MalformedRequest: not JSON (MALFORMED_JSON), or nested too deep (JSON_TOO_DEEP).
+        InvalidRequest: JSON, but not an object.
+    """
     try:
         obj = parse_json(data)
     except JsonTooDeep as exc:
-        raise MalformedBody(
+        raise MalformedRequest(
             f"{what} is nested deeper than {MAX_JSON_DEPTH} levels", code=exc.code, details={"limit": MAX_JSON_DEPTH}
         ) from exc
     except CertificateError as exc:
-        raise MalformedBody(f"{what} is not valid JSON: {exc.message}") from exc
+        raise MalformedRequest(f"{what} is not valid JSON: {exc.message}") from exc
     if not isinstance(obj, dict):
         raise InvalidRequest(f"{what} must be a JSON object")
     return obj
@@ -199,7 +199,7 @@ def input_from_file(data: bytes, *, name: str = "the file") -> VerificationInput
     """Classify a file's content: a proof bundle or a record (JSON), or a document (PDF or DCC XML).
 
     Raises:
-        MalformedBody: JSON that does not parse.
+        MalformedRequest: JSON that does not parse.
         UnsupportedMediaType: neither JSON, PDF nor XML.
         InvalidRequest: JSON that is not an object.
     """
@@ -258,7 +258,7 @@ async def input_from_form(
     ``document`` parts; optional ``as_of`` and ``expected_kind`` fields.
 
     Raises:
-        MalformedBody: MALFORMED_MULTIPART, or a bundle that is not JSON.
+        MalformedRequest: MALFORMED_MULTIPART, or a bundle that is not JSON.
         UnsupportedMediaType: a file that is neither JSON, PDF nor XML.
         InvalidRequest: no file, too many, an unknown field.
     """
@@ -270,7 +270,7 @@ async def input_from_form(
     try:
         form = await MultiPartParser(headers, stream(), max_files=4, max_fields=8).parse()
     except MultiPartException as exc:
-        raise MalformedBody(f"the multipart body cannot be read: {exc.message}", code="MALFORMED_MULTIPART") from exc
+        raise MalformedRequest(f"the multipart body cannot be read: {exc.message}", code="MALFORMED_MULTIPART") from exc
     found = VerificationInput(as_of=as_of, expected_kind=expected_kind)
     try:
         for name, value in form.multi_items():

@@ -31,7 +31,6 @@ from tracecert.chain.errors import ChainUnavailable
 from tracecert.service_errors import RETRY_AFTER_SECONDS, error_body
 
 __all__ = [
-    "RETRY_AFTER_SECONDS",
     "ErrorBody",
     "InternalErrorMiddleware",
     "MalformedRequest",
@@ -42,8 +41,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-#: What a 503 CHAIN_UNAVAILABLE tells the client to wait before retrying.
 
 
 class MalformedRequest(service_errors.MalformedRequest, RegistryError):

@@ -1,10 +1,13 @@
-"""A small HTTP client of the registry API (``/v1``), used by the ``tracecert`` command line.
+"""A small HTTP client of the registry API (``/v1``), used by the ``tracecert`` command line, and how it retries
+(:func:`with_retries`; :class:`Patience` while the registry cannot ask the chain).
 
 Every answer that is not a success raises :class:`RegistryClientError` with the API's machine code, message and
-details; a registry that cannot be reached raises :class:`RegistryUnreachable`. Exception tree::
+details; a registry that cannot be reached raises :class:`RegistryUnreachable`. Exception tree (see
+:mod:`registry.errors` for the whole registry's)::
 
-    RegistryClientError          code from the API's error body (or HTTP_<status>)
-    └── RegistryUnreachable      REGISTRY_UNREACHABLE   connection refused, reset or timed out
+    registry.errors.RegistryError
+    └── RegistryClientError          code from the API's error body (or HTTP_<status>); ``status``, ``retry_after``
+        └── RegistryUnreachable      REGISTRY_UNREACHABLE   connection refused, reset or timed out
 """
 
 from __future__ import annotations
@@ -51,13 +54,6 @@ class RegistryClientError(RegistryError):
         super().__init__(message, code=code, details=details)
         self.status = status
         self.retry_after = retry_after
-
-    def to_dict(self) -> dict[str, Any]:
-        """The error as the API writes it: ``{"code", "message", "details"?}``."""
-        body: dict[str, Any] = {"code": self.code, "message": self.message}
-        if self.details is not None:
-            body["details"] = self.details
-        return body
 
 
 class RegistryUnreachable(RegistryClientError):
@@ -282,7 +278,11 @@ class Patience:
 
 def with_retries(call: Callable[[], Any], attempts: int = 4, *, patience: Patience | None = None) -> Any:
     """``call()``, retried when the registry is unreachable or answers 502/504 (``attempts`` times in all), and on
-    503 as ``patience`` allows (without it, like the others)."""
+    503 as ``patience`` allows (without it, like the others).
+
+    Raises:
+        RegistryClientError: the last refusal, one that is not retried, or :meth:`Patience.gave_up`.
+    """
     delay = 0.5
     attempt = 0
     while True:

@@ -20,7 +20,7 @@ __all__ = ["Custody", "CustodyError"]
 
 
 class CustodyError(RegistryError):
-    """A sealed key cannot be opened (wrong secret, or tampered)."""
+    """A sealed key cannot be opened (wrong secret, or tampered): a :class:`~registry.errors.RegistryError`."""
 
     code = "CUSTODY_ERROR"
 

@@ -20,11 +20,11 @@ Exception tree::
         │   └── DocumentMismatch          422 DOCUMENT_MISMATCH       uploaded file ≠ record's original_document
         ├── PayloadTooLarge*              413 PAYLOAD_TOO_LARGE
         ├── ChainUnavailableError         503 CHAIN_UNAVAILABLE       the chain could not be asked; retry
+        ├── CustodyError                  500 CUSTODY_ERROR           a held key cannot be opened (registry.custody)
         │
-        │   and, never answered over HTTP (the command line reports them, one ``except`` for all):
+        │   and, never answered over HTTP:
         ├── OnboardingError               (its code)                  an onboarding step refused (registry.onboarding)
         │   └── InvalidScope              INVALID_SCOPE               a malformed --scope (a usage error, exit 2)
-        ├── CustodyError                  CUSTODY_ERROR               a held key cannot be opened (registry.custody)
         ├── RegistryClientError           (the registry's code)       a refusal the client received (registry.client)
         │   └── RegistryUnreachable       REGISTRY_UNREACHABLE
         ├── CliError                      (its code)                  a command's own refusal (registry.cli.common)
@@ -32,6 +32,9 @@ Exception tree::
 
     * also the :mod:`tracecert.service_errors` leaf of the same name (its code and status).
     The HTTP-only refusals MalformedRequest* and UnsupportedMediaType* are in :mod:`registry.api.errors`.
+
+Every one has ``code``, ``message`` and ``details``; the command line reports them all in one ``except``
+(:func:`registry.cli.common.reporting_errors`), exiting with their ``exit_code``.
 """
 
 from __future__ import annotations

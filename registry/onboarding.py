@@ -3,10 +3,11 @@
 Every step is idempotent (a step already done is skipped), so an interrupted onboarding is finished by running it
 again. Nothing here parses options or prints; :mod:`registry.cli` turns :class:`OnboardingError` into its output.
 
-Exceptions::
+Exceptions (see :mod:`registry.errors` for the whole registry's tree)::
 
-    OnboardingError          code: REGULATOR_EXISTS, LAB_NOT_REGISTERED, KEY_OF_OTHER_LAB, ...
-    └── InvalidScope         also a ValueError; code INVALID_SCOPE
+    registry.errors.RegistryError
+    └── OnboardingError          code: REGULATOR_EXISTS, LAB_NOT_REGISTERED, KEY_OF_OTHER_LAB, ...
+        └── InvalidScope         also a ValueError; code INVALID_SCOPE (the command line: a usage error, exit 2)
 """
 
 from __future__ import annotations
@@ -82,10 +83,10 @@ class OnboardingError(RegistryError):
 class InvalidScope(OnboardingError, ValueError):
     """A scope item is not ``CATEGORY=VERIFY,CALIBRATE`` (code INVALID_SCOPE)."""
 
+    exit_code = 2  # a malformed --scope is a usage error
+
     def __init__(self, message: str) -> None:
         super().__init__("INVALID_SCOPE", message)
-
-    exit_code = 2
 
 
 # ====================================================================== settings, chain and development accounts

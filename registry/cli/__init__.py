@@ -7,8 +7,9 @@ encrypted keystore (``--keystore FILE``, passphrase from ``$TRACECERT_KEYSTORE_P
 ``lab token`` also open the registry's database and key custody, so they run where the registry runs.
 Issuing commands talk to the registry's HTTP API with a lab's token.
 
-Modules by audience: :mod:`~registry.cli.regulator`, :mod:`~registry.cli.lab`, :mod:`~registry.cli.operator`
-(enterprises' commands will have theirs); what they share is in :mod:`~registry.cli.common`.
+The commands live in a module per audience: :mod:`~registry.cli.regulator`, :mod:`~registry.cli.lab`,
+:mod:`~registry.cli.operator` (enterprises' commands will have theirs); what they share, with the one error
+reporter, is in :mod:`~registry.cli.common`. :func:`register` assembles them into the ``tracecert`` application.
 
 Errors go to stderr as ``error CODE: message``; exit code 1 for refusals and failures, 2 for usage errors.
 """
@@ -17,20 +18,43 @@ from __future__ import annotations
 
 import typer
 
+from registry.cli import lab, operator, regulator
 from registry.cli.common import CliError, reporting_errors
-from registry.cli.lab import issue, publish, revoke, status
-from registry.cli.operator import registry_app
-from registry.cli.regulator import lab_app, regulator_app
 
 __all__ = ["CliError", "register", "reporting_errors"]
 
 
 def register(root: typer.Typer) -> None:
-    """Add the registry's commands to the ``tracecert`` application."""
-    root.add_typer(regulator_app, name="regulator")
-    root.add_typer(lab_app, name="lab")
-    root.command("issue")(issue)
-    root.command("publish")(publish)
-    root.command("revoke")(revoke)
-    root.command("status")(status)
-    root.add_typer(registry_app, name="registry")
+    """Add the registry's commands to the ``tracecert`` application (in the order ``--help`` lists them)."""
+    regulators = typer.Typer(help="Regulators: register them on chain, give them API tokens.", no_args_is_help=True)
+    regulators.command("register")(regulator.regulator_register)
+    regulators.command("token")(regulator.regulator_token)
+
+    labs = typer.Typer(
+        help="Labs: register and authorize on chain, onboard with the registry, tokens.", no_args_is_help=True
+    )
+    labs.command("register")(regulator.lab_register)
+    labs.command("authorize")(regulator.lab_authorize)
+    labs.command("onboard")(operator.lab_onboard)
+    labs.command("suspend")(regulator.lab_suspend)
+    labs.command("reinstate")(regulator.lab_reinstate)
+    labs.command("show")(regulator.lab_show)
+    tokens = typer.Typer(help="A lab's API tokens.", no_args_is_help=True)
+    tokens.command("issue")(operator.token_issue)
+    tokens.command("revoke")(operator.token_revoke)
+    tokens.command("list")(operator.token_list)
+    labs.add_typer(tokens, name="token")
+
+    running = typer.Typer(
+        help="Run the registry: the HTTP API (with the anchoring worker) or the worker alone.", no_args_is_help=True
+    )
+    running.command("serve")(operator.registry_serve)
+    running.command("worker")(operator.registry_worker)
+
+    root.add_typer(regulators, name="regulator")
+    root.add_typer(labs, name="lab")
+    root.command("issue")(lab.issue)
+    root.command("publish")(lab.publish)
+    root.command("revoke")(lab.revoke)
+    root.command("status")(lab.status)
+    root.add_typer(running, name="registry")

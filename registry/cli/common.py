@@ -1,5 +1,5 @@
-"""What every registry command shares: the consoles, the one error reporter, times and categories as people
-read them, the options and the acting account."""
+"""What every registry command shares: the consoles, the one error reporter (:func:`reporting_errors`), times and
+categories as people read them, the options and the acting account."""
 
 from __future__ import annotations
 
@@ -17,11 +17,7 @@ from rich.console import Console
 
 from registry.config import RegistrySettings
 from registry.errors import RegistryError
-from registry.onboarding import (
-    CHINA,
-    InvalidScope,
-    dev_sender,
-)
+from registry.onboarding import CHINA, InvalidScope, dev_sender
 from tracecert.certificate.canonical import from_hex
 from tracecert.certificate.canonical import lab_id as derive_lab_id
 from tracecert.certificate.errors import CertificateError
@@ -40,6 +36,7 @@ __all__ = [
     "CliError",
     "DataDir",
     "Keystore",
+    "LabOption",
     "RpcUrl",
     "acting_account",
     "category",
@@ -76,6 +73,7 @@ class CliError(RegistryError):
 
 
 def usage_error(message: str) -> CliError:
+    """A USAGE error (exit code 2): the command line was given something it cannot use."""
     return CliError("USAGE", message, exit_code=2)
 
 
@@ -89,12 +87,15 @@ def revert_code(error: str) -> str:
 
 
 def print_error(code: str, message: str, details: Any = None) -> None:
+    """``error CODE: message`` on stderr, then the details one per line, indented."""
     err.print(f"error {code}: {message}", markup=False)
     for line in detail_lines(details):
         err.print(f"  {line}", markup=False)
 
 
 def detail_lines(details: Any) -> list[str]:
+    """An error's details as lines: field errors as ``field: message [rule]`` (at most 20), a mapping as
+    ``key: value``."""
     if isinstance(details, list):
         out = []
         for d in details[:20]:
@@ -110,20 +111,23 @@ def detail_lines(details: Any) -> list[str]:
 
 @contextmanager
 def reporting_errors() -> Iterator[None]:
-    """Turn the errors of every layer into ``error CODE: message`` and an exit code."""
+    """Turn the errors of every layer into ``error CODE: message`` (with the details) and an exit code: one clause
+    per package root (the registry's, the chain's, the certificate's).
+
+    Raises:
+        typer.Exit: 1 for refusals and failures, 2 for usage errors and invalid input files.
+    """
     try:
         yield
-    except InvalidScope as exc:  # a malformed --scope is a usage error
-        print_error("USAGE", exc.message)
+    except RegistryError as exc:  # the service's, the client's, onboarding's, custody's, the commands' own, the demo's
+        # a malformed --scope is a usage error, reported as the others are
+        print_error("USAGE" if isinstance(exc, InvalidScope) else exc.code, exc.message, exc.details)
         raise typer.Exit(exc.exit_code) from exc
-    except RegistryError as exc:  # the registry's, the client's, onboarding's, custody's and the commands' own
-        print_error(exc.code, exc.message, exc.details)
-        raise typer.Exit(exc.exit_code) from exc
-    except ContractReverted as exc:
-        print_error(revert_code(exc.error), f"the contract refused: {exc}")
-        raise typer.Exit(1) from exc
     except ChainError as exc:
-        print_error(exc.code, str(exc))
+        if isinstance(exc, ContractReverted):  # the contract's own error as a code: LAB_EXISTS, NOT_REGULATOR, ...
+            print_error(revert_code(exc.error), f"the contract refused: {exc}")
+        else:
+            print_error(exc.code, str(exc))
         raise typer.Exit(1) from exc
     except CertificateError as exc:
         print_error(exc.code, exc.message, [e.to_dict() for e in exc.errors])
@@ -161,6 +165,7 @@ def reason_text(reason: Any) -> str:
 
 
 def show_time(ts: int | None) -> str:
+    """A chain time as a local date-time; ``-`` for none, ``open-ended`` for the far future."""
     if not ts:
         return "-"
     if ts >= 2**63 - 1 or ts >= 253402300799:
@@ -169,6 +174,7 @@ def show_time(ts: int | None) -> str:
 
 
 def category(code: str) -> str:
+    """An instrument category by its name in the user's language (zh or en), with its code."""
     return category_label(code, zh=speaks_chinese())
 
 
@@ -194,12 +200,17 @@ Keystore = Annotated[
         help=f"Encrypted JSON keystore of the acting account (production); passphrase from ${KEYSTORE_PASSPHRASE_ENV}.",
     ),
 ]
+LabOption = Annotated[str, typer.Option("--lab", help="The lab: its code, or its id (0x + 64 hex).")]
 
 
 def acting_account(
     contracts: ChainContracts, settings: RegistrySettings, keystore: Path | None, role: str | None, default: str
 ) -> tuple[TransactionSender, str]:
-    """The acting account: a keystore (production) or a development role; returns it and how it is named."""
+    """The acting account: a keystore (production) or a development role; returns it and how it is named.
+
+    Raises:
+        CliError: KEYSTORE_INVALID (exit code 2) for a keystore that does not decrypt.
+    """
     if keystore is not None:
         passphrase = os.environ.get(KEYSTORE_PASSPHRASE_ENV) or typer.prompt("Keystore passphrase", hide_input=True)
         try:
@@ -213,7 +224,11 @@ def acting_account(
 
 
 def lab_ref(value: str) -> tuple[bytes, str | None]:
-    """A lab given as its id (0x + 64 hex) or its code: ``(lab id, code or None)``."""
+    """A lab given as its id (0x + 64 hex) or its code: ``(lab id, code or None)``.
+
+    Raises:
+        CliError: USAGE for a code no lab id derives from.
+    """
     if re.fullmatch(r"0x[0-9a-fA-F]{64}", value):
         return from_hex(value), None
     try:
@@ -223,6 +238,11 @@ def lab_ref(value: str) -> tuple[bytes, str | None]:
 
 
 def parse_lab_kind(value: str) -> LabKind:
+    """A lab kind by name or alias (``legal``, ``authorized``, ``accredited``; any case, ``-`` for ``_``).
+
+    Raises:
+        CliError: USAGE for an unknown kind.
+    """
     aliases = {"NMI": "NMI", "LEGAL": "LEGAL_METROLOGY_INSTITUTE", "AUTHORIZED": "AUTHORIZED_BODY"}
     name = value.strip().upper().replace("-", "_")
     name = aliases.get(name, name)

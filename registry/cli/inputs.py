@@ -10,9 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from registry.cli.common import (
-    usage_error,
-)
+from registry.cli.common import usage_error
 from tracecert.certificate.canonical import certificate_digest, parse_json, record_to_json, to_hex
 from tracecert.certificate.dcc import DccOverrides, import_dcc
 from tracecert.certificate.errors import CertificateError

@@ -214,7 +214,8 @@ def _progress() -> Progress:
     )
 
 
-def key_passphrase() -> bytes:
+def _key_passphrase() -> bytes:
+    """The lab's key file passphrase: from the environment, else asked for."""
     env = os.environ.get(KEY_PASSPHRASE_ENV)
     if env:
         return env.encode("utf-8")
@@ -328,7 +329,7 @@ def issue(
         if not items:
             raise usage_error("no certificates found (.json, .xml or .csv)")
         if sign_with is not None:
-            sign_items(items, load_key_file(sign_with, key_passphrase()))
+            sign_items(items, load_key_file(sign_with, _key_passphrase()))
         fatal: RegistryClientError | None = None
         with RegistryClient(registry, token) as client, _progress() as progress:
             task = progress.add_task("issuing", total=len(items))

@@ -1,5 +1,6 @@
-"""Regulators' commands: ``tracecert regulator register|token`` and ``tracecert lab register|authorize|onboard|
-token|suspend|reinstate|show`` (what a regulator does to a lab, and a lab admin's onboarding with the registry)."""
+"""Regulators' commands: ``tracecert regulator register|token`` (regulators on chain, their API tokens) and what a
+regulator does to a lab: ``tracecert lab register|authorize|suspend|reinstate``, and ``lab show`` (anyone may read it).
+They act on chain with an account (:func:`~registry.cli.common.acting_account`)."""
 
 from __future__ import annotations
 
@@ -9,14 +10,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
-from sqlalchemy import select
 
 from registry.cli.common import (
     ActAs,
     CliError,
     DataDir,
     Keystore,
+    LabOption,
     RpcUrl,
     acting_account,
     category,
@@ -29,7 +29,6 @@ from registry.cli.common import (
     show_time,
     usage_error,
 )
-from registry.config import RegistrySettings
 from registry.core import RegistryCore
 from registry.onboarding import (
     CHINA,
@@ -41,7 +40,6 @@ from registry.onboarding import (
     lab_number,
     lab_state,
     lab_view,
-    onboard_lab,
     parent_regulator_role,
     parse_scope,
     registry_settings,
@@ -50,18 +48,22 @@ from registry.onboarding import (
 )
 from tracecert.certificate.canonical import lab_id as derive_lab_id
 from tracecert.certificate.canonical import to_hex
-from tracecert.certificate.signing import read_key_file_public
 from tracecert.chain.local import DevKeyring
 from tracecert.chain.types import LabKind
 
-__all__ = ["lab_app", "regulator_app"]
+__all__ = [
+    "lab_authorize",
+    "lab_register",
+    "lab_reinstate",
+    "lab_show",
+    "lab_suspend",
+    "regulator_register",
+    "regulator_token",
+]
 
 # ====================================================================== tracecert regulator ...
 
-regulator_app = typer.Typer(help="Regulators: register them on chain, give them API tokens.", no_args_is_help=True)
 
-
-@regulator_app.command("register")
 def regulator_register(
     jurisdiction: Annotated[int, typer.Option(help="GB/T 2260 code, e.g. 330000 (province) or 330100 (city).")],
     name: Annotated[str, typer.Option(help="E.g. 浙江省市场监督管理局.")],
@@ -85,7 +87,6 @@ def regulator_register(
         console.print(f"registered   {'now, by ' + who if new else 'already'}")
 
 
-@regulator_app.command("token")
 def regulator_token(
     account: Annotated[
         str | None, typer.Option(help="The regulator's chain account (default: development regulator-<code>).")
@@ -124,18 +125,11 @@ def regulator_token(
         err.print("keep the token now: it is stored only hashed and cannot be shown again", markup=False)
 
 
-# ====================================================================== tracecert lab ...
-
-lab_app = typer.Typer(
-    help="Labs: register and authorize on chain, onboard with the registry, tokens.", no_args_is_help=True
-)
-token_app = typer.Typer(help="A lab's API tokens.", no_args_is_help=True)
-lab_app.add_typer(token_app, name="token")
-
-LabOption = Annotated[str, typer.Option("--lab", help="The lab: its code, or its id (0x + 64 hex).")]
+# ====================================================================== tracecert lab ... (a regulator's)
 
 
 def _window(valid_from: str | None, valid_until: str, now: int) -> tuple[int, int]:
+    """An authorization's first and last moment from --valid-from (default: the chain's today) and --valid-until."""
     today = dt.datetime.fromtimestamp(now, CHINA).date().isoformat()
     start = parse_time(valid_from or today)
     end = parse_time(valid_until, end_of_day=True)
@@ -144,7 +138,6 @@ def _window(valid_from: str | None, valid_until: str, now: int) -> tuple[int, in
     return start, end
 
 
-@lab_app.command("register")
 def lab_register(
     code: Annotated[
         str, typer.Option(help="Stable lab code, e.g. its unified social credit code; the lab id derives from it.")
@@ -190,12 +183,11 @@ def lab_register(
         console.print(f"lab id       {to_hex(lab)}")
         console.print(f"admin        {admin_address}")
         console.print(f"authorized   {authorization_number} #{index}: {show_time(start)} .. {show_time(end)}")
-        for code, bits in activities.items():
-            console.print(f"  scope      {category(code)}: {bits.name or int(bits)}")
+        for category_code, bits in activities.items():
+            console.print(f"  scope      {category(category_code)}: {bits.name or int(bits)}")
         console.print(f"by           {who}")
 
 
-@lab_app.command("authorize")
 def lab_authorize(
     lab: LabOption,
     authorization_number: Annotated[str, typer.Option(help="授权证书号.")],
@@ -224,115 +216,6 @@ def lab_authorize(
         console.print(f"by           {who}")
 
 
-KeyFile = Annotated[
-    Path | None,
-    typer.Option(
-        "--key-file",
-        exists=True,
-        dir_okay=False,
-        help="The lab's own key file (`tracecert key generate`): lab-signing mode. Else the registry holds a key.",
-    ),
-]
-
-
-@lab_app.command("onboard")
-def lab_onboard(
-    code: Annotated[str, typer.Option(help="The lab's code (as registered on chain).")],
-    name: Annotated[str, typer.Option(help="The lab's name.")],
-    key_file: KeyFile = None,
-    label: Annotated[str, typer.Option(help="A note on the API token, e.g. LIMS.")] = "",
-    no_token: Annotated[bool, typer.Option("--no-token", help="Do not issue an API token.")] = False,
-    data_dir: DataDir = None,
-    rpc_url: RpcUrl = None,
-    as_role: ActAs = None,
-    keystore: Keystore = None,
-) -> None:
-    """Onboard a registered lab with this registry: writer account, signing key on chain, API token (shown once).
-
-    Acts on chain as the lab's admin (default: the development account lab-admin-<code>). Run it again to finish
-    an interrupted onboarding; done steps are skipped.
-    """
-    with reporting_errors():
-        public_key = read_key_file_public(key_file)[0] if key_file is not None else None
-        settings = registry_settings(data_dir, rpc_url)
-        contracts = connect(settings)
-        admin, who = acting_account(contracts, settings, keystore, as_role, f"lab-admin-{code}")
-        core = RegistryCore.open(settings, contracts)
-        try:
-            done = onboard_lab(core, admin, code, name, public_key=public_key, fund_writer=keystore is None)
-            token = None if no_token else core.issue_token("LAB", lab_id=done.lab_id, label=label)
-        finally:
-            core.engine.dispose()
-        console.print(f"lab id       {done.lab_id}")
-        console.print(
-            f"writer       {done.writer_address} ({'added now' if done.writer_added else 'already a writer'})"
-        )
-        mode = "registry-held key (registry signs)" if done.key_held else "the lab's own key (lab signs)"
-        console.print(
-            f"signing key  {done.key_id} [{mode}, {'registered now' if done.key_registered else 'on chain already'}]"
-        )
-        console.print(f"by           {who}")
-        for note in done.notes:
-            err.print(f"note: {note}", markup=False)
-        if token is not None:
-            console.print(f"token id     {token[0]}")
-            console.print(f"token        {token[1]}")
-            err.print("keep the token now: it is stored only hashed and cannot be shown again", markup=False)
-
-
-@token_app.command("issue")
-def token_issue(
-    lab: LabOption,
-    label: Annotated[str, typer.Option(help="A note on the token, e.g. LIMS.")] = "",
-    data_dir: DataDir = None,
-) -> None:
-    """Issue a new API token for a lab (shown once)."""
-    with reporting_errors():
-        lab_id, _ = lab_ref(lab)
-        core = core_without_chain(registry_settings(data_dir))
-        token_id, token = core.issue_token("LAB", lab_id=to_hex(lab_id), label=label)
-        console.print(f"token id     {token_id}")
-        console.print(f"token        {token}")
-        err.print("keep the token now: it is stored only hashed and cannot be shown again", markup=False)
-
-
-@token_app.command("revoke")
-def token_revoke(
-    token_id: Annotated[int, typer.Argument(help="The token's id (`tracecert lab token list`).")],
-    data_dir: DataDir = None,
-) -> None:
-    """Revoke an API token for good."""
-    with reporting_errors():
-        core = core_without_chain(registry_settings(data_dir))
-        core.revoke_token(token_id)
-        console.print(f"token {token_id} revoked")
-
-
-@token_app.command("list")
-def token_list(lab: LabOption, data_dir: DataDir = None) -> None:
-    """List a lab's tokens (ids, labels, dates; never the tokens)."""
-    from registry.db import ApiToken
-
-    with reporting_errors():
-        lab_id, _ = lab_ref(lab)
-        core = core_without_chain(registry_settings(data_dir))
-        with core.sessions() as s:
-            rows = list(s.scalars(select(ApiToken).where(ApiToken.lab_id == to_hex(lab_id)).order_by(ApiToken.id)))
-        table = Table("id", "label", "created", "revoked")
-        for r in rows:
-            table.add_row(str(r.id), r.label, r.created_at.isoformat(timespec="seconds"), iso_time(r.revoked_at))
-        console.print(table)
-
-
-def iso_time(value: dt.datetime | None) -> str:
-    return value.isoformat(timespec="seconds") if value else "-"
-
-
-def core_without_chain(settings: RegistrySettings) -> RegistryCore:
-    """The registry core for database-only commands (tokens): the chain is not needed."""
-    return RegistryCore.open_offline(settings)
-
-
 def _status_change(
     lab: str,
     reason: int,
@@ -342,6 +225,7 @@ def _status_change(
     as_role: str | None,
     keystore: Path | None,
 ) -> None:
+    """Suspend (with ``reason``) or reinstate a lab as the acting regulator; print the status before and after."""
     with reporting_errors():
         lab_id, _ = lab_ref(lab)
         settings = registry_settings(data_dir, rpc_url)
@@ -358,7 +242,6 @@ def _status_change(
         console.print(f"by           {who}")
 
 
-@lab_app.command("suspend")
 def lab_suspend(
     lab: LabOption,
     reason: Annotated[int, typer.Option(help="Reason code recorded on chain (1..255).")] = 1,
@@ -371,7 +254,6 @@ def lab_suspend(
     _status_change(lab, reason, True, data_dir, rpc_url, as_role, keystore)
 
 
-@lab_app.command("reinstate")
 def lab_reinstate(
     lab: LabOption,
     data_dir: DataDir = None,
@@ -383,7 +265,6 @@ def lab_reinstate(
     _status_change(lab, 0, False, data_dir, rpc_url, as_role, keystore)
 
 
-@lab_app.command("show")
 def lab_show(
     lab: LabOption,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
@@ -408,8 +289,8 @@ def lab_show(
                 f"authorization #{a['index']} {a['number']}: {show_time(a['valid_from'])} .. "
                 f"{show_time(a['valid_until'])}"
             )
-            for code, activity in a["scope"].items():
-                console.print(f"  scope      {category(code)}: {activity}")
+            for category_code, activity in a["scope"].items():
+                console.print(f"  scope      {category(category_code)}: {activity}")
         registry = view.get("registry")
         if registry is None:
             console.print("registry     not onboarded with this registry")

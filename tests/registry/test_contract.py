@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from registry.anchoring import AnchoringWorker
+from tests.registry.cli.conftest import served
 from tests.registry.conftest import LabWorld
-from tests.registry.test_cli import served
 from tracecert.verification.chainview import LiveChainView
 from tracecert.verification.engine import Verifier
 from tracecert.verification.report import Verdict

@@ -19,8 +19,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from registry.anchoring import AnchoringWorker
+from tests.registry.cli.conftest import served
 from tests.registry.conftest import LabWorld, nmi_standard
-from tests.registry.test_cli import served
 from tracecert.certificate.canonical import from_hex
 from tracecert.chain.types import RevocationReason
 from tracecert.verification.chainview import LiveChainView

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Mapper, Session
 
 from registry.admission import Prepared, activity_of, check_document, check_replaces, prepare, sign_or_verify
 from registry.core import Principal, RegistryCore
+from registry.custody import CustodyError
 from registry.db import Certificate, CertificateStatus, Document, FraudSignal
 from registry.errors import (
     AlreadyRevoked,
@@ -252,8 +253,8 @@ def accept_many(
             seen_numbers[number] = p.digest
             if replaces is not None:
                 replaced_here[replaces] = p.digest
-        except ChainUnavailableError:
-            raise  # nothing is accepted: the whole request is refused, to be retried
+        except (ChainUnavailableError, CustodyError):
+            raise  # the chain, or the registry's own key custody, fails every item alike: refuse the whole request
         except RegistryError as exc:
             results[i] = exc
 

@@ -429,3 +429,24 @@ def _json(value: Any) -> str:
     import json
 
     return json.dumps(value, ensure_ascii=False)
+
+
+@pytest.mark.parametrize("path", ["/v1/certificates", "/v1/certificates/bulk"])
+def test_a_held_key_that_cannot_be_opened_refuses_the_whole_request(world: LabWorld, path: str) -> None:
+    """A registry started with another custody secret cannot open the keys it holds: every item would fail alike,
+    so the request is refused as the server's fault (500 CUSTODY_ERROR), not item by item, and nothing is kept."""
+    from pydantic import SecretStr
+
+    from registry.core import RegistryCore
+
+    settings = world.core.settings.model_copy(update={"secret": SecretStr("t" * 40)})
+    wrong = RegistryCore(settings, world.core.engine, world.chain.contracts)
+    app = create_app(app_settings(world), core=wrong, run_worker=False)
+    record = world.record("JD2026-CUST1")
+    body = {"record": record} if path == "/v1/certificates" else {"certificates": [{"record": record}]}
+    with TestClient(app) as client:
+        answer = client.post(path, json=body, headers=bearer(world.token))
+        assert (answer.status_code, answer.json()["error"]["code"]) == (500, "CUSTODY_ERROR"), answer.text
+        assert "t" * 40 not in answer.text
+        lookup = client.get(f"/v1/labs/{world.lab_id}/certificates/JD2026-CUST1", headers=bearer(world.token))
+        assert lookup.status_code == 404

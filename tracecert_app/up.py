@@ -163,14 +163,11 @@ def up(
             )
             summary = None
             if demo:
-                from tracecert_app.demo import DemoError, seed_demo
+                from tracecert_app.demo import seed_demo
 
                 if not (root / "demo" / "demo.json").exists():
                     err.print("seeding the demo data (once) ...", markup=False)
-                try:
-                    summary = seed_demo(core, root)
-                except DemoError as exc:
-                    raise CliError(exc.code, str(exc)) from exc
+                summary = seed_demo(core, root)  # a DemoError is a RegistryError: reported as the others are
 
             from registry.api import create_app
 

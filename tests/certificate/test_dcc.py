@@ -237,7 +237,7 @@ def test_schemas_load_from_the_package_only(monkeypatch: pytest.MonkeyPatch) -> 
     dcc.dcc_schema.cache_clear()
     for name, version in EXAMPLES.items():
         assert validate_dcc(_example(name)) == version
-    assert Path(dcc.__file__).parent.joinpath("schemas", "dcc", "si-2.1.0.xsd").is_file()
+    assert Path(dcc.__file__).parents[1].joinpath("schemas", "dcc", "si-2.1.0.xsd").is_file()
 
 
 def test_unknown_stated_kind_is_refused() -> None:
@@ -247,3 +247,11 @@ def test_unknown_stated_kind_is_refused() -> None:
     with pytest.raises(DccError) as e:
         import_dcc(forged)
     assert e.value.code == "DCC_INVALID"
+
+
+def test_every_version_read_has_a_mapping() -> None:
+    """A DCC version added to the bundled schemas is not read until a mapping for it is named in reading.py."""
+    from tracecert.certificate.dcc.reading import MAPPINGS
+    from tracecert.certificate.dcc.schema import SUPPORTED_SCHEMA_VERSIONS
+
+    assert set(MAPPINGS) == set(SUPPORTED_SCHEMA_VERSIONS)

@@ -1,0 +1,185 @@
+"""The DCC format as TraceCert reads and writes it: namespaces, the versions read and their bundled XSDs (resolved
+by namespace, never fetched), safe parsing and XSD validation."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from importlib import resources
+
+import defusedxml.common
+import defusedxml.ElementTree
+import xmlschema
+from lxml import etree
+
+from tracecert.certificate.errors import (
+    DccInvalid,
+    DccSchemaUnsupported,
+    DccTooLarge,
+    DccWrongRoot,
+    FieldError,
+    XmlMalformed,
+    XmlUnsafe,
+)
+
+__all__ = [
+    "DCC_MEDIA_TYPE",
+    "DCC_NS",
+    "DEFAULT_MAX_BYTES",
+    "EXPORT_SCHEMA_VERSION",
+    "MAX_XML_DEPTH",
+    "NS",
+    "ROOT_TAG",
+    "SI_NS",
+    "SUPPORTED_SCHEMA_VERSIONS",
+    "TRACECERT_DIGEST_PROCEDURE",
+    "dcc_schema",
+    "hardened_parser",
+    "parse_dcc",
+    "validate_dcc",
+    "validate_tree",
+]
+
+DCC_NS = "https://ptb.de/dcc"
+SI_NS = "https://ptb.de/si"
+NS = {"dcc": DCC_NS, "si": SI_NS}
+"""Prefixes for ``find``/``findall`` paths (and for the writer's ``prefix:local`` tags)."""
+ROOT_TAG = f"{{{DCC_NS}}}digitalCalibrationCertificate"
+DCC_MEDIA_TYPE = "application/xml"
+TRACECERT_DIGEST_PROCEDURE = "tracecert-certificate-digest/v1"
+"""``hashType/procedure`` marking ``value`` as a TraceCert certificate digest (standards used, replaces)."""
+DEFAULT_MAX_BYTES = 8 * 1024 * 1024
+MAX_XML_DEPTH = 256
+"""libxml2's element depth bound without ``huge_tree`` (a PTB DCC nests about 15 deep); deeper XML is refused."""
+
+_SCHEMA_PACKAGE = "tracecert.certificate.schemas.dcc"
+_MAX_XSD_ERRORS = 20
+
+
+@dataclass(frozen=True)
+class _BundledSchema:
+    """One DCC version's XSD in :data:`_SCHEMA_PACKAGE` and, per namespace it imports, the bundled file that
+    namespace resolves to (the ``schemaLocation``s inside the XSDs name remote URLs and are never used)."""
+
+    file: str
+    imports: dict[str, str]
+
+
+_D_SI_2_1_0 = {SI_NS: "si-2.1.0.xsd"}
+
+# A version is read when it is listed here (and has a mapping in reading.py); its files go to _SCHEMA_PACKAGE.
+_BUNDLED: dict[str, _BundledSchema] = {
+    "3.0.0": _BundledSchema("dcc-3.0.0.xsd", _D_SI_2_1_0),
+    "3.1.1": _BundledSchema("dcc-3.1.1.xsd", _D_SI_2_1_0),
+    "3.1.2": _BundledSchema("dcc-3.1.2.xsd", _D_SI_2_1_0),
+}
+SUPPORTED_SCHEMA_VERSIONS = tuple(_BUNDLED)
+EXPORT_SCHEMA_VERSION = "3.1.2"
+
+
+@functools.cache
+def dcc_schema(version: str) -> xmlschema.XMLSchema:
+    """Return the XSD of a supported DCC version, loaded from the package; each namespace it imports resolves to
+    its bundled file (``https://ptb.de/si``: D-SI 2.1.0) and nothing is ever fetched (``allow="local"``). Cached
+    per version.
+
+    Raises:
+        DccSchemaUnsupported: ``version`` is not one of :data:`SUPPORTED_SCHEMA_VERSIONS`.
+    """
+    if version not in SUPPORTED_SCHEMA_VERSIONS:
+        raise DccSchemaUnsupported(_unsupported(version))
+    bundled = _BUNDLED[version]
+    folder = resources.files(_SCHEMA_PACKAGE)
+    return xmlschema.XMLSchema(
+        str(folder.joinpath(bundled.file)),
+        locations={namespace: str(folder.joinpath(file)) for namespace, file in bundled.imports.items()},
+        allow="local",
+        defuse="always",
+    )
+
+
+def _unsupported(version: str | None) -> str:
+    return f"DCC schemaVersion {version!r} is not supported (supported: {', '.join(SUPPORTED_SCHEMA_VERSIONS)})"
+
+
+def hardened_parser() -> etree.XMLParser:
+    """An lxml parser that resolves no entities, loads no DTD, uses no network and keeps the depth bound."""
+    return etree.XMLParser(
+        resolve_entities=False,
+        no_network=True,
+        huge_tree=False,
+        load_dtd=False,
+        dtd_validation=False,
+        remove_comments=True,
+        remove_pis=True,
+    )
+
+
+def parse_dcc(data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[etree._ElementTree, str]:
+    """Parse DCC XML safely and return ``(tree, schemaVersion)``; the schema itself is not checked here.
+
+    Refused before any XML processing: inputs over ``max_bytes``. Refused by a first pass (defusedxml):
+    any DOCTYPE, entity declaration or external reference (expat builds the tree without recursion). Then lxml
+    parses without entity resolution, network or huge-tree support, which bounds the depth at
+    :data:`MAX_XML_DEPTH` elements before the schema validator (recursive) sees the tree.
+
+    Raises:
+        DccTooLarge: more than ``max_bytes``.
+        XmlUnsafe: DOCTYPE, ENTITY declarations, entity references or external references.
+        XmlMalformed: not well-formed XML.
+        DccWrongRoot: the root element is not a DCC.
+        DccSchemaUnsupported: no or an unsupported ``schemaVersion``.
+    """
+    if len(data) > max_bytes:
+        raise DccTooLarge(f"document is {len(data)} bytes; the limit is {max_bytes}")
+    try:
+        defusedxml.ElementTree.fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+    except defusedxml.common.DefusedXmlException as e:
+        raise XmlUnsafe(f"refused unsafe XML construct: {type(e).__name__}") from e
+    except defusedxml.ElementTree.ParseError as e:
+        raise XmlMalformed(f"not well-formed XML: {e}") from e
+    except (ValueError, LookupError) as e:  # UTF-7 and other multi-byte or unknown declared encodings
+        raise XmlMalformed(f"XML in an unsupported encoding (use UTF-8): {e}") from e
+    try:
+        root = etree.fromstring(data, parser=hardened_parser())
+    except etree.XMLSyntaxError as e:
+        raise XmlMalformed(f"not well-formed XML: {e}") from e
+    except (ValueError, LookupError) as e:
+        raise XmlMalformed(f"XML in an unsupported encoding (use UTF-8): {e}") from e
+    tree = root.getroottree()
+    if tree.docinfo.doctype or tree.docinfo.internalDTD is not None:  # pragma: no cover - defusedxml caught it
+        raise XmlUnsafe("DOCTYPE declarations are refused")
+    if root.tag != ROOT_TAG:
+        raise DccWrongRoot(f"root element is {root.tag!r}, not {ROOT_TAG!r}")
+    version = root.get("schemaVersion")
+    if version not in SUPPORTED_SCHEMA_VERSIONS:
+        raise DccSchemaUnsupported(_unsupported(version))
+    return tree, version
+
+
+def validate_dcc(data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> str:
+    """Parse (see :func:`parse_dcc`) and validate DCC XML against the XSD of its declared version; return it.
+
+    Raises:
+        DccInvalid: XSD violations, listed in ``errors`` (``field`` = XPath, ``rule`` = ``xsd``).
+        DccTooLarge, XmlUnsafe, XmlMalformed, DccWrongRoot, DccSchemaUnsupported: see :func:`parse_dcc`.
+    """
+    tree, version = parse_dcc(data, max_bytes=max_bytes)
+    validate_tree(tree, version)
+    return version
+
+
+def validate_tree(tree: etree._ElementTree, version: str) -> None:
+    """Validate a parsed tree against the XSD of ``version``; the first 20 violations are reported.
+
+    Raises:
+        DccInvalid: XSD violations, listed in ``errors`` (``field`` = XPath, ``rule`` = ``xsd``).
+        DccSchemaUnsupported: ``version`` is not supported.
+    """
+    errors: list[FieldError] = []
+    for err in dcc_schema(version).iter_errors(tree, use_location_hints=False):
+        errors.append(FieldError(err.path or "/", "xsd", err.reason or str(err.message)))
+        if len(errors) >= _MAX_XSD_ERRORS:
+            break
+    if errors:
+        raise DccInvalid(f"document does not validate against DCC {version}", errors)

@@ -235,8 +235,9 @@ def test_the_twists_are_on_chain(seeded: Seeded) -> None:
     ],
 )
 def test_the_verifier_tells_the_story(seeded: Seeded, name: str, verdict: str, failed: set[str]) -> None:
-    verifier = pytest.importorskip("tracecert.verification.engine")
     from tracecert.verification.chainview import LiveChainView
+    from tracecert.verification.engine import Verifier
+    from tracecert.verification.evidence import Evidence
     from tracecert.verification.sources import MemorySource
 
     regulator = seeded.core.authenticate(seeded.first.regulators["330000"]["token"])
@@ -245,8 +246,8 @@ def test_the_verifier_tells_the_story(seeded: Seeded, name: str, verdict: str, f
         bundle(seeded.core, nmi if c["lab_id"] == seeded.first.labs["nmi"]["lab_id"] else regulator, c["digest"])
         for c in seeded.first.certificates.values()
     ]
-    engine = verifier.Verifier(LiveChainView(seeded.core.chain), MemorySource(bundles))
-    report = engine.verify(verifier.Evidence.from_bundle(bundles[list(seeded.first.certificates).index(name)]))
+    engine = Verifier(LiveChainView(seeded.core.chain), MemorySource(bundles))
+    report = engine.verify(Evidence.from_bundle(bundles[list(seeded.first.certificates).index(name)]))
     assert (report.verdict.value, report.codes) == (verdict, failed), report.to_dict()["reasons"]
 
 

@@ -154,7 +154,6 @@ def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
 
 def test_app_over_the_index(world: TraceWorld, chain3: Any, tmp_path: Path) -> None:
     """chain_view=index: the verifier's own index catches up at start and follows the chain while serving."""
-    pytest.importorskip("verifier.index", reason="verifier.index is not installed yet")
     deployment = tmp_path / "deployment.json"
     world.chain.contracts.deployment.save(deployment)
     folder = tmp_path / "bundles"

@@ -3,7 +3,6 @@ categories as people read them, the options and the acting account."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import re
@@ -17,7 +16,7 @@ from rich.console import Console
 
 from registry.config import RegistrySettings
 from registry.errors import RegistryError
-from registry.onboarding import CHINA, InvalidScope, dev_sender
+from registry.onboarding import InvalidScope, dev_sender
 from tracecert.certificate.canonical import from_hex
 from tracecert.certificate.canonical import lab_id as derive_lab_id
 from tracecert.certificate.errors import CertificateError
@@ -26,7 +25,7 @@ from tracecert.chain.errors import ChainError, ContractReverted
 from tracecert.chain.local import load_keystore
 from tracecert.chain.sender import FileJournal, TransactionSender
 from tracecert.chain.types import LabKind, RevocationReason
-from tracecert.human import local_time, speaks_chinese
+from tracecert.human import DAY, local_time, parse_moment, speaks_chinese
 from tracecert.instruments import category_label
 
 __all__ = [
@@ -144,19 +143,11 @@ def parse_time(value: str, *, end_of_day: bool = False) -> int:
     Raises:
         CliError: USAGE for anything else.
     """
-    text = value.strip()
-    if re.fullmatch(r"\d{9,}", text):
-        return int(text)
     try:
-        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-            day = dt.date.fromisoformat(text) + dt.timedelta(days=1 if end_of_day else 0)
-            return int(dt.datetime.combine(day, dt.time(), CHINA).timestamp())
-        moment = dt.datetime.fromisoformat(text)
+        seconds, is_date = parse_moment(value)
     except ValueError as exc:
         raise usage_error(f"{value!r} is not a date (YYYY-MM-DD), an ISO date-time or Unix seconds") from exc
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=CHINA)
-    return int(moment.timestamp())
+    return seconds + (DAY if is_date and end_of_day else 0)
 
 
 def reason_text(reason: Any) -> str:

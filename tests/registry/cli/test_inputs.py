@@ -78,3 +78,16 @@ def test_parse_scope_and_revert_codes() -> None:
     assert {k: int(v) for k, v in scope.items()} == {"JJG443": 1, "JJG52": 3}
     assert revert_code("TrustRegistryOutsideJurisdiction") == "OUTSIDE_JURISDICTION"
     assert revert_code("CertificateRegistryNotLabAdmin") == "NOT_LAB_ADMIN"
+
+
+@pytest.mark.parametrize("value", ["", "tomorrow", "2026-13-01", "2026/01/01", "1234567890123"])
+def test_what_is_not_a_time(value: str) -> None:
+    from registry.cli.common import CliError
+
+    with pytest.raises(CliError) as refused:
+        parse_time(value)
+    assert (refused.value.code, refused.value.exit_code) == ("USAGE", 2)
+
+
+def test_a_date_ends_at_the_next_midnight() -> None:
+    assert parse_time("2026-01-01", end_of_day=True) == parse_time("2026-01-02") == 1767196800 + 86_400

@@ -46,6 +46,7 @@ from registry.db import (
     OperationState,
     utcnow,
 )
+from registry.errors import ChainUnavailableError
 from registry.lifecycle import OperationSender
 from registry.refusals import classify, would_anchor
 from tracecert.certificate.canonical import from_hex, to_hex
@@ -304,11 +305,9 @@ class AnchoringWorker:
     def _anchor(self, root: str, report: StepReport) -> None:
         with self.core.sessions() as s:
             batch = s.get(Batch, root)
-            oldest = s.scalar(select(func.min(Certificate.issue_date)).where(Certificate.batch_root == root))
         if batch is None or batch.state != BatchState.PREPARED:
             return
-        if oldest is not None and self._too_late(oldest):
-            self._fail_late(root, report)
+        if self._failed_late(root, report):
             return
         lab = self.core.lab(batch.lab_id)
         try:
@@ -431,44 +430,51 @@ class AnchoringWorker:
         logger.error("batch %s refused by the contract: %s", root, error if detail is None else f"{error} ({detail})")
         report.failed += 1
 
-    def _too_late(self, issue_date: str) -> bool:
-        """Whether a certificate issued on ``issue_date``, anchored now, would fail ANCHOR_LAG (with a margin for
-        the time the transaction takes). False when the node cannot be asked (the anchoring will retry)."""
-        last = self.core.rules.verifier.policy.last_anchor_time(dt.date.fromisoformat(issue_date))
-        try:
-            return self.core.chain_now() > last - ANCHOR_LAG_MARGIN_SECONDS
-        except ChainError:
-            return False
+    def _failed_late(self, root: str, report: StepReport) -> bool:
+        """Fail the certificates of a batch that, anchored now, would fail ANCHOR_LAG (with a margin for the time the
+        transaction takes); the others of the batch go back to be batched again. Whether any failed: the batch is
+        then FAILED. Nothing happens while the node cannot be asked (the anchoring retries anyway).
 
-    def _fail_late(self, root: str, report: StepReport) -> None:
-        """Fail the certificates of a batch that waited too long to be anchored (ANCHOR_LAG); the others of the
-        batch go back to be batched again."""
-        failed = 0
+        One read of the batch's issue dates (grouped), one clock reading, at most two updates, whatever its size.
+        """
+        with self.core.sessions() as s:
+            dates = dict(
+                s.execute(
+                    select(Certificate.issue_date, func.count())
+                    .where(Certificate.batch_root == root)
+                    .group_by(Certificate.issue_date)
+                ).all()
+            )
+        try:
+            now = self.core.chain_now()
+        except ChainUnavailableError:
+            return False
+        policy = self.core.rules.verifier.policy
+        late = [d for d in dates if now > policy.last_anchor_time(dt.date.fromisoformat(d)) - ANCHOR_LAG_MARGIN_SECONDS]
+        if not late:
+            return False
+        in_batch = Certificate.batch_root == root
+        failed = sum(dates[d] for d in late)
         with self.core.sessions.begin() as s:
+            s.execute(
+                update(Certificate)
+                .where(in_batch, Certificate.issue_date.in_(late))
+                .values(status=CertificateStatus.FAILED, error="ANCHOR_LAG")
+            )
+            s.execute(
+                update(Certificate)
+                .where(in_batch, Certificate.issue_date.not_in(late))
+                .values(status=CertificateStatus.PENDING, error=None, batch_root=None, leaf_index=None, proof=None)
+            )
             batch = s.get(Batch, root)
             assert batch is not None
-            rows = s.execute(
-                select(Certificate.seq, Certificate.issue_date).where(Certificate.batch_root == root)
-            ).all()
-            for seq, issue_date in rows:
-                if self._too_late(issue_date):
-                    s.execute(
-                        update(Certificate)
-                        .where(Certificate.seq == seq)
-                        .values(status=CertificateStatus.FAILED, error="ANCHOR_LAG")
-                    )
-                    failed += 1
-                else:
-                    s.execute(
-                        update(Certificate)
-                        .where(Certificate.seq == seq)
-                        .values(
-                            status=CertificateStatus.PENDING, error=None, batch_root=None, leaf_index=None, proof=None
-                        )
-                    )
-            batch.state, batch.error = BatchState.FAILED, f"ANCHOR_LAG ({failed} of {len(rows)} waited too long)"
+            batch.state, batch.error = (
+                BatchState.FAILED,
+                f"ANCHOR_LAG ({failed} of {sum(dates.values())} waited too long)",
+            )
         logger.error("batch %s: %d certificates waited too long to be anchored (ANCHOR_LAG)", root, failed)
         report.failed += 1
+        return True
 
     def _defer(self, root: str, error: str, report: StepReport) -> None:
         with self.core.sessions.begin() as s:
@@ -516,10 +522,7 @@ class AnchoringWorker:
             waiting = list(s.scalars(select(Batch).where(Batch.state == BatchState.WAITING).order_by(Batch.created_at)))
         held: set[str] = set()
         for batch in waiting:
-            with self.core.sessions() as s:
-                oldest = s.scalar(select(func.min(Certificate.issue_date)).where(Certificate.batch_root == batch.root))
-            if oldest is not None and self._too_late(oldest):  # tell the lab now, not when the lab may anchor again
-                self._fail_late(batch.root, report)
+            if self._failed_late(batch.root, report):  # tell the lab now, not when the lab may anchor again
                 continue
             if batch.lab_id in held:
                 report.waiting += 1

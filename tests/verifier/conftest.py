@@ -8,21 +8,23 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from registry.onboarding import authorize_lab, ensure_lab
-from tests.conftest import Chain
+from tests.conftest import Chain, Snapshot, new_chain
 from tracecert.certificate.bundle import Anchor, build_bundle, bundle_to_json
 from tracecert.certificate.canonical import certificate_digest, to_hex
 from tracecert.certificate.canonical import lab_id as derive_lab_id
 from tracecert.certificate.merkle import build_batch
 from tracecert.certificate.model import is_valid_usci, record_from_json
 from tracecert.certificate.signing import SigningKey, generate_key
+from tracecert.chain.client import ChainClient
+from tracecert.chain.node import AnvilNode
 from tracecert.chain.sender import TransactionSender
 from tracecert.chain.types import Activity, LabKind
 from tracecert.verification.chainview import LiveChainView
@@ -142,10 +144,9 @@ def _lab(
     return TestLab(code, name, lab_id, admin, writer, key, authorization)
 
 
-@pytest.fixture
-def trace_world(chain: Chain) -> Iterator[TraceWorld]:
+def build_trace_world(chain: Chain) -> TraceWorld:
     """Three labs; authorizations run from six years before the chain's now to ten years after, so that recent
-    dates are inside them however far the session's node clock has moved (every world advances it a month)."""
+    dates are inside them however far the node's clock has moved; then a month passes."""
     c = chain.contracts
     province, city_reg = chain.actor("zhejiang"), chain.actor("hangzhou")
     c.register_regulator(chain.national, province.address, 330000, "浙江省市场监督管理局")
@@ -191,7 +192,38 @@ def trace_world(chain: Chain) -> Iterator[TraceWorld]:
     )
     # Keys cannot start in the past: let a month pass so that recent issue dates fall inside their windows.
     chain.advance(30 * 86_400)
-    yield TraceWorld(chain, chain.national, province, city_reg, nmi, provincial, city)
+    return TraceWorld(chain, chain.national, province, city_reg, nmi, provincial, city)
+
+
+class TraceTemplate:
+    """The trace world built once per session on a node of its own, and the node's snapshot right after it."""
+
+    def __init__(self, client: ChainClient) -> None:
+        self.world = build_trace_world(new_chain(client))
+        self.snapshot = Snapshot(client)
+
+    def fresh(self) -> TraceWorld:
+        """The node back at the snapshot (clock included) and the world with fresh senders and an empty source."""
+        self.snapshot.restore()
+        chain, w = self.world.chain.fresh(), self.world
+
+        def lab(lab: TestLab) -> TestLab:
+            return replace(lab, admin=chain.actor(f"admin-{lab.code}"), writer=chain.actor(f"writer-{lab.code}"))
+
+        return TraceWorld(chain, chain.national, chain.actor("zhejiang"), chain.actor("hangzhou"),
+                          lab(w.nmi), lab(w.provincial), lab(w.city))  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def trace_template(own_node: Callable[[], AnvilNode]) -> TraceTemplate:
+    """The trace world, built when a test first needs it."""
+    return TraceTemplate(ChainClient(own_node().url))
+
+
+@pytest.fixture
+def trace_world(trace_template: TraceTemplate) -> TraceWorld:
+    """NMI → provincial institute → city lab (see :func:`build_trace_world`), exactly as built for every test."""
+    return trace_template.fresh()
 
 
 def calibration(

@@ -7,15 +7,9 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from eth_account import Account
-
-from tests.conftest import Chain
-from tests.verifier.conftest import TraceWorld, _lab, calibration, usci
+from tests.conftest import new_chain
+from tests.verifier.conftest import TraceWorld, build_trace_world, calibration
 from tracecert.chain.client import ChainClient
-from tracecert.chain.contracts import ChainContracts
-from tracecert.chain.deploy import deploy
-from tracecert.chain.sender import TransactionSender
-from tracecert.chain.types import Activity, LabKind
 
 __all__ = ["PDF", "build_world", "with_document"]
 
@@ -24,38 +18,9 @@ PDF = b"%PDF-1.7\n" + bytes(range(256)) * 40 + b"\n%%EOF\n"
 
 
 def build_world(client: ChainClient) -> TraceWorld:
-    """The same three labs as the ``trace_world`` fixture, on a fresh deployment, for a module-scoped world."""
-    national_account = Account.create()
-    client.set_balance(national_account.address, 10**22)
-    national = TransactionSender(client, national_account)
-    chain = Chain(
-        client, ChainContracts(client, deploy(client, national, national_authority=national.address)), national
-    )
-    c = chain.contracts
-    province, city_reg = chain.actor("zhejiang"), chain.actor("hangzhou")
-    c.register_regulator(chain.national, province.address, 330000, "浙江省市场监督管理局")
-    c.register_regulator(province, city_reg.address, 330100, "杭州市市场监督管理局")
-    now = chain.now()  # windows around the node's clock, however far earlier tests have moved it
-    start, end = now - 6 * 365 * 86_400, now + 10 * 365 * 86_400
-    pressure = {"PRESSURE": Activity.VERIFY | Activity.CALIBRATE, "JJG52": Activity.VERIFY}
-    labs = [
-        (
-            chain.national,
-            "12100000400000624",
-            "中国计量科学研究院",
-            LabKind.NMI,
-            110000,
-            {"PRESSURE": Activity.CALIBRATE},
-        ),
-        (province, "12330000470000212", "浙江省计量科学研究院", LabKind.LEGAL_METROLOGY_INSTITUTE, 330000, pressure),
-        (city_reg, "12330100470001234", "杭州市计量检定测试院", LabKind.LEGAL_METROLOGY_INSTITUTE, 330100, pressure),
-    ]
-    made = [
-        _lab(chain, reg, usci(body), name, kind, juris, scope, f"AUTH-{body[-4:]}", start, end)
-        for reg, body, name, kind, juris, scope in labs
-    ]
-    chain.advance(30 * 86_400)
-    return TraceWorld(chain, chain.national, province, city_reg, *made)
+    """The ``trace_world`` fixture's three labs on a fresh deployment of ``client``'s node, for a module-scoped
+    world on the session's node (which no snapshot revert touches)."""
+    return build_trace_world(new_chain(client))
 
 
 def with_document(world: TraceWorld, number: str, data: bytes, media_type: str) -> dict[str, Any]:

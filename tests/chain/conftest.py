@@ -8,7 +8,7 @@ institute in Jiangsu, each with an administrator, a writer account and a registe
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
@@ -18,7 +18,7 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from web3.contract import Contract
 
-from tests.conftest import Chain
+from tests.conftest import Chain, Snapshot
 from tracecert.certificate.canonical import CERTIFICATE_DOMAIN, lab_id
 from tracecert.certificate.merkle import MerkleBatch, build_batch
 from tracecert.certificate.signing import SigningKey, generate_key
@@ -26,6 +26,7 @@ from tracecert.chain.client import ChainClient
 from tracecert.chain.contracts import ChainContracts
 from tracecert.chain.deploy import deploy
 from tracecert.chain.errors import ContractReverted
+from tracecert.chain.node import AnvilNode
 from tracecert.chain.sender import Receipt, TransactionSender
 from tracecert.chain.types import Activity, LabKind
 
@@ -237,7 +238,6 @@ class WorldTemplate:
 
     def __init__(self, client: ChainClient) -> None:
         self.client = client
-        self.base = client.rpc("evm_snapshot", [])
         self.national: LocalAccount = Account.create()
         self.accounts: dict[str, LocalAccount] = {role: Account.create() for role in ROLES}
         for account in (self.national, *self.accounts.values()):
@@ -247,7 +247,7 @@ class WorldTemplate:
                             authority_name="国家市场监督管理总局")
         self.contracts = ChainContracts(client, deployment)
         self.world = _build_world(self._chain())
-        self.snapshot = client.rpc("evm_snapshot", [])
+        self.snapshot = Snapshot(client)
 
     def _chain(self) -> Chain:
         senders = {role: TransactionSender(self.client, account) for role, account in self.accounts.items()}
@@ -263,12 +263,8 @@ class WorldTemplate:
                      replace(w.js, admin=chain.actor("js.admin"), writer=chain.actor("js.writer")))
 
     def restore(self) -> None:
-        """Put the node back in the state right after the build (a snapshot is used up by its revert)."""
-        assert self.client.rpc("evm_revert", [self.snapshot]) is True
-        self.snapshot = self.client.rpc("evm_snapshot", [])
-
-    def close(self) -> None:
-        self.client.rpc("evm_revert", [self.base])
+        """Put the node back in the state right after the build."""
+        self.snapshot.restore()
 
 
 def _build_world(chain: Chain) -> World:
@@ -290,11 +286,9 @@ def _build_world(chain: Chain) -> World:
 
 
 @pytest.fixture(scope="session")
-def world_template(client: ChainClient) -> Iterator[WorldTemplate]:
-    """The world, built once for the session."""
-    template = WorldTemplate(client)
-    yield template
-    template.close()
+def world_template(own_node: Callable[[], AnvilNode]) -> WorldTemplate:
+    """The world, built once for the session on a node of its own (its reverts never touch another world)."""
+    return WorldTemplate(ChainClient(own_node().url))
 
 
 @pytest.fixture

@@ -152,10 +152,8 @@ class WorldTemplate:
 
     def __init__(self, client: ChainClient, directory: Path, url: str, postgres: PostgresServer | None) -> None:
         self.url, self.postgres = url, postgres
-        chain = new_chain(client)
-        core = RegistryCore(_settings(directory, url), _migrated(url), chain.contracts)
-        self.world = build_world(chain, core)
-        core.engine.dispose()
+        self.world = standalone_world(client, url, directory)
+        self.world.core.engine.dispose()
         self.snapshot = Snapshot(client)
 
     def copy(self, url: str, tmp_path: Path) -> LabWorld:
@@ -232,6 +230,13 @@ def onboard(
     onboard_lab(core, admin, code, name, public_key=own.public_key, fund_writer=True)
     held = onboard_lab(core, admin, code, name)  # registry-signing mode: a key the registry generates and holds
     return to_hex(lab), admin, own, held.key_id
+
+
+def standalone_world(client: ChainClient, url: str, directory: Path) -> LabWorld:
+    """The world on a fresh deployment of ``client``'s node over the empty database at ``url``: for a world kept
+    by a module on the session's node, which no snapshot revert touches."""
+    chain = new_chain(client)
+    return build_world(chain, RegistryCore(_settings(directory, url), _migrated(url), chain.contracts))
 
 
 def build_world(chain: Chain, core: RegistryCore) -> LabWorld:

@@ -13,20 +13,24 @@ import httpx
 import pytest
 
 from tests.hostile import DEEP_JSON, DEEP_OBJECT, HUGE_INT, assert_alive, service
-from tests.registry.conftest import LabWorld
+from tests.registry.conftest import LabWorld, standalone_world
+from tracecert.chain.client import ChainClient
 
 pytestmark = pytest.mark.chain
 
 
-@pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    """SQLite only: the parsing under test happens before any database work."""
-    return f"sqlite:///{tmp_path / 'registry.db'}"
+@pytest.fixture(scope="module")
+def world(client: ChainClient, tmp_path_factory: pytest.TempPathFactory) -> LabWorld:
+    """One world for the module, on SQLite: the parsing under test happens before any database work."""
+    directory = tmp_path_factory.mktemp("hostile")
+    return standalone_world(client, f"sqlite:///{directory / 'registry.db'}", directory)
 
 
-@pytest.fixture
-def running(world: LabWorld, tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes], Path]]:
-    """The world's registry database served by ``tracecert registry serve --no-worker``."""
+@pytest.fixture(scope="module")
+def running(world: LabWorld) -> Iterator[tuple[str, subprocess.Popen[bytes], Path]]:
+    """The world's registry database served by ``tracecert registry serve --no-worker``, one process for every
+    case: each case checks that it still lives after its request."""
+    tmp_path = world.core.settings.data_dir
     world.chain.contracts.deployment.save(tmp_path / "deployment.json")
     env = {
         "TRACECERT_REGISTRY_DATABASE_URL": world.core.settings.database,

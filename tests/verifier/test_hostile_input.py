@@ -15,6 +15,8 @@ import pytest
 
 from tests.hostile import DEEP_JSON, DEEP_OBJECT, DEEP_XML, HUGE_INT, assert_alive, impostor, service
 from tests.verifier.conftest import TraceWorld, chain_of_three
+from tests.verifier.world import build_world
+from tracecert.chain.client import ChainClient
 
 pytestmark = pytest.mark.chain
 
@@ -32,11 +34,15 @@ def _serve(
         yield url, process, log
 
 
-@pytest.fixture
-def running(trace_world: TraceWorld, tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes], Path, Any]]:
-    """``tracecert verifier serve`` on its own index, and a certificate anchored with its chain of standards."""
-    _, _, leaf = chain_of_three(trace_world)
-    with _serve(trace_world, tmp_path, None) as (url, process, log):
+@pytest.fixture(scope="module")
+def running(
+    client: ChainClient, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, subprocess.Popen[bytes], Path, Any]]:
+    """``tracecert verifier serve`` on its own index, and a certificate anchored with its chain of standards: one
+    process for every case (each checks that it still lives after its request), on a world of the module's own."""
+    world = build_world(client)
+    _, _, leaf = chain_of_three(world)
+    with _serve(world, tmp_path_factory.mktemp("hostile"), None) as (url, process, log):
         yield url, process, log, leaf
 
 

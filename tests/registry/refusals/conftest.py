@@ -17,18 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from eth_account import Account
 from fastapi.testclient import TestClient
 
 from registry.api import create_app
-from registry.core import RegistryCore
-from tests.conftest import Chain
-from tests.registry.conftest import LabWorld, _migrated, _settings, build_world
+from tests.registry.conftest import LabWorld, standalone_world
 from tests.registry.test_api import api, app_settings, bearer, drain, issue
 from tracecert.chain.client import ChainClient
-from tracecert.chain.contracts import ChainContracts
-from tracecert.chain.deploy import deploy
-from tracecert.chain.sender import TransactionSender
 
 #: ``api``, ``shared`` and ``anchored`` are fixtures (``api`` is test_api's, for the cases that need a fresh world).
 __all__ = [
@@ -73,17 +67,10 @@ def shared(
         url = f"sqlite:///{tmp / 'registry.db'}"
     else:
         url = str(request.getfixturevalue("postgres_server").new_database())
-    national_account = Account.create()
-    client.set_balance(national_account.address, 10**22)
-    national = TransactionSender(client, national_account)
-    chain = Chain(
-        client, ChainContracts(client, deploy(client, national, national_authority=national_account.address)), national
-    )
-    core = RegistryCore(_settings(tmp, url), _migrated(url), chain.contracts)
-    world = build_world(chain, core)
-    with TestClient(create_app(app_settings(world), core=core, run_worker=False)) as client_:
+    world = standalone_world(client, url, tmp)
+    with TestClient(create_app(app_settings(world), core=world.core, run_worker=False)) as client_:
         yield Shared(world, client_)
-    core.engine.dispose()
+    world.core.engine.dispose()
 
 
 def absent(shared: Shared, number_: str) -> None:

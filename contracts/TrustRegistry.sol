@@ -306,6 +306,12 @@ contract TrustRegistry is ITrustRegistry, Multicall {
         return reg.active && labState.status != 0 && _regulates(reg, labState);
     }
 
+    /// @inheritdoc ITrustRegistry
+    function isRegulatorOfRegion(address account, uint32 region) external view returns (bool) {
+        Regulator storage reg = _regulators[account];
+        return reg.active && _covers(reg.jurisdiction, region);
+    }
+
     // ---------------------------------------------------------------- views for verifiers
 
     /**

@@ -25,4 +25,7 @@ interface ITrustRegistry {
 
     /// @notice Whether `account` is an active regulator whose jurisdiction covers the lab.
     function isRegulatorOver(address account, uint32 labNumber) external view returns (bool);
+
+    /// @notice Whether `account` is an active regulator whose jurisdiction covers the GB/T 2260 region `region`.
+    function isRegulatorOfRegion(address account, uint32 region) external view returns (bool);
 }

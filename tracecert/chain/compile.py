@@ -34,6 +34,7 @@ OPTIMIZER_RUNS = 200
 CONTRACTS = {
     "TrustRegistry": "contracts/TrustRegistry.sol",
     "CertificateRegistry": "contracts/CertificateRegistry.sol",
+    "CreditRegistry": "contracts/CreditRegistry.sol",
 }
 
 

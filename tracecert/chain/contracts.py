@@ -19,11 +19,48 @@ from web3.contract import Contract
 
 from tracecert.chain.client import ChainClient, revert_guard
 from tracecert.chain.deploy import Deployment
-from tracecert.chain.errors import canonical_type
+from tracecert.chain.errors import DeploymentNotFound, canonical_type
 from tracecert.chain.sender import Receipt, TransactionSender
-from tracecert.chain.types import Activity, CertificateState, LabKind, RevocationReason, category_code, chain_time
+from tracecert.chain.types import (
+    Activity,
+    CertificateState,
+    LabKind,
+    RevocationReason,
+    SanctionKind,
+    SanctionReason,
+    SubjectKind,
+    category_code,
+    chain_time,
+)
 
-__all__ = ["BatchInfo", "CertificateStatus", "ChainContracts", "KeyInfo"]
+__all__ = ["BatchInfo", "CertificateStatus", "ChainContracts", "KeyInfo", "Sanction", "enterprise_subject"]
+
+_OPEN = (1 << 64) - 1
+
+
+def enterprise_subject(usci: str) -> bytes:
+    """The credit record's subject id of an enterprise: keccak256 of its unified social credit code (18 ASCII
+    characters, as the CreditRegistry computes it)."""
+    return keccak(text=usci)
+
+
+@dataclass(frozen=True)
+class Sanction:
+    """One entry of the on-chain credit record (计量信用记录) of a lab or an enterprise."""
+
+    subject: bytes
+    index: int
+    subject_kind: SubjectKind
+    kind: SanctionKind
+    reason: SanctionReason
+    region: int  # an enterprise's GB/T 2260 region (from its USCI); 0 for a lab
+    lifts: int | None  # for a LIFTING: the index of the entry it lifts
+    effective_from: int
+    effective_until: int | None  # exclusive; None when open-ended (until lifted)
+    recorded_at: int
+    recorded_by: str
+    decision_digest: bytes  # SHA-256 of the decision document
+    case_number: str
 
 
 @dataclass(frozen=True)
@@ -70,7 +107,11 @@ class ChainContracts:
         self.deployment = deployment
         self.trust: Contract = client.contract("TrustRegistry", deployment.trust_registry)
         self.certificates: Contract = client.contract("CertificateRegistry", deployment.certificate_registry)
-        self._events = _event_table(self.trust, self.certificates)
+        #: None on a deployment made before the CreditRegistry existed.
+        self.credit: Contract | None = (
+            client.contract("CreditRegistry", deployment.credit_registry) if deployment.credit_registry else None
+        )
+        self._events = _event_table(self.trust, self.certificates, *([self.credit] if self.credit else []))
 
     # ------------------------------------------------------------------ generic
 
@@ -297,6 +338,95 @@ class ChainContracts:
             "substituted_by",
         )
         return dict(zip(names, view, strict=True))
+
+
+    # ------------------------------------------------------------------ the credit record (CreditRegistry)
+
+    def _credit(self) -> Contract:
+        if self.credit is None:
+            raise DeploymentNotFound("this deployment has no CreditRegistry (deployed before the credit record)")
+        return self.credit
+
+    def record_sanction(
+        self,
+        sender: TransactionSender,
+        subject: bytes | str,
+        kind: SanctionKind,
+        reason: SanctionReason,
+        case_number: str,
+        decision_digest: bytes,
+        effective_from: int,
+        effective_until: int | None = None,
+    ) -> Receipt:
+        """Record a sanction against a lab (``subject`` its 32-byte lab id) or an enterprise (``subject`` its USCI),
+        by an active regulator over it. Idempotent per subject and case number."""
+        function, target = (
+            ("recordLabSanction", subject) if isinstance(subject, bytes) else ("recordEnterpriseSanction", subject)
+        )
+        key_subject = f"0x{subject.hex()}" if isinstance(subject, bytes) else subject
+        return self.transact(
+            sender,
+            self._credit(),
+            function,
+            target,
+            int(kind),
+            int(reason),
+            case_number,
+            decision_digest,
+            chain_time(effective_from),
+            0 if effective_until is None else chain_time(effective_until),
+            key=f"sanction:{key_subject}:{case_number}:{int(kind)}",
+        )
+
+    def lift_sanction(
+        self,
+        sender: TransactionSender,
+        subject: bytes,
+        index: int,
+        reason: SanctionReason,
+        case_number: str,
+        decision_digest: bytes,
+        effective_from: int,
+    ) -> Receipt:
+        """Lift entry ``index`` of ``subject`` from ``effective_from`` on (a new LIFTING entry)."""
+        return self.transact(
+            sender,
+            self._credit(),
+            "lift",
+            subject,
+            index,
+            int(reason),
+            case_number,
+            decision_digest,
+            chain_time(effective_from),
+            key=f"lift:0x{subject.hex()}:{index}",
+        )
+
+    def sanctions(self, subject: bytes) -> list[Sanction] | None:
+        """The whole credit record of ``subject``, oldest first; None when the deployment has no CreditRegistry."""
+        if self.credit is None:
+            return None
+        rows = self.call(self.credit, "entries", subject)
+        return [_sanction(subject, i, row) for i, row in enumerate(rows)]
+
+
+def _sanction(subject: bytes, index: int, row: Sequence[Any]) -> Sanction:
+    subject_kind, kind, reason, region, lifts, start, until, recorded_at, by, digest, case = row
+    return Sanction(
+        subject=subject,
+        index=index,
+        subject_kind=SubjectKind(subject_kind),
+        kind=SanctionKind(kind),
+        reason=SanctionReason(reason),
+        region=int(region),
+        lifts=int(lifts) - 1 if lifts else None,
+        effective_from=int(start),
+        effective_until=None if until == _OPEN else int(until),
+        recorded_at=int(recorded_at),
+        recorded_by=Web3.to_checksum_address(by),
+        decision_digest=bytes(digest),
+        case_number=str(case),
+    )
 
 
 def _event_table(*contracts: Contract) -> dict[bytes, tuple[Contract, str]]:

@@ -34,6 +34,8 @@ class Deployment:
     block_number: int
     tx_hashes: dict[str, str] = field(default_factory=dict)
     compiler: str = COMPILER_VERSION
+    #: The CreditRegistry (empty in deployment files written before it existed: the credit record is then unknown).
+    credit_registry: str = ""
 
     def save(self, path: Path) -> None:
         """Write the deployment file (atomically)."""
@@ -90,6 +92,13 @@ def find_deployment(client: ChainClient, path: Path) -> Deployment:
         raise DeploymentNotFound(
             f"no CertificateRegistry code at {deployment.certificate_registry} on chain {client.chain_id}"
         )
+    if deployment.credit_registry:
+        refs = load_artifact("CreditRegistry").get("immutableReferences", {})
+        expected = expected_runtime_code("CreditRegistry", dict.fromkeys(refs, trust_word))
+        if client.code(deployment.credit_registry) != expected:
+            raise DeploymentNotFound(
+                f"no CreditRegistry code at {deployment.credit_registry} on chain {client.chain_id}"
+            )
     return deployment
 
 
@@ -100,7 +109,8 @@ def deploy(
     national_authority: str,
     authority_name: str = "National metrology authority",
 ) -> Deployment:
-    """Deploy TrustRegistry (rooted at ``national_authority``) and CertificateRegistry from ``sender``.
+    """Deploy TrustRegistry (rooted at ``national_authority``), CertificateRegistry and CreditRegistry from
+    ``sender``.
 
     Raises:
         ContractReverted, TransactionFailed, ReceiptTimeout, ChainUnavailable: from sending.
@@ -114,6 +124,8 @@ def deploy(
 
     cert_data = load_artifact("CertificateRegistry")["bytecode"] + abi_encode(["address"], [trust_address]).hex()
     cert_receipt = sender.send(None, cert_data)
+    credit_data = load_artifact("CreditRegistry")["bytecode"] + abi_encode(["address"], [trust_address]).hex()
+    credit_receipt = sender.send(None, credit_data)
     return Deployment(
         chain_id=client.chain_id,
         trust_registry=trust_address,
@@ -121,5 +133,10 @@ def deploy(
         national_authority=Web3.to_checksum_address(national_authority),
         deployer=sender.address,
         block_number=trust_receipt.block_number,
-        tx_hashes={"TrustRegistry": trust_receipt.tx_hash, "CertificateRegistry": cert_receipt.tx_hash},
+        tx_hashes={
+            "TrustRegistry": trust_receipt.tx_hash,
+            "CertificateRegistry": cert_receipt.tx_hash,
+            "CreditRegistry": credit_receipt.tx_hash,
+        },
+        credit_registry=Web3.to_checksum_address(str(credit_receipt.contract_address)),
     )

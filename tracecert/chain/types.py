@@ -15,6 +15,9 @@ __all__ = [
     "LabKind",
     "LabStatus",
     "RevocationReason",
+    "SanctionKind",
+    "SanctionReason",
+    "SubjectKind",
     "category_code",
     "category_from_bytes",
     "chain_time",
@@ -97,7 +100,62 @@ class RevocationReason(_Named, IntEnum):
         return f"{reason.zh} / {reason.en}"
 
 
+class SubjectKind(_Named, IntEnum):
+    """Whom a credit record entry is about (CreditRegistry ``SUBJECT_*``)."""
+
+    LAB = 1
+    ENTERPRISE = 2
+
+
+class SanctionKind(_Named, IntEnum):
+    """Kind of a credit record entry (CreditRegistry ``KIND_*``); a LIFTING ends an earlier entry."""
+
+    WARNING = 1
+    RECTIFICATION = 2
+    FINE = 3
+    SUSPENSION = 4
+    BLACKLIST = 5
+    LIFTING = 6
+
+
+class SanctionReason(_Named, IntEnum):
+    """Why a regulator acted: the reason of a credit record entry, and of a lab's suspension or revocation on the
+    TrustRegistry (1..10; the contracts refuse 0)."""
+
+    FALSE_CERTIFICATE = 1
+    FORGED_DATA = 2
+    OUTSIDE_SCOPE = 3
+    UNQUALIFIED_STAFF = 4
+    STANDARD_NOT_TRACEABLE = 5
+    REFUSED_INSPECTION = 6
+    OVERDUE_VERIFICATION = 7
+    NONCONFORMING_INSTRUMENTS = 8
+    RECTIFIED = 9
+    OTHER = 10
+
+
 _NAMES: dict[str, dict[int, tuple[str, str]]] = {
+    "SubjectKind": {1: ("检定校准机构", "lab"), 2: ("企业", "enterprise")},
+    "SanctionKind": {
+        1: ("警告", "warning"),
+        2: ("责令整改", "rectification order"),
+        3: ("罚款", "fine"),
+        4: ("暂停资质", "suspension"),
+        5: ("列入失信黑名单", "blacklisting"),
+        6: ("解除", "lifting"),
+    },
+    "SanctionReason": {
+        1: ("出具虚假计量证书", "issuing false certificates"),
+        2: ("伪造计量数据", "forged measurement data"),
+        3: ("超出授权范围开展检定校准", "work outside the authorized scope"),
+        4: ("检定校准人员不具备资格", "unqualified personnel"),
+        5: ("计量标准未有效溯源", "reference standards not traceable"),
+        6: ("拒绝或阻碍监督检查", "refused or obstructed inspection"),
+        7: ("强检计量器具未按期检定", "mandatory instruments not verified in time"),
+        8: ("使用不合格计量器具", "non-conforming instruments in use"),
+        9: ("已完成整改", "rectification completed"),
+        10: ("其他违法违规行为", "other violation"),
+    },
     "LabKind": {
         1: ("国家计量院", "national metrology institute"),
         2: ("法定计量检定机构", "legal metrology institute"),

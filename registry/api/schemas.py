@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
     "AcceptedOut",
@@ -46,11 +46,19 @@ class BulkErrorOut(_Out):
 
 
 class BulkItemOut(_Out):
-    """One bulk item's result: ``ok`` with the AcceptedOut fields, or ``error``."""
+    """One bulk item's result: ``ok`` with the AcceptedOut fields (``digest`` … ``public``), or ``error``."""
 
-    index: int
-    ok: bool
-    error: BulkErrorOut | None = None
+    index: int = Field(description="The item's position in the request, from 0")
+    ok: bool = Field(description="Accepted (now, before, or queued again); else refused with ``error``")
+    error: BulkErrorOut | None = Field(None, description="Why the item was refused (only when not ``ok``)")
+    digest: str | None = Field(None, description="As in AcceptedOut (only when ``ok``)")
+    certificate_number: str | None = Field(None, description="As in AcceptedOut (only when ``ok``)")
+    lab_id: str | None = Field(None, description="As in AcceptedOut (only when ``ok``)")
+    status: str | None = Field(None, description="As in AcceptedOut (only when ``ok``)")
+    created: bool | None = Field(None, description="As in AcceptedOut: accepted by this request (only when ``ok``)")
+    requeued: bool | None = Field(None, description="As in AcceptedOut: had failed, queued again (only when ``ok``)")
+    signed_by: str | None = Field(None, description="As in AcceptedOut: LAB or REGISTRY (only when ``ok``)")
+    public: bool | None = Field(None, description="As in AcceptedOut: published now (only when ``ok``)")
 
 
 class BulkOut(_Out):

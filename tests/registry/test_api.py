@@ -289,43 +289,6 @@ def test_a_retry_publishes_and_false_never_unpublishes(api: TestClient, world: L
         assert api.get(f"/v1/certificates/{result['digest']}").json()["public"] is True
 
 
-def test_publish_before_and_after_anchoring(api: TestClient, world: LabWorld) -> None:
-    digest = issue(api, world, "JD2026-93001")["digest"]
-    published = api.post(f"/v1/certificates/{digest}/publish", headers=bearer(world.token))
-    assert published.status_code == 200
-    view = published.json()
-    assert view["digest"] == digest and view["public"] is True and view["status"] == "pending"
-    assert view["record"]["certificate_number"] == "JD2026-93001"  # the caller's view: the lab sees its record
-    pending = _bundle(api, digest)
-    assert (pending.status_code, pending.json()["error"]["code"]) == (404, "NOT_ANCHORED")
-    drain(world)
-    assert _bundle(api, digest).status_code == 200
-    twice = api.post(f"/v1/certificates/{digest}/publish", headers=bearer(world.regulator_token))
-    assert twice.status_code == 200 and twice.json()["public"] is True and twice.json()["status"] == "anchored"
-    # A revoked standard stays published: verifiers of what it calibrated must see it revoked.
-    assert (
-        api.post(f"/v1/certificates/{digest}/revoke", json={"reason": 1}, headers=bearer(world.token)).status_code
-        == 202
-    )
-    drain(world)
-    assert _bundle(api, digest).status_code == 200
-    assert api.get(f"/v1/certificates/{digest}").json()["public"] is True
-
-
-def test_revoke_by_the_lab_goes_on_chain(api: TestClient, world: LabWorld) -> None:
-    digest = issue(api, world, "JD2026-30001")["digest"]
-    drain(world)
-    response = api.post(f"/v1/certificates/{digest}/revoke", json={"reason": 1}, headers=bearer(world.token))
-    assert response.status_code == 202
-    op = response.json()
-    assert (op["op"], op["state"], op["reason"], op["reason_name"]) == ("revoke", "pending", 1, "ERROR_IN_CONTENT")
-    drain(world)
-    status = world.chain.contracts.status(from_hex(world.lab_id), from_hex(digest))
-    assert status.state == CertificateState.REVOKED and status.reason == 1
-    lifecycle = api.get(f"/v1/certificates/{digest}").json()["lifecycle"]
-    assert lifecycle["state"] == "done" and lifecycle["tx_hash"]
-
-
 def test_revoke_by_the_regulator_with_a_named_reason_and_iso_time(api: TestClient, world: LabWorld) -> None:
     digest = issue(api, world, "JD2026-30002")["digest"]
     drain(world)

@@ -37,10 +37,12 @@ def database_url(tmp_path: Path) -> str:
 
 
 @contextmanager
-def served(core: RegistryCore) -> Iterator[str]:
-    """The registry app of ``core`` (with its anchoring worker) served by uvicorn on a free port."""
+def served(core: RegistryCore, *, run_worker: bool = True) -> Iterator[str]:
+    """The registry app of ``core`` (with its anchoring worker, unless ``run_worker`` is false: the test drains it
+    itself) served by uvicorn on a free port."""
     port = free_port()
-    server = serve_in_thread("registry", create_app(core.settings, core=core, run_worker=True), "127.0.0.1", port)
+    app = create_app(core.settings, core=core, run_worker=run_worker)
+    server = serve_in_thread("registry", app, "127.0.0.1", port)
     try:
         yield f"http://127.0.0.1:{port}"
     finally:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-from tracecert.chain.contracts import BatchInfo, CertificateStatus, ChainContracts, KeyInfo
+from tracecert.chain.contracts import BatchInfo, CertificateStatus, ChainContracts, KeyInfo, Sanction
 from tracecert.chain.errors import ContractReverted
 from tracecert.chain.types import Activity, CertificateState, LabKind, LabStatus, category_code
 
@@ -72,6 +72,10 @@ class ChainView(Protocol):
         """Digests that anchored batches of the lab list under this certificate number, as far as the view knows
         batch contents (the number is the listing's word, to be confirmed by each record); empty if it cannot tell.
         """
+
+    def sanctions(self, subject: bytes) -> list[Sanction] | None:
+        """The credit record of a lab (its id) or an enterprise (:func:`~tracecert.chain.contracts.enterprise_subject`),
+        oldest first; None when the deployment has no CreditRegistry."""
 
 
 class LiveChainView:
@@ -148,6 +152,10 @@ class LiveChainView:
     def numbered(self, lab_id: bytes, number: str) -> list[bytes]:
         """See :class:`ChainView`: the contracts hold roots, not contents, so a node cannot tell."""
         return []
+
+    def sanctions(self, subject: bytes) -> list[Sanction] | None:
+        """See :class:`ChainView`."""
+        return self.contracts.sanctions(subject)
 
 
 T = TypeVar("T")
@@ -229,6 +237,10 @@ class CachedChainView:
     def numbered(self, lab_id: bytes, number: str) -> list[bytes]:
         """See :class:`ChainView`."""
         return self._ask(("numbered", lab_id, number), lambda: self.inner.numbered(lab_id, number))
+
+    def sanctions(self, subject: bytes) -> list[Sanction] | None:
+        """See :class:`ChainView`."""
+        return self._ask(("sanctions", subject), lambda: self.inner.sanctions(subject))
 
 
 _NONE = CertificateStatus(CertificateState.NONE, 0, 0, 0, None)

@@ -2,23 +2,26 @@
 
 Identity: signed with a key of the lab, the key the batch was anchored with, valid at issue and at anchoring.
 Authorization: the lab registered under the name the record gives, active, authorized and in scope at the work
-and issue dates and at anchoring, and of a kind that may verify.
+and issue dates and at anchoring, and of a kind that may verify; and its credit record at issue (a warning).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from tracecert.certificate.canonical import from_hex, to_hex
 from tracecert.certificate.errors import CertificateError
 from tracecert.certificate.model import CertificateRecord, Kind
 from tracecert.certificate.signing import verify_signature
-from tracecert.chain.contracts import BatchInfo
+from tracecert.chain.contracts import BatchInfo, Sanction
 from tracecert.chain.types import VERIFYING_KINDS, Activity, LabStatus
+from tracecert.credit import Grade, standing
 from tracecert.instruments import category_label
 from tracecert.verification.chainview import ChainView, LabState
 from tracecert.verification.evidence import Evidence, Policy
 from tracecert.verification.report import Report
 
-__all__ = ["check_lab", "check_signature"]
+__all__ = ["check_credit", "check_lab", "check_signature", "credit_grade", "sanction_view"]
 
 #: The moments and dates a lab's status and authorization are judged at, in Chinese.
 _MOMENT_ZH = {"issue": "签发时", "anchoring": "存证时"}
@@ -161,4 +164,51 @@ def check_lab(
             "" if allowed else f"the lab is a {lab.kind.en}",
             zh="" if allowed else f"该机构为{lab.kind.zh}",
         )
+    check_credit(report, lab_id, issue_t, chain, policy)
     return lab
+
+
+def check_credit(report: Report, lab_id: bytes, issue_t: int, chain: ChainView, policy: Policy) -> None:
+    """LAB_CREDIT: no sanction against the lab in force at issue (a warning, not an error: the lab's status on
+    the TrustRegistry decides whether it could issue). The report's certificate carries the lab's credit grade now
+    and at issue (:mod:`tracecert.credit`). Skipped on a deployment without a credit record."""
+    record = chain.sanctions(lab_id)
+    if record is None:
+        report.add("LAB_CREDIT", None, "this deployment has no credit record (CreditRegistry)")
+        return
+    now, at_issue = standing(record, chain.now()), standing(record, issue_t)
+    report.certificate["lab_credit"] = {
+        "grade": credit_grade(now.grade),
+        "grade_at_issue": credit_grade(at_issue.grade),
+        "in_force": [sanction_view(e, policy) for e in now.in_force],
+        "in_force_at_issue": [sanction_view(e, policy) for e in at_issue.in_force],
+    }
+    clean = not at_issue.in_force
+    report.add(
+        "LAB_CREDIT",
+        clean,
+        "" if clean else "; ".join(f"{e.kind.en} ({e.reason.en}), {e.case_number}" for e in at_issue.in_force),
+        zh="" if clean else "；".join(f"{e.kind.zh}（{e.reason.zh}），{e.case_number}" for e in at_issue.in_force),
+        grade_at_issue=at_issue.grade.value,
+    )
+
+
+def credit_grade(grade: Grade) -> dict[str, str]:
+    """A grade as answers carry it: its letter and its names."""
+    return {"code": grade.value, "zh": grade.zh, "en": grade.en}
+
+
+def sanction_view(entry: Sanction, policy: Policy) -> dict[str, Any]:
+    """One credit record entry as answers carry it: every code with its names, every time as a person reads it."""
+    return {
+        "index": entry.index,
+        "kind": {"code": entry.kind.name, "zh": entry.kind.zh, "en": entry.kind.en},
+        "reason": {"code": entry.reason.name, "zh": entry.reason.zh, "en": entry.reason.en},
+        "case_number": entry.case_number,
+        "decision_sha256": to_hex(entry.decision_digest),
+        "effective_from": policy.when(entry.effective_from),
+        "effective_until": None if entry.effective_until is None else policy.when(entry.effective_until),
+        "lifts": entry.lifts,
+        "recorded_at": policy.when(entry.recorded_at),
+        "recorded_by": entry.recorded_by,
+    }

@@ -180,6 +180,14 @@ CHECKS: dict[str, CheckSpec] = dict(
             "该机构类型无权出具检定证书",
             "this kind of lab may not issue verification certificates",
         ),
+        _spec(
+            "LAB_CREDIT",
+            "authorization",
+            W,
+            "出具时该机构有在效的信用惩戒（警告、责令整改、罚款、暂停资质或列入失信黑名单）",
+            "a sanction against the lab (warning, rectification order, fine, suspension or blacklisting) was in force "
+            "when the certificate was issued",
+        ),
         # kind: is it what it claims to be?
         _spec(
             "KIND_AS_EXPECTED",
@@ -311,6 +319,7 @@ _NAMES = {
     "LAB_AUTHORIZED_AT_ISSUE": ("签发时机构授权有效", "Lab authorized at issue"),
     "LAB_SCOPE": ("在授权范围内", "Within the lab's scope"),
     "LAB_KIND_FOR_VERIFICATION": ("机构类型可出具检定证书", "Lab kind may verify"),
+    "LAB_CREDIT": ("签发时机构无在效的信用惩戒", "No sanction against the lab at issue"),
     "KIND_AS_EXPECTED": ("证书类型符合要求", "Kind as required"),
     "MANDATORY_NEEDS_VERIFICATION": ("强检器具使用检定证书", "Mandatory instrument verified, not calibrated"),
     "ISSUED_BEFORE_ANCHOR": ("先签发后存证", "Issued before anchoring"),
@@ -345,6 +354,7 @@ _FIELDS = {
     "LAB_AUTHORIZED_AT_ISSUE": "dates.performance_begin",
     "LAB_SCOPE": "item.category_code",
     "LAB_KIND_FOR_VERIFICATION": "kind",
+    "LAB_CREDIT": "lab.lab_id",
     "KIND_AS_EXPECTED": "kind",
     "MANDATORY_NEEDS_VERIFICATION": "customer.mandatory_verification",
     "ISSUED_BEFORE_ANCHOR": "dates.issue_date",

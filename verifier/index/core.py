@@ -19,13 +19,24 @@ from sqlalchemy import (
     func,
     select,
 )
+from web3 import Web3
 
 from tracecert.certificate.canonical import number_tag
 from tracecert.chain.client import ChainClient, revert_guard
-from tracecert.chain.contracts import BatchInfo, CertificateStatus, KeyInfo
+from tracecert.chain.contracts import BatchInfo, CertificateStatus, KeyInfo, Sanction
 from tracecert.chain.deploy import Deployment
 from tracecert.chain.errors import ChainError, ChainUnavailable
-from tracecert.chain.types import Activity, CertificateState, LabKind, LabStatus, category_code, chain_time
+from tracecert.chain.types import (
+    Activity,
+    CertificateState,
+    LabKind,
+    LabStatus,
+    SanctionKind,
+    SanctionReason,
+    SubjectKind,
+    category_code,
+    chain_time,
+)
 from tracecert.verification.chainview import ChainView, LabState
 from verifier.index.contents import (
     BatchFetcher,
@@ -58,6 +69,7 @@ from verifier.index.queries import (
     Q_LAB,
     Q_META,
     Q_META_VALUE,
+    Q_SANCTIONS,
     Q_SCOPE,
     Q_STATUS,
     Q_TIP,
@@ -143,9 +155,11 @@ class Index:
         self.clock = clock
         self._trust = deployment.trust_registry.lower()
         self._certs = deployment.certificate_registry.lower()
-        self._specs = event_specs(
-            {"TrustRegistry": deployment.trust_registry, "CertificateRegistry": deployment.certificate_registry}
-        )
+        contracts = {"TrustRegistry": deployment.trust_registry, "CertificateRegistry": deployment.certificate_registry}
+        if deployment.credit_registry:
+            contracts["CreditRegistry"] = deployment.credit_registry
+        self._specs = event_specs(contracts)
+        self._addresses = [address.lower() for address in contracts.values()]
         self._sync_lock = threading.Lock()
         self.catch_up, self.catch_up_interval = catch_up, catch_up_interval
         self._catch_up_lock = threading.Lock()
@@ -240,7 +254,7 @@ class Index:
                 try:
                     logs = self._rpc(
                         "eth_getLogs",
-                        [{"fromBlock": hex(first), "toBlock": hex(last), "address": [self._trust, self._certs]}],
+                        [{"fromBlock": hex(first), "toBlock": hex(last), "address": self._addresses}],
                     )
                 except ChainUnavailable:
                     raise
@@ -399,6 +413,29 @@ class Index:
         """See :class:`~tracecert.verification.chainview.ChainView`."""
         row = Q_LAB.first(self._db(), lab=bytes(lab_id))
         return None if row is None else str(row.name)
+
+    def sanctions(self, subject: bytes) -> list[Sanction] | None:
+        """See :class:`~tracecert.verification.chainview.ChainView`: from the SanctionRecorded events."""
+        if not self.deployment.credit_registry:
+            return None
+        return [
+            Sanction(
+                subject=bytes(row.subject),
+                index=row.entry_index,
+                subject_kind=SubjectKind(row.subject_kind),
+                kind=SanctionKind(row.kind),
+                reason=SanctionReason(row.reason),
+                region=row.region,
+                lifts=row.lifts,
+                effective_from=row.effective_from,
+                effective_until=row.effective_until,
+                recorded_at=row.recorded_at,
+                recorded_by=Web3.to_checksum_address(row.recorded_by),
+                decision_digest=bytes(row.decision_digest),
+                case_number=row.case_number,
+            )
+            for row in Q_SANCTIONS.all(self._db(), subject=bytes(subject))
+        ]
 
     def batch_published(self, root: bytes) -> bool | None:
         """See :class:`~tracecert.verification.chainview.ChainView`: from :meth:`contents_state`; None without any

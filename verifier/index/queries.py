@@ -23,6 +23,7 @@ from verifier.index.schema import (
     labs_table,
     leaves_table,
     meta_table,
+    sanctions_table,
     scopes_table,
     statuses_table,
 )
@@ -44,6 +45,7 @@ __all__ = [
     "Q_LEAVES",
     "Q_META",
     "Q_META_VALUE",
+    "Q_SANCTIONS",
     "Q_SCOPE",
     "Q_STATUS",
     "Q_STATUS_AT",
@@ -102,6 +104,11 @@ Q_KEY = Query(
     ).where(keys_table.c.key_id == bindparam("key_id"))
 )
 Q_BATCH = Query(select(batches_table).where(batches_table.c.root == bindparam("root")))
+Q_SANCTIONS = Query(
+    select(sanctions_table)
+    .where(sanctions_table.c.subject == bindparam("subject", type_=LargeBinary))
+    .order_by(sanctions_table.c.entry_index)
+)
 Q_STATUS = Query(
     select(statuses_table).where(statuses_table.c.lab_id == LAB_PARAM, statuses_table.c.digest == bindparam("digest"))
 )

@@ -53,6 +53,7 @@ __all__ = [
     "metadata",
     "regulator_changes_table",
     "regulators_table",
+    "sanctions_table",
     "scopes_table",
     "sqlite_engine",
     "statuses_table",
@@ -60,7 +61,7 @@ __all__ = [
 ]
 
 #: Stored in the ``meta`` table; a file of another version is refused (rebuild it).
-SCHEMA_VERSION = "2"  # 2: leaves.number_tag (private numbers are listed as tags)
+SCHEMA_VERSION = "3"  # 2: leaves.number_tag (private numbers are listed as tags); 3: sanctions (credit record)
 
 
 class UInt64(TypeDecorator[int]):
@@ -261,6 +262,25 @@ leaves_table = Table(
     SqlIndex("ix_leaves_serial", "serial_number"),
     SqlIndex("ix_leaves_at", "block_number"),
 )
+sanctions_table = Table(
+    "sanctions",
+    metadata,
+    Column("subject", LargeBinary, primary_key=True),  # a lab id, or keccak256 of an enterprise's USCI
+    Column("entry_index", Integer, primary_key=True),
+    Column("subject_kind", Integer, nullable=False),
+    Column("kind", Integer, nullable=False),
+    Column("reason", Integer, nullable=False),
+    Column("region", Integer, nullable=False),
+    Column("lifts", Integer),  # the index of the entry a LIFTING lifts
+    Column("effective_from", UInt64, nullable=False),
+    Column("effective_until", UInt64),  # None: open-ended
+    Column("recorded_at", UInt64, nullable=False),
+    Column("recorded_by", String, nullable=False),
+    Column("decision_digest", LargeBinary, nullable=False),
+    Column("case_number", Text, nullable=False),
+    *_at(),
+    SqlIndex("ix_sanctions_at", "block_number"),
+)
 
 #: Every table whose rows come from a block; a rollback deletes their rows above the fork point.
 BLOCK_TABLES = (
@@ -277,6 +297,7 @@ BLOCK_TABLES = (
     batches_table,
     statuses_table,
     leaves_table,
+    sanctions_table,
 )
 
 

@@ -28,6 +28,7 @@ from verifier.index.schema import (
     meta_table,
     regulator_changes_table,
     regulators_table,
+    sanctions_table,
     scopes_table,
     statuses_table,
     writers_table,
@@ -215,6 +216,26 @@ def _certificate_substituted(rows: Rows, e: Event, d: Deployment) -> None:
     rows.add(statuses_table, row | e.at)
 
 
+def _sanction_recorded(rows: Rows, e: Event, d: Deployment) -> None:
+    subject_kind, kind, reason, region, lifts, start, until, recorded_at, by, digest, case = e.args["entry"]
+    row = {
+        "subject": e.args["subject"],
+        "entry_index": e.args["index"],
+        "subject_kind": subject_kind,
+        "kind": kind,
+        "reason": reason,
+        "region": region,
+        "lifts": lifts - 1 if lifts else None,
+        "effective_from": start,
+        "effective_until": None if until == (1 << 64) - 1 else until,
+        "recorded_at": recorded_at,
+        "recorded_by": str(by).lower(),
+        "decision_digest": bytes(digest),
+        "case_number": case,
+    }
+    rows.add(sanctions_table, row | e.at)
+
+
 #: The events the index keeps, each with the handler that turns it into rows.
 HANDLERS: dict[str, Handler] = {
     "RegulatorRegistered": _regulator_registered,
@@ -230,6 +251,7 @@ HANDLERS: dict[str, Handler] = {
     "BatchAnchored": _batch_anchored,
     "CertificateRevoked": _certificate_revoked,
     "CertificateSubstituted": _certificate_substituted,
+    "SanctionRecorded": _sanction_recorded,
 }
 
 

@@ -17,14 +17,16 @@ A       良好         nothing in force
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
+from tracecert.certificate.canonical import to_hex
 from tracecert.chain.contracts import Sanction
 from tracecert.chain.types import SanctionKind
 
-__all__ = ["CreditStanding", "Grade", "in_force", "standing"]
+__all__ = ["CreditStanding", "Grade", "entry_view", "grade_view", "in_force", "standing"]
 
 
 class Grade(StrEnum):
@@ -90,3 +92,27 @@ def standing(record: Sequence[Sanction], at: int) -> CreditStanding:
     current = in_force(record, at)
     grade = max((GRADE_OF_KIND[e.kind] for e in current), default=Grade.A)
     return CreditStanding(at, grade, tuple(current))
+
+
+def grade_view(grade: Grade) -> dict[str, str]:
+    """A grade as answers carry it: its letter and its names."""
+    return {"code": grade.value, "zh": grade.zh, "en": grade.en}
+
+
+def entry_view(entry: Sanction, when: Callable[[int], str]) -> dict[str, Any]:
+    """One credit record entry as answers carry it: every code with its names, every time as ``when`` shows it to
+    a person (e.g. :meth:`tracecert.verification.evidence.Policy.when`)."""
+    return {
+        "index": entry.index,
+        "subject_kind": {"code": entry.subject_kind.name, "zh": entry.subject_kind.zh, "en": entry.subject_kind.en},
+        "kind": {"code": entry.kind.name, "zh": entry.kind.zh, "en": entry.kind.en},
+        "reason": {"code": entry.reason.name, "zh": entry.reason.zh, "en": entry.reason.en},
+        "case_number": entry.case_number,
+        "decision_sha256": to_hex(entry.decision_digest),
+        "effective_from": when(entry.effective_from),
+        "effective_until": None if entry.effective_until is None else when(entry.effective_until),
+        "lifts": entry.lifts,
+        "region": entry.region or None,
+        "recorded_at": when(entry.recorded_at),
+        "recorded_by": entry.recorded_by,
+    }

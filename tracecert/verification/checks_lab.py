@@ -7,21 +7,19 @@ and issue dates and at anchoring, and of a kind that may verify; and its credit 
 
 from __future__ import annotations
 
-from typing import Any
-
 from tracecert.certificate.canonical import from_hex, to_hex
 from tracecert.certificate.errors import CertificateError
 from tracecert.certificate.model import CertificateRecord, Kind
 from tracecert.certificate.signing import verify_signature
-from tracecert.chain.contracts import BatchInfo, Sanction
+from tracecert.chain.contracts import BatchInfo
 from tracecert.chain.types import VERIFYING_KINDS, Activity, LabStatus
-from tracecert.credit import Grade, standing
+from tracecert.credit import entry_view, grade_view, standing
 from tracecert.instruments import category_label
 from tracecert.verification.chainview import ChainView, LabState
 from tracecert.verification.evidence import Evidence, Policy
 from tracecert.verification.report import Report
 
-__all__ = ["check_credit", "check_lab", "check_signature", "credit_grade", "sanction_view"]
+__all__ = ["check_credit", "check_lab", "check_signature"]
 
 #: The moments and dates a lab's status and authorization are judged at, in Chinese.
 _MOMENT_ZH = {"issue": "签发时", "anchoring": "存证时"}
@@ -178,10 +176,10 @@ def check_credit(report: Report, lab_id: bytes, issue_t: int, chain: ChainView, 
         return
     now, at_issue = standing(record, chain.now()), standing(record, issue_t)
     report.certificate["lab_credit"] = {
-        "grade": credit_grade(now.grade),
-        "grade_at_issue": credit_grade(at_issue.grade),
-        "in_force": [sanction_view(e, policy) for e in now.in_force],
-        "in_force_at_issue": [sanction_view(e, policy) for e in at_issue.in_force],
+        "grade": grade_view(now.grade),
+        "grade_at_issue": grade_view(at_issue.grade),
+        "in_force": [entry_view(e, policy.when) for e in now.in_force],
+        "in_force_at_issue": [entry_view(e, policy.when) for e in at_issue.in_force],
     }
     clean = not at_issue.in_force
     report.add(
@@ -191,24 +189,3 @@ def check_credit(report: Report, lab_id: bytes, issue_t: int, chain: ChainView, 
         zh="" if clean else "；".join(f"{e.kind.zh}（{e.reason.zh}），{e.case_number}" for e in at_issue.in_force),
         grade_at_issue=at_issue.grade.value,
     )
-
-
-def credit_grade(grade: Grade) -> dict[str, str]:
-    """A grade as answers carry it: its letter and its names."""
-    return {"code": grade.value, "zh": grade.zh, "en": grade.en}
-
-
-def sanction_view(entry: Sanction, policy: Policy) -> dict[str, Any]:
-    """One credit record entry as answers carry it: every code with its names, every time as a person reads it."""
-    return {
-        "index": entry.index,
-        "kind": {"code": entry.kind.name, "zh": entry.kind.zh, "en": entry.kind.en},
-        "reason": {"code": entry.reason.name, "zh": entry.reason.zh, "en": entry.reason.en},
-        "case_number": entry.case_number,
-        "decision_sha256": to_hex(entry.decision_digest),
-        "effective_from": policy.when(entry.effective_from),
-        "effective_until": None if entry.effective_until is None else policy.when(entry.effective_until),
-        "lifts": entry.lifts,
-        "recorded_at": policy.when(entry.recorded_at),
-        "recorded_by": entry.recorded_by,
-    }

@@ -18,8 +18,12 @@ The story (dated on the day of seeding, so the demo is always current)::
 
 Each child's ``standards_used[].certificate_digest`` is its parent's digest, and the parent was valid over the
 child's dates. Twists a verifier shows: a fuel-dispenser certificate revoked on the city regulator's order, a
-pressure-gauge certificate substituted by a corrected replacement (``replaces``), and an attempt to reuse the
-fuel dispenser's certificate number for another dispenser (refused, recorded as a fraud signal).
+pressure-gauge certificate substituted by a corrected replacement (``replaces``), an attempt to reuse the
+fuel dispenser's certificate number for another dispenser (refused, recorded as a fraud signal), and, on the credit
+record (一公开), the city regulator's rectification order against the city lab, lifted two days before the story's
+day once the lab had rectified (its grade is A again, its history kept), and its warning, in force, to the gas
+station whose dispenser's certificate it had revoked (the decision documents are in ``<data_dir>/demo/``, their
+SHA-256 on chain).
 
 The NMI signs its own certificates (lab-signing mode, a key file in the data directory); the other labs let the
 registry sign. The certificates of reference standards (the NMI's and the institute's, which others cite in
@@ -36,6 +40,7 @@ the institute and the city lab work that same day, each after its standard's cer
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import os
 from dataclasses import asdict, dataclass, field
@@ -63,9 +68,11 @@ from tracecert.certificate.canonical import certificate_digest, to_hex
 from tracecert.certificate.canonical import lab_id as derive_lab_id
 from tracecert.certificate.model import record_from_json
 from tracecert.certificate.signing import SigningKey, generate_key, load_key_file, save_key_file
+from tracecert.chain.contracts import enterprise_subject
 from tracecert.chain.local import DevKeyring
-from tracecert.chain.types import RevocationReason
-from tracecert_app.story import LABS, PARENTS, REGULATORS, STANDARDS, TITLES, Story
+from tracecert.chain.types import RevocationReason, SanctionKind, SanctionReason
+from tracecert.credit import standing
+from tracecert_app.story import LABS, NORTH_STATION, PARENTS, REGULATORS, STANDARDS, TITLES, Story
 
 __all__ = ["DEMO_KEY_PASSPHRASE", "DemoError", "DemoSummary", "demo_certificate_count", "seed_demo"]
 
@@ -91,6 +98,8 @@ class DemoSummary:
     certificates: dict[str, dict[str, Any]]
     fraud_signal: dict[str, str]
     nmi_key_file: str
+    #: The credit record entries the story recorded: subject, grade, kind, reason, case number, decision file.
+    credit: list[dict[str, str]] = field(default_factory=list)
     nmi_key_passphrase: str = DEMO_KEY_PASSPHRASE
     notes: list[str] = field(default_factory=list)
 
@@ -237,6 +246,8 @@ def seed_demo(core: RegistryCore, data_dir: Path, *, today: dt.date | None = Non
     fraud = _number_reuse(core, principals["city"], records, digests)
     created |= fraud.pop("new") == "yes"
     worker.drain()
+    credit, recorded = _credit_record(core, data_dir, day)
+    created |= recorded
 
     summary = DemoSummary(
         created=created,
@@ -265,6 +276,7 @@ def seed_demo(core: RegistryCore, data_dir: Path, *, today: dt.date | None = Non
         certificates={name: _describe(core, name, digest) for name, digest in digests.items()},
         fraud_signal=fraud,
         nmi_key_file=str(_nmi_key_path(data_dir)),
+        credit=credit,
     )
     state["summary"] = summary.to_dict()
     _save_state(data_dir, state)
@@ -334,6 +346,90 @@ def _number_reuse(core: RegistryCore, city: Any, records: Story, digests: dict[s
         "attempted_digest": signal.attempted_digest,
         "new": new,
     }
+
+
+#: The story's credit record: (subject, kind, reason, case number, days before seeding it took effect, days in
+#: force, days before seeding it was lifted or None, the decision document's text).
+_SANCTIONS = (
+    (
+        "city",
+        SanctionKind.RECTIFICATION,
+        SanctionReason.STANDARD_NOT_TRACEABLE,
+        "杭市监计改〔{year}〕1号",
+        40,
+        90,
+        2,
+        "杭州市市场监督管理局 责令改正决定书 杭市监计改〔{year}〕1号\n当事人：杭州市计量检定测试院\n"
+        "经查，当事人的二等标准金属量器超过有效期仍在使用。责令当事人于三个月内完成整改。\n",
+    ),
+    (
+        "north_station",
+        SanctionKind.WARNING,
+        SanctionReason.NONCONFORMING_INSTRUMENTS,
+        "杭市监计罚〔{year}〕7号",
+        0,
+        180,
+        None,
+        "杭州市市场监督管理局 行政处罚决定书 杭市监计罚〔{year}〕7号\n当事人：杭州城北示范加油站有限公司\n"
+        "经查，当事人使用的燃油加油机检定证书已被撤销，仍继续用于贸易结算。给予警告。\n",
+    ),
+)
+_DAY = 86400
+
+
+def _credit_record(core: RegistryCore, data_dir: Path, day: dt.date) -> tuple[list[dict[str, str]], bool]:
+    """Record the story's credit record once, as the city regulator: a rectification order against the city lab
+    that took effect weeks ago and was lifted two days ago (its certificates of today are issued on a clean
+    record), and a warning to the gas station whose dispenser's certificate was revoked, in force from now. Each
+    decision document is written beside the demo state, its SHA-256 on chain. Returns the entries as the summary
+    shows them, and whether any was recorded now."""
+    contracts = core.chain
+    if contracts.credit is None:
+        return [], False
+    regulator = dev_sender(contracts, data_dir, "regulator-330100")
+    city = next(lab for lab in LABS if lab.key == "city")
+    subjects: dict[str, tuple[bytes | str, bytes, str]] = {
+        "city": (derive_lab_id(city.code), derive_lab_id(city.code), city.name),
+        "north_station": (NORTH_STATION[1], enterprise_subject(NORTH_STATION[1]), NORTH_STATION[0]),
+    }
+    shown: list[dict[str, str]] = []
+    recorded = False
+    for key, kind, reason, case_template, since, days, lifted, text_template in _SANCTIONS:
+        target, subject, name = subjects[key]
+        case = case_template.format(year=day.year)
+        decision = text_template.format(year=day.year).encode("utf-8")
+        path = _state_path(data_dir).parent / f"decision-{key}.txt"
+        path.write_bytes(decision)
+        digest = hashlib.sha256(decision).digest()
+        now = core.chain_now()
+        entries = contracts.sanctions(subject) or []
+        found = [e for e in entries if e.case_number == case and e.kind is kind]
+        if not found:
+            start = now - since * _DAY
+            contracts.record_sanction(regulator, target, kind, reason, case, digest, start, start + days * _DAY)
+            entries = contracts.sanctions(subject) or []
+            found = [e for e in entries if e.case_number == case and e.kind is kind]
+            recorded = True
+        lift_case = f"{case} 解除"
+        if lifted is not None and not any(e.case_number == lift_case for e in entries):
+            contracts.lift_sanction(
+                regulator, subject, found[0].index, SanctionReason.RECTIFIED, lift_case, digest, now - lifted * _DAY
+            )
+            recorded = True
+        grade = standing(contracts.sanctions(subject) or [], core.chain_now()).grade
+        shown.append(
+            {
+                "subject": to_hex(subject) if isinstance(target, bytes) else str(target),
+                "name": name,
+                "grade": f"{grade.value} {grade.zh}",
+                "kind": f"{kind.zh} / {kind.en}",
+                "reason": f"{reason.zh} / {reason.en}",
+                "case_number": case,
+                "lifted": "" if lifted is None else lift_case,
+                "decision_file": str(path),
+            }
+        )
+    return shown, recorded
 
 
 def _describe(core: RegistryCore, name: str, digest: str) -> dict[str, Any]:

@@ -278,6 +278,13 @@ def _print_demo(registry: str, verifier: str | None, summary: Any) -> None:
         f"(attempted {fraud['attempted_digest']})",
         markup=False,
     )
+    for entry in summary.credit:
+        out(
+            f"  credit record      {entry['name']}: {entry['kind']} ({entry['reason']}), {entry['case_number']}"
+            + (f", lifted ({entry['lifted']})" if entry["lifted"] else "")
+            + f"; grade {entry['grade']}",
+            markup=False,
+        )
     out(f"  NMI key file       {summary.nmi_key_file} (passphrase {summary.nmi_key_passphrase})", markup=False)
     dispenser = summary.certificates["fuel_dispenser"]
     city = summary.labs["city"]

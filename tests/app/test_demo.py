@@ -251,6 +251,34 @@ def test_the_verifier_tells_the_story(seeded: Seeded, name: str, verdict: str, f
     assert (report.verdict.value, report.codes) == (verdict, failed), report.to_dict()["reasons"]
 
 
+def test_the_credit_record_tells_its_part(seeded: Seeded) -> None:
+    """The city regulator's rectification order against the city lab (lifted before the story's day) and warning to
+    a gas station (in force): on chain once (a second seeding records nothing), their decision documents beside
+    the demo with the SHA-256 on chain; the lab's grade A again with its history kept, the station's B."""
+    import hashlib
+
+    from tracecert.chain.contracts import enterprise_subject
+    from tracecert.chain.types import SanctionKind, SanctionReason
+    from tracecert.credit import Grade, standing
+
+    contracts = seeded.core.chain
+    city = from_hex(seeded.first.labs["city"]["lab_id"])
+    [order, lifting] = contracts.sanctions(city) or []
+    assert (lifting.kind, lifting.lifts, lifting.reason) == (SanctionKind.LIFTING, 0, SanctionReason.RECTIFIED)
+    station = seeded.first.credit[1]["subject"]  # an enterprise is named by its USCI
+    assert station.startswith("91330105") and is_valid_usci(station)
+    [warning] = contracts.sanctions(enterprise_subject(station)) or []
+    assert (order.kind, order.reason) == (SanctionKind.RECTIFICATION, SanctionReason.STANDARD_NOT_TRACEABLE)
+    assert (warning.kind, warning.region) == (SanctionKind.WARNING, 330105)
+    assert seeded.first.credit == seeded.second.credit
+    for shown, entry in zip(seeded.first.credit, (order, warning), strict=True):
+        assert shown["case_number"] == entry.case_number
+        assert hashlib.sha256(Path(shown["decision_file"]).read_bytes()).digest() == entry.decision_digest
+    assert [e["grade"] for e in seeded.first.credit] == ["A 良好", "B 一般"]
+    assert standing([order, lifting], order.effective_from).grade is Grade.B  # while it was in force
+    assert lifting.effective_from < contracts.client.block_timestamp() - 86_400
+
+
 def test_story_dates_are_recent_and_kept(seeded: Seeded) -> None:
     day = dt.date.fromisoformat(seeded.first.date)
     issued = {seeded.record(n)["dates"]["issue_date"] for n in seeded.first.certificates}

@@ -1,8 +1,9 @@
 """The verifier's HTTP service: verification endpoints, the traceability tree, and the bilingual web page.
 
-No authentication: anyone may verify a public certificate. Uploads (``POST /v1/verify``) are rate limited per
-client address. The service takes any :class:`~tracecert.verification.chainview.ChainView` (a live node now, the
-verifier's own index when configured) and any :class:`~tracecert.verification.sources.BundleSource`;
+No authentication: anyone may verify a public certificate or read a credit record. Uploads (``POST /v1/verify``)
+and credit lookups are rate limited per client address (one bucket for both). The service takes any
+:class:`~tracecert.verification.chainview.ChainView` (a live node now, the verifier's own index when configured) and
+any :class:`~tracecert.verification.sources.BundleSource`;
 :func:`create_app` accepts a ready :class:`~tracecert.verification.engine.Verifier`, otherwise one is built from
 :class:`VerifierSettings` on first use.
 
@@ -13,6 +14,7 @@ Endpoints::
     GET  /v1/certificates/{digest}/verification           the bundle looked up in the sources → report
     GET  /v1/labs/{lab_id}/certificates/{number}/verification    lab id (0x…) or lab code (统一社会信用代码) → report
     GET  /v1/trace/{digest}                               the traceability tree
+    GET  /v1/credit/{subject}                             a lab's (0x…) or an enterprise's (USCI) credit record
     GET  /v1/checks                                       the check catalog (codes, names, severities, zh/en)
     GET  /health                                          chain reachable?
     GET  /, /c/{digest}                                   the web page (a certificate's QR code points at /c/{digest})
@@ -61,6 +63,7 @@ from tracecert.verification.engine import Verifier
 from tracecert.verification.report import Report, catalog
 from verifier.bootstrap import build_verifier
 from verifier.config import VerifierSettings, load_settings
+from verifier.credit import CreditOut, credit_answer
 from verifier.errors import InvalidRequest, RateLimited, SetupError
 from verifier.inputs import (
     input_from_form,
@@ -70,6 +73,7 @@ from verifier.inputs import (
     parse_digest,
     parse_kind,
     parse_lab,
+    parse_subject,
 )
 
 __all__ = ["TokenBucket", "VerifierService", "create_app"]
@@ -195,8 +199,8 @@ class VerifierService:
                 return forwarded.split(",")[0].strip()
         return request.client.host if request.client else "unknown"
 
-    def limit_upload(self, request: Request) -> None:
-        """Count an upload against its client.
+    def limit_upload(self, request: Request, what: str = "uploads") -> None:
+        """Count an upload (or another limited request, named by ``what``) against its client.
 
         Raises:
             RateLimited: the client's bucket is empty.
@@ -204,7 +208,7 @@ class VerifierService:
         wait = self.limiter.take(self.client_address(request))
         if wait > 0:
             seconds = max(1, int(wait + 0.999))
-            raise RateLimited(f"too many uploads from this address; retry in {seconds} s", retry_after=seconds)
+            raise RateLimited(f"too many {what} from this address; retry in {seconds} s", retry_after=seconds)
 
 
 def _unknown_report(verifier: Verifier, digest: str, as_of: int | None, what: str) -> Report:
@@ -422,6 +426,32 @@ def create_app(settings: VerifierSettings | None = None, *, verifier: Verifier |
                 "trace": report.trace.to_dict() if report.trace else None,
             }
             return JSONResponse(body, headers={"Cache-Control": "no-store"})
+
+        return await service.run(work)
+
+    @app.get(
+        "/v1/credit/{subject}",
+        response_model=None,
+        responses={
+            200: {"model": CreditOut, "description": "The record and the grade now"},
+            404: {"description": "UNKNOWN_LAB (no lab with this id), CREDIT_RECORD_UNAVAILABLE (no CreditRegistry)"},
+            422: {"description": "INVALID_SUBJECT"},
+            429: _ERRORS_DOC[429],
+            503: _ERRORS_DOC[503],
+        },
+        summary="A lab's or an enterprise's public credit record (计量信用记录) and grade",
+    )
+    async def credit(request: Request, subject: str) -> JSONResponse:
+        """`subject`: a lab id (0x + 64 hex) or an enterprise's unified social credit code (18 characters; a lab is
+        asked for by its id). The grade now (A 良好, B 一般, C 较差, D 失信: the worst entry in force decides), the
+        indices of the entries in force, and every entry oldest first with its names and times (UTC+8); an entry a
+        later lifting names carries that lifting's index in `lifted_by`. Rate limited per client like uploads."""
+        service.limit_upload(request, "credit lookups")
+        who = parse_subject(subject)
+
+        def work() -> JSONResponse:
+            engine = service.verifier()
+            return JSONResponse(credit_answer(engine.chain, engine.policy, who), headers={"Cache-Control": "no-store"})
 
         return await service.run(work)
 

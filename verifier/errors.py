@@ -6,11 +6,13 @@ Every error is ``{"error": {"code", "message"}}``; clients act on ``code``. The 
     ServiceError*                      500 INTERNAL_ERROR
     ├── MalformedRequest*              400 MALFORMED_JSON / MALFORMED_MULTIPART / JSON_TOO_DEEP
     ├── NotFound*                      404 NOT_FOUND
+    │   ├── UnknownLab                 404 UNKNOWN_LAB   (a lab id no lab was registered under)
+    │   └── CreditRecordUnavailable    404 CREDIT_RECORD_UNAVAILABLE   (no CreditRegistry in this deployment)
     ├── MethodNotAllowed*              405 METHOD_NOT_ALLOWED
     ├── PayloadTooLarge*               413 PAYLOAD_TOO_LARGE
     ├── UnsupportedMediaType*          415 UNSUPPORTED_MEDIA_TYPE
     ├── InvalidRequest (ValueError)    422 REQUEST_INVALID / INVALID_DIGEST / INVALID_LAB_ID / INVALID_AS_OF /
-    │                                      INVALID_KIND   (a subclass of the shared InvalidRequest*)
+    │                                      INVALID_KIND / INVALID_SUBJECT   (a subclass of the shared InvalidRequest*)
     ├── RateLimited                    429 RATE_LIMITED (Retry-After)
     └── SetupError                     503 NO_RPC_URL / NO_DEPLOYMENT / UNTRUSTED_DEPLOYMENT / CHAIN_UNAVAILABLE
                                            (Retry-After); the CLI exits 2 on these
@@ -21,7 +23,7 @@ from __future__ import annotations
 from tracecert import service_errors
 from tracecert.service_errors import ServiceError
 
-__all__ = ["InvalidRequest", "RateLimited", "SetupError"]
+__all__ = ["CreditRecordUnavailable", "InvalidRequest", "RateLimited", "SetupError", "UnknownLab"]
 
 
 class InvalidRequest(service_errors.InvalidRequest, ValueError):
@@ -47,3 +49,16 @@ class SetupError(ServiceError):
 
     code = "CHAIN_UNAVAILABLE"
     http_status = 503
+
+
+class UnknownLab(service_errors.NotFound):
+    """A lab id under which no lab was ever registered (the registry's code for the same answer)."""
+
+    code = "UNKNOWN_LAB"
+
+
+class CreditRecordUnavailable(service_errors.NotFound):
+    """The deployment has no CreditRegistry (it was deployed before the credit record): there is no record to show,
+    which is not the same as a clean one."""
+
+    code = "CREDIT_RECORD_UNAVAILABLE"

@@ -16,7 +16,9 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 from tracecert.certificate.canonical import MAX_JSON_DEPTH, parse_json
 from tracecert.certificate.canonical import lab_id as derive_lab_id
 from tracecert.certificate.errors import CertificateError, JsonTooDeep
-from tracecert.certificate.model import Kind
+from tracecert.certificate.model import Kind, is_valid_usci
+from tracecert.chain.contracts import enterprise_subject
+from tracecert.chain.types import SubjectKind
 from tracecert.human import DAY, parse_moment
 from tracecert.service_errors import MalformedRequest, UnsupportedMediaType
 from tracecert.verification.engine import Verifier
@@ -24,6 +26,7 @@ from tracecert.verification.report import Report
 from verifier.errors import InvalidRequest
 
 __all__ = [
+    "CreditSubject",
     "VerificationInput",
     "input_from_file",
     "input_from_form",
@@ -34,11 +37,14 @@ __all__ = [
     "parse_digest",
     "parse_kind",
     "parse_lab",
+    "parse_subject",
     "sniff",
 ]
 
 DIGEST_RE = re.compile(r"^0x[0-9a-fA-F]{64}$")
 LAB_HEX_RE = re.compile(r"^0x[0-9a-fA-F]*$")
+#: A unified social credit code's shape (GB 32100-2015): the region (characters 3 to 8) is six digits.
+USCI_RE = re.compile(r"^[0-9A-HJ-NPQRTUWXY]{2}\d{6}[0-9A-HJ-NPQRTUWXY]{10}$")
 
 
 def parse_as_of(value: str | int | float | None, *, tz_hours: int = 8) -> int | None:
@@ -116,6 +122,44 @@ def parse_lab(value: str) -> str:
         return "0x" + derive_lab_id(text).hex()
     except CertificateError as exc:
         raise InvalidRequest(f"{value!r} is not a lab id or lab code", code="INVALID_LAB_ID") from exc
+
+
+@dataclass(frozen=True)
+class CreditSubject:
+    """Whose credit record is asked for: a lab (by its id) or an enterprise (by its USCI)."""
+
+    text: str  # as answers name it: the lab id in lower-case hex, or the USCI
+    kind: SubjectKind
+    subject_id: bytes  # the CreditRegistry's key: the lab id, or keccak256 of the USCI
+
+
+def parse_subject(value: str) -> CreditSubject:
+    """A credit record's subject: a lab id (``0x`` + 64 hex; the ``0x`` may be left out), or an enterprise's unified
+    social credit code (18 characters, upper-cased here, with a correct GB 32100 check character: a mistyped code
+    would otherwise show a clean record of nobody).
+
+    Raises:
+        InvalidRequest: INVALID_SUBJECT.
+    """
+    text = value.strip()
+    if len(text) == 64 and LAB_HEX_RE.match("0x" + text):
+        text = "0x" + text
+    if LAB_HEX_RE.match(text):
+        if not DIGEST_RE.match(text):
+            raise InvalidRequest(f"{value!r} is not a lab id (0x + 64 hex digits)", code="INVALID_SUBJECT")
+        return CreditSubject(text.lower(), SubjectKind.LAB, bytes.fromhex(text[2:]))
+    code = text.upper()
+    if len(code) == 18 and USCI_RE.match(code):
+        if not is_valid_usci(code):
+            raise InvalidRequest(
+                f"{value!r} is not a unified social credit code: its check character is wrong", code="INVALID_SUBJECT"
+            )
+        return CreditSubject(code, SubjectKind.ENTERPRISE, enterprise_subject(code))
+    raise InvalidRequest(
+        f"{value!r} is neither a lab id (0x + 64 hex digits) nor an enterprise's unified social credit code "
+        "(18 characters)",
+        code="INVALID_SUBJECT",
+    )
 
 
 FileKind = Literal["json", "pdf", "xml"]

@@ -19,24 +19,13 @@ from sqlalchemy import (
     func,
     select,
 )
-from web3 import Web3
 
 from tracecert.certificate.canonical import number_tag
 from tracecert.chain.client import ChainClient, revert_guard
 from tracecert.chain.contracts import BatchInfo, CertificateStatus, KeyInfo, Sanction
 from tracecert.chain.deploy import Deployment
 from tracecert.chain.errors import ChainError, ChainUnavailable
-from tracecert.chain.types import (
-    Activity,
-    CertificateState,
-    LabKind,
-    LabStatus,
-    SanctionKind,
-    SanctionReason,
-    SubjectKind,
-    category_code,
-    chain_time,
-)
+from tracecert.chain.types import Activity, CertificateState, LabKind, LabStatus, category_code, chain_time
 from tracecert.verification.chainview import ChainView, LabState
 from verifier.index.contents import (
     BatchFetcher,
@@ -69,11 +58,11 @@ from verifier.index.queries import (
     Q_LAB,
     Q_META,
     Q_META_VALUE,
-    Q_SANCTIONS,
     Q_SCOPE,
     Q_STATUS,
     Q_TIP,
     bytes32,
+    sanctions_of,
     status_at,
 )
 from verifier.index.schema import (
@@ -416,26 +405,7 @@ class Index:
 
     def sanctions(self, subject: bytes) -> list[Sanction] | None:
         """See :class:`~tracecert.verification.chainview.ChainView`: from the SanctionRecorded events."""
-        if not self.deployment.credit_registry:
-            return None
-        return [
-            Sanction(
-                subject=bytes(row.subject),
-                index=row.entry_index,
-                subject_kind=SubjectKind(row.subject_kind),
-                kind=SanctionKind(row.kind),
-                reason=SanctionReason(row.reason),
-                region=row.region,
-                lifts=row.lifts,
-                effective_from=row.effective_from,
-                effective_until=row.effective_until,
-                recorded_at=row.recorded_at,
-                recorded_by=Web3.to_checksum_address(row.recorded_by),
-                decision_digest=bytes(row.decision_digest),
-                case_number=row.case_number,
-            )
-            for row in Q_SANCTIONS.all(self._db(), subject=bytes(subject))
-        ]
+        return sanctions_of(self._db(), bytes(subject)) if self.deployment.credit_registry else None
 
     def batch_published(self, root: bytes) -> bool | None:
         """See :class:`~tracecert.verification.chainview.ChainView`: from :meth:`contents_state`; None without any
@@ -496,7 +466,7 @@ class Index:
 
     def flagged_batches(self) -> list[FlaggedBatch]:
         """Anchored batches whose contents are withheld or do not match, oldest anchoring first."""
-        with self._sa_read() as conn:
+        with self.reading() as conn:
             return flagged(conn)
 
     def tip(self) -> Tip | None:
@@ -508,7 +478,7 @@ class Index:
 
     def counts(self) -> dict[str, int]:
         """Rows per table (for monitoring and benchmarks)."""
-        with self._sa_read() as conn:
+        with self.reading() as conn:
             return {t.name: int(conn.execute(select(func.count()).select_from(t)).scalar() or 0) for t in BLOCK_TABLES}
 
     # ------------------------------------------------------------------ internals: database
@@ -547,14 +517,14 @@ class Index:
             db.execute("COMMIT")
 
     @contextmanager
-    def _sa_read(self) -> Iterator[Connection]:
-        """A read transaction through SQLAlchemy, for the bookkeeping reads off the lookup path."""
+    def reading(self) -> Iterator[Connection]:
+        """A read connection through SQLAlchemy, for the reads off the lookup path (monitoring, the directory)."""
         with self._reader.connect() as conn:
             yield conn
 
     def _check_reorg(self) -> int | None:
         """Compare the kept block hashes with the node's; roll back to the fork point if they differ."""
-        with self._sa_read() as conn:
+        with self.reading() as conn:
             kept = conn.execute(select(blocks_table.c.number, blocks_table.c.hash).order_by("number")).all()
             pruned = conn.execute(Q_META, {"key": "pruned"}).scalar() is not None
         if not kept:
@@ -597,7 +567,7 @@ class Index:
     # ------------------------------------------------------------------ internals: batch contents
 
     def _fetch_contents(self, report: SyncReport) -> None:
-        with self._sa_read() as conn:
+        with self.reading() as conn:
             due = due_batches(conn, self.clock() - self.retry_interval)
         if not due:
             return

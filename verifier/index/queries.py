@@ -10,8 +10,10 @@ from sqlalchemy import (
     func,
     select,
 )
+from web3 import Web3
 
-from tracecert.chain.types import LabStatus
+from tracecert.chain.contracts import Sanction
+from tracecert.chain.types import LabStatus, SanctionKind, SanctionReason, SubjectKind
 from verifier.index.schema import (
     Query,
     UInt64,
@@ -52,6 +54,7 @@ __all__ = [
     "Q_TIP",
     "T_PARAM",
     "bytes32",
+    "sanctions_of",
     "status_at",
 ]
 
@@ -153,3 +156,25 @@ def status_at(db: sqlite3.Connection, lab_id: bytes, t: int, covered: bool) -> i
     if row is not None:
         return int(row.status)
     return LabStatus.ACTIVE if covered else LabStatus.NONE
+
+
+def sanctions_of(db: sqlite3.Connection, subject: bytes) -> list[Sanction]:
+    """The credit record of ``subject`` as the index mirrors it, oldest first."""
+    return [
+        Sanction(
+            subject=bytes(row.subject),
+            index=row.entry_index,
+            subject_kind=SubjectKind(row.subject_kind),
+            kind=SanctionKind(row.kind),
+            reason=SanctionReason(row.reason),
+            region=row.region,
+            lifts=row.lifts,
+            effective_from=row.effective_from,
+            effective_until=row.effective_until,
+            recorded_at=row.recorded_at,
+            recorded_by=Web3.to_checksum_address(row.recorded_by),
+            decision_digest=bytes(row.decision_digest),
+            case_number=row.case_number,
+        )
+        for row in Q_SANCTIONS.all(db, subject=subject)
+    ]

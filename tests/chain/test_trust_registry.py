@@ -9,7 +9,7 @@ import pytest
 
 from tracecert.certificate.canonical import lab_id
 from tracecert.chain.deploy import deploy
-from tracecert.chain.types import NATIONAL, Activity, LabKind, LabStatus, category_code
+from tracecert.chain.types import NATIONAL, Activity, LabKind, LabStatus, category_code, covers
 
 from .conftest import (
     BEIJING,
@@ -105,6 +105,7 @@ def test_regulators_form_a_tree_of_jurisdictions(world: World) -> None:
 )
 def test_covers(world: World, parent: int, child: int, covered: bool) -> None:
     assert world.trust_call("covers", parent, child) is covered
+    assert covers(parent, child) is covered  # the Python twin the directory filters with
 
 
 @pytest.mark.parametrize(

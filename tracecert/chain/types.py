@@ -21,10 +21,26 @@ __all__ = [
     "category_code",
     "category_from_bytes",
     "chain_time",
+    "covers",
 ]
 
 #: Jurisdiction code of the national regulator (others are GB/T 2260 six-digit codes, e.g. 330000, 330100).
 NATIONAL = 0
+
+
+def covers(parent: int, child: int) -> bool:
+    """Whether jurisdiction ``parent`` covers ``child``, as ``TrustRegistry.covers`` decides it: the nation covers
+    everything, a province (``xx0000``) its cities and districts, a city (``xxxx00``) its districts, a district
+    itself; no region covers the nation."""
+    if parent == NATIONAL:
+        return True
+    if child == NATIONAL:
+        return False
+    if parent % 10000 == 0:
+        return parent // 10000 == child // 10000
+    if parent % 100 == 0:
+        return parent // 100 == child // 100
+    return parent == child
 
 
 class _Named:

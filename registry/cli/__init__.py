@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import typer
 
-from registry.cli import lab, operator, regulator
+from registry.cli import credit, lab, operator, regulator
 from registry.cli.common import CliError, reporting_errors
 
 __all__ = ["CliError", "register", "reporting_errors"]
@@ -45,6 +45,14 @@ def register(root: typer.Typer) -> None:
     tokens.command("list")(operator.token_list)
     labs.add_typer(tokens, name="token")
 
+    credits = typer.Typer(
+        help="The credit record (计量信用记录 / 失信黑名单) of labs and enterprises: record, lift, show.",
+        no_args_is_help=True,
+    )
+    credits.command("record")(credit.credit_record)
+    credits.command("lift")(credit.credit_lift)
+    credits.command("show")(credit.credit_show)
+
     running = typer.Typer(
         help="Run the registry: the HTTP API (with the anchoring worker) or the worker alone.", no_args_is_help=True
     )
@@ -53,6 +61,7 @@ def register(root: typer.Typer) -> None:
 
     root.add_typer(regulators, name="regulator")
     root.add_typer(labs, name="lab")
+    root.add_typer(credits, name="credit")
     root.command("issue")(lab.issue)
     root.command("publish")(lab.publish)
     root.command("revoke")(lab.revoke)

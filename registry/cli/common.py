@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -24,7 +24,7 @@ from tracecert.chain.contracts import ChainContracts
 from tracecert.chain.errors import ChainError, ContractReverted
 from tracecert.chain.local import load_keystore
 from tracecert.chain.sender import FileJournal, TransactionSender
-from tracecert.chain.types import LabKind, RevocationReason
+from tracecert.chain.types import LabKind, RevocationReason, SanctionKind, SanctionReason
 from tracecert.human import DAY, local_time, parse_moment, speaks_chinese
 from tracecert.instruments import category_label
 
@@ -39,10 +39,14 @@ __all__ = [
     "RpcUrl",
     "acting_account",
     "category",
+    "choice_name",
+    "choices_help",
     "console",
     "detail_lines",
     "err",
     "lab_ref",
+    "named",
+    "parse_choice",
     "parse_lab_kind",
     "parse_time",
     "print_error",
@@ -243,3 +247,40 @@ def parse_lab_kind(value: str) -> LabKind:
         return LabKind[name]
     except KeyError:
         raise usage_error(f"--kind must be one of {', '.join(k.name for k in LabKind)}") from None
+
+
+# ====================================================================== named choices (the credit record's codes)
+
+#: The codes a command line names by word: kinds of credit record entry, regulators' reasons.
+Choice = TypeVar("Choice", SanctionKind, SanctionReason)
+
+
+def choice_name(member: SanctionKind | SanctionReason) -> str:
+    """The word a command line takes for a code: ``FALSE_CERTIFICATE`` → ``false-certificate``."""
+    return member.name.lower().replace("_", "-")
+
+
+def named(member: SanctionKind | SanctionReason) -> str:
+    """A code as a person reads it: its Chinese and English names (``警告 / warning``)."""
+    return f"{member.zh} / {member.en}"
+
+
+def choices_help(members: Sequence[SanctionKind | SanctionReason], *, numbered: bool = False) -> str:
+    """The choices of an option for its help: ``warning (警告), fine (罚款)``; with ``numbered``, each with its
+    number first (``1 false-certificate (出具虚假计量证书)``)."""
+    return ", ".join(f"{f'{int(m)} ' if numbered else ''}{choice_name(m)} ({m.zh})" for m in members)
+
+
+def parse_choice(members: Sequence[Choice], value: str, option: str, *, numbered: bool = False) -> Choice:
+    """One of ``members`` given by its word (any case, ``_`` or ``-``), its Chinese name or, with ``numbered``, its
+    number.
+
+    Raises:
+        CliError: USAGE naming the choices, for anything else.
+    """
+    text = value.strip()
+    word = text.lower().replace("_", "-")
+    for member in members:
+        if word == choice_name(member) or text == member.zh or (numbered and text == str(int(member))):
+            return member
+    raise usage_error(f"{option} {value!r} is not one of: {choices_help(members, numbered=numbered)}")

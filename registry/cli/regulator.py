@@ -20,9 +20,12 @@ from registry.cli.common import (
     RpcUrl,
     acting_account,
     category,
+    choices_help,
     console,
     err,
     lab_ref,
+    named,
+    parse_choice,
     parse_lab_kind,
     parse_time,
     reporting_errors,
@@ -49,7 +52,7 @@ from registry.onboarding import (
 from tracecert.certificate.canonical import lab_id as derive_lab_id
 from tracecert.certificate.canonical import to_hex
 from tracecert.chain.local import DevKeyring
-from tracecert.chain.types import LabKind
+from tracecert.chain.types import LabKind, SanctionReason
 
 __all__ = [
     "lab_authorize",
@@ -239,19 +242,50 @@ def _status_change(
             contracts.reinstate_lab(regulator, lab_id)
         console.print(f"lab          {to_hex(lab_id)}")
         console.print(f"status       {lab_state(contracts, lab_id)['status']} (was {state['status']})")
+        if suspend:
+            console.print(f"reason       {reason_name(reason)}")
         console.print(f"by           {who}")
+
+
+def parse_suspension_reason(value: str) -> int:
+    """A suspension's reason: a regulator's reason by name or number (``false-certificate``, ``1``; see
+    :class:`~tracecert.chain.types.SanctionReason`), or any other code the chain records (up to 255).
+
+    Raises:
+        CliError: USAGE naming the reasons, for anything else.
+    """
+    text = value.strip()
+    if text.isdigit() and 1 <= int(text) <= 255:
+        return int(text)
+    return int(parse_choice(tuple(SanctionReason), text, "--reason", numbered=True))
+
+
+def reason_name(reason: int) -> str:
+    """A suspension's reason as a person reads it: its names (zh / en), or its bare code when it has none."""
+    try:
+        return f"{named(SanctionReason(reason))} ({reason})"
+    except ValueError:
+        return f"reason code {reason} (no name)"
 
 
 def lab_suspend(
     lab: LabOption,
-    reason: Annotated[int, typer.Option(help="Reason code recorded on chain (1..255).")] = 1,
+    reason: Annotated[
+        str,
+        typer.Option(
+            help=f"Why, by name or number: {choices_help(tuple(SanctionReason), numbered=True)} "
+            "(other codes up to 255 are recorded as given)."
+        ),
+    ] = "1",
     data_dir: DataDir = None,
     rpc_url: RpcUrl = None,
     as_role: ActAs = None,
     keystore: Keystore = None,
 ) -> None:
     """A regulator suspends a lab: the registry refuses its certificates (LAB_SUSPENDED) until reinstated."""
-    _status_change(lab, reason, True, data_dir, rpc_url, as_role, keystore)
+    with reporting_errors():
+        code = parse_suspension_reason(reason)
+    _status_change(lab, code, True, data_dir, rpc_url, as_role, keystore)
 
 
 def lab_reinstate(

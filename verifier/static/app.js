@@ -100,6 +100,39 @@
         ACCREDITED_LAB: "认可实验室",
       },
       conclusions: { PASS: "合格", FAIL: "不合格" },
+      creditLookup: "信用查询",
+      creditLabel: "机构 ID（0x 加 64 位十六进制）或企业统一社会信用代码",
+      lookup: "查询",
+      creditTitle: "信用记录",
+      creditHint: "监管部门在链上记录的处罚与解除；信用等级由生效中最严重的一条决定。",
+      labCredit: "出具机构的信用",
+      gradeNow: "当前信用等级",
+      gradeAtIssue: "出具时信用等级",
+      atIssue: "出具时生效的处罚",
+      noneAtIssue: "出具时没有生效的处罚。",
+      fullRecord: "查看完整信用记录",
+      creditLooking: "正在查询信用记录…",
+      creditDone: "信用记录查询完成",
+      needSubject: "请填写机构 ID 或企业统一社会信用代码。",
+      subject: "主体",
+      subjectKind: "主体类型",
+      labName: "机构名称",
+      creditAsOf: "截至",
+      grade: "信用等级",
+      noEntries: "信用记录中没有任何条目。",
+      entries: "全部记录（{n} 条）",
+      reason: "原因",
+      caseNumber: "案号",
+      effective: "有效期",
+      window: "{start} 至 {until}",
+      untilLifted: "{start} 起，直至解除",
+      liftingFrom: "{start} 起生效",
+      recorded: "记录时间",
+      recordedBy: "记录机关账户",
+      inForce: "生效中",
+      notInForce: "未在生效",
+      liftedBy: "已由 #{i} 解除",
+      lifts: "解除 #{i}",
     },
     en: {
       skip: "Skip to the main content",
@@ -196,6 +229,39 @@
         ACCREDITED_LAB: "Accredited lab",
       },
       conclusions: { PASS: "Pass", FAIL: "Fail" },
+      creditLookup: "Credit lookup",
+      creditLabel: "Lab id (0x + 64 hex digits) or an enterprise's unified social credit code",
+      lookup: "Look up",
+      creditTitle: "Credit record",
+      creditHint: "Sanctions and liftings the regulators recorded on the chain; the worst entry in force decides the grade.",
+      labCredit: "The issuing lab's credit",
+      gradeNow: "Credit grade now",
+      gradeAtIssue: "Credit grade when issued",
+      atIssue: "Sanctions in force when issued",
+      noneAtIssue: "No sanction was in force when it was issued.",
+      fullRecord: "Full credit record",
+      creditLooking: "Looking up the credit record…",
+      creditDone: "Credit record found",
+      needSubject: "Enter a lab id or an enterprise's unified social credit code.",
+      subject: "Subject",
+      subjectKind: "Kind",
+      labName: "Lab",
+      creditAsOf: "As of",
+      grade: "Credit grade",
+      noEntries: "The credit record has no entries.",
+      entries: "Every entry ({n})",
+      reason: "Reason",
+      caseNumber: "Case number",
+      effective: "In effect",
+      window: "{start} to {until}",
+      untilLifted: "from {start} until lifted",
+      liftingFrom: "effective from {start}",
+      recorded: "Recorded",
+      recordedBy: "Recorded by",
+      inForce: "in force",
+      notInForce: "not in force",
+      liftedBy: "lifted by #{i}",
+      lifts: "lifts #{i}",
     },
   };
 
@@ -204,6 +270,7 @@
 
   let lang = pickLanguage();
   let lastReport = null;
+  let lastCredit = null;
   let lastStatus = null; // [key, vars]: re-said in the other language on a switch
 
   function pickLanguage() {
@@ -261,6 +328,7 @@
     $("lang-toggle").textContent = t("langButton");
     $("lang-toggle").setAttribute("lang", lang === "zh" ? "en" : "zh-CN");
     if (lastReport) render(lastReport);
+    if (lastCredit) renderCredit(lastCredit);
     if (lastStatus) say(lastStatus[0], lastStatus[1]);
   }
 
@@ -323,17 +391,58 @@
       body = null;
     }
     if (!response.ok || !body || !body.verdict) {
-      say(null);
-      const err = body && body.error ? body.error : { code: "HTTP_" + response.status, message: response.statusText };
-      let message = t("errorPrefix") + " — " + err.code + ": " + err.message;
-      const retry = response.headers.get("Retry-After");
-      if (response.status === 429 && retry) message += " " + t("retryAfter", { s: retry });
-      showError(message, err.code);
+      failed(response, body);
       return;
     }
     lastReport = body;
     render(body);
     say("done", { verdict: body.unknown ? "UNKNOWN" : body.verdict });
+  }
+
+  function failed(response, body) {
+    say(null);
+    const err = body && body.error ? body.error : { code: "HTTP_" + response.status, message: response.statusText };
+    let message = t("errorPrefix") + " — " + err.code + ": " + err.message;
+    const retry = response.headers.get("Retry-After");
+    if (response.status === 429 && retry) message += " " + t("retryAfter", { s: retry });
+    showError(message, err.code);
+  }
+
+  // The credit record of a lab (its id) or an enterprise (its USCI): GET /v1/credit/{subject}.
+  async function lookupCredit(raw) {
+    const subject = (raw || "").trim();
+    if (!subject) {
+      showError(t("needSubject"), "REQUEST_INVALID");
+      return;
+    }
+    $("credit-input").value = subject;
+    showError(null);
+    say("creditLooking");
+    document.body.classList.add("busy");
+    let response;
+    try {
+      response = await fetch("/v1/credit/" + encodeURIComponent(subject), { headers: { Accept: "application/json" } });
+    } catch (e) {
+      document.body.classList.remove("busy");
+      say(null);
+      showError(t("network"));
+      return;
+    }
+    document.body.classList.remove("busy");
+    let body = null;
+    try {
+      body = await response.json();
+    } catch (e) {
+      body = null;
+    }
+    if (!response.ok || !body || !body.grade) {
+      failed(response, body);
+      return;
+    }
+    lastCredit = body;
+    renderCredit(body);
+    say("creditDone");
+    $("credit").scrollIntoView({ block: "start" });
   }
 
   function showError(message, code) {
@@ -429,6 +538,7 @@
     renderReasons(report);
     renderCertificate(report);
     renderAnchor(report);
+    renderLabCredit(report);
     renderTrace(report.trace, report.verdict);
     renderChecks(report.checks || []);
   }
@@ -519,6 +629,121 @@
     fact(list, "leaf_index", a.leaf_index);
     fact(list, "root", a.root, true);
     fact(list, "contract", a.contract, true);
+  }
+
+  // ------------------------------------------------------------------ credit
+
+  // A name from the answer ({code, zh, en}) in the page's language.
+  function named(n) {
+    return n ? n[lang] || n.code : "";
+  }
+
+  function gradeBadge(grade) {
+    return el(
+      "span",
+      { class: "grade", "data-grade": grade.code, title: grade.code + " " + grade.zh + " / " + grade.en },
+      el("span", { class: "grade-letter grade-" + grade.code, text: grade.code }),
+      el("span", { class: "grade-name", text: named(grade) })
+    );
+  }
+
+  function windowText(e) {
+    if (e.lifts !== null && e.lifts !== undefined) return t("liftingFrom", { start: e.effective_from });
+    if (!e.effective_until) return t("untilLifted", { start: e.effective_from });
+    return t("window", { start: e.effective_from, until: e.effective_until });
+  }
+
+  // One entry of a credit record; ``inForce`` null when the caller does not say (the sanctions in force at issue).
+  function creditEntry(e, inForce) {
+    const isLifting = e.lifts !== null && e.lifts !== undefined;
+    const marks = [];
+    if (inForce === true) marks.push(el("span", { class: "mark-tag in-force", text: t("inForce") }));
+    if (inForce === false && !isLifting && (e.lifted_by === null || e.lifted_by === undefined))
+      marks.push(el("span", { class: "mark-tag", text: t("notInForce") }));
+    if (isLifting) marks.push(el("span", { class: "mark-tag", text: t("lifts", { i: e.lifts }) }));
+    if (e.lifted_by !== null && e.lifted_by !== undefined)
+      marks.push(el("span", { class: "mark-tag lifted", text: t("liftedBy", { i: e.lifted_by }) }));
+    const facts = el("dl", { class: "facts" });
+    const add = (key, value, mono) => {
+      if (value === null || value === undefined || value === "") return;
+      facts.append(el("dt", { text: t(key) }), el("dd", { class: mono ? "mono" : null, text: String(value) }));
+    };
+    add("reason", named(e.reason));
+    add("caseNumber", e.case_number);
+    add("effective", windowText(e));
+    add("recorded", e.recorded_at);
+    add("recordedBy", e.recorded_by, true);
+    return el(
+      "li",
+      {
+        class: "credit-entry" + (inForce ? " in-force" : ""),
+        "data-index": e.index,
+        "data-kind": e.kind.code,
+        "data-case": e.case_number,
+        "data-in-force": inForce === null ? null : String(inForce),
+      },
+      el("div", { class: "entry-head" }, el("span", { class: "entry-index", text: "#" + e.index }),
+        el("span", { class: "entry-kind", text: named(e.kind) }), ...marks),
+      facts
+    );
+  }
+
+  function renderLabCredit(report) {
+    const card = $("lab-credit-card");
+    const holder = $("lab-credit");
+    holder.replaceChildren();
+    const cert = report.certificate || {};
+    const credit = cert.lab_credit;
+    card.hidden = !credit;
+    if (!credit) return;
+    const grades = el("dl", { class: "facts grades" });
+    grades.append(el("dt", { text: t("gradeNow") }), el("dd", { id: "lab-grade" }, gradeBadge(credit.grade)));
+    grades.append(
+      el("dt", { text: t("gradeAtIssue") }),
+      el("dd", { id: "lab-grade-at-issue" }, gradeBadge(credit.grade_at_issue))
+    );
+    holder.append(grades);
+    const atIssue = credit.in_force_at_issue || [];
+    holder.append(el("h4", { text: t("atIssue") }));
+    if (!atIssue.length) {
+      holder.append(el("p", { class: "hint none-at-issue", text: t("noneAtIssue") }));
+    } else {
+      const list = el("ul", { class: "credit-entries at-issue" });
+      for (const e of atIssue) list.append(creditEntry(e, null));
+      holder.append(list);
+    }
+    if (cert.lab_id) {
+      const button = el("button", { type: "button", id: "lab-credit-lookup", class: "link-button", text: t("fullRecord") });
+      button.addEventListener("click", () => lookupCredit(cert.lab_id));
+      holder.append(button);
+    }
+  }
+
+  function renderCredit(answer) {
+    $("credit").hidden = false;
+    const holder = $("credit-body");
+    holder.replaceChildren();
+    const facts = el("dl", { class: "facts" });
+    const add = (key, value, mono) => {
+      if (value === null || value === undefined || value === "") return;
+      facts.append(el("dt", { text: t(key) }), el("dd", { class: mono ? "mono" : null, text: String(value) }));
+    };
+    add("subject", answer.subject, true);
+    add("subjectKind", named(answer.subject_kind));
+    add("labName", answer.lab_name);
+    add("creditAsOf", answer.as_of);
+    facts.append(el("dt", { text: t("grade") }), el("dd", { id: "credit-grade" }, gradeBadge(answer.grade)));
+    holder.append(facts);
+    const entries = answer.entries || [];
+    if (!entries.length) {
+      holder.append(el("p", { class: "hint no-entries", text: t("noEntries") }));
+      return;
+    }
+    holder.append(el("h4", { text: t("entries", { n: entries.length }) }));
+    const inForce = new Set(answer.in_force || []);
+    const list = el("ul", { class: "credit-entries" });
+    for (const e of entries) list.append(creditEntry(e, inForce.has(e.index)));
+    holder.append(list);
   }
 
   function renderChecks(checks) {
@@ -759,6 +984,10 @@
     $("digest-form").addEventListener("submit", (e) => {
       e.preventDefault();
       verifyDigest($("digest-input").value, true);
+    });
+    $("credit-form").addEventListener("submit", (e) => {
+      e.preventDefault();
+      lookupCredit($("credit-input").value);
     });
     $("number-form").addEventListener("submit", (e) => {
       e.preventDefault();

@@ -210,6 +210,16 @@ class Certificate(Base):
     superseded_by: Mapped[str | None] = mapped_column(HEX32, nullable=True)
 
 
+class Citation(Base):
+    """A certificate's reference standard named by its certificate's digest (``standards_used[].certificate_digest``):
+    the edges the downstream impact of a standard's certificate follows (:mod:`registry.impact`)."""
+
+    __tablename__ = "citations"
+
+    citing_digest: Mapped[str] = mapped_column(ForeignKey("certificates.digest"), primary_key=True)
+    cited_digest: Mapped[str] = mapped_column(HEX32, primary_key=True, index=True)
+
+
 class Document(Base):
     """The original document (PDF or DCC XML) of a certificate, bound by its SHA-256 in the record."""
 

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Mapper, Session
 from registry.admission import Prepared, activity_of, check_document, check_replaces, prepare, sign_or_verify
 from registry.core import Principal, RegistryCore
 from registry.custody import CustodyError
-from registry.db import Certificate, CertificateStatus, Document, FraudSignal
+from registry.db import Certificate, CertificateStatus, Citation, Document, FraudSignal
 from registry.errors import (
     AlreadyRevoked,
     ChainUnavailableError,
@@ -415,6 +415,9 @@ def _insert(
             documents = [_values(doc) for _row, doc in rows.values() if doc is not None]
             if documents:
                 s.execute(insert(Document), documents)
+            citations = [c for i, (row, _doc) in rows.items() for c in _citations(row.digest, prepared[i])]
+            if citations:
+                s.execute(insert(Citation), citations)
     except (IntegrityError, _Raced):
         # A concurrent request inserted some of the same digests or numbers: settle them one by one.
         for i, (row, doc) in rows.items():
@@ -422,6 +425,12 @@ def _insert(
         return
     for i, (row, _doc) in rows.items():
         results[i] = _created(row)
+
+
+def _citations(digest: str, p: Prepared) -> list[dict[str, str]]:
+    """The citation rows of a new certificate: the digests of its standards' certificates, once each."""
+    cited = {s.certificate_digest.lower() for s in p.record.standards_used if s.certificate_digest}
+    return [{"citing_digest": digest, "cited_digest": c} for c in sorted(cited)]
 
 
 def _values(obj: Certificate | Document) -> dict[str, Any]:
@@ -468,6 +477,9 @@ def _insert_one(
             s.flush()
             if doc is not None:
                 s.add(doc)
+            citations = _citations(row.digest, p)
+            if citations:
+                s.execute(insert(Citation), citations)
         return _created(row)
     except IntegrityError:
         with core.sessions() as s:

@@ -27,6 +27,7 @@ from registry.db import (
     utcnow,
 )
 from registry.errors import AlreadyRevoked, Forbidden, InvalidRequest
+from registry.impact import flag_dependents
 from registry.issuance import Accepted, Submission, accept
 from registry.reads import certificate_row, certificate_view, operation_view
 from tracecert.certificate.canonical import from_hex
@@ -237,6 +238,12 @@ class OperationSender:
             assert op is not None
             op.state, op.error, op.tx_hash, op.block_timestamp = state, error, tx_hash, block_timestamp
             op.done_at = utcnow()
+            revoked = op.digest if state == OperationState.DONE and op.op == OperationKind.REVOKE else None
+        if revoked is not None:
+            # What depended on it is now in doubt: a signal for the regulators over each dependent still in force.
+            flagged = flag_dependents(self.core, revoked)
+            if flagged:
+                logger.info("revocation of %s: %d dependent certificates in force flagged", revoked, flagged)
 
     def _status_on_chain(self, op: LifecycleOp) -> bool:
         """Whether the chain already shows what ``op`` asks for (sent before a crash, or by a regulator directly)."""

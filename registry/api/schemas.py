@@ -173,14 +173,20 @@ class BatchOut(_Out):
 
 
 class FraudSignalOut(_Out):
-    """A refused request kept as evidence (e.g. NUMBER_REUSE) with the record that was attempted."""
+    """Evidence a regulator should look at. NUMBER_REUSE: a refused request under a number already used, with the
+    record that was attempted. STANDARD_REVOKED: a certificate in force whose standard's certificate (directly or
+    further up its chain) was revoked."""
 
     id: int
-    kind: str
+    kind: Literal["NUMBER_REUSE", "STANDARD_REVOKED"]
     lab_id: str
     certificate_number: str
-    existing_digest: str
-    attempted_digest: str
+    existing_digest: str = Field(
+        description="NUMBER_REUSE: the certificate holding the number. STANDARD_REVOKED: the revoked standard's."
+    )
+    attempted_digest: str = Field(
+        description="NUMBER_REUSE: the refused certificate. STANDARD_REVOKED: the dependent certificate in force."
+    )
     attempted_record: dict[str, Any]
     token_id: int | None
     created_at: str | None
@@ -191,6 +197,35 @@ class FraudSignalList(_Out):
 
     items: list[FraudSignalOut]
     next_cursor: int | None
+
+
+class DependentOut(_Out):
+    """A certificate that depends on the one asked about."""
+
+    digest: str
+    depth: int = Field(description="Links below the certificate asked about (1: cites it directly).")
+    via: str = Field(description="The certificate it cites on the way up.")
+    lab_id: str
+    certificate_number: str
+    kind: str
+    category_code: str
+    serial_number: str | None
+    customer: str | None = Field(description="The instrument's owner (the record's customer).")
+    valid_until: str | None
+    status: str = Field(description="The registry's: ANCHORED, PENDING, WAITING, FAILED, SUPERSEDED.")
+    revoked_or_substituted: bool
+    in_force: bool = Field(description="Anchored, neither revoked nor substituted, not expired.")
+
+
+class ImpactOut(_Out):
+    """Downstream impact: every certificate depending on one, transitively, as far as the caller may see."""
+
+    digest: str
+    dependents: list[DependentOut]
+    total: int = Field(description="All dependents, shown or not.")
+    withheld: int = Field(description="Dependents of labs the caller is not over (counted, not shown).")
+    in_force: int = Field(description="Shown dependents in force.")
+    labs: list[str]
 
 
 class HealthOut(_Out):

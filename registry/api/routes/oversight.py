@@ -1,14 +1,17 @@
-"""Oversight: what regulators read about the labs they are over (fraud signals)."""
+"""Oversight: what regulators read about the labs they are over (fraud signals, downstream impact)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import csv
+import io
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
-from registry.api.deps import MAX_CURSOR, CoreDep, PrincipalDep, check_hex32
+from registry.api.deps import MAX_CURSOR, CoreDep, DigestPath, PrincipalDep, check_hex32
 from registry.api.errors import documented
-from registry.api.schemas import FraudSignalList
+from registry.api.schemas import DependentOut, FraudSignalList, ImpactOut
+from registry.impact import impact
 from registry.reads import fraud_signals
 
 __all__ = ["router"]
@@ -34,3 +37,45 @@ def list_fraud_signals(
     if lab_id is not None:
         check_hex32(lab_id, "lab_id", "INVALID_LAB_ID")
     return fraud_signals(core, principal, lab_id=lab_id, cursor=cursor, limit=limit)
+
+
+@router.get(
+    "/v1/certificates/{digest}/dependents",
+    response_model=None,
+    responses=documented(
+        {
+            200: {
+                "model": ImpactOut,
+                "description": "The dependents (JSON), or with format=csv one row per dependent",
+                "content": {"text/csv": {"schema": {"type": "string"}}},
+            }
+        },
+        401,
+        404,
+        422,
+        503,
+    ),
+    summary="Downstream impact of a certificate",
+)
+def read_dependents(
+    digest: DigestPath,
+    principal: PrincipalDep,
+    core: CoreDep,
+    format: Annotated[Literal["json", "csv"], Query(description="json (default) or csv (an export)")] = "json",
+) -> Any:
+    """Every certificate that cites this one as its standard's certificate, or cites one that does, transitively
+    (影响范围): what a revoked or suspect standard puts in doubt. A regulator sees those of the labs it is over, a
+    lab its own; the others are counted (``withheld``)."""
+    answer = impact(core, principal, digest)
+    if format == "json":
+        return answer
+    out = io.StringIO()
+    columns = list(DependentOut.model_fields)
+    writer = csv.DictWriter(out, fieldnames=columns)
+    writer.writeheader()
+    writer.writerows(answer["dependents"])
+    return Response(
+        out.getvalue().encode("utf-8-sig"),  # with a BOM, so that Excel reads the Chinese names
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="dependents-{digest[2:14]}.csv"'},
+    )

@@ -200,6 +200,19 @@ class RegistryClient:
         """``GET /v1/batches/{root}``: an anchored batch's public listing."""
         return dict(self._json("GET", f"/v1/batches/{root}"))
 
+    def dependents(self, digest: str) -> dict[str, Any]:
+        """``GET /v1/certificates/{digest}/dependents``: the downstream impact of a certificate."""
+        return dict(self._json("GET", f"/v1/certificates/{digest}/dependents"))
+
+    def dependents_csv(self, digest: str) -> bytes:
+        """The same as a CSV export (UTF-8 with a BOM)."""
+        return self._request("GET", f"/v1/certificates/{digest}/dependents", params={"format": "csv"}).content
+
+    def fraud_signals(self, *, lab_id: str | None = None, cursor: int | None = None) -> dict[str, Any]:
+        """``GET /v1/fraud-signals`` (a regulator's token): ``{"items": [...], "next_cursor"}``."""
+        params = {k: v for k, v in {"lab_id": lab_id, "cursor": cursor}.items() if v is not None}
+        return dict(self._json("GET", "/v1/fraud-signals", params=params))
+
     def health(self) -> dict[str, Any]:
         """``GET /health``."""
         return dict(self._json("GET", "/health"))

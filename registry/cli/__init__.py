@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import typer
 
-from registry.cli import credit, lab, operator, regulator
+from registry.cli import credit, lab, operator, oversight, regulator
 from registry.cli.common import CliError, reporting_errors
 
 __all__ = ["CliError", "register", "reporting_errors"]
@@ -62,6 +62,8 @@ def register(root: typer.Typer) -> None:
     root.add_typer(regulators, name="regulator")
     root.add_typer(labs, name="lab")
     root.add_typer(credits, name="credit")
+    root.command("impact")(oversight.impact)
+    root.command("signals")(oversight.signals)
     root.command("issue")(lab.issue)
     root.command("publish")(lab.publish)
     root.command("revoke")(lab.revoke)

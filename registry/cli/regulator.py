@@ -273,10 +273,10 @@ def lab_suspend(
     reason: Annotated[
         str,
         typer.Option(
-            help=f"Why, by name or number: {choices_help(tuple(SanctionReason), numbered=True)} "
-            "(other codes up to 255 are recorded as given)."
+            help=f"Why (required: a suspension without a reason is not one a lab can answer), by name or number: "
+            f"{choices_help(tuple(SanctionReason), numbered=True)} (other codes up to 255 are recorded as given)."
         ),
-    ] = "1",
+    ],
     data_dir: DataDir = None,
     rpc_url: RpcUrl = None,
     as_role: ActAs = None,

@@ -186,7 +186,8 @@ def test_onboard_issue_suspend_reinstate(local: tuple[Path, str], onboarded: str
         # onboarding a lab no regulator registered
         (["lab", "onboard", "--code", "NOBODY", "--name", "x"], "LAB_NOT_REGISTERED", 1),
         # a lab admin is not a regulator
-        (["lab", "suspend", "--lab", CITY_CODE, "--as", f"lab-admin-{CITY_CODE}"], "NOT_REGULATOR", 1),
+        (["lab", "suspend", "--lab", CITY_CODE, "--reason", "other", "--as", f"lab-admin-{CITY_CODE}"], "NOT_REGULATOR",
+         1),
         # reinstating an active lab
         (["lab", "reinstate", "--lab", CITY_CODE], "INVALID_STATUS_CHANGE", 1),
         # an unknown lab

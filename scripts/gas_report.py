@@ -10,6 +10,7 @@ depend on the batch), and the anchoring cost per certificate at batch sizes 1, 2
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import platform
 import socket
@@ -26,7 +27,7 @@ from tracecert.chain.contracts import ChainContracts
 from tracecert.chain.deploy import deploy
 from tracecert.chain.node import AnvilNode
 from tracecert.chain.sender import Receipt, TransactionSender
-from tracecert.chain.types import Activity, LabKind, RevocationReason
+from tracecert.chain.types import Activity, LabKind, RevocationReason, SanctionKind, SanctionReason
 
 ANCHOR_LIMIT = 80_000
 REVOKE_LIMIT = 60_000
@@ -88,16 +89,9 @@ def main() -> None:
                 "",
             )
         )
-        rows.append(
-            (
-                "deploy CertificateRegistry",
-                int(
-                    client.rpc("eth_getTransactionReceipt", [deployment.tx_hashes["CertificateRegistry"]])["gasUsed"],
-                    16,
-                ),
-                "",
-            )
-        )
+        for contract in ("CertificateRegistry", "CreditRegistry"):
+            receipt = client.rpc("eth_getTransactionReceipt", [deployment.tx_hashes[contract]])
+            rows.append((f"deploy {contract}", int(receipt["gasUsed"], 16), ""))
         record(
             "registerRegulator (province)",
             chain.register_regulator(national, province.address, 330000, "浙江省市场监督管理局"),
@@ -162,8 +156,22 @@ def main() -> None:
         )
         record("substitute", chain.substitute(writer, lab_id, d1024[6], d1024[7]))
         record("revoke by regulator", chain.revoke(province, lab_id, d1024[8], RevocationReason.REGULATOR_ORDER))
-        record("suspendLab", chain.suspend_lab(province, lab_id, 1))
+        record("suspendLab", chain.suspend_lab(province, lab_id, int(SanctionReason.OUTSIDE_SCOPE)))
         record("reinstateLab", chain.reinstate_lab(province, lab_id))
+        decision, now = hashlib.sha256(b"decision").digest(), client.block_timestamp()
+        case = "浙市监计罚〔2026〕1号"
+        record(
+            "credit: record a lab sanction",
+            chain.record_sanction(province, lab_id, SanctionKind.FINE, SanctionReason.FALSE_CERTIFICATE, case,
+                                  decision, now, now + 365 * 86400),
+        )  # fmt: skip
+        record(
+            "credit: record an enterprise sanction",
+            chain.record_sanction(province, "91330106MA27XK5L3" + "X", SanctionKind.WARNING,
+                                  SanctionReason.NONCONFORMING_INSTRUMENTS, "浙市监计罚〔2026〕2号", decision, now),
+        )  # fmt: skip
+        lifted = chain.lift_sanction(province, lab_id, 0, SanctionReason.RECTIFIED, "解除", decision, now)
+        record("credit: lift", lifted)
 
     print(f"TraceCert gas report: {_machine()}; solc {COMPILER_VERSION}, optimizer {OPTIMIZER_RUNS} runs\n")
     print(f"{'transaction':<42} {'gas':>10}")

@@ -228,6 +228,30 @@ class ImpactOut(_Out):
     labs: list[str]
 
 
+class FindingOut(_Out):
+    """One anomaly found in the ledger (registry.scans): a reason to look, not a verdict."""
+
+    code: str = Field(description="BACKDATED, BACKDATING_BURST, STANDARD_OVERUSE, SIGNER_OVERUSE, ... (see /docs)")
+    severity: Literal["ERROR", "WARNING"]
+    zh: str
+    en: str
+    lab_id: str
+    digests: list[str] = Field(description="The certificates concerned.")
+    evidence: dict[str, Any] = Field(description="What triggered it: dates, counts, the standard, the limit.")
+
+
+class FindingList(_Out):
+    """The findings of a scan over a period, for the labs the calling regulator is over."""
+
+    since: str | None
+    until: str | None
+    labs: list[str]
+    thresholds: dict[str, int]
+    count: int
+    by_code: dict[str, int]
+    findings: list[FindingOut]
+
+
 class HealthOut(_Out):
     """Liveness, the chain the registry anchors on, and how many certificates wait for anchoring."""
 

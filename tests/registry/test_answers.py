@@ -221,6 +221,8 @@ def test_every_successful_answer_is_its_documented_model(
     reused = api.post("/v1/certificates", json={"record": world.record("JD2026-A0004", remarks="x")}, headers=lab)
     assert (reused.status_code, reused.json()["error"]["code"]) == (409, "NUMBER_REUSE")
     assert len(_ok(api.get("/v1/fraud-signals", headers=regulator))["items"]) == 1
+    scanned = _ok(api.get("/v1/anomalies", headers=regulator))
+    assert scanned["labs"] == [world.lab_id] and scanned["count"] == len(scanned["findings"])
     impact = _ok(api.get(f"/v1/certificates/{world.standard['digest']}/dependents", headers=regulator))
     assert impact["total"] >= 1 and impact["dependents"][0]["depth"] == 1
 

@@ -1,8 +1,10 @@
-"""Oversight: what regulators read about the labs they are over (fraud signals, downstream impact)."""
+"""Oversight: what regulators read about the labs they are over (fraud signals, anomaly scans, downstream
+impact)."""
 
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 from typing import Annotated, Any, Literal
 
@@ -10,9 +12,11 @@ from fastapi import APIRouter, Query, Response
 
 from registry.api.deps import MAX_CURSOR, CoreDep, DigestPath, PrincipalDep, check_hex32
 from registry.api.errors import documented
-from registry.api.schemas import DependentOut, FraudSignalList, ImpactOut
+from registry.api.schemas import DependentOut, FindingList, FraudSignalList, ImpactOut
+from registry.errors import Forbidden, InvalidRequest
 from registry.impact import impact
 from registry.reads import fraud_signals
+from registry.scans import FINDINGS, Thresholds, regulated_labs, scan
 
 __all__ = ["router"]
 
@@ -79,3 +83,48 @@ def read_dependents(
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="dependents-{digest[2:14]}.csv"'},
     )
+
+
+@router.get(
+    "/v1/anomalies",
+    response_model=None,
+    responses=documented({200: {"model": FindingList, "description": "The findings"}}, 401, 403, 422, 503),
+    summary="Scan the ledger for anomalies (regulators)",
+)
+def list_anomalies(
+    principal: PrincipalDep,
+    core: CoreDep,
+    since: Annotated[dt.date | None, Query(description="First issue date scanned (YYYY-MM-DD)")] = None,
+    until: Annotated[dt.date | None, Query(description="Last issue date scanned (YYYY-MM-DD)")] = None,
+    lab_id: Annotated[str | None, Query(description="Only this lab (0x + 64 hex)")] = None,
+    code: Annotated[str | None, Query(description="Only findings of this code")] = None,
+) -> dict[str, Any]:
+    """Backdating, bursts of old dates, standards and performers used more than plausible, expired, revoked or
+    borrowed standards, calibrations passed off as verifications, copied results and reused numbers, among the
+    certificates of the labs the calling regulator is over (registry.scans documents each rule and threshold)."""
+    if principal.role != "REGULATOR" or principal.regulator_address is None:
+        raise Forbidden("only a regulator's token may scan the ledger", code="NOT_A_REGULATOR")
+    if lab_id is not None:
+        check_hex32(lab_id, "lab_id", "INVALID_LAB_ID")
+    if code is not None and code not in FINDINGS:
+        raise InvalidRequest(f"unknown finding code {code!r}; codes: {', '.join(FINDINGS)}", code="INVALID_FILTER")
+    if since is not None and until is not None and since > until:
+        raise InvalidRequest("since is after until", code="INVALID_FILTER")
+    labs = regulated_labs(core, principal.regulator_address)
+    if lab_id is not None:
+        labs = [lab for lab in labs if lab == lab_id.lower()]
+    thresholds = Thresholds()
+    findings = [f for f in scan(core, labs=labs, since=since, until=until, thresholds=thresholds)
+                if code is None or f.code == code]  # fmt: skip
+    by_code: dict[str, int] = {}
+    for f in findings:
+        by_code[f.code] = by_code.get(f.code, 0) + 1
+    return {
+        "since": since.isoformat() if since else None,
+        "until": until.isoformat() if until else None,
+        "labs": labs,
+        "thresholds": dict(vars(thresholds)),
+        "count": len(findings),
+        "by_code": by_code,
+        "findings": [f.to_dict() for f in findings],
+    }

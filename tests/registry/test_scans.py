@@ -1,0 +1,90 @@
+"""Anomaly scans over the ledger: on a generated ledger with one anomaly of every kind planted (tests/ledger.py),
+every planted anomaly is found with its code and no clean certificate is flagged; the regulator's API scans the
+labs it is over only."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from registry.api import create_app
+from registry.scans import FINDINGS, scan
+from tests.ledger import LabRef, generate, lab_refs
+from tests.registry.conftest import LAB_CODE, OTHER_LAB_CODE, LabWorld
+from tests.registry.test_api import app_settings, bearer
+
+pytestmark = pytest.mark.chain
+
+TODAY = dt.date(2026, 12, 1)
+
+
+@pytest.fixture
+def api(world: LabWorld) -> Iterator[TestClient]:
+    with TestClient(create_app(app_settings(world), core=world.core, run_worker=False)) as client:
+        yield client
+
+
+def test_every_planted_anomaly_is_found_and_no_clean_certificate(world: LabWorld) -> None:
+    planted = generate(world.core, lab_refs(3, seed=7), certificates=3_000, today=TODAY, seed=7)
+    found = scan(world.core, since=TODAY - dt.timedelta(days=120))
+    assert {code for code, _ in planted.findings} == set(FINDINGS)  # one of every kind was planted
+    got = {(f.code, frozenset(f.digests)) for f in found}
+    assert got == set(planted.findings)  # recall and precision 1, finding by finding
+    flagged = {d for f in found for d in f.digests}
+    assert flagged.isdisjoint(planted.clean) and len(planted.clean) > 2_500
+    burst = next(f for f in found if f.code == "BACKDATING_BURST")
+    assert burst.severity == "ERROR" and burst.evidence["count"] == 25
+    assert burst.to_dict()["zh"] == "同一天集中提交大量签发日期较早的证书"
+    # A period before the planted days finds nothing; one lab alone finds only its own.
+    assert scan(world.core, until=TODAY - dt.timedelta(days=200)) == []
+    third = lab_refs(3, seed=7)[2].lab_id
+    only = scan(world.core, labs=[third])
+    assert only and only == [f for f in found if f.lab_id == third]
+
+
+def test_the_regulator_scans_the_labs_it_is_over(api: TestClient, world: LabWorld) -> None:
+    hangzhou = LabRef(world.lab_id, LAB_CODE, "杭州市计量检定测试院")
+    nanjing = LabRef(world.other_lab_id, OTHER_LAB_CODE, "南京市计量监督检测院")
+    planted = generate(world.core, [hangzhou, nanjing], certificates=1_000, today=TODAY, seed=3)
+    answer = api.get("/v1/anomalies", params={"since": "2026-01-01"}, headers=bearer(world.regulator_token))
+    assert answer.status_code == 200, answer.json()
+    body = answer.json()
+    assert body["labs"] == [world.lab_id]  # Zhejiang's regulator: Nanjing's lab is not under it
+    mine = {(c, d) for c, d in planted.findings if all(planted_lab(world, x) == world.lab_id for x in d)}
+    assert {(f["code"], frozenset(f["digests"])) for f in body["findings"]} == mine
+    assert body["count"] == len(mine) and sum(body["by_code"].values()) == len(mine)
+    assert body["thresholds"]["standard_per_day"] == 60
+    only = api.get("/v1/anomalies", params={"code": "STANDARD_OVERUSE"}, headers=bearer(world.regulator_token))
+    assert [f["code"] for f in only.json()["findings"]] == ["STANDARD_OVERUSE"]
+
+
+def planted_lab(world: LabWorld, digest: str) -> str | None:
+    """The lab of a certificate in the world's database (None for an attempted digest never stored)."""
+    from sqlalchemy import select
+
+    from registry.db import Certificate
+
+    with world.core.sessions() as s:
+        return s.scalar(select(Certificate.lab_id).where(Certificate.digest == digest))
+
+
+@pytest.mark.parametrize(
+    ("params", "who", "status", "code"),
+    [
+        ({}, "lab", 403, "NOT_A_REGULATOR"),
+        ({}, "none", 401, "UNAUTHORIZED"),
+        ({"code": "FORGERY"}, "regulator", 422, "INVALID_FILTER"),
+        ({"since": "2026-12-02", "until": "2026-12-01"}, "regulator", 422, "INVALID_FILTER"),
+        ({"lab_id": "0x12"}, "regulator", 422, "INVALID_LAB_ID"),
+        ({"since": "yesterday"}, "regulator", 422, "REQUEST_INVALID"),
+    ],
+)
+def test_scan_refusals(
+    api: TestClient, world: LabWorld, params: dict[str, str], who: str, status: int, code: str
+) -> None:
+    headers = {"lab": bearer(world.token), "none": {}, "regulator": bearer(world.regulator_token)}[who]
+    answer = api.get("/v1/anomalies", params=params, headers=headers)
+    assert (answer.status_code, answer.json()["error"]["code"]) == (status, code)

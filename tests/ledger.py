@@ -20,7 +20,16 @@ from typing import Any
 
 from sqlalchemy import insert, select
 
-from registry.db import Certificate, CertificateStatus, FraudSignal, Lab, LifecycleOp, OperationKind, OperationState
+from registry.db import (
+    Certificate,
+    CertificateStatus,
+    Citation,
+    FraudSignal,
+    Lab,
+    LifecycleOp,
+    OperationKind,
+    OperationState,
+)
 from registry.scans import Thresholds
 from tracecert.certificate.canonical import lab_id as derive_lab_id
 from tracecert.certificate.canonical import to_hex
@@ -70,6 +79,7 @@ class _Ledger:
         self.core, self.labs, self.start = core, list(labs), start
         self.rng = random.Random(seed)
         self.rows: list[dict[str, Any]] = []
+        self.citations: list[dict[str, str]] = []
         self.ops: list[dict[str, Any]] = []
         self.signals: list[dict[str, Any]] = []
         self.planted = Planted()
@@ -171,6 +181,8 @@ class _Ledger:
 
     def add(self, lab: LabRef, record: dict[str, Any], sent: dt.date) -> str:
         digest = self.digest()
+        cited = {s["certificate_digest"] for s in record["standards_used"] if s.get("certificate_digest")}
+        self.citations += [{"citing_digest": digest, "cited_digest": c} for c in sorted(cited)]
         accepted = dt.datetime.combine(sent, dt.time(10, self.rng.randrange(60)), _CHINA).astimezone(dt.UTC)
         self.rows.append(
             {
@@ -257,7 +269,7 @@ def generate(
     }
     performers = {lab.lab_id: [f"{lab.code[-4:]}-P{i}" for i in range(4)] for lab in labs}
     work_days = [start + dt.timedelta(days=d) for d in range(_PLANT_DAYS, days)]
-    per_lab_day = max(1, certificates // (len(labs) * len(work_days)))
+    per_lab_day = max(1, -(-certificates // (len(labs) * len(work_days))))  # at least ``certificates``
     per_lab_day = min(per_lab_day, 3 * (t.standard_per_day - 5), 4 * (t.signer_per_day - 5))
     for lab in labs:
         for day in work_days:
@@ -277,6 +289,8 @@ def generate(
             s.execute(insert(Lab), new_labs)
         for i in range(0, len(g.rows), 5000):
             s.execute(insert(Certificate), g.rows[i : i + 5000])
+        for i in range(0, len(g.citations), 5000):
+            s.execute(insert(Citation), g.citations[i : i + 5000])
         if g.ops:
             s.execute(insert(LifecycleOp), g.ops)
         if g.signals:

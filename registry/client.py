@@ -213,6 +213,11 @@ class RegistryClient:
         params = {k: v for k, v in {"lab_id": lab_id, "cursor": cursor}.items() if v is not None}
         return dict(self._json("GET", "/v1/fraud-signals", params=params))
 
+    def anomalies(self, **filters: str | None) -> dict[str, Any]:
+        """``GET /v1/anomalies`` (a regulator's token) with filters since, until, lab_id, code."""
+        params = {k: v for k, v in filters.items() if v is not None}
+        return dict(self._json("GET", "/v1/anomalies", params=params))
+
     def health(self) -> dict[str, Any]:
         """``GET /health``."""
         return dict(self._json("GET", "/health"))

@@ -63,6 +63,7 @@ def register(root: typer.Typer) -> None:
     root.add_typer(labs, name="lab")
     root.add_typer(credits, name="credit")
     root.command("impact")(oversight.impact)
+    root.command("scan")(oversight.scan)
     root.command("signals")(oversight.signals)
     root.command("issue")(lab.issue)
     root.command("publish")(lab.publish)

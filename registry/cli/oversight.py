@@ -1,6 +1,7 @@
 """What a regulator reads from the registry about the labs it is over: ``tracecert impact DIGEST`` (everything that
-depends on a standard's certificate, transitively, as a list or a CSV export) and ``tracecert signals`` (fraud
-signals: a reused number, a standard revoked under certificates in force). Both speak to the registry's API with
+depends on a standard's certificate, transitively, as a list or a CSV export), ``tracecert scan`` (anomalies found
+in the ledger over a period) and ``tracecert signals`` (fraud signals: a reused number, a standard revoked under
+certificates in force). Both speak to the registry's API with
 a regulator's (or, for the impact, a lab's) token."""
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from registry.client import DEFAULT_REGISTRY_URL, RegistryClient
 from tracecert.certificate.canonical import HEX32_PATTERN
 from tracecert.human import local_time, parse_moment
 
-__all__ = ["impact", "signals"]
+__all__ = ["impact", "scan", "signals"]
 
 _HEX32 = re.compile(HEX32_PATTERN, re.IGNORECASE)
 
@@ -111,3 +112,32 @@ def signals(
 def _when(iso: str | None) -> str:
     """An ISO time from the registry as a person reads it (China time)."""
     return "-" if not iso else local_time(parse_moment(iso)[0])
+
+
+def scan(
+    since: Annotated[str | None, typer.Option(help="First issue date scanned (YYYY-MM-DD).")] = None,
+    until: Annotated[str | None, typer.Option(help="Last issue date scanned (YYYY-MM-DD).")] = None,
+    lab: Annotated[str | None, typer.Option("--lab", help="Only this lab (0x + 64 hex).")] = None,
+    code: Annotated[str | None, typer.Option(help="Only findings of this code, e.g. BACKDATED.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the registry's answer as JSON.")] = False,
+    registry: RegistryUrl = DEFAULT_REGISTRY_URL,
+    token: RegulatorToken = None,
+) -> None:
+    """Scan the ledger of the labs the regulator is over for anomalies (backdating, overused standards and
+    performers, expired, revoked or borrowed standards, calibrations passed off as verifications, copied results,
+    reused numbers): each finding by its name, with the certificates concerned and what triggered it."""
+    with reporting_errors():
+        if lab is not None and not _HEX32.fullmatch(lab):
+            raise usage_error(f"--lab {lab!r} is not a lab id (0x + 64 hex)")
+        with RegistryClient(registry, token) as client:
+            answer = client.anomalies(since=since, until=until, lab_id=lab.lower() if lab else None, code=code)
+        if as_json:
+            typer.echo(json.dumps(answer, ensure_ascii=False))
+            return
+        period = f"{answer['since'] or 'the beginning'} .. {answer['until'] or 'today'}"
+        console.print(f"scanned      {len(answer['labs'])} labs, issued {period}")
+        console.print(f"findings     {answer['count']}" + "".join(f", {c} {n}" for c, n in answer["by_code"].items()))
+        for f in answer["findings"]:
+            evidence = ", ".join(f"{k} {v}" for k, v in f["evidence"].items() if not isinstance(v, list | dict))
+            console.print(f"  {f['severity']:<7} {f['code']}: {f['zh']} / {f['en']}")
+            console.print(f"          lab {f['lab_id']}; {len(f['digests'])} certificate(s); {evidence}")

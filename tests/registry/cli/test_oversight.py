@@ -5,6 +5,7 @@ page, each by its name)."""
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +16,7 @@ from registry.anchoring import AnchoringWorker
 from registry.issuance import Submission, accept
 from registry.lifecycle import request_revocation
 from tests.registry.cli.conftest import error_code, invoke, served
-from tests.registry.conftest import LabWorld
+from tests.registry.conftest import LAB_CODE, OTHER_LAB_CODE, LabWorld
 from tracecert.chain.types import RevocationReason
 
 pytestmark = pytest.mark.chain
@@ -67,6 +68,23 @@ def test_impact_lists_exports_and_flags(world: LabWorld, registry_url: str, tmp_
     assert after["in_force"] == 2  # the certificates themselves stand until a lab or regulator acts on them
 
 
+def test_scan_names_every_finding(world: LabWorld, registry_url: str) -> None:
+    from tests.ledger import LabRef, generate
+
+    hangzhou = LabRef(world.lab_id, LAB_CODE, "杭州市计量检定测试院")
+    nanjing = LabRef(world.other_lab_id, OTHER_LAB_CODE, "南京市计量监督检测院")
+    generate(world.core, [hangzhou, nanjing], certificates=500, today=dt.date(2026, 12, 1), seed=5)
+    common = ("--registry", registry_url, "--token", world.regulator_token)
+    shown = invoke("scan", *common, "--since", "2026-01-01")
+    assert shown.exit_code == 0, shown.output
+    assert "scanned      1 labs, issued 2026-01-01 .. today" in shown.stdout
+    assert "ERROR   STANDARD_OVERUSE" not in shown.stdout  # a warning, named as one
+    overuse = "WARNING STANDARD_OVERUSE: 同一计量标准一天内使用次数超出合理范围 / one standard used more than plausible"
+    assert overuse in shown.stdout
+    answer = json.loads(invoke("scan", *common, "--code", "BACKDATED", "--json").stdout)
+    assert answer["count"] > 0 and {f["code"] for f in answer["findings"]} == {"BACKDATED"}
+
+
 @pytest.mark.parametrize(
     ("args", "token", "code"),
     [
@@ -76,6 +94,9 @@ def test_impact_lists_exports_and_flags(world: LabWorld, registry_url: str, tmp_
         (("signals",), "lab", "NOT_A_REGULATOR"),
         (("signals", "--lab", "JD"), "regulator", "USAGE"),
         (("signals",), "wrong", "UNAUTHORIZED"),
+        (("scan",), "lab", "NOT_A_REGULATOR"),
+        (("scan", "--code", "FORGERY"), "regulator", "INVALID_FILTER"),
+        (("scan", "--lab", "0x12"), "regulator", "USAGE"),
     ],
 )
 def test_refusals_by_code(world: LabWorld, registry_url: str, args: tuple[str, ...], token: str, code: str) -> None:

@@ -10,6 +10,9 @@ import {ITrustRegistry} from "./interfaces/ITrustRegistry.sol";
  * labs and enterprises. Anyone reads it (一公开); only an active regulator over the subject writes it; nothing is
  * ever changed or erased: a lifting is a new entry naming the entry it lifts.
  *
+ * It also keeps the commitments of regulators' random inspection draws (双随机): a regulator commits to a draw's
+ * inputs before anyone can know the seed, which is the hash of the block after the commitment's block.
+ *
  * A lab is named by its lab id and answers to the regulators the TrustRegistry puts over it. An enterprise is named
  * by its unified social credit code (USCI, GB 32100): its subject id is keccak256 of the 18 characters, and its
  * region is the GB/T 2260 code the USCI carries in characters 3 to 8, which the contract reads itself.
@@ -44,6 +47,7 @@ contract CreditRegistry is Multicall {
     ITrustRegistry public immutable TRUST;
 
     mapping(bytes32 subject => Entry[]) private _entries;
+    mapping(bytes32 commitment => uint64 blockNumber) private _draws;
 
     /// @notice Entry `index` of `subject` was recorded (the whole entry, so an index needs no further call).
     event SanctionRecorded(bytes32 indexed subject, uint256 index, Entry entry);
@@ -56,6 +60,10 @@ contract CreditRegistry is Multicall {
     error CreditMissingCaseNumber();
     error CreditUnknownEntry(bytes32 subject, uint256 index);
     error CreditNotLiftable(bytes32 subject, uint256 index);
+    error CreditDrawExists(bytes32 commitment);
+
+    /// @notice A regulator committed to a draw's inputs (their SHA-256 digest) in this block.
+    event DrawCommitted(address indexed regulator, uint32 jurisdiction, bytes32 indexed commitment);
 
     constructor(ITrustRegistry trust) {
         TRUST = trust;
@@ -122,6 +130,23 @@ contract CreditRegistry is Multicall {
             _entry(e.subjectKind, e.region, KIND_LIFTING, reason, uint32(index + 1), caseNumber, decisionDigest,
                 effectiveFrom, 0)
         );
+    }
+
+    /**
+     * @notice Commit to a random inspection draw: `commitment` is the digest of its inputs (population, size,
+     * inspectors, purpose). Only an active regulator covering `jurisdiction` (its own, or one below it); a
+     * commitment is recorded once. The draw's seed is the hash of the next block, unknown when this is sent.
+     */
+    function commitDraw(bytes32 commitment, uint32 jurisdiction) external {
+        if (!TRUST.isRegulatorOfRegion(msg.sender, jurisdiction)) revert CreditNotRegulatorOver(msg.sender, commitment);
+        if (_draws[commitment] != 0) revert CreditDrawExists(commitment);
+        _draws[commitment] = uint64(block.number);
+        emit DrawCommitted(msg.sender, jurisdiction, commitment);
+    }
+
+    /// @notice The block a draw commitment was recorded in (0: never).
+    function drawBlock(bytes32 commitment) external view returns (uint64) {
+        return _draws[commitment];
     }
 
     /// @notice Number of entries recorded for `subject`.

@@ -410,6 +410,35 @@ class ChainContracts:
         return [_sanction(subject, i, row) for i, row in enumerate(rows)]
 
 
+    # ------------------------------------------------------------------ random inspection draws (CreditRegistry)
+
+    def commit_draw(self, sender: TransactionSender, commitment: bytes, jurisdiction: int) -> Receipt:
+        """Commit to a draw's inputs (their digest) as a regulator covering ``jurisdiction``."""
+        return self.transact(
+            sender, self._credit(), "commitDraw", commitment, jurisdiction, key=f"draw:0x{commitment.hex()}"
+        )
+
+    def draw_block(self, commitment: bytes) -> int:
+        """The block the commitment was recorded in (0: never)."""
+        return int(self.call(self._credit(), "drawBlock", commitment))
+
+    def draw_committer(self, commitment: bytes, block: int) -> str | None:
+        """The regulator whose DrawCommitted event of ``commitment`` is in ``block``, if there is one."""
+        credit = self._credit()
+        topic = "0x" + keccak(text="DrawCommitted(address,uint32,bytes32)").hex()
+        logs = self.client.rpc(
+            "eth_getLogs",
+            [{"fromBlock": hex(block), "toBlock": hex(block), "address": credit.address,
+              "topics": [topic, None, "0x" + commitment.hex()]}],
+        )  # fmt: skip
+        return Web3.to_checksum_address("0x" + str(logs[0]["topics"][1])[-40:]) if logs else None
+
+    def block_hash(self, number: int) -> bytes | None:
+        """The hash of block ``number``, or None if it is not mined yet."""
+        block = self.client.rpc("eth_getBlockByNumber", [hex(number), False])
+        return bytes(HexBytes(block["hash"])) if block else None
+
+
 def _sanction(subject: bytes, index: int, row: Sequence[Any]) -> Sanction:
     subject_kind, kind, reason, region, lifts, start, until, recorded_at, by, digest, case = row
     return Sanction(

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import typer
 
-from registry.cli import credit, lab, operator, oversight, regulator
+from registry.cli import credit, draws, lab, operator, oversight, regulator
 from registry.cli.common import CliError, reporting_errors
 
 __all__ = ["CliError", "register", "reporting_errors"]
@@ -53,6 +53,13 @@ def register(root: typer.Typer) -> None:
     credits.command("lift")(credit.credit_lift)
     credits.command("show")(credit.credit_show)
 
+    drawing = typer.Typer(
+        help="Random inspection draws (双随机): commit, draw from the next block's hash, re-run any published draw.",
+        no_args_is_help=True,
+    )
+    drawing.command("run")(draws.draw_run)
+    drawing.command("verify")(draws.draw_verify)
+
     running = typer.Typer(
         help="Run the registry: the HTTP API (with the anchoring worker) or the worker alone.", no_args_is_help=True
     )
@@ -62,6 +69,7 @@ def register(root: typer.Typer) -> None:
     root.add_typer(regulators, name="regulator")
     root.add_typer(labs, name="lab")
     root.add_typer(credits, name="credit")
+    root.add_typer(drawing, name="draw")
     root.command("impact")(oversight.impact)
     root.command("scan")(oversight.scan)
     root.command("signals")(oversight.signals)

@@ -14,7 +14,8 @@ Endpoints::
     GET  /v1/certificates/{digest}/verification           the bundle looked up in the sources → report
     GET  /v1/labs/{lab_id}/certificates/{number}/verification    lab id (0x…) or lab code (统一社会信用代码) → report
     GET  /v1/trace/{digest}                               the traceability tree
-    GET  /v1/credit/{subject}                             a lab's (0x…) or an enterprise's (USCI) credit record
+    GET  /v1/credit/{subject}, /v1/labs, /v1/labs/{lab_id}   credit records and the lab directory:
+                                                          :mod:`verifier.oversight`
     GET  /v1/checks                                       the check catalog (codes, names, severities, zh/en)
     GET  /health                                          chain reachable?
     GET  /, /c/{digest}                                   the web page (a certificate's QR code points at /c/{digest})
@@ -63,7 +64,6 @@ from tracecert.verification.engine import Verifier
 from tracecert.verification.report import Report, catalog
 from verifier.bootstrap import build_verifier
 from verifier.config import VerifierSettings, load_settings
-from verifier.credit import CreditOut, credit_answer
 from verifier.errors import InvalidRequest, RateLimited, SetupError
 from verifier.inputs import (
     input_from_form,
@@ -73,8 +73,8 @@ from verifier.inputs import (
     parse_digest,
     parse_kind,
     parse_lab,
-    parse_subject,
 )
+from verifier.oversight import oversight_router
 
 __all__ = ["TokenBucket", "VerifierService", "create_app"]
 
@@ -326,6 +326,11 @@ def create_app(settings: VerifierSettings | None = None, *, verifier: Verifier |
     app.add_middleware(_SecurityHeaders)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
+    def _page() -> HTMLResponse:
+        return HTMLResponse(page, headers={"Cache-Control": "no-cache"})
+
+    app.include_router(oversight_router(service, _page))
+
     @app.exception_handler(ServiceError)
     async def _service_error(_: Request, exc: ServiceError) -> JSONResponse:
         return _error_response(exc)
@@ -429,32 +434,6 @@ def create_app(settings: VerifierSettings | None = None, *, verifier: Verifier |
 
         return await service.run(work)
 
-    @app.get(
-        "/v1/credit/{subject}",
-        response_model=None,
-        responses={
-            200: {"model": CreditOut, "description": "The record and the grade now"},
-            404: {"description": "UNKNOWN_LAB (no lab with this id), CREDIT_RECORD_UNAVAILABLE (no CreditRegistry)"},
-            422: {"description": "INVALID_SUBJECT"},
-            429: _ERRORS_DOC[429],
-            503: _ERRORS_DOC[503],
-        },
-        summary="A lab's or an enterprise's public credit record (计量信用记录) and grade",
-    )
-    async def credit(request: Request, subject: str) -> JSONResponse:
-        """`subject`: a lab id (0x + 64 hex) or an enterprise's unified social credit code (18 characters; a lab is
-        asked for by its id). The grade now (A 良好, B 一般, C 较差, D 失信: the worst entry in force decides), the
-        indices of the entries in force, and every entry oldest first with its names and times (UTC+8); an entry a
-        later lifting names carries that lifting's index in `lifted_by`. Rate limited per client like uploads."""
-        service.limit_upload(request, "credit lookups")
-        who = parse_subject(subject)
-
-        def work() -> JSONResponse:
-            engine = service.verifier()
-            return JSONResponse(credit_answer(engine.chain, engine.policy, who), headers={"Cache-Control": "no-store"})
-
-        return await service.run(work)
-
     @app.get("/v1/checks", summary="The check catalog: every check's code, names, severity and meaning (zh/en)")
     async def checks() -> JSONResponse:
         """The one catalog the checks are declared in (the registry runs the same ones at acceptance): what the
@@ -488,8 +467,6 @@ def create_app(settings: VerifierSettings | None = None, *, verifier: Verifier |
 
         return await run_in_threadpool(work)  # not behind verifications: a probe must answer while they queue
 
-    def _page() -> HTMLResponse:
-        return HTMLResponse(page, headers={"Cache-Control": "no-cache"})
 
     @app.get("/", include_in_schema=False)
     def index() -> Response:

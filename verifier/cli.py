@@ -3,8 +3,8 @@
 Works offline from a registry: a proof bundle and a chain RPC URL are enough. Output is one verdict per file with
 the failed checks (Chinese and English) and the traceability chain, or the reports as JSON.
 
-``tracecert verifier credit SUBJECT``: the public credit record of a lab or an enterprise (what
-``GET /v1/credit/{subject}`` answers); ``tracecert verifier serve``: the service.
+``tracecert verifier serve``: the service; ``tracecert verifier credit|labs|lab``: credit records and the lab
+directory (:mod:`verifier.cli_oversight`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -29,13 +29,13 @@ from tracecert.verification.engine import Verifier
 from tracecert.verification.evidence import Evidence
 from tracecert.verification.report import Report, Verdict
 from tracecert.verification.sources import MemorySource
+from verifier import cli_oversight
 from verifier.bootstrap import SERVED_CHAIN_VIEW, build_verifier, chain_view_of
 from verifier.config import VerifierSettings
-from verifier.credit import credit_answer
 from verifier.errors import SetupError
-from verifier.inputs import VerificationInput, input_from_file, is_bundle, parse_as_of, parse_kind, parse_subject
+from verifier.inputs import VerificationInput, input_from_file, is_bundle, parse_as_of, parse_kind
 
-__all__ = ["credit_command", "register", "serve_command", "verify_command"]
+__all__ = ["register", "serve_command", "verify_command"]
 
 console = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -456,164 +456,11 @@ def serve_command(
         raise _usage(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
 
 
-@verifier_app.command("credit")
-def credit_command(
-    subject: Annotated[
-        str,
-        typer.Argument(
-            help="A lab id (0x + 64 hex digits) or an enterprise's unified social credit code (18 characters).",
-            show_default=False,
-        ),
-    ],
-    json_output: Annotated[
-        bool, typer.Option("--json", help="Print the answer as JSON (what GET /v1/credit/{subject} answers).")
-    ] = False,
-    rpc_url: Annotated[
-        str | None,
-        typer.Option(
-            "--rpc-url", help="Chain JSON-RPC URL (default $TRACECERT_VERIFIER_RPC_URL / $TRACECERT_CHAIN_RPC_URL)."
-        ),
-    ] = None,
-    deployment: Annotated[
-        Path | None,
-        typer.Option("--deployment", help="Deployment file (default {data dir}/deployment.json)."),
-    ] = None,
-    trust_authority: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--trust-authority",
-            help="Address of a national authority trusted as the root of the deployment; repeatable.",
-        ),
-    ] = None,
-    data_dir: Annotated[
-        Path | None, typer.Option("--data-dir", help="Data directory (default $TRACECERT_DATA_DIR or .tracecert).")
-    ] = None,
-) -> None:
-    """The public credit record (计量信用记录) of a lab or an enterprise: its grade now and every entry.
-
-    Exit status 0: the record was read (whatever the grade).
-
-    Exit status 1: no lab has this id (UNKNOWN_LAB), or the deployment has no credit record
-    (CREDIT_RECORD_UNAVAILABLE).
-
-    Exit status 2: usage error (not a lab id or USCI, no chain or deployment).
-    """
-    try:
-        who = parse_subject(subject)
-    except ServiceError as exc:
-        _fail(exc, json_output, USAGE_ERROR)
-    settings = _settings(
-        rpc_url=rpc_url, data_dir=data_dir, deployment_file=deployment, trusted_authorities=trust_authority
-    )
-    try:
-        verifier = build_verifier(settings)
-        answer = credit_answer(verifier.chain, verifier.policy, who)
-    except SetupError as exc:
-        _fail(exc, json_output, USAGE_ERROR)
-    except ChainUnavailable as exc:
-        _fail(SetupError(f"the chain node does not answer: {exc}"), json_output, USAGE_ERROR)
-    except ServiceError as exc:
-        _fail(exc, json_output, 1)
-    if json_output:
-        sys.stdout.write(json.dumps(answer, ensure_ascii=False, indent=2) + "\n")
-    else:
-        _print_credit(answer)
-
-
-def _fail(exc: ServiceError, json_output: bool, status: int) -> NoReturn:
-    """Say what went wrong (its code first; with ``--json`` also the API's error body on stdout) and exit."""
-    if json_output:
-        sys.stdout.write(json.dumps(exc.to_body(), ensure_ascii=False) + "\n")
-    err.print(Text("error: ", style="bold red") + Text(f"{exc.code}: {exc.message}"))
-    raise typer.Exit(status)
-
-
-#: The credit record's words, in the user's language (the names of grades, kinds and reasons are shown in both).
-_CREDIT_WORDS = {
-    "zh": {
-        "grade": "信用等级",
-        "as_of": "截至",
-        "entries": "信用记录（{n} 条）：",
-        "none": "信用记录：无",
-        "in_force": "生效中",
-        "lifted_by": "已由 #{i} 解除",
-        "lifts": "解除 #{i}",
-        "reason": "原因：",
-        "case": "案号：",
-        "window": "{start} 起至 {until}",
-        "open": "{start} 起，直至解除",
-        "lifting": "{start} 起生效",
-        "recorded": "记录于 {at}，记录人 {by}",
-    },
-    "en": {
-        "grade": "credit grade",
-        "as_of": "as of",
-        "entries": "credit record ({n} entr{s}):",
-        "none": "credit record: no entries",
-        "in_force": "in force",
-        "lifted_by": "lifted by #{i}",
-        "lifts": "lifts #{i}",
-        "reason": "reason: ",
-        "case": "case number: ",
-        "window": "from {start} until {until}",
-        "open": "from {start} until lifted",
-        "lifting": "effective from {start}",
-        "recorded": "recorded {at} by {by}",
-    },
-}
-
-_GRADE_STYLE = {"A": "bold green", "B": "bold yellow", "C": "bold dark_orange", "D": "bold red"}
-
-
-def _both(named: dict[str, str]) -> str:
-    return f"{named['zh']} / {named['en']}"
-
-
-def _print_credit(answer: dict[str, Any]) -> None:
-    lang = _lang()
-    words = _CREDIT_WORDS[lang]
-    kind = answer["subject_kind"]
-    who = f"{answer['lab_name']}  " if answer.get("lab_name") else ""
-    console.print(f"{who}{answer['subject']}  ({_both(kind)})", markup=False)
-    grade = answer["grade"]
-    console.print(
-        Text(f"{words['grade']} ")
-        + Text(f"{grade['code']} {_both(grade)}", style=_GRADE_STYLE.get(grade["code"], "bold"))
-        + Text(f"  {words['as_of']} {answer['as_of']}", style="dim")
-    )
-    entries = answer["entries"]
-    if not entries:
-        console.print(words["none"], markup=False)
-        return
-    n = len(entries)
-    console.print(words["entries"].format(n=n, s="y" if n == 1 else "ies"), markup=False)
-    in_force = set(answer["in_force"])
-    for e in entries:
-        marks = []
-        if e["index"] in in_force:
-            marks.append(words["in_force"])
-        if e.get("lifts") is not None:
-            marks.append(words["lifts"].format(i=e["lifts"]))
-        if e.get("lifted_by") is not None:
-            marks.append(words["lifted_by"].format(i=e["lifted_by"]))
-        style = "bold red" if e["index"] in in_force else "bold"
-        line = Text(f"  #{e['index']}  ") + Text(_both(e["kind"]), style=style)
-        if marks:
-            line += Text(f"  [{', '.join(marks)}]", style="yellow" if e["index"] in in_force else "dim")
-        console.print(line)
-        pad = " " * 6
-        window = "lifting" if e.get("lifts") is not None else "open" if e["effective_until"] is None else "window"
-        for text in (
-            f"{words['reason']}{_both(e['reason'])}",
-            f"{words['case']}{e['case_number']}",
-            words[window].format(start=e["effective_from"], until=e["effective_until"]),
-            words["recorded"].format(at=e["recorded_at"], by=e["recorded_by"]),
-        ):
-            console.print(pad + text, markup=False)
+cli_oversight.register(verifier_app)
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``tracecert verify``, ``tracecert verifier serve`` and ``tracecert verifier credit`` to the ``tracecert``
-    application."""
+    """Add ``tracecert verify`` and ``tracecert verifier`` (``serve``; ``credit``, ``labs`` and ``lab`` from
+    :mod:`verifier.cli_oversight`) to the ``tracecert`` application."""
     app.command("verify")(verify_command)
     app.add_typer(verifier_app, name="verifier")

@@ -5,11 +5,13 @@ One answer for ``GET /v1/credit/{subject}``, ``tracecert verifier credit`` and t
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from tracecert.certificate.canonical import to_hex
+from tracecert.chain.contracts import Sanction
 from tracecert.chain.types import SanctionKind, SubjectKind
 from tracecert.credit import entry_view, grade_view, standing
 from tracecert.verification.chainview import ChainView
@@ -17,7 +19,7 @@ from tracecert.verification.evidence import Policy
 from verifier.errors import CreditRecordUnavailable, UnknownLab
 from verifier.inputs import CreditSubject
 
-__all__ = ["CreditEntryOut", "CreditOut", "NamedOut", "credit_answer"]
+__all__ = ["CreditEntryOut", "CreditOut", "NamedOut", "credit_answer", "record_view"]
 
 
 def credit_answer(chain: ChainView, policy: Policy, subject: CreditSubject) -> dict[str, Any]:
@@ -37,20 +39,29 @@ def credit_answer(chain: ChainView, policy: Policy, subject: CreditSubject) -> d
         if chain.lab_at(subject.subject_id, now) is None:
             raise UnknownLab(f"no lab is registered with id {subject.text}")
         lab_name = chain.lab_name(subject.subject_id)
-    lifted_by: dict[int, int] = {}
-    for entry in record:  # oldest first: the first lifting that names an entry
-        if entry.kind is SanctionKind.LIFTING and entry.lifts is not None:
-            lifted_by.setdefault(entry.lifts, entry.index)
-    state = standing(record, now)
     return {
         "subject": subject.text,
         "subject_id": to_hex(subject.subject_id),
         "subject_kind": {"code": subject.kind.name, "zh": subject.kind.zh, "en": subject.kind.en},
         "lab_name": lab_name,
         "as_of": policy.when(now),
+        **record_view(record, now, policy.when),
+    }
+
+
+def record_view(record: Sequence[Sanction], at: int, when: Callable[[int], str]) -> dict[str, Any]:
+    """A credit record at ``at`` as answers carry it: ``grade`` (with its names), the indices ``in_force``, and
+    every entry oldest first with its names, times as ``when`` shows them, and ``lifted_by`` (the index of the
+    first later LIFTING that names it)."""
+    lifted_by: dict[int, int] = {}
+    for entry in record:  # oldest first: the first lifting that names an entry
+        if entry.kind is SanctionKind.LIFTING and entry.lifts is not None:
+            lifted_by.setdefault(entry.lifts, entry.index)
+    state = standing(record, at)
+    return {
         "grade": grade_view(state.grade),
         "in_force": [e.index for e in state.in_force],
-        "entries": [entry_view(e, policy.when) | {"lifted_by": lifted_by.get(e.index)} for e in record],
+        "entries": [entry_view(e, when) | {"lifted_by": lifted_by.get(e.index)} for e in record],
     }
 
 

@@ -7,12 +7,15 @@ Every error is ``{"error": {"code", "message"}}``; clients act on ``code``. The 
     ├── MalformedRequest*              400 MALFORMED_JSON / MALFORMED_MULTIPART / JSON_TOO_DEEP
     ├── NotFound*                      404 NOT_FOUND
     │   ├── UnknownLab                 404 UNKNOWN_LAB   (a lab id no lab was registered under)
-    │   └── CreditRecordUnavailable    404 CREDIT_RECORD_UNAVAILABLE   (no CreditRegistry in this deployment)
+    │   ├── CreditRecordUnavailable    404 CREDIT_RECORD_UNAVAILABLE   (no CreditRegistry in this deployment)
+    │   └── DirectoryUnavailable       404 DIRECTORY_UNAVAILABLE   (the service runs without its index)
     ├── MethodNotAllowed*              405 METHOD_NOT_ALLOWED
     ├── PayloadTooLarge*               413 PAYLOAD_TOO_LARGE
     ├── UnsupportedMediaType*          415 UNSUPPORTED_MEDIA_TYPE
     ├── InvalidRequest (ValueError)    422 REQUEST_INVALID / INVALID_DIGEST / INVALID_LAB_ID / INVALID_AS_OF /
-    │                                      INVALID_KIND / INVALID_SUBJECT   (a subclass of the shared InvalidRequest*)
+    │                                      INVALID_KIND / INVALID_SUBJECT / UNKNOWN_FILTER / INVALID_JURISDICTION /
+    │                                      INVALID_LAB_KIND / INVALID_STATUS / INVALID_CATEGORY /
+    │                                      INVALID_EXPIRING_WITHIN_DAYS   (a subclass of the shared InvalidRequest*)
     ├── RateLimited                    429 RATE_LIMITED (Retry-After)
     └── SetupError                     503 NO_RPC_URL / NO_DEPLOYMENT / UNTRUSTED_DEPLOYMENT / CHAIN_UNAVAILABLE
                                            (Retry-After); the CLI exits 2 on these
@@ -23,7 +26,14 @@ from __future__ import annotations
 from tracecert import service_errors
 from tracecert.service_errors import ServiceError
 
-__all__ = ["CreditRecordUnavailable", "InvalidRequest", "RateLimited", "SetupError", "UnknownLab"]
+__all__ = [
+    "CreditRecordUnavailable",
+    "DirectoryUnavailable",
+    "InvalidRequest",
+    "RateLimited",
+    "SetupError",
+    "UnknownLab",
+]
 
 
 class InvalidRequest(service_errors.InvalidRequest, ValueError):
@@ -62,3 +72,10 @@ class CreditRecordUnavailable(service_errors.NotFound):
     which is not the same as a clean one."""
 
     code = "CREDIT_RECORD_UNAVAILABLE"
+
+
+class DirectoryUnavailable(service_errors.NotFound):
+    """The lab directory is read from the verifier's own index: a service that asks a live node for every check
+    (``chain_view=live``) has none to read it from."""
+
+    code = "DIRECTORY_UNAVAILABLE"

@@ -36,7 +36,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -177,7 +177,7 @@ def build_package(
     *,
     case: Mapping[str, Any],
     deployment: Mapping[str, Any],
-    certificates: list[Mapping[str, Any]],
+    certificates: Sequence[Mapping[str, Any]],
     forged: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """An unsigned package. Each certificate is ``{"bundle", "report", "block", "receipts"}`` (the JSON-RPC block

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import typer
 
-from registry.cli import credit, draws, lab, operator, oversight, regulator
+from registry.cli import credit, draws, evidence, lab, operator, oversight, regulator
 from registry.cli.common import CliError, reporting_errors
 
 __all__ = ["CliError", "register", "reporting_errors"]
@@ -60,6 +60,12 @@ def register(root: typer.Typer) -> None:
     drawing.command("run")(draws.draw_run)
     drawing.command("verify")(draws.draw_verify)
 
+    evidencing = typer.Typer(
+        help="Evidence packages for a case: build one signed file, check it offline.", no_args_is_help=True
+    )
+    evidencing.command("build")(evidence.evidence_build)
+    evidencing.command("verify")(evidence.evidence_verify)
+
     running = typer.Typer(
         help="Run the registry: the HTTP API (with the anchoring worker) or the worker alone.", no_args_is_help=True
     )
@@ -70,6 +76,7 @@ def register(root: typer.Typer) -> None:
     root.add_typer(labs, name="lab")
     root.add_typer(credits, name="credit")
     root.add_typer(drawing, name="draw")
+    root.add_typer(evidencing, name="evidence")
     root.command("impact")(oversight.impact)
     root.command("scan")(oversight.scan)
     root.command("signals")(oversight.signals)

@@ -2,10 +2,11 @@
 under it, each finding with its own code, severity, zh/en text and the evidence that triggered it.
 
 The scans read the registry's own database (every certificate it accepted, private ones included) over a period,
-in one pass; they need no chain call. What the registry refuses at acceptance (out of scope, outside the
-authorization window, a key not valid, a lag over 14 days: the rulebook's errors) cannot be in its ledger, so those
-are not scanned for here. The thresholds are :class:`Thresholds`, each documented; a finding is a reason to look,
-never a verdict: it changes no certificate's status and no lab's grade.
+in one pass. The rulebook refused, at acceptance, what was outside the lab's authorization or scope *then*; a
+regulator may since have recorded an authorization that narrows the past (the latest one recorded that covers a
+moment decides), so, given a chain view, the scans ask the chain once per lab, category, activity and issue day
+whether the certificate is still covered. The thresholds are :class:`Thresholds`, each documented; a finding is a
+reason to look, never a verdict: it changes no certificate's status and no lab's grade.
 
 ==========================  ========  =====================================================================
 code                        severity  when
@@ -26,6 +27,10 @@ CALIBRATION_AS_VERIFICATION ERROR     a calibration of a 强检 instrument, or o
 COPIED_RESULTS              ERROR     the same ``copied_min_results`` or more result values, in the same order, on
                                       certificates of ``copied_min_instruments`` or more instruments of one lab
 NUMBER_REUSE                ERROR     a certificate number tried again for other content (a fraud signal)
+OUTSIDE_AUTHORIZATION       ERROR     no authorization of the lab covered the end of the issue day, as the chain has
+                                      it now (an authorization recorded later may change the past: the latest one
+                                      recorded that covers a moment decides)
+OUTSIDE_SCOPE               ERROR     the authorization that covered it does not list the category and activity
 ==========================  ========  =====================================================================
 """
 
@@ -41,6 +46,7 @@ from typing import Any
 from sqlalchemy import select
 
 from registry.db import Certificate, FraudSignal, Lab, LifecycleOp, OperationKind, OperationState
+from tracecert.chain.types import Activity
 from tracecert.human import CHINA_HOURS
 
 __all__ = ["FINDINGS", "Finding", "Thresholds", "regulated_labs", "scan"]
@@ -83,6 +89,8 @@ FINDINGS: dict[str, tuple[str, str, str]] = {
         "identical results on certificates of different instruments",
     ),
     "NUMBER_REUSE": ("ERROR", "证书编号被重复用于其他内容", "a certificate number used again for other content"),
+    "OUTSIDE_AUTHORIZATION": ("ERROR", "签发时机构不在授权有效期内", "issued outside the lab's authorization window"),
+    "OUTSIDE_SCOPE": ("ERROR", "超出机构授权范围出具证书", "issued outside the lab's authorized scope"),
 }
 
 
@@ -150,9 +158,11 @@ def scan(
     since: dt.date | None = None,
     until: dt.date | None = None,
     thresholds: Thresholds | None = None,
+    chain: Any = None,
 ) -> list[Finding]:
     """Every finding among the certificates of ``labs`` (all when None) issued within ``[since, until]``, ordered
-    by severity, code and lab."""
+    by severity, code and lab. With ``chain`` (a :class:`~tracecert.verification.chainview.ChainView`), also what
+    the lab's authorization on chain no longer covers."""
     t = thresholds or Thresholds()
     query = select(
         Certificate.digest,
@@ -190,6 +200,7 @@ def scan(
         *_calibrations(rows),
         *_copies(rows, t),
         *signals,
+        *(_authorization(rows, chain) if chain is not None else ()),
     ]
     return sorted(findings, key=lambda f: (f.severity != "ERROR", f.code, f.lab_id, f.digests))
 
@@ -337,6 +348,26 @@ def _copies(rows: list[_Row], t: Thresholds) -> Iterable[Finding]:
                 tuple(sorted(r.digest for r in same)),
                 {"instruments": sorted(instruments), "results": [v for _q, v in results]},
             )
+
+
+def _authorization(rows: list[_Row], chain: Any) -> Iterable[Finding]:
+    answers: dict[tuple[str, str, int, dt.date], tuple[bool, bool]] = {}
+    for r in rows:
+        category = str((r.record.get("item") or {}).get("category_code"))
+        activity = Activity.CALIBRATE if r.kind == "CALIBRATION" else Activity.VERIFY
+        key = (r.lab_id, category, int(activity), r.issue)
+        if key not in answers:
+            t = int(dt.datetime.combine(r.issue + dt.timedelta(days=1), dt.time(), _CHINA).timestamp()) - 1
+            lab = bytes.fromhex(r.lab_id[2:])
+            state = chain.lab_at(lab, t)
+            authorized = state is not None and state.authorized
+            answers[key] = (authorized, authorized and chain.is_authorized(lab, category, activity, t))
+        authorized, in_scope = answers[key]
+        where = {"issue_date": r.issue.isoformat(), "category_code": category, "activity": activity.name}
+        if not authorized:
+            yield Finding("OUTSIDE_AUTHORIZATION", r.lab_id, (r.digest,), where)
+        elif not in_scope:
+            yield Finding("OUTSIDE_SCOPE", r.lab_id, (r.digest,), where)
 
 
 def _signals(s: Any, labs: set[str] | None, since: dt.date | None, until: dt.date | None) -> list[Finding]:

@@ -16,6 +16,7 @@ import json
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import insert, select
@@ -34,11 +35,13 @@ from registry.scans import Thresholds
 from tracecert.certificate.canonical import lab_id as derive_lab_id
 from tracecert.certificate.canonical import to_hex
 
-__all__ = ["LabRef", "Planted", "generate", "lab_refs"]
+__all__ = ["SCOPE", "LabRef", "LedgerChain", "Planted", "generate", "lab_refs"]
 
 _CHINA = dt.timezone(dt.timedelta(hours=8))
 _USCI = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _PLANT_DAYS = 10
+#: The scope every lab of the ledger holds: the category its records use, verification and calibration.
+SCOPE = {"0201": 3}  # Activity.VERIFY | Activity.CALIBRATE
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,9 @@ class Planted:
 
     clean: set[str] = field(default_factory=set)
     findings: list[tuple[str, frozenset[str]]] = field(default_factory=list)
+    #: The authorization every lab of the ledger is meant to hold (the NMI's from long before): from this moment
+    #: on, for :data:`SCOPE`; what is issued before it or outside it is planted as such.
+    authorized_from: int = 0
 
     @property
     def digests(self) -> set[str]:
@@ -135,6 +141,7 @@ class _Ledger:
         valid_until: dt.date | None = None,
         results: list[str] | None = None,
         mandatory: bool = True,
+        category: str = "0201",
     ) -> dict[str, Any]:
         values = results or [f"{self.rng.uniform(-2, 2):.3f}" for _ in range(5)]
         record: dict[str, Any] = {
@@ -150,7 +157,7 @@ class _Ledger:
             },
             "item": {
                 "name": "电子计价秤",
-                "category_code": "0201",
+                "category_code": category,
                 "manufacturer": "某衡器有限公司",
                 "model": "ACS-30",
                 "serial_number": serial,
@@ -254,6 +261,7 @@ def generate(
     t = thresholds or Thresholds()
     start = today - dt.timedelta(days=days)
     g = _Ledger(core, labs, start, seed)
+    g.planted.authorized_from = int(dt.datetime.combine(start - dt.timedelta(days=5), dt.time(), _CHINA).timestamp())
     with core.sessions() as s:
         known = set(s.scalars(select(Lab.lab_id)))
     new_labs = [
@@ -387,6 +395,13 @@ def _plant(
         for i in range(4)
     ]
     g.plant("COPIED_RESULTS", copied)
+    # OUTSIDE_SCOPE: a category the lab's authorization does not list.
+    for i in range(3):
+        g.plant("OUTSIDE_SCOPE", g.certificate(a, day[8], standard=std_a[i], performer=people_a[i], category="JJG1036"))
+    # OUTSIDE_AUTHORIZATION: work issued before the lab's authorization began.
+    before = dt.date.fromtimestamp(g.planted.authorized_from) - dt.timedelta(days=10)
+    for i in range(2):
+        g.plant("OUTSIDE_AUTHORIZATION", g.certificate(a, before, standard=std_a[i], performer=people_a[i]))
     # NUMBER_REUSE: a number tried again for other content (the registry records the signal when it refuses).
     for i in range(3):
         existing = g.certificate(b, day[9], standard=standards[b.lab_id][1], performer=performers[b.lab_id][0])
@@ -404,3 +419,24 @@ def _plant(
             }
         )
         g.plant("NUMBER_REUSE", [existing, attempted])
+
+
+class LedgerChain:
+    """What the chain would answer about the ledger's labs: each authorized for :data:`SCOPE` from
+    ``planted.authorized_from`` on, for the scans where no chain holds these labs; any other lab (the NMI) is
+    answered authorized for what it does."""
+
+    def __init__(self, planted: Planted, labs: Sequence[LabRef]) -> None:
+        self.start = planted.authorized_from
+        self.labs = {bytes.fromhex(lab.lab_id[2:]) for lab in labs}
+
+    def _authorized(self, lab: bytes, t: int) -> bool:
+        return lab not in self.labs or t >= self.start  # the NMI (not among the labs) is authorized throughout
+
+    def lab_at(self, lab: bytes, t: int) -> Any:
+        return SimpleNamespace(authorized=self._authorized(lab, t))
+
+    def is_authorized(self, lab: bytes, category: str, activity: int, t: int) -> bool:
+        if lab not in self.labs:  # the NMI, and labs the ledger did not make: authorized for what they do
+            return True
+        return self._authorized(lab, t) and (SCOPE.get(category, 0) & int(activity)) == int(activity)

@@ -11,10 +11,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 from registry.api import create_app
+from registry.onboarding import authorize_lab
 from registry.scans import FINDINGS, scan
-from tests.ledger import LabRef, generate, lab_refs
+from tests.ledger import SCOPE, LabRef, LedgerChain, generate, lab_refs
 from tests.registry.conftest import LAB_CODE, OTHER_LAB_CODE, LabWorld
 from tests.registry.test_api import app_settings, bearer
+from tracecert.certificate.canonical import from_hex
+from tracecert.chain.types import Activity
 
 pytestmark = pytest.mark.chain
 
@@ -28,8 +31,9 @@ def api(world: LabWorld) -> Iterator[TestClient]:
 
 
 def test_every_planted_anomaly_is_found_and_no_clean_certificate(world: LabWorld) -> None:
-    planted = generate(world.core, lab_refs(3, seed=7), certificates=3_000, today=TODAY, seed=7)
-    found = scan(world.core, since=TODAY - dt.timedelta(days=120))
+    labs = lab_refs(3, seed=7)
+    planted = generate(world.core, labs, certificates=3_000, today=TODAY, seed=7)
+    found = scan(world.core, since=TODAY - dt.timedelta(days=120), chain=LedgerChain(planted, labs))
     assert {code for code, _ in planted.findings} == set(FINDINGS)  # one of every kind was planted
     got = {(f.code, frozenset(f.digests)) for f in found}
     assert got == set(planted.findings)  # recall and precision 1, finding by finding
@@ -38,6 +42,9 @@ def test_every_planted_anomaly_is_found_and_no_clean_certificate(world: LabWorld
     burst = next(f for f in found if f.code == "BACKDATING_BURST")
     assert burst.severity == "ERROR" and burst.evidence["count"] == 25
     assert burst.to_dict()["zh"] == "同一天集中提交大量签发日期较早的证书"
+    # Without a chain, what only the chain can tell is not found; the rest is.
+    unchained = {(f.code, frozenset(f.digests)) for f in scan(world.core, since=TODAY - dt.timedelta(days=120))}
+    assert unchained == {x for x in got if x[0] not in ("OUTSIDE_AUTHORIZATION", "OUTSIDE_SCOPE")}
     # A period before the planted days finds nothing; one lab alone finds only its own.
     assert scan(world.core, until=TODAY - dt.timedelta(days=200)) == []
     third = lab_refs(3, seed=7)[2].lab_id
@@ -49,6 +56,11 @@ def test_the_regulator_scans_the_labs_it_is_over(api: TestClient, world: LabWorl
     hangzhou = LabRef(world.lab_id, LAB_CODE, "杭州市计量检定测试院")
     nanjing = LabRef(world.other_lab_id, OTHER_LAB_CODE, "南京市计量监督检测院")
     planted = generate(world.core, [hangzhou, nanjing], certificates=1_000, today=TODAY, seed=3)
+    # On the real chain: the Hangzhou lab's authorization from where the ledger means it to start, for its scope.
+    authorize_lab(world.chain.contracts, world.province, from_hex(world.lab_id), "(浙)法计(2026)09001号",
+                  planted.authorized_from, world.chain.now() + 3 * 365 * 86_400,
+                  {c: Activity(a) for c, a in SCOPE.items()})  # fmt: skip
+    world.core.forget_chain_answers()
     answer = api.get("/v1/anomalies", params={"since": "2026-01-01"}, headers=bearer(world.regulator_token))
     assert answer.status_code == 200, answer.json()
     body = answer.json()

@@ -17,6 +17,7 @@ from registry.errors import Forbidden, InvalidRequest
 from registry.impact import impact
 from registry.reads import fraud_signals
 from registry.scans import FINDINGS, Thresholds, regulated_labs, scan
+from tracecert.verification.chainview import CachedChainView, LiveChainView
 
 __all__ = ["router"]
 
@@ -114,7 +115,8 @@ def list_anomalies(
     if lab_id is not None:
         labs = [lab for lab in labs if lab == lab_id.lower()]
     thresholds = Thresholds()
-    findings = [f for f in scan(core, labs=labs, since=since, until=until, thresholds=thresholds)
+    chain = CachedChainView(LiveChainView(core.chain), 60.0)
+    findings = [f for f in scan(core, labs=labs, since=since, until=until, thresholds=thresholds, chain=chain)
                 if code is None or f.code == code]  # fmt: skip
     by_code: dict[str, int] = {}
     for f in findings:

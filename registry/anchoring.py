@@ -49,6 +49,7 @@ from registry.db import (
 from registry.errors import ChainUnavailableError
 from registry.lifecycle import OperationSender
 from registry.refusals import classify, would_anchor
+from registry.scans import IncrementalScans
 from tracecert.certificate.canonical import from_hex, to_hex
 from tracecert.certificate.merkle import build_batch
 from tracecert.chain.errors import ChainError, ChainUnavailable, ContractReverted, ReceiptTimeout, TransactionFailed
@@ -105,6 +106,10 @@ class AnchoringWorker:
         self._next_waiting_check = 0.0
         self.watch = ChainWatch(core, sender=self._sender, accounts=self._accounts, adopt=self._adopt)
         self._operations = OperationSender(core, self._sender)
+        #: Anomaly scans of the labs whose batches this worker anchors (registry.scans).
+        self.scans = IncrementalScans(
+            core, interval=core.settings.scan_interval_seconds, window_days=core.settings.scan_window_days
+        )
 
     # ------------------------------------------------------------------ running
 
@@ -201,6 +206,7 @@ class AnchoringWorker:
             self._anchor(prepared, report)
         sent = self._operations.send()
         report.ops_done, report.ops_failed, report.deferred = sent.done, sent.failed, report.deferred + sent.deferred
+        self.scans.run(force=force)
         return report
 
     def drain(self, timeout: float = 60.0) -> None:
@@ -388,6 +394,7 @@ class AnchoringWorker:
                 now,
             )
             batch.error = None
+            self.scans.note(batch.lab_id)
             s.execute(
                 update(Certificate)
                 .where(Certificate.batch_root == root)

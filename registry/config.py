@@ -42,6 +42,10 @@ class RegistrySettings(BaseSettings):
     batch_window_seconds: float = Field(default=1.0, gt=0, le=2.0)
     #: How long an on-chain authorization answer is reused when accepting certificates.
     authorization_cache_seconds: float = Field(default=5.0, ge=0)
+    #: Incremental anomaly scans (registry.scans): at most one per lab every this many seconds, after an anchoring,
+    #: over the certificates issued in the last ``scan_window_days`` days.
+    scan_interval_seconds: float = Field(default=60.0, ge=0)
+    scan_window_days: int = Field(default=30, ge=1, le=3650)
     run_worker: bool = True
     chain: ChainSettings = Field(default_factory=ChainSettings)
 

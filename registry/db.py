@@ -295,6 +295,21 @@ class FraudSignal(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
+class FindingRow(Base):
+    """An anomaly found in the ledger (registry.scans), kept from the first scan that found it: incremental scans
+    after each anchoring and the regulators' scans on demand both record what they find, once."""
+
+    __tablename__ = "findings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)  # SHA-256 of the code and the sorted digests
+    code: Mapped[str] = mapped_column(String(40))
+    lab_id: Mapped[str] = mapped_column(String(66), index=True)
+    digests: Mapped[list[str]] = mapped_column(JSON)
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSON)
+    first_seen: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
 class TxJournalRow(Base):
     """Signed transactions, journaled before broadcast (see :mod:`tracecert.chain.sender`)."""
 

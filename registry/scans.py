@@ -37,7 +37,11 @@ OUTSIDE_SCOPE               ERROR     the authorization that covered it does not
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
+import logging
+import math
+import time
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
@@ -45,13 +49,14 @@ from typing import Any
 
 from sqlalchemy import select
 
-from registry.db import Certificate, FraudSignal, Lab, LifecycleOp, OperationKind, OperationState
+from registry.db import Certificate, FindingRow, FraudSignal, Lab, LifecycleOp, OperationKind, OperationState
 from tracecert.chain.types import Activity
 from tracecert.human import CHINA_HOURS
 
-__all__ = ["FINDINGS", "Finding", "Thresholds", "regulated_labs", "scan"]
+__all__ = ["FINDINGS", "Finding", "IncrementalScans", "Thresholds", "finding_key", "record", "regulated_labs", "scan"]
 
 _CHINA = dt.timezone(dt.timedelta(hours=CHINA_HOURS))
+logger = logging.getLogger(__name__)
 
 #: Every finding's severity and text (zh, en).
 FINDINGS: dict[str, tuple[str, str, str]] = {
@@ -210,6 +215,81 @@ def regulated_labs(core: Any, regulator_address: str) -> list[str]:
     with core.sessions() as s:
         labs = list(s.scalars(select(Lab.lab_id).order_by(Lab.lab_id)))
     return [lab for lab in labs if core.regulator_covers(regulator_address, lab)]
+
+
+def record(core: Any, findings: Iterable[Finding]) -> dict[str, dt.datetime]:
+    """Keep each finding once (by its code and certificates); return when each was first seen, this one or an
+    earlier scan."""
+    found = {finding_key(f): f for f in findings}
+    if not found:
+        return {}
+    with core.sessions.begin() as s:
+        known = dict(s.execute(select(FindingRow.key, FindingRow.first_seen).where(FindingRow.key.in_(found))).all())
+        now = dt.datetime.now(dt.UTC)
+        for key, f in found.items():
+            if key not in known:
+                s.add(
+                    FindingRow(
+                        key=key,
+                        code=f.code,
+                        lab_id=f.lab_id,
+                        digests=list(f.digests),
+                        evidence=f.evidence,
+                        first_seen=now,
+                    )
+                )
+                known[key] = now
+    return known
+
+
+def finding_key(f: Finding) -> str:
+    """A finding's identity: SHA-256 of its code and its sorted certificates."""
+    return hashlib.sha256("|".join([f.code, *sorted(f.digests)]).encode()).hexdigest()
+
+
+class IncrementalScans:
+    """Scans as certificates arrive: the anchoring worker notes each lab whose batch it anchored; at most every
+    ``interval`` seconds per lab, the lab's certificates issued in the last ``window_days`` are scanned (with the
+    chain) and what is found is kept (:func:`record`). A scan that fails is logged, never in the worker's way."""
+
+    def __init__(self, core: Any, *, interval: float = 60.0, window_days: int = 30) -> None:
+        self.core, self.interval, self.window_days = core, interval, window_days
+        self._due: set[str] = set()
+        self._last: dict[str, float] = {}
+
+    def note(self, lab_id: str) -> None:
+        """A batch of ``lab_id`` was anchored."""
+        self._due.add(lab_id)
+
+    def run(self, *, force: bool = False) -> int:
+        """Scan the labs due; return how many findings were new."""
+        from tracecert.verification.chainview import CachedChainView, LiveChainView
+
+        new = 0
+        for lab in sorted(self._due):
+            if not force and time.monotonic() - self._last.get(lab, -math.inf) < self.interval:
+                continue
+            self._due.discard(lab)
+            self._last[lab] = time.monotonic()
+            today = dt.datetime.now(_CHINA).date()
+            try:
+                chain = CachedChainView(LiveChainView(self.core.chain), self.interval)
+                found = scan(self.core, labs=[lab], since=today - dt.timedelta(days=self.window_days), chain=chain)
+                before = _known(self.core, found)
+                record(self.core, found)
+                new += len(found) - before
+            except Exception:  # a scan is advice: the worker's anchoring must go on whatever it meets
+                logger.exception("incremental scan of lab %s failed; the next anchoring retries it", lab)
+                self._due.add(lab)
+        return new
+
+
+def _known(core: Any, found: list[Finding]) -> int:
+    keys = [finding_key(f) for f in found]
+    if not keys:
+        return 0
+    with core.sessions() as s:
+        return len(list(s.scalars(select(FindingRow.key).where(FindingRow.key.in_(keys)))))
 
 
 # ------------------------------------------------------------------------------------------------ detectors

@@ -238,6 +238,7 @@ class FindingOut(_Out):
     lab_id: str
     digests: list[str] = Field(description="The certificates concerned.")
     evidence: dict[str, Any] = Field(description="What triggered it: dates, counts, the standard, the limit.")
+    first_seen: str = Field(description="When a scan first found it (an incremental one, or on demand), China time.")
 
 
 class FindingList(_Out):

@@ -100,3 +100,28 @@ def test_scan_refusals(
     headers = {"lab": bearer(world.token), "none": {}, "regulator": bearer(world.regulator_token)}[who]
     answer = api.get("/v1/anomalies", params=params, headers=headers)
     assert (answer.status_code, answer.json()["error"]["code"]) == (status, code)
+
+
+def test_scans_run_as_certificates_arrive(api: TestClient, world: LabWorld) -> None:
+    """41 certificates of one day by one performer, accepted and anchored: the worker's incremental scan finds
+    SIGNER_OVERUSE and keeps it once; the regulator's scan shows when it was first seen."""
+    from sqlalchemy import select
+
+    from registry.anchoring import AnchoringWorker
+    from registry.db import FindingRow
+    from registry.issuance import Accepted, Submission, accept_many
+
+    lab = world.core.authenticate(world.token)
+    accepted = accept_many(world.core, lab, [Submission(world.record(f"JD2026-SO{i:03d}")) for i in range(41)])
+    worker = AnchoringWorker(world.core)
+    worker.drain()
+    worker.drain()  # nothing new: nothing recorded twice
+    with world.core.sessions() as s:
+        rows = list(s.scalars(select(FindingRow)))
+    assert [(r.code, r.lab_id) for r in rows] == [("SIGNER_OVERUSE", world.lab_id)]
+    assert all(isinstance(a, Accepted) for a in accepted), accepted
+    assert sorted(rows[0].digests) == sorted(a.digest for a in accepted if isinstance(a, Accepted))
+    assert rows[0].evidence["count"] == 41 and rows[0].evidence["limit"] == 40
+    answer = api.get("/v1/anomalies", headers=bearer(world.regulator_token)).json()
+    [finding] = [f for f in answer["findings"] if f["code"] == "SIGNER_OVERUSE"]
+    assert finding["first_seen"].endswith("(UTC+8)")

@@ -16,7 +16,8 @@ from registry.api.schemas import DependentOut, FindingList, FraudSignalList, Imp
 from registry.errors import Forbidden, InvalidRequest
 from registry.impact import impact
 from registry.reads import fraud_signals
-from registry.scans import FINDINGS, Thresholds, regulated_labs, scan
+from registry.scans import FINDINGS, Thresholds, finding_key, record, regulated_labs, scan
+from tracecert.human import local_time
 from tracecert.verification.chainview import CachedChainView, LiveChainView
 
 __all__ = ["router"]
@@ -118,6 +119,7 @@ def list_anomalies(
     chain = CachedChainView(LiveChainView(core.chain), 60.0)
     findings = [f for f in scan(core, labs=labs, since=since, until=until, thresholds=thresholds, chain=chain)
                 if code is None or f.code == code]  # fmt: skip
+    first_seen = record(core, findings)
     by_code: dict[str, int] = {}
     for f in findings:
         by_code[f.code] = by_code.get(f.code, 0) + 1
@@ -128,5 +130,10 @@ def list_anomalies(
         "thresholds": dict(vars(thresholds)),
         "count": len(findings),
         "by_code": by_code,
-        "findings": [f.to_dict() for f in findings],
+        "findings": [f.to_dict() | {"first_seen": _when(first_seen[finding_key(f)])} for f in findings],
     }
+
+
+def _when(moment: dt.datetime) -> str:
+    """A stored time as a person reads it (China time); SQLite gives it back without its zone (UTC)."""
+    return local_time((moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)).timestamp())

@@ -10,13 +10,14 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
+from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from registry.anchoring import AnchoringWorker
 from registry.api.bodies import BODY_MODELS
 from registry.api.deps import token_optional
 from registry.api.errors import install_error_handlers
-from registry.api.routes import batches, certificates, health, oversight
+from registry.api.routes import batches, certificates, health, oversight, pages
 from registry.config import RegistrySettings, load_settings
 from registry.core import RegistryCore
 
@@ -80,6 +81,8 @@ def create_app(
     install_error_handlers(app)
     for module in _ROUTES:
         app.include_router(module.router)
+    app.include_router(pages.router)  # the regulators' page: not in the OpenAPI document
+    app.mount("/static", StaticFiles(directory=pages.STATIC_DIR), name="static")
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

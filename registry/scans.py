@@ -41,6 +41,7 @@ import hashlib
 import json
 import logging
 import math
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterable
@@ -256,40 +257,45 @@ class IncrementalScans:
         self.core, self.interval, self.window_days = core, interval, window_days
         self._due: set[str] = set()
         self._last: dict[str, float] = {}
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()  # the worker notes while a scan thread takes
 
     def note(self, lab_id: str) -> None:
         """A batch of ``lab_id`` was anchored."""
-        self._due.add(lab_id)
+        with self._lock:
+            self._due.add(lab_id)
 
-    def run(self, *, force: bool = False) -> int:
-        """Scan the labs due; return how many findings were new."""
+    def run(self, *, force: bool = False) -> None:
+        """Scan the labs that are due: in a thread of its own, so that a long scan never holds up anchoring (one at
+        a time); with ``force`` (tests, drain), every noted lab now, in this thread."""
+        with self._lock:
+            noted = sorted(self._due)
+        if force:
+            self._scan(noted)
+            return
+        if self._thread is not None and self._thread.is_alive():
+            return
+        now = time.monotonic()
+        due = [lab for lab in noted if now - self._last.get(lab, -math.inf) >= self.interval]
+        if due:
+            self._thread = threading.Thread(target=self._scan, args=(due,), name="incremental-scans", daemon=True)
+            self._thread.start()
+
+    def _scan(self, labs: list[str]) -> None:
         from tracecert.verification.chainview import CachedChainView, LiveChainView
 
-        new = 0
-        for lab in sorted(self._due):
-            if not force and time.monotonic() - self._last.get(lab, -math.inf) < self.interval:
-                continue
-            self._due.discard(lab)
+        for lab in labs:
+            with self._lock:
+                self._due.discard(lab)
             self._last[lab] = time.monotonic()
-            today = dt.datetime.now(_CHINA).date()
+            since = dt.datetime.now(_CHINA).date() - dt.timedelta(days=self.window_days)
             try:
-                chain = CachedChainView(LiveChainView(self.core.chain), self.interval)
-                found = scan(self.core, labs=[lab], since=today - dt.timedelta(days=self.window_days), chain=chain)
-                before = _known(self.core, found)
-                record(self.core, found)
-                new += len(found) - before
+                chain = CachedChainView(LiveChainView(self.core.chain), max(self.interval, 1.0))
+                record(self.core, scan(self.core, labs=[lab], since=since, chain=chain))
             except Exception:  # a scan is advice: the worker's anchoring must go on whatever it meets
                 logger.exception("incremental scan of lab %s failed; the next anchoring retries it", lab)
-                self._due.add(lab)
-        return new
-
-
-def _known(core: Any, found: list[Finding]) -> int:
-    keys = [finding_key(f) for f in found]
-    if not keys:
-        return 0
-    with core.sessions() as s:
-        return len(list(s.scalars(select(FindingRow.key).where(FindingRow.key.in_(keys)))))
+                with self._lock:
+                    self._due.add(lab)
 
 
 # ------------------------------------------------------------------------------------------------ detectors

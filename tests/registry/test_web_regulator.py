@@ -28,6 +28,7 @@ from registry.issuance import Submission, accept
 from registry.onboarding import authorize_lab
 from registry.reads import anchored_bundle
 from registry.scans import FINDINGS
+from tests.browser import REFUSED, UNIX_TIME, launch, recording_page
 from tests.ledger import SCOPE, LabRef, Planted, generate
 from tests.registry.cli.conftest import served
 from tests.registry.conftest import LAB_CODE, OTHER_LAB_CODE, LabWorld, fresh_record
@@ -36,23 +37,10 @@ from tracecert.chain.types import Activity
 
 pytestmark = pytest.mark.chain
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--no-sandbox",
-    "--headless",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 TODAY = dt.date(2026, 12, 1)
-UNIX_TIME = re.compile(r"(?<![0-9a-fA-Fx])1[6-9]\d{8}(?!\d)")
 HEX = re.compile(r"0x[0-9a-fA-F]*(?:…[0-9a-fA-F]*)?")
 #: The only Latin words the Chinese view may show (the export's format and the program that opens it).
 LATIN_ALLOWED = {"CSV", "Excel"}
-#: What Chromium logs for an answer the page shows as an error (a refusal is not a fault of the page).
-REFUSED = re.compile(r"status of 4\d\d")
 TOKEN_KEY = "tracecert.regulator.token"
 
 
@@ -64,13 +52,8 @@ def database_url(tmp_path: Path) -> str:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.skip("needs Debian's chromium at /usr/bin/chromium (apt-get install chromium fonts-wqy-microhei)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="needs playwright (pip install -e '.[dev]')")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+    with launch() as b:
         yield b
-        b.close()
 
 
 @pytest.fixture
@@ -83,24 +66,15 @@ def base_url(world: LabWorld) -> Iterator[str]:
 @pytest.fixture
 def page(browser: Any, base_url: str, world: LabWorld) -> Iterator[Any]:
     """A fresh page that records every request, every console message and every page error."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN", accept_downloads=True)
-    pg = context.new_page()
-    pg.requests = []
-    pg.console = []
-    pg.errors = []
-    pg.on("request", lambda r: pg.requests.append(r.url))
-    pg.on("console", lambda m: pg.console.append(m.text))
-    pg.on("console", lambda m: pg.errors.append(m.text) if m.type == "error" else None)
-    pg.on("pageerror", lambda e: pg.errors.append(str(e)))
-    yield pg
-    # Everything the page loaded came from the registry itself; the token is in no address and no log.
-    outside = [u for u in pg.requests if not u.startswith(base_url) and not u.startswith(("data:", "blob:"))]
-    assert not outside, outside
-    for secret in (world.regulator_token, world.token):
-        assert not [u for u in pg.requests if secret in u]
-        assert not [m for m in pg.console if secret in m]
-    assert not [e for e in pg.errors if not REFUSED.search(e)], pg.errors
-    context.close()
+    with recording_page(browser, accept_downloads=True) as pg:
+        yield pg
+        # Everything the page loaded came from the registry itself; the token is in no address and no log.
+        outside = [u for u in pg.requests if not u.startswith(base_url) and not u.startswith(("data:", "blob:"))]
+        assert not outside, outside
+        for secret in (world.regulator_token, world.token):
+            assert not [u for u in pg.requests if secret in u]
+            assert not [m for m in pg.console if secret in m]
+        assert not [e for e in pg.errors if not REFUSED.search(e)], pg.errors
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ uvicorn: the QR-code link of a valid and a revoked certificate, a dropped file, 
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from collections.abc import Iterator
@@ -13,6 +12,7 @@ from typing import Any
 import pytest
 import uvicorn
 
+from tests.browser import ENGLISH_PROSE, UNIX_TIME, launch, recording_page, skip_without_chromium
 from tests.conftest import free_port
 from tests.verifier.conftest import TraceWorld, calibration, chain_of_three, standard_from
 from tests.verifier.world import build_world
@@ -23,21 +23,7 @@ from tracecert.instruments import category_label
 from verifier.api import create_app
 from verifier.config import VerifierSettings
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--no-sandbox",
-    "--headless",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(),
-    reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium fonts-wqy-microhei)",
-)
+pytestmark = skip_without_chromium
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="needs playwright (pip install -e '.[dev]')")
 Page = sync_api.Page
@@ -92,28 +78,19 @@ def base_url(world: TraceWorld, certs: dict[str, Any]) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+    with launch() as b:
         yield b
-        b.close()
 
 
 @pytest.fixture
 def page(browser: Any, base_url: str) -> Iterator[Page]:
     """A fresh page that records every request and every console error."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
-    pg = context.new_page()
-    pg.requests = []  # type: ignore[attr-defined]
-    pg.errors = []  # type: ignore[attr-defined]
-    pg.on("request", lambda r: pg.requests.append(r.url))  # type: ignore[attr-defined]
-    pg.on("console", lambda m: pg.errors.append(m.text) if m.type == "error" else None)  # type: ignore[attr-defined]
-    pg.on("pageerror", lambda e: pg.errors.append(str(e)))  # type: ignore[attr-defined]
-    yield pg
-    # Everything the page loaded came from the verifier itself, and nothing went wrong in it.
-    outside = [u for u in pg.requests if not u.startswith(base_url) and not u.startswith("data:")]  # type: ignore[attr-defined]
-    assert not outside, outside
-    assert not [e for e in pg.errors if "404" not in e], pg.errors  # type: ignore[attr-defined]
-    context.close()
+    with recording_page(browser) as pg:
+        yield pg
+        # Everything the page loaded came from the verifier itself, and nothing went wrong in it.
+        outside = [u for u in pg.requests if not u.startswith(base_url) and not u.startswith("data:")]  # type: ignore[attr-defined]
+        assert not outside, outside
+        assert not [e for e in pg.errors if "404" not in e], pg.errors  # type: ignore[attr-defined]
 
 
 def wait_for_verdict(page: Page) -> Any:
@@ -256,8 +233,6 @@ def shown(world: TraceWorld, certs: dict[str, Any]) -> dict[str, dict[str, Any]]
     return {"valid": certs["leaf"], "revoked": certs["revoked"], "substituted": old, "out_of_scope": out_of_scope}
 
 
-UNIX_TIME = re.compile(r"(?<![0-9a-fA-Fx])1[6-9]\d{8}(?!\d)")
-ENGLISH_PROSE = re.compile(r"\b[a-z]{3,}(?: [a-z]{2,}){2,}")
 
 
 @pytest.mark.parametrize("lang", ["zh", "en"])

@@ -6,7 +6,6 @@ verifier itself; both languages; no unix time, no English on the Chinese page, n
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from collections.abc import Iterator
@@ -17,6 +16,7 @@ from typing import Any
 import pytest
 import uvicorn
 
+from tests.browser import ENGLISH_PROSE, REFUSED, UNIX_TIME, launch, recording_page, skip_without_chromium
 from tests.conftest import free_port
 from tests.verifier.api.test_directory import CITY, FINE_CASE, NMI, PROVINCIAL, RENEWAL, build_directory_scene
 from tests.verifier.conftest import TraceWorld, open_index
@@ -27,29 +27,11 @@ from verifier.api import create_app
 from verifier.config import VerifierSettings
 from verifier.index import Index
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--no-sandbox",
-    "--headless",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(),
-    reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium fonts-wqy-microhei)",
-)
+pytestmark = skip_without_chromium
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="needs playwright (pip install -e '.[dev]')")
 Page = sync_api.Page
 
-UNIX_TIME = re.compile(r"(?<![0-9a-fA-Fx])1[6-9]\d{8}(?!\d)")
-ENGLISH_PROSE = re.compile(r"\b[a-z]{3,}(?: [a-z]{2,}){2,}")
-#: What Chromium logs for an answer the page shows as an error (a refusal is not a fault of the page).
-REFUSED = re.compile(r"status of 4\d\d")
 UNREGISTERED = "0x" + "ab" * 32
 
 
@@ -98,27 +80,18 @@ def base_url(world: TraceWorld, index: Index) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+    with launch() as b:
         yield b
-        b.close()
 
 
 @pytest.fixture
 def page(browser: Any) -> Iterator[Page]:
     """A fresh page that records every request and every console error."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
-    pg = context.new_page()
-    pg.requests = []  # type: ignore[attr-defined]
-    pg.errors = []  # type: ignore[attr-defined]
-    pg.on("request", lambda r: pg.requests.append(r.url))  # type: ignore[attr-defined]
-    pg.on("console", lambda m: pg.errors.append(m.text) if m.type == "error" else None)  # type: ignore[attr-defined]
-    pg.on("pageerror", lambda e: pg.errors.append(str(e)))  # type: ignore[attr-defined]
-    yield pg
-    outside = [u for u in pg.requests if not u.startswith("http://127.0.0.1:") and not u.startswith("data:")]  # type: ignore[attr-defined]
-    assert not outside, outside
-    assert not [e for e in pg.errors if not REFUSED.search(e)], pg.errors  # type: ignore[attr-defined]
-    context.close()
+    with recording_page(browser) as pg:
+        yield pg
+        outside = [u for u in pg.requests if not u.startswith("http://127.0.0.1:") and not u.startswith("data:")]  # type: ignore[attr-defined]
+        assert not outside, outside
+        assert not [e for e in pg.errors if not REFUSED.search(e)], pg.errors  # type: ignore[attr-defined]
 
 
 def rows(page: Page) -> list[str]:

@@ -300,6 +300,10 @@ def _print_demo(registry: str, verifier: str | None, summary: Any) -> None:
     )
     out(f"  curl -s -o qr.png {registry}/v1/certificates/{dispenser['digest']}/qr.png", markup=False)
     out(f"  curl -s -H 'Authorization: Bearer {regulator['token']}' {registry}/v1/fraud-signals", markup=False)
+    out(f"  open {registry}/regulator  (the regulators' page: sign in with a regulator's token above)", markup=False)
+    if verifier:
+        out(f"  open {verifier}/labs  (the lab directory, 机构名录, and each lab's credit record)", markup=False)
+    out(f"  tracecert scan --registry {registry} --token {regulator['token']}", markup=False)
     out(f"  tracecert status {summary.certificates['revoked']['digest']} --registry {registry}", markup=False)
     out(f"  TRACECERT_TOKEN={city['token']} tracecert issue RECORDS... --registry {registry}", markup=False)
 

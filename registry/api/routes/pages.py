@@ -6,13 +6,16 @@ Endpoints (none in the OpenAPI document: they are a page, not the API)::
     GET  /regulator                the page (public: it holds no data; every read it makes needs a regulator's token)
     GET  /vendor/chart.umd.min.js  Chart.js (npm, served from node_modules: never from a CDN)
 
-The page's scripts and styles are the static files of ``registry/static`` (mounted at ``/static`` by the app). The
+The page's scripts and styles are the static files of ``registry/static`` (mounted at ``/static`` by the app); the
+scripts are ES modules (``regulator.js`` imports the others), which browsers run only when served with a JavaScript
+type: ``.js`` is registered as ``text/javascript`` here rather than left to the platform's MIME tables. The
 token the regulator types is kept in the browser tab's sessionStorage and sent only in the ``Authorization`` header:
 never in an address, never logged.
 """
 
 from __future__ import annotations
 
+import mimetypes
 from pathlib import Path
 
 from fastapi import APIRouter
@@ -32,7 +35,11 @@ CHART_JS = (
     Path(__file__).resolve().parents[3] / "node_modules" / "chart.js" / "dist" / "chart.umd.min.js",
 )
 
-#: The page loads nothing but what the registry serves, and sends no referrer.
+# Module scripts need a JavaScript MIME type; some platforms' tables say text/plain for .js (StaticFiles asks them).
+mimetypes.add_type("text/javascript", ".js")
+
+#: The page loads nothing but what the registry serves (its module scripts are same-origin: 'self'), and sends no
+#: referrer.
 _PAGE_HEADERS = {
     "Cache-Control": "no-cache",
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "

@@ -218,6 +218,10 @@ class RegistryClient:
         params = {k: v for k, v in filters.items() if v is not None}
         return dict(self._json("GET", "/v1/anomalies", params=params))
 
+    def publish_draw(self, published: dict[str, Any]) -> dict[str, Any]:
+        """``POST /v1/draws`` (a regulator's token): publish a draw it made; the registry re-runs it first."""
+        return dict(self._json("POST", "/v1/draws", json=published))
+
     def health(self) -> dict[str, Any]:
         """``GET /health``."""
         return dict(self._json("GET", "/health"))

@@ -310,6 +310,22 @@ class FindingRow(Base):
     first_seen: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
+class PublishedDraw(Base):
+    """A random inspection draw a regulator published (一公开), checked against the chain when it was, and later
+    the results of its inspections."""
+
+    __tablename__ = "draws"
+
+    commitment: Mapped[str] = mapped_column(HEX32, primary_key=True)
+    regulator: Mapped[str] = mapped_column(String(42), index=True)
+    jurisdiction: Mapped[int] = mapped_column(Integer)
+    purpose: Mapped[str] = mapped_column(Text)
+    published: Mapped[dict[str, Any]] = mapped_column(JSON)
+    published_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    result_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+
+
 class TxJournalRow(Base):
     """Signed transactions, journaled before broadcast (see :mod:`tracecert.chain.sender`)."""
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncGenerator, Sequence
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Request
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
@@ -29,6 +29,10 @@ __all__ = [
     "BulkIn",
     "BulkSubmissions",
     "CertificateIn",
+    "DrawBody",
+    "DrawIn",
+    "DrawResultBody",
+    "DrawResultIn",
     "Revocation",
     "RevocationBody",
     "RevokeIn",
@@ -84,6 +88,36 @@ class RevokeIn(_Envelope):
     effective_time: StrictInt | AwareDatetime | None = Field(
         default=None, description="Unix time, or an ISO-8601 date-time with its UTC offset"
     )
+
+
+class DrawIn(_Envelope):
+    """A published random inspection draw (the file ``tracecert draw run`` writes: see tracecert.draws)."""
+
+    spec: dict[str, Any] = Field(description="The draw's inputs: purpose, jurisdiction, population, size, inspectors")
+    commitment: StrictStr = Field(pattern=r"^0x[0-9a-f]{64}$", description="SHA-256 of the inputs, committed on chain")
+    chain_id: StrictInt
+    contract: StrictStr
+    regulator: StrictStr = Field(pattern=r"^0x[0-9a-fA-F]{40}$")
+    tx_hash: StrictStr
+    commit_block: StrictInt = Field(ge=0)
+    seed_block: StrictInt = Field(ge=0)
+    seed_block_hash: StrictStr
+    seed: StrictStr
+    sample: list[StrictStr]
+    inspectors: dict[str, list[StrictStr]]
+
+
+class OutcomeIn(_Envelope):
+    """What the inspection of one drawn item found."""
+
+    outcome: Literal["PASS", "FAIL", "NOT_INSPECTED"] = Field(description="合格 / 不合格 / 未能检查")
+    note: StrictStr = Field(default="", max_length=2000)
+
+
+class DrawResultIn(_Envelope):
+    """The results of a draw's inspections, by drawn item."""
+
+    results: dict[str, OutcomeIn]
 
 
 class _BulkEnvelope(_Envelope):
@@ -335,6 +369,20 @@ async def _revocation_body(request: Request, settings: SettingsDep) -> Revocatio
 RevocationBody = Annotated[Revocation, Depends(_revocation_body)]
 
 
+async def _draw_body(request: Request, settings: SettingsDep) -> DrawIn:
+    body: DrawIn = _validate(DrawIn, await read_json(request, settings.max_body_bytes))
+    return body
+
+
+async def _draw_result_body(request: Request, settings: SettingsDep) -> DrawResultIn:
+    body: DrawResultIn = _validate(DrawResultIn, await read_json(request, settings.max_body_bytes))
+    return body
+
+
+DrawBody = Annotated[DrawIn, Depends(_draw_body)]
+DrawResultBody = Annotated[DrawResultIn, Depends(_draw_result_body)]
+
+
 # ---------------------------------------------------------------------------------------------- OpenAPI
 
 
@@ -376,8 +424,10 @@ def openapi_bodies() -> dict[str, dict[str, Any]]:
         "certificate": one,
         "bulk": {"requestBody": {"required": True, "content": {JSON: {"schema": _ref("BulkIn")}}}},
         "revoke": {"requestBody": {"required": True, "content": {JSON: {"schema": _ref("RevokeIn")}}}},
+        "draw": {"requestBody": {"required": True, "content": {JSON: {"schema": _ref("DrawIn")}}}},
+        "draw_result": {"requestBody": {"required": True, "content": {JSON: {"schema": _ref("DrawResultIn")}}}},
     }
 
 
 #: Models the OpenAPI document must carry for :func:`openapi_bodies`.
-BODY_MODELS: tuple[type[BaseModel], ...] = (CertificateIn, BulkIn, RevokeIn)
+BODY_MODELS: tuple[type[BaseModel], ...] = (CertificateIn, BulkIn, RevokeIn, DrawIn, DrawResultIn)

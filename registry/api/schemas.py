@@ -253,6 +253,29 @@ class FindingList(_Out):
     findings: list[FindingOut]
 
 
+class DrawOut(_Out):
+    """A published random inspection draw (双随机): checked against the chain when it was published."""
+
+    commitment: str
+    regulator: str
+    jurisdiction: int
+    purpose: str
+    published_at: str
+    population_size: int
+    sample: list[str]
+    commit_block: int
+    seed: str
+    result_at: str | None
+    results: dict[str, dict[str, Any]] | None = Field(description="By drawn item: outcome (code, zh, en) and note.")
+    published: dict[str, Any] | None = Field(default=None, description="The whole published draw (not in lists).")
+
+
+class DrawList(_Out):
+    """Every published draw, newest first."""
+
+    items: list[DrawOut]
+
+
 class HealthOut(_Out):
     """Liveness, the chain the registry anchors on, and how many certificates wait for anchoring."""
 

@@ -59,6 +59,7 @@ def register(root: typer.Typer) -> None:
     )
     drawing.command("run")(draws.draw_run)
     drawing.command("verify")(draws.draw_verify)
+    drawing.command("publish")(draws.draw_publish)
 
     evidencing = typer.Typer(
         help="Evidence packages for a case: build one signed file, check it offline.", no_args_is_help=True

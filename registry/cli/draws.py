@@ -21,10 +21,12 @@ from registry.cli.common import (
     reporting_errors,
     usage_error,
 )
+from registry.cli.lab import RegistryUrl
+from registry.client import DEFAULT_REGISTRY_URL, RegistryClient
 from registry.onboarding import connect, default_regulator_role, registry_settings
 from tracecert.draws import DrawSpec, run, verify_published
 
-__all__ = ["draw_run", "draw_verify"]
+__all__ = ["draw_publish", "draw_run", "draw_verify"]
 
 #: What each link of a published draw means.
 LINKS = {
@@ -132,3 +134,24 @@ def draw_verify(
             console.print("the draw stands" if checked.ok else "the draw does NOT stand")
         if not checked.ok:
             raise typer.Exit(1)
+
+
+def draw_publish(
+    file: Annotated[Path, typer.Argument(help="A published draw (JSON), as draw run wrote it.")],
+    registry: RegistryUrl = DEFAULT_REGISTRY_URL,
+    token: Annotated[
+        str | None, typer.Option("--token", envvar="TRACECERT_TOKEN", help="The drawing regulator's API token.")
+    ] = None,
+) -> None:
+    """Publish a draw through the registry (一公开): it re-runs the draw against the chain and keeps it when every
+    link holds; anyone then reads it at GET /v1/draws."""
+    with reporting_errors():
+        try:
+            published: dict[str, Any] = json.loads(file.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise usage_error(f"cannot read a published draw from {file}: {exc}") from exc
+        with RegistryClient(registry, token) as client:
+            view = client.publish_draw(published)
+        console.print(f"published    {view['commitment']} ({view['purpose']}) at {view['published_at']}")
+        console.print(f"drawn        {len(view['sample'])} of {view['population_size']}")
+        console.print(f"anyone reads {registry.rstrip('/')}/v1/draws/{view['commitment']}")

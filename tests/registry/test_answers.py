@@ -221,6 +221,18 @@ def test_every_successful_answer_is_its_documented_model(
     reused = api.post("/v1/certificates", json={"record": world.record("JD2026-A0004", remarks="x")}, headers=lab)
     assert (reused.status_code, reused.json()["error"]["code"]) == (409, "NUMBER_REUSE")
     assert len(_ok(api.get("/v1/fraud-signals", headers=regulator))["items"]) == 1
+    # A draw published (201, then 200 again), read by anyone, its results published by its regulator.
+    from tracecert.draws import DrawSpec, run
+
+    spec = DrawSpec("双随机抽查", 330000, tuple(f"0x{i:064x}" for i in range(1, 11)), 2)
+    chain = world.chain
+    published = run(spec, chain.contracts, world.province, nudge=lambda: chain.client.rpc("evm_mine", []), poll=0.01)
+    assert api.post("/v1/draws", json=published, headers=regulator).status_code == 201
+    assert api.post("/v1/draws", json=published, headers=regulator).status_code == 200
+    assert len(_ok(api.get("/v1/draws"))["items"]) == 1
+    assert _ok(api.get(f"/v1/draws/{published['commitment']}"))["published"] == published
+    results = {"results": {item: {"outcome": "PASS"} for item in published["sample"]}}
+    assert _ok(api.put(f"/v1/draws/{published['commitment']}/result", json=results, headers=regulator))["results"]
     scanned = _ok(api.get("/v1/anomalies", headers=regulator))
     assert scanned["labs"] == [world.lab_id] and scanned["count"] == len(scanned["findings"])
     impact = _ok(api.get(f"/v1/certificates/{world.standard['digest']}/dependents", headers=regulator))

@@ -25,7 +25,8 @@ BORROWED_STANDARD           WARNING   a standard whose certificate (in this regi
 CALIBRATION_AS_VERIFICATION ERROR     a calibration of a 强检 instrument, or one that states a pass/fail
                                       conclusion (what only a verification may do)
 COPIED_RESULTS              ERROR     the same ``copied_min_results`` or more result values, in the same order, on
-                                      certificates of ``copied_min_instruments`` or more instruments of one lab
+                                      certificates of ``copied_min_instruments`` or more instruments of one lab (a
+                                      certificate replaced by a correction counts with its replacement)
 NUMBER_REUSE                ERROR     a certificate number tried again for other content (a fraud signal)
 OUTSIDE_AUTHORIZATION       ERROR     no authorization of the lab covered the end of the issue day, as the chain has
                                       it now (an authorization recorded later may change the past: the latest one
@@ -420,8 +421,13 @@ def _calibrations(rows: list[_Row]) -> Iterable[Finding]:
 
 
 def _copies(rows: list[_Row], t: Thresholds) -> Iterable[Finding]:
+    # A replacement repeats the results of the certificate it corrects (a serial number fixed, say): the two are one
+    # instrument's, so the replaced one is left out.
+    replaced = {str((r.record.get("replaces") or {}).get("certificate_digest", "")).lower() for r in rows}
     groups: dict[tuple[str, tuple[tuple[str, str], ...]], list[_Row]] = defaultdict(list)
     for r in rows:
+        if r.digest in replaced:
+            continue
         results = tuple((str(x.get("quantity")), str(x.get("value"))) for x in r.record.get("results") or [])
         if len(results) >= t.copied_min_results:
             groups[(r.lab_id, results)].append(r)

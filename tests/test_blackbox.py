@@ -255,3 +255,18 @@ def test_a_draw_on_up_is_re_run_by_a_second_process(up: Up, tmp_path: Path) -> N
     again = _cli(up, "draw", "verify", str(out), "--data-dir", str(up.data_dir), "--rpc-url", up.chain, "--json")
     assert again.returncode == 0, again.stdout + again.stderr
     assert all(link["ok"] for link in json.loads(again.stdout))
+
+
+def test_the_demo_scanned_by_its_regulator(up: Up) -> None:
+    """The Hangzhou regulator scans the demo's ledger: the attempted reuse of the fuel dispenser's number is found
+    with its code, and the story's certificates among themselves show nothing else (this module's other tests issue
+    copies of the dispenser's record for other instruments, which the scan rightly calls copied results)."""
+    regulator = up.summary["regulators"]["330100"]
+    scanned = _cli(up, "scan", "--registry", up.registry, "--token", regulator["token"], "--json")
+    assert scanned.returncode == 0, scanned.stdout + scanned.stderr
+    answer = json.loads(scanned.stdout)
+    reuse = [f for f in answer["findings"] if f["code"] == "NUMBER_REUSE"]
+    assert [f["evidence"]["certificate_number"] for f in reuse] == [up.summary["fraud_signal"]["certificate_number"]]
+    story = {c["digest"] for c in up.summary["certificates"].values()}
+    among_story = [f for f in answer["findings"] if f["code"] != "NUMBER_REUSE" and set(f["digests"]) <= story]
+    assert among_story == [], among_story

@@ -105,6 +105,13 @@ def _run_once(data_dir: Path) -> tuple[dict[str, Any], dict[str, Any], str]:
         if running["verifier"]:  # the verifier finds the bundle at the registry and the whole chain checks out
             verified = httpx.get(f"{running['verifier']}/v1/certificates/{dispenser['digest']}/verification").json()
             assert verified["verdict"] == "VALID", verified["reasons"]
+            # The credit record is on chain: after a restart too, the report shows the lab's grade (its order was
+            # lifted: A) and the verifier reads the whole record (the order and its lifting).
+            assert verified["certificate"]["lab_credit"]["grade"]["code"] == "A"
+            record = httpx.get(f"{running['verifier']}/v1/credit/{city['lab_id']}").json()
+            assert [e["kind"]["code"] for e in record["entries"]] == ["RECTIFICATION", "LIFTING"]
+            station = httpx.get(f"{running['verifier']}/v1/credit/{summary['credit'][1]['subject']}").json()
+            assert station["grade"]["code"] == "B"
         # An enterprise's own verifier, with no token of the registry: the lab handed it the dispenser's bundle;
         # the standards' certificates up to the NMI come from the registry because their labs published them.
         bundle = httpx.get(

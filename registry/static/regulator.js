@@ -1,6 +1,7 @@
 // TraceCert regulators' page (监管端), served by the registry at /regulator: the anomaly scan's findings
 // (GET /v1/anomalies), every fraud signal (GET /v1/fraud-signals, page after page) and a certificate's downstream
-// impact (GET /v1/certificates/{digest}/dependents, and its CSV export).
+// impact (GET /v1/certificates/{digest}/dependents, and its CSV export), and the random inspection draws regulators
+// published (GET /v1/draws; a draw's results published with PUT /v1/draws/{commitment}/result).
 //
 // The regulator's token is typed once; it is kept in this tab's sessionStorage (gone when the tab closes) and sent
 // only in the Authorization header: never in an address, never written to the console. The chart of findings by
@@ -10,9 +11,10 @@
 //
 // This module wires the page; the rest are modules beside it: texts.js and i18n.js (the two languages), dom.js,
 // session.js (the token, signing in and out, every read), values.js (dates and values), findings.js (and its
-// chart), signals.js and impact.js (and its CSV export).
+// chart), signals.js, impact.js (and its CSV export) and draws.js (双随机抽查; its words in draws-text.js).
 
 import { $ } from "./dom.js";
+import { downloadDraw, loadDraw, loadDraws, publishResults, renderDraw, renderDraws } from "./draws.js";
 import { destroyChart, preset, renderFindings, scan } from "./findings.js";
 import { applyLanguage, toggleLanguage } from "./i18n.js";
 import { exportCsv, loadImpact, renderImpact } from "./impact.js";
@@ -32,11 +34,13 @@ function selectTab(name, load) {
     button.tabIndex = on ? 0 : -1;
     $("panel-" + button.dataset.tab).hidden = !on;
   }
-  const digest = name === "impact" && shown.impact ? "/" + shown.impact.digest : "";
+  let digest = name === "impact" && shown.impact ? "/" + shown.impact.digest : "";
+  if (name === "draws" && shown.draw) digest = "/" + shown.draw.commitment;
   history.replaceState(null, "", "#" + name + digest);
   if (!load) return;
   if (name === "findings" && !shown.findings) scan();
   if (name === "signals" && !shown.signals) loadSignals();
+  if (name === "draws" && !shown.draws) loadDraws();
 }
 
 function openFromHash() {
@@ -47,7 +51,12 @@ function openFromHash() {
     loadImpact(digest);
     return;
   }
-  selectTab(["findings", "signals", "impact"].includes(name) ? name : "findings", true);
+  if (name === "draws" && digest && DIGEST.test(digest)) {
+    selectTab("draws", true);
+    loadDraw(digest);
+    return;
+  }
+  selectTab(["findings", "signals", "impact", "draws"].includes(name) ? name : "findings", true);
 }
 
 // ------------------------------------------------------------------ wiring
@@ -58,6 +67,8 @@ function rerender() {
   renderFindings();
   renderSignals();
   renderImpact();
+  renderDraws();
+  renderDraw();
 }
 
 document.addEventListener("DOMContentLoaded", () => {
@@ -86,8 +97,13 @@ document.addEventListener("DOMContentLoaded", () => {
     loadImpact($("impact-digest").value);
   });
   $("impact-csv").addEventListener("click", exportCsv);
+  $("draws-reload").addEventListener("click", () => loadDraws());
+  $("result-form").addEventListener("submit", publishResults);
+  $("draw-download").addEventListener("click", downloadDraw);
   // A certificate anywhere on the page opens its downstream impact.
   document.addEventListener("click", (event) => {
+    const open = event.target.closest(".draw-open");
+    if (open) loadDraw(open.dataset.commitment);
     const link = event.target.closest(".digest-link");
     if (!link) return;
     $("impact-digest").value = link.dataset.digest;

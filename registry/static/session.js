@@ -10,9 +10,9 @@ const TOKEN_KEY = "tracecert.regulator.token";
 
 let token = null;
 // The last answers, drawn again when the language changes.
-export const shown = { findings: null, signals: null, impact: null };
+export const shown = { findings: null, signals: null, impact: null, draws: null, draw: null };
 // Each view's latest request: an older answer arriving late is dropped.
-export const latest = { findings: 0, signals: 0, impact: 0 };
+export const latest = { findings: 0, signals: 0, impact: 0, draws: 0, draw: 0 };
 // What the page does once signed in (open the tab the address names) and on signing out (drop the chart).
 const hooks = { signedIn: () => {}, signedOut: () => {} };
 
@@ -49,13 +49,19 @@ export function showError(error) {
   box.hidden = false;
 }
 
-// GET ``path`` with ``key`` (default: the signed-in token) in the Authorization header. Returns
-// {ok, status, body|blob, response} or {ok: false, error}; never throws.
-export async function request(path, key, as) {
+// GET ``path`` (or ``send.method`` it with ``send.body`` as JSON) with ``key`` (default: the signed-in token) in the
+// Authorization header. Returns {ok, status, body|blob, response} or {ok: false, error}; never throws.
+export async function request(path, key, as, send) {
   const headers = { Authorization: "Bearer " + (key || token || ""), Accept: as === "blob" ? "text/csv" : "application/json" };
+  const init = { headers, cache: "no-store", credentials: "omit", referrerPolicy: "no-referrer" };
+  if (send) {
+    init.method = send.method;
+    init.body = JSON.stringify(send.body);
+    headers["Content-Type"] = "application/json";
+  }
   let response;
   try {
-    response = await fetch(path, { headers, cache: "no-store", credentials: "omit", referrerPolicy: "no-referrer" });
+    response = await fetch(path, init);
   } catch (e) {
     return { ok: false, status: 0, error: { code: "NETWORK", message: t("network") } };
   }
@@ -73,9 +79,10 @@ export async function request(path, key, as) {
   return { ok: true, status: response.status, body, response };
 }
 
-// A read for the signed-in regulator: its answer, or null after showing why not (a refused token signs out).
-export async function read(path, as) {
-  const answer = await request(path, null, as);
+// A read (or with ``send``, a write) for the signed-in regulator: its answer, or null after showing why not (a
+// refused token signs out).
+export async function read(path, as, send) {
+  const answer = await request(path, null, as, send);
   if (answer.ok) return answer;
   showError(answer.error);
   if (answer.status === 401) signOut(false);
@@ -133,8 +140,11 @@ export function signOut(clearError) {
   for (const k of Object.keys(shown)) shown[k] = null;
   for (const k of Object.keys(latest)) latest[k] += 1;
   hooks.signedOut();
-  for (const id of ["findings-result", "signals-result", "impact-result"]) $(id).hidden = true;
-  for (const id of ["findings-table", "by-code-table", "signals-table", "impact-table"]) $(id).replaceChildren();
+  for (const id of ["findings-result", "signals-result", "impact-result", "draws-result", "draw-detail"]) $(id).hidden = true;
+  for (const id of ["findings-table", "by-code-table", "signals-table", "impact-table", "draws-table", "draw-sample",
+    "draw-facts", "draw-population", "result-table"]) {
+    $(id).replaceChildren();
+  }
   if (clearError) showError(null);
   say(null);
   showLogin();

@@ -1,5 +1,8 @@
 // The regulators' page's words, in Chinese and English: every label, hint, status line and error explanation.
 // Keys are looked up by ``t`` and ``has`` (i18n.js); ``{name}`` marks a value filled in when the text is shown.
+// The 双随机抽查 tab's words are in draws-text.js.
+
+import { DRAW_TEXT } from "./draws-text.js";
 
 export const TEXT = {
   zh: {
@@ -139,6 +142,7 @@ export const TEXT = {
     err_REQUEST_INVALID: "请求的参数无效。",
     err_CHAIN_UNAVAILABLE: "区块链节点暂时无法访问，请稍后重试。",
     err_NETWORK: "无法连接注册服务。",
+    ...DRAW_TEXT.zh,
   },
   en: {
     pageTitle: "Regulators — TraceCert",
@@ -277,5 +281,6 @@ export const TEXT = {
     err_REQUEST_INVALID: "The request's parameters are not valid.",
     err_CHAIN_UNAVAILABLE: "The chain node cannot be reached; try again later.",
     err_NETWORK: "The registry cannot be reached.",
+    ...DRAW_TEXT.en,
   },
 };

@@ -10,6 +10,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -213,8 +214,9 @@ def _cli(up: Up, *args: str, offline: bool = False) -> subprocess.CompletedProce
     """``tracecert ARGS`` as its own process; ``offline``: in a network namespace of its own (no network at all)
     when the machine allows one."""
     command = [sys.executable, "-m", "tracecert_app.cli", *args]
-    if offline and subprocess.run(["unshare", "-n", "true"], capture_output=True).returncode == 0:
-        command = ["unshare", "-n", *command]
+    unshare = shutil.which("unshare")
+    if offline and unshare and subprocess.run([unshare, "-n", "true"], capture_output=True).returncode == 0:
+        command = [unshare, "-n", *command]
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRACECERT_")} | {"LANG": "C.UTF-8"}
     return subprocess.run(command, capture_output=True, text=True, timeout=180, env=env)
 

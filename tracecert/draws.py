@@ -25,7 +25,17 @@ from typing import Any
 
 from tracecert.certificate.canonical import canonicalize, from_hex, to_hex
 
-__all__ = ["Draw", "DrawSpec", "DrawVerification", "commitment", "draw", "run", "seed_of", "verify_published"]
+__all__ = [
+    "Draw",
+    "DrawSpec",
+    "DrawVerification",
+    "commitment",
+    "draw",
+    "published_from_chain",
+    "run",
+    "seed_of",
+    "verify_published",
+]
 
 _VERSION = "tracecert-draw/1"
 
@@ -222,9 +232,31 @@ def run(
         TimeoutError: no block after the commitment's within ``timeout`` seconds.
         ContractReverted: CreditNotRegulatorOver, CreditDrawExists.
     """
+    chain.commit_draw(sender, commitment(spec), spec.jurisdiction)
+    return published_from_chain(spec, chain, timeout=timeout, poll=poll, nudge=nudge)
+
+
+def published_from_chain(
+    spec: DrawSpec,
+    chain: Any,
+    *,
+    timeout: float = 120.0,
+    poll: float = 0.5,
+    nudge: Callable[[], None] | None = None,
+) -> dict[str, Any]:
+    """The published draw of a spec already committed on chain (after :func:`run`, or to make it again after a
+    crash): its commitment's block and transaction, the seed from the next block (waited for), the draw.
+
+    Raises:
+        LookupError: the spec was never committed.
+        TimeoutError: no block after the commitment's within ``timeout`` seconds.
+    """
     committed = commitment(spec)
-    receipt = chain.commit_draw(sender, committed, spec.jurisdiction)
-    block = int(receipt.block_number)
+    block = int(chain.draw_block(committed))
+    found = chain.draw_commitment_log(committed, block) if block else None
+    if found is None:
+        raise LookupError(f"draw {to_hex(committed)} was never committed on this chain")
+    regulator, tx_hash = found
     deadline = time.monotonic() + timeout
     while (block_hash := chain.block_hash(block + 1)) is None:
         if time.monotonic() > deadline:
@@ -239,8 +271,8 @@ def run(
         "commitment": to_hex(committed),
         "chain_id": chain.client.chain_id,
         "contract": chain.deployment.credit_registry,
-        "regulator": sender.address,
-        "tx_hash": receipt.tx_hash,
+        "regulator": regulator,
+        "tx_hash": tx_hash,
         "commit_block": block,
         "seed_block": block + 1,
         "seed_block_hash": to_hex(block_hash),

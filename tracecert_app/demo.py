@@ -53,6 +53,7 @@ from sqlalchemy import func, select
 from registry.anchoring import AnchoringWorker
 from registry.core import RegistryCore
 from registry.db import Certificate, FraudSignal
+from registry.draws import publish_draw
 from registry.errors import AlreadyRevoked, NumberReuse, RegistryError
 from registry.issuance import Submission, accept
 from registry.lifecycle import request_revocation
@@ -72,6 +73,7 @@ from tracecert.chain.contracts import enterprise_subject
 from tracecert.chain.local import DevKeyring
 from tracecert.chain.types import RevocationReason, SanctionKind, SanctionReason
 from tracecert.credit import standing
+from tracecert.draws import DrawSpec, commitment, published_from_chain
 from tracecert_app.story import LABS, NORTH_STATION, PARENTS, REGULATORS, STANDARDS, TITLES, Story
 
 __all__ = ["DEMO_KEY_PASSPHRASE", "DemoError", "DemoSummary", "demo_certificate_count", "seed_demo"]
@@ -100,6 +102,8 @@ class DemoSummary:
     nmi_key_file: str
     #: The credit record entries the story recorded: subject, grade, kind, reason, case number, decision file.
     credit: list[dict[str, str]] = field(default_factory=list)
+    #: The city regulator's published random inspection draw of the city lab's certificates (双随机).
+    draw: dict[str, Any] = field(default_factory=dict)
     nmi_key_passphrase: str = DEMO_KEY_PASSPHRASE
     notes: list[str] = field(default_factory=list)
 
@@ -248,6 +252,8 @@ def seed_demo(core: RegistryCore, data_dir: Path, *, today: dt.date | None = Non
     worker.drain()
     credit, recorded = _credit_record(core, data_dir, day)
     created |= recorded
+    drawn, new_draw = _inspection_draw(core, data_dir, day, digests, tokens["regulator-330100"])
+    created |= new_draw
 
     summary = DemoSummary(
         created=created,
@@ -277,6 +283,7 @@ def seed_demo(core: RegistryCore, data_dir: Path, *, today: dt.date | None = Non
         fraud_signal=fraud,
         nmi_key_file=str(_nmi_key_path(data_dir)),
         credit=credit,
+        draw=drawn,
     )
     state["summary"] = summary.to_dict()
     _save_state(data_dir, state)
@@ -430,6 +437,38 @@ def _credit_record(core: RegistryCore, data_dir: Path, day: dt.date) -> tuple[li
             }
         )
     return shown, recorded
+
+
+def _inspection_draw(
+    core: RegistryCore, data_dir: Path, day: dt.date, digests: dict[str, str], token: str
+) -> tuple[dict[str, Any], bool]:
+    """The city regulator draws two of the city lab's certificates for an on-site check (双随机), committed on chain
+    once, and publishes the draw through the registry; returns what the summary shows and whether it is new."""
+    contracts = core.chain
+    if contracts.credit is None:
+        return {}, False
+    city = ("fuel_dispenser", "pressure_gauge", "revoked", "substituted", "replacement")
+    spec = DrawSpec(
+        purpose=f"{day.year}年第{(day.month - 1) // 3 + 1}季度杭州市检定证书双随机抽查",
+        jurisdiction=330100,
+        population=tuple(sorted(digests[name] for name in city)),
+        size=2,
+        inspectors=("陈建国", "林晓燕", "黄志强"),
+        inspectors_per_item=2,
+        selection={"how": "杭州市计量检定测试院本季度存证的证书"},
+    )
+    new = contracts.draw_block(commitment(spec)) == 0
+    if new:
+        contracts.commit_draw(dev_sender(contracts, data_dir, "regulator-330100"), commitment(spec), 330100)
+    published = published_from_chain(spec, contracts, nudge=lambda: contracts.client.rpc("evm_mine", []), poll=0.05)
+    view, _ = publish_draw(core, core.authenticate(token), published)
+    names = {digest: name for name, digest in digests.items()}
+    return {
+        "purpose": view["purpose"],
+        "commitment": view["commitment"],
+        "drawn": [names[d] for d in view["sample"]],
+        "of": view["population_size"],
+    }, new
 
 
 def _describe(core: RegistryCore, name: str, digest: str) -> dict[str, Any]:

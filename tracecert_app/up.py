@@ -285,6 +285,9 @@ def _print_demo(registry: str, verifier: str | None, summary: Any) -> None:
             + f"; grade {entry['grade']}",
             markup=False,
         )
+    if summary.draw:
+        drawn = ", ".join(summary.draw["drawn"])
+        out(f"  双随机 draw         {summary.draw['purpose']}: {drawn} (of {summary.draw['of']})", markup=False)
     out(f"  NMI key file       {summary.nmi_key_file} (passphrase {summary.nmi_key_passphrase})", markup=False)
     dispenser = summary.certificates["fuel_dispenser"]
     city = summary.labs["city"]

@@ -424,6 +424,11 @@ class ChainContracts:
 
     def draw_committer(self, commitment: bytes, block: int) -> str | None:
         """The regulator whose DrawCommitted event of ``commitment`` is in ``block``, if there is one."""
+        found = self.draw_commitment_log(commitment, block)
+        return found[0] if found else None
+
+    def draw_commitment_log(self, commitment: bytes, block: int) -> tuple[str, str] | None:
+        """(regulator, transaction hash) of the DrawCommitted event of ``commitment`` in ``block``, if any."""
         credit = self._credit()
         topic = "0x" + keccak(text="DrawCommitted(address,uint32,bytes32)").hex()
         logs = self.client.rpc(
@@ -431,7 +436,9 @@ class ChainContracts:
             [{"fromBlock": hex(block), "toBlock": hex(block), "address": credit.address,
               "topics": [topic, None, "0x" + commitment.hex()]}],
         )  # fmt: skip
-        return Web3.to_checksum_address("0x" + str(logs[0]["topics"][1])[-40:]) if logs else None
+        if not logs:
+            return None
+        return Web3.to_checksum_address("0x" + str(logs[0]["topics"][1])[-40:]), str(logs[0]["transactionHash"])
 
     def block_hash(self, number: int) -> bytes | None:
         """The hash of block ``number``, or None if it is not mined yet."""

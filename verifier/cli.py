@@ -34,6 +34,7 @@ from verifier.bootstrap import SERVED_CHAIN_VIEW, build_verifier, chain_view_of
 from verifier.config import VerifierSettings
 from verifier.errors import SetupError
 from verifier.inputs import VerificationInput, input_from_file, is_bundle, parse_as_of, parse_kind
+from verifier.report_file import REPORT_SUFFIXES, report_rows, write_report
 
 __all__ = ["register", "serve_command", "verify_command"]
 
@@ -200,6 +201,14 @@ def verify_command(
     data_dir: Annotated[
         Path | None, typer.Option("--data-dir", help="Data directory (default $TRACECERT_DATA_DIR or .tracecert).")
     ] = None,
+    report_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--report",
+            help="Also write a report, one row per certificate (verdict, reasons by name, lab, instrument, valid "
+            "until): .csv or .json for systems, .html for people.",
+        ),
+    ] = None,
 ) -> None:
     """Verify certificates against the chain: authenticity, the lab's authorization, status, traceability.
 
@@ -215,6 +224,8 @@ def verify_command(
         raise _usage(exc.message) from exc
     if kind is not None and kind.value not in ("VERIFICATION", "CALIBRATION"):
         raise _usage("--expect-kind is verification or calibration")
+    if report_file is not None and report_file.suffix.lower() not in REPORT_SUFFIXES:
+        raise _usage(f"--report {report_file}: a report is {', '.join(REPORT_SUFFIXES)}")
     settings = _settings(
         rpc_url=rpc_url,
         data_dir=data_dir,
@@ -257,6 +268,12 @@ def verify_command(
         raise _usage(f"CHAIN_UNAVAILABLE: {exc}") from exc
 
     checked = [i for i in items if i.skipped is None]
+    if report_file is not None:
+        rows = report_rows([(str(i.path), i.report.to_dict() if i.report else None, i.error) for i in checked])
+        try:
+            write_report(report_file, rows)
+        except OSError as exc:
+            raise _usage(f"--report {report_file}: {exc}") from exc
     if json_output:
         _print_json(items, single=len(paths) == 1 and len(items) == 1 and paths[0].is_file())
     else:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 import os
 import socket
@@ -418,3 +420,41 @@ def test_verifier_workers_stop_with_a_killed_supervisor(
     assert alive == [] and len(gone) == 2
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", port))  # the port is free again
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".json", ".html"])
+def test_a_folder_verified_with_a_report(
+    world: TraceWorld, chain3: Any, deployment: Path, tmp_path: Path, suffix: str
+) -> None:
+    """``--report``: one row per certificate, verdict and reasons by name, lab, instrument, valid until."""
+    folder = tmp_path / "certs"
+    for name, b in zip(("nmi", "provincial", "leaf"), chain3, strict=True):
+        write(folder / f"{name}.json", b)
+    write(folder / "forged.json", tamper(chain3[2], "item.serial_number", "YB-0000"))
+    (folder / "broken.json").write_text("{not json", encoding="utf-8")
+    report = tmp_path / f"report{suffix}"
+    result = verify(world, str(folder), "--deployment", str(deployment), "--report", str(report))
+    assert result.exit_code == 1  # the forged copy and the broken file
+    text = report.read_bytes().decode("utf-8-sig")
+    if suffix == ".json":
+        rows = {Path(r["path"]).name: r for r in json.loads(text)}
+    elif suffix == ".csv":
+        rows = {Path(r["path"]).name: r for r in csv.DictReader(io.StringIO(text))}
+    else:
+        assert "证书核验报告" in text and text.count("<tr class=") == 5 and "有效 3 份" in text
+        return
+    assert {n: r["verdict"] for n, r in rows.items()} == {
+        "nmi.json": "VALID", "provincial.json": "VALID", "leaf.json": "VALID", "forged.json": "INVALID",
+        "broken.json": "ERROR",
+    }  # fmt: skip
+    assert "DIGEST_MATCHES 内容与摘要一致 / Content matches its digest" in rows["forged.json"]["reasons"]
+    assert rows["leaf.json"]["lab"] == chain3[2]["record"]["lab"]["name"]
+    assert rows["leaf.json"]["valid_until"] == chain3[2]["record"]["dates"]["valid_until"]
+    assert rows["leaf.json"]["verdict_zh"] == "有效" and rows["leaf.json"]["lab_grade"] == "A 良好"
+    assert "MALFORMED_JSON" in rows["broken.json"]["reasons"]
+
+
+def test_a_report_of_another_kind_is_refused(world: TraceWorld, chain3: Any, deployment: Path, tmp_path: Path) -> None:
+    write(tmp_path / "leaf.json", chain3[2])
+    result = verify(world, str(tmp_path / "leaf.json"), "--deployment", str(deployment), "--report", "r.pdf")
+    assert result.exit_code == 2 and "a report is .csv, .json, .html" in result.output

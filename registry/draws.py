@@ -5,7 +5,6 @@ publishes what the inspections found, once."""
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from sqlalchemy import select
@@ -132,12 +131,12 @@ def draw_view(row: PublishedDraw, *, full: bool = True) -> dict[str, Any]:
         "regulator": row.regulator,
         "jurisdiction": row.jurisdiction,
         "purpose": row.purpose,
-        "published_at": _when(row.published_at),
+        "published_at": local_time(row.published_at),
         "population_size": len(p["spec"]["population"]),
         "sample": list(p["sample"]),
         "commit_block": p["commit_block"],
         "seed": p["seed"],
-        "result_at": _when(row.result_at) if row.result_at else None,
+        "result_at": local_time(row.result_at) if row.result_at else None,
         "results": None
         if row.result is None
         else {
@@ -151,7 +150,3 @@ def draw_view(row: PublishedDraw, *, full: bool = True) -> dict[str, Any]:
     if full:
         view["published"] = p
     return view
-
-
-def _when(moment: dt.datetime) -> str:
-    return local_time((moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)).timestamp())

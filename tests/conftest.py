@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from eth_account import Account
@@ -36,6 +38,28 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+@contextmanager
+def serving(app: Any, name: str = "app under test") -> Iterator[str]:
+    """``app`` served over real HTTP by uvicorn in a thread on a free port, as ``tracecert up`` serves; its URL."""
+    from tracecert_app.up import serve_in_thread
+
+    port = free_port()
+    server = serve_in_thread(name, app, "127.0.0.1", port)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's Chromium for a module's page tests (skipped with a reason when it or Playwright is missing)."""
+    from tests.browser import launch
+
+    with launch() as b:
+        yield b
 
 
 @pytest.fixture(scope="session")

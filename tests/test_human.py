@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
 from tracecert.human import DAY, local_time, parse_moment
@@ -32,3 +34,15 @@ def test_a_parsed_date_reads_back_as_its_day() -> None:
     start, _ = parse_moment("2026-12-04")
     assert local_time(start, with_zone=False) == "2026-12-04 00:00"
     assert local_time(start + DAY - 1, with_zone=False) == "2026-12-04 23:59"
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        dt.datetime(2026, 12, 4, 12, 12, tzinfo=dt.UTC),
+        dt.datetime(2026, 12, 4, 12, 12),  # as SQLite gives a stored time back: no zone, UTC
+        dt.datetime(2026, 12, 4, 20, 12, tzinfo=dt.timezone(dt.timedelta(hours=8))),
+    ],
+)
+def test_a_stored_datetime_reads_as_the_same_local_time(moment: dt.datetime) -> None:
+    assert local_time(moment) == "2026-12-04 20:12 (UTC+8)"

@@ -25,12 +25,15 @@ _UNIX = re.compile(r"\d{1,12}")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
-def local_time(seconds: int | float, tz_hours: int = CHINA_HOURS, *, with_zone: bool = True) -> str:
-    """``2026-12-04 20:12`` (and `` (UTC+8)``) for a unix time; times outside what a calendar holds say so.
+def local_time(seconds: int | float | dt.datetime, tz_hours: int = CHINA_HOURS, *, with_zone: bool = True) -> str:
+    """``2026-12-04 20:12`` (and `` (UTC+8)``) for a unix time, or a datetime (one without a zone, as SQLite gives
+    them back, is UTC); times outside what a calendar holds say so.
 
     Minutes are enough for what people compare (a revocation's effect, an anchoring); seconds are kept where
     machines read them.
     """
+    if isinstance(seconds, dt.datetime):
+        seconds = (seconds if seconds.tzinfo else seconds.replace(tzinfo=dt.UTC)).timestamp()
     zone = dt.timezone(dt.timedelta(hours=tz_hours))
     try:
         text = dt.datetime.fromtimestamp(seconds, zone).strftime("%Y-%m-%d %H:%M")

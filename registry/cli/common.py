@@ -17,7 +17,7 @@ from rich.console import Console
 from registry.config import RegistrySettings
 from registry.errors import RegistryError
 from registry.onboarding import InvalidScope, dev_sender
-from tracecert.certificate.canonical import from_hex
+from tracecert.certificate.canonical import HEX32_PATTERN, from_hex
 from tracecert.certificate.canonical import lab_id as derive_lab_id
 from tracecert.certificate.errors import CertificateError
 from tracecert.chain.contracts import ChainContracts
@@ -29,6 +29,7 @@ from tracecert.human import DAY, local_time, parse_moment, speaks_chinese
 from tracecert.instruments import category_label
 
 __all__ = [
+    "HEX32",
     "KEYSTORE_PASSPHRASE_ENV",
     "KEY_PASSPHRASE_ENV",
     "ActAs",
@@ -62,6 +63,8 @@ err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
 
 KEYSTORE_PASSPHRASE_ENV = "TRACECERT_KEYSTORE_PASSPHRASE"  # noqa: S105 - a variable name
 KEY_PASSPHRASE_ENV = "TRACECERT_KEY_PASSPHRASE"  # noqa: S105 - a variable name
+#: A digest or lab id as a person types it on the command line: 0x and 64 hex digits, either case.
+HEX32 = re.compile(HEX32_PATTERN, re.IGNORECASE)
 
 
 # ====================================================================== errors and output

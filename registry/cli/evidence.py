@@ -12,11 +12,21 @@ from typing import Annotated, Any
 
 import typer
 
-from registry.cli.common import ActAs, DataDir, Keystore, RpcUrl, acting_account, console, reporting_errors, usage_error
+from registry.cli.common import (
+    HEX32,
+    ActAs,
+    DataDir,
+    Keystore,
+    RpcUrl,
+    acting_account,
+    console,
+    reporting_errors,
+    usage_error,
+)
 from registry.cli.lab import RegistryUrl
 from registry.client import DEFAULT_REGISTRY_URL, RegistryClient
 from registry.onboarding import connect, registry_settings
-from tracecert.certificate.canonical import HEX32_PATTERN, parse_json
+from tracecert.certificate.canonical import parse_json
 from tracecert.evidence import build_package, chain_evidence, sign_package, verify_package
 from tracecert.verification.chainview import LiveChainView
 from tracecert.verification.engine import Verifier
@@ -25,7 +35,6 @@ from tracecert.verification.sources import RegistrySource
 
 __all__ = ["evidence_build", "evidence_verify"]
 
-_HEX32 = re.compile(HEX32_PATTERN, re.IGNORECASE)
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 
 #: What each link means, for the person checking.
@@ -63,7 +72,7 @@ def evidence_build(
     """Build a case's evidence package: each certificate's proof bundle and verification report, the anchoring
     block's header and receipts, a forged copy's diff; signed by the acting regulator's chain account."""
     with reporting_errors():
-        if not digests or any(not _HEX32.fullmatch(d) for d in digests):
+        if not digests or any(not HEX32.fullmatch(d) for d in digests):
             raise usage_error("give the certificates' digests (0x + 64 hex)")
         if (forged is None) != (forged_of is None):
             raise usage_error("--forged and --forged-of go together")

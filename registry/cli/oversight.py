@@ -7,21 +7,18 @@ a regulator's (or, for the impact, a lab's) token."""
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from registry.cli.common import category, console, reporting_errors, usage_error
+from registry.cli.common import HEX32, category, console, reporting_errors, usage_error
 from registry.cli.lab import RegistryUrl
 from registry.client import DEFAULT_REGISTRY_URL, RegistryClient
-from tracecert.certificate.canonical import HEX32_PATTERN
 from tracecert.human import local_time, parse_moment
 
 __all__ = ["impact", "scan", "signals"]
 
-_HEX32 = re.compile(HEX32_PATTERN, re.IGNORECASE)
 
 RegulatorToken = Annotated[
     str | None, typer.Option("--token", envvar="TRACECERT_TOKEN", help="A regulator's API token (or a lab's).")
@@ -46,7 +43,7 @@ def impact(
     """Downstream impact (影响范围): every certificate that depends on a standard's certificate, transitively, with
     its lab, owner and validity — what a revoked or suspect standard puts in doubt."""
     with reporting_errors():
-        if not _HEX32.fullmatch(digest):
+        if not HEX32.fullmatch(digest):
             raise usage_error(f"{digest!r} is not a certificate digest (0x + 64 hex)")
         with RegistryClient(registry, token) as client:
             answer = client.dependents(digest.lower())
@@ -86,7 +83,7 @@ def signals(
 ) -> None:
     """Fraud signals of the labs the regulator is over, oldest first: every page, each signal by its name."""
     with reporting_errors():
-        if lab is not None and not _HEX32.fullmatch(lab):
+        if lab is not None and not HEX32.fullmatch(lab):
             raise usage_error(f"--lab {lab!r} is not a lab id (0x + 64 hex)")
         items: list[dict[str, Any]] = []
         cursor: int | None = None
@@ -127,7 +124,7 @@ def scan(
     performers, expired, revoked or borrowed standards, calibrations passed off as verifications, copied results,
     reused numbers): each finding by its name, with the certificates concerned and what triggered it."""
     with reporting_errors():
-        if lab is not None and not _HEX32.fullmatch(lab):
+        if lab is not None and not HEX32.fullmatch(lab):
             raise usage_error(f"--lab {lab!r} is not a lab id (0x + 64 hex)")
         with RegistryClient(registry, token) as client:
             answer = client.anomalies(since=since, until=until, lab_id=lab.lower() if lab else None, code=code)

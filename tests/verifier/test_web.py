@@ -3,17 +3,14 @@ uvicorn: the QR-code link of a valid and a revoked certificate, a dropped file, 
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
-from tests.browser import ENGLISH_PROSE, UNIX_TIME, launch, recording_page, skip_without_chromium
-from tests.conftest import free_port
+from tests.browser import ENGLISH_PROSE, UNIX_TIME, recording_page, skip_without_chromium
+from tests.conftest import serving
 from tests.verifier.conftest import TraceWorld, calibration, chain_of_three, standard_from
 from tests.verifier.world import build_world
 from tracecert.certificate.canonical import from_hex
@@ -63,23 +60,9 @@ def certs(world: TraceWorld) -> dict[str, dict[str, Any]]:
 def base_url(world: TraceWorld, certs: dict[str, Any]) -> Iterator[str]:
     """The verifier served by uvicorn in a thread on a free port."""
     app = create_app(VerifierSettings(rate_limit_per_minute=0), verifier=world.verifier)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, name="verifier-web-test", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(app) as url:
+        yield url
 
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with launch() as b:
-        yield b
 
 
 @pytest.fixture

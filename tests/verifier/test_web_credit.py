@@ -6,8 +6,6 @@ by machine code; a deployment without a credit record."""
 from __future__ import annotations
 
 import hashlib
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -15,10 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
-from tests.browser import ENGLISH_PROSE, REFUSED, UNIX_TIME, launch, recording_page, skip_without_chromium
-from tests.conftest import free_port
+from tests.browser import ENGLISH_PROSE, REFUSED, UNIX_TIME, recording_page, skip_without_chromium
+from tests.conftest import serving
 from tests.verifier.conftest import TraceWorld, calibration, chain_of_three, standard_from, usci
 from tests.verifier.world import build_world
 from tracecert.chain.client import ChainClient
@@ -73,19 +70,8 @@ def certs(world: TraceWorld) -> dict[str, Any]:
 def served(verifier: Verifier) -> Iterator[str]:
     """The verifier's app served by uvicorn in a thread on a free port; its base URL."""
     app = create_app(VerifierSettings(rate_limit_per_minute=0), verifier=verifier)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, name="verifier-web-credit-test", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with serving(app) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -93,11 +79,6 @@ def base_url(world: TraceWorld, certs: dict[str, Any]) -> Iterator[str]:
     with served(world.verifier) as url:
         yield url
 
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with launch() as b:
-        yield b
 
 
 @pytest.fixture

@@ -6,18 +6,15 @@ verifier itself; both languages; no unix time, no English on the Chinese page, n
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
-from tests.browser import ENGLISH_PROSE, REFUSED, UNIX_TIME, launch, recording_page, skip_without_chromium
-from tests.conftest import free_port
+from tests.browser import ENGLISH_PROSE, REFUSED, UNIX_TIME, recording_page, skip_without_chromium
+from tests.conftest import serving
 from tests.verifier.api.test_directory import CITY, FINE_CASE, NMI, PROVINCIAL, RENEWAL, build_directory_scene
 from tests.verifier.conftest import TraceWorld, open_index
 from tests.verifier.world import build_world
@@ -57,19 +54,8 @@ def index(world: TraceWorld, scene: dict[str, Any], tmp_path_factory: pytest.Tem
 def served(verifier: Verifier) -> Iterator[str]:
     """The verifier's app served by uvicorn in a thread on a free port; its base URL."""
     app = create_app(VerifierSettings(rate_limit_per_minute=0), verifier=verifier)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, name="verifier-web-directory-test", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with serving(app) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -77,11 +63,6 @@ def base_url(world: TraceWorld, index: Index) -> Iterator[str]:
     with served(Verifier(index, world.source)) as url:
         yield url
 
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with launch() as b:
-        yield b
 
 
 @pytest.fixture

@@ -130,10 +130,5 @@ def list_anomalies(
         "thresholds": dict(vars(thresholds)),
         "count": len(findings),
         "by_code": by_code,
-        "findings": [f.to_dict() | {"first_seen": _when(first_seen[finding_key(f)])} for f in findings],
+        "findings": [f.to_dict() | {"first_seen": local_time(first_seen[finding_key(f)])} for f in findings],
     }
-
-
-def _when(moment: dt.datetime) -> str:
-    """A stored time as a person reads it (China time); SQLite gives it back without its zone (UTC)."""
-    return local_time((moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)).timestamp())

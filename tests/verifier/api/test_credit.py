@@ -5,8 +5,6 @@ the refusals by machine code (the table); the rate limit; the OpenAPI document n
 from __future__ import annotations
 
 import hashlib
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -14,10 +12,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 
-from tests.conftest import free_port
+from tests.conftest import serving
 from tests.verifier.conftest import TraceWorld, open_index, usci
 from tracecert.chain.contracts import ChainContracts, enterprise_subject
 from tracecert.chain.types import SanctionKind, SanctionReason
@@ -41,19 +38,8 @@ CLEAN = usci("91330100MA2H0C002")
 @contextmanager
 def served(app: FastAPI) -> Iterator[str]:
     """``app`` served by uvicorn in a thread on a free port; its base URL."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, name="verifier-credit-test", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with serving(app) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -7,19 +7,16 @@ from __future__ import annotations
 
 import hashlib
 import re
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 
 from registry.onboarding import authorize_lab
-from tests.conftest import free_port
+from tests.conftest import serving
 from tests.verifier.conftest import TraceWorld, calibration, chain_of_three, open_index
 from tracecert.chain.types import Activity, SanctionKind, SanctionReason
 from tracecert.human import local_time
@@ -65,19 +62,8 @@ def build_directory_scene(world: TraceWorld) -> dict[str, Any]:
 @contextmanager
 def served(app: FastAPI) -> Iterator[str]:
     """``app`` served by uvicorn in a thread on a free port; its base URL."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, name="verifier-directory-test", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with serving(app) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +27,8 @@ from registry.issuance import Submission, accept
 from registry.onboarding import authorize_lab
 from registry.reads import anchored_bundle
 from registry.scans import FINDINGS
-from tests.browser import REFUSED, UNIX_TIME, launch, recording_page
+from tests.browser import UNIX_TIME
 from tests.ledger import SCOPE, LabRef, Planted, generate
-from tests.registry.cli.conftest import served
 from tests.registry.conftest import LAB_CODE, OTHER_LAB_CODE, LabWorld, fresh_record
 from tracecert.certificate.canonical import from_hex
 from tracecert.chain.types import Activity
@@ -42,39 +40,6 @@ HEX = re.compile(r"0x[0-9a-fA-F]*(?:…[0-9a-fA-F]*)?")
 #: The only Latin words the Chinese view may show (the export's format and the program that opens it).
 LATIN_ALLOWED = {"CSV", "Excel"}
 TOKEN_KEY = "tracecert.regulator.token"
-
-
-@pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    """SQLite only: the API's own tests cover PostgreSQL; here the page is under test."""
-    return f"sqlite:///{tmp_path / 'registry.db'}"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with launch() as b:
-        yield b
-
-
-@pytest.fixture
-def base_url(world: LabWorld) -> Iterator[str]:
-    """The world's registry over real HTTP (no worker: the tests drain it themselves)."""
-    with served(world.core, run_worker=False) as url:
-        yield url
-
-
-@pytest.fixture
-def page(browser: Any, base_url: str, world: LabWorld) -> Iterator[Any]:
-    """A fresh page that records every request, every console message and every page error."""
-    with recording_page(browser, accept_downloads=True) as pg:
-        yield pg
-        # Everything the page loaded came from the registry itself; the token is in no address and no log.
-        outside = [u for u in pg.requests if not u.startswith(base_url) and not u.startswith(("data:", "blob:"))]
-        assert not outside, outside
-        for secret in (world.regulator_token, world.token):
-            assert not [u for u in pg.requests if secret in u]
-            assert not [m for m in pg.console if secret in m]
-        assert not [e for e in pg.errors if not REFUSED.search(e)], pg.errors
 
 
 @pytest.fixture

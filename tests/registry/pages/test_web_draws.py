@@ -8,17 +8,15 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.browser import REFUSED, UNIX_TIME, launch, recording_page, skip_without_chromium
-from tests.registry.cli.conftest import served
+from tests.browser import UNIX_TIME, skip_without_chromium
 from tests.registry.conftest import LabWorld
-from tests.registry.test_web_regulator import HEX, TOKEN_KEY, sign_in, signed_in
+from tests.registry.pages.test_web_regulator import HEX, TOKEN_KEY, sign_in, signed_in
 from tracecert.draws import DrawSpec, run
 
 pytestmark = [pytest.mark.chain, skip_without_chromium]
@@ -28,37 +26,6 @@ PURPOSE = "2026年第四季度计量器具双随机抽查"
 INSPECTORS = ("王检查", "李检查", "赵检查")
 #: The only Latin words the Chinese view may show: the command that draws it again, and its file.
 LATIN_ALLOWED = {"tracecert", "draw", "verify", "json"}
-
-
-@pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    """SQLite only: the API's own tests cover PostgreSQL; here the page is under test."""
-    return f"sqlite:///{tmp_path / 'registry.db'}"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with launch() as b:
-        yield b
-
-
-@pytest.fixture
-def base_url(world: LabWorld) -> Iterator[str]:
-    """The world's registry over real HTTP."""
-    with served(world.core, run_worker=False) as url:
-        yield url
-
-
-@pytest.fixture
-def page(browser: Any, base_url: str, world: LabWorld) -> Iterator[Any]:
-    """A fresh page recording every request, console message and error; nothing left the machine."""
-    with recording_page(browser, accept_downloads=True) as pg:
-        yield pg
-        outside = [u for u in pg.requests if not u.startswith(base_url) and not u.startswith(("data:", "blob:"))]
-        assert not outside, outside
-        assert not [u for u in pg.requests if world.regulator_token in u]
-        assert not [m for m in pg.console if world.regulator_token in m]
-        assert not [e for e in pg.errors if not REFUSED.search(e)], pg.errors
 
 
 @pytest.fixture

@@ -75,6 +75,7 @@ from verifier.inputs import (
     parse_lab,
 )
 from verifier.oversight import oversight_router
+from verifier.reports import reports_router
 
 __all__ = ["TokenBucket", "VerifierService", "create_app"]
 
@@ -330,6 +331,7 @@ def create_app(settings: VerifierSettings | None = None, *, verifier: Verifier |
         return HTMLResponse(page, headers={"Cache-Control": "no-cache"})
 
     app.include_router(oversight_router(service, _page))
+    app.include_router(reports_router(service))
 
     @app.exception_handler(ServiceError)
     async def _service_error(_: Request, exc: ServiceError) -> JSONResponse:

@@ -1,4 +1,5 @@
-"""``tracecert verify``: check certificate files (bundles, PDFs, DCC XML, folders) against the chain.
+"""``tracecert verify``: check certificate files (bundles, PDFs, DCC XML, folders, ZIPs of them, CSVs of digests or
+numbers) against the chain.
 
 Works offline from a registry: a proof bundle and a chain RPC URL are enough. Output is one verdict per file with
 the failed checks (Chinese and English) and the traceability chain, or the reports as JSON.
@@ -17,6 +18,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.text import Text
 
 from tracecert.certificate.model import Kind
@@ -26,14 +28,23 @@ from tracecert.human import speaks_chinese
 from tracecert.service_errors import ServiceError
 from tracecert.verification.chainview import LiveChainView
 from tracecert.verification.engine import Verifier
-from tracecert.verification.evidence import Evidence
 from tracecert.verification.report import Report, Verdict
 from tracecert.verification.sources import MemorySource
 from verifier import cli_oversight
 from verifier.bootstrap import SERVED_CHAIN_VIEW, build_verifier, chain_view_of
 from verifier.config import VerifierSettings
 from verifier.errors import SetupError
-from verifier.inputs import VerificationInput, input_from_file, is_bundle, parse_as_of, parse_kind
+from verifier.inputs import (
+    BulkLimits,
+    VerificationInput,
+    bulk_entries,
+    input_from_file,
+    is_bulk,
+    is_bundle,
+    parse_as_of,
+    parse_kind,
+    self_consistent,
+)
 from verifier.report_file import REPORT_SUFFIXES, report_rows, write_report
 
 __all__ = ["register", "serve_command", "verify_command"]
@@ -42,14 +53,19 @@ console = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 USAGE_ERROR = 2
+#: A run of this many certificates or more shows a progress bar (on a terminal, without --json).
+PROGRESS_FROM = 10
+#: Entries of one ZIP or CSV, and their bytes together (each member: the verifier's upload limit).
+BULK_MAX_ITEMS = 10_000
+BULK_MAX_BYTES = 512 * 1024 * 1024
 STYLE = {Verdict.VALID: "bold green", Verdict.VALID_WITH_WARNINGS: "bold yellow", Verdict.INVALID: "bold red"}
 
 
 @dataclass
 class _Item:
-    """One file to verify, and what came of it."""
+    """One file (or ZIP member, or CSV row) to verify, and what came of it."""
 
-    path: Path
+    path: str  # the label: the file's path, ``x.zip!member``, ``x.csv:3``
     job: VerificationInput | None = None
     report: Report | None = None
     error: str | None = None  # unreadable: counts as INVALID
@@ -83,18 +99,30 @@ def _collect(paths: list[Path]) -> list[tuple[Path, bool]]:
     return files
 
 
-def _read(path: Path, explicit: bool) -> _Item:
-    item = _Item(path)
+def _read(path: Path, explicit: bool, limits: BulkLimits) -> list[_Item]:
+    """The item of a file, or of each member of a ZIP or row of a CSV named explicitly (a folder's are skipped)."""
+    item = _Item(str(path))
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise _usage(f"{path}: cannot read ({exc.strerror})") from exc
+    if explicit and is_bulk(data, path.name):
+        try:
+            entries = bulk_entries(data, str(path), limits)
+        except ServiceError as exc:
+            raise _usage(f"{exc.code}: {exc.message}") from exc
+        return [_Item(e.label, e.job, error=e.error) for e in entries]
+    return [_read_file(item, data, explicit)]
+
+
+def _read_file(item: _Item, data: bytes, explicit: bool) -> _Item:
+    path = item.path
     try:
-        item.job = input_from_file(data, name=str(path))
+        item.job = input_from_file(data, name=path)
     except ServiceError as exc:
         if exc.code == "UNSUPPORTED_MEDIA_TYPE":
             if explicit:
-                raise _usage(f"{path}: not a proof bundle (JSON), a PDF or a DCC XML") from exc
+                raise _usage(f"{path}: not a proof bundle (JSON), a PDF, a DCC XML, a ZIP or a CSV") from exc
             item.skipped = "not a proof bundle, PDF or DCC XML"
         else:
             item.error = f"{exc.code}: {exc.message}"
@@ -103,11 +131,6 @@ def _read(path: Path, explicit: bool) -> _Item:
     if not explicit and job.bundle is not None and not is_bundle(job.bundle, declared=True):
         item.job, item.skipped = None, "JSON, but not a proof bundle or certificate record"
     return item
-
-
-def _self_consistent(bundle: dict[str, Any]) -> bool:
-    evidence = Evidence.from_bundle(bundle)
-    return evidence.digest is not None and evidence.digest == evidence.claimed_digest
 
 
 def _settings(**overrides: Any) -> VerifierSettings:
@@ -141,8 +164,10 @@ def verify_command(
     paths: Annotated[
         list[Path],
         typer.Argument(
-            help="Proof bundles (JSON), original documents (PDF / DCC XML, looked up by SHA-256), or folders "
-            "(every file in them; the bundles in a folder also serve as sources for traceability).",
+            help="Proof bundles (JSON), original documents (PDF / DCC XML, looked up by SHA-256), folders "
+            "(every file in them; the bundles in a folder also serve as sources for traceability), ZIPs (every "
+            "file in them, named zip!member) or CSVs of certificates (a digest column, or certificate_number and "
+            "lab: the lab id or code).",
             show_default=False,
         ),
     ],
@@ -235,12 +260,13 @@ def verify_command(
         registry_token=registry_token,
         trusted_authorities=trust_authority,
     )
-    items = [_read(path, explicit) for path, explicit in _collect(paths)]
+    limits = BulkLimits(settings.max_upload_bytes, BULK_MAX_BYTES, BULK_MAX_ITEMS)
+    items = [item for path, explicit in _collect(paths) for item in _read(path, explicit, limits)]
     if not items:
         raise _usage("no files to verify")
     # A bundle whose record does not hash to the digest it claims would shadow the genuine one in the source.
     given = MemorySource(
-        i.job.bundle for i in items if i.job is not None and i.job.bundle is not None and _self_consistent(i.job.bundle)
+        i.job.bundle for i in items if i.job is not None and i.job.bundle is not None and self_consistent(i.job.bundle)
     )
     hint = next(
         (
@@ -258,10 +284,7 @@ def verify_command(
         # Anyone can deploy copies of the contracts with themselves as the national authority: without a pinned
         # root a verdict is only "consistent with the contracts the bundle names", never a pass (exit 1).
         unpinned = _trust_note(settings, verifier)
-        for item in items:
-            if item.job is not None:
-                item.job.as_of, item.job.expected_kind = when, kind
-                item.report = item.job.run(verifier)
+        _run(items, verifier, when, kind, progress=not json_output)
     except SetupError as exc:
         raise _usage(f"{exc.code}: {exc.message}") from exc
     except ChainUnavailable as exc:
@@ -269,13 +292,14 @@ def verify_command(
 
     checked = [i for i in items if i.skipped is None]
     if report_file is not None:
-        rows = report_rows([(str(i.path), i.report.to_dict() if i.report else None, i.error) for i in checked])
+        rows = report_rows([(i.path, i.report.to_dict() if i.report else None, i.error) for i in checked])
         try:
             write_report(report_file, rows)
         except OSError as exc:
             raise _usage(f"--report {report_file}: {exc}") from exc
     if json_output:
-        _print_json(items, single=len(paths) == 1 and len(items) == 1 and paths[0].is_file())
+        single = len(paths) == 1 and len(items) == 1 and items[0].path == str(paths[0]) and paths[0].is_file()
+        _print_json(items, single=single)
     else:
         for item in items:
             _print_item(item)
@@ -285,16 +309,34 @@ def verify_command(
     raise typer.Exit(0 if checked and all(i.valid for i in checked) and not unpinned else 1)
 
 
+def _run(items: list[_Item], verifier: Verifier, when: int | None, kind: Kind | None, *, progress: bool) -> None:
+    """Verify every item that can be; a progress bar on stderr for a long run on a terminal."""
+    todo = [i for i in items if i.job is not None]
+    for item in todo:
+        assert item.job is not None
+        item.job.as_of, item.job.expected_kind = when, kind
+    if not (progress and err.is_terminal and len(todo) >= PROGRESS_FROM):
+        for item in todo:
+            item.report = item.job.run(verifier) if item.job is not None else None
+        return
+    columns = (TextColumn("verifying"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=err, transient=True) as bar:
+        task = bar.add_task("verify", total=len(todo))
+        for item in todo:
+            item.report = item.job.run(verifier) if item.job is not None else None
+            bar.advance(task)
+
+
 # ------------------------------------------------------------------------------------------------ output
 
 
 def _print_json(items: list[_Item], *, single: bool) -> None:
     def entry(item: _Item) -> dict[str, Any]:
         if item.report is not None:
-            return {"path": str(item.path), "report": item.report.to_dict()}
+            return {"path": item.path, "report": item.report.to_dict()}
         if item.skipped is not None:
-            return {"path": str(item.path), "skipped": item.skipped}
-        return {"path": str(item.path), "error": item.error}
+            return {"path": item.path, "skipped": item.skipped}
+        return {"path": item.path, "error": item.error}
 
     if single and items[0].report is not None:
         out: Any = items[0].report.to_dict()

@@ -4,8 +4,13 @@ digest, a lab; one definition of each, for the HTTP API and the CLI."""
 from __future__ import annotations
 
 import base64
+import csv
+import io
 import math
 import re
+import unicodedata
+import zipfile
+import zlib
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -20,25 +25,43 @@ from tracecert.certificate.model import Kind, is_valid_usci
 from tracecert.chain.contracts import enterprise_subject
 from tracecert.chain.types import SubjectKind
 from tracecert.human import DAY, parse_moment
-from tracecert.service_errors import MalformedRequest, UnsupportedMediaType
+from tracecert.service_errors import MalformedRequest, PayloadTooLarge, ServiceError, UnsupportedMediaType
 from tracecert.verification.engine import Verifier
+from tracecert.verification.evidence import Evidence
 from tracecert.verification.report import Report
 from verifier.errors import InvalidRequest
 
 __all__ = [
+    "CSV_COLUMNS",
+    "REPORT_EMPTY",
+    "REPORT_INPUT_INVALID",
+    "REPORT_TOO_LARGE",
+    "BulkEntry",
+    "BulkLimits",
     "CreditSubject",
+    "Lookup",
     "VerificationInput",
+    "bulk_entries",
+    "csv_entries",
+    "file_entry",
     "input_from_file",
     "input_from_form",
     "input_from_json",
+    "is_bulk",
     "is_bundle",
+    "is_zip",
     "json_object",
     "parse_as_of",
     "parse_digest",
     "parse_kind",
     "parse_lab",
     "parse_subject",
+    "report_empty",
+    "report_invalid",
+    "report_too_large",
+    "self_consistent",
     "sniff",
+    "zip_entries",
 ]
 
 DIGEST_RE = re.compile(r"^0x[0-9a-fA-F]{64}$")
@@ -349,3 +372,282 @@ async def input_from_form(
     if found.record is not None and found.document is not None:
         raise InvalidRequest("a document can only be checked together with its proof bundle")
     return found
+
+
+# ------------------------------------------------------------------------------------------ bulk: a ZIP, a CSV
+# (``tracecert verify`` and ``POST /v1/reports``: one report row per entry)
+
+#: What a refused bulk input answers: nothing in it, over a limit, or not what it claims to be.
+REPORT_EMPTY, REPORT_TOO_LARGE, REPORT_INPUT_INVALID = "REPORT_EMPTY", "REPORT_TOO_LARGE", "REPORT_INPUT_INVALID"
+
+#: A CSV's columns, by what their heading may be (the report's own keys and Chinese headings included, so that a
+#: report can be verified again): a digest, or a certificate number with its lab (id or code).
+CSV_COLUMNS = {
+    "digest": ("digest", "certificate_digest", "证书摘要"),
+    "certificate_number": ("certificate_number", "certificate number", "number", "证书编号"),
+    "lab": ("lab", "lab_id", "lab_code", "lab id", "lab code", "机构代码", "统一社会信用代码"),
+}
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+
+
+def report_empty(message: str) -> InvalidRequest:
+    """REPORT_EMPTY (422): a ZIP without files, a CSV without rows."""
+    return InvalidRequest(message, code=REPORT_EMPTY)
+
+
+def report_invalid(message: str, **details: Any) -> InvalidRequest:
+    """REPORT_INPUT_INVALID (422): not a ZIP, no known column, a damaged member or row (named in ``details``)."""
+    return InvalidRequest(message, code=REPORT_INPUT_INVALID, details=details or None)
+
+
+def report_too_large(message: str, limit: int, **details: Any) -> PayloadTooLarge:
+    """REPORT_TOO_LARGE (413): a member, the whole, or the count of entries over its ``limit``."""
+    return PayloadTooLarge(message, code=REPORT_TOO_LARGE, details={"limit": limit, **details})
+
+
+@dataclass(frozen=True)
+class BulkLimits:
+    """How much one bulk input may hold: each file or ZIP member (the service's upload limit), everything read
+    together (ZIP members uncompressed), and the number of entries (files, members, CSV rows)."""
+
+    member_bytes: int
+    total_bytes: int
+    max_items: int
+
+
+@dataclass
+class Lookup(VerificationInput):
+    """A certificate named by its digest, or by its lab (id) and number: a row of a CSV."""
+
+    digest: str | None = None
+    lab: str | None = None
+    number: str | None = None
+
+    @property
+    def kind(self) -> str:
+        """digest or number."""
+        return "digest" if self.digest is not None else "number"
+
+    def run(self, verifier: Verifier) -> Report:
+        """Look the certificate up in the verifier's sources and verify it; one that cannot be found is an
+        ``unknown`` INVALID report (an answer, never "valid"). By number the expected kind is not checked (the
+        engine's lookup by number takes none)."""
+        if self.digest is None:
+            assert self.lab is not None and self.number is not None
+            return verifier.verify_number(self.lab, self.number, as_of=self.as_of)
+        bundle = verifier.sources.by_digest(self.digest)
+        if bundle is None:
+            report = Report(self.digest, self.as_of if self.as_of is not None else verifier.chain.now(), unknown=True)
+            report.add("ANCHORED", False, "no proof bundle with this digest was found in the verifier's sources")
+            return report
+        return verifier.verify_bundle(bundle, as_of=self.as_of, expected_kind=self.expected_kind)
+
+
+@dataclass
+class BulkEntry:
+    """One row of a bulk report: its label (``x.zip!member``, ``x.csv:3``, a file's name) and what to verify, or
+    why it cannot be (``"CODE: message"``, an ERROR row)."""
+
+    label: str
+    job: VerificationInput | None = None
+    error: str | None = None
+
+
+def is_zip(data: bytes) -> bool:
+    """Whether ``data`` is a ZIP archive (by its first bytes; an empty archive included)."""
+    return data[:4] in _ZIP_MAGIC
+
+
+def is_bulk(data: bytes, name: str) -> bool:
+    """Whether a file is a bulk input: a ZIP (by content, or by its name's ``.zip``) or a CSV (``.csv``)."""
+    return is_zip(data) or name.lower().endswith((".zip", ".csv"))
+
+
+def self_consistent(bundle: dict[str, Any]) -> bool:
+    """Whether a bundle's record hashes to the digest it claims (only such bundles may serve as sources: another
+    would shadow the genuine certificate with its digest)."""
+    evidence = Evidence.from_bundle(bundle)
+    return evidence.digest is not None and evidence.digest == evidence.claimed_digest
+
+
+def _label(text: str) -> str:
+    # A name from a stranger's archive is only a label: control characters would reach a terminal as escapes.
+    return "".join("?" if unicodedata.category(c) == "Cc" else c for c in text)
+
+
+def _member_name(info: zipfile.ZipInfo) -> str:
+    if info.flag_bits & 0x800:
+        return info.filename
+    raw = info.filename.encode("cp437")  # no UTF-8 flag: Windows in China writes GBK names
+    for encoding in ("utf-8", "gb18030"):
+        try:
+            return raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    return info.filename
+
+
+def _hidden(name: str) -> bool:
+    parts = [p for p in name.replace("\\", "/").split("/") if p]
+    return any((p.startswith(".") and p not in (".", "..")) or p == "__MACOSX" for p in parts)
+
+
+def file_entry(data: bytes, label: str, *, as_of: int | None = None, expected_kind: Kind | None = None) -> BulkEntry:
+    """One file of a bulk input (a ZIP member, an uploaded file): what it holds, or an ERROR row (not a bundle,
+    PDF or DCC XML; JSON that does not parse)."""
+    try:
+        job = input_from_file(data, name=label)
+    except ServiceError as exc:
+        return BulkEntry(label, error=f"{exc.code}: {exc.message}")
+    job.as_of, job.expected_kind = as_of, expected_kind
+    return BulkEntry(label, job=job)
+
+
+def zip_entries(
+    data: bytes, name: str, limits: BulkLimits, *, as_of: int | None = None, expected_kind: Kind | None = None
+) -> list[BulkEntry]:
+    """A ZIP's members, each verified as a file would be, labelled ``name!member/path``. Member names are only
+    labels (nothing is extracted: ``../`` goes nowhere); folders, hidden files and ``__MACOSX`` are left out.
+
+    Raises:
+        InvalidRequest: REPORT_INPUT_INVALID (not a ZIP, an encrypted or damaged member), REPORT_EMPTY.
+        PayloadTooLarge: REPORT_TOO_LARGE — a member over ``limits.member_bytes`` uncompressed (whatever its
+            header says: reads stop at the limit), the members together over ``limits.total_bytes``, or more than
+            ``limits.max_items`` of them.
+    """
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        infos = archive.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError, OSError) as exc:
+        raise report_invalid(f"{name} is not a ZIP archive that can be read ({exc})") from exc
+    members = [(i, _member_name(i)) for i in infos if not i.is_dir() and not _hidden(_member_name(i))]
+    if not members:
+        raise report_empty(f"{name} holds no files")
+    if len(members) > limits.max_items:
+        raise report_too_large(
+            f"{name} holds {len(members)} files; the limit is {limits.max_items}", limits.max_items, count=len(members)
+        )
+    entries, total = [], 0
+    with archive:
+        for info, member in members:
+            label = _label(f"{name}!{member}")
+            if info.file_size > limits.member_bytes:
+                raise report_too_large(
+                    f"{label} is {info.file_size} bytes uncompressed; the limit is {limits.member_bytes}",
+                    limits.member_bytes,
+                    member=member,
+                )
+            if info.flag_bits & 0x1:
+                raise report_invalid(f"{label} is encrypted", member=member)
+            try:
+                with archive.open(info) as handle:
+                    content = handle.read(limits.member_bytes + 1)
+            except (zipfile.BadZipFile, NotImplementedError, RuntimeError, EOFError, OSError, zlib.error) as exc:
+                raise report_invalid(f"{label} cannot be read: {exc}", member=member) from exc
+            if len(content) > limits.member_bytes:
+                raise report_too_large(
+                    f"{label} is over the limit of {limits.member_bytes} bytes", limits.member_bytes, member=member
+                )
+            total += len(content)
+            if total > limits.total_bytes:
+                raise report_too_large(
+                    f"{name}'s files are over {limits.total_bytes} bytes together", limits.total_bytes, member=member
+                )
+            entries.append(file_entry(content, label, as_of=as_of, expected_kind=expected_kind))
+    return entries
+
+
+def _csv_text(data: bytes, name: str) -> str:
+    for encoding in ("utf-8-sig", "gb18030"):  # Excel in a Chinese locale saves CSV in GBK
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise report_invalid(f"{name} is neither UTF-8 nor GB18030 text")
+
+
+def _csv_delimiter(text: str) -> str:
+    # Excel writes ";" where the decimal mark is a comma, and people paste tab-separated columns.
+    first = text.split("\n", 1)[0]
+    return max(",;\t", key=first.count) if any(d in first for d in ",;\t") else ","
+
+
+def csv_entries(
+    data: bytes, name: str, limits: BulkLimits, *, as_of: int | None = None, expected_kind: Kind | None = None
+) -> list[BulkEntry]:
+    """A CSV's rows, each a certificate to look up: by its ``digest`` column, else by ``certificate_number`` and
+    ``lab`` (lab id or lab code); labelled ``name:line``. A row whose cells are not a digest or a lab is an ERROR
+    row (INVALID_DIGEST, INVALID_LAB_ID, REPORT_INPUT_INVALID), not a refusal of the whole; blank rows are left out.
+
+    Raises:
+        InvalidRequest: REPORT_INPUT_INVALID (not text, no known column, a line that is not CSV), REPORT_EMPTY.
+        PayloadTooLarge: REPORT_TOO_LARGE (over ``limits.total_bytes``, more than ``limits.max_items`` rows).
+    """
+    if len(data) > limits.total_bytes:
+        raise report_too_large(f"{name} is over the limit of {limits.total_bytes} bytes", limits.total_bytes)
+    text = _csv_text(data, name)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_csv_delimiter(text))
+    try:
+        header = next(reader, None)
+        if header is None or not any(cell.strip() for cell in header):
+            raise report_empty(f"{name} is empty")
+        found = {h.strip().lower(): i for i, h in enumerate(header)}
+        where = {key: next((found[a] for a in aliases if a in found), None) for key, aliases in CSV_COLUMNS.items()}
+        if where["digest"] is None and where["certificate_number"] is None:
+            raise report_invalid(
+                f"{name} has no digest or certificate_number column (its columns: {', '.join(header)})",
+                row=reader.line_num,
+                columns=header,
+            )
+        if where["digest"] is None and where["lab"] is None:
+            raise report_invalid(
+                f"{name} has certificate numbers but no lab column (the lab id or code)", row=reader.line_num
+            )
+        entries: list[BulkEntry] = []
+        for cells in reader:
+            if not any(cell.strip() for cell in cells):
+                continue
+            if len(entries) == limits.max_items:
+                raise report_too_large(
+                    f"{name} has more than {limits.max_items} rows", limits.max_items, row=reader.line_num
+                )
+            entries.append(_csv_entry(cells, where, f"{name}:{reader.line_num}", as_of, expected_kind))
+    except csv.Error as exc:
+        raise report_invalid(f"{name} line {reader.line_num} is not CSV: {exc}", row=reader.line_num) from exc
+    if not entries:
+        raise report_empty(f"{name} has a heading but no rows")
+    return entries
+
+
+def _csv_entry(
+    cells: list[str], where: dict[str, int | None], label: str, as_of: int | None, expected_kind: Kind | None
+) -> BulkEntry:
+    def cell(key: str) -> str:
+        i = where[key]
+        return cells[i].strip() if i is not None and i < len(cells) else ""
+
+    digest, number, lab = cell("digest"), cell("certificate_number"), cell("lab")
+    label = _label(label if digest or not number else f"{label} {number}")
+    try:
+        if digest:
+            return BulkEntry(label, Lookup(digest=parse_digest(digest), as_of=as_of, expected_kind=expected_kind))
+        if not number:
+            raise report_invalid("the row has neither a digest nor a certificate number")
+        if not lab:
+            raise report_invalid("the row has a certificate number but no lab")
+        return BulkEntry(label, Lookup(lab=parse_lab(lab), number=number, as_of=as_of, expected_kind=expected_kind))
+    except ServiceError as exc:
+        return BulkEntry(label, error=f"{exc.code}: {exc.message}")
+
+
+def bulk_entries(
+    data: bytes, name: str, limits: BulkLimits, *, as_of: int | None = None, expected_kind: Kind | None = None
+) -> list[BulkEntry]:
+    """A bulk input's entries: a ZIP's members (:func:`zip_entries`) or a CSV's rows (:func:`csv_entries`).
+
+    Raises:
+        ServiceError: REPORT_INPUT_INVALID, REPORT_EMPTY (422); REPORT_TOO_LARGE (413).
+    """
+    if is_zip(data) or name.lower().endswith(".zip"):
+        return zip_entries(data, name, limits, as_of=as_of, expected_kind=expected_kind)
+    return csv_entries(data, name, limits, as_of=as_of, expected_kind=expected_kind)

@@ -12,10 +12,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["COLUMNS", "REPORT_SUFFIXES", "report_rows", "write_report"]
+__all__ = ["COLUMNS", "REPORT_MEDIA_TYPES", "REPORT_SUFFIXES", "render_report", "report_rows", "write_report"]
 
 #: What a report file can be.
 REPORT_SUFFIXES = (".csv", ".json", ".html")
+#: Each report file's media type (the API's ``GET /v1/reports/{id}?format=``).
+REPORT_MEDIA_TYPES = {
+    ".csv": "text/csv; charset=utf-8",
+    ".json": "application/json",
+    ".html": "text/html; charset=utf-8",
+}
 #: The columns of a row, with their Chinese and English headings.
 COLUMNS = (
     ("path", "文件", "file"),
@@ -75,25 +81,34 @@ def report_rows(entries: Sequence[tuple[str, dict[str, Any] | None, str | None]]
     return rows
 
 
-def write_report(path: Path, rows: list[dict[str, str]]) -> None:
-    """Write ``rows`` to ``path`` as CSV (UTF-8 with a BOM, for Excel), JSON or HTML, by its suffix.
+def render_report(rows: list[dict[str, str]], suffix: str) -> bytes:
+    """``rows`` as a report file's bytes: ``.csv`` (UTF-8 with a BOM, for Excel), ``.json`` or ``.html``.
 
     Raises:
         ValueError: another suffix.
     """
-    suffix = path.suffix.lower()
+    suffix = suffix.lower()
     if suffix == ".json":
-        path.write_text(json.dumps(rows, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-    elif suffix == ".csv":
+        return (json.dumps(rows, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
+    if suffix == ".csv":
         out = io.StringIO()
         writer = csv.DictWriter(out, fieldnames=[k for k, _zh, _en in COLUMNS])
         writer.writeheader()  # the column keys: the HTML report and COLUMNS name them in Chinese and English
         writer.writerows(rows)
-        path.write_bytes(out.getvalue().encode("utf-8-sig"))
-    elif suffix == ".html":
-        path.write_text(_html(rows), encoding="utf-8")
-    else:
-        raise ValueError(f"a report is {', '.join(REPORT_SUFFIXES)}, not {path.suffix or 'a file without suffix'}")
+        return out.getvalue().encode("utf-8-sig")
+    if suffix == ".html":
+        return _html(rows).encode("utf-8")
+    raise ValueError(f"a report is {', '.join(REPORT_SUFFIXES)}, not {suffix or 'a file without suffix'}")
+
+
+def write_report(path: Path, rows: list[dict[str, str]]) -> None:
+    """Write ``rows`` to ``path`` as CSV (UTF-8 with a BOM, for Excel), JSON or HTML, by its suffix
+    (:func:`render_report`).
+
+    Raises:
+        ValueError: another suffix.
+    """
+    path.write_bytes(render_report(rows, path.suffix))
 
 
 def _html(rows: list[dict[str, str]]) -> str:

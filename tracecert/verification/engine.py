@@ -291,6 +291,7 @@ def _summary(record: CertificateRecord) -> dict[str, Any]:
             "model": record.item.model,
         },
         "dates": json.loads(record.dates.model_dump_json(exclude_none=True)),
+        "customer": {"name": record.customer.name},  # the owner's name only, as the certificate shows it
         "method": record.method.reference or record.method.title,
         "conclusion": record.conclusion.value if record.conclusion else None,
     }

@@ -1,7 +1,7 @@
 // Requests of the verifier page: the optional "as of" date every verification carries, and how a refused or failed
 // request is shown (the error box with its code; when to retry after a 429).
 import { $, errorOf, failureText, showError } from "./common.js";
-import { say, t } from "./app-text.js";
+import { lang, say, t, table } from "./app-text.js";
 
 export function asOfParam() {
   const v = $("as-of-input").value;
@@ -23,7 +23,9 @@ export function unreachable() {
 export function failed(response, body) {
   say(null);
   const err = errorOf(response, body);
-  let message = failureText(err, t);
+  // The Chinese page says a known refusal in Chinese; the service's own message is English.
+  const zh = lang === "zh" ? table("errors", err.code) : null;
+  let message = zh && zh !== err.code ? t("errorPrefix") + " — " + err.code + "：" + zh : failureText(err, t);
   const retry = response.headers.get("Retry-After");
   if (response.status === 429 && retry) message += " " + t("retryAfter", { s: retry });
   showError(message, err.code);

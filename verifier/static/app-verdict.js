@@ -37,6 +37,7 @@ function formatTime(seconds) {
 
 export function render(report) {
   $("result").hidden = false;
+  $("result").classList.remove("cannot");
   const cls = verdictClass(report);
   const box = $("verdict");
   box.className = "verdict " + cls;
@@ -44,21 +45,54 @@ export function render(report) {
   box.dataset.unknown = report.unknown ? "true" : "false";
   $("verdict-icon").textContent = cls === "valid" ? "✔" : cls === "warn" ? "!" : "✘";
   $("verdict-title").textContent = verdictLabel(report);
+  $("verdict-meaning").textContent = report.unknown ? t("unknownSub") : t("meaning_" + report.verdict);
   const cert = report.certificate || {};
   const sub = [];
-  if (report.unknown) sub.push(t("unknownSub"));
   if (cert.certificate_number) sub.push(table("kinds", cert.kind) + " " + cert.certificate_number);
-  const labName = cert.lab_name_on_chain || cert.lab_name;
-  if (labName) sub.push(labName);
   sub.push(t("asOf") + " " + formatTime(report.as_of));
   $("verdict-sub").textContent = sub.join(" · ");
 
+  renderSummary(report);
   renderReasons(report);
   renderCertificate(report);
   renderAnchor(report);
   renderLabCredit(report);
   renderTrace(report.trace, report.verdict);
   renderChecks(report.checks || []);
+}
+
+// No verdict could be had (the service refused, failed or could not be reached; the digest in the link is not
+// one): said as such, never as "invalid", and nothing else of an earlier report stays on the page.
+export function renderCannotVerify() {
+  $("result").hidden = false;
+  $("result").classList.add("cannot");
+  const box = $("verdict");
+  box.className = "verdict unknown";
+  box.dataset.verdict = "CANNOT_VERIFY";
+  box.dataset.unknown = "false";
+  $("verdict-icon").textContent = "?";
+  $("verdict-title").textContent = t("CANNOT_VERIFY");
+  $("verdict-meaning").textContent = t("meaning_CANNOT_VERIFY");
+  $("verdict-facts").replaceChildren();
+  $("verdict-sub").textContent = "";
+}
+
+// What a person holding the instrument asks first, inside the verdict box: which instrument, whose, from which
+// lab, valid until when (a date as the certificate states it).
+function renderSummary(report) {
+  const list = $("verdict-facts");
+  list.replaceChildren();
+  if (report.unknown) return;
+  const c = report.certificate || {};
+  const item = c.item || {};
+  const dates = c.dates || {};
+  fact(list, "item", item.name);
+  fact(list, "category_code", (lang === "zh" ? item.category_zh : item.category_en) || item.category_code);
+  fact(list, "model", item.model);
+  fact(list, "serial_number", item.serial_number);
+  fact(list, "owner", (c.customer || {}).name);
+  fact(list, "lab", c.lab_name_on_chain || c.lab_name);
+  fact(list, "valid_until", dates.valid_until || (c.kind ? t("notStated") : null));
 }
 
 // A check's name comes with the report, from the one catalog (tracecert/verification/report.py).

@@ -8,11 +8,13 @@ import { $, requestJson, showError } from "./common.js";
 import { lastCredit, lookupCredit, renderCredit } from "./app-credit.js";
 import { asOfParam, failed, unreachable, withAsOf } from "./app-fetch.js";
 import { lang, say, sayAgain, t, toggleLang } from "./app-text.js";
-import { render } from "./app-verdict.js";
+import { render, renderCannotVerify } from "./app-verdict.js";
 
 const DIGEST_RE = /^(0x)?[0-9a-fA-F]{64}$/;
+const QR_PATH = /^\/c\/([^/]+)\/?$/; // a certificate's QR code links here
 
 let lastReport = null;
+let cannotVerify = false; // the last verification had no answer (shown as "cannot verify")
 
 // ------------------------------------------------------------------ language
 
@@ -23,6 +25,7 @@ function applyLanguage() {
   $("lang-toggle").textContent = t("langButton");
   $("lang-toggle").setAttribute("lang", lang === "zh" ? "en" : "zh-CN");
   if (lastReport) render(lastReport);
+  else if (cannotVerify) renderCannotVerify();
   if (lastCredit) renderCredit(lastCredit);
   sayAgain();
 }
@@ -50,16 +53,33 @@ async function run(request) {
   }
   if (!answer) {
     unreachable();
+    noVerdict(request);
     return;
   }
   const { response, body } = answer;
   if (!response.ok || !body || !body.verdict) {
     failed(response, body);
+    noVerdict(request);
     return;
   }
   lastReport = body;
+  cannotVerify = false;
   render(body);
   say("done", { verdict: body.unknown ? "UNKNOWN" : body.verdict });
+  if (request.fromForm) showResult();
+}
+
+// The verification had no answer: the verdict box says so (the error box says why, with its code).
+function noVerdict(request) {
+  lastReport = null;
+  cannotVerify = true;
+  renderCannotVerify();
+  if (request.fromForm) showResult();
+}
+
+// On the QR layout the forms are below the result: an answer to one of them is scrolled into view.
+function showResult() {
+  if (document.body.classList.contains("qr-view")) $("status").scrollIntoView({ block: "start" });
 }
 
 function verifyDigest(raw, push) {
@@ -68,13 +88,14 @@ function verifyDigest(raw, push) {
   if (fromLink) digest = fromLink[1];
   if (!DIGEST_RE.test(digest)) {
     showError(t("badDigest"), "INVALID_DIGEST");
+    if (!push) noVerdict({}); // the link itself (a QR code's) is wrong: nothing can be verified
     return;
   }
   if (!digest.startsWith("0x")) digest = "0x" + digest;
   digest = digest.toLowerCase();
   if (push && location.pathname !== "/c/" + digest) history.pushState({}, "", "/c/" + digest + location.search);
   $("digest-input").value = digest;
-  run({ url: "/v1/certificates/" + digest + "/verification" });
+  run({ url: "/v1/certificates/" + digest + "/verification", fromForm: push });
 }
 
 function verifyNumber(lab, number) {
@@ -84,24 +105,36 @@ function verifyNumber(lab, number) {
   }
   const url =
     "/v1/labs/" + encodeURIComponent(lab.trim()) + "/certificates/" + encodeURIComponent(number.trim()) + "/verification";
-  run({ url: url });
+  run({ url: url, fromForm: true });
 }
 
 function verifyFiles(fileList) {
   const files = Array.from(fileList || []);
-  if (files.length) run({ files: files });
+  if (files.length) run({ files: files, fromForm: true });
 }
 
 // ------------------------------------------------------------------ wiring
 
+// Opened from a certificate's QR code (/c/{digest}), mostly on a phone: the verdict first, the forms after the
+// result (with the credit lookup's answer after them). Opened at /, the forms come first, as they were. Decided
+// once, when the page is loaded: going back and forth in the history does not move the forms under one's hand.
+function qrLayout() {
+  const below = $("other-check");
+  document.body.classList.add("qr-view");
+  below.append(document.querySelector(".inputs"));
+  below.after($("credit"));
+  below.hidden = false;
+}
+
 function route(push) {
-  const m = location.pathname.match(/^\/c\/([^/]+)\/?$/);
+  const m = location.pathname.match(QR_PATH);
   const asOf = new URLSearchParams(location.search).get("as_of");
   if (asOf && /^\d{4}-\d{2}-\d{2}$/.test(asOf)) $("as-of-input").value = asOf;
   if (m) verifyDigest(decodeURIComponent(m[1]), push);
 }
 
 function init() {
+  if (QR_PATH.test(location.pathname)) qrLayout();
   applyLanguage();
   $("lang-toggle").addEventListener("click", toggleLanguage);
   $("file-input").addEventListener("change", (e) => {

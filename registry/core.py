@@ -50,7 +50,7 @@ __all__ = ["Principal", "RegistryCore", "hash_token"]
 
 logger = logging.getLogger(__name__)
 
-Role = Literal["LAB", "REGULATOR"]
+Role = Literal["LAB", "REGULATOR", "ENTERPRISE"]
 
 
 def hash_token(token: str) -> str:
@@ -60,12 +60,13 @@ def hash_token(token: str) -> str:
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: a lab (scoped to ``lab_id``) or a regulator (its chain account)."""
+    """Who is calling: a lab (scoped to ``lab_id``), a regulator (its chain account) or an enterprise (its USCI)."""
 
     role: Role
     token_id: int
     lab_id: str | None = None
     regulator_address: str | None = None
+    usci: str | None = None
 
 
 class _Cache:
@@ -159,17 +160,32 @@ class RegistryCore:
     # ------------------------------------------------------------------ credentials
 
     def issue_token(
-        self, role: Role, *, lab_id: str | None = None, regulator_address: str | None = None, label: str = ""
+        self,
+        role: Role,
+        *,
+        lab_id: str | None = None,
+        regulator_address: str | None = None,
+        usci: str | None = None,
+        label: str = "",
     ) -> tuple[int, str]:
         """Create an API token; return its id and the token itself (shown once, stored only hashed)."""
-        if (role == "LAB") != (lab_id is not None) or (role == "REGULATOR") != (regulator_address is not None):
-            raise ValueError("a LAB token names a lab, a REGULATOR token names a regulator account")
+        if (
+            (role == "LAB") != (lab_id is not None)
+            or (role == "REGULATOR") != (regulator_address is not None)
+            or (role == "ENTERPRISE") != (usci is not None)
+        ):
+            raise ValueError("a LAB token names a lab, a REGULATOR token a regulator account, an ENTERPRISE a USCI")
         token = f"tc_{role.lower()}_{secrets.token_urlsafe(32)}"
         with self.sessions.begin() as s:
             if lab_id is not None and s.get(Lab, lab_id) is None:
                 raise NotFound(f"unknown lab {lab_id}", code="UNKNOWN_LAB")
             row = ApiToken(
-                token_hash=hash_token(token), role=role, lab_id=lab_id, regulator_address=regulator_address, label=label
+                token_hash=hash_token(token),
+                role=role,
+                lab_id=lab_id,
+                regulator_address=regulator_address,
+                usci=usci,
+                label=label,
             )
             s.add(row)
             s.flush()
@@ -195,7 +211,7 @@ class RegistryCore:
             row = s.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
         if row is None or row.revoked_at is not None:
             raise Unauthorized("unknown or revoked API token")
-        return Principal(row.role, row.id, row.lab_id, row.regulator_address)  # type: ignore[arg-type]
+        return Principal(row.role, row.id, row.lab_id, row.regulator_address, row.usci)  # type: ignore[arg-type]
 
     # ------------------------------------------------------------------ labs and held keys
 
@@ -419,6 +435,21 @@ class RegistryCore:
             return False
         except ChainError as exc:
             raise ChainUnavailableError("the chain node is unreachable; retry") from exc
+
+    def regulator_of_region(self, regulator_address: str, region: int) -> bool:
+        """Whether the regulator account is, on chain, an active regulator whose jurisdiction covers ``region``."""
+        key = ("region", regulator_address.lower(), region)
+        known = self._authz.get(key)
+        if known is not None:
+            return bool(known)
+        try:
+            answer = bool(self.chain.call(self.chain.trust, "isRegulatorOfRegion", regulator_address, region))
+        except ContractReverted:
+            answer = False
+        except ChainError as exc:
+            raise ChainUnavailableError("the chain node is unreachable; retry") from exc
+        self._authz.put(key, answer, None if answer else min(1.0, self._authz.ttl))
+        return answer
 
     def require_lab_or_regulator(self, principal: Principal, lab_id: str) -> None:
         """The principal is the lab itself or a regulator over it.

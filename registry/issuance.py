@@ -36,6 +36,7 @@ from registry.errors import (
     NumberReuse,
     RegistryError,
 )
+from registry.instruments import manufacturer_key
 from tracecert.certificate.signing import SigningKey
 from tracecert.verification.report import CheckResult
 
@@ -239,6 +240,10 @@ def accept_many(
                 replaces_digest=replaces,
                 status=CertificateStatus.PENDING,
                 public=p.digest in wanted_public,
+                manufacturer_key=manufacturer_key(p.record.item.manufacturer),
+                asset_number=p.record.item.asset_number,
+                customer_usci=p.record.customer.usci,
+                valid_until=p.record.dates.valid_until.isoformat() if p.record.dates.valid_until else None,
             )
             doc = None
             if p.submission.document is not None and p.record.original_document is not None:

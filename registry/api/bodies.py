@@ -14,12 +14,14 @@ from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Request
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers, UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from registry.api.deps import SettingsDep
 from registry.api.errors import MalformedRequest, UnsupportedMediaType, envelope_error
 from registry.errors import InvalidRequest, PayloadTooLarge
+from registry.instruments import XLSX, InstrumentIn, parse_table
 from registry.issuance import Submission
 from tracecert.certificate.canonical import MAX_JSON_DEPTH, parse_json
 from tracecert.certificate.errors import CanonicalizationFailed, JsonTooDeep
@@ -33,6 +35,10 @@ __all__ = [
     "DrawIn",
     "DrawResultBody",
     "DrawResultIn",
+    "EnterpriseBody",
+    "EnterpriseIn",
+    "RegisterIn",
+    "RegisterRows",
     "Revocation",
     "RevocationBody",
     "RevokeIn",
@@ -43,6 +49,7 @@ __all__ = [
 
 JSON = "application/json"
 MULTIPART = "multipart/form-data"
+CSV = "text/csv"
 _PARTS = ("record", "signature", "public", "document")
 #: The text a multipart ``public`` part may have (JSON's booleans, as an HTML form sends them).
 _PUBLIC_PART = {"true": True, "false": False}
@@ -118,6 +125,25 @@ class DrawResultIn(_Envelope):
     """The results of a draw's inspections, by drawn item."""
 
     results: dict[str, OutcomeIn]
+
+
+class EnterpriseIn(_Envelope):
+    """An enterprise to register: by itself (no token) or by a regulator over its region."""
+
+    usci: StrictStr = Field(description="统一社会信用代码, 18 characters")
+    name: StrictStr = Field(description="The enterprise's registered name")
+
+
+class RegisterIn(_Envelope):
+    """Instruments to register, all or none (up to 20,000): each row as :class:`InstrumentIn`; CSV or Excel
+    bodies carry the same fields as columns (Chinese or English headings)."""
+
+    instruments: list[InstrumentIn]
+
+
+class _RegisterEnvelope(_Envelope):
+    # Rows are validated together by the register, which names every failing row.
+    instruments: list[Any]
 
 
 class _BulkEnvelope(_Envelope):
@@ -379,6 +405,25 @@ async def _draw_result_body(request: Request, settings: SettingsDep) -> DrawResu
     return body
 
 
+async def _enterprise_body(request: Request, settings: SettingsDep) -> EnterpriseIn:
+    body: EnterpriseIn = _validate(EnterpriseIn, await read_json(request, settings.max_body_bytes))
+    return body
+
+
+async def _register_rows(request: Request, settings: SettingsDep) -> list[Any]:
+    media = _media_type(request, (JSON, CSV, XLSX))
+    if media == JSON:
+        envelope: _RegisterEnvelope = _validate(_RegisterEnvelope, await read_json(request, settings.max_body_bytes))
+        return envelope.instruments
+    body = bytearray()
+    async for chunk in _bounded_stream(request, settings.max_body_bytes):
+        body += chunk
+    return await run_in_threadpool(parse_table, media, bytes(body))
+
+
+EnterpriseBody = Annotated[EnterpriseIn, Depends(_enterprise_body)]
+RegisterRows = Annotated[list[Any], Depends(_register_rows)]
+"""The rows of an instrument register, from JSON (RegisterIn), CSV (UTF-8) or Excel (.xlsx)."""
 DrawBody = Annotated[DrawIn, Depends(_draw_body)]
 DrawResultBody = Annotated[DrawResultIn, Depends(_draw_result_body)]
 
@@ -426,8 +471,27 @@ def openapi_bodies() -> dict[str, dict[str, Any]]:
         "revoke": {"requestBody": {"required": True, "content": {JSON: {"schema": _ref("RevokeIn")}}}},
         "draw": {"requestBody": {"required": True, "content": {JSON: {"schema": _ref("DrawIn")}}}},
         "draw_result": {"requestBody": {"required": True, "content": {JSON: {"schema": _ref("DrawResultIn")}}}},
+        "enterprise": {"requestBody": {"required": True, "content": {JSON: {"schema": _ref("EnterpriseIn")}}}},
+        "register": {
+            "requestBody": {
+                "required": True,
+                "content": {
+                    JSON: {"schema": _ref("RegisterIn")},
+                    CSV: {"schema": {"type": "string", "description": "A table with a heading row"}},
+                    XLSX: {"schema": {"type": "string", "format": "binary", "description": "The first sheet"}},
+                },
+            }
+        },
     }
 
 
 #: Models the OpenAPI document must carry for :func:`openapi_bodies`.
-BODY_MODELS: tuple[type[BaseModel], ...] = (CertificateIn, BulkIn, RevokeIn, DrawIn, DrawResultIn)
+BODY_MODELS: tuple[type[BaseModel], ...] = (
+    CertificateIn,
+    BulkIn,
+    RevokeIn,
+    DrawIn,
+    DrawResultIn,
+    EnterpriseIn,
+    RegisterIn,
+)

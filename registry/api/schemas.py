@@ -12,9 +12,18 @@ __all__ = [
     "BulkOut",
     "CertificateList",
     "CertificateOut",
+    "CoverageOut",
+    "EnterpriseList",
+    "EnterpriseOut",
+    "EnterpriseRegistered",
     "FraudSignalList",
     "HealthOut",
+    "InstrumentList",
+    "InstrumentOut",
+    "InstrumentRefs",
     "OperationOut",
+    "OverdueOut",
+    "RegisterResult",
 ]
 
 
@@ -282,3 +291,201 @@ class HealthOut(_Out):
     status: Literal["ok"]
     chain_id: int
     pending: int
+
+
+class NameOut(_Out):
+    """A name in Chinese and English."""
+
+    zh: str
+    en: str
+
+
+class EnterpriseOut(_Out):
+    """An enterprise account: PENDING (registered by itself, waiting for a regulator) or CONFIRMED."""
+
+    usci: str
+    name: str
+    region: int = Field(description="GB/T 2260 code of the USCI's registering authority (its characters 3-8)")
+    state: Literal["PENDING", "CONFIRMED"]
+    state_name: NameOut
+    registered_at: str
+    confirmed_by: str | None
+    confirmed_at: str | None
+
+
+class EnterpriseRegistered(_Out):
+    """An enterprise registered: its account, and its API token if the account is new (shown once)."""
+
+    enterprise: EnterpriseOut
+    token: str | None = Field(description="The enterprise's API token (only when the account was created)")
+
+
+class EnterpriseList(_Out):
+    """The enterprises of the calling regulator's region."""
+
+    items: list[EnterpriseOut]
+
+
+class RegisterResult(_Out):
+    """An import of instruments: all rows taken (created, updated or unchanged), in row order."""
+
+    usci: str
+    created: int
+    updated: int
+    unchanged: int
+    instruments: list[int]
+
+
+class SiteOut(_Out):
+    """Where an instrument is used."""
+
+    id: str
+    name: str
+    region: int
+
+
+class CatalogueOut(_Out):
+    """The catalogue entry an instrument's kind is in (fields the shipped catalogue lacks are null)."""
+
+    no: int | None
+    item: str
+    mode: str | None
+    form: str | None
+
+
+class DueOut(_Out):
+    """An instrument's state today (IN_FORCE, FAILED, OVERDUE, NEVER), due date and days left."""
+
+    state: Literal["IN_FORCE", "FAILED", "OVERDUE", "NEVER"]
+    state_name: NameOut
+    due_date: str | None
+    days_left: int | None
+    due_soon: bool
+    certificate: str | None = Field(description="The verification certificate that keeps it in force")
+
+
+class LinkedCertificateOut(_Out):
+    """A certificate linked to a registered instrument."""
+
+    digest: str
+    certificate_number: str
+    kind: str
+    issue_date: str
+    valid_until: str | None
+    status: str
+
+
+class InstrumentOut(_Out):
+    """A registered instrument."""
+
+    id: int
+    usci: str
+    category: str
+    catalogue: CatalogueOut | None
+    use: str
+    use_name: NameOut
+    mandatory: bool
+    manufacturer: str
+    model: str
+    serial_number: str
+    asset_number: str | None
+    site: SiteOut
+    period_months: int
+    registered_at: str
+    due: DueOut
+    certificates: list[LinkedCertificateOut]
+
+
+class InstrumentList(_Out):
+    """An enterprise's register."""
+
+    usci: str
+    instruments: list[InstrumentOut]
+
+
+class InstrumentRef(_Out):
+    """A registered instrument a certificate is linked to."""
+
+    id: int
+    usci: str
+    category: str
+    serial_number: str
+    asset_number: str | None
+    site: SiteOut
+
+
+class InstrumentRefs(_Out):
+    """The registered instruments a certificate is linked to (those the caller may see)."""
+
+    items: list[InstrumentRef]
+
+
+class CoverageRate(_Out):
+    """Counts of registered instruments under mandatory verification and the rate verified in time."""
+
+    registered: int
+    in_force: int
+    overdue: int
+    failed: int
+    never_verified: int
+    rate: float | None
+
+
+class CategoryRate(CoverageRate):
+    """One category's figures."""
+
+    category: str
+
+
+class RegionRate(CoverageRate):
+    """One sub-region's figures."""
+
+    region: int
+
+
+class MonthRate(_Out):
+    """The figures at one month's end."""
+
+    month: str
+    on: str
+    registered: int
+    in_force: int
+    rate: float | None
+
+
+class CoverageOut(_Out):
+    """A region's coverage (检定率) on a day."""
+
+    region: int
+    on: str
+    category: str | None
+    totals: CoverageRate
+    by_category: list[CategoryRate]
+    by_region: list[RegionRate]
+    trend: list[MonthRate]
+
+
+class OverdueItem(_Out):
+    """An instrument not in force: overdue, failed or never verified."""
+
+    id: int
+    usci: str
+    enterprise: str
+    site: str
+    site_id: str
+    region: int
+    category: str
+    serial_number: str
+    asset_number: str | None
+    state: Literal["FAILED", "OVERDUE", "NEVER"]
+    state_name: NameOut
+    due_date: str | None
+
+
+class OverdueOut(_Out):
+    """A region's instruments not in force on a day, oldest due first."""
+
+    region: int
+    on: str
+    total: int
+    instruments: list[OverdueItem]

@@ -32,6 +32,7 @@ from registry.config import RegistrySettings
 from tests.registry.conftest import LabWorld
 from tests.registry.test_api import app_settings, bearer, drain, issue, signed
 from tracecert.certificate.canonical import from_hex
+from tracecert_app.story import usci
 
 #: (method, route path, status): one success answer a route declares.
 Answer = tuple[str, str, int]
@@ -238,6 +239,26 @@ def test_every_successful_answer_is_its_documented_model(
     impact = _ok(api.get(f"/v1/certificates/{world.standard['digest']}/dependents", headers=regulator))
     assert impact["total"] >= 1 and impact["dependents"][0]["depth"] == 1
 
+    # An enterprise registers itself, its regulator confirms it (and onboarding it again is 200); it registers the
+    # instrument the lab's records are about, reads its register linked both ways; the region's coverage.
+    station = usci("91330106MA27XK5L3")
+    made = _ok(api.post("/v1/enterprises", json={"usci": station, "name": "杭州西湖示范加油站有限公司"}), 201)
+    queue = _ok(api.get("/v1/enterprises", params={"state": "PENDING"}, headers=regulator))["items"]
+    assert [e["usci"] for e in queue] == [station]
+    assert _ok(api.post(f"/v1/enterprises/{station}/confirm", headers=regulator))["state"] == "CONFIRMED"
+    assert _ok(api.post("/v1/enterprises", json={"usci": station, "name": "x"}, headers=regulator))["token"] is None
+    owner = bearer(made["token"])
+    item = world.record()["item"]
+    scale = {"category": item["name"], "use": "TRADE", "manufacturer": item["manufacturer"], "model": item["model"],
+             "serial_number": item["serial_number"], "site": "便利店", "site_region": 330106, "period_months": 12}
+    instrument_id = _ok(api.post("/v1/instruments", json={"instruments": [scale]}, headers=owner))["instruments"][0]
+    assert _ok(api.get("/v1/instruments", headers=owner))["instruments"][0]["due"]["state"] == "IN_FORCE"
+    assert _ok(api.get(f"/v1/instruments/{instrument_id}", headers=owner))["certificates"]
+    linked = _ok(api.get(f"/v1/certificates/{digest}/instruments", headers=lab))["items"]
+    assert [i["id"] for i in linked] == [instrument_id]
+    figures = _ok(api.get("/v1/coverage", params={"region": 330000}, headers=regulator))
+    assert figures["totals"]["registered"] == 1 and len(figures["trend"]) == 12
+    assert _ok(api.get("/v1/coverage/overdue", params={"region": 330000}, headers=regulator))["total"] == 0
     # A certificate that waits (its lab suspended) with a reason, read and listed.
     waiting = issue(api, world, "JD2026-A0007")["digest"]
     assert _ok(api.get("/health"))["pending"] == 1

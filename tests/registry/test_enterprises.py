@@ -1,0 +1,285 @@
+"""Enterprise accounts and their instrument registers over the registry's HTTP API, on a real chain and database:
+self-registration waits for a regulator over the USCI's region; imports are all-or-nothing with every bad row
+named; certificates link to registered instruments both ways; an instrument's state follows its certificates
+(issued, anchored, revoked)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from openpyxl import Workbook
+
+from registry.api import create_app
+from registry.instruments import XLSX
+from tests.registry.conftest import LabWorld
+from tests.registry.test_api import app_settings, bearer, drain, issue
+from tracecert_app.story import usci
+
+#: A gas station in Hangzhou (region 330106 from its USCI), under the world's provincial regulator (330000).
+STATION = usci("91330106MA27XK5L3")
+#: A company registered in Nanjing (320100): outside the Zhejiang regulator's region.
+NANJING = usci("91320100MA1MXXXX0")
+#: The world's record's instrument: an electronic price-computing scale (catalogue: 非自动衡器, P+V, trade).
+SCALE = {
+    "category": "电子计价秤",
+    "use": "TRADE",
+    "manufacturer": "某衡器有限公司",
+    "model": "ACS-30",
+    "serial_number": "A2310045",
+    "asset_number": "ZC-001",
+    "site": "西湖示范加油站便利店",
+    "site_region": 330106,
+    "period_months": 12,
+}
+
+
+@pytest.fixture
+def api(world: LabWorld) -> Iterator[TestClient]:
+    """A client of the world's app (no worker: tests drain it)."""
+    app = create_app(app_settings(world), core=world.core, run_worker=False)
+    with TestClient(app) as client:
+        yield client
+
+
+def _code(response: Any) -> tuple[int, str]:
+    return response.status_code, response.json()["error"]["code"]
+
+
+def _onboarded(api: TestClient, world: LabWorld, code: str = STATION) -> dict[str, str]:
+    """An enterprise registered by itself and confirmed by the provincial regulator; its headers."""
+    made = api.post("/v1/enterprises", json={"usci": code, "name": "杭州西湖示范加油站有限公司"})
+    assert made.status_code == 201, made.text
+    confirmed = api.post(f"/v1/enterprises/{code}/confirm", headers=bearer(world.regulator_token))
+    assert confirmed.json()["state"] == "CONFIRMED"
+    return bearer(made.json()["token"])
+
+
+def test_self_registration_waits_for_the_regulator_over_its_region(api: TestClient, world: LabWorld) -> None:
+    regulator = bearer(world.regulator_token)
+    made = api.post("/v1/enterprises", json={"usci": STATION, "name": "杭州西湖示范加油站有限公司"})
+    assert made.status_code == 201
+    answer = made.json()
+    assert (answer["enterprise"]["state"], answer["enterprise"]["region"]) == ("PENDING", 330106)
+    assert answer["enterprise"]["state_name"]["zh"] == "待监管部门确认"
+    own = bearer(answer["token"])
+    # It may read its (empty) register, not write to it.
+    assert api.get("/v1/instruments", headers=own).json() == {"usci": STATION, "instruments": []}
+    assert _code(api.post("/v1/instruments", json={"instruments": [SCALE]}, headers=own)) == (
+        403,
+        "ENTERPRISE_NOT_CONFIRMED",
+    )
+    # Registering itself again is a conflict; the regulator's queue holds it; a lab cannot confirm it.
+    again = api.post("/v1/enterprises", json={"usci": STATION, "name": "x"})
+    assert _code(again) == (409, "ENTERPRISE_EXISTS")
+    queue = api.get("/v1/enterprises", params={"state": "PENDING"}, headers=regulator).json()["items"]
+    assert [e["usci"] for e in queue] == [STATION]
+    lab = bearer(world.token)
+    assert _code(api.post(f"/v1/enterprises/{STATION}/confirm", headers=lab)) == (403, "NOT_A_REGULATOR")
+    confirmed = api.post(f"/v1/enterprises/{STATION}/confirm", headers=regulator).json()
+    assert confirmed["state"] == "CONFIRMED"
+    assert confirmed["confirmed_by"].lower() == world.province.address.lower()
+    assert api.post("/v1/instruments", json={"instruments": [SCALE]}, headers=own).json()["created"] == 1
+
+
+def test_a_regulator_onboards_only_in_its_region(api: TestClient, world: LabWorld) -> None:
+    regulator = bearer(world.regulator_token)
+    onboarded = api.post("/v1/enterprises", json={"usci": STATION, "name": "加油站"}, headers=regulator)
+    assert onboarded.status_code == 201
+    assert onboarded.json()["enterprise"]["state"] == "CONFIRMED" and onboarded.json()["token"]
+    elsewhere = api.post("/v1/enterprises", json={"usci": NANJING, "name": "南京某公司"}, headers=regulator)
+    assert _code(elsewhere) == (403, "NOT_REGULATOR_OF_REGION")
+    # Self-registered elsewhere: this regulator neither lists nor confirms it.
+    assert api.post("/v1/enterprises", json={"usci": NANJING, "name": "南京某公司"}).status_code == 201
+    assert [e["usci"] for e in api.get("/v1/enterprises", headers=regulator).json()["items"]] == [STATION]
+    assert _code(api.post(f"/v1/enterprises/{NANJING}/confirm", headers=regulator)) == (
+        403,
+        "NOT_REGULATOR_OF_REGION",
+    )
+
+
+BAD_ENTERPRISES = {
+    "check-character": ({"usci": STATION[:-1] + ("0" if STATION[-1] != "0" else "1"), "name": "x"}, "USCI_INVALID"),
+    "no-such-province": ({"usci": usci("91990100MA27XK5L3"), "name": "x"}, "USCI_INVALID"),
+    "empty-name": ({"usci": STATION, "name": "  "}, "NAME_INVALID"),
+    "unknown-field": ({"usci": STATION, "name": "x", "admin": True}, "UNKNOWN_FIELD"),
+    "name-not-text": ({"usci": STATION, "name": 7}, "REQUEST_INVALID"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_ENTERPRISES))
+def test_bad_enterprise_registrations_are_refused_by_code(api: TestClient, case: str) -> None:
+    body, code = BAD_ENTERPRISES[case]
+    refused = api.post("/v1/enterprises", json=body)
+    assert refused.status_code in (400, 422) and refused.json()["error"]["code"] == code
+
+
+def _row(**changes: Any) -> dict[str, Any]:
+    return {k: v for k, v in (SCALE | changes).items() if v is not None}
+
+
+#: Bad rows: (the row, the field named, the rule named).
+BAD_ROWS = {
+    "unknown-category": (_row(category="量子秤"), "category", "value_error"),
+    "unknown-use": (_row(use="自用"), "use", "value_error"),
+    "region-not-gbt2260": (_row(site_region=999999), "site_region", "value_error"),
+    "period-zero": (_row(period_months=0), "period_months", "greater_than_equal"),
+    "no-serial": (_row(serial_number=None), "serial_number", "missing"),
+    "catalogue-contradicted": (_row(mandatory=False), "(row)", "value_error"),
+    "undecided": (_row(category="燃油加油机"), "(row)", "value_error"),
+    "unknown-field": (_row(colour="red"), "colour", "extra_forbidden"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_ROWS))
+def test_a_bad_row_refuses_the_import_naming_its_row_and_field(api: TestClient, world: LabWorld, case: str) -> None:
+    own = _onboarded(api, world)
+    row, field, rule = BAD_ROWS[case]
+    good = _row(serial_number="B-1", asset_number="ZC-002")
+    refused = api.post("/v1/instruments", json={"instruments": [good, row]}, headers=own)
+    assert _code(refused) == (422, "REGISTER_INVALID")
+    assert [(d["row"], d["field"], d["rule"]) for d in refused.json()["error"]["details"]] == [(3, field, rule)]
+    assert api.get("/v1/instruments", headers=own).json()["instruments"] == []  # nothing registered
+
+
+def _csv(rows: list[dict[str, Any]], headings: dict[str, str]) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow([headings[k] for k in headings])
+    for row in rows:
+        writer.writerow([row.get(k, "") for k in headings])
+    return ("\ufeff" + out.getvalue()).encode("utf-8")
+
+
+_ZH = {
+    "category": "器具名称",
+    "use": "用途",
+    "manufacturer": "制造单位",
+    "model": "型号规格",
+    "serial_number": "出厂编号",
+    "asset_number": "管理编号",
+    "site": "使用地点",
+    "site_region": "区划代码",
+    "period_months": "检定周期（月）",
+    "mandatory": "是否强检",
+}
+
+
+def _xlsx(rows: list[dict[str, Any]]) -> bytes:
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(list(_ZH.values()))
+    for row in rows:
+        sheet.append([row.get(k) for k in _ZH])
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def _dispensers(n: int) -> list[dict[str, Any]]:
+    return [
+        _row(category="燃油加油机", mandatory=True, manufacturer="正星科技", model="CS46", serial_number=f"ZX-{i}",
+             asset_number=f"JYJ-{i:02d}", site="西湖示范加油站", period_months=6)
+        for i in range(1, n + 1)
+    ]  # fmt: skip
+
+
+def test_csv_and_excel_imports_with_chinese_headings_are_idempotent(api: TestClient, world: LabWorld) -> None:
+    own = _onboarded(api, world)
+    rows = [_row(use="贸易结算"), *_dispensers(3)]
+    sent = api.post("/v1/instruments", content=_csv(rows, _ZH), headers=own | {"Content-Type": "text/csv"})
+    assert (sent.status_code, sent.json()["created"]) == (200, 4), sent.text
+    again = api.post("/v1/instruments", content=_xlsx(rows), headers=own | {"Content-Type": XLSX}).json()
+    assert (again["created"], again["updated"], again["unchanged"]) == (0, 0, 4)
+    assert again["instruments"] == sent.json()["instruments"]
+    moved = [r | {"period_months": 12} for r in _dispensers(1)]
+    assert api.post("/v1/instruments", json={"instruments": moved}, headers=own).json()["updated"] == 1
+    register = api.get("/v1/instruments", headers=own).json()["instruments"]
+    assert [(i["category"], i["mandatory"], i["site"]["name"]) for i in register] == [
+        ("电子计价秤", True, "西湖示范加油站便利店"),
+        *[("燃油加油机", True, "西湖示范加油站")] * 3,
+    ]
+    assert {i["site"]["id"] for i in register[1:]} == {register[1]["site"]["id"]}  # one site, reused
+
+
+BAD_TABLES = {
+    "not-utf8": ("text/csv", "器具名称".encode("gbk"), 422, "TABLE_INVALID"),
+    "missing-column": ("text/csv", "器具名称,用途\n燃油加油机,TRADE\n".encode(), 422, "TABLE_INVALID"),
+    "unknown-column": ("text/csv", _csv([SCALE], _ZH | {"colour": "颜色"}), 422, "TABLE_INVALID"),
+    "empty": ("text/csv", b"\xef\xbb\xbf\n\n", 422, "TABLE_INVALID"),
+    "not-a-workbook": (XLSX, b"PK\x03\x04 not really", 422, "TABLE_INVALID"),
+    "not-a-table-type": ("application/pdf", b"%PDF-1.7", 415, "UNSUPPORTED_MEDIA_TYPE"),
+    "json-without-rows": ("application/json", b'{"instruments": []}', 422, "REGISTER_EMPTY"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_TABLES))
+def test_unreadable_tables_are_refused_by_code(api: TestClient, world: LabWorld, case: str) -> None:
+    own = _onboarded(api, world)
+    media, body, status, code = BAD_TABLES[case]
+    assert _code(api.post("/v1/instruments", content=body, headers=own | {"Content-Type": media})) == (status, code)
+
+
+def test_certificates_link_both_ways_and_the_state_follows_them(api: TestClient, world: LabWorld) -> None:
+    own = _onboarded(api, world)
+    instrument_id = api.post("/v1/instruments", json={"instruments": [SCALE]}, headers=own).json()["instruments"][0]
+    before = api.get(f"/v1/instruments/{instrument_id}", headers=own).json()
+    assert (before["due"]["state"], before["certificates"]) == ("NEVER", [])
+    # The lab verifies it (the record names the same manufacturer, with other spacing, and serial); anchored.
+    digest = issue(api, world, "JD2026-L0001", item__manufacturer="某衡器 有限公司")["digest"]
+    pending = api.get(f"/v1/instruments/{instrument_id}", headers=own).json()
+    assert pending["due"]["state"] == "NEVER"  # accepted, not yet on chain: it does not count
+    drain(world)
+    after = api.get(f"/v1/instruments/{instrument_id}", headers=own).json()
+    assert [c["digest"] for c in after["certificates"]] == [digest]
+    assert after["due"]["state"] == "IN_FORCE", after["certificates"]
+    assert after["due"]["certificate"] == digest
+    assert after["due"]["due_date"] == world.day(364)
+    # Read from the certificate's side: the lab, the regulator, the owner see it; another lab may not.
+    for headers in (bearer(world.token), bearer(world.regulator_token), own):
+        linked = api.get(f"/v1/certificates/{digest}/instruments", headers=headers).json()["items"]
+        assert [i["id"] for i in linked] == [instrument_id]
+    other = api.get(f"/v1/certificates/{digest}/instruments", headers=bearer(world.other_token))
+    assert _code(other) == (403, "WRONG_LAB")
+    # Revoked: no longer in force; it had been verified, so it is overdue.
+    assert api.post(f"/v1/certificates/{digest}/revoke", json={"reason": 1}, headers=bearer(world.token)).is_success
+    drain(world)
+    revoked = api.get("/v1/instruments", headers=own).json()["instruments"][0]
+    assert revoked["due"]["state"] == "OVERDUE" and revoked["due"]["state_name"]["zh"] == "超期未检"
+
+
+def test_an_asset_number_links_only_within_its_owner(api: TestClient, world: LabWorld) -> None:
+    own = _onboarded(api, world)
+    theirs = _row(serial_number="OTHER-SERIAL", asset_number="ZC-001")
+    instrument_id = api.post("/v1/instruments", json={"instruments": [theirs]}, headers=own).json()["instruments"][0]
+    # The record's customer is another enterprise (its USCI in the record): the same asset number does not link.
+    issue(api, world, "JD2026-L0002", item__asset_number="ZC-001", item__serial_number="X-1")
+    # Issued to this enterprise: it links.
+    mine = issue(api, world, "JD2026-L0003", item__asset_number="ZC-001", item__serial_number="X-2",
+                 customer__usci=STATION)["digest"]  # fmt: skip
+    drain(world)
+    linked = api.get(f"/v1/instruments/{instrument_id}", headers=own).json()["certificates"]
+    assert [c["digest"] for c in linked] == [mine]
+
+
+def test_registers_are_private_to_their_owner_and_regulators(api: TestClient, world: LabWorld) -> None:
+    own = _onboarded(api, world)
+    instrument_id = api.post("/v1/instruments", json={"instruments": [SCALE]}, headers=own).json()["instruments"][0]
+    other = _onboarded(api, world, usci("91330105MA28LT6B4"))
+    regulator = bearer(world.regulator_token)
+    assert _code(api.get(f"/v1/instruments/{instrument_id}", headers=other)) == (403, "NOT_YOUR_REGISTER")
+    assert _code(api.get("/v1/instruments", params={"usci": STATION}, headers=other)) == (403, "NOT_YOUR_REGISTER")
+    assert _code(api.get("/v1/instruments", headers=bearer(world.token))) == (403, "NOT_YOUR_REGISTER")
+    assert _code(api.get("/v1/instruments", headers=regulator)) == (422, "USCI_REQUIRED")
+    listed = api.get("/v1/instruments", params={"usci": STATION}, headers=regulator).json()["instruments"]
+    assert [i["id"] for i in listed] == [instrument_id]
+    assert _code(api.get("/v1/instruments/999999", headers=own)) == (404, "UNKNOWN_INSTRUMENT")
+    assert _code(api.post("/v1/instruments", json={"instruments": [SCALE]}, headers=regulator)) == (
+        403,
+        "NOT_AN_ENTERPRISE",
+    )

@@ -33,6 +33,7 @@ from eth_utils import keccak
 from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
+from registry.alerting import AlertProducer, AlertSender
 from registry.chainwatch import ChainWatch
 from registry.chainwatch import block_hash as chain_block_hash
 from registry.core import RegistryCore
@@ -110,6 +111,9 @@ class AnchoringWorker:
         self.scans = IncrementalScans(
             core, interval=core.settings.scan_interval_seconds, window_days=core.settings.scan_window_days
         )
+        #: Alerts to the enterprises watching what changed, and their webhooks' sender (registry.alerts).
+        self.alerts = AlertProducer(core)
+        self.sender = AlertSender(core)
 
     # ------------------------------------------------------------------ running
 
@@ -177,6 +181,14 @@ class AnchoringWorker:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
     def _loop(self) -> None:
+        # One sender per database, like the worker: it runs while this worker holds the lock.
+        self.sender.start()
+        try:
+            self._steps()
+        finally:
+            self.sender.stop()
+
+    def _steps(self) -> None:
         backoff = self.poll_interval
         while not self._stop.is_set():
             try:
@@ -207,6 +219,7 @@ class AnchoringWorker:
         sent = self._operations.send()
         report.ops_done, report.ops_failed, report.deferred = sent.done, sent.failed, report.deferred + sent.deferred
         self.scans.run(force=force)
+        self.alerts.run(force=force)
         return report
 
     def drain(self, timeout: float = 60.0) -> None:

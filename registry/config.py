@@ -46,6 +46,14 @@ class RegistrySettings(BaseSettings):
     #: over the certificates issued in the last ``scan_window_days`` days.
     scan_interval_seconds: float = Field(default=60.0, ge=0)
     scan_window_days: int = Field(default=30, ge=1, le=3650)
+    #: Alerts (registry.alerts): how often the worker looks for certificates about to expire and labs suspended
+    #: or sanctioned on chain; how many days before expiry it tells; webhook delivery.
+    alert_scan_interval_seconds: float = Field(default=60.0, ge=0)
+    alert_expiry_days: int = Field(default=30, ge=1, le=365)
+    webhook_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    webhook_max_attempts: int = Field(default=20, ge=1, le=100)
+    #: Let webhooks point at loopback or private addresses (a local receiver in development); refused otherwise.
+    webhook_allow_private: bool = False
     run_worker: bool = True
     chain: ChainSettings = Field(default_factory=ChainSettings)
 

@@ -33,7 +33,8 @@ from sqlalchemy import and_, select, union
 from sqlalchemy.orm import Session
 
 from registry.core import Principal, RegistryCore
-from registry.db import Certificate, CertificateStatus, Enterprise, Instrument, LifecycleOp, OperationState, Site
+from registry.db import Certificate, CertificateStatus, LifecycleOp, OperationState
+from registry.db_enterprises import Enterprise, Instrument, Site
 from registry.enterprises import region_bounds, require_regulator_of
 from registry.errors import InvalidRequest
 from tracecert.certificate.model import Kind

@@ -46,16 +46,12 @@ __all__ = [
     "CertificateStatus",
     "DbJournal",
     "Document",
-    "Enterprise",
-    "EnterpriseState",
     "FraudSignal",
     "HeldKey",
-    "Instrument",
     "Lab",
     "LifecycleOp",
     "OperationKind",
     "OperationState",
-    "Site",
     "TxJournalRow",
     "make_engine",
     "make_sessionmaker",
@@ -90,13 +86,6 @@ class OperationKind(StrEnum):
 
     REVOKE = "REVOKE"
     SUBSTITUTE = "SUBSTITUTE"
-
-
-class EnterpriseState(StrEnum):
-    """An enterprise account: registered by itself and waiting for its regulator, or confirmed."""
-
-    PENDING = "PENDING"
-    CONFIRMED = "CONFIRMED"
 
 
 class OperationState(StrEnum):
@@ -297,6 +286,8 @@ class LifecycleOp(Base):
     block_timestamp: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     done_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    #: When the enterprises watching what it changed were alerted (:mod:`registry.alerts`; None: not yet).
+    alerted_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
 
 
 class FraudSignal(Base):
@@ -344,71 +335,6 @@ class PublishedDraw(Base):
     published_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     result_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
-
-
-class Enterprise(Base):
-    """An enterprise account (企业), keyed by its unified social credit code; its region is the code's 3rd-8th
-    characters (the registering authority's GB/T 2260 code), which says which regulators confirm it."""
-
-    __tablename__ = "enterprises"
-
-    usci: Mapped[str] = mapped_column(String(18), primary_key=True)
-    name: Mapped[str] = mapped_column(String(256))
-    region: Mapped[int] = mapped_column(Integer, index=True)
-    state: Mapped[str] = mapped_column(String(16), default=EnterpriseState.PENDING)
-    registered_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    #: The regulator account that onboarded or confirmed it.
-    confirmed_by: Mapped[str | None] = mapped_column(String(42), nullable=True)
-    confirmed_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
-
-
-class Site(Base):
-    """A place where an enterprise uses instruments (a gas station, a market stall, a ward), with its GB/T 2260
-    region code: the unit of 强制检定合格公示 and of a region's coverage."""
-
-    __tablename__ = "sites"
-    __table_args__ = (UniqueConstraint("usci", "name", name="uq_sites_usci_name"),)
-
-    #: A short public identifier (the site's public page and QR code carry it).
-    id: Mapped[str] = mapped_column(String(16), primary_key=True)
-    usci: Mapped[str] = mapped_column(ForeignKey("enterprises.usci"))
-    name: Mapped[str] = mapped_column(String(256))
-    region: Mapped[int] = mapped_column(Integer, index=True)
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-
-
-class Instrument(Base):
-    """A registered instrument (强检器具备案): what it is in the official catalogue, how it is identified, where and
-    for what it is used, and its verification period. Certificates link to it by (manufacturer, serial number) or
-    by the owner's asset number."""
-
-    __tablename__ = "instruments"
-    __table_args__ = (
-        Index("ix_instruments_region_category", "region", "category"),
-        Index("ix_instruments_serial", "serial_number", "manufacturer_key"),
-        Index("uq_instruments_usci_asset", "usci", "asset_number", unique=True),
-        Index("uq_instruments_usci_serial", "usci", "manufacturer_key", "serial_number", unique=True),
-    )
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    usci: Mapped[str] = mapped_column(ForeignKey("enterprises.usci"), index=True)
-    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"), index=True)
-    #: The site's region, copied so that a region's statistics read one table.
-    region: Mapped[int] = mapped_column(Integer)
-    #: The catalogue's kind (e.g. 燃油加油机) and the entry it is in.
-    category: Mapped[str] = mapped_column(String(64))
-    catalogue_no: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    #: TRADE | SAFETY | MEDICAL | ENVIRONMENT | OTHER
-    use: Mapped[str] = mapped_column(String(16))
-    #: Under mandatory verification: the catalogue's mode is V or P+V and the use is one the entry names.
-    mandatory: Mapped[bool] = mapped_column(Boolean)
-    manufacturer: Mapped[str] = mapped_column(String(256))
-    manufacturer_key: Mapped[str] = mapped_column(String(256))
-    model: Mapped[str] = mapped_column(String(128))
-    serial_number: Mapped[str] = mapped_column(String(128))
-    asset_number: Mapped[str | None] = mapped_column(String(128), nullable=True)
-    period_months: Mapped[int] = mapped_column(Integer)
-    registered_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
 class TxJournalRow(Base):

@@ -13,7 +13,8 @@ from typing import Any
 from sqlalchemy import select
 
 from registry.core import Principal, RegistryCore
-from registry.db import Enterprise, EnterpriseState, utcnow
+from registry.db import utcnow
+from registry.db_enterprises import Enterprise, EnterpriseState
 from registry.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from tracecert.certificate.model import is_valid_usci
 from tracecert.chain.types import NATIONAL

@@ -40,7 +40,8 @@ from sqlalchemy.orm import Session
 
 from registry.core import Principal, RegistryCore
 from registry.coverage import due_states, linked_certificates, today
-from registry.db import Certificate, Instrument, Site, utcnow
+from registry.db import Certificate, utcnow
+from registry.db_enterprises import Instrument, Site
 from registry.enterprises import confirmed_enterprise, region_valid, require_regulator_of, usci_region
 from registry.errors import Forbidden, InvalidRequest, NotFound, PayloadTooLarge
 from tracecert.human import local_time

@@ -17,7 +17,7 @@ from registry.anchoring import AnchoringWorker
 from registry.api.bodies import BODY_MODELS
 from registry.api.deps import token_optional
 from registry.api.errors import install_error_handlers
-from registry.api.routes import batches, certificates, draws, enterprises, health, oversight, pages
+from registry.api.routes import alerts, batches, certificates, draws, enterprises, health, oversight, pages
 from registry.config import RegistrySettings, load_settings
 from registry.core import RegistryCore
 
@@ -28,7 +28,7 @@ logger = logging.getLogger(__name__)
 TITLE = "TraceCert registry"
 
 
-_ROUTES = (certificates, batches, oversight, draws, enterprises, health)
+_ROUTES = (certificates, batches, oversight, draws, enterprises, alerts, health)
 
 
 def create_app(

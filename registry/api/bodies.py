@@ -44,6 +44,10 @@ __all__ = [
     "RevokeIn",
     "SignatureIn",
     "SubmissionBody",
+    "WatchBody",
+    "WatchIn",
+    "WebhookBody",
+    "WebhookIn",
     "openapi_bodies",
 ]
 
@@ -132,6 +136,19 @@ class EnterpriseIn(_Envelope):
 
     usci: StrictStr = Field(description="统一社会信用代码, 18 characters")
     name: StrictStr = Field(description="The enterprise's registered name")
+
+
+class WatchIn(_Envelope):
+    """Certificates to watch, by digest (up to 1,000 at once)."""
+
+    digests: list[Annotated[StrictStr, Field(pattern=r"^0x[0-9a-fA-F]{64}$")]] = Field(min_length=1, max_length=1000)
+    note: StrictStr = Field(default="", max_length=256, description="Why (a supplier's name, a contract)")
+
+
+class WebhookIn(_Envelope):
+    """Where to post alerts."""
+
+    url: StrictStr = Field(max_length=2048, description="An http(s) URL of a public host")
 
 
 class RegisterIn(_Envelope):
@@ -421,6 +438,18 @@ async def _register_rows(request: Request, settings: SettingsDep) -> list[Any]:
     return await run_in_threadpool(parse_table, media, bytes(body))
 
 
+async def _watch_body(request: Request, settings: SettingsDep) -> WatchIn:
+    body: WatchIn = _validate(WatchIn, await read_json(request, settings.max_body_bytes))
+    return body
+
+
+async def _webhook_body(request: Request, settings: SettingsDep) -> WebhookIn:
+    body: WebhookIn = _validate(WebhookIn, await read_json(request, settings.max_body_bytes))
+    return body
+
+
+WatchBody = Annotated[WatchIn, Depends(_watch_body)]
+WebhookBody = Annotated[WebhookIn, Depends(_webhook_body)]
 EnterpriseBody = Annotated[EnterpriseIn, Depends(_enterprise_body)]
 RegisterRows = Annotated[list[Any], Depends(_register_rows)]
 """The rows of an instrument register, from JSON (RegisterIn), CSV (UTF-8) or Excel (.xlsx)."""
@@ -472,6 +501,8 @@ def openapi_bodies() -> dict[str, dict[str, Any]]:
         "draw": {"requestBody": {"required": True, "content": {JSON: {"schema": _ref("DrawIn")}}}},
         "draw_result": {"requestBody": {"required": True, "content": {JSON: {"schema": _ref("DrawResultIn")}}}},
         "enterprise": {"requestBody": {"required": True, "content": {JSON: {"schema": _ref("EnterpriseIn")}}}},
+        "watch": {"requestBody": {"required": True, "content": {JSON: {"schema": _ref("WatchIn")}}}},
+        "webhook": {"requestBody": {"required": True, "content": {JSON: {"schema": _ref("WebhookIn")}}}},
         "register": {
             "requestBody": {
                 "required": True,
@@ -494,4 +525,6 @@ BODY_MODELS: tuple[type[BaseModel], ...] = (
     DrawResultIn,
     EnterpriseIn,
     RegisterIn,
+    WatchIn,
+    WebhookIn,
 )

@@ -8,6 +8,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
     "AcceptedOut",
+    "AlertFeed",
+    "AlertKeyOut",
     "BatchOut",
     "BulkOut",
     "CertificateList",
@@ -24,6 +26,10 @@ __all__ = [
     "OperationOut",
     "OverdueOut",
     "RegisterResult",
+    "WatchList",
+    "WatchesAdded",
+    "WebhookList",
+    "WebhookOut",
 ]
 
 
@@ -489,3 +495,75 @@ class OverdueOut(_Out):
     on: str
     total: int
     instruments: list[OverdueItem]
+
+
+class WatchesAdded(_Out):
+    """Certificates now watched."""
+
+    usci: str
+    added: int
+    watching: int
+
+
+class WatchOut(_Out):
+    """A certificate watched by name."""
+
+    digest: str
+    note: str
+    certificate_number: str
+    valid_until: str | None
+    status: str
+    since: str
+
+
+class WatchList(_Out):
+    """The certificates an enterprise watches by name (its instruments' are watched without being listed)."""
+
+    usci: str
+    items: list[WatchOut]
+
+
+class WebhookOut(_Out):
+    """A webhook alerts are posted to."""
+
+    id: int
+    url: str
+    active: bool
+    created_at: str
+
+
+class WebhookList(_Out):
+    """An enterprise's webhooks."""
+
+    items: list[WebhookOut]
+
+
+class AlertOut(_Out):
+    """An alert: its type with names, the event, the enterprise's certificates it concerns and how, and the states
+    of its webhook deliveries."""
+
+    id: int
+    created_at: str
+    type: str
+    type_name: NameOut
+    enterprise: str
+    event: dict[str, Any]
+    affected: list[dict[str, Any]]
+    deliveries: list[str]
+
+
+class AlertFeed(_Out):
+    """Alerts after the id asked for, oldest first; ``last_id`` is the next ``after``."""
+
+    usci: str
+    items: list[AlertOut]
+    last_id: int
+
+
+class AlertKeyOut(_Out):
+    """The registry's alert key: posts carry ``TraceCert-Signature: ed25519=<hex>``, the signature of
+    SHA-256(``tracecert-alert/1.<TraceCert-Alert-Id>.<TraceCert-Timestamp>.<body>``)."""
+
+    algorithm: Literal["Ed25519"]
+    key_id: str
+    public_key: str

@@ -259,6 +259,18 @@ def test_every_successful_answer_is_its_documented_model(
     figures = _ok(api.get("/v1/coverage", params={"region": 330000}, headers=regulator))
     assert figures["totals"]["registered"] == 1 and len(figures["trend"]) == 12
     assert _ok(api.get("/v1/coverage/overdue", params={"region": 330000}, headers=regulator))["total"] == 0
+    # It watches a certificate, adds a webhook; a certificate of its scale is revoked: its feed has the alert.
+    world.core.settings = world.core.settings.model_copy(update={"webhook_allow_private": True})
+    assert _ok(api.post("/v1/watches", json={"digests": [public]}, headers=owner))["added"] == 1
+    assert [w["digest"] for w in _ok(api.get("/v1/watches", headers=owner))["items"]] == [public]
+    hook = _ok(api.post("/v1/webhooks", json={"url": "http://127.0.0.1:9/hook"}, headers=owner))
+    assert [w["id"] for w in _ok(api.get("/v1/webhooks", headers=owner))["items"]] == [hook["id"]]
+    revoked = bulk["results"][0]["digest"]
+    assert api.post(f"/v1/certificates/{revoked}/revoke", json={"reason": 1}, headers=lab).status_code == 202
+    drain(world)
+    alerts = _ok(api.get("/v1/alerts", headers=owner))["items"]
+    assert [(a["type"], a["deliveries"]) for a in alerts] == [("CERTIFICATE_REVOKED", ["PENDING"])]
+    assert _ok(api.get("/v1/alerts/key"))["algorithm"] == "Ed25519"
     # A certificate that waits (its lab suspended) with a reason, read and listed.
     waiting = issue(api, world, "JD2026-A0007")["digest"]
     assert _ok(api.get("/health"))["pending"] == 1

@@ -1,0 +1,245 @@
+"""Watchlists and alerts on a real chain and database, with webhooks posted over real HTTP to a receiver: who hears
+of a revocation (the owner of an instrument whose certificate depends on the revoked standard, an enterprise
+watching a supplier's certificate; nobody else), once per event even when the producer runs again after a crash,
+signed with the published key, retried after a failure; expiry, a lab's suspension and sanction."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI, Request, Response
+from fastapi.testclient import TestClient
+from sqlalchemy import select, update
+
+from registry.alerting import AlertProducer, AlertSender
+from registry.alerts import verify_delivery
+from registry.api import create_app
+from registry.db import LifecycleOp
+from registry.db_enterprises import AlertRow, Delivery
+from tests.conftest import serving
+from tests.registry.conftest import LabWorld
+from tests.registry.test_api import app_settings, bearer, drain, issue
+from tracecert.certificate.canonical import from_hex
+from tracecert.chain.types import SanctionKind, SanctionReason
+from tracecert_app.story import usci
+
+OWNER = usci("91330106MA27XK5L3")  # owns the scale the lab's records are about
+BUYER = usci("91330105MA28LT6B4")  # relies on a supplier's certificate
+BYSTANDER = usci("91330104MA2H7Q9D1")  # watches nothing that changes
+
+
+@dataclass
+class Receiver:
+    """A webhook receiver: every post it got (headers, body); ``fail`` first answers it gives instead of 204."""
+
+    url: str = ""
+    posts: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
+    fail: list[int] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def by_path(self, path: str) -> list[tuple[dict[str, str], bytes]]:
+        """The posts to ``path``."""
+        return [(h, b) for h, b in self.posts if h["x-path"] == path]
+
+
+@pytest.fixture(scope="module")
+def receiver() -> Iterator[Receiver]:
+    """One receiver served over HTTP for the module; emptied by each test."""
+    got = Receiver()
+    app = FastAPI()
+
+    @app.post("/hook/{name}")
+    async def hook(name: str, request: Request) -> Response:
+        body = await request.body()
+        with got.lock:
+            got.posts.append(({k.lower(): v for k, v in request.headers.items()} | {"x-path": name}, body))
+            status = got.fail.pop(0) if got.fail else 204
+        return Response(status_code=status)
+
+    with serving(app, "webhook receiver") as url:
+        got.url = url
+        yield got
+
+
+@pytest.fixture
+def api(world: LabWorld, receiver: Receiver, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
+    """The world's app; webhooks may point at the local receiver."""
+    receiver.posts.clear()
+    receiver.fail.clear()
+    monkeypatch.setattr(world.core, "settings", world.core.settings.model_copy(update={"webhook_allow_private": True}))
+    app = create_app(app_settings(world), core=world.core, run_worker=False)
+    with TestClient(app) as client:
+        yield client
+
+
+def _enterprise(api: TestClient, world: LabWorld, code: str, receiver: Receiver) -> dict[str, str]:
+    """An enterprise onboarded by the regulator with a webhook to the receiver at /hook/{code}; its headers."""
+    regulator = bearer(world.regulator_token)
+    made = api.post("/v1/enterprises", json={"usci": code, "name": f"企业{code[-4:]}"}, headers=regulator)
+    headers = bearer(made.json()["token"])
+    assert api.post("/v1/webhooks", json={"url": f"{receiver.url}/hook/{code}"}, headers=headers).status_code == 200
+    return headers
+
+
+def _scale(world: LabWorld) -> dict[str, Any]:
+    item = world.record()["item"]
+    return {
+        "category": item["name"],
+        "use": "TRADE",
+        "manufacturer": item["manufacturer"],
+        "model": item["model"],
+        "serial_number": item["serial_number"],
+        "site": "门店",
+        "site_region": 330106,
+        "period_months": 12,
+    }
+
+
+def _send(world: LabWorld) -> int:
+    with httpx.Client(timeout=5) as client:
+        return AlertSender(world.core).send_due(client)
+
+
+def _nmi_token(world: LabWorld) -> dict[str, str]:
+    _, token = world.core.issue_token("LAB", lab_id=world.standard["record"]["lab"]["lab_id"], label="NMI")
+    return bearer(token)
+
+
+def test_a_revoked_standard_reaches_each_watcher_once_signed(
+    api: TestClient, world: LabWorld, receiver: Receiver
+) -> None:
+    owner = _enterprise(api, world, OWNER, receiver)
+    buyer = _enterprise(api, world, BUYER, receiver)
+    bystander = _enterprise(api, world, BYSTANDER, receiver)
+    # The owner's scale is verified by the lab (its certificate cites the NMI's weights); the buyer watches a
+    # supplier's certificate (another of the lab's, for another instrument); the bystander registered a scale no
+    # certificate is about.
+    mine = issue(api, world, "JD2026-W0001")["digest"]
+    supplier = issue(api, world, "JD2026-W0002", item__serial_number="S-2", item__manufacturer="另一厂")["digest"]
+    drain(world)
+    assert api.post("/v1/instruments", json={"instruments": [_scale(world)]}, headers=owner).json()["created"] == 1
+    assert api.post("/v1/watches", json={"digests": [supplier], "note": "供应商"}, headers=buyer).json()["added"] == 1
+    theirs = _scale(world) | {"serial_number": "NOT-VERIFIED-YET"}
+    assert api.post("/v1/instruments", json={"instruments": [theirs]}, headers=bystander).json()["created"] == 1
+    # The NMI revokes its weights' certificate.
+    standard = world.standard["digest"]
+    assert api.post(f"/v1/certificates/{standard}/revoke", json={"reason": 1}, headers=_nmi_token(world)).is_success
+    drain(world)
+    assert _send(world) == 2
+    key = api.get("/v1/alerts/key").json()
+    assert len(receiver.posts) == 2
+    for code, expected in ((OWNER, mine), (BUYER, supplier)):
+        [(headers, body)] = receiver.by_path(code)
+        assert verify_delivery(key["public_key"], headers, body)
+        assert not verify_delivery(key["public_key"], headers, body.replace(b"STANDARD", b"STANDARX"))
+        alert = httpx.Response(200, content=body).json()
+        assert alert["type"] == "STANDARD_REVOKED" and alert["type_name"]["zh"] == "所依赖的计量标准证书已被撤销"
+        assert alert["event"]["certificate"]["digest"] == standard
+        assert alert["event"]["reason"]["zh"]  # the reason by name
+        assert [a["digest"] for a in alert["affected"]] == [expected]
+        assert headers["tracecert-alert-id"] == str(alert["id"])
+    assert receiver.by_path(BYSTANDER) == []
+    # The feed says the same, with the delivery delivered; the bystander's is empty.
+    items = api.get("/v1/alerts", headers=owner).json()["items"]
+    assert [(i["type"], i["deliveries"]) for i in items] == [("STANDARD_REVOKED", ["DELIVERED"])]
+    assert api.get("/v1/alerts", headers=bystander).json()["items"] == []
+    # A producer that ran again after a crash (the operation not yet marked): nothing is alerted twice.
+    with world.core.sessions.begin() as s:
+        s.execute(update(LifecycleOp).values(alerted_at=None))
+    assert AlertProducer(world.core).run(force=True) == 0
+    assert _send(world) == 0 and len(receiver.posts) == 2
+
+
+def test_a_failed_post_is_retried_with_the_same_id(api: TestClient, world: LabWorld, receiver: Receiver) -> None:
+    owner = _enterprise(api, world, OWNER, receiver)
+    digest = issue(api, world, "JD2026-W0010")["digest"]
+    drain(world)
+    api.post("/v1/instruments", json={"instruments": [_scale(world)]}, headers=owner)
+    assert api.post(f"/v1/certificates/{digest}/revoke", json={"reason": 1}, headers=bearer(world.token)).is_success
+    receiver.fail.append(503)
+    drain(world)
+    assert _send(world) == 1
+    with world.core.sessions() as s:
+        delivery = s.scalar(select(Delivery))
+        assert delivery is not None
+        assert (delivery.state, delivery.attempts, delivery.last_error) == ("PENDING", 1, "HTTP 503")
+        assert delivery.next_attempt_at.replace(tzinfo=dt.UTC) > dt.datetime.now(dt.UTC)  # backing off
+    assert _send(world) == 0  # not due yet
+    with world.core.sessions.begin() as s:
+        s.execute(update(Delivery).values(next_attempt_at=dt.datetime.now(dt.UTC)))
+    assert _send(world) == 1
+    ids = [h["tracecert-alert-id"] for h, _ in receiver.by_path(OWNER)]
+    assert len(ids) == 2 and len(set(ids)) == 1
+    first = httpx.Response(200, content=receiver.posts[0][1]).json()
+    assert first["type"] == "CERTIFICATE_REVOKED"
+    assert api.get("/v1/alerts", headers=owner).json()["items"][0]["deliveries"] == ["DELIVERED"]
+
+
+def test_expiry_suspension_and_sanction_are_alerted_once(api: TestClient, world: LabWorld, receiver: Receiver) -> None:
+    buyer = _enterprise(api, world, BUYER, receiver)
+    soon = issue(api, world, "JD2026-W0020", dates__valid_until=world.day(20))["digest"]
+    drain(world)
+    assert api.post("/v1/watches", json={"digests": [soon]}, headers=buyer).status_code == 200
+    producer = AlertProducer(world.core)
+    assert producer.run(force=True) == 1
+    assert producer.run(force=True) == 0
+    lab = from_hex(world.lab_id)
+    world.chain.contracts.record_sanction(
+        world.province, lab, SanctionKind.WARNING, SanctionReason.FALSE_CERTIFICATE, "浙市监罚〔2026〕9号",
+        hashlib.sha256(b"decision").digest(), world.chain.now(),
+    )  # fmt: skip
+    world.chain.contracts.suspend_lab(world.province, lab)
+    world.core.forget_chain_answers()
+    assert producer.run(force=True) == 2
+    assert producer.run(force=True) == 0
+    kinds = [i["type"] for i in api.get("/v1/alerts", headers=buyer).json()["items"]]
+    assert kinds == ["CERTIFICATE_EXPIRING", "LAB_SUSPENDED", "LAB_SANCTIONED"]
+    feed = api.get("/v1/alerts", headers=buyer).json()["items"]
+    assert feed[2]["event"]["sanction"]["zh"] and feed[1]["event"]["status"]["code"] == "SUSPENDED"
+    with world.core.sessions() as s:
+        assert len(list(s.scalars(select(AlertRow)))) == 3
+
+
+BAD_WEBHOOKS = {
+    "ftp": ("ftp://example.com/x", "WEBHOOK_URL_INVALID"),
+    "no-host": ("http:///x", "WEBHOOK_URL_INVALID"),
+    "credentials": ("https://user:pw@example.com/", "WEBHOOK_URL_INVALID"),
+    "loopback": ("http://127.0.0.1:9/x", "WEBHOOK_URL_PRIVATE"),
+    "private": ("http://10.1.2.3/x", "WEBHOOK_URL_PRIVATE"),
+    "link-local": ("http://169.254.169.254/latest", "WEBHOOK_URL_PRIVATE"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_WEBHOOKS))
+def test_webhooks_to_odd_or_private_places_are_refused(
+    api: TestClient, world: LabWorld, receiver: Receiver, monkeypatch: pytest.MonkeyPatch, case: str
+) -> None:
+    headers = _enterprise(api, world, OWNER, receiver)
+    monkeypatch.setattr(world.core, "settings", world.core.settings.model_copy(update={"webhook_allow_private": False}))
+    url, code = BAD_WEBHOOKS[case]
+    refused = api.post("/v1/webhooks", json={"url": url}, headers=headers)
+    assert (refused.status_code, refused.json()["error"]["code"]) == (422, code)
+
+
+def test_watches_are_an_enterprises_and_name_known_certificates(
+    api: TestClient, world: LabWorld, receiver: Receiver
+) -> None:
+    headers = _enterprise(api, world, OWNER, receiver)
+    unknown = "0x" + "ab" * 32
+    refused = api.post("/v1/watches", json={"digests": [unknown]}, headers=headers)
+    assert refused.json()["error"]["code"] == "UNKNOWN_CERTIFICATE"
+    assert refused.json()["error"]["details"][0]["message"] == unknown
+    lab = api.post("/v1/watches", json={"digests": [world.standard["digest"]]}, headers=bearer(world.token))
+    assert lab.json()["error"]["code"] == "NOT_AN_ENTERPRISE"
+    assert api.post("/v1/watches", json={"digests": [world.standard["digest"]]}, headers=headers).json()["added"] == 1
+    assert [w["digest"] for w in api.get("/v1/watches", headers=headers).json()["items"]] == [world.standard["digest"]]
+    assert api.delete(f"/v1/watches/{world.standard['digest']}", headers=headers).status_code == 204
+    gone = api.delete(f"/v1/watches/{world.standard['digest']}", headers=headers)
+    assert gone.json()["error"]["code"] == "NOT_WATCHED"

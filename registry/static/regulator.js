@@ -1,7 +1,9 @@
 // TraceCert regulators' page (监管端), served by the registry at /regulator: the anomaly scan's findings
 // (GET /v1/anomalies), every fraud signal (GET /v1/fraud-signals, page after page) and a certificate's downstream
 // impact (GET /v1/certificates/{digest}/dependents, and its CSV export), and the random inspection draws regulators
-// published (GET /v1/draws; a draw's results published with PUT /v1/draws/{commitment}/result).
+// published (GET /v1/draws; a draw's results published with PUT /v1/draws/{commitment}/result), and a region's
+// coverage of instruments under mandatory verification (检定率: GET /v1/coverage, its overdue list and files, and the
+// queue of self-registered enterprises to confirm).
 //
 // The regulator's token is typed once; it is kept in this tab's sessionStorage (gone when the tab closes) and sent
 // only in the Authorization header: never in an address, never written to the console. The chart of findings by
@@ -11,8 +13,20 @@
 //
 // This module wires the page; the rest are modules beside it: texts.js and i18n.js (the two languages), dom.js,
 // session.js (the token, signing in and out, every read), values.js (dates and values), findings.js (and its
-// chart), signals.js, impact.js (and its CSV export) and draws.js (双随机抽查; its words in draws-text.js).
+// chart), signals.js, impact.js (and its CSV export), draws.js (双随机抽查; its words in draws-text.js) and
+// coverage.js (检定率; its words in coverage-text.js).
 
+import {
+  clearCoverage,
+  confirmEnterprise,
+  coverageReady,
+  downloadCoverage,
+  loadCoverage,
+  loadPending,
+  prepareCoverageForm,
+  renderCoverage,
+  renderPending,
+} from "./coverage.js";
 import { $ } from "./dom.js";
 import { downloadDraw, loadDraw, loadDraws, publishResults, renderDraw, renderDraws } from "./draws.js";
 import { destroyChart, preset, renderFindings, scan } from "./findings.js";
@@ -41,6 +55,10 @@ function selectTab(name, load) {
   if (name === "findings" && !shown.findings) scan();
   if (name === "signals" && !shown.signals) loadSignals();
   if (name === "draws" && !shown.draws) loadDraws();
+  if (name === "coverage") {
+    if (!shown.coverage && coverageReady()) loadCoverage();
+    if (!shown.pending) loadPending();
+  }
 }
 
 function openFromHash() {
@@ -56,12 +74,15 @@ function openFromHash() {
     loadDraw(digest);
     return;
   }
-  selectTab(["findings", "signals", "impact", "draws"].includes(name) ? name : "findings", true);
+  selectTab(["findings", "signals", "impact", "draws", "coverage"].includes(name) ? name : "findings", true);
 }
 
 // ------------------------------------------------------------------ wiring
 
-onSession(openFromHash, destroyChart);
+onSession(openFromHash, () => {
+  destroyChart();
+  clearCoverage();
+});
 
 function rerender() {
   renderFindings();
@@ -69,6 +90,8 @@ function rerender() {
   renderImpact();
   renderDraws();
   renderDraw();
+  renderCoverage();
+  renderPending();
 }
 
 document.addEventListener("DOMContentLoaded", () => {
@@ -100,10 +123,18 @@ document.addEventListener("DOMContentLoaded", () => {
   $("draws-reload").addEventListener("click", () => loadDraws());
   $("result-form").addEventListener("submit", publishResults);
   $("draw-download").addEventListener("click", downloadDraw);
+  $("coverage-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    loadCoverage();
+  });
+  $("coverage-csv").addEventListener("click", downloadCoverage);
+  $("coverage-xlsx").addEventListener("click", downloadCoverage);
   // A certificate anywhere on the page opens its downstream impact.
   document.addEventListener("click", (event) => {
     const open = event.target.closest(".draw-open");
     if (open) loadDraw(open.dataset.commitment);
+    const confirm = event.target.closest(".confirm-enterprise");
+    if (confirm && !confirm.disabled) confirmEnterprise(confirm);
     const link = event.target.closest(".digest-link");
     if (!link) return;
     $("impact-digest").value = link.dataset.digest;
@@ -114,6 +145,7 @@ document.addEventListener("DOMContentLoaded", () => {
   const today = chinaToday();
   $("f-since").value = daysBefore(today, 89);
   $("f-until").value = today;
+  prepareCoverageForm();
   const kept = keptToken();
   if (kept) signIn(kept, true);
   else showLogin();

@@ -1,7 +1,8 @@
 // The regulators' page's words, in Chinese and English: every label, hint, status line and error explanation.
 // Keys are looked up by ``t`` and ``has`` (i18n.js); ``{name}`` marks a value filled in when the text is shown.
-// The 双随机抽查 tab's words are in draws-text.js.
+// The 双随机抽查 tab's words are in draws-text.js, the 检定率 tab's in coverage-text.js.
 
+import { COVERAGE_TEXT } from "./coverage-text.js";
 import { DRAW_TEXT } from "./draws-text.js";
 
 export const TEXT = {
@@ -143,6 +144,7 @@ export const TEXT = {
     err_CHAIN_UNAVAILABLE: "区块链节点暂时无法访问，请稍后重试。",
     err_NETWORK: "无法连接注册服务。",
     ...DRAW_TEXT.zh,
+    ...COVERAGE_TEXT.zh,
   },
   en: {
     pageTitle: "Regulators — TraceCert",
@@ -282,5 +284,6 @@ export const TEXT = {
     err_CHAIN_UNAVAILABLE: "The chain node cannot be reached; try again later.",
     err_NETWORK: "The registry cannot be reached.",
     ...DRAW_TEXT.en,
+    ...COVERAGE_TEXT.en,
   },
 };

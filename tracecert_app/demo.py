@@ -74,7 +74,17 @@ from tracecert.chain.local import DevKeyring
 from tracecert.chain.types import RevocationReason, SanctionKind, SanctionReason
 from tracecert.credit import standing
 from tracecert.draws import DrawSpec, commitment, published_from_chain
-from tracecert_app.story import LABS, NORTH_STATION, PARENTS, REGULATORS, STANDARDS, TITLES, Story
+from tracecert_app.story import (
+    FUEL_STATION,
+    LABS,
+    NORTH_STATION,
+    PARENTS,
+    POWER_PLANT,
+    REGULATORS,
+    STANDARDS,
+    TITLES,
+    Story,
+)
 
 __all__ = ["DEMO_KEY_PASSPHRASE", "DemoError", "DemoSummary", "demo_certificate_count", "seed_demo"]
 
@@ -104,6 +114,8 @@ class DemoSummary:
     credit: list[dict[str, str]] = field(default_factory=list)
     #: The city regulator's published random inspection draw of the city lab's certificates (双随机).
     draw: dict[str, Any] = field(default_factory=dict)
+    #: The enterprises onboarded by the city regulator, with their tokens, registered instruments and watches.
+    enterprises: dict[str, dict[str, Any]] = field(default_factory=dict)
     nmi_key_passphrase: str = DEMO_KEY_PASSPHRASE
     notes: list[str] = field(default_factory=list)
 
@@ -254,6 +266,8 @@ def seed_demo(core: RegistryCore, data_dir: Path, *, today: dt.date | None = Non
     created |= recorded
     drawn, new_draw = _inspection_draw(core, data_dir, day, digests, tokens["regulator-330100"])
     created |= new_draw
+    enterprises = _enterprises(core, state, tokens["regulator-330100"], digests)
+    _save_state(data_dir, state)
 
     summary = DemoSummary(
         created=created,
@@ -284,10 +298,73 @@ def seed_demo(core: RegistryCore, data_dir: Path, *, today: dt.date | None = Non
         nmi_key_file=str(_nmi_key_path(data_dir)),
         credit=credit,
         draw=drawn,
+        enterprises=enterprises,
     )
     state["summary"] = summary.to_dict()
     _save_state(data_dir, state)
     return summary
+
+
+#: The demo's enterprises: their instruments (what the city lab's certificates are about, and one dispenser never
+#: verified) and what they watch by name (a certificate of the city lab's reference standards).
+_ENTERPRISES: dict[str, tuple[tuple[str, str, str], list[dict[str, Any]], list[str]]] = {
+    "fuel_station": (
+        FUEL_STATION,
+        [
+            {"category": "燃油加油机", "use": "TRADE", "mandatory": True, "manufacturer": "示范加油机制造有限公司",
+             "model": "CS46", "serial_number": "JY-2024-08817", "asset_number": "XH-JYJ-01",
+             "site": "西湖示范加油站", "site_region": 330106, "period_months": 6},
+            {"category": "燃油加油机", "use": "TRADE", "mandatory": True, "manufacturer": "示范加油机制造有限公司",
+             "model": "CS46", "serial_number": "JY-2024-08818", "asset_number": "XH-JYJ-02",
+             "site": "西湖示范加油站", "site_region": 330106, "period_months": 6},
+        ],
+        [],
+    ),
+    "north_station": (
+        NORTH_STATION,
+        [
+            {"category": "燃油加油机", "use": "TRADE", "mandatory": True, "manufacturer": "示范加油机制造有限公司",
+             "model": "CS46", "serial_number": "JY-2023-05521", "asset_number": "CB-JYJ-01",
+             "site": "城北示范加油站", "site_region": 330105, "period_months": 6},
+        ],
+        ["province_volume"],
+    ),
+    "power_plant": (
+        POWER_PLANT,
+        [
+            {"category": "压力表", "use": "SAFETY", "mandatory": True, "manufacturer": "示范仪表有限公司",
+             "model": "Y-100", "serial_number": "YB-23-04417", "asset_number": "RD-YLB-017",
+             "site": "示范热电锅炉房", "site_region": 330104, "period_months": 6},
+        ],
+        ["province_pressure"],
+    ),
+}  # fmt: skip
+
+
+def _enterprises(
+    core: RegistryCore, state: dict[str, Any], regulator_token: str, digests: dict[str, str]
+) -> dict[str, dict[str, Any]]:
+    """The city regulator onboards the demo's enterprises (tokens kept in the state); each registers its
+    instruments and watches what it names (both idempotent)."""
+    from registry.alerts import add_watches
+    from registry.enterprises import register_enterprise
+    from registry.instruments import register_instruments
+
+    regulator = core.authenticate(regulator_token)
+    tokens: dict[str, str] = state.setdefault("enterprise_tokens", {})
+    out: dict[str, dict[str, Any]] = {}
+    for key, ((name, code, _address), instruments, watched) in _ENTERPRISES.items():
+        _, token, _ = register_enterprise(core, regulator, code, name)
+        if token is not None:
+            tokens[key] = token
+        elif key not in tokens:  # the account exists but its token was lost with the state: a new one
+            tokens[key] = core.issue_token("ENTERPRISE", usci=code, label="demo")[1]
+        principal = core.authenticate(tokens[key])
+        registered = register_instruments(core, principal, instruments)
+        add_watches(core, principal, [digests[w] for w in watched], note="供应商的计量标准证书")
+        out[key] = {"name": name, "usci": code, "token": tokens[key], "instruments": registered["instruments"],
+                    "watches": watched}  # fmt: skip
+    return out
 
 
 def _chain_day(now: int) -> dt.date:

@@ -147,6 +147,8 @@ def up(
                     "port": registry_port,
                     "verifier_url": verifier_url,
                     "chain": chain.model_copy(update={"rpc_url": url, "data_dir": root}),
+                    # A local system: enterprises' webhooks may point at a receiver on this machine.
+                    "webhook_allow_private": True,
                 }
             )
             core = RegistryCore.open(settings, ChainContracts(client, deployment))
@@ -288,6 +290,9 @@ def _print_demo(registry: str, verifier: str | None, summary: Any) -> None:
     if summary.draw:
         drawn = ", ".join(summary.draw["drawn"])
         out(f"  双随机 draw         {summary.draw['purpose']}: {drawn} (of {summary.draw['of']})", markup=False)
+    out("  enterprises:", markup=False)
+    for ent in summary.enterprises.values():
+        out(f"    {_pad(ent['name'], 30)} {ent['usci']}  token {ent['token']}", markup=False)
     out(f"  NMI key file       {summary.nmi_key_file} (passphrase {summary.nmi_key_passphrase})", markup=False)
     dispenser = summary.certificates["fuel_dispenser"]
     city = summary.labs["city"]
@@ -309,6 +314,12 @@ def _print_demo(registry: str, verifier: str | None, summary: Any) -> None:
     out(f"  tracecert scan --registry {registry} --token {regulator['token']}", markup=False)
     out(f"  tracecert status {summary.certificates['revoked']['digest']} --registry {registry}", markup=False)
     out(f"  TRACECERT_TOKEN={city['token']} tracecert issue RECORDS... --registry {registry}", markup=False)
+    station = summary.enterprises.get("fuel_station")
+    if station:
+        out(f"  curl -s -H 'Authorization: Bearer {station['token']}' {registry}/v1/instruments  "
+            "(a gas station's register: due dates)", markup=False)  # fmt: skip
+        out(f"  curl -s -H 'Authorization: Bearer {regulator['token']}' '{registry}/v1/coverage?region=330100'  "
+            "(检定率)", markup=False)  # fmt: skip
 
 
 def _pad(text: str, width: int) -> str:

@@ -28,7 +28,8 @@ logger = logging.getLogger(__name__)
 TITLE = "TraceCert registry"
 
 
-_ROUTES = (certificates, batches, oversight, draws, enterprises, alerts, health)
+#: The API's route modules (what the OpenAPI document lists; the pages are outside it).
+API_ROUTES = (certificates, batches, oversight, draws, enterprises, alerts, health)
 
 
 def create_app(
@@ -79,7 +80,7 @@ def create_app(
     if core is not None:  # usable without the lifespan too (e.g. a TestClient not used as a context manager)
         app.state.core = core
     install_error_handlers(app)
-    for module in _ROUTES:
+    for module in API_ROUTES:
         app.include_router(module.router)
     app.include_router(pages.router)  # the regulators' page: not in the OpenAPI document
     app.mount("/static", StaticFiles(directory=pages.STATIC_DIR), name="static")
@@ -91,7 +92,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     """FastAPI's document, plus the request bodies the routes read themselves (see registry.api.bodies)."""
     if app.openapi_schema is None:
         schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
-        routes = [r for module in _ROUTES for r in module.router.routes]
+        routes = [r for module in API_ROUTES for r in module.router.routes]
         for route in routes:  # reads that anyone may make, and a token widens: security is optional
             if isinstance(route, APIRoute) and token_optional(route):
                 for method in route.methods or ():

@@ -23,6 +23,7 @@ __all__ = [
     "InstrumentList",
     "InstrumentOut",
     "InstrumentRefs",
+    "MeOut",
     "OperationOut",
     "OverdueOut",
     "RegisterResult",
@@ -297,6 +298,39 @@ class HealthOut(_Out):
     status: Literal["ok"]
     chain_id: int
     pending: int
+
+
+class MeLab(_Out):
+    """The lab a token acts for."""
+
+    lab_id: str
+    code: str
+    name: str
+
+
+class MeRegulator(_Out):
+    """The regulator a token acts for: its chain account and jurisdiction (GB/T 2260; 0: the nation)."""
+
+    address: str
+    jurisdiction: int
+    active: bool
+
+
+class MeEnterprise(_Out):
+    """The enterprise a token acts for."""
+
+    usci: str
+    name: str
+    state: str
+
+
+class MeOut(_Out):
+    """Who a token is."""
+
+    role: Literal["LAB", "REGULATOR", "ENTERPRISE"]
+    lab: MeLab | None
+    regulator: MeRegulator | None
+    enterprise: MeEnterprise | None
 
 
 class NameOut(_Out):

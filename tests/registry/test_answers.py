@@ -271,6 +271,10 @@ def test_every_successful_answer_is_its_documented_model(
     alerts = _ok(api.get("/v1/alerts", headers=owner))["items"]
     assert [(a["type"], a["deliveries"]) for a in alerts] == [("CERTIFICATE_REVOKED", ["PENDING"])]
     assert _ok(api.get("/v1/alerts/key"))["algorithm"] == "Ed25519"
+    # Who each token is: the lab, the regulator (its jurisdiction from the chain), the enterprise.
+    assert _ok(api.get("/v1/me", headers=lab))["lab"]["lab_id"] == world.lab_id
+    assert _ok(api.get("/v1/me", headers=regulator))["regulator"]["jurisdiction"] == 330000
+    assert _ok(api.get("/v1/me", headers=owner))["enterprise"]["state"] == "CONFIRMED"
     # A certificate that waits (its lab suspended) with a reason, read and listed.
     waiting = issue(api, world, "JD2026-A0007")["digest"]
     assert _ok(api.get("/health"))["pending"] == 1

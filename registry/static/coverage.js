@@ -5,13 +5,13 @@
 // queue of self-registered enterprises (GET /v1/enterprises?state=PENDING) with a button confirming each (POST
 // /v1/enterprises/{usci}/confirm).
 //
-// The page cannot tell which region a token's regulator is over: the region is typed (330000 as the placeholder)
-// and the last one shown is kept in localStorage for the next visit. States are named in the page's language from
+// The region is the last one shown (kept in localStorage for the next visit), else the signed-in regulator's own
+// jurisdiction (GET /v1/me, read from the chain); it can be typed. States are named in the page's language from
 // the registry's names (state_name), never shown as codes. Text only ever goes into textContent.
 
 import { $, el } from "./dom.js";
 import { lang, t } from "./i18n.js";
-import { latest, read, say, shown, showError } from "./session.js";
+import { latest, read, request, say, shown, showError } from "./session.js";
 import { chinaToday, shownTime } from "./values.js";
 
 const CHART_URL = "/vendor/chart.umd.min.js";
@@ -55,6 +55,14 @@ export function prepareCoverageForm() {
   } catch (e) {
     /* nothing kept */
   }
+}
+
+// Once signed in: the regulator's own jurisdiction in an empty region field (GET /v1/me).
+export async function fillOwnRegion() {
+  if ($("c-region").value) return;
+  const answer = await request("/v1/me");
+  const own = answer.ok && answer.body.regulator ? String(answer.body.regulator.jurisdiction) : "";
+  if (own && !$("c-region").value) $("c-region").value = own;
 }
 
 // The query the form asks for, or null (and a word why) when the region is not a code.

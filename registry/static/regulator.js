@@ -20,6 +20,7 @@ import {
   clearCoverage,
   confirmEnterprise,
   coverageReady,
+  fillOwnRegion,
   downloadCoverage,
   loadCoverage,
   loadPending,
@@ -79,7 +80,10 @@ function openFromHash() {
 
 // ------------------------------------------------------------------ wiring
 
-onSession(openFromHash, () => {
+onSession(async () => {
+  await fillOwnRegion();
+  openFromHash();
+}, () => {
   destroyChart();
   clearCoverage();
 });

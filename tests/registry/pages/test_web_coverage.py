@@ -182,11 +182,11 @@ def test_the_coverage_tab_shows_the_apis_figures(
     signed_in(page, base_url, world)
     page.click("#tab-coverage")
     assert page.url.endswith("#coverage")
-    # The region is typed (the page cannot know the regulator's); the day is today in China.
-    assert page.locator("#c-region").get_attribute("placeholder") == "330000"
+    # The region is the signed-in regulator's own jurisdiction (GET /v1/me, from the chain); the day is today in
+    # China.
+    page.wait_for_function("() => document.querySelector('#c-region').value === '330000'", timeout=30_000)
     china_today = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=8)).date().isoformat()
     assert page.locator("#c-on").input_value() == china_today
-    assert page.locator("#coverage-result").is_hidden()
 
     show(page, "330000", on)
     stats = coverage(base_url, world, region=330000, on=on, months=12)
@@ -301,15 +301,16 @@ def test_refusals_show_their_code(page: Any, base_url: str, world: LabWorld, typ
     signed_in(page, base_url, world)
     page.click("#tab-coverage")
     page.locator("#pending-result:not([hidden])").wait_for(timeout=30_000)
+    page.locator("#coverage-result:not([hidden])").wait_for(timeout=30_000)  # its own region, shown on opening
+    asked = len([u for u in page.requests if "/v1/coverage" in u])
     page.fill("#c-region", typed)
     page.click("#coverage-form button[type=submit]")
     if code == "REGION_INVALID":  # the page's own: nothing sent
         page.locator(f'#c-form-note[data-code="{code}"]:not([hidden])').wait_for(timeout=10_000)
         assert page.locator("#c-form-note").inner_text() == "请填写六位行政区划代码（全国为 0）。"
-        assert not [u for u in page.requests if "/v1/coverage" in u]
+        assert len([u for u in page.requests if "/v1/coverage" in u]) == asked
     else:
         page.locator(f'#error[data-code="{code}"]').wait_for(timeout=30_000)
         assert page.locator("#error-code").inner_text() == code
         assert page.locator("#error-explained").inner_text() == "本监管机构对该区域没有管辖权。"
         assert page.locator("#app").is_visible()  # a refusal is not a sign-out
-    assert page.locator("#coverage-result").is_hidden()

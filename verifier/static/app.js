@@ -3,8 +3,10 @@
 // untrusted: it only ever goes into textContent or SVG text nodes, never into HTML.
 // This module asks for verifications and wires the page; the others are app-text.js (texts, language, status line),
 // app-fetch.js (requests and errors), app-verdict.js (the verdict and checks), app-trace.js (the traceability graph),
-// app-credit.js (the lab's credit and the credit lookup), and common.js (what directory.js shares).
+// app-credit.js (the lab's credit and the credit lookup), app-bulk.js (bulk verification: a ZIP, a CSV, many files),
+// and common.js (what directory.js shares).
 import { $, requestJson, showError } from "./common.js";
+import { initBulk, renderBulk } from "./app-bulk.js";
 import { lastCredit, lookupCredit, renderCredit } from "./app-credit.js";
 import { asOfParam, failed, unreachable, withAsOf } from "./app-fetch.js";
 import { lang, say, sayAgain, t, toggleLang } from "./app-text.js";
@@ -27,6 +29,7 @@ function applyLanguage() {
   if (lastReport) render(lastReport);
   else if (cannotVerify) renderCannotVerify();
   if (lastCredit) renderCredit(lastCredit);
+  renderBulk();
   sayAgain();
 }
 
@@ -137,6 +140,7 @@ function init() {
   if (QR_PATH.test(location.pathname)) qrLayout();
   applyLanguage();
   $("lang-toggle").addEventListener("click", toggleLanguage);
+  initBulk();
   $("file-input").addEventListener("change", (e) => {
     verifyFiles(e.target.files);
     e.target.value = "";

@@ -17,7 +17,7 @@ from registry.anchoring import AnchoringWorker
 from registry.api.bodies import BODY_MODELS
 from registry.api.deps import token_optional
 from registry.api.errors import install_error_handlers
-from registry.api.routes import alerts, batches, certificates, draws, enterprises, health, oversight, pages
+from registry.api.routes import alerts, batches, certificates, draws, enterprises, health, oversight, pages, publicity
 from registry.config import RegistrySettings, load_settings
 from registry.core import RegistryCore
 
@@ -29,7 +29,7 @@ TITLE = "TraceCert registry"
 
 
 #: The API's route modules (what the OpenAPI document lists; the pages are outside it).
-API_ROUTES = (certificates, batches, oversight, draws, enterprises, alerts, health)
+API_ROUTES = (certificates, batches, oversight, draws, enterprises, alerts, publicity, health)
 
 
 def create_app(
@@ -83,6 +83,7 @@ def create_app(
     for module in API_ROUTES:
         app.include_router(module.router)
     app.include_router(pages.router)  # the regulators' page: not in the OpenAPI document
+    app.include_router(publicity.page_router)  # a site's public page (强制检定合格公示): not in it either
     app.mount("/static", StaticFiles(directory=pages.STATIC_DIR), name="static")
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

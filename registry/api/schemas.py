@@ -27,6 +27,7 @@ __all__ = [
     "OperationOut",
     "OverdueOut",
     "RegisterResult",
+    "SiteNoticeOut",
     "WatchList",
     "WatchesAdded",
     "WebhookList",
@@ -601,3 +602,48 @@ class AlertKeyOut(_Out):
     algorithm: Literal["Ed25519"]
     key_id: str
     public_key: str
+
+
+class NoticeEnterpriseOut(_Out):
+    """The enterprise a site belongs to, as its business licence shows it."""
+
+    usci: str
+    name: str
+
+
+class NoticeVerdictOut(_Out):
+    """A site's overall verdict: ALL_IN_FORCE (全部合格有效), NOT_ALL_IN_FORCE (how many are not, by state) or
+    NONE_REGISTERED."""
+
+    code: Literal["ALL_IN_FORCE", "NOT_ALL_IN_FORCE", "NONE_REGISTERED"]
+    text: NameOut
+    total: int
+    in_force: int
+    not_in_force: int
+    by_state: dict[str, int] = Field(description="How many instruments are in each state (IN_FORCE, FAILED, ...)")
+
+
+class NoticeInstrumentOut(_Out):
+    """An instrument under mandatory verification as the public sees it: no asset number, no certificate number."""
+
+    category: str
+    model: str
+    serial_number: str = Field(description="出厂编号, as the verification sticker shows it")
+    state: Literal["IN_FORCE", "FAILED", "OVERDUE", "NEVER"]
+    state_name: NameOut
+    due_date: str | None = Field(description="Valid until (the end of the verification that keeps it in force)")
+    due_soon: bool
+    last_verified: str | None = Field(description="The issue date of the certificate shown")
+    lab: str | None = Field(description="The name of the lab that verified it")
+    certificate: str | None = Field(description="The certificate's digest (its page at the verifier: /c/{digest})")
+    verify_url: str | None = Field(description="The certificate's page at the verifier, if the registry knows it")
+
+
+class SiteNoticeOut(_Out):
+    """A site's 强制检定合格公示: its instruments under mandatory verification and their state on a day."""
+
+    on: str
+    enterprise: NoticeEnterpriseOut
+    site: SiteOut
+    verdict: NoticeVerdictOut
+    instruments: list[NoticeInstrumentOut]

@@ -253,7 +253,9 @@ def test_every_successful_answer_is_its_documented_model(
              "serial_number": item["serial_number"], "site": "便利店", "site_region": 330106, "period_months": 12}
     instrument_id = _ok(api.post("/v1/instruments", json={"instruments": [scale]}, headers=owner))["instruments"][0]
     assert _ok(api.get("/v1/instruments", headers=owner))["instruments"][0]["due"]["state"] == "IN_FORCE"
-    assert _ok(api.get(f"/v1/instruments/{instrument_id}", headers=owner))["certificates"]
+    read = _ok(api.get(f"/v1/instruments/{instrument_id}", headers=owner))
+    assert read["certificates"]
+    assert _ok(api.get(f"/v1/sites/{read['site']['id']}/notice"))["verdict"]["code"] == "ALL_IN_FORCE"  # its 公示
     linked = _ok(api.get(f"/v1/certificates/{digest}/instruments", headers=lab))["items"]
     assert [i["id"] for i in linked] == [instrument_id]
     figures = _ok(api.get("/v1/coverage", params={"region": 330000}, headers=regulator))

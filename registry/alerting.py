@@ -76,34 +76,41 @@ def _certificate_ref(row: Any) -> dict[str, Any]:
     }
 
 
+#: A certificate is about a registered instrument (as registry.coverage.links says it).
+_LINK = or_(
+    and_(
+        Certificate.serial_number == Instrument.serial_number,
+        Certificate.manufacturer_key == Instrument.manufacturer_key,
+    ),
+    and_(Certificate.customer_usci == Instrument.usci, Certificate.asset_number == Instrument.asset_number),
+)
+_COLUMNS = (Certificate.digest, Certificate.certificate_number, Certificate.lab_id, Certificate.valid_until)
+
+
+def _watched(s: Session, *where: Any) -> dict[str, list[dict[str, Any]]]:
+    """The watched certificates that meet ``where``, per enterprise watching them, each with how it is watched: by
+    name (WATCHED) or as a certificate of its registered instrument (INSTRUMENT). Starts from the watchers, so its
+    cost follows what is watched, not the size of the ledger."""
+    out: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    named = select(Watch.usci, *_COLUMNS).join(Certificate, Certificate.digest == Watch.digest).where(*where)
+    for row in s.execute(named):
+        out[row.usci].append(_certificate_ref(row) | {"depth": 0} | _relation("WATCHED"))
+    linked = select(Instrument.usci, Instrument.id.label("instrument_id"), *_COLUMNS).join(Certificate, _LINK)
+    for link in s.execute(linked.where(*where)):
+        out[link.usci].append(
+            _certificate_ref(link) | {"depth": 0} | _relation("INSTRUMENT") | {"instrument_id": link.instrument_id}
+        )
+    return out
+
+
 def _watchers(s: Session, digests: Mapping[str, dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    """For the certificates ``digests`` (each with what to say about it), who watches them and how: by name, or as
-    a certificate of a registered instrument; per enterprise."""
+    """For the certificates ``digests`` (each with what to say about it: its depth below the event), who watches
+    them and how; per enterprise."""
     out: dict[str, list[dict[str, Any]]] = defaultdict(list)
     wanted = list(digests)
     for i in range(0, len(wanted), _CHUNK):
-        chunk = wanted[i : i + _CHUNK]
-        for usci, digest in s.execute(select(Watch.usci, Watch.digest).where(Watch.digest.in_(chunk))):
-            out[usci].append(digests[digest] | _relation("WATCHED"))
-        linked = s.execute(
-            select(Instrument.usci, Instrument.id, Certificate.digest)
-            .join(
-                Certificate,
-                or_(
-                    and_(
-                        Certificate.serial_number == Instrument.serial_number,
-                        Certificate.manufacturer_key == Instrument.manufacturer_key,
-                    ),
-                    and_(
-                        Certificate.customer_usci == Instrument.usci,
-                        Certificate.asset_number == Instrument.asset_number,
-                    ),
-                ),
-            )
-            .where(Certificate.digest.in_(chunk))
-        )
-        for usci, instrument_id, digest in linked:
-            out[usci].append(digests[digest] | _relation("INSTRUMENT") | {"instrument_id": instrument_id})
+        for usci, items in _watched(s, Certificate.digest.in_(wanted[i : i + _CHUNK])).items():
+            out[usci].extend(item | digests[item["digest"]] for item in items)
     return out
 
 
@@ -191,31 +198,24 @@ class AlertProducer:
         until = (day + dt.timedelta(days=self.core.settings.alert_expiry_days)).isoformat()
         made = 0
         with self.core.sessions.begin() as s:
-            soon = {
-                c.digest: _certificate_ref(c) | {"depth": 0}
-                for c in s.execute(
-                    select(
-                        Certificate.digest, Certificate.certificate_number, Certificate.lab_id, Certificate.valid_until
-                    ).where(
-                        Certificate.valid_until >= day.isoformat(),
-                        Certificate.valid_until <= until,
-                        Certificate.status == CertificateStatus.ANCHORED,
-                    )
-                )
-            }
-            if not soon:
-                return 0
+            soon = _watched(
+                s,
+                Certificate.valid_until >= day.isoformat(),
+                Certificate.valid_until <= until,
+                Certificate.status == CertificateStatus.ANCHORED,
+            )
+            digests = {item["digest"] for items in soon.values() for item in items}
             revoked = set(
                 s.scalars(
                     select(LifecycleOp.digest).where(
-                        LifecycleOp.digest.in_(list(soon)), LifecycleOp.state == OperationState.DONE
+                        LifecycleOp.digest.in_(list(digests)), LifecycleOp.state == OperationState.DONE
                     )
                 )
             )
-            for digest in revoked:
-                soon.pop(digest, None)
-            for usci, items in _watchers(s, soon).items():
+            for usci, items in soon.items():
                 for item in items:
+                    if item["digest"] in revoked:
+                        continue
                     key = f"EXPIRING:{item['digest']}:{item['valid_until']}"
                     made += _emit(
                         s, usci, key, "CERTIFICATE_EXPIRING", {"event": {"certificate": item}, "affected": [item]}
@@ -228,19 +228,7 @@ class AlertProducer:
         made = 0
         with self.core.sessions() as s:
             named = select(Certificate.lab_id).join(Watch, Watch.digest == Certificate.digest)
-            linked = select(Certificate.lab_id).join(
-                Instrument,
-                or_(
-                    and_(
-                        Certificate.serial_number == Instrument.serial_number,
-                        Certificate.manufacturer_key == Instrument.manufacturer_key,
-                    ),
-                    and_(
-                        Certificate.customer_usci == Instrument.usci,
-                        Certificate.asset_number == Instrument.asset_number,
-                    ),
-                ),
-            )
+            linked = select(Certificate.lab_id).join(Instrument, _LINK)
             labs = sorted(set(s.scalars(named.distinct())) | set(s.scalars(linked.distinct())))
         for lab in labs:
             try:
@@ -300,12 +288,7 @@ class AlertProducer:
         return made
 
     def _lab_watchers(self, s: Session, lab: str) -> dict[str, list[dict[str, Any]]]:
-        rows = s.execute(
-            select(
-                Certificate.digest, Certificate.certificate_number, Certificate.lab_id, Certificate.valid_until
-            ).where(Certificate.lab_id == lab, Certificate.status == CertificateStatus.ANCHORED)
-        )
-        return _watchers(s, {r.digest: _certificate_ref(r) | {"depth": 0} for r in rows})
+        return _watched(s, Certificate.lab_id == lab, Certificate.status == CertificateStatus.ANCHORED)
 
     @staticmethod
     def _watching_since(s: Session, usci: str, items: list[dict[str, Any]]) -> int | None:

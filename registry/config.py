@@ -34,6 +34,9 @@ class RegistrySettings(BaseSettings):
     port: int = 8000
     #: Where the verifier's page lives; QR codes point there.
     verifier_url: str = "http://127.0.0.1:8001"
+    #: The registry's own public address (what a site's 公示 QR code and poster carry); None: the address a request
+    #: reached it at (behind a proxy or printed from an internal address, set it).
+    public_url: str | None = None
     max_body_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
     max_document_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
     bulk_max: int = Field(default=1000, ge=1, le=10_000)

@@ -192,6 +192,15 @@ def test_the_qr_code_encodes_the_site_page(api: TestClient, sites: dict[str, Any
     assert _modules(other, 8, 4) != _modules(answer.content, 8, 4)
 
 
+def test_the_qr_code_carries_the_configured_public_address(world: LabWorld, sites: dict[str, Any]) -> None:
+    public = "https://tracecert.example.gov.cn"
+    app = create_app(app_settings(world, public_url=public), core=world.core, run_worker=False)
+    with TestClient(app) as client:  # reached at http://testserver, printed with its public address
+        answer = client.get(f"/v1/sites/{sites['shop']}/qr.png")
+    expected = segno.make(f"{public}/s/{sites['shop']}", error=QR_ERROR, micro=False)
+    assert _modules(answer.content, 8, 4) == [[bool(v) for v in row] for row in expected.matrix]
+
+
 def test_the_poster_is_one_a4_page_with_the_notice(api: TestClient, world: LabWorld, sites: dict[str, Any]) -> None:
     answer = api.get(f"/v1/sites/{sites['stalls']}/poster.pdf")
     assert answer.status_code == 200 and answer.headers["content-type"] == "application/pdf"

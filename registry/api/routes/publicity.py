@@ -47,7 +47,8 @@ _PAGE_HEADERS = {
 
 
 def _page_url(request: Request, site_id: str) -> str:
-    return site_url(str(request.base_url), site_id)
+    configured = request.app.state.settings.public_url
+    return site_url(configured or str(request.base_url), site_id)
 
 
 @router.get(

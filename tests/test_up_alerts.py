@@ -92,6 +92,11 @@ def test_an_nmi_revocation_reaches_each_watcher_once_across_a_killed_sender(data
                     headers={"Authorization": f"Bearer {ent['token']}"},
                 )
                 assert added.status_code == 200, added.text
+            # The station's 公示: its two dispensers, one verified (the demo's certificate), one never yet.
+            site = enterprises["fuel_station"]["sites"][0]
+            notice = httpx.get(f"{registry}/v1/sites/{site['id']}/notice").json()
+            assert sorted(i["state"] for i in notice["instruments"]) == ["IN_FORCE", "NEVER"]
+            assert httpx.get(f"{registry}/s/{site['id']}").status_code == 200
             key = httpx.get(f"{registry}/v1/alerts/key").json()["public_key"]
             standard = summary["certificates"]["nmi_volume"]["digest"]
             nmi = {"Authorization": f"Bearer {summary['labs']['nmi']['token']}"}

@@ -347,6 +347,7 @@ def _enterprises(
     """The city regulator onboards the demo's enterprises (tokens kept in the state); each registers its
     instruments and watches what it names (both idempotent)."""
     from registry.alerts import add_watches
+    from registry.db_enterprises import Site
     from registry.enterprises import register_enterprise
     from registry.instruments import register_instruments
 
@@ -362,8 +363,10 @@ def _enterprises(
         principal = core.authenticate(tokens[key])
         registered = register_instruments(core, principal, instruments)
         add_watches(core, principal, [digests[w] for w in watched], note="供应商的计量标准证书")
+        with core.sessions() as s:
+            sites = [{"id": site.id, "name": site.name} for site in s.scalars(select(Site).where(Site.usci == code))]
         out[key] = {"name": name, "usci": code, "token": tokens[key], "instruments": registered["instruments"],
-                    "watches": watched}  # fmt: skip
+                    "watches": watched, "sites": sites}  # fmt: skip
     return out
 
 

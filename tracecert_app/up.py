@@ -320,6 +320,9 @@ def _print_demo(registry: str, verifier: str | None, summary: Any) -> None:
             "(a gas station's register: due dates)", markup=False)  # fmt: skip
         out(f"  curl -s -H 'Authorization: Bearer {regulator['token']}' '{registry}/v1/coverage?region=330100'  "
             "(检定率)", markup=False)  # fmt: skip
+        for site in station.get("sites", []):
+            out(f"  open {registry}/s/{site['id']}  ({site['name']}'s 强制检定合格公示; poster: "
+                f"{registry}/v1/sites/{site['id']}/poster.pdf)", markup=False)  # fmt: skip
 
 
 def _pad(text: str, width: int) -> str:

@@ -222,6 +222,50 @@ class RegistryClient:
         """``POST /v1/draws`` (a regulator's token): publish a draw it made; the registry re-runs it first."""
         return dict(self._json("POST", "/v1/draws", json=published))
 
+    # ------------------------------------------------------------------ enterprises
+
+    def register_enterprise(self, usci: str, name: str) -> dict[str, Any]:
+        """``POST /v1/enterprises``: by itself (no token) or onboarded by a regulator: ``{enterprise, token}``."""
+        return dict(self._json("POST", "/v1/enterprises", json={"usci": usci, "name": name}))
+
+    def confirm_enterprise(self, usci: str) -> dict[str, Any]:
+        """``POST /v1/enterprises/{usci}/confirm`` (a regulator over its region)."""
+        return dict(self._json("POST", f"/v1/enterprises/{usci}/confirm"))
+
+    def enterprises(self, state: str | None = None) -> dict[str, Any]:
+        """``GET /v1/enterprises`` (a regulator): ``{"items": [...]}``."""
+        return dict(self._json("GET", "/v1/enterprises", params={"state": state} if state else None))
+
+    def register_instruments(self, content: bytes, media_type: str) -> dict[str, Any]:
+        """``POST /v1/instruments`` with a register as JSON, CSV or Excel (all rows or none)."""
+        return dict(self._json("POST", "/v1/instruments", content=content, headers={"Content-Type": media_type}))
+
+    def instruments(self, usci: str | None = None) -> dict[str, Any]:
+        """``GET /v1/instruments``: the register with each instrument's state and due date."""
+        return dict(self._json("GET", "/v1/instruments", params={"usci": usci} if usci else None))
+
+    def coverage(self, region: int, **params: Any) -> dict[str, Any]:
+        """``GET /v1/coverage`` (a regulator over the region)."""
+        query = {"region": region} | {k: v for k, v in params.items() if v is not None}
+        return dict(self._json("GET", "/v1/coverage", params=query))
+
+    def coverage_file(self, region: int, fmt: str, **params: Any) -> bytes:
+        """The same as a file, with the overdue list: ``fmt`` csv or xlsx."""
+        query = {"region": region, "format": fmt} | {k: v for k, v in params.items() if v is not None}
+        return self._request("GET", "/v1/coverage", params=query).content
+
+    def watch(self, digests: Sequence[str], note: str = "") -> dict[str, Any]:
+        """``POST /v1/watches`` (an enterprise)."""
+        return dict(self._json("POST", "/v1/watches", json={"digests": list(digests), "note": note}))
+
+    def add_webhook(self, url: str) -> dict[str, Any]:
+        """``POST /v1/webhooks`` (an enterprise)."""
+        return dict(self._json("POST", "/v1/webhooks", json={"url": url}))
+
+    def alerts(self, after: int = 0) -> dict[str, Any]:
+        """``GET /v1/alerts?after=`` (an enterprise): its alerts after an id, oldest first."""
+        return dict(self._json("GET", "/v1/alerts", params={"after": after}))
+
     def health(self) -> dict[str, Any]:
         """``GET /health``."""
         return dict(self._json("GET", "/health"))

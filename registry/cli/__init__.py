@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import typer
 
-from registry.cli import credit, draws, evidence, lab, operator, oversight, regulator
+from registry.cli import credit, draws, enterprise, evidence, lab, operator, oversight, regulator
 from registry.cli.common import CliError, reporting_errors
 
 __all__ = ["CliError", "register", "reporting_errors"]
@@ -67,6 +67,20 @@ def register(root: typer.Typer) -> None:
     evidencing.command("build")(evidence.evidence_build)
     evidencing.command("verify")(evidence.evidence_verify)
 
+    enterprises = typer.Typer(
+        help="Enterprises: register (itself, or onboarded by a regulator), confirm, the regulator's queue.",
+        no_args_is_help=True,
+    )
+    enterprises.command("register")(enterprise.register)
+    enterprises.command("confirm")(enterprise.confirm)
+    enterprises.command("pending")(enterprise.pending)
+    instruments = typer.Typer(
+        help="An enterprise's instrument register (强检器具备案): import a CSV/Excel/JSON table, list with due dates.",
+        no_args_is_help=True,
+    )
+    instruments.command("import")(enterprise.import_register)
+    instruments.command("list")(enterprise.list_register)
+
     running = typer.Typer(
         help="Run the registry: the HTTP API (with the anchoring worker) or the worker alone.", no_args_is_help=True
     )
@@ -78,6 +92,12 @@ def register(root: typer.Typer) -> None:
     root.add_typer(credits, name="credit")
     root.add_typer(drawing, name="draw")
     root.add_typer(evidencing, name="evidence")
+    root.add_typer(enterprises, name="enterprise")
+    root.add_typer(instruments, name="instruments")
+    root.command("coverage")(enterprise.coverage)
+    root.command("watch")(enterprise.watch)
+    root.command("webhook")(enterprise.webhook)
+    root.command("alerts")(enterprise.alerts)
     root.command("impact")(oversight.impact)
     root.command("scan")(oversight.scan)
     root.command("signals")(oversight.signals)

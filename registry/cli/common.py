@@ -106,7 +106,8 @@ def detail_lines(details: Any) -> list[str]:
         out = []
         for d in details[:20]:
             if isinstance(d, Mapping) and "field" in d:
-                out.append(f"{d['field']}: {d.get('message', '')} [{d.get('rule', '')}]")
+                row = f"row {d['row']}, " if "row" in d else ""  # a table's row (an instrument register)
+                out.append(f"{row}{d['field']}: {d.get('message', '')} [{d.get('rule', '')}]")
             else:
                 out.append(json.dumps(d, ensure_ascii=False) if not isinstance(d, str) else d)
         return out

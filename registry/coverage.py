@@ -29,7 +29,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, select, union
+from sqlalchemy import ColumnElement, and_, bindparam, or_, select, union
 from sqlalchemy.orm import Session
 
 from registry.core import Principal, RegistryCore
@@ -53,7 +53,9 @@ __all__ = [
     "today",
 ]
 
-_CHINA = dt.timezone(dt.timedelta(hours=CHINA_HOURS))
+_CHINA_OFFSET = dt.timedelta(hours=CHINA_HOURS)
+_CHINA = dt.timezone(_CHINA_OFFSET)
+_DAY = dt.timedelta(days=1)
 #: Each state's name (zh, en).
 STATES: dict[str, tuple[str, str]] = {
     "IN_FORCE": ("在有效期内", "verified, in force"),
@@ -89,38 +91,54 @@ class Verification:
     ended: dt.date | None
 
 
-def _intervals(history: Sequence[Verification], period_months: int) -> list[tuple[dt.date, dt.date]]:
+#: A verification as the rule reads it: (passed, issued, valid until, ended) — a plain tuple, for a province's hundred
+#: thousand of them.
+_Check = tuple[bool, dt.date, dt.date | None, dt.date | None]
+
+
+def _checks(history: Sequence[Verification]) -> list[_Check]:
+    return [(v.passed, v.issued, v.valid_until, v.ended) for v in history]
+
+
+def _intervals(history: Sequence[_Check], period_months: int) -> list[tuple[dt.date, dt.date]]:
     """The days ``[start, end)`` during which verifications keep the instrument in force."""
-    fails = sorted(v.issued for v in history if not v.passed)
+    fails = sorted([issued for passed, issued, _, _ in history if not passed])
     out = []
-    for v in history:
-        if not v.passed:
+    for passed, issued, valid_until, ended in history:
+        if not passed:
             continue
-        end = (v.valid_until or _add_months(v.issued, period_months)) + dt.timedelta(days=1)
-        if v.ended is not None:
-            end = min(end, v.ended)
-        after = bisect.bisect_left(fails, v.issued)
+        end = (valid_until or _add_months(issued, period_months)) + _DAY
+        if ended is not None:
+            end = min(end, ended)
+        after = bisect.bisect_left(fails, issued)
         if after < len(fails):  # a failed verification after this one ends it
             end = min(end, fails[after])
-        if end > v.issued:
-            out.append((v.issued, end))
+        if end > issued:
+            out.append((issued, end))
     return out
 
 
 def state_on(history: Sequence[Verification], period_months: int, day: dt.date) -> tuple[str, dt.date | None]:
     """An instrument's state on ``day`` and its due date then (the end of the verification that keeps it in force,
     or of the latest one before; None if there is none)."""
-    intervals = _intervals(history, period_months)
+    checks = _checks(history)
+    return _state(checks, _intervals(checks, period_months), day)
+
+
+def _state(
+    history: Sequence[_Check], intervals: Sequence[tuple[dt.date, dt.date]], day: dt.date
+) -> tuple[str, dt.date | None]:
+    """:func:`state_on` from the history's intervals (computed once where a caller needs them too)."""
     covering = [end for start, end in intervals if start <= day < end]
     if covering:
         return "IN_FORCE", max(covering) - dt.timedelta(days=1)
-    before = [v for v in history if v.issued <= day]
+    before = [(issued, passed) for passed, issued, _, _ in history if issued <= day]
     if not before:
         return "NEVER", None
-    latest = max(before, key=lambda v: (v.issued, v.passed))
+    _latest, latest_passed = max(before)  # the latest issued; a pass over a fail the same day
     ended = [end for start, end in intervals if start <= day]
     due = max(ended) - dt.timedelta(days=1) if ended else None
-    return ("OVERDUE" if latest.passed else "FAILED"), due
+    return ("OVERDUE" if latest_passed else "FAILED"), due
 
 
 # ---------------------------------------------------------------------------------------------- links
@@ -163,18 +181,28 @@ def linked_certificates(s: Session, instruments: Any) -> dict[int, list[Certific
 
 def _revocations(s: Session, digests: Iterable[str]) -> dict[str, dt.date]:
     """The day each revoked or substituted certificate stopped counting (its revocation's effective time)."""
-    wanted = list(set(digests))
+    wanted = set(digests)
     out: dict[str, dt.date] = {}
-    for i in range(0, len(wanted), 5000):
-        rows = s.execute(
-            select(LifecycleOp.digest, LifecycleOp.effective_time, LifecycleOp.block_timestamp).where(
-                LifecycleOp.state == OperationState.DONE, LifecycleOp.digest.in_(wanted[i : i + 5000])
-            )
-        ).all()
-        for digest, effective, block in rows:
-            moment = effective or block or 0
-            out[digest] = dt.datetime.fromtimestamp(moment, _CHINA).date()
+    done = select(LifecycleOp.digest, LifecycleOp.effective_time, LifecycleOp.block_timestamp).where(
+        LifecycleOp.state == OperationState.DONE
+    )
+    if len(wanted) > _REVOCATIONS_BY_LIST:
+        # Many certificates (a province): read every revocation done (few beside the certificates: the link
+        # queries read every certificate already) rather than thousands of digests in lists.
+        rows: Iterable[Any] = (r for r in s.execute(done) if r[0] in wanted)
+    else:
+        listed = done.where(LifecycleOp.digest.in_(bindparam("digests", expanding=True)))
+        ordered = sorted(wanted)
+        rows = [r for i in range(0, len(ordered), 5000) for r in s.execute(listed, {"digests": ordered[i : i + 5000]})]
+    for digest, effective, block in rows:
+        moment = effective or block or 0
+        day = dt.datetime.fromtimestamp(moment, _CHINA).date()
+        out[digest] = min(day, out.get(digest, day))  # one operation per certificate; the first if ever more
     return out
+
+
+#: Above this many certificates, their revocations are read all at once rather than by lists of digests.
+_REVOCATIONS_BY_LIST = 20_000
 
 
 def _histories(s: Session, certificates: Mapping[int, Sequence[Any]]) -> dict[int, list[Verification]]:
@@ -234,7 +262,18 @@ class _Row:
     asset_number: str | None
 
 
-def _region_rows(s: Session, region: int, category: str | None) -> tuple[list[_Row], dict[int, list[Verification]]]:
+def _region_rows(s: Session, region: int, category: str | None) -> tuple[list[_Row], dict[int, list[_Check]]]:
+    """The region's instruments under mandatory verification (of ``category``) and their verifications.
+
+    The certificates linked by manufacturer and serial number, and those linked only by the owner's asset number
+    (not also by serial), are read in two plain joins rather than one union: the same pairs, none twice, and no
+    temporary B-tree to deduplicate 100,000 rows."""
+    where: list[ColumnElement[bool]] = [Instrument.mandatory.is_(True)]
+    bounds = region_bounds(region)
+    if bounds is not None:
+        where.append(Instrument.region.between(*bounds))
+    if category is not None:
+        where.append(Instrument.category == category)
     chosen = select(
         Instrument.id,
         Instrument.usci,
@@ -244,54 +283,57 @@ def _region_rows(s: Session, region: int, category: str | None) -> tuple[list[_R
         Instrument.period_months,
         Instrument.registered_at,
         Instrument.serial_number,
-        Instrument.manufacturer_key,
         Instrument.asset_number,
-    ).where(Instrument.mandatory.is_(True))
-    bounds = region_bounds(region)
-    if bounds is not None:
-        chosen = chosen.where(Instrument.region.between(*bounds))
-    if category is not None:
-        chosen = chosen.where(Instrument.category == category)
+    ).where(*where)
+    conn = s.connection()  # Core rows: nothing here is an ORM entity
     rows = [
-        _Row(
-            r.id,
-            r.usci,
-            r.site_id,
-            r.region,
-            r.category,
-            r.period_months,
-            _day_of(r.registered_at),
-            r.serial_number,
-            r.asset_number,
-        )
-        for r in s.execute(chosen)
+        _Row(inst_id, usci, site_id, code, cat, period, _day_of(registered), serial, asset)
+        for inst_id, usci, site_id, code, cat, period, registered, serial, asset in conn.execute(chosen).all()
     ]
-    linked = links(chosen).subquery()
-    certs: dict[int, list[Any]] = defaultdict(list)
-    for row in s.execute(
-        select(
-            linked.c.id,
-            Certificate.digest,
-            Certificate.kind,
-            Certificate.issue_date,
-            Certificate.valid_until,
-            Certificate.status,
-        )
-        .join(Certificate, Certificate.digest == linked.c.digest)
-        .where(
-            and_(
-                Certificate.status == CertificateStatus.ANCHORED,
-                Certificate.kind.in_((Kind.VERIFICATION, Kind.VERIFICATION_FAIL_NOTICE)),
+    by_serial = and_(
+        Certificate.serial_number == Instrument.serial_number,
+        Certificate.manufacturer_key == Instrument.manufacturer_key,
+    )
+    only_by_asset = and_(
+        Certificate.customer_usci == Instrument.usci,
+        Certificate.asset_number == Instrument.asset_number,
+        or_(  # not also linked by serial (that join has the pair); the instrument's serial and maker are never null
+            Certificate.serial_number.is_(None),
+            Certificate.manufacturer_key.is_(None),
+            Certificate.serial_number != Instrument.serial_number,
+            Certificate.manufacturer_key != Instrument.manufacturer_key,
+        ),
+    )
+    counted = and_(
+        Certificate.status == CertificateStatus.ANCHORED,
+        Certificate.kind.in_((Kind.VERIFICATION, Kind.VERIFICATION_FAIL_NOTICE)),
+    )
+    linked: list[Any] = []
+    for link in (by_serial, only_by_asset):
+        linked += conn.execute(
+            select(
+                Instrument.id,
+                Certificate.digest,
+                Certificate.kind,
+                Certificate.issue_date,
+                Certificate.valid_until,
             )
+            .join(Certificate, link)
+            .where(*where, counted)
+        ).all()
+    revoked = _revocations(s, (row[1] for row in linked))
+    passed, day = Kind.VERIFICATION.value, dt.date.fromisoformat
+    histories: dict[int, list[_Check]] = defaultdict(list)
+    for inst_id, digest, kind, issued, valid_until in linked:
+        histories[inst_id].append(
+            (kind == passed, day(issued), day(valid_until) if valid_until else None, revoked.get(digest))
         )
-    ):
-        certs[row.id].append(row)
-    return rows, _histories(s, certs)
+    return rows, histories
 
 
 def _day_of(moment: dt.datetime) -> dt.date:
-    if moment.tzinfo is None:  # SQLite gives naive UTC back
-        moment = moment.replace(tzinfo=dt.UTC)
+    if moment.tzinfo is None:  # SQLite gives naive UTC back: China's day is 8 hours on (no daylight saving)
+        return (moment + _CHINA_OFFSET).date()
     return moment.astimezone(_CHINA).date()
 
 
@@ -348,9 +390,8 @@ def coverage(
     day = day or today(core)
     with core.sessions() as s:
         rows, histories = _region_rows(s, region, category)
-    totals: Counter[str] = Counter()
-    by_category: dict[str, Counter[str]] = defaultdict(Counter)
-    by_region: dict[int, Counter[str]] = defaultdict(Counter)
+    cells: Counter[tuple[str, str, int]] = Counter()  # (state, category, sub-region): added up below
+    children: dict[int, int] = {}
     ends = _month_ends(day, months)
     registered_by_month = [0] * (len(ends) + 1)
     in_force_by_month = [0] * (len(ends) + 1)
@@ -358,19 +399,31 @@ def coverage(
         if row.registered > day:
             continue
         history = histories.get(row.id, [])
-        state, _due = state_on(history, row.period_months, day)
-        totals[state] += 1
-        by_category[row.category][state] += 1
-        by_region[_child(region, row.region)][state] += 1
-        # The trend: count each month end inside a registered, in-force stretch (a difference array over months).
+        intervals = _intervals(history, row.period_months)
+        state, _due = _state(history, intervals, day)
+        child = children.get(row.region)
+        if child is None:
+            child = children[row.region] = _child(region, row.region)
+        cells[(state, row.category, child)] += 1
+        # The trend: count each month end inside a registered, in-force stretch (a difference array over months),
+        # once even where two verifications overlap (renewed before the last one ran out).
         first = bisect.bisect_left(ends, row.registered)
         registered_by_month[first] += 1
-        for start, end in _intervals(history, row.period_months):
-            lo = bisect.bisect_left(ends, max(start, row.registered))
+        counted_to = first  # month ends before registration, or already counted, are not counted (again)
+        for start, end in sorted(intervals):
+            lo = max(bisect.bisect_left(ends, start), counted_to)
             hi = bisect.bisect_left(ends, end)
             if lo < hi:
                 in_force_by_month[lo] += 1
                 in_force_by_month[hi] -= 1
+                counted_to = hi
+    totals: Counter[str] = Counter()
+    by_category: dict[str, Counter[str]] = defaultdict(Counter)
+    by_region: dict[int, Counter[str]] = defaultdict(Counter)
+    for (state, cat, child), n in cells.items():
+        totals[state] += n
+        by_category[cat][state] += n
+        by_region[child][state] += n
     trend = []
     registered = in_force = 0
     for i, end in enumerate(ends):
@@ -415,7 +468,8 @@ def overdue(
         for row in rows:
             if row.registered > day:
                 continue
-            state, due = state_on(histories.get(row.id, []), row.period_months, day)
+            history = histories.get(row.id, [])
+            state, due = _state(history, _intervals(history, row.period_months), day)
             if state != "IN_FORCE":
                 late.append((due or dt.date.min, row, state, due))
         late.sort(key=lambda t: (t[0], t[1].id))

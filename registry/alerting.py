@@ -22,11 +22,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from registry.alerts import KINDS, RELATIONS, alert_body, alert_key, public_address, sign_delivery
 from registry.core import RegistryCore
+from registry.coverage import LINK
 from registry.db import Certificate, CertificateStatus, LifecycleOp, OperationKind, OperationState, utcnow
 from registry.db_enterprises import AlertMark, AlertRow, Delivery, DeliveryState, Instrument, Watch, Webhook
 from tracecert.certificate.canonical import from_hex
@@ -76,14 +77,6 @@ def _certificate_ref(row: Any) -> dict[str, Any]:
     }
 
 
-#: A certificate is about a registered instrument (as registry.coverage.links says it).
-_LINK = or_(
-    and_(
-        Certificate.serial_number == Instrument.serial_number,
-        Certificate.manufacturer_key == Instrument.manufacturer_key,
-    ),
-    and_(Certificate.customer_usci == Instrument.usci, Certificate.asset_number == Instrument.asset_number),
-)
 _COLUMNS = (Certificate.digest, Certificate.certificate_number, Certificate.lab_id, Certificate.valid_until)
 
 
@@ -95,7 +88,7 @@ def _watched(s: Session, *where: Any) -> dict[str, list[dict[str, Any]]]:
     named = select(Watch.usci, *_COLUMNS).join(Certificate, Certificate.digest == Watch.digest).where(*where)
     for row in s.execute(named):
         out[row.usci].append(_certificate_ref(row) | {"depth": 0} | _relation("WATCHED"))
-    linked = select(Instrument.usci, Instrument.id.label("instrument_id"), *_COLUMNS).join(Certificate, _LINK)
+    linked = select(Instrument.usci, Instrument.id.label("instrument_id"), *_COLUMNS).join(Certificate, LINK)
     for link in s.execute(linked.where(*where)):
         out[link.usci].append(
             _certificate_ref(link) | {"depth": 0} | _relation("INSTRUMENT") | {"instrument_id": link.instrument_id}
@@ -228,7 +221,7 @@ class AlertProducer:
         made = 0
         with self.core.sessions() as s:
             named = select(Certificate.lab_id).join(Watch, Watch.digest == Certificate.digest)
-            linked = select(Certificate.lab_id).join(Instrument, _LINK)
+            linked = select(Certificate.lab_id).join(Instrument, LINK)
             labs = sorted(set(s.scalars(named.distinct())) | set(s.scalars(linked.distinct())))
         for lab in labs:
             try:

@@ -51,6 +51,7 @@ from registry.errors import ChainUnavailableError
 from registry.lifecycle import OperationSender
 from registry.refusals import classify, would_anchor
 from registry.scans import IncrementalScans
+from registry.statistics import CoverageIndex
 from tracecert.certificate.canonical import from_hex, to_hex
 from tracecert.certificate.merkle import build_batch
 from tracecert.chain.errors import ChainError, ChainUnavailable, ContractReverted, ReceiptTimeout, TransactionFailed
@@ -114,6 +115,8 @@ class AnchoringWorker:
         #: Alerts to the enterprises watching what changed, and their webhooks' sender (registry.alerts).
         self.alerts = AlertProducer(core)
         self.sender = AlertSender(core)
+        #: The instruments' coverage rows (registry.statistics), kept up to date with what anchors and is revoked.
+        self.coverage = CoverageIndex(core)
 
     # ------------------------------------------------------------------ running
 
@@ -219,6 +222,7 @@ class AnchoringWorker:
         sent = self._operations.send()
         report.ops_done, report.ops_failed, report.deferred = sent.done, sent.failed, report.deferred + sent.deferred
         self.scans.run(force=force)
+        self.coverage.run()
         self.alerts.run(force=force)
         return report
 
@@ -407,6 +411,7 @@ class AnchoringWorker:
                 now,
             )
             batch.error = None
+            batch.covered_at = None  # its certificates now count for the instruments they are about
             self.scans.note(batch.lab_id)
             s.execute(
                 update(Certificate)

@@ -104,6 +104,7 @@ class ChainWatch:
                 )
                 batch.block_hash = None
                 batch.chain_index, batch.anchored_at, batch.error = None, None, "LOST_FROM_CHAIN"
+                batch.covered_at = None  # its certificates no longer count for their instruments
                 s.execute(
                     update(Certificate)
                     .where(Certificate.batch_root == root)

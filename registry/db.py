@@ -263,6 +263,9 @@ class Batch(Base):
     gas_used: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     anchored_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    #: When the coverage of the instruments its certificates are about was brought up to date (None: not yet, or
+    #: the batch changed since: anchored, or lost from the chain). :mod:`registry.coverage_index`.
+    covered_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
 
 
 class LifecycleOp(Base):
@@ -288,6 +291,8 @@ class LifecycleOp(Base):
     done_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
     #: When the enterprises watching what it changed were alerted (:mod:`registry.alerts`; None: not yet).
     alerted_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    #: When the coverage of the instruments its certificate is about was brought up to date (None: not yet).
+    covered_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
 
 
 class FraudSignal(Base):

@@ -8,7 +8,7 @@ import datetime as dt
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from registry.db import HEX32, Base, utcnow
@@ -21,6 +21,7 @@ __all__ = [
     "Enterprise",
     "EnterpriseState",
     "Instrument",
+    "InstrumentCoverage",
     "Site",
     "Watch",
     "Webhook",
@@ -97,6 +98,22 @@ class Instrument(Base):
     asset_number: Mapped[str | None] = mapped_column(String(128), nullable=True)
     period_months: Mapped[int] = mapped_column(Integer)
     registered_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class InstrumentCoverage(Base):
+    """What decides an instrument's state on any day, derived from its linked certificates on chain (kept by
+    :mod:`registry.coverage_index`): the stretches of days its verifications keep it in force, merged, and its
+    verifications' issue days with pass or fail, as day ordinals."""
+
+    __tablename__ = "instrument_coverage"
+
+    instrument_id: Mapped[int] = mapped_column(ForeignKey("instruments.id"), primary_key=True)
+    #: The day it was registered (China time), as the figures count it.
+    registered_day: Mapped[int] = mapped_column(Integer)
+    #: :func:`registry.coverage.derive`'s stretches and events, packed (:func:`registry.coverage.pack`).
+    stretches: Mapped[bytes] = mapped_column(LargeBinary)
+    events: Mapped[bytes] = mapped_column(LargeBinary)
+    refreshed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
 class Watch(Base):

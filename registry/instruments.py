@@ -44,6 +44,7 @@ from registry.db import Certificate, utcnow
 from registry.db_enterprises import Instrument, Site
 from registry.enterprises import confirmed_enterprise, region_valid, require_regulator_of, usci_region
 from registry.errors import Forbidden, InvalidRequest, NotFound, PayloadTooLarge
+from registry.statistics import refresh
 from tracecert.human import local_time
 from tracecert.instruments import USES, catalogue_entry, is_mandatory, register_category
 
@@ -362,6 +363,8 @@ def register_instruments(core: RegistryCore, principal: Principal, rows: Sequenc
             by_serial[(key, d.serial_number)] = inst
             s.flush()
             ids.append(inst.id)
+    if created or updated:  # their coverage rows, now (the worker computes any a crash left out)
+        refresh(core, ids)
     return {"usci": usci, "created": created, "updated": updated, "unchanged": unchanged, "instruments": ids}
 
 

@@ -240,6 +240,10 @@ def test_certificates_link_both_ways_and_the_state_follows_them(api: TestClient,
     assert after["due"]["state"] == "IN_FORCE", after["certificates"]
     assert after["due"]["certificate"] == digest
     assert after["due"]["due_date"] == world.day(364)
+    # The region's figures follow (the worker brought the anchored batch into the coverage index).
+    regulator = bearer(world.regulator_token)
+    figures = api.get("/v1/coverage", params={"region": 330106}, headers=regulator).json()["totals"]
+    assert (figures["registered"], figures["in_force"]) == (1, 1)
     # Read from the certificate's side: the lab, the regulator, the owner see it; another lab may not.
     for headers in (bearer(world.token), bearer(world.regulator_token), own):
         linked = api.get(f"/v1/certificates/{digest}/instruments", headers=headers).json()["items"]
@@ -251,6 +255,8 @@ def test_certificates_link_both_ways_and_the_state_follows_them(api: TestClient,
     drain(world)
     revoked = api.get("/v1/instruments", headers=own).json()["instruments"][0]
     assert revoked["due"]["state"] == "OVERDUE" and revoked["due"]["state_name"]["zh"] == "超期未检"
+    figures = api.get("/v1/coverage", params={"region": 330106}, headers=regulator).json()["totals"]
+    assert (figures["in_force"], figures["overdue"]) == (0, 1)  # and the revocation, into the index
 
 
 def test_an_asset_number_links_only_within_its_owner(api: TestClient, world: LabWorld) -> None:

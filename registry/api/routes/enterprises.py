@@ -21,7 +21,6 @@ from registry.api.schemas import (
     OverdueOut,
     RegisterResult,
 )
-from registry.coverage import coverage, export, overdue
 from registry.enterprises import confirm_enterprise, list_enterprises, register_enterprise
 from registry.instruments import (
     XLSX,
@@ -30,6 +29,7 @@ from registry.instruments import (
     read_instrument,
     register_instruments,
 )
+from registry.statistics import coverage, export, overdue
 
 __all__ = ["router"]
 
@@ -191,7 +191,7 @@ def region_coverage(
 ) -> Any:
     """Registered instruments under mandatory verification in the region, in force, overdue, failed, never
     verified, and the rate in force, in total, by category, by sub-region and at each month's end; a file adds
-    the overdue list (registry.coverage documents the rule)."""
+    the overdue list (registry.coverage documents the rule, registry.statistics the figures)."""
     figures = coverage(core, principal, region, day=on, months=months, category=category)
     if format == "json":
         return figures

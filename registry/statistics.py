@@ -264,9 +264,11 @@ def coverage(
     day: dt.date | None = None,
     months: int = 12,
     category: str | None = None,
+    overdue_limit: int = 0,
 ) -> dict[str, Any]:
     """A region's coverage on ``day`` (today in China by default): totals, by category, by sub-region, and the
-    trend over ``months`` month ends. For a regulator over the region.
+    trend over ``months`` month ends; with ``overdue_limit``, also the overdue list (:func:`overdue`) with its
+    first ``overdue_limit`` instruments, counted in the same pass. For a regulator over the region.
 
     Raises:
         Forbidden: NOT_A_REGULATOR, NOT_REGULATOR_OF_REGION. InvalidRequest: MONTHS_INVALID.
@@ -283,10 +285,13 @@ def coverage(
     in_force_by_month = [0] * (len(ends) + 1)
     today_ord = day.toordinal()
     ends_ord = [end.toordinal() for end in ends]
+    late: list[tuple[int, _Row, str]] = []
     for row in rows:
         if row.registered > today_ord:
             continue
-        state, _due = state_at(row.stretches, row.events, today_ord)
+        state, due = state_at(row.stretches, row.events, today_ord)
+        if overdue_limit and state != "IN_FORCE":
+            late.append((due, row, state))
         child = children.get(row.region)
         if child is None:
             child = children[row.region] = _child(region, row.region)
@@ -325,7 +330,7 @@ def coverage(
                 "rate": round(in_force / registered, 4) if registered else None,
             }
         )
-    return {
+    answer = {
         "region": region,
         "on": day.isoformat(),
         "category": category,
@@ -334,6 +339,9 @@ def coverage(
         "by_region": [{"region": r, **_rate(n)} for r, n in sorted(by_region.items())],
         "trend": trend,
     }
+    if overdue_limit:
+        answer["overdue"] = _late_view(core, late, overdue_limit)
+    return answer
 
 
 def overdue(
@@ -349,26 +357,28 @@ def overdue(
     enterprise, site, category, serial and asset numbers, state and due date; oldest due first."""
     require_regulator_of(core, principal, region)
     day = day or today(core)
-    rows = _region_rows(core, region, category)
-    today_ord = day.toordinal()
+    day_ord = day.toordinal()
     late = []
-    for row in rows:
-        if row.registered > today_ord:
-            continue
-        state, due_ord = state_at(row.stretches, row.events, today_ord)
-        if state != "IN_FORCE":
-            late.append((due_ord, row, state, dt.date.fromordinal(due_ord) if due_ord else None))
+    for row in _region_rows(core, region, category):
+        if row.registered <= day_ord:
+            state, due = state_at(row.stretches, row.events, day_ord)
+            if state != "IN_FORCE":
+                late.append((due, row, state))
+    return {"region": region, "on": day.isoformat()} | _late_view(core, late, limit)
+
+
+def _late_view(core: RegistryCore, late: list[tuple[int, _Row, str]], limit: int | None) -> dict[str, Any]:
+    """The instruments not in force, oldest due first (never verified first), the first ``limit`` named."""
     late.sort(key=lambda t: (t[0], t[1].id))
     total = len(late)
     if limit is not None:
         late = late[:limit]
     with core.sessions() as s:
-        names = dict(s.execute(select(Enterprise.usci, Enterprise.name)).all()) if late else {}
+        uscis = {t[1].usci for t in late}
+        names = dict(s.execute(select(Enterprise.usci, Enterprise.name).where(Enterprise.usci.in_(uscis))).all())
         wanted = {t[1].site_id for t in late}
         sites = dict(s.execute(select(Site.id, Site.name).where(Site.id.in_(wanted))).all()) if wanted else {}
     return {
-        "region": region,
-        "on": day.isoformat(),
         "total": total,
         "instruments": [
             {
@@ -383,9 +393,9 @@ def overdue(
                 "asset_number": row.asset_number,
                 "state": state,
                 "state_name": {"zh": STATES[state][0], "en": STATES[state][1]},
-                "due_date": due.isoformat() if due else None,
+                "due_date": dt.date.fromordinal(due).isoformat() if due else None,
             }
-            for _, row, state, due in late
+            for due, row, state in late
         ],
     }
 

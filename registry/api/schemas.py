@@ -494,18 +494,6 @@ class MonthRate(_Out):
     rate: float | None
 
 
-class CoverageOut(_Out):
-    """A region's coverage (检定率) on a day."""
-
-    region: int
-    on: str
-    category: str | None
-    totals: CoverageRate
-    by_category: list[CategoryRate]
-    by_region: list[RegionRate]
-    trend: list[MonthRate]
-
-
 class OverdueItem(_Out):
     """An instrument not in force: overdue, failed or never verified."""
 
@@ -523,13 +511,31 @@ class OverdueItem(_Out):
     due_date: str | None
 
 
-class OverdueOut(_Out):
+class OverdueList(_Out):
+    """Instruments not in force on a day, oldest due first (never verified first): how many, and the first."""
+
+    total: int
+    instruments: list[OverdueItem]
+
+
+class OverdueOut(OverdueList):
     """A region's instruments not in force on a day, oldest due first."""
 
     region: int
     on: str
-    total: int
-    instruments: list[OverdueItem]
+
+
+class CoverageOut(_Out):
+    """A region's coverage (检定率) on a day."""
+
+    region: int
+    on: str
+    category: str | None
+    totals: CoverageRate
+    by_category: list[CategoryRate]
+    by_region: list[RegionRate]
+    trend: list[MonthRate]
+    overdue: OverdueList | None = Field(None, description="With overdue_limit: the overdue list, counted at once")
 
 
 class WatchesAdded(_Out):

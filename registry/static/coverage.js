@@ -1,7 +1,7 @@
 // 检定率: a region's coverage of instruments under mandatory verification (GET /v1/coverage) — the totals, the
 // rate by category (a bar chart) and month by month (a line chart), both drawn by Chart.js from the registry's own
-// figures, and a table by sub-region — the instruments not in force (GET /v1/coverage/overdue, the first 200 and
-// the total), the figures as CSV or Excel (?format=csv|xlsx, fetched with the token and saved), and the regulator's
+// figures, and a table by sub-region — the instruments not in force (in the same answer, overdue_limit: the first
+// 200 and the total), the figures as CSV or Excel (?format=csv|xlsx, fetched with the token and saved), and the regulator's
 // queue of self-registered enterprises (GET /v1/enterprises?state=PENDING) with a button confirming each (POST
 // /v1/enterprises/{usci}/confirm).
 //
@@ -103,19 +103,11 @@ export async function loadCoverage() {
   const mine = ++latest.coverage;
   showError(null);
   say("loadingCoverage");
-  const stats = await read("/v1/coverage?" + queryString(query));
-  if (mine !== latest.coverage) return;
-  if (!stats) {
-    say(null);
-    $("coverage-result").hidden = true;
-    return;
-  }
-  say("loadingOverdue");
-  const { months, ...listed } = query;
-  const late = await read("/v1/coverage/overdue?" + queryString(listed, { on: stats.body.on, limit: OVERDUE_LIMIT }));
+  // The figures and the overdue list's first rows in one answer: the registry counts both in one pass.
+  const stats = await read("/v1/coverage?" + queryString(query, { overdue_limit: OVERDUE_LIMIT }));
   if (mine !== latest.coverage) return;
   say(null);
-  if (!late) {
+  if (!stats) {
     $("coverage-result").hidden = true;
     return;
   }
@@ -124,7 +116,8 @@ export async function loadCoverage() {
   } catch (e) {
     /* not kept */
   }
-  shown.coverage = { query: { ...query, on: stats.body.on }, stats: stats.body, overdue: late.body };
+  const { overdue, ...figures } = stats.body;
+  shown.coverage = { query: { ...query, on: figures.on }, stats: figures, overdue };
   renderCoverage();
 }
 

@@ -258,8 +258,9 @@ def test_every_successful_answer_is_its_documented_model(
     assert _ok(api.get(f"/v1/sites/{read['site']['id']}/notice"))["verdict"]["code"] == "ALL_IN_FORCE"  # its 公示
     linked = _ok(api.get(f"/v1/certificates/{digest}/instruments", headers=lab))["items"]
     assert [i["id"] for i in linked] == [instrument_id]
-    figures = _ok(api.get("/v1/coverage", params={"region": 330000}, headers=regulator))
+    figures = _ok(api.get("/v1/coverage", params={"region": 330000, "overdue_limit": 10}, headers=regulator))
     assert figures["totals"]["registered"] == 1 and len(figures["trend"]) == 12
+    assert figures["overdue"] == {"total": 0, "instruments": []}
     assert _ok(api.get("/v1/coverage/overdue", params={"region": 330000}, headers=regulator))["total"] == 0
     # It watches a certificate, adds a webhook; a certificate of its scale is revoked: its feed has the alert.
     world.core.settings = world.core.settings.model_copy(update={"webhook_allow_private": True})

@@ -408,3 +408,11 @@ def test_a_trend_of_months_out_of_range_is_refused_by_code(tmp_path: Path, month
     with pytest.raises(InvalidRequest) as refused:
         coverage(core, REGULATOR, PROVINCE, day=TODAY, months=months)
     assert refused.value.code == "MONTHS_INVALID"
+
+
+def test_the_overdue_list_counted_with_the_figures_is_the_overdue_list(world: World) -> None:
+    """``coverage(overdue_limit=n)`` (what the statistics page asks, one pass) lists what ``overdue(limit=n)`` does."""
+    together = coverage(world.core, REGULATOR, CITY, day=TODAY, overdue_limit=50)["overdue"]
+    alone = overdue(world.core, REGULATOR, CITY, day=TODAY, limit=50)
+    assert together == {"total": alone["total"], "instruments": alone["instruments"]}
+    assert together["total"] > 50 and len(together["instruments"]) == 50

@@ -46,6 +46,8 @@ _FILE = {
     XLSX: {"schema": {"type": "string", "format": "binary"}},
 }
 _MEDIA = {"csv": "text/csv; charset=utf-8", "xlsx": XLSX}
+#: A file carries the whole overdue list.
+_ALL = 10**9
 
 
 @router.post(
@@ -188,14 +190,17 @@ def region_coverage(
     months: Annotated[int, Query(ge=1, le=60, description="Months of trend")] = 12,
     category: Category = None,
     format: Annotated[Literal["json", "csv", "xlsx"], Query(description="json, or a file")] = "json",
+    overdue_limit: Annotated[
+        int, Query(ge=0, le=100_000, description="Also the overdue list's first n (0: not); a file has it all")
+    ] = 0,
 ) -> Any:
     """Registered instruments under mandatory verification in the region, in force, overdue, failed, never
     verified, and the rate in force, in total, by category, by sub-region and at each month's end; a file adds
     the overdue list (registry.coverage documents the rule, registry.statistics the figures)."""
-    figures = coverage(core, principal, region, day=on, months=months, category=category)
     if format == "json":
-        return figures
-    late = overdue(core, principal, region, day=on, category=category)
+        return coverage(core, principal, region, day=on, months=months, category=category, overdue_limit=overdue_limit)
+    figures = coverage(core, principal, region, day=on, months=months, category=category, overdue_limit=_ALL)
+    late = figures.pop("overdue")
     return _file(export(figures, late, format), format, f"coverage-{region}-{figures['on']}")
 
 

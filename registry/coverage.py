@@ -261,16 +261,16 @@ def due_states(
 # ---------------------------------------------------------------------------------------------- on ordinals
 
 
-def derive(history: Sequence[Verification], period_months: int) -> tuple[array[int], array[int]]:
-    """What decides an instrument's state on any day, as the coverage index keeps it (:func:`pack`): its in-force
-    stretches, flat ``[start, end, start, end, ...]`` in order (one per verification, not merged: a renewal issued
-    after a day must not lengthen what held that day), and its verifications, ``issue day * 2 + passed`` in order
-    (a pass after a fail the same day). Days are ordinals (``date.toordinal()``)."""
+def derive(history: Sequence[Verification], period_months: int) -> array[int]:
+    """What decides an instrument's state on any day, as one integer array (what the coverage index keeps,
+    :func:`pack`): ``[n, start, end, start, end, ..., event, event, ...]`` — its ``n // 2`` in-force stretches in
+    order (one per verification, not merged: a renewal issued after a day must not lengthen what held that day),
+    then its verifications in order, each ``issue day * 2 + passed`` (a pass after a fail the same day). Days are
+    ordinals (``date.toordinal()``)."""
     checks = _checks(history)
     pairs = sorted((start.toordinal(), end.toordinal()) for start, end in _intervals(checks, period_months))
-    stretches = array("i", [day for pair in pairs for day in pair])
-    events = array("i", sorted(issued.toordinal() * 2 + int(passed) for passed, issued, _, _ in checks))
-    return stretches, events
+    events = sorted(issued.toordinal() * 2 + int(passed) for passed, issued, _, _ in checks)
+    return array("i", [2 * len(pairs), *(day for pair in pairs for day in pair), *events])
 
 
 def pack(values: array[int]) -> bytes:
@@ -291,13 +291,14 @@ def unpack(blob: bytes | None) -> array[int]:
     return values
 
 
-def state_at(stretches: Sequence[int], events: Sequence[int], day: int) -> tuple[str, int]:
-    """:func:`state_on` from :func:`derive`'s stretches and events, on the day ordinal ``day``: the state and the
-    due day ordinal (0 when there is none)."""
+def state_at(vector: Sequence[int], day: int) -> tuple[str, int]:
+    """:func:`state_on` from :func:`derive`'s array, on the day ordinal ``day``: the state and the due day ordinal
+    (0 when there is none)."""
     covering = 0
     ended = 0
-    for i in range(0, len(stretches), 2):
-        start, end = stretches[i], stretches[i + 1]
+    stop = 1 + (vector[0] if vector else 0)
+    for i in range(1, stop, 2):
+        start, end = vector[i], vector[i + 1]
         if start <= day:
             if day < end and end > covering:
                 covering = end
@@ -305,7 +306,7 @@ def state_at(stretches: Sequence[int], events: Sequence[int], day: int) -> tuple
                 ended = end
     if covering:
         return "IN_FORCE", covering - 1
-    latest = bisect.bisect_right(events, day * 2 + 1)  # the events on or before the day
-    if not latest:
+    latest = bisect.bisect_right(vector, day * 2 + 1, lo=stop)  # the events on or before the day
+    if latest == stop:
         return "NEVER", 0
-    return ("OVERDUE" if events[latest - 1] & 1 else "FAILED"), (ended - 1 if ended else 0)
+    return ("OVERDUE" if vector[latest - 1] & 1 else "FAILED"), (ended - 1 if ended else 0)

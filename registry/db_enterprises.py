@@ -102,7 +102,7 @@ class Instrument(Base):
 
 class InstrumentCoverage(Base):
     """What decides an instrument's state on any day, derived from its linked certificates on chain (kept by
-    :mod:`registry.coverage_index`): the stretches of days its verifications keep it in force, merged, and its
+    :mod:`registry.statistics`): the stretches of days its verifications keep it in force, and its
     verifications' issue days with pass or fail, as day ordinals."""
 
     __tablename__ = "instrument_coverage"
@@ -110,9 +110,9 @@ class InstrumentCoverage(Base):
     instrument_id: Mapped[int] = mapped_column(ForeignKey("instruments.id"), primary_key=True)
     #: The day it was registered (China time), as the figures count it.
     registered_day: Mapped[int] = mapped_column(Integer)
-    #: :func:`registry.coverage.derive`'s stretches and events, packed (:func:`registry.coverage.pack`).
-    stretches: Mapped[bytes] = mapped_column(LargeBinary)
-    events: Mapped[bytes] = mapped_column(LargeBinary)
+    #: :func:`registry.coverage.derive`'s array (stretches and verification days), packed
+    #: (:func:`registry.coverage.pack`).
+    vector: Mapped[bytes] = mapped_column(LargeBinary)
     refreshed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 

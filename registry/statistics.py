@@ -92,11 +92,10 @@ def _refresh(core: RegistryCore, chunk: list[int]) -> None:
         rows = {r.instrument_id: r for r in s.scalars(kept_rows)}
         now = utcnow()
         for inst_id, period, registered_at in known:
-            stretches, events = derive(found.get(inst_id, []), period)
+            vector = derive(found.get(inst_id, []), period)
             values = {
                 "registered_day": _day_of(registered_at),
-                "stretches": pack(stretches),
-                "events": pack(events),
+                "vector": pack(vector),
                 "refreshed_at": now,
             }
             row = rows.get(inst_id)
@@ -177,14 +176,13 @@ class _Row:
     registered: int  # the day ordinal it was registered (China time)
     serial_number: str
     asset_number: str | None
-    stretches: array[int]
-    events: array[int]
+    vector: array[int]
 
 
 def _region_rows(core: RegistryCore, region: int, category: str | None) -> list[_Row]:
     """The region's instruments under mandatory verification (of ``category``) with their coverage rows; those
-    without one yet (just registered, or never computed) are computed first. The stretches and events are packed
-    integer arrays: a province's hundred thousand of them as JSON took most of a second to decode."""
+    without one yet (just registered, or never computed) are computed first. Each row's stretches and events are
+    one packed integer array: a province's hundred thousand of them as JSON took most of a second to decode."""
     where: list[ColumnElement[bool]] = [Instrument.mandatory.is_(True)]
     bounds = region_bounds(region)
     if bounds is not None:
@@ -201,8 +199,7 @@ def _region_rows(core: RegistryCore, region: int, category: str | None) -> list[
             InstrumentCoverage.registered_day,
             Instrument.serial_number,
             Instrument.asset_number,
-            InstrumentCoverage.stretches,
-            InstrumentCoverage.events,
+            InstrumentCoverage.vector,
         )
         .outerjoin(InstrumentCoverage, InstrumentCoverage.instrument_id == Instrument.id)
         .where(*where)
@@ -214,7 +211,7 @@ def _region_rows(core: RegistryCore, region: int, category: str | None) -> list[
         if not missing:
             break
         refresh(core, missing)
-    return [_Row(r[0], r[1], r[2], r[3], r[4], r[5] or 0, r[6], r[7], unpack(r[8]), unpack(r[9])) for r in found]
+    return [_Row(r[0], r[1], r[2], r[3], r[4], r[5] or 0, r[6], r[7], unpack(r[8])) for r in found]
 
 
 def _day_of(moment: dt.datetime) -> int:
@@ -289,7 +286,7 @@ def coverage(
     for row in rows:
         if row.registered > today_ord:
             continue
-        state, due = state_at(row.stretches, row.events, today_ord)
+        state, due = state_at(row.vector, today_ord)
         if overdue_limit and state != "IN_FORCE":
             late.append((due, row, state))
         child = children.get(row.region)
@@ -301,8 +298,9 @@ def coverage(
         first = bisect.bisect_left(ends_ord, row.registered)
         registered_by_month[first] += 1
         counted_to = first  # month ends before registration, or already counted, are not counted (again)
-        for k in range(0, len(row.stretches), 2):  # in order
-            start, end = row.stretches[k], row.stretches[k + 1]
+        vector = row.vector
+        for k in range(1, 1 + (vector[0] if vector else 0), 2):  # the stretches, in order
+            start, end = vector[k], vector[k + 1]
             lo = max(bisect.bisect_left(ends_ord, start), counted_to)
             hi = bisect.bisect_left(ends_ord, end)
             if lo < hi:
@@ -361,7 +359,7 @@ def overdue(
     late = []
     for row in _region_rows(core, region, category):
         if row.registered <= day_ord:
-            state, due = state_at(row.stretches, row.events, day_ord)
+            state, due = state_at(row.vector, day_ord)
             if state != "IN_FORCE":
                 late.append((due, row, state))
     return {"region": region, "on": day.isoformat()} | _late_view(core, late, limit)

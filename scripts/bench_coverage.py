@@ -20,6 +20,7 @@ import cProfile
 import datetime as dt
 import functools
 import io
+import json
 import pstats
 import statistics
 import sys
@@ -122,15 +123,25 @@ def main() -> None:
         best, median, answer = best_of(args.repeat, lambda: overdue(core, REGULATOR, PROVINCE, day=day))
         print(f"{f'overdue({PROVINCE}) province':<34} {best:>7.3f}s {median:>7.3f}s  {answer['total']:,} listed")
 
+        # What the regulators' page asks (GET /v1/coverage?overdue_limit=200): the figures and the first 200 overdue
+        # in one pass, encoded as the answer's JSON.
+        def page() -> Any:
+            answer = coverage(core, REGULATOR, PROVINCE, day=day, overdue_limit=200)
+            return answer, json.dumps(answer, ensure_ascii=False)
+
+        best, median, (answer, body) = best_of(args.repeat, page)
+        results["page"] = best
+        print(f"{'page: coverage + 200 overdue, JSON':<34} {best:>7.3f}s {median:>7.3f}s  {len(body):,} bytes")
+
         # Where the province's time goes: reading (queries and rows) against counting (the rule, the trend).
         reading, _, rows = best_of(args.repeat, lambda: _region_rows(core, PROVINCE, None))
-        linked = sum(len(r.events) for r in rows)
+        linked = sum(len(r.vector) - 1 - r.vector[0] for r in rows)
         print(
             f"\nprovince: reading {reading:.3f} s ({len(rows):,} instruments, {linked:,} verifications), "
             f"counting {max(results['province'] - reading, 0):.3f} s"
         )
-        verdict = "met" if results["province"] < 1.0 else "NOT met"
-        print(f"goal (the province's statistics under 1 s): {verdict} — {results['province']:.3f} s")
+        verdict = "met" if results["page"] < 1.0 else "NOT met"
+        print(f"goal (the province's statistics page under 1 s): {verdict} — {results['page']:.3f} s")
         if args.profile:
             profile = cProfile.Profile()
             profile.runcall(coverage, core, REGULATOR, PROVINCE, day=day)

@@ -20,8 +20,7 @@ def upgrade() -> None:
         "instrument_coverage",
         sa.Column("instrument_id", sa.Integer(), sa.ForeignKey("instruments.id"), primary_key=True),
         sa.Column("registered_day", sa.Integer(), nullable=False),
-        sa.Column("stretches", sa.LargeBinary(), nullable=False),
-        sa.Column("events", sa.LargeBinary(), nullable=False),
+        sa.Column("vector", sa.LargeBinary(), nullable=False),
         sa.Column("refreshed_at", sa.DateTime(timezone=True), nullable=False),
     )
     for table in ("batches", "lifecycle_ops"):

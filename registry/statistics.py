@@ -144,11 +144,14 @@ class CoverageIndex:
             ).all()
             any_instrument = s.scalar(select(Instrument.id).limit(1)) is not None
         refreshed = refresh(core, missing) if missing else 0
+        done = set(missing)  # refreshed in this pass: from the same certificates, nothing new since
         for root in roots:
             if any_instrument:
                 with core.sessions() as s:
                     digests = list(s.scalars(select(Certificate.digest).where(Certificate.batch_root == root)))
-                refreshed += refresh(core, instruments_of(core, digests))
+                wanted = instruments_of(core, digests) - done
+                refreshed += refresh(core, wanted)
+                done |= wanted
             with core.sessions.begin() as s:
                 batch = s.get(Batch, root)
                 if batch is not None and batch.covered_at is None:

@@ -50,6 +50,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from tracecert import SHARED_STATIC
 from tracecert.chain.errors import ChainUnavailable
 from tracecert.service_errors import (
     RETRY_AFTER_SECONDS,
@@ -326,6 +327,7 @@ def create_app(settings: VerifierSettings | None = None, *, verifier: Verifier |
     )
     app.add_middleware(_SecurityHeaders)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.mount("/shared", StaticFiles(directory=SHARED_STATIC), name="shared")
 
     def _page() -> HTMLResponse:
         return HTMLResponse(page, headers={"Cache-Control": "no-cache"})

@@ -20,6 +20,7 @@ from registry.api.errors import install_error_handlers
 from registry.api.routes import alerts, batches, certificates, draws, enterprises, health, oversight, pages, publicity
 from registry.config import RegistrySettings, load_settings
 from registry.core import RegistryCore
+from tracecert import SHARED_STATIC
 
 __all__ = ["create_app"]
 
@@ -85,6 +86,7 @@ def create_app(
     app.include_router(pages.router)  # the regulators' page: not in the OpenAPI document
     app.include_router(publicity.page_router)  # a site's public page (强制检定合格公示): not in it either
     app.mount("/static", StaticFiles(directory=pages.STATIC_DIR), name="static")
+    app.mount("/shared", StaticFiles(directory=SHARED_STATIC), name="shared")
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

@@ -23,7 +23,7 @@ from fastapi.responses import FileResponse, Response
 
 from registry.errors import NotFound
 
-__all__ = ["CHART_JS", "PAGE", "STATIC_DIR", "router"]
+__all__ = ["CHART_JS", "PAGE", "PAGE_HEADERS", "STATIC_DIR", "router"]
 
 #: The page's static files (HTML, scripts, styles), served at ``/static``.
 STATIC_DIR = Path(__file__).resolve().parents[2] / "static"
@@ -38,9 +38,9 @@ CHART_JS = (
 # Module scripts need a JavaScript MIME type; some platforms' tables say text/plain for .js (StaticFiles asks them).
 mimetypes.add_type("text/javascript", ".js")
 
-#: The page loads nothing but what the registry serves (its module scripts are same-origin: 'self'), and sends no
-#: referrer.
-_PAGE_HEADERS = {
+#: A page (the regulators', a site's 公示) loads nothing but what the registry serves (its module scripts are
+#: same-origin: 'self'), and sends no referrer (the verifier's links do not tell which page they were followed from).
+PAGE_HEADERS = {
     "Cache-Control": "no-cache",
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
     "form-action 'none'; frame-ancestors 'none'",
@@ -54,7 +54,7 @@ router = APIRouter()
 @router.get("/regulator", include_in_schema=False)
 def regulator_page() -> Response:
     """The regulators' page (异常发现, 欺诈信号, 影响范围); its data is read with the token typed into it."""
-    return FileResponse(PAGE, media_type="text/html; charset=utf-8", headers=_PAGE_HEADERS)
+    return FileResponse(PAGE, media_type="text/html; charset=utf-8", headers=PAGE_HEADERS)
 
 
 @router.get("/vendor/chart.umd.min.js", include_in_schema=False)

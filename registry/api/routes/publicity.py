@@ -21,7 +21,7 @@ from fastapi.responses import FileResponse, Response
 
 from registry.api.deps import CoreDep, SettingsDep
 from registry.api.errors import documented
-from registry.api.routes.pages import STATIC_DIR
+from registry.api.routes.pages import PAGE_HEADERS, STATIC_DIR
 from registry.api.schemas import SiteNoticeOut
 from registry.publicity import poster, site_notice, site_qr, site_url
 
@@ -34,17 +34,6 @@ page_router = APIRouter()
 PAGE = STATIC_DIR / "site.html"
 
 SitePath = Annotated[str, Path(pattern=r"^[0-9A-Za-z_-]{1,16}$", description="The site's public identifier")]
-
-#: The page loads nothing but what the registry serves, and sends no referrer (the verifier's links do not tell
-#: which site they were followed from).
-_PAGE_HEADERS = {
-    "Cache-Control": "no-cache",
-    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
-    "form-action 'none'; frame-ancestors 'none'",
-    "Referrer-Policy": "no-referrer",
-    "X-Content-Type-Options": "nosniff",
-}
-
 
 def _page_url(request: Request, site_id: str) -> str:
     configured = request.app.state.settings.public_url
@@ -101,4 +90,4 @@ def poster_pdf(site_id: SitePath, core: CoreDep, settings: SettingsDep, request:
 @page_router.get("/s/{site_id}", include_in_schema=False)
 def site_page(site_id: SitePath) -> Response:
     """The site's public page: it holds no data; it reads the notice from the API."""
-    return FileResponse(PAGE, media_type="text/html; charset=utf-8", headers=_PAGE_HEADERS)
+    return FileResponse(PAGE, media_type="text/html; charset=utf-8", headers=PAGE_HEADERS)

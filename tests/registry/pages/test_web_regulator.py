@@ -112,6 +112,8 @@ def test_the_page_is_public_and_outside_the_openapi_document(tmp_path: Path) -> 
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert "default-src 'self'" in page.headers["content-security-policy"] and "监管令牌" in page.text
     assert client.get("/static/regulator.js").status_code == 200
+    shared = client.get("/shared/base.css")  # the palette and fonts, shared with the verifier's page
+    assert shared.status_code == 200 and "--valid:" in shared.text
     chart = client.get("/vendor/chart.umd.min.js")
     assert chart.status_code == 200 and chart.headers["content-type"].startswith("text/javascript")
     assert "Chart" in chart.text[:2000]

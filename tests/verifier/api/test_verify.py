@@ -209,8 +209,9 @@ def test_page_and_static_files_are_local(api: TestClient) -> None:
         assert r.status_code == 200 and "text/html" in r.headers["content-type"]
         assert "/static/app.js" in r.text and 'lang="zh-CN"' in r.text
         assert "default-src 'self'" in r.headers["content-security-policy"]
-    for name, kind in (("app.js", "javascript"), ("app.css", "text/css")):
-        r = api.get(f"/static/{name}")
+    served = (("/static/app.js", "javascript"), ("/static/app.css", "text/css"), ("/shared/base.css", "text/css"))
+    for path, kind in served:
+        r = api.get(path)
         assert r.status_code == 200 and kind in r.headers["content-type"]
     static = Path(__file__).parents[3] / "verifier" / "static"
     for file in static.iterdir():

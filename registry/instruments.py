@@ -35,14 +35,14 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from sqlalchemy import and_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from registry.core import Principal, RegistryCore
 from registry.coverage import due_states, linked_certificates, today
 from registry.db import Certificate, utcnow
 from registry.db_enterprises import Instrument, Site
-from registry.enterprises import confirmed_enterprise, region_valid, require_regulator_of, usci_region
+from registry.enterprises import check_usci, confirmed_enterprise, region_valid, require_regulator_of, usci_region
 from registry.errors import Forbidden, InvalidRequest, NotFound, PayloadTooLarge
 from registry.statistics import refresh
 from tracecert.human import local_time
@@ -305,7 +305,7 @@ def _site(s: Session, usci: str, name: str, region: int, sites: dict[str, Site])
 def register_instruments(core: RegistryCore, principal: Principal, rows: Sequence[Any]) -> dict[str, Any]:
     """Register (or update) a confirmed enterprise's instruments: all rows or none. An instrument already
     registered (same asset number, or same manufacturer and serial number) is updated; sending the same table
-    again changes nothing.
+    again changes nothing. A row may not give an instrument the serial number another one has (rule ``taken``).
 
     Raises:
         Forbidden: NOT_AN_ENTERPRISE, ENTERPRISE_NOT_CONFIRMED. InvalidRequest: REGISTER_INVALID (each failing row
@@ -327,9 +327,18 @@ def register_instruments(core: RegistryCore, principal: Principal, rows: Sequenc
             if known.asset_number:
                 by_asset[known.asset_number] = known
             by_serial[(known.manufacturer_key, known.serial_number)] = known
+        taken: list[dict[str, Any]] = []
         for v in valid:
             d = v.data
             key = manufacturer_key(d.manufacturer) or ""
+            inst: Instrument | None = by_asset.get(d.asset_number) if d.asset_number else None
+            holder = by_serial.get((key, d.serial_number))
+            if inst is not None and holder is not None and holder is not inst:
+                # Found by its asset number, it would take the serial number another registered instrument has.
+                message = f"registered instrument {holder.id} has this manufacturer and serial number"
+                taken.append(_row_error(v.row, "serial_number", "taken", message))
+                continue
+            inst = inst or holder
             site = _site(s, usci, d.site, d.site_region, sites)
             entry = catalogue_entry(d.category)
             values = {
@@ -346,13 +355,16 @@ def register_instruments(core: RegistryCore, principal: Principal, rows: Sequenc
                 "asset_number": d.asset_number,
                 "period_months": d.period_months,
             }
-            inst: Instrument | None = by_asset.get(d.asset_number) if d.asset_number else None
-            inst = inst or by_serial.get((key, d.serial_number))
             if inst is None:
                 inst = Instrument(usci=usci, registered_at=utcnow(), **values)
                 s.add(inst)
                 created += 1
             elif any(getattr(inst, k) != val for k, val in values.items()):
+                # Its old serial number and asset number are free for the rows that follow.
+                if by_serial.get((inst.manufacturer_key, inst.serial_number)) is inst:
+                    del by_serial[(inst.manufacturer_key, inst.serial_number)]
+                if inst.asset_number and by_asset.get(inst.asset_number) is inst:
+                    del by_asset[inst.asset_number]
                 for k, val in values.items():
                     setattr(inst, k, val)
                 updated += 1
@@ -363,6 +375,12 @@ def register_instruments(core: RegistryCore, principal: Principal, rows: Sequenc
             by_serial[(key, d.serial_number)] = inst
             s.flush()
             ids.append(inst.id)
+        if taken:
+            raise InvalidRequest(
+                f"{len(taken)} row(s) would give an instrument another's serial number; nothing was registered",
+                code="REGISTER_INVALID",
+                details=taken[:1000],
+            )
     if created or updated:  # their coverage rows, now (the worker computes any a crash left out)
         refresh(core, ids)
     return {"usci": usci, "created": created, "updated": updated, "unchanged": unchanged, "instruments": ids}
@@ -387,6 +405,7 @@ def _read_scope(core: RegistryCore, principal: Principal, usci: str | None) -> s
     if principal.role == "REGULATOR" and principal.regulator_address is not None:
         if usci is None:
             raise InvalidRequest("a regulator names the enterprise (usci)", code="USCI_REQUIRED")
+        check_usci(usci)
         require_regulator_of(core, principal, usci_region(usci))
         return usci
     raise Forbidden("labs do not read enterprises' registers", code="NOT_YOUR_REGISTER")
@@ -475,11 +494,15 @@ def instruments_of_certificate(core: RegistryCore, principal: Principal, digest:
         if cert is None:
             raise NotFound(f"no certificate {digest}", code="NOT_FOUND")
         query = select(Instrument, Site).join(Site, Site.id == Instrument.site_id)
-        by_serial = and_(
-            Instrument.serial_number == cert.serial_number, Instrument.manufacturer_key == cert.manufacturer_key
-        )
-        by_asset = and_(Instrument.usci == cert.customer_usci, Instrument.asset_number == cert.asset_number)
-        rows = s.execute(query.where(by_serial | by_asset).order_by(Instrument.id)).all()
+        # As LINK compares columns: a value the certificate does not state matches nothing (``== None`` would
+        # read IS NULL, and link every instrument of the customer without an asset number).
+        conditions = []
+        if cert.serial_number is not None and cert.manufacturer_key is not None:
+            same = Instrument.manufacturer_key == cert.manufacturer_key
+            conditions.append(and_(Instrument.serial_number == cert.serial_number, same))
+        if cert.customer_usci is not None and cert.asset_number is not None:
+            conditions.append(and_(Instrument.usci == cert.customer_usci, Instrument.asset_number == cert.asset_number))
+        rows = s.execute(query.where(or_(*conditions)).order_by(Instrument.id)).all() if conditions else []
         lab_id = cert.lab_id
     if principal.role == "ENTERPRISE":
         shown = [(i, site) for i, site in rows if i.usci == principal.usci]

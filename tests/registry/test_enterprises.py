@@ -289,3 +289,77 @@ def test_registers_are_private_to_their_owner_and_regulators(api: TestClient, wo
         403,
         "NOT_AN_ENTERPRISE",
     )
+
+
+def test_a_certificate_without_an_asset_number_links_by_serial_only(api: TestClient, world: LabWorld) -> None:
+    """A record issued to the enterprise that names no asset number links to the instrument of its serial number,
+    not to every instrument of the enterprise that has no asset number either (read from either side)."""
+    own = _onboarded(api, world)
+    rows = [_row(asset_number=None), _row(serial_number="UNRELATED-1", asset_number=None)]
+    scale, unrelated = api.post("/v1/instruments", json={"instruments": rows}, headers=own).json()["instruments"]
+    digest = issue(api, world, "JD2026-L0004", customer__usci=STATION)["digest"]
+    drain(world)
+    for headers in (bearer(world.token), bearer(world.regulator_token), own):
+        linked = api.get(f"/v1/certificates/{digest}/instruments", headers=headers).json()["items"]
+        assert [i["id"] for i in linked] == [scale]
+    register = {i["id"]: i for i in api.get("/v1/instruments", headers=own).json()["instruments"]}
+    assert [c["digest"] for c in register[scale]["certificates"]] == [digest]
+    assert register[unrelated]["certificates"] == []
+
+
+#: A regulator naming an enterprise by something that is not a USCI.
+BAD_REGISTER_USCIS = {
+    "letters-for-the-region": "ABCDEFGHIJKLMNOPQR",
+    "too-short": "9",
+    "empty": "",
+    "wrong-check-character": STATION[:-1] + ("0" if STATION[-1] != "0" else "1"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_REGISTER_USCIS))
+def test_a_regulator_naming_a_malformed_usci_is_refused_by_code(api: TestClient, world: LabWorld, case: str) -> None:
+    regulator = bearer(world.regulator_token)
+    refused = api.get("/v1/instruments", params={"usci": BAD_REGISTER_USCIS[case]}, headers=regulator)
+    assert _code(refused) == (422, "USCI_INVALID")
+
+
+def test_an_update_onto_another_instrument_s_serial_is_refused_by_row(api: TestClient, world: LabWorld) -> None:
+    """A row that finds one instrument by its asset number and gives it the serial number of another registered
+    instrument (or the other way round) is refused naming the row, not a server error; nothing changes."""
+    own = _onboarded(api, world)
+    first = [_row(), _row(serial_number="B-2", asset_number="ZC-002")]
+    assert api.post("/v1/instruments", json={"instruments": first}, headers=own).json()["created"] == 2
+    before = api.get("/v1/instruments", headers=own).json()
+    # The scale (ZC-001) given the other's serial; the other (ZC-002) given the scale's serial.
+    for clash in (_row(serial_number="B-2"), _row(asset_number="ZC-002")):
+        rows = [_row(serial_number="C-3", asset_number="ZC-3"), clash]
+        refused = api.post("/v1/instruments", json={"instruments": rows}, headers=own)
+        assert _code(refused) == (422, "REGISTER_INVALID"), refused.text
+        details = refused.json()["error"]["details"]
+        assert [(d["row"], d["field"], d["rule"]) for d in details] == [(3, "serial_number", "taken")]
+    assert api.get("/v1/instruments", headers=own).json() == before
+
+
+def test_an_instrument_given_a_new_serial_frees_its_old_one(api: TestClient, world: LabWorld) -> None:
+    """An instrument found by its asset number and given another serial number no longer holds the old one: a row
+    with the old serial (another instrument) in the same table is registered as new, not folded into it; and
+    the certificate of the old serial no longer links to it."""
+    own = _onboarded(api, world)
+    moved = api.post("/v1/instruments", json={"instruments": [_row()]}, headers=own).json()["instruments"][0]
+    digest = issue(api, world, "JD2026-L0005")["digest"]  # about serial A2310045, issued to another customer
+    drain(world)
+    rows = [_row(serial_number="A2310045-R"), _row(asset_number="ZC-NEW")]
+    answer = api.post("/v1/instruments", json={"instruments": rows}, headers=own).json()
+    assert (answer["created"], answer["updated"], answer["instruments"][0]) == (1, 1, moved)
+    register = {i["id"]: i for i in api.get("/v1/instruments", headers=own).json()["instruments"]}
+    assert (register[moved]["serial_number"], register[moved]["asset_number"]) == ("A2310045-R", "ZC-001")
+    assert (register[moved]["certificates"], register[moved]["due"]["state"]) == ([], "NEVER")
+    new = answer["instruments"][1]
+    assert (register[new]["serial_number"], register[new]["asset_number"]) == ("A2310045", "ZC-NEW")
+    assert [c["digest"] for c in register[new]["certificates"]] == [digest]
+    figures = api.get("/v1/coverage", params={"region": 330106}, headers=bearer(world.regulator_token)).json()
+    assert (figures["totals"]["registered"], figures["totals"]["in_force"], figures["totals"]["never_verified"]) == (
+        2,
+        1,
+        1,
+    )

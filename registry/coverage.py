@@ -4,8 +4,9 @@ linked to it, and its due date (a region's figures are :mod:`registry.statistics
 One rule decides an instrument's state on a day (:func:`state_on`), from its linked certificates that are on chain
 (ANCHORED): a verification certificate (检定证书) keeps it in force from its issue date to its validity date (or the
 issue date plus the instrument's period when the certificate states none), until the certificate is revoked or
-substituted (the revocation's effective time) or a later verification result notice (检定结果通知书, failed) is
-issued. On a day it is
+substituted (the revocation's effective time), except while a verification result notice (检定结果通知书, failed)
+issued on a later day is in effect: from its issue date until it is revoked or substituted in turn, if ever (a
+revoked notice fails nothing from then on; a pass and a fail the same day: the pass came after). On a day it is
 
 - ``IN_FORCE``: a verification keeps it in force;
 - ``FAILED``: its latest verification on or before that day failed;
@@ -101,8 +102,13 @@ def _checks(history: Sequence[Verification]) -> list[_Check]:
 
 
 def _intervals(history: Sequence[_Check], period_months: int) -> list[tuple[dt.date, dt.date]]:
-    """The days ``[start, end)`` during which verifications keep the instrument in force."""
-    fails = sorted([issued for passed, issued, _, _ in history if not passed])
+    """The days ``[start, end)`` during which verifications keep the instrument in force (a pass interrupted by a
+    fail notice that was later revoked gives two)."""
+    # The fail notices' days in effect [issued, revoked), those revoked before they took effect left out.
+    fails = sorted(
+        (issued, ended) for passed, issued, _, ended in history if not passed and (ended is None or ended > issued)
+    )
+    fail_days = [issued for issued, _ in fails]
     out = []
     for passed, issued, valid_until, ended in history:
         if not passed:
@@ -110,11 +116,15 @@ def _intervals(history: Sequence[_Check], period_months: int) -> list[tuple[dt.d
         end = (valid_until or add_months(issued, period_months)) + _DAY
         if ended is not None:
             end = min(end, ended)
-        after = bisect.bisect_left(fails, issued)
-        if after < len(fails):  # a failed verification after this one ends it
-            end = min(end, fails[after])
-        if end > issued:
-            out.append((issued, end))
+        start: dt.date | None = issued
+        for fail_issued, fail_ended in fails[bisect.bisect_right(fail_days, issued) :]:  # fails on later days
+            if start is None or fail_issued >= end:
+                break
+            if fail_issued > start:
+                out.append((start, fail_issued))
+            start = None if fail_ended is None else max(start, fail_ended)
+        if start is not None and end > start:
+            out.append((start, end))
     return out
 
 
@@ -132,13 +142,20 @@ def _state(
     covering = [end for start, end in intervals if start <= day < end]
     if covering:
         return "IN_FORCE", max(covering) - dt.timedelta(days=1)
-    before = [(issued, passed) for passed, issued, _, _ in history if issued <= day]
-    if not before:
+    latest_passed = _latest_passed(history, day)
+    if latest_passed is None:
         return "NEVER", None
-    _latest, latest_passed = max(before)  # the latest issued; a pass over a fail the same day
     ended = [end for start, end in intervals if start <= day]
     due = max(ended) - dt.timedelta(days=1) if ended else None
     return ("OVERDUE" if latest_passed else "FAILED"), due
+
+
+def _latest_passed(history: Sequence[_Check], day: dt.date) -> bool | None:
+    """Whether the latest verification issued by ``day`` stands as not failed that day (a pass, or a fail notice
+    revoked by then; a pass over a fail the same day); None if none was issued by then."""
+    before = [(issued, passed or (ended is not None and ended <= day)) for passed, issued, _, ended in history]
+    before = [(issued, stands) for issued, stands in before if issued <= day]
+    return max(before)[1] if before else None
 
 
 # ---------------------------------------------------------------------------------------------- links
@@ -264,12 +281,15 @@ def due_states(
 def derive(history: Sequence[Verification], period_months: int) -> array[int]:
     """What decides an instrument's state on any day, as one integer array (what the coverage index keeps,
     :func:`pack`): ``[n, start, end, start, end, ..., event, event, ...]`` — its ``n // 2`` in-force stretches in
-    order (one per verification, not merged: a renewal issued after a day must not lengthen what held that day),
-    then its verifications in order, each ``issue day * 2 + passed`` (a pass after a fail the same day). Days are
+    order (per verification, not merged: a renewal issued after a day must not lengthen what held that day), then
+    the days its latest verification may change in order — an issue day, or the day a fail notice's revocation took
+    effect — each ``day * 2 + whether that latest verification stands as not failed`` from then on. Days are
     ordinals (``date.toordinal()``)."""
     checks = _checks(history)
     pairs = sorted((start.toordinal(), end.toordinal()) for start, end in _intervals(checks, period_months))
-    events = sorted(issued.toordinal() * 2 + int(passed) for passed, issued, _, _ in checks)
+    days = {issued for _, issued, _, _ in checks}
+    days.update(ended for passed, issued, _, ended in checks if not passed and ended is not None and ended > issued)
+    events = [day.toordinal() * 2 + int(bool(_latest_passed(checks, day))) for day in sorted(days)]
     return array("i", [2 * len(pairs), *(day for pair in pairs for day in pair), *events])
 
 

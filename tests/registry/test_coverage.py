@@ -27,7 +27,7 @@ import pytest
 
 from registry.config import RegistrySettings
 from registry.core import Principal, RegistryCore
-from registry.coverage import Verification, state_on
+from registry.coverage import Verification, derive, pack, state_at, state_on, unpack
 from registry.db import make_engine, migrate
 from registry.errors import InvalidRequest
 from registry.statistics import CoverageIndex, coverage, overdue
@@ -103,9 +103,12 @@ def _counting(inst: InstrumentTruth) -> list[Any]:
 
 def recount_state(inst: InstrumentTruth, day: dt.date) -> tuple[str, dt.date | None]:
     """The state of an instrument on ``day`` and its due date, from its certificates one by one: a pass keeps it
-    in force from its issue day to its last day — its validity date (else issue + period), the day before a
-    revocation took effect, the day before a later (or same-day) fail notice, whichever comes first."""
+    in force from its issue day to its last day — its validity date (else issue + period), or the day before a
+    revocation took effect, whichever comes first — except on the days a fail notice issued on a later day is in
+    effect (from its issue day to the day before its own revocation, if any). A pass and a fail the same day: the
+    pass came after; a fail notice revoked by the day does not fail it."""
     certificates = _counting(inst)
+    one = dt.timedelta(days=1)
     in_force: list[dt.date] = []
     last_days: list[dt.date] = []
     for c in certificates:
@@ -113,22 +116,30 @@ def recount_state(inst: InstrumentTruth, day: dt.date) -> tuple[str, dt.date | N
             continue
         last = c.valid_until or add_months(c.issued, inst.period_months)
         if c.revoked is not None:
-            last = min(last, c.revoked - dt.timedelta(days=1))
+            last = min(last, c.revoked - one)
+        holds = [(c.issued, last)] if c.issued <= last else []  # its stretches, the fail notices' days taken out
         for f in certificates:
-            if f.kind == "VERIFICATION_FAIL_NOTICE" and f.issued >= c.issued:
-                last = min(last, f.issued - dt.timedelta(days=1))
-        if last < c.issued:  # ended before it began: never in force
-            continue
-        last_days.append(last)
-        if day <= last:
-            in_force.append(last)
+            if f.kind != "VERIFICATION_FAIL_NOTICE" or f.issued <= c.issued:
+                continue
+            if f.revoked is not None and f.revoked <= f.issued:  # revoked before it took effect
+                continue
+            cut = [(a, min(b, f.issued - one)) for a, b in holds]
+            if f.revoked is not None:
+                cut += [(max(a, f.revoked), b) for a, b in holds]
+            holds = [(a, b) for a, b in cut if a <= b]
+        for a, b in holds:
+            if a <= day:
+                last_days.append(b)
+                if day <= b:
+                    in_force.append(b)
     if in_force:
         return "IN_FORCE", max(in_force)
     issued = [c for c in certificates if c.issued <= day]
     if not issued:
         return "NEVER", None
-    latest = max(issued, key=lambda c: (c.issued, c.kind == "VERIFICATION"))
-    return ("OVERDUE" if latest.kind == "VERIFICATION" else "FAILED"), (max(last_days) if last_days else None)
+    latest = max(issued, key=lambda c: (c.issued, c.kind == "VERIFICATION" or (c.revoked or dt.date.max) <= day))
+    stands = latest.kind == "VERIFICATION" or (latest.revoked or dt.date.max) <= day
+    return ("OVERDUE" if stands else "FAILED"), (max(last_days) if last_days else None)
 
 
 def _inside(region: int, code: int) -> bool:
@@ -387,6 +398,54 @@ STATES: dict[str, tuple[list[Verification], int, str, tuple[str, str | None]]] =
         "2025-05-01",
         ("IN_FORCE", "2026-04-01"),
     ),
+    "failed-and-passed-the-same-day-in-force": (
+        [_v("2025-06-01", passed=False), _v("2025-06-01", valid_until="2026-05-31")],
+        12,
+        "2025-06-01",
+        ("IN_FORCE", "2026-05-31"),
+    ),
+    "failed-and-re-verified-the-same-day-in-force": (
+        [PASS, _v("2025-06-01", passed=False), _v("2025-06-01", valid_until="2026-05-31")],
+        12,
+        "2025-07-01",
+        ("IN_FORCE", "2026-05-31"),
+    ),
+    "revoked-fail-notice-fails-until-its-revocation": (
+        [PASS, _v("2025-06-01", passed=False, ended="2025-07-01")],
+        12,
+        "2025-06-30",
+        ("FAILED", "2025-05-31"),
+    ),
+    "revoked-fail-notice-the-pass-holds-again": (
+        [PASS, _v("2025-06-01", passed=False, ended="2025-07-01")],
+        12,
+        "2025-07-01",
+        ("IN_FORCE", "2026-01-09"),
+    ),
+    "fail-notice-revoked-on-its-issue-day-fails-nothing": (
+        [PASS, _v("2025-06-01", passed=False, ended="2025-06-01")],
+        12,
+        "2025-06-01",
+        ("IN_FORCE", "2026-01-09"),
+    ),
+    "revoked-fail-notice-after-the-pass-ran-out-overdue": (
+        [PASS, _v("2025-12-01", passed=False, ended="2026-02-01")],
+        12,
+        "2026-03-01",
+        ("OVERDUE", "2025-11-30"),
+    ),
+    "revoked-fail-notice-a-later-fail-still-fails": (
+        [PASS, _v("2025-06-01", passed=False, ended="2025-08-01"), _v("2025-07-01", passed=False)],
+        12,
+        "2025-09-01",
+        ("FAILED", "2025-05-31"),
+    ),
+    "revoked-fail-notice-alone-overdue": (
+        [_v("2025-06-01", passed=False, ended="2025-07-01")],
+        12,
+        "2025-08-01",
+        ("OVERDUE", None),
+    ),
     "no-validity-date-issue-plus-period": ([_v("2025-01-10")], 6, "2025-07-10", ("IN_FORCE", "2025-07-10")),
     "no-validity-date-then-overdue": ([_v("2025-01-10")], 6, "2025-07-11", ("OVERDUE", "2025-07-10")),
     "no-validity-date-month-end-clamped": ([_v("2024-01-31")], 1, "2024-03-01", ("OVERDUE", "2024-02-29")),
@@ -398,6 +457,21 @@ def test_state_on(case: str) -> None:
     history, period, day, (state, due) = STATES[case]
     got = state_on(history, period, dt.date.fromisoformat(day))
     assert got == (state, dt.date.fromisoformat(due) if due else None)
+
+
+@pytest.mark.parametrize("case", list(STATES))
+def test_the_index_s_packed_array_answers_as_the_rule(case: str) -> None:
+    """What the coverage index keeps (derive, packed) gives every table case's answer, and the rule's on every day
+    from a month before the history to a year after it."""
+    history, period, day, (state, due) = STATES[case]
+    vector = unpack(pack(derive(history, period)))
+    on = dt.date.fromisoformat(day)
+    assert state_at(vector, on.toordinal()) == (state, dt.date.fromisoformat(due).toordinal() if due else 0)
+    first = min([v.issued for v in history], default=on) - dt.timedelta(days=31)
+    for offset in range(800):
+        when = first + dt.timedelta(days=offset)
+        expected, expected_due = state_on(history, period, when)
+        assert state_at(vector, when.toordinal()) == (expected, expected_due.toordinal() if expected_due else 0), when
 
 
 @pytest.mark.parametrize("months", [0, -1, 61])

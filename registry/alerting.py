@@ -285,15 +285,22 @@ class AlertProducer:
 
     @staticmethod
     def _watching_since(s: Session, usci: str, items: list[dict[str, Any]]) -> int | None:
-        """When the enterprise began watching (its first watch or registered instrument), as a unix time."""
-        named = s.scalar(select(Watch.created_at).where(Watch.usci == usci).order_by(Watch.created_at).limit(1))
-        registered = s.scalar(
-            select(Instrument.registered_at).where(Instrument.usci == usci).order_by(Instrument.registered_at).limit(1)
-        )
-        moments = [m for m in (named, registered) if m is not None]
-        if not moments:
+        """When the enterprise began watching the lab: its first watch of one of the lab's certificates ``items``,
+        or the registration of its first instrument they are about; as a unix time."""
+        digests = sorted({i["digest"] for i in items if i["relation"] == "WATCHED"})
+        instruments = sorted({i["instrument_id"] for i in items if i["relation"] == "INSTRUMENT"})
+        moments: list[dt.datetime | None] = []
+        for i in range(0, len(digests), _CHUNK):
+            chosen = Watch.usci == usci, Watch.digest.in_(digests[i : i + _CHUNK])
+            moments.append(s.scalar(select(Watch.created_at).where(*chosen).order_by(Watch.created_at).limit(1)))
+        for i in range(0, len(instruments), _CHUNK):
+            chosen_ids = Instrument.id.in_(instruments[i : i + _CHUNK])
+            oldest = select(Instrument.registered_at).where(chosen_ids).order_by(Instrument.registered_at).limit(1)
+            moments.append(s.scalar(oldest))
+        found = [m for m in moments if m is not None]
+        if not found:
             return None
-        first = min(m if m.tzinfo else m.replace(tzinfo=dt.UTC) for m in moments)
+        first = min(m if m.tzinfo else m.replace(tzinfo=dt.UTC) for m in found)
         return int(first.timestamp())
 
 

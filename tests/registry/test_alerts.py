@@ -22,7 +22,7 @@ from registry.alerting import AlertProducer, AlertSender
 from registry.alerts import verify_delivery
 from registry.api import create_app
 from registry.db import LifecycleOp
-from registry.db_enterprises import AlertRow, Delivery
+from registry.db_enterprises import AlertRow, Delivery, Watch
 from tests.conftest import serving
 from tests.registry.conftest import LabWorld
 from tests.registry.test_api import app_settings, bearer, drain, issue
@@ -243,3 +243,48 @@ def test_watches_are_an_enterprises_and_name_known_certificates(
     assert api.delete(f"/v1/watches/{world.standard['digest']}", headers=headers).status_code == 204
     gone = api.delete(f"/v1/watches/{world.standard['digest']}", headers=headers)
     assert gone.json()["error"]["code"] == "NOT_WATCHED"
+
+
+def test_a_sanction_from_before_the_enterprise_relied_on_the_lab_is_not_alerted(
+    api: TestClient, world: LabWorld, receiver: Receiver
+) -> None:
+    """"A sanction recorded against it after the watch began": the watch of that lab's certificate, not the
+    enterprise's first watch of anything."""
+    buyer = _enterprise(api, world, BUYER, receiver)
+    standard = world.standard["digest"]  # the NMI's: watched long before
+    assert api.post("/v1/watches", json={"digests": [standard]}, headers=buyer).status_code == 200
+    lab = from_hex(world.lab_id)
+    world.chain.contracts.record_sanction(
+        world.province, lab, SanctionKind.WARNING, SanctionReason.FALSE_CERTIFICATE, "浙市监罚〔2026〕10号",
+        hashlib.sha256(b"decision").digest(), world.chain.now(),
+    )  # fmt: skip
+    world.core.forget_chain_answers()
+    [sanction] = world.core.chain.sanctions(lab)
+    # Later, the buyer starts relying on a certificate of the sanctioned lab.
+    supplier = issue(api, world, "JD2026-W0030", item__serial_number="S-30")["digest"]
+    drain(world)
+    assert api.post("/v1/watches", json={"digests": [supplier]}, headers=buyer).status_code == 200
+
+    def watched_at(digest: str, moment: int) -> None:
+        with world.core.sessions.begin() as s:
+            s.execute(
+                update(Watch).where(Watch.digest == digest).values(created_at=dt.datetime.fromtimestamp(moment, dt.UTC))
+            )
+
+    watched_at(standard, sanction.recorded_at - 86_400)
+    watched_at(supplier, sanction.recorded_at + 3_600)
+    producer = AlertProducer(world.core)
+    producer.run(force=True)
+
+    def sanctioned() -> list[dict[str, Any]]:
+        items = api.get("/v1/alerts", headers=buyer).json()["items"]
+        return [i for i in items if i["type"] == "LAB_SANCTIONED"]
+
+    assert sanctioned() == []
+    # Had it watched the lab's certificate before the sanction, it would have heard of it, once.
+    watched_at(supplier, sanction.recorded_at - 3_600)
+    producer.run(force=True)
+    producer.run(force=True)
+    assert [(a["event"]["lab_id"], [i["digest"] for i in a["affected"]]) for a in sanctioned()] == [
+        (world.lab_id, [supplier])
+    ]

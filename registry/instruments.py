@@ -35,13 +35,13 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.orm import Session
 
 from registry.core import Principal, RegistryCore
 from registry.coverage import due_states, linked_certificates, today
 from registry.db import Certificate, utcnow
-from registry.db_enterprises import Instrument, Site
+from registry.db_enterprises import Instrument, InstrumentCoverage, Site
 from registry.enterprises import check_usci, confirmed_enterprise, region_valid, require_regulator_of, usci_region
 from registry.errors import Forbidden, InvalidRequest, NotFound, PayloadTooLarge
 from registry.statistics import refresh
@@ -328,6 +328,7 @@ def register_instruments(core: RegistryCore, principal: Principal, rows: Sequenc
                 by_asset[known.asset_number] = known
             by_serial[(known.manufacturer_key, known.serial_number)] = known
         taken: list[dict[str, Any]] = []
+        changed: list[int] = []
         for v in valid:
             d = v.data
             key = manufacturer_key(d.manufacturer) or ""
@@ -367,6 +368,7 @@ def register_instruments(core: RegistryCore, principal: Principal, rows: Sequenc
                     del by_asset[inst.asset_number]
                 for k, val in values.items():
                     setattr(inst, k, val)
+                changed.append(inst.id)
                 updated += 1
             else:
                 unchanged += 1
@@ -381,6 +383,10 @@ def register_instruments(core: RegistryCore, principal: Principal, rows: Sequenc
                 code="REGISTER_INVALID",
                 details=taken[:1000],
             )
+        # The changed instruments' coverage rows go with the change: rows missing, not stale, if what follows is
+        # cut short (the worker computes rows that are missing).
+        for i in range(0, len(changed), 500):
+            s.execute(delete(InstrumentCoverage).where(InstrumentCoverage.instrument_id.in_(changed[i : i + 500])))
     if created or updated:  # their coverage rows, now (the worker computes any a crash left out)
         refresh(core, ids)
     return {"usci": usci, "created": created, "updated": updated, "unchanged": unchanged, "instruments": ids}

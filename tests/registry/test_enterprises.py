@@ -363,3 +363,33 @@ def test_an_instrument_given_a_new_serial_frees_its_old_one(api: TestClient, wor
         1,
         1,
     )
+
+
+def test_an_update_cut_short_before_its_coverage_rows_is_caught_up_by_the_worker(
+    api: TestClient, world: LabWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An instrument changed (here: its serial corrected, so the certificate no longer links) by an import that
+    stopped after its commit, before its coverage rows were brought up to date, is counted as changed once the
+    worker has run: no stale row is left behind."""
+    own = _onboarded(api, world)
+    api.post("/v1/instruments", json={"instruments": [SCALE]}, headers=own)
+    issue(api, world, "JD2026-L0006")
+    drain(world)
+    regulator = bearer(world.regulator_token)
+
+    def totals() -> tuple[int, int, int]:
+        found = api.get("/v1/coverage", params={"region": 330106}, headers=regulator).json()["totals"]
+        return found["registered"], found["in_force"], found["never_verified"]
+
+    assert totals() == (1, 1, 0)
+
+    def crash(*_: Any) -> int:
+        raise RuntimeError("the process died here")
+
+    monkeypatch.setattr("registry.instruments.refresh", crash)
+    cut_short = api.post("/v1/instruments", json={"instruments": [_row(serial_number="A2310045-X")]}, headers=own)
+    assert cut_short.status_code == 500
+    monkeypatch.undo()
+    drain(world)
+    assert totals() == (1, 0, 1)
+    assert api.get("/v1/instruments", headers=own).json()["instruments"][0]["due"]["state"] == "NEVER"

@@ -58,6 +58,8 @@ _CHINA_OFFSET = dt.timedelta(hours=CHINA_HOURS)
 _CHINA = dt.timezone(_CHINA_OFFSET)
 MAX_MONTHS = 60
 _CHUNK = 500
+#: Values in one IN list (PostgreSQL takes at most 65,535 parameters in a statement).
+_LISTED = 5000
 
 
 # ---------------------------------------------------------------------------------------------- the index
@@ -374,11 +376,16 @@ def _late_view(core: RegistryCore, late: list[tuple[int, _Row, str]], limit: int
     total = len(late)
     if limit is not None:
         late = late[:limit]
-    with core.sessions() as s:
-        uscis = {t[1].usci for t in late}
-        names = dict(s.execute(select(Enterprise.usci, Enterprise.name).where(Enterprise.usci.in_(uscis))).all())
-        wanted = {t[1].site_id for t in late}
-        sites = dict(s.execute(select(Site.id, Site.name).where(Site.id.in_(wanted))).all()) if wanted else {}
+    uscis = sorted({t[1].usci for t in late})
+    wanted = sorted({t[1].site_id for t in late})
+    names: dict[str, str] = {}
+    sites: dict[str, str] = {}
+    with core.sessions() as s:  # in lists of _LISTED: a province's whole list names more than a statement carries
+        for i in range(0, len(uscis), _LISTED):
+            chosen = Enterprise.usci.in_(uscis[i : i + _LISTED])
+            names.update(s.execute(select(Enterprise.usci, Enterprise.name).where(chosen)).all())
+        for i in range(0, len(wanted), _LISTED):
+            sites.update(s.execute(select(Site.id, Site.name).where(Site.id.in_(wanted[i : i + _LISTED]))).all())
     return {
         "total": total,
         "instruments": [

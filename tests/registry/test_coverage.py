@@ -24,11 +24,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import insert
 
 from registry.config import RegistrySettings
 from registry.core import Principal, RegistryCore
 from registry.coverage import Verification, derive, pack, state_at, state_on, unpack
 from registry.db import make_engine, migrate
+from registry.db_enterprises import Enterprise, Instrument, InstrumentCoverage, Site
 from registry.errors import InvalidRequest
 from registry.statistics import CoverageIndex, coverage, overdue
 from tests.region import CATEGORIES, InstrumentTruth, Region, add_months, generate_region
@@ -490,3 +492,35 @@ def test_the_overdue_list_counted_with_the_figures_is_the_overdue_list(world: Wo
     alone = overdue(world.core, REGULATOR, CITY, day=TODAY, limit=50)
     assert together == {"total": alone["total"], "instruments": alone["instruments"]}
     assert together["total"] > 50 and len(together["instruments"]) == 50
+
+
+def test_an_overdue_list_of_more_sites_than_a_statement_carries_is_named_in_full(
+    database_url: str, tmp_path: Path
+) -> None:
+    """The whole overdue list (what the coverage file carries) of a large region names every enterprise and site,
+    also with more of them than one SQL statement may carry parameters (PostgreSQL: 65,535)."""
+    engine = make_engine(database_url)
+    migrate(engine)
+    settings = RegistrySettings(data_dir=tmp_path, database_url=database_url, secret="s" * 40)  # type: ignore[arg-type]
+    core = _AnyRegion(settings, engine, None)
+    n, usci = 66_000, "91330106MA27XK5L3X"
+    now = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    never = pack(derive([], 12))
+    with engine.begin() as c:
+        c.execute(insert(Enterprise), [{"usci": usci, "name": "某企业", "region": 330106, "state": "CONFIRMED",
+                                        "registered_at": now}])  # fmt: skip
+        c.execute(insert(Site), [{"id": f"s{i}", "usci": usci, "name": f"场所{i}", "region": 330106,
+                                  "created_at": now} for i in range(n)])  # fmt: skip
+        c.execute(insert(Instrument), [{"id": i + 1, "usci": usci, "site_id": f"s{i}", "region": 330106,
+                                        "category": "电子计价秤", "catalogue_no": None, "use": "TRADE",
+                                        "mandatory": True, "manufacturer": "某厂", "manufacturer_key": "某厂",
+                                        "model": "M", "serial_number": f"S{i}", "asset_number": None,
+                                        "period_months": 12, "registered_at": now} for i in range(n)])  # fmt: skip
+        c.execute(insert(InstrumentCoverage), [{"instrument_id": i + 1, "registered_day": now.date().toordinal(),
+                                                "vector": never, "refreshed_at": now} for i in range(n)])  # fmt: skip
+    try:
+        late = overdue(core, REGULATOR, PROVINCE, day=TODAY)
+    finally:
+        engine.dispose()
+    assert late["total"] == len(late["instruments"]) == n
+    assert {(i["site"], i["enterprise"]) for i in late["instruments"]} == {(f"场所{i}", "某企业") for i in range(n)}

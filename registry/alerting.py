@@ -197,14 +197,11 @@ class AlertProducer:
                 Certificate.valid_until <= until,
                 Certificate.status == CertificateStatus.ANCHORED,
             )
-            digests = {item["digest"] for items in soon.values() for item in items}
-            revoked = set(
-                s.scalars(
-                    select(LifecycleOp.digest).where(
-                        LifecycleOp.digest.in_(list(digests)), LifecycleOp.state == OperationState.DONE
-                    )
-                )
-            )
+            digests = sorted({item["digest"] for items in soon.values() for item in items})
+            revoked: set[str] = set()
+            for i in range(0, len(digests), _CHUNK):  # a registry's month of expiries is more than a statement carries
+                chosen = LifecycleOp.digest.in_(digests[i : i + _CHUNK]), LifecycleOp.state == OperationState.DONE
+                revoked.update(s.scalars(select(LifecycleOp.digest).where(*chosen)))
             for usci, items in soon.items():
                 for item in items:
                     if item["digest"] in revoked:

@@ -10,19 +10,22 @@ import hashlib
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI, Request, Response
 from fastapi.testclient import TestClient
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 
 from registry.alerting import AlertProducer, AlertSender
 from registry.alerts import verify_delivery
 from registry.api import create_app
-from registry.db import LifecycleOp
-from registry.db_enterprises import AlertRow, Delivery, Watch
+from registry.config import RegistrySettings
+from registry.core import RegistryCore
+from registry.db import Certificate, Lab, LifecycleOp, make_engine, migrate
+from registry.db_enterprises import AlertRow, Delivery, Enterprise, Watch
 from tests.conftest import serving
 from tests.registry.conftest import LabWorld
 from tests.registry.test_api import app_settings, bearer, drain, issue
@@ -288,3 +291,47 @@ def test_a_sanction_from_before_the_enterprise_relied_on_the_lab_is_not_alerted(
     assert [(a["event"]["lab_id"], [i["digest"] for i in a["affected"]]) for a in sanctioned()] == [
         (world.lab_id, [supplier])
     ]
+
+
+class _FixedDay(RegistryCore):
+    """A registry core without a chain whose clock reads noon of a fixed day in China."""
+
+    def chain_now(self) -> int:
+        return int(dt.datetime(2026, 3, 15, 12, tzinfo=dt.timezone(dt.timedelta(hours=8))).timestamp())
+
+
+def test_an_expiry_scan_over_more_certificates_than_a_statement_carries_alerts(
+    database_url: str, tmp_path: Path
+) -> None:
+    """The expiry scan of a large registry: more watched certificates expiring than one SQL statement may carry
+    parameters (PostgreSQL: 65,535), all revoked but five; the five are alerted, once each."""
+    engine = make_engine(database_url)
+    migrate(engine)
+    settings = RegistrySettings(data_dir=tmp_path, database_url=database_url, secret="s" * 40)  # type: ignore[arg-type]
+    core = _FixedDay(settings, engine, None)
+    n, lab, now = 66_000, "0x" + "1a" * 32, dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
+    digests = [f"0x{i:064x}" for i in range(n)]
+    with engine.begin() as c:
+        c.execute(insert(Lab), [{"lab_id": lab, "code": "L", "name": "某检定所", "writer_address": "0x" + "2b" * 20,
+                                 "created_at": now}])  # fmt: skip
+        c.execute(insert(Enterprise), [{"usci": BUYER, "name": "某企业", "region": 330105, "state": "CONFIRMED",
+                                        "registered_at": now}])  # fmt: skip
+        c.execute(insert(Certificate), [{"digest": d, "lab_id": lab, "certificate_number": f"JD-{i}",
+                                         "kind": "VERIFICATION", "category_code": "0201", "issue_date": "2025-03-26",
+                                         "valid_until": "2026-03-25", "record_json": "{}", "key_id": "0x" + "00" * 32,
+                                         "signature": "0x" + "00" * 64, "signed_by": "REGISTRY", "status": "ANCHORED",
+                                         "accepted_at": now, "public": False}
+                                        for i, d in enumerate(digests)])  # fmt: skip
+        c.execute(insert(Watch), [{"usci": BUYER, "digest": d, "note": "", "created_at": now} for d in digests])
+        c.execute(insert(LifecycleOp), [{"op": "REVOKE", "lab_id": lab, "digest": d, "reason": 1, "effective_time": 0,
+                                         "requested_by": "LAB", "state": "DONE", "block_timestamp": 1,
+                                         "created_at": now, "alerted_at": now, "covered_at": now}
+                                        for d in digests[5:]])  # fmt: skip
+    try:
+        assert AlertProducer(core)._expiring() == 5
+        assert AlertProducer(core)._expiring() == 0
+        with core.sessions() as s:
+            alerted = sorted(row.payload["event"]["certificate"]["digest"] for row in s.scalars(select(AlertRow)))
+    finally:
+        engine.dispose()
+    assert alerted == digests[:5]

@@ -35,7 +35,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from sqlalchemy import and_, delete, or_, select
+from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from registry.core import Principal, RegistryCore
@@ -299,6 +299,8 @@ def _site(s: Session, usci: str, name: str, region: int, sites: dict[str, Site])
         sites[name] = site
     elif site.region != region:
         site.region = region
+        # Instrument.region is the site's, copied: every instrument at the site moves with it.
+        s.execute(update(Instrument).where(Instrument.site_id == site.id).values(region=region))
     return site
 
 

@@ -393,3 +393,19 @@ def test_an_update_cut_short_before_its_coverage_rows_is_caught_up_by_the_worker
     drain(world)
     assert totals() == (1, 0, 1)
     assert api.get("/v1/instruments", headers=own).json()["instruments"][0]["due"]["state"] == "NEVER"
+
+
+def test_a_site_s_region_corrected_moves_all_its_instruments(api: TestClient, world: LabWorld) -> None:
+    """A site's region given anew (a row of a later table) is the region of every instrument at the site, not only
+    of the rows sent again: the region's figures count them where the site is."""
+    own = _onboarded(api, world)
+    assert api.post("/v1/instruments", json={"instruments": _dispensers(2)}, headers=own).json()["created"] == 2
+    corrected = _dispensers(3)[2] | {"site_region": 330105}
+    assert api.post("/v1/instruments", json={"instruments": [corrected]}, headers=own).json()["created"] == 1
+    register = api.get("/v1/instruments", headers=own).json()["instruments"]
+    assert [i["site"]["region"] for i in register] == [330105] * 3
+    regulator = bearer(world.regulator_token)
+    figures = api.get("/v1/coverage", params={"region": 330100}, headers=regulator).json()
+    assert [(r["region"], r["registered"]) for r in figures["by_region"]] == [(330105, 3)]
+    late = api.get("/v1/coverage/overdue", params={"region": 330105}, headers=regulator).json()
+    assert [(i["serial_number"], i["region"]) for i in late["instruments"]] == [(f"ZX-{n}", 330105) for n in (1, 2, 3)]

@@ -15,8 +15,10 @@ from sqlalchemy import select
 from registry.core import Principal, RegistryCore
 from registry.db import utcnow
 from registry.db_enterprises import Enterprise, EnterpriseState
-from registry.errors import Conflict, Forbidden, InvalidRequest, NotFound
+from registry.errors import ChainUnavailableError, Conflict, Forbidden, InvalidRequest, NotFound
+from registry.onboarding import regulator_info
 from tracecert.certificate.model import is_valid_usci
+from tracecert.chain.errors import ChainError
 from tracecert.chain.types import NATIONAL
 from tracecert.human import local_time
 
@@ -164,17 +166,29 @@ def confirm_enterprise(core: RegistryCore, principal: Principal, usci: str) -> d
 
 
 def list_enterprises(core: RegistryCore, principal: Principal, state: str | None = None) -> list[dict[str, Any]]:
-    """The enterprises a regulator is over (its queue of self-registrations with ``state="PENDING"``)."""
+    """The enterprises a regulator is over (its queue of self-registrations with ``state="PENDING"``): those of
+    the regions its jurisdiction on chain covers, read as a range (what ``covers`` decides), while it is active.
+
+    Raises:
+        Forbidden: NOT_A_REGULATOR. ChainUnavailableError: the chain could not be asked.
+    """
     if principal.role != "REGULATOR" or principal.regulator_address is None:
         raise Forbidden("only a regulator lists enterprises", code="NOT_A_REGULATOR")
+    try:
+        info = regulator_info(core.chain, principal.regulator_address)
+    except ChainError as exc:
+        raise ChainUnavailableError("the chain node is unreachable; retry") from exc
+    if not info["active"]:
+        return []
     query = select(Enterprise).order_by(Enterprise.registered_at, Enterprise.usci)
     if state is not None:
         query = query.where(Enterprise.state == state)
+    bounds = region_bounds(int(info["jurisdiction"]))
+    if bounds is not None:  # the nation's regulator: every region
+        query = query.where(Enterprise.region.between(*bounds))
     with core.sessions() as s:
         rows = list(s.scalars(query))
-    regions = {r.region for r in rows}
-    mine = {r for r in regions if core.regulator_of_region(principal.regulator_address, r)}
-    return [enterprise_view(r) for r in rows if r.region in mine]
+    return [enterprise_view(r) for r in rows]
 
 
 def confirmed_enterprise(core: RegistryCore, principal: Principal) -> str:

@@ -409,3 +409,26 @@ def test_a_site_s_region_corrected_moves_all_its_instruments(api: TestClient, wo
     assert [(r["region"], r["registered"]) for r in figures["by_region"]] == [(330105, 3)]
     late = api.get("/v1/coverage/overdue", params={"region": 330105}, headers=regulator).json()
     assert [(i["serial_number"], i["region"]) for i in late["instruments"]] == [(f"ZX-{n}", 330105) for n in (1, 2, 3)]
+
+
+def test_listing_enterprises_asks_nothing_about_regions_outside_the_regulator_s(
+    api: TestClient, world: LabWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A regulator's list (its queue of self-registrations) costs what its own jurisdiction holds: enterprises that
+    registered themselves anywhere else (anyone may) are neither listed nor asked about on chain one region each."""
+    _onboarded(api, world)
+    provinces = (11, 12, 13, 14, 15, 21, 22, 23, 31, 32, 34, 35, 36, 37, 41, 42, 43, 44, 45, 46, 50, 51, 52, 53, 61)
+    for p in provinces:
+        assert api.post("/v1/enterprises", json={"usci": usci(f"91{p}0100MA27XK5L3"), "name": "x"}).status_code == 201
+    asked: list[int] = []
+    over = world.core.regulator_of_region
+
+    def counted(regulator: str, region: int) -> bool:
+        asked.append(region)
+        return over(regulator, region)
+
+    monkeypatch.setattr(world.core, "regulator_of_region", counted)
+    regulator = bearer(world.regulator_token)
+    assert [e["usci"] for e in api.get("/v1/enterprises", headers=regulator).json()["items"]] == [STATION]
+    assert api.get("/v1/enterprises", params={"state": "PENDING"}, headers=regulator).json()["items"] == []
+    assert [r for r in asked if r // 10000 != 33] == []

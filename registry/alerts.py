@@ -236,14 +236,19 @@ def public_address(host: str) -> bool:
     """Whether every address ``host`` resolves to is a public one (no loopback, private, link-local…)."""
     try:
         infos = socket.getaddrinfo(host, None)
-    except OSError:
+    except (OSError, UnicodeError):  # not resolved, or not a name DNS can carry (an empty or too long label)
         return False
     addresses = {ipaddress.ip_address(info[4][0]) for info in infos}
     return bool(addresses) and all(a.is_global for a in addresses)
 
 
 def _check_url(core: RegistryCore, url: str) -> None:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        if parts.hostname:
+            parts.hostname.encode("idna")  # an empty or too long label: no name DNS can carry
+    except ValueError:  # an unclosed IPv6 bracket; UnicodeError (idna) is one too
+        raise InvalidRequest("a webhook is an http(s) URL", code="WEBHOOK_URL_INVALID") from None
     if parts.scheme not in ("https", "http") or not parts.hostname or len(url) > 2048:
         raise InvalidRequest("a webhook is an http(s) URL", code="WEBHOOK_URL_INVALID")
     if parts.username or parts.password:

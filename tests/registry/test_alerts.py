@@ -217,6 +217,9 @@ BAD_WEBHOOKS = {
     "loopback": ("http://127.0.0.1:9/x", "WEBHOOK_URL_PRIVATE"),
     "private": ("http://10.1.2.3/x", "WEBHOOK_URL_PRIVATE"),
     "link-local": ("http://169.254.169.254/latest", "WEBHOOK_URL_PRIVATE"),
+    "unclosed-ipv6-bracket": ("http://[::1/x", "WEBHOOK_URL_INVALID"),
+    "empty-label": ("http://a..example.com/x", "WEBHOOK_URL_INVALID"),
+    "label-too-long": (f"https://{'a' * 64}.example.com/x", "WEBHOOK_URL_INVALID"),
 }
 
 

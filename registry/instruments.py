@@ -187,7 +187,12 @@ def parse_table(media_type: str, content: bytes) -> list[dict[str, Any]]:
                 code="TABLE_INVALID",
                 details=[_row_error(0, "(file)", "utf8", str(exc))],
             ) from exc
-        table = list(csv.reader(io.StringIO(text)))
+        try:
+            table = list(csv.reader(io.StringIO(text)))
+        except csv.Error as exc:  # a cell over the reader's field limit (128 KiB)
+            raise InvalidRequest(
+                "not a readable CSV table", code="TABLE_INVALID", details=[_row_error(0, "(file)", "csv", str(exc))]
+            ) from exc
     table = [row for row in table if any(cell.strip() for cell in row)]
     if not table:
         raise InvalidRequest("the register is empty", code="TABLE_INVALID")

@@ -432,3 +432,15 @@ def test_listing_enterprises_asks_nothing_about_regions_outside_the_regulator_s(
     assert [e["usci"] for e in api.get("/v1/enterprises", headers=regulator).json()["items"]] == [STATION]
     assert api.get("/v1/enterprises", params={"state": "PENDING"}, headers=regulator).json()["items"] == []
     assert [r for r in asked if r // 10000 != 33] == []
+
+
+def test_a_csv_cell_longer_than_the_csv_reader_takes_is_refused_by_code(world: LabWorld) -> None:
+    """A cell over the csv module's field limit (128 KiB) in a body the registry accepts (its default limit is
+    16 MiB) is a bad table, not a server error."""
+    app = create_app(app_settings(world, max_body_bytes=1024 * 1024), core=world.core, run_worker=False)
+    with TestClient(app) as client:
+        own = _onboarded(client, world)
+        body = _csv([_row(model="M" * 200_000)], _ZH)
+        refused = client.post("/v1/instruments", content=body, headers=own | {"Content-Type": "text/csv"})
+        assert _code(refused) == (422, "TABLE_INVALID")
+        assert refused.json()["error"]["details"][0]["rule"] == "csv"

@@ -226,18 +226,21 @@ def _typed(field: str, cell: str) -> Any:
 
 
 def _xlsx_rows(content: bytes) -> list[list[str]]:
-    import zipfile
-
     from openpyxl import load_workbook
 
-    try:
-        book = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
-        raise InvalidRequest(
+    def unreadable(exc: Exception) -> InvalidRequest:
+        return InvalidRequest(
             "not an Excel workbook (.xlsx)",
             code="TABLE_INVALID",
             details=[_row_error(0, "(file)", "xlsx", str(exc)[:200])],
-        ) from exc
+        )
+
+    # A damaged workbook raises what zipfile, openpyxl and the XML parsers raise (IndexError for no sheet,
+    # lxml's XMLSyntaxError, ElementTree's ParseError, ...): all of them mean the file is not a readable workbook.
+    try:
+        book = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
+    except Exception as exc:
+        raise unreadable(exc) from exc
     try:
         sheet = book.worksheets[0]
         out = []
@@ -246,6 +249,10 @@ def _xlsx_rows(content: bytes) -> list[list[str]]:
                 raise PayloadTooLarge(f"over {MAX_ROWS} rows", code="TOO_MANY_ROWS")
             out.append(["" if v is None else _cell_text(v) for v in values])
         return out
+    except PayloadTooLarge:
+        raise
+    except Exception as exc:
+        raise unreadable(exc) from exc
     finally:
         book.close()
 

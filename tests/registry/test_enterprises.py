@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import zipfile
 from collections.abc import Iterator
 from typing import Any
 
@@ -207,12 +208,28 @@ def test_csv_and_excel_imports_with_chinese_headings_are_idempotent(api: TestCli
     assert {i["site"]["id"] for i in register[1:]} == {register[1]["site"]["id"]}  # one site, reused
 
 
+def _damaged_xlsx(drop: str = "", **parts: bytes) -> bytes:
+    """A register workbook with its parts (``xl/worksheets/sheet1.xml`` as ``xl__worksheets__sheet1_xml``)
+    replaced, and those whose name holds ``drop`` left out."""
+    with zipfile.ZipFile(io.BytesIO(_xlsx([SCALE]))) as book:
+        files = {name: book.read(name) for name in book.namelist() if not (drop and drop in name)}
+    files |= {name.replace("__", "/").replace("_xml", ".xml"): content for name, content in parts.items()}
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as book:
+        for name, content in files.items():
+            book.writestr(name, content)
+    return out.getvalue()
+
+
 BAD_TABLES = {
     "not-utf8": ("text/csv", "器具名称".encode("gbk"), 422, "TABLE_INVALID"),
     "missing-column": ("text/csv", "器具名称,用途\n燃油加油机,TRADE\n".encode(), 422, "TABLE_INVALID"),
     "unknown-column": ("text/csv", _csv([SCALE], _ZH | {"colour": "颜色"}), 422, "TABLE_INVALID"),
     "empty": ("text/csv", b"\xef\xbb\xbf\n\n", 422, "TABLE_INVALID"),
     "not-a-workbook": (XLSX, b"PK\x03\x04 not really", 422, "TABLE_INVALID"),
+    "workbook-without-sheets": (XLSX, _damaged_xlsx(drop="worksheets"), 422, "TABLE_INVALID"),
+    "sheet-not-xml": (XLSX, _damaged_xlsx(xl__worksheets__sheet1_xml=b"<not xml"), 422, "TABLE_INVALID"),
+    "styles-not-xml": (XLSX, _damaged_xlsx(xl__styles_xml=b"<<"), 422, "TABLE_INVALID"),
     "not-a-table-type": ("application/pdf", b"%PDF-1.7", 415, "UNSUPPORTED_MEDIA_TYPE"),
     "json-without-rows": ("application/json", b'{"instruments": []}', 422, "REGISTER_EMPTY"),
 }

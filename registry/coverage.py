@@ -101,6 +101,21 @@ def _checks(history: Sequence[Verification]) -> list[_Check]:
     return [(v.passed, v.issued, v.valid_until, v.ended) for v in history]
 
 
+#: The last day a verification keeps an instrument in force at the latest: the day after it must exist (the record
+#: model takes a validity date of 9999-12-31, whose next day would overflow).
+_LAST_DAY = dt.date.max - _DAY
+
+
+def _last_day(issued: dt.date, valid_until: dt.date | None, period_months: int) -> dt.date:
+    """The last day a pass keeps the instrument in force by its dates: its validity date, else issue + period."""
+    if valid_until is not None:
+        return min(valid_until, _LAST_DAY)
+    try:
+        return min(add_months(issued, period_months), _LAST_DAY)
+    except ValueError:  # past the year 9999
+        return _LAST_DAY
+
+
 def _intervals(history: Sequence[_Check], period_months: int) -> list[tuple[dt.date, dt.date]]:
     """The days ``[start, end)`` during which verifications keep the instrument in force (a pass interrupted by a
     fail notice that was later revoked gives two)."""
@@ -113,7 +128,7 @@ def _intervals(history: Sequence[_Check], period_months: int) -> list[tuple[dt.d
     for passed, issued, valid_until, ended in history:
         if not passed:
             continue
-        end = (valid_until or add_months(issued, period_months)) + _DAY
+        end = _last_day(issued, valid_until, period_months) + _DAY
         if ended is not None:
             end = min(end, ended)
         start: dt.date | None = issued

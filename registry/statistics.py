@@ -249,9 +249,10 @@ def _rate(counts: Mapping[str, int]) -> dict[str, Any]:
 
 
 def _month_ends(day: dt.date, months: int) -> list[dt.date]:
-    """The last day of each of the ``months`` months up to ``day``'s month (``day`` itself for its month)."""
+    """The last day of each of the ``months`` months up to ``day``'s month (``day`` itself for its month), those
+    before the year 1 left out."""
     ends = []
-    for back in range(months - 1, -1, -1):
+    for back in range(min(months, (day.year - 1) * 12 + day.month) - 1, -1, -1):
         first = add_months(day.replace(day=1), -back)
         end = first.replace(day=calendar.monthrange(first.year, first.month)[1])
         ends.append(min(end, day))
@@ -326,7 +327,7 @@ def coverage(
         in_force += in_force_by_month[i]
         trend.append(
             {
-                "month": month_end.strftime("%Y-%m"),
+                "month": f"{month_end.year:04d}-{month_end.month:02d}",
                 "on": month_end.isoformat(),
                 "registered": registered,
                 "in_force": in_force,

@@ -448,6 +448,13 @@ STATES: dict[str, tuple[list[Verification], int, str, tuple[str, str | None]]] =
         "2025-08-01",
         ("OVERDUE", None),
     ),
+    "valid-until-the-last-date-there-is": (
+        [_v("2025-01-10", valid_until="9999-12-31")],
+        12,
+        "2026-01-01",
+        ("IN_FORCE", "9999-12-30"),
+    ),
+    "no-validity-date-past-the-year-9999": ([_v("9999-06-01")], 12, "9999-12-30", ("IN_FORCE", "9999-12-30")),
     "no-validity-date-issue-plus-period": ([_v("2025-01-10")], 6, "2025-07-10", ("IN_FORCE", "2025-07-10")),
     "no-validity-date-then-overdue": ([_v("2025-01-10")], 6, "2025-07-11", ("OVERDUE", "2025-07-10")),
     "no-validity-date-month-end-clamped": ([_v("2024-01-31")], 1, "2024-03-01", ("OVERDUE", "2024-02-29")),
@@ -470,7 +477,7 @@ def test_the_index_s_packed_array_answers_as_the_rule(case: str) -> None:
     on = dt.date.fromisoformat(day)
     assert state_at(vector, on.toordinal()) == (state, dt.date.fromisoformat(due).toordinal() if due else 0)
     first = min([v.issued for v in history], default=on) - dt.timedelta(days=31)
-    for offset in range(800):
+    for offset in range(min(800, (dt.date.max - first).days + 1)):
         when = first + dt.timedelta(days=offset)
         expected, expected_due = state_on(history, period, when)
         assert state_at(vector, when.toordinal()) == (expected, expected_due.toordinal() if expected_due else 0), when
@@ -484,6 +491,26 @@ def test_a_trend_of_months_out_of_range_is_refused_by_code(tmp_path: Path, month
     with pytest.raises(InvalidRequest) as refused:
         coverage(core, REGULATOR, PROVINCE, day=TODAY, months=months)
     assert refused.value.code == "MONTHS_INVALID"
+
+
+@pytest.mark.parametrize(
+    ("day", "months", "trend"),
+    [
+        (dt.date(1, 2, 15), 3, ["0001-01", "0001-02"]),
+        (dt.date.max, 2, ["9999-11", "9999-12"]),
+    ],
+    ids=["the-first-months-there-are", "the-last-day-there-is"],
+)
+def test_a_trend_reaching_the_ends_of_the_calendar_has_the_months_there_are(
+    tmp_path: Path, day: dt.date, months: int, trend: list[str]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'registry.db'}"
+    engine = make_engine(url)
+    migrate(engine)
+    settings = RegistrySettings(data_dir=tmp_path, database_url=url, secret="s" * 40)  # type: ignore[arg-type]
+    answer = coverage(_AnyRegion(settings, engine, None), REGULATOR, PROVINCE, day=day, months=months)
+    assert [t["month"] for t in answer["trend"]] == trend
+    assert answer["totals"]["registered"] == 0
 
 
 def test_the_overdue_list_counted_with_the_figures_is_the_overdue_list(world: World) -> None:

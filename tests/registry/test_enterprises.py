@@ -461,3 +461,24 @@ def test_a_csv_cell_longer_than_the_csv_reader_takes_is_refused_by_code(world: L
         refused = client.post("/v1/instruments", content=body, headers=own | {"Content-Type": "text/csv"})
         assert _code(refused) == (422, "TABLE_INVALID")
         assert refused.json()["error"]["details"][0]["rule"] == "csv"
+
+
+def test_a_certificate_valid_until_the_last_day_there_is_counts_without_breaking(
+    api: TestClient, world: LabWorld
+) -> None:
+    """A verification valid until 9999-12-31 (the last date there is; the record model takes it) keeps its instrument
+    in force (to the day before: the day after its last day must exist); it breaks neither the register, the
+    coverage index (the anchoring worker's step), the region's figures nor the public notice."""
+    own = _onboarded(api, world)
+    instrument_id = api.post("/v1/instruments", json={"instruments": [SCALE]}, headers=own).json()["instruments"][0]
+    digest = issue(api, world, "JD2026-L0007", dates__valid_until="9999-12-31")["digest"]
+    drain(world)
+    read = api.get(f"/v1/instruments/{instrument_id}", headers=own)
+    assert read.status_code == 200, read.text
+    assert (read.json()["due"]["state"], read.json()["due"]["due_date"]) == ("IN_FORCE", "9999-12-30")
+    assert read.json()["due"]["certificate"] == digest
+    figures = api.get("/v1/coverage", params={"region": 330106}, headers=bearer(world.regulator_token))
+    assert figures.status_code == 200, figures.text
+    assert (figures.json()["totals"]["registered"], figures.json()["totals"]["in_force"]) == (1, 1)
+    notice = api.get(f"/v1/sites/{read.json()['site']['id']}/notice")
+    assert notice.status_code == 200 and notice.json()["verdict"]["code"] == "ALL_IN_FORCE"

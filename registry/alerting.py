@@ -107,6 +107,14 @@ def _watchers(s: Session, digests: Mapping[str, dict[str, Any]]) -> dict[str, li
     return out
 
 
+def _moment(unix: int) -> str:
+    """A Unix time in China as alerts say it; one after the year 9999 (any the chain takes) as a number."""
+    try:
+        return dt.datetime.fromtimestamp(unix, _CHINA).strftime("%Y-%m-%d %H:%M (UTC+8)")
+    except (OverflowError, ValueError, OSError):
+        return f"Unix time {unix}"
+
+
 def _relation(code: str) -> dict[str, Any]:
     return {"relation": code, "relation_name": {"zh": RELATIONS[code][0], "en": RELATIONS[code][1]}}
 
@@ -148,9 +156,7 @@ class AlertProducer:
                 effective = op.effective_time or op.block_timestamp or 0
                 event: dict[str, Any] = {
                     "certificate": _certificate_ref(cert) if cert else {"digest": op.digest},
-                    "effective": dt.datetime.fromtimestamp(effective, _CHINA).strftime("%Y-%m-%d %H:%M (UTC+8)")
-                    if effective
-                    else None,
+                    "effective": _moment(effective) if effective else None,
                 }
                 if op.op == OperationKind.REVOKE:
                     reason = RevocationReason(op.reason)

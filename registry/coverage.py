@@ -240,7 +240,10 @@ def _revocations(s: Session, digests: Iterable[str]) -> dict[str, dt.date]:
         rows = [r for i in range(0, len(ordered), 5000) for r in s.execute(listed, {"digests": ordered[i : i + 5000]})]
     for digest, effective, block in rows:
         moment = effective or block or 0
-        day = dt.datetime.fromtimestamp(moment, _CHINA).date()
+        try:
+            day = dt.datetime.fromtimestamp(moment, _CHINA).date()
+        except (OverflowError, ValueError, OSError):  # an effective time (any the chain takes) after the year 9999
+            day = dt.date.max
         out[digest] = min(day, out.get(digest, day))  # one operation per certificate; the first if ever more
     return out
 

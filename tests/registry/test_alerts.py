@@ -338,3 +338,30 @@ def test_an_expiry_scan_over_more_certificates_than_a_statement_carries_alerts(
     finally:
         engine.dispose()
     assert alerted == digests[:5]
+
+
+def test_a_revocation_effective_beyond_the_calendar_breaks_neither_the_index_nor_the_alerts(
+    api: TestClient, world: LabWorld, receiver: Receiver
+) -> None:
+    """A revocation whose effective time (any Unix time the API and the chain take) is after the year 9999: the
+    anchoring worker's step (the coverage index, then the alert producer) goes on; the owner hears of it; the
+    instrument stays in force, the revocation not having taken effect on any day there is."""
+    owner = _enterprise(api, world, OWNER, receiver)
+    digest = issue(api, world, "JD2026-W0040")["digest"]
+    drain(world)
+    instrument_id = api.post("/v1/instruments", json={"instruments": [_scale(world)]}, headers=owner).json()[
+        "instruments"
+    ][0]
+    far = 2**62
+    revoked = api.post(
+        f"/v1/certificates/{digest}/revoke", json={"reason": 1, "effective_time": far}, headers=bearer(world.token)
+    )
+    assert revoked.status_code == 202, revoked.text
+    drain(world)
+    [alert] = api.get("/v1/alerts", headers=owner).json()["items"]
+    assert (alert["type"], alert["event"]["certificate"]["digest"]) == ("CERTIFICATE_REVOKED", digest)
+    assert alert["event"]["effective"] == f"Unix time {far}"
+    state = api.get(f"/v1/instruments/{instrument_id}", headers=owner).json()["due"]["state"]
+    assert state == "IN_FORCE"
+    figures = api.get("/v1/coverage", params={"region": 330106}, headers=bearer(world.regulator_token)).json()
+    assert figures["totals"]["in_force"] == 1

@@ -177,12 +177,14 @@ def _latest_passed(history: Sequence[_Check], day: dt.date) -> bool | None:
 
 
 #: A certificate is about a registered instrument: the same manufacturer (as
-#: :func:`registry.instruments.manufacturer_key` reads it) and serial number, or the owner's asset number on a
-#: certificate issued to the owner.
+#: :func:`registry.instruments.manufacturer_key` reads it) and serial number on a certificate issued to the owner or
+#: to no enterprise it names (a serial is public: on the owner's 公示 — registering another's serial must not show
+#: its certificates), or the owner's asset number on a certificate issued to the owner.
 LINK = or_(
     and_(
         Certificate.serial_number == Instrument.serial_number,
         Certificate.manufacturer_key == Instrument.manufacturer_key,
+        or_(Certificate.customer_usci.is_(None), Certificate.customer_usci == Instrument.usci),
     ),
     and_(Certificate.customer_usci == Instrument.usci, Certificate.asset_number == Instrument.asset_number),
 )
@@ -196,6 +198,7 @@ def links(instruments: Any) -> Any:
         and_(
             Certificate.serial_number == chosen.c.serial_number,
             Certificate.manufacturer_key == chosen.c.manufacturer_key,
+            or_(Certificate.customer_usci.is_(None), Certificate.customer_usci == chosen.c.usci),
         ),
     )
     by_asset = select(chosen.c.id, Certificate.digest).join(

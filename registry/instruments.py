@@ -519,7 +519,8 @@ def instruments_of_certificate(core: RegistryCore, principal: Principal, digest:
         conditions = []
         if cert.serial_number is not None and cert.manufacturer_key is not None:
             same = Instrument.manufacturer_key == cert.manufacturer_key
-            conditions.append(and_(Instrument.serial_number == cert.serial_number, same))
+            owner = [Instrument.usci == cert.customer_usci] if cert.customer_usci is not None else []
+            conditions.append(and_(Instrument.serial_number == cert.serial_number, same, *owner))
         if cert.customer_usci is not None and cert.asset_number is not None:
             conditions.append(and_(Instrument.usci == cert.customer_usci, Instrument.asset_number == cert.asset_number))
         rows = s.execute(query.where(or_(*conditions)).order_by(Instrument.id)).all() if conditions else []

@@ -57,9 +57,10 @@ class LabWorld:
 
     def record(self, number: str = "JD2026-00001", **changes: Any) -> dict[str, Any]:
         """A VERIFICATION record of the lab (an electronic price scale) that passes every check of the rulebook:
-        done yesterday, issued today, citing the NMI's anchored certificate of the weights used; ``changes``
-        applied by path."""
-        return fresh_record(self, LAB_CODE, "杭州市计量检定测试院", number, **changes)
+        done yesterday, issued today, citing the NMI's anchored certificate of the weights used, for the scale of
+        :data:`CUSTOMER` (a Hangzhou gas station, which the enterprise tests register); ``changes`` applied by
+        path."""
+        return fresh_record(self, LAB_CODE, "杭州市计量检定测试院", number, **({"customer__usci": CUSTOMER} | changes))
 
 
 def chain_day(chain: Chain, offset: int = 0) -> str:
@@ -266,6 +267,8 @@ def build_world(chain: Chain, core: RegistryCore) -> LabWorld:
     )
 
 
+#: The customer of the lab's records: a gas station in Hangzhou (region 330106, under the world's regulator).
+CUSTOMER = "91330106MA27XK5L3M"
 NMI_CODE = "12100000400000624D"  # 统一社会信用代码 with its check character
 NMI_NAME = "中国计量科学研究院"
 

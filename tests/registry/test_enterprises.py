@@ -280,8 +280,8 @@ def test_an_asset_number_links_only_within_its_owner(api: TestClient, world: Lab
     own = _onboarded(api, world)
     theirs = _row(serial_number="OTHER-SERIAL", asset_number="ZC-001")
     instrument_id = api.post("/v1/instruments", json={"instruments": [theirs]}, headers=own).json()["instruments"][0]
-    # The record's customer is another enterprise (its USCI in the record): the same asset number does not link.
-    issue(api, world, "JD2026-L0002", item__asset_number="ZC-001", item__serial_number="X-1")
+    # Issued to another enterprise (its USCI in the record): the same asset number does not link.
+    issue(api, world, "JD2026-L0002", item__asset_number="ZC-001", item__serial_number="X-1", customer__usci=NANJING)
     # Issued to this enterprise: it links.
     mine = issue(api, world, "JD2026-L0003", item__asset_number="ZC-001", item__serial_number="X-2",
                  customer__usci=STATION)["digest"]  # fmt: skip
@@ -482,3 +482,27 @@ def test_a_certificate_valid_until_the_last_day_there_is_counts_without_breaking
     assert (figures.json()["totals"]["registered"], figures.json()["totals"]["in_force"]) == (1, 1)
     notice = api.get(f"/v1/sites/{read.json()['site']['id']}/notice")
     assert notice.status_code == 200 and notice.json()["verdict"]["code"] == "ALL_IN_FORCE"
+
+
+def test_registering_another_enterprises_serial_shows_none_of_its_certificates(
+    api: TestClient, world: LabWorld
+) -> None:
+    """A serial number is public (on its owner's 公示): an enterprise registering another's serial links none of
+    the certificates issued to that other enterprise; a certificate naming no enterprise links by serial."""
+    digest = issue(api, world, "JD2026-L0100")["digest"]  # issued to the station (the world's records' customer)
+    drain(world)
+    rival = _onboarded(api, world, usci("91330105MA28LT6B4"))
+    copied = api.post("/v1/instruments", json={"instruments": [SCALE]}, headers=rival).json()["instruments"][0]
+    seen = api.get(f"/v1/instruments/{copied}", headers=rival).json()
+    assert (seen["certificates"], seen["due"]["state"]) == ([], "NEVER")
+    linked = api.get(f"/v1/certificates/{digest}/instruments", headers=bearer(world.token)).json()["items"]
+    assert linked == []  # the station has not registered it: the rival's copy is not it
+    own = _onboarded(api, world)
+    mine = api.post("/v1/instruments", json={"instruments": [SCALE]}, headers=own).json()["instruments"][0]
+    assert [c["digest"] for c in api.get(f"/v1/instruments/{mine}", headers=own).json()["certificates"]] == [digest]
+    # A certificate that names no enterprise as its customer links by serial to whoever registered the instrument.
+    anonymous = issue(api, world, "JD2026-L0101", customer__usci=None)["digest"]
+    drain(world)
+    for headers, instrument in ((own, mine), (rival, copied)):
+        shown = api.get(f"/v1/instruments/{instrument}", headers=headers).json()["certificates"]
+        assert anonymous in [c["digest"] for c in shown]

@@ -91,7 +91,7 @@ def region(world: LabWorld, base_url: str) -> dict[str, Any]:
         _ok(api("POST", "/v1/enterprises", json={"usci": WAITING, "name": WAITING_NAME}), 201)
 
         _issue(api, world, "JD2026-C0001")  # the record's own scale, A2310045
-        _issue(api, world, "JD2026-C0002", item__serial_number="N-1")
+        _issue(api, world, "JD2026-C0002", item__serial_number="N-1", customer__usci=MARKET)
         revoked = _issue(api, world, "JD2026-C0003", item__serial_number="C-3")
         _issue(api, world, "TZ2026-C0004", kind="VERIFICATION_FAIL_NOTICE", conclusion="FAIL",
                dates__valid_until=None, item__serial_number="B-2")  # fmt: skip

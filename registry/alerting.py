@@ -355,7 +355,7 @@ class AlertSender:
         """Post the due deliveries once each; return how many were tried."""
         with self.core.sessions() as s:
             due = s.execute(
-                select(Delivery.id, Delivery.alert_id, Delivery.attempts, Webhook.url)
+                select(Delivery.id, Delivery.alert_id, Delivery.attempts, Webhook.url, Webhook.active)
                 .join(Webhook, Webhook.id == Delivery.webhook_id)
                 .where(Delivery.state == DeliveryState.PENDING, Delivery.next_attempt_at <= utcnow())
                 .order_by(Delivery.next_attempt_at, Delivery.id)
@@ -364,9 +364,12 @@ class AlertSender:
         if not due:
             return 0
         key = alert_key(self.core)
-        for delivery_id, alert_id, attempts, url in due:
+        for delivery_id, alert_id, attempts, url, active in due:
             if self._stop.is_set():
                 break
+            if not active:  # removed while this delivery was being written: given up, not posted
+                self._give_up(delivery_id, "webhook removed")
+                continue
             with self.core.sessions() as s:
                 alert = s.get(AlertRow, alert_id)
                 assert alert is not None
@@ -384,6 +387,12 @@ class AlertSender:
         except httpx.HTTPError as exc:
             return f"{type(exc).__name__}: {exc}"[:500]
         return None if answer.is_success else f"HTTP {answer.status_code}"
+
+    def _give_up(self, delivery_id: int, why: str) -> None:
+        with self.core.sessions.begin() as s:
+            row = s.get(Delivery, delivery_id)
+            assert row is not None
+            row.state, row.last_error = DeliveryState.FAILED, why
 
     def _record(self, delivery_id: int, attempts: int, error: str | None) -> None:
         with self.core.sessions.begin() as s:

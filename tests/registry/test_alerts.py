@@ -25,7 +25,7 @@ from registry.api import create_app
 from registry.config import RegistrySettings
 from registry.core import RegistryCore
 from registry.db import Certificate, Lab, LifecycleOp, make_engine, migrate
-from registry.db_enterprises import AlertRow, Delivery, Enterprise, Watch
+from registry.db_enterprises import AlertRow, Delivery, Enterprise, Watch, Webhook
 from tests.conftest import serving
 from tests.registry.conftest import LabWorld
 from tests.registry.test_api import app_settings, bearer, drain, issue
@@ -365,3 +365,22 @@ def test_a_revocation_effective_beyond_the_calendar_breaks_neither_the_index_nor
     assert state == "IN_FORCE"
     figures = api.get("/v1/coverage", params={"region": 330106}, headers=bearer(world.regulator_token)).json()
     assert figures["totals"]["in_force"] == 1
+
+
+def test_a_delivery_to_a_webhook_removed_meanwhile_is_given_up_not_posted(
+    api: TestClient, world: LabWorld, receiver: Receiver
+) -> None:
+    owner = _enterprise(api, world, OWNER, receiver)
+    digest = issue(api, world, "JD2026-W0900")["digest"]
+    drain(world)
+    api.post("/v1/instruments", json={"instruments": [_scale(world)]}, headers=owner)
+    assert api.post(f"/v1/certificates/{digest}/revoke", json={"reason": 1}, headers=bearer(world.token)).is_success
+    drain(world)  # the alert and its delivery are written
+    with world.core.sessions.begin() as s:  # the webhook removed as they were (remove_webhook ran just before)
+        s.execute(update(Webhook).values(active=False))
+    assert _send(world) == 1
+    assert receiver.by_path(OWNER) == []
+    with world.core.sessions() as s:
+        delivery = s.scalar(select(Delivery))
+        assert delivery is not None
+        assert (delivery.state, delivery.last_error) == ("FAILED", "webhook removed")

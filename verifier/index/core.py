@@ -412,9 +412,14 @@ class Index:
         mirror to ask (then nothing was withheld: nobody was asked)."""
         if not self.mirrors:
             return None
-        state = self.contents_state(root)
+        row = Q_CONTENTS.first(self._db(), root=bytes32(root))
+        state = None if row is None else ContentState(row.contents)
         if state is ContentState.VERIFIED:
             return True
+        if state is ContentState.WITHHELD and self.clock() - (row.first_flagged_at or 0.0) < self.retry_interval:
+            # Not served when first asked, and not asked again yet: a listing asked for the moment the batch was
+            # anchored can come before the registry has recorded it. Not known, until the retry says.
+            return None
         return False if state in (ContentState.WITHHELD, ContentState.MISMATCH) else None
 
     def numbered(self, lab_id: bytes, number: str) -> list[bytes]:

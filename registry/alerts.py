@@ -26,11 +26,8 @@ anyone reads at ``GET /v1/alerts/key`` (:func:`verify_delivery` checks it).
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import ipaddress
-import logging
-import os
 import socket
 import time
 from collections import defaultdict
@@ -49,7 +46,7 @@ from registry.enterprises import confirmed_enterprise
 from registry.errors import Forbidden, InvalidRequest, NotFound
 from tracecert.certificate.canonical import from_hex, to_hex
 from tracecert.certificate.signing import SigningKey
-from tracecert.human import CHINA_HOURS, local_time
+from tracecert.human import local_time
 
 __all__ = [
     "KINDS",
@@ -69,8 +66,6 @@ __all__ = [
     "verify_delivery",
 ]
 
-logger = logging.getLogger(__name__)
-_CHINA = dt.timezone(dt.timedelta(hours=CHINA_HOURS))
 
 #: Every alert's type with its names (zh, en).
 KINDS: dict[str, tuple[str, str]] = {
@@ -88,7 +83,6 @@ RELATIONS: dict[str, tuple[str, str]] = {
 }
 MAX_WATCHES = 10_000
 MAX_WEBHOOKS = 5
-_CHUNK = 500
 
 
 # ---------------------------------------------------------------------------------------------- signing
@@ -100,19 +94,7 @@ def alert_key(core: RegistryCore) -> SigningKey:
     with core.sessions() as s:
         row = s.scalar(select(HeldKey).where(HeldKey.kind == "ALERTS").order_by(HeldKey.created_at, HeldKey.id))
     if row is None:
-        seed = os.urandom(32)
-        key = SigningKey.from_seed(seed)
-        key_id = to_hex(key.key_id)
-        with core.sessions.begin() as s:
-            s.add(
-                HeldKey(
-                    id=key_id,
-                    lab_id=None,
-                    kind="ALERTS",
-                    public=to_hex(key.public_key),
-                    sealed=core.custody.seal(key_id, seed),
-                )
-            )
+        core.new_held_key("ALERTS")
         return alert_key(core)
     return core.custody.open_signing_key(row.id, row.sealed)
 

@@ -246,6 +246,11 @@ class RegistryCore:
         """Generate an Ed25519 key held (sealed) by the registry for ``lab_id`` (registry-signing mode). The lab's
         admin must register its public key on chain before it can sign."""
         self.lab(lab_id)
+        return self.new_held_key("SIGNING", lab_id)
+
+    def new_held_key(self, kind: str, lab_id: str | None = None) -> SigningKey:
+        """Generate an Ed25519 key the registry holds sealed: a lab's signing key (``SIGNING``) or its own alert
+        key (``ALERTS``, no lab)."""
         seed = os.urandom(32)
         key = SigningKey.from_seed(seed)
         key_id = to_hex(key.key_id)
@@ -254,7 +259,7 @@ class RegistryCore:
                 HeldKey(
                     id=key_id,
                     lab_id=lab_id,
-                    kind="SIGNING",
+                    kind=kind,
                     public=to_hex(key.public_key),
                     sealed=self.custody.seal(key_id, seed),
                 )

@@ -50,6 +50,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from registry.db import Certificate, FindingRow, FraudSignal, Lab, LifecycleOp, OperationKind, OperationState
 from tracecert.chain.types import Activity
@@ -225,6 +226,13 @@ def record(core: Any, findings: Iterable[Finding]) -> dict[str, dt.datetime]:
     found = {finding_key(f): f for f in findings}
     if not found:
         return {}
+    try:
+        return _record(core, found)
+    except IntegrityError:  # another scan (the worker's, a regulator's) kept some of them meanwhile: theirs stand
+        return _record(core, found)
+
+
+def _record(core: Any, found: dict[str, Finding]) -> dict[str, dt.datetime]:
     with core.sessions.begin() as s:
         known = dict(s.execute(select(FindingRow.key, FindingRow.first_seen).where(FindingRow.key.in_(found))).all())
         now = dt.datetime.now(dt.UTC)

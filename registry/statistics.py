@@ -22,7 +22,6 @@ import calendar
 import csv
 import datetime as dt
 import io
-import logging
 from array import array
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
@@ -53,7 +52,6 @@ from tracecert.human import CHINA_HOURS
 
 __all__ = ["CoverageIndex", "coverage", "export", "instruments_of", "overdue", "refresh"]
 
-logger = logging.getLogger(__name__)
 _CHINA_OFFSET = dt.timedelta(hours=CHINA_HOURS)
 _CHINA = dt.timezone(_CHINA_OFFSET)
 MAX_MONTHS = 60

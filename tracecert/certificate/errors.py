@@ -20,7 +20,12 @@ The tree::
         ├── DccWrongRoot                  DCC_WRONG_ROOT            XML, but not a DCC
         ├── DccSchemaUnsupported          DCC_SCHEMA_UNSUPPORTED    schemaVersion we do not carry
         ├── DccInvalid                    DCC_INVALID               .errors: XSD violations
-        └── DccIncomplete                 DCC_INCOMPLETE            .errors: fields the record needs
+        ├── DccIncomplete                 DCC_INCOMPLETE            .errors: fields the record needs
+        ├── DccSignedOldSchema            DCC_SIGNED_OLD_SCHEMA     a 3.0/3.1 DCC with a ds:Signature
+        └── DccSignatureError             (abstract: a signed DCC's XML signature)
+            ├── DccSignatureInvalid       DCC_SIGNATURE_INVALID     digest or signature value mismatch
+            ├── DccSignerUntrusted        DCC_SIGNER_UNTRUSTED      chain not to a trust anchor at signing time
+            └── DccSignerRevoked          DCC_SIGNER_REVOKED        revoked before the signing time
 
 Every error has ``code`` (class attribute, never changes) and a human ``message``; the ones that describe
 several problems carry ``errors``, a list of :class:`FieldError`. Callers map codes, never message text.
@@ -40,6 +45,11 @@ __all__ = [
     "DccIncomplete",
     "DccInvalid",
     "DccSchemaUnsupported",
+    "DccSignatureError",
+    "DccSignatureInvalid",
+    "DccSignedOldSchema",
+    "DccSignerRevoked",
+    "DccSignerUntrusted",
     "DccTooLarge",
     "DccWrongRoot",
     "DigestMismatch",
@@ -205,3 +215,38 @@ class DccIncomplete(DccError):
     """The DCC lacks data that a certificate record requires and no override supplied it; see ``errors``."""
 
     code = "DCC_INCOMPLETE"
+
+
+class DccSignedOldSchema(DccError):
+    """A DCC of a version whose schema has no ``ds:Signature`` (3.0, 3.1) carries one: it is refused, not
+    repaired (sign a DCC 3.2 or later)."""
+
+    code = "DCC_SIGNED_OLD_SCHEMA"
+
+
+class DccSignatureError(DccError):
+    """Base of the refusals of a signed DCC's XML signature (the DCC is not anchored, the verifier fails it)."""
+
+    code = "DCC_SIGNATURE_ERROR"
+
+
+class DccSignatureInvalid(DccSignatureError):
+    """The XML signature does not verify: a reference's digest or the signature value does not match the
+    signed bytes (the DCC was changed after signing), or the signature is malformed or uses an algorithm not
+    accepted."""
+
+    code = "DCC_SIGNATURE_INVALID"
+
+
+class DccSignerUntrusted(DccSignatureError):
+    """The signature verifies, but its signer's certificate chain does not lead to a configured trust anchor
+    at the signing time (or no trust store is configured)."""
+
+    code = "DCC_SIGNER_UNTRUSTED"
+
+
+class DccSignerRevoked(DccSignatureError):
+    """A certificate of the signer's chain was revoked before the signing time (by a CRL or OCSP response
+    embedded in the DCC or in the trust store)."""
+
+    code = "DCC_SIGNER_REVOKED"

@@ -1,5 +1,5 @@
-"""The DCC format as TraceCert reads and writes it: namespaces, the versions read and their bundled XSDs (resolved
-by namespace, never fetched), safe parsing and XSD validation."""
+"""The DCC format as TraceCert reads and writes it: namespaces, the versions read (3.0.0 to 3.3.0) and their bundled
+XSDs (resolved by namespace, never fetched), safe parsing and XSD validation."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from lxml import etree
 from tracecert.certificate.errors import (
     DccInvalid,
     DccSchemaUnsupported,
+    DccSignedOldSchema,
     DccTooLarge,
     DccWrongRoot,
     FieldError,
@@ -26,10 +27,12 @@ __all__ = [
     "DCC_MEDIA_TYPE",
     "DCC_NS",
     "DEFAULT_MAX_BYTES",
+    "DS_NS",
     "EXPORT_SCHEMA_VERSION",
     "MAX_XML_DEPTH",
     "NS",
     "ROOT_TAG",
+    "SIGNED_SCHEMA_VERSIONS",
     "SI_NS",
     "SUPPORTED_SCHEMA_VERSIONS",
     "TRACECERT_DIGEST_PROCEDURE",
@@ -65,15 +68,26 @@ class _BundledSchema:
     imports: dict[str, str]
 
 
+DS_NS = "http://www.w3.org/2000/09/xmldsig#"
+"""The XML-signature namespace: DCC 3.2 and later may end with an enveloped ``ds:Signature``."""
+QUDT_NS = "http://qudt.org/vocab/"
+
 _D_SI_2_1_0 = {SI_NS: "si-2.1.0.xsd"}
+_SIGNED_2_1_0 = {SI_NS: "si-2.1.0.xsd", DS_NS: "xmldsig-core-schema.xsd"}
+_SIGNED_2_2_1 = {SI_NS: "si-2.2.1.xsd", QUDT_NS: "qudt-quantitykind-2.2.1.xsd", DS_NS: "xmldsig-core-schema.xsd"}
 
 # A version is read when it is listed here (and has a mapping in reading.py); its files go to _SCHEMA_PACKAGE.
 _BUNDLED: dict[str, _BundledSchema] = {
     "3.0.0": _BundledSchema("dcc-3.0.0.xsd", _D_SI_2_1_0),
     "3.1.1": _BundledSchema("dcc-3.1.1.xsd", _D_SI_2_1_0),
     "3.1.2": _BundledSchema("dcc-3.1.2.xsd", _D_SI_2_1_0),
+    "3.2.0": _BundledSchema("dcc-3.2.0.xsd", _SIGNED_2_1_0),
+    "3.2.1": _BundledSchema("dcc-3.2.1.xsd", _SIGNED_2_1_0),
+    "3.3.0": _BundledSchema("dcc-3.3.0.xsd", _SIGNED_2_2_1),
 }
 SUPPORTED_SCHEMA_VERSIONS = tuple(_BUNDLED)
+SIGNED_SCHEMA_VERSIONS = ("3.2.0", "3.2.1", "3.3.0")
+"""The versions whose schema allows an enveloped ``ds:Signature`` (3.0 and 3.1 have none)."""
 EXPORT_SCHEMA_VERSION = "3.1.2"
 
 
@@ -129,6 +143,7 @@ def parse_dcc(data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[etree
         XmlMalformed: not well-formed XML.
         DccWrongRoot: the root element is not a DCC.
         DccSchemaUnsupported: no or an unsupported ``schemaVersion``.
+        DccSignedOldSchema: a 3.0 or 3.1 DCC with a ``ds:Signature``.
     """
     if len(data) > max_bytes:
         raise DccTooLarge(f"document is {len(data)} bytes; the limit is {max_bytes}")
@@ -154,6 +169,11 @@ def parse_dcc(data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[etree
     version = root.get("schemaVersion")
     if version not in SUPPORTED_SCHEMA_VERSIONS:
         raise DccSchemaUnsupported(_unsupported(version))
+    if version not in SIGNED_SCHEMA_VERSIONS and root.find(f"{{{DS_NS}}}Signature") is not None:
+        raise DccSignedOldSchema(
+            f"a DCC {version} carries a ds:Signature, which its schema does not allow; a signed DCC is "
+            f"{' or '.join(SIGNED_SCHEMA_VERSIONS)} (the file is refused, not repaired)"
+        )
     return tree, version
 
 

@@ -466,6 +466,9 @@ MAPPINGS: dict[str, tuple[_Part, ...]] = {
     "3.0.0": _DCC_3_0,
     "3.1.1": _DCC_3_0,
     "3.1.2": _DCC_3_0,
+    "3.2.0": _DCC_3_0,
+    "3.2.1": _DCC_3_0,
+    "3.3.0": _DCC_3_0,
 }
 """The mapping of each DCC version read (one per ``schema.SUPPORTED_SCHEMA_VERSIONS``): the parts that, in
 order, give the record's fields. A version that maps a part otherwise swaps that part."""

@@ -21,6 +21,7 @@ import json
 import re
 import unicodedata
 from collections.abc import Mapping
+from decimal import Decimal
 from enum import StrEnum
 from functools import cached_property
 from typing import Annotated, Any, Literal
@@ -56,6 +57,7 @@ __all__ = [
     "Condition",
     "Customer",
     "Dates",
+    "Interval",
     "Item",
     "Kind",
     "Lab",
@@ -314,6 +316,13 @@ class Condition(_Part):
     coverage_factor: CoverageFactorStr | None = None
 
 
+class Interval(_Part):
+    """A coverage interval ``[min, max]`` of a measured value, in the value's unit (D-SI ``coverageInterval``)."""
+
+    min: DecimalStr
+    max: DecimalStr
+
+
 class Result(_Part):
     """One measurement result: value, unit and (for calibration, mandatory) expanded uncertainty U with k."""
 
@@ -324,6 +333,12 @@ class Result(_Part):
     coverage_factor: CoverageFactorStr | None = Field(default=None, description="k.")
     coverage_probability: ProbabilityStr | None = Field(default=None, description="p.")
     distribution: Code | None = None
+    standard_uncertainty: NonNegativeDecimalStr | None = Field(
+        default=None, description="u, in ``unit``, where the lab states a standard uncertainty (D-SI standardMU)."
+    )
+    coverage_interval: Interval | None = Field(
+        default=None, description="The coverage interval, where the lab states one (D-SI coverageInterval)."
+    )
     reference_value: Quantity | None = Field(default=None, description="Value of the standard (标准值).")
     indicated_value: Quantity | None = Field(default=None, description="Indication of the item (示值).")
     adjustment: Adjustment | None = None
@@ -352,6 +367,12 @@ class StandardUsed(_Part):
     valid_until: Date | None = None
     uncertainty: StandardUncertainty | None = None
     mpe: Quantity | None = None
+    in_validity_range: Flag | None = Field(
+        default=None, description="Whether the standard was used within its certificate's validity (DCC hashType)."
+    )
+    traceable: Flag | None = Field(
+        default=None, description="Whether the standard's certificate states metrological traceability."
+    )
 
 
 class Replaces(_Part):
@@ -471,11 +492,11 @@ def _rule_violations(r: CertificateRecord) -> list[FieldError]:
         if not r.results:
             bad("results", "required_for_kind", "a CALIBRATION certificate has at least one result")
         for i, res in enumerate(r.results):
-            if res.expanded_uncertainty is None:
+            if res.expanded_uncertainty is None and res.standard_uncertainty is None:
                 bad(
                     f"results.{i}.expanded_uncertainty",
                     "required_for_kind",
-                    "every CALIBRATION result states its expanded uncertainty U",
+                    "every CALIBRATION result states its uncertainty (expanded U, or standard u)",
                 )
         if r.conclusion is not None and r.decision_rule is None:
             bad(
@@ -544,6 +565,22 @@ def _rule_violations(r: CertificateRecord) -> list[FieldError]:
                 "standard_expired",
                 "the standard's certificate expired before the work was finished",
             )
+        if s.in_validity_range is False:
+            bad(
+                f"standards_used.{i}.in_validity_range",
+                "standard_expired",
+                "the standard was used outside its certificate's validity",
+            )
+        if s.traceable is False:
+            bad(
+                f"standards_used.{i}.traceable",
+                "standard_not_traceable",
+                "a standard used must be metrologically traceable (its certificate says it is not)",
+            )
+    for i, res in enumerate(r.results):
+        ci = res.coverage_interval
+        if ci is not None and Decimal(ci.min) > Decimal(ci.max):
+            bad(f"results.{i}.coverage_interval", "interval_order", "the interval's min is above its max")
     return out
 
 

@@ -12,12 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from nacl.pwhash.argon2id import MEMLIMIT_MIN, OPSLIMIT_MIN
+from typer.testing import CliRunner
 
-from tracecert.certificate.bundle import Anchor, ProofBundle, build_bundle, bundle_to_json
+from tracecert.certificate.bundle import Anchor, ProofBundle, build_bundle, bundle_to_json, dump_bundle
 from tracecert.certificate.canonical import canonicalize, certificate_digest, to_hex
 from tracecert.certificate.merkle import build_batch
 from tracecert.certificate.model import record_from_json
-from tracecert.certificate.signing import SigningKey, generate_key, sign_digest
+from tracecert.certificate.signing import SigningKey, generate_key, save_key_file, sign_digest
 from tracecert.certificate.vc import (
     CREDENTIAL_TYPE,
     VcError,
@@ -32,6 +34,7 @@ from tracecert.certificate.vc import (
     read_credential,
     verify_proof,
 )
+from tracecert_app.cli import app
 
 from .conftest import calibration_json, verification_json
 
@@ -304,3 +307,107 @@ def test_prove_refuses_a_credential_with_a_proof(bundle: ProofBundle, lab_key: S
     with pytest.raises(VcError) as info:
         prove(build_credential(bundle, key=lab_key, created=CREATED), lab_key)
     assert info.value.code == "VC_INVALID"
+
+
+# ------------------------------------------------------------------ tracecert vc export / verify
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def key_file(tmp_path: Path, lab_key: SigningKey) -> tuple[Path, Path]:
+    path, passphrase = tmp_path / "lab.key", tmp_path / "pass"
+    passphrase.write_text("correct horse\n")
+    save_key_file(lab_key, path, b"correct horse", opslimit=OPSLIMIT_MIN, memlimit=MEMLIMIT_MIN)
+    return path, passphrase
+
+
+def test_cli_export_with_the_lab_key_then_verify(
+    tmp_path: Path, bundle: ProofBundle, lab_key: SigningKey, key_file: tuple[Path, Path]
+) -> None:
+    source, out = tmp_path / "bundle.json", tmp_path / "vc.json"
+    source.write_bytes(dump_bundle(bundle))
+    key, passphrase = key_file
+    args = ["vc", "export", str(source), "--key", str(key), "--passphrase-file", str(passphrase)]
+    result = runner.invoke(app, [*args, "--created", CREATED, "--out", str(out)])
+    assert result.exit_code == 0, result.stderr
+    assert out.read_text("utf-8") and json.loads(out.read_text("utf-8")) == build_credential(
+        bundle, key=lab_key, created=CREATED
+    )
+    assert to_hex(lab_key.key_id) in result.stderr
+    result = runner.invoke(app, ["vc", "verify", str(out)])
+    assert result.exit_code == 0
+    assert result.stdout.split()[:3] == ["PROOF", "VALID", bundle.digest]
+
+
+def test_cli_export_without_a_key_says_authenticity_rests_on_the_chain(tmp_path: Path, bundle: ProofBundle) -> None:
+    source = tmp_path / "bundle.json"
+    source.write_bytes(dump_bundle(bundle))
+    result = runner.invoke(app, ["vc", "export", str(source)])
+    assert result.exit_code == 0
+    assert "proof" not in json.loads(result.stdout) and "rests on the chain" in result.stderr
+    unproved = tmp_path / "vc.json"
+    unproved.write_text(result.stdout)
+    result = runner.invoke(app, ["vc", "verify", str(unproved)])
+    assert result.exit_code == 0 and result.stdout.split()[:3] == ["NO", "PROOF", bundle.digest]
+
+
+def test_cli_adds_a_proof_to_a_credential_served_without_one(
+    tmp_path: Path, bundle: ProofBundle, lab_key: SigningKey, key_file: tuple[Path, Path]
+) -> None:
+    served = tmp_path / "served.json"
+    served.write_text(json.dumps(build_credential(bundle)))
+    key, passphrase = key_file
+    args = ["vc", "export", str(served), "--key", str(key), "--passphrase-file", str(passphrase)]
+    result = runner.invoke(app, [*args, "--created", CREATED])
+    assert result.exit_code == 0
+    assert json.loads(result.stdout) == build_credential(bundle, key=lab_key, created=CREATED)
+
+
+def test_cli_export_of_a_record(tmp_path: Path) -> None:
+    source = tmp_path / "record.json"
+    source.write_text(json.dumps(calibration_json(), ensure_ascii=False))
+    result = runner.invoke(app, ["vc", "export", str(source)])
+    assert result.exit_code == 0
+    assert read_credential(result.stdout).bundle is None
+
+
+@pytest.mark.parametrize(
+    ("content", "command", "code", "exit_code"),
+    [
+        ("{not json", "export", "CANONICALIZATION_FAILED", 2),
+        ('{"kind": "VERIFICATION"}', "export", "RECORD_INVALID", 2),
+        ('{"format": "tracecert-bundle/9"}', "export", "BUNDLE_INVALID", 2),
+        ('{"@context": ["https://www.w3.org/2018/credentials/v1"]}', "export", "VC_INVALID", 2),
+        ("{not json", "verify", "VC_INVALID", 2),
+        ("TAMPERED", "verify", "VC_PROOF_INVALID", 1),
+    ],
+)
+def test_cli_refusals(
+    tmp_path: Path,
+    bundle: ProofBundle,
+    lab_key: SigningKey,
+    content: str,
+    command: str,
+    code: str,
+    exit_code: int,
+) -> None:
+    if content == "TAMPERED":
+        vc = build_credential(bundle, key=lab_key, created=CREATED)
+        vc["credentialSubject"]["record"]["certificate_number"] = "JD2024-99999"
+        content = json.dumps(vc)
+    path = tmp_path / "in.json"
+    path.write_text(content)
+    result = runner.invoke(app, ["vc", command, str(path)])
+    assert result.exit_code == exit_code
+    assert result.stderr.startswith(f"{code}:")
+
+
+def test_cli_export_with_a_wrong_passphrase(tmp_path: Path, bundle: ProofBundle, key_file: tuple[Path, Path]) -> None:
+    source, wrong = tmp_path / "bundle.json", tmp_path / "wrong"
+    source.write_bytes(dump_bundle(bundle))
+    wrong.write_text("wrong")
+    result = runner.invoke(
+        app, ["vc", "export", str(source), "--key", str(key_file[0]), "--passphrase-file", str(wrong)]
+    )
+    assert result.exit_code == 2 and result.stderr.startswith("KEY_FILE_DECRYPT_FAILED:")

@@ -1,4 +1,4 @@
-"""Command-line commands for certificates (canonicalize, digest, keys, DCC import/export, bundles).
+"""Command-line commands for certificates (canonicalize, digest, keys, DCC import/export, bundles, credentials).
 
 Errors go to stderr as ``CODE: message`` (plus one line per field error); input and usage errors exit with 2,
 a bundle that is well formed but does not verify exits with 1.
@@ -38,7 +38,8 @@ from tracecert.certificate.errors import (
     KeyFileInvalid,
 )
 from tracecert.certificate.model import Kind, record_from_json
-from tracecert.certificate.signing import generate_key, read_key_file_public, save_key_file
+from tracecert.certificate.signing import generate_key, load_key_file, read_key_file_public, save_key_file
+from tracecert.certificate.vc import build_credential, is_credential, read_credential
 
 __all__ = ["PASSPHRASE_ENV", "register"]
 
@@ -287,6 +288,79 @@ def bundle_schema(
     _write_or_print(_pretty(generate_bundle_json_schema() if generate else bundle_json_schema()), None)
 
 
+# --- vc -----------------------------------------------------------------------------------------------------
+
+vc_app = typer.Typer(help="W3C Verifiable Credentials 2.0 (eddsa-jcs-2022) of certificates.", no_args_is_help=True)
+
+_CHAIN_NOTE = (
+    "无数据完整性证明：其真实性依赖链上存证（tracecert verify 可核验）。 / No Data Integrity proof: the credential's "
+    "authenticity rests on the chain (the record's digest, the lab's signature and the inclusion proof; "
+    "`tracecert verify FILE` checks them). Add a proof with --key LAB_KEY_FILE."
+)
+
+
+@vc_app.command("export")
+def vc_export(
+    file: ExistingFile,
+    key: Annotated[
+        Path | None,
+        typer.Option("--key", exists=True, dir_okay=False, help="The lab's key file: prove the credential with it."),
+    ] = None,
+    passphrase_file: Annotated[
+        Path | None,
+        typer.Option("--passphrase-file", exists=True, dir_okay=False, help=f"Else ${PASSPHRASE_ENV}, else a prompt."),
+    ] = None,
+    created: Annotated[str | None, typer.Option(help="The proof's time (XML dateTime); default now.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Write the credential here (else stdout).")] = None,
+) -> None:
+    """Write a certificate as a W3C Verifiable Credential: from its proof bundle (self-contained: the anchoring
+    goes in evidence), a record, or a credential (e.g. one the registry served without a proof). With --key it
+    is proved with eddsa-jcs-2022 by the lab's key (a second signature: docs/bundle.md says why)."""
+    try:
+        doc = parse_json(file.read_bytes())
+        if isinstance(doc, dict) and is_credential(doc):
+            read = read_credential(doc)
+            source = parse_bundle(read.bundle) if read.bundle is not None else read.record
+        elif isinstance(doc, dict) and "format" in doc:
+            source = parse_bundle(doc)
+        else:
+            source = record_from_json(doc)
+        signing_key = load_key_file(key, _passphrase(passphrase_file, confirm=False)) if key is not None else None
+        credential = build_credential(source, key=signing_key, created=created)
+    except CertificateError as e:
+        _fail(e)
+    if signing_key is None:
+        typer.echo(_CHAIN_NOTE, err=True)
+    else:
+        method = credential["proof"]["verificationMethod"]
+        typer.echo(f"proved by {method} (key_id {to_hex(signing_key.key_id)})", err=True)
+    _write_or_print(_pretty(credential), out)
+
+
+@vc_app.command("verify")
+def vc_verify(file: ExistingFile) -> None:
+    """Check a credential offline: its form, its eddsa-jcs-2022 proof if it has one, the record and its digest,
+    the anchoring evidence's form. Not a verdict: whether the key is the lab's, and whether the certificate is
+    anchored, revoked or substituted, needs the chain (``tracecert verify FILE``)."""
+    try:
+        read = read_credential(file.read_bytes())
+    except CertificateError as e:
+        _fail(e, exit_code=1 if e.code == "VC_PROOF_INVALID" else 2)
+    summary = read.summary()
+    if summary["proof"] is None:
+        typer.echo(f"NO PROOF {read.digest}")
+        typer.echo(_CHAIN_NOTE, err=True)
+    else:
+        proof = summary["proof"]
+        typer.echo(f"PROOF VALID {read.digest} by {proof['verification_method']} key_id {proof['key_id']}")
+    typer.echo(
+        "这不是验证结论：密钥是否属于该机构、是否上链、撤销或替代未检查，请用 tracecert verify。 / "
+        "Not a verdict: whether the key is the lab's, and anchoring, revocation and substitution were not checked; "
+        "run `tracecert verify FILE` for one.",
+        err=True,
+    )
+
+
 def register(app: typer.Typer) -> None:
     """Add the certificate commands to the ``tracecert`` application."""
     app.command("canonicalize")(canonicalize_command)
@@ -294,3 +368,4 @@ def register(app: typer.Typer) -> None:
     app.add_typer(key_app, name="key")
     app.add_typer(dcc_app, name="dcc")
     app.add_typer(bundle_app, name="bundle")
+    app.add_typer(vc_app, name="vc")

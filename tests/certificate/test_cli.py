@@ -115,8 +115,8 @@ def test_dcc_import_and_export(tmp_path: Path) -> None:
     out = tmp_path / "out.xml"
     result = runner.invoke(app, ["dcc", "export", str(record_path), "--out", str(out)])
     assert result.exit_code == 0, result.stderr
-    assert validate_dcc(out.read_bytes()) == "3.1.2"
-    assert runner.invoke(app, ["dcc", "validate", str(out)]).stdout.strip() == "valid DCC 3.1.2"
+    assert validate_dcc(out.read_bytes()) == "3.3.0"
+    assert runner.invoke(app, ["dcc", "validate", str(out)]).stdout.strip() == "valid DCC 3.3.0"
 
 
 @pytest.mark.parametrize(

@@ -317,10 +317,12 @@ class Condition(_Part):
 
 
 class Interval(_Part):
-    """A coverage interval ``[min, max]`` of a measured value, in the value's unit (D-SI ``coverageInterval``)."""
+    """A coverage interval ``[min, max]`` of a measured value, in the value's unit, with its coverage
+    probability when stated (D-SI ``coverageInterval``)."""
 
     min: DecimalStr
     max: DecimalStr
+    coverage_probability: ProbabilityStr | None = None
 
 
 class Result(_Part):

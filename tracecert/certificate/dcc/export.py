@@ -1,6 +1,11 @@
-"""DCC export: a :class:`CertificateRecord` written as DCC 3.1.2 XML, part by part, and checked against the XSD.
+"""DCC export: a :class:`CertificateRecord` written as DCC 3.3.0 XML (D-SI 2.2), part by part, and checked
+against the XSD before it is returned.
 
-Fields with no DCC element go to ``dcc:statement``s with ``tracecert_*`` refTypes, which the import reads back.
+Everything the record holds is written, so that importing the export gives the same record (and digest): where
+DCC has an element, it is used (coreData/issueDate, reportAmendedSubstituted, the global measuringEquipments with
+their certificates' hashes, inValidityRange and traceable, D-SI 2.2's measurementUncertaintyUnivariate); the
+rest goes to ``tracecert_*`` refTypes (statements, descriptions, measurement metadata), which the import reads
+back.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from tracecert import __version__
 from tracecert.certificate.dcc.schema import (
     DCC_NS,
     EXPORT_SCHEMA_VERSION,
+    NO_DIGEST_PROCEDURE,
     NS,
     ROOT_TAG,
     SI_NS,
@@ -23,6 +29,39 @@ from tracecert.certificate.dcc.schema import (
 from tracecert.certificate.model import CertificateRecord, Role
 
 __all__ = ["export_dcc"]
+
+
+# D-SI 2.2 measurementUncertaintyUnivariate forms: (element, ((key, child), ...)), in the XSD's child order.
+_EXPANDED_MU = (
+    "expandedMU",
+    (("U", "valueExpandedMU"), ("k", "coverageFactor"), ("p", "coverageProbability"), ("distribution", "distribution")),
+)
+_INTERVAL_MU = (
+    "coverageIntervalMU",
+    (
+        ("u", "valueStandardMU"),
+        ("min", "intervalMin"),
+        ("max", "intervalMax"),
+        ("ip", "coverageProbability"),
+        ("distribution", "distribution"),
+    ),
+)
+_STANDARD_MU = ("standardMU", (("u", "valueStandardMU"), ("distribution", "distribution")))
+
+
+def _mu_form(unc: dict[str, str]) -> tuple[str, tuple[tuple[str, str], ...]] | None:
+    """The D-SI 2.2 form that holds the most of ``unc``, or None."""
+    if all(k in unc for k in ("U", "k", "p")):
+        return _EXPANDED_MU
+    if all(k in unc for k in ("u", "min", "max", "ip")):
+        return _INTERVAL_MU
+    if "u" in unc:
+        return _STANDARD_MU
+    return None
+
+
+def _unc(**parts: str | None) -> dict[str, str]:
+    return {k: v for k, v in parts.items() if v is not None}
 
 
 class _Writer:
@@ -43,51 +82,45 @@ class _Writer:
         self.el(holder, "dcc:content", text, lang=self.lang)
         return holder
 
-    def si_real(
-        self,
-        parent: etree._Element,
-        value: str,
-        unit: str,
-        u: str | None = None,
-        k: str | None = None,
-        p: str | None = None,
-        distribution: str | None = None,
-    ) -> None:
+    def si_real(self, parent: etree._Element, value: str, unit: str, unc: dict[str, str] | None = None) -> None:
+        """A ``si:real``; of ``unc`` (keys U, k, p, distribution, u, min, max, ip) the part D-SI 2.2 has a form
+        for is written in it: U, k and p as expandedMU, else u with an interval as coverageIntervalMU, else u as
+        standardMU. :meth:`quantity` writes the rest as metadata."""
         real = self.el(parent, "si:real")
         self.el(real, "si:value", value)
         self.el(real, "si:unit", unit)
-        if u is not None and k is not None and p is not None:
-            unc = self.el(real, "si:expandedUnc")
-            self.el(unc, "si:uncertainty", u)
-            self.el(unc, "si:coverageFactor", k)
-            self.el(unc, "si:coverageProbability", p)
-            if distribution is not None:
-                self.el(unc, "si:distribution", distribution)
+        form = _mu_form(unc or {})
+        if form is None:
+            return
+        name, fields = form
+        mu = self.el(self.el(real, "si:measurementUncertaintyUnivariate"), f"si:{name}")
+        for key, tag in fields:
+            if key in (unc or {}):
+                self.el(mu, f"si:{tag}", (unc or {})[key])
 
-    def uncertainty_meta(self, quantity: etree._Element, unit: str, u: str, k: str | None) -> None:
-        """U (and k) without p: D-SI's expandedUnc needs p, so they go to measurementMetaData instead."""
+    def uncertainty_meta(self, quantity: etree._Element, unit: str, rest: dict[str, str]) -> None:
+        """The parts of the uncertainty D-SI has no form for, one quantity each (refType ``tracecert_<part>``)."""
         meta = self.el(self.el(quantity, "dcc:measurementMetaData"), "dcc:metaData", refType="tracecert_uncertainty")
-        self.text(meta, "dcc:declaration", "expanded uncertainty; coverage probability not stated")
+        self.text(meta, "dcc:declaration", "uncertainty stated by TraceCert in parts")
+        self.el(meta, "dcc:valid", "true")
         data = self.el(meta, "dcc:data")
-        self.si_real(self.el(data, "dcc:quantity", refType="tracecert_U"), u, unit)
-        if k is not None:
-            self.si_real(self.el(data, "dcc:quantity", refType="tracecert_k"), k, "\\one")
+        for key, value in rest.items():
+            q = self.el(data, "dcc:quantity", refType=f"tracecert_{key}")
+            if key == "distribution":
+                self.text(q, "dcc:noQuantity", value)
+            else:
+                self.si_real(q, value, "\\one" if key in ("k", "p", "ip") else unit)
 
     def quantity(
-        self,
-        parent: etree._Element,
-        value: str,
-        unit: str,
-        u: str | None,
-        k: str | None,
-        p: str | None,
-        distribution: str | None = None,
-        **attrs: str,
+        self, parent: etree._Element, value: str, unit: str, unc: dict[str, str], **attrs: str
     ) -> etree._Element:
         q = self.el(parent, "dcc:quantity", **attrs)
-        self.si_real(q, value, unit, u, k, p, distribution)
-        if u is not None and (k is None or p is None):
-            self.uncertainty_meta(q, unit, u, k)
+        self.si_real(q, value, unit, unc)
+        form = _mu_form(unc)
+        written = {key for key, _ in form[1]} if form is not None else set()
+        rest = {key: v for key, v in unc.items() if key not in written}
+        if rest:
+            self.uncertainty_meta(q, unit, rest)
         return q
 
     def statement(
@@ -116,7 +149,6 @@ class _Writer:
     def contact(self, parent: etree._Element, tag: str, name: str, address: str | None, country: str | None) -> None:
         contact = self.el(parent, tag)
         self.text(contact, "dcc:name", name)
-        self.el(contact, "dcc:eMail", "")
         location = self.el(contact, "dcc:location")
         if address is not None:
             self.text(location, "dcc:further", address)
@@ -143,12 +175,40 @@ class _Writer:
                 self.el(ident, "dcc:value", value)
                 self.text(ident, "dcc:name", label)
 
-    def hash(self, parent: etree._Element, tag: str, referral: str, number: str, digest: str) -> None:
+    def hash(
+        self,
+        parent: etree._Element,
+        tag: str,
+        referral: str,
+        number: str,
+        digest: str | None,
+        *,
+        descriptions: dict[str, str | None] | None = None,
+        in_validity_range: bool | None = None,
+        traceable: bool | None = None,
+    ) -> None:
+        """A ``dcc:hashType``: the certificate's number and TraceCert digest (procedure
+        :data:`NO_DIGEST_PROCEDURE` when the digest is not known), ``descriptions`` as ``tracecert_*``
+        contents, and the 3.2+ flags."""
         h = self.el(parent, tag)
         self.text(h, "dcc:referral", referral)
         self.el(h, "dcc:referralID", number)
-        self.el(h, "dcc:procedure", TRACECERT_DIGEST_PROCEDURE)
-        self.el(h, "dcc:value", digest)
+        self.el(h, "dcc:procedure", TRACECERT_DIGEST_PROCEDURE if digest is not None else NO_DIGEST_PROCEDURE)
+        self.el(h, "dcc:value", digest if digest is not None else "none")
+        self.descriptions(h, descriptions or {})
+        if in_validity_range is not None:
+            self.el(h, "dcc:inValidityRange", "true" if in_validity_range else "false")
+        if traceable is not None:
+            self.el(h, "dcc:traceable", "true" if traceable else "false")
+
+    def descriptions(self, parent: etree._Element, values: dict[str, str | None]) -> None:
+        """A ``dcc:description`` holding one ``dcc:content`` per value, each with refType ``tracecert_<key>``."""
+        present = {k: v for k, v in values.items() if v is not None}
+        if not present:
+            return
+        desc = self.el(parent, "dcc:description")
+        for key, value in present.items():
+            self.el(desc, "dcc:content", value, lang=self.lang, refType=f"tracecert_{key}")
 
 
 def export_dcc(
@@ -158,12 +218,11 @@ def export_dcc(
     country_code: str = "CN",
     performance_location: str = "laboratory",
 ) -> bytes:
-    """Write a record as DCC 3.1.2 XML (UTF-8) and check it against the 3.1.2 XSD before returning it.
+    """Write a record as DCC 3.3.0 XML (UTF-8) and check it against the 3.3.0 XSD before returning it.
 
-    ``lang`` tags all text; ``country_code`` is used when the lab has none. Fields with no DCC element are
-    written as ``dcc:statement`` elements with ``tracecert_*`` refTypes, which
-    :func:`~tracecert.certificate.dcc.reading.import_dcc` reads back. Not carried: item accuracy class, MPE and
-    measuring range; standards' validity, lab id, uncertainty, MPE.
+    ``lang`` tags all text; ``country_code`` is used when the lab has none. Every field of the record is
+    written (see the module docstring), so :func:`~tracecert.certificate.dcc.reading.import_dcc` of the output
+    gives the same record, and the same digest.
 
     Raises:
         DccInvalid: the output does not validate (a bug; the errors name the XSD violations).
@@ -180,7 +239,10 @@ def export_dcc(
     _persons(w, admin, record)
     w.contact(admin, "dcc:customer", record.customer.name, record.customer.address, None)
     _statements(w, admin, record)
-    _measurement_result(w, w.el(w.el(root, "dcc:measurementResults"), "dcc:measurementResult"), record)
+    results = w.el(root, "dcc:measurementResults")
+    if record.standards_used:
+        _measuring_equipments(w, w.el(results, "dcc:measuringEquipments"), record)
+    _measurement_result(w, w.el(results, "dcc:measurementResult"), record)
 
     out: bytes = etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
     validate_tree(etree.fromstring(out, parser=hardened_parser()).getroottree(), EXPORT_SCHEMA_VERSION)
@@ -202,7 +264,11 @@ def _core_data(
     w.el(core, "dcc:beginPerformanceDate", d.performance_begin.isoformat())
     w.el(core, "dcc:endPerformanceDate", d.performance_end.isoformat())
     w.el(core, "dcc:performanceLocation", performance_location)
+    w.el(core, "dcc:issueDate", d.issue_date.isoformat())
     if record.replaces is not None:
+        amended = w.el(core, "dcc:reportAmendedSubstituted")
+        w.el(amended, "dcc:typeOfChange", "substituted")
+        w.el(amended, "dcc:replacedUniqueIdentifier", record.replaces.certificate_number)
         w.hash(
             core,
             "dcc:previousReport",
@@ -264,7 +330,12 @@ def _statements(w: _Writer, admin: etree._Element, record: CertificateRecord) ->
     statements = w.el(admin, "dcc:statements")
     d = record.dates
     w.statement(statements, "tracecert_kind", declaration=record.kind.value)
-    w.statement(statements, "tracecert_issueDate", declaration="issue date", date=d.issue_date)
+    doc = record.original_document
+    w.statement(
+        statements,
+        "tracecert_originalDocument",
+        declaration=f"{doc.media_type} {doc.sha256}" if doc is not None else "none",
+    )
     if d.valid_until is not None:
         w.statement(statements, "basic_recalibration", declaration="valid until", date=d.valid_until)
     if record.lab.code is None:
@@ -275,9 +346,15 @@ def _statements(w: _Writer, admin: etree._Element, record: CertificateRecord) ->
         ("tracecert_customerUsci", record.customer.usci),
         ("tracecert_customerUse", record.customer.use),
         ("tracecert_remarks", record.remarks),
+        ("tracecert_accuracyClass", record.item.accuracy_class),
+        ("tracecert_measuringRange", record.item.measuring_range),
     ):
         if value is not None:
             w.statement(statements, ref_type, declaration=value)
+    if record.item.mpe is not None:
+        mpe = w.el(statements, "dcc:statement", refType="tracecert_mpe")
+        w.text(mpe, "dcc:declaration", "maximum permissible error")
+        w.quantity(w.el(mpe, "dcc:data"), record.item.mpe.value, record.item.mpe.unit, {})
     if record.customer.mandatory_verification is not None:
         w.statement(
             statements,
@@ -305,32 +382,37 @@ def _measurement_result(w: _Writer, mr: etree._Element, record: CertificateRecor
         w.el(method, "dcc:norm", record.method.reference)
     if record.method.clause is not None:
         w.el(method, "dcc:reference", record.method.clause)
-    if record.standards_used:
-        _measuring_equipments(w, w.el(mr, "dcc:measuringEquipments"), record)
     if record.conditions:
         conds = w.el(mr, "dcc:influenceConditions")
         for c in record.conditions:
             cond = w.el(conds, "dcc:influenceCondition")
             w.text(cond, "dcc:name", c.name)
-            w.quantity(w.el(cond, "dcc:data"), c.value, c.unit, c.expanded_uncertainty, c.coverage_factor, None)
+            w.quantity(w.el(cond, "dcc:data"), c.value, c.unit, _unc(U=c.expanded_uncertainty, k=c.coverage_factor))
     _results(w, w.el(mr, "dcc:results"), record)
 
 
 def _measuring_equipments(w: _Writer, equipments: etree._Element, record: CertificateRecord) -> None:
-    """The standards used (basic_normalUsed), with their certificate's TraceCert digest when known."""
+    """The standards used (basic_normalUsed, DCC 3.3's global measuringEquipments), each with its certificate
+    (number, TraceCert digest, validity, issuing lab, inValidityRange, traceable), uncertainty and MPE."""
     for s in record.standards_used:
         eq = w.el(equipments, "dcc:measuringEquipment", refType="basic_normalUsed")
         w.text(eq, "dcc:name", s.name)
-        if s.certificate_number is not None and s.certificate_digest is not None:
+        w.descriptions(eq, {"accuracyClass": s.accuracy_class})
+        if s.certificate_number is not None:
             w.hash(
                 eq,
                 "dcc:certificate",
-                s.issuing_lab_name or "certificate of the standard",
+                "certificate of the standard",
                 s.certificate_number,
                 s.certificate_digest,
+                descriptions={
+                    "validUntil": s.valid_until.isoformat() if s.valid_until else None,
+                    "issuingLabId": s.issuing_lab_id,
+                    "issuingLabName": s.issuing_lab_name,
+                },
+                in_validity_range=s.in_validity_range,
+                traceable=s.traceable,
             )
-        elif s.certificate_number is not None:
-            w.text(eq, "dcc:description", f"certificate {s.certificate_number}")
         if s.manufacturer is not None:
             w.text(w.el(eq, "dcc:manufacturer"), "dcc:name", s.manufacturer)
         if s.model is not None:
@@ -339,6 +421,18 @@ def _measuring_equipments(w: _Writer, equipments: etree._Element, record: Certif
             ident = w.el(w.el(eq, "dcc:identifications"), "dcc:identification")
             w.el(ident, "dcc:issuer", "manufacturer")
             w.el(ident, "dcc:value", s.serial_number)
+        if s.uncertainty is not None or s.mpe is not None:
+            quantities = w.el(eq, "dcc:measuringEquipmentQuantities")
+            if s.uncertainty is not None:
+                unc = s.uncertainty
+                q = w.el(quantities, "dcc:measuringEquipmentQuantity", refType="tracecert_standardUncertainty")
+                w.si_real(q, unc.expanded_uncertainty, unc.unit)
+                if unc.coverage_factor is not None:
+                    k = w.el(quantities, "dcc:measuringEquipmentQuantity", refType="tracecert_standardCoverageFactor")
+                    w.si_real(k, unc.coverage_factor, "\\one")
+            if s.mpe is not None:
+                mpe = w.el(quantities, "dcc:measuringEquipmentQuantity", refType="tracecert_mpe")
+                w.si_real(mpe, s.mpe.value, s.mpe.unit)
 
 
 def _results(w: _Writer, results: etree._Element, record: CertificateRecord) -> None:
@@ -348,21 +442,19 @@ def _results(w: _Writer, results: etree._Element, record: CertificateRecord) -> 
         w.text(res, "dcc:name", r.quantity)
         data = w.el(res, "dcc:data")
         attrs = {"refType": f"tracecert_adjustment_{r.adjustment.value}"} if r.adjustment else {}
-        w.quantity(
-            data,
-            r.value,
-            r.unit,
-            r.expanded_uncertainty,
-            r.coverage_factor,
-            r.coverage_probability,
-            r.distribution,
-            **attrs,
+        ci = r.coverage_interval
+        unc = _unc(
+            U=r.expanded_uncertainty,
+            k=r.coverage_factor,
+            p=r.coverage_probability,
+            distribution=r.distribution,
+            u=r.standard_uncertainty,
+            min=ci.min if ci else None,
+            max=ci.max if ci else None,
+            ip=ci.coverage_probability if ci else None,
         )
+        w.quantity(data, r.value, r.unit, unc, **attrs)
         if r.reference_value is not None:
-            w.quantity(
-                data, r.reference_value.value, r.reference_value.unit, None, None, None, refType="basic_referenceValue"
-            )
+            w.quantity(data, r.reference_value.value, r.reference_value.unit, {}, refType="basic_referenceValue")
         if r.indicated_value is not None:
-            w.quantity(
-                data, r.indicated_value.value, r.indicated_value.unit, None, None, None, refType="basic_measuredValue"
-            )
+            w.quantity(data, r.indicated_value.value, r.indicated_value.unit, {}, refType="basic_measuredValue")

@@ -17,11 +17,12 @@ from typing import Any
 from lxml import etree
 
 from tracecert.certificate.canonical import document_digest, from_hex, lab_id, to_hex
-from tracecert.certificate.dcc.quantities import read_conditions, read_results
+from tracecert.certificate.dcc.quantities import read_conditions, read_results, xpath
 from tracecert.certificate.dcc.schema import (
     DCC_MEDIA_TYPE,
     DCC_NS,
     DEFAULT_MAX_BYTES,
+    NO_DIGEST_PROCEDURE,
     NS,
     TRACECERT_DIGEST_PROCEDURE,
     parse_dcc,
@@ -70,6 +71,8 @@ class DccOverrides:
     customer_usci: str | None = None
     mandatory_verification: bool | None = None
     method_reference: str | None = None
+    #: The digest of the certificate a substituting DCC replaces, when the DCC names it by number only.
+    replaces_digest: str | None = None
     languages: tuple[str, ...] = ("zh", "en")
 
 
@@ -194,9 +197,27 @@ def _tracecert_hash(el: etree._Element | None, reader: Reader, where: str) -> tu
         except MalformedValue:
             reader.notes.append(f"{where}: certificate digest {value!r} is not 32 bytes of hex; not used")
             return number, None
-    if value:
+    if value and procedure != NO_DIGEST_PROCEDURE:
         reader.notes.append(f"{where}: hash with procedure {procedure!r} is not a TraceCert digest; not used")
     return number, None
+
+
+def _tracecert_contents(el: etree._Element | None) -> dict[str, str]:
+    """``tracecert_<key>`` -> text of the ``dcc:content``s of ``el``'s ``dcc:description`` (export's extras)."""
+    out: dict[str, str] = {}
+    if el is None:
+        return out
+    for content in el.findall("dcc:description/dcc:content", NS):
+        for t in ref_types(content):
+            text = clean(content.text)
+            if t.startswith("tracecert_") and text is not None:
+                out[t[len("tracecert_") :]] = text
+    return out
+
+
+def _flag(el: etree._Element | None, path: str) -> bool | None:
+    text = find_text(el, path)
+    return None if text is None else text in ("true", "1")
 
 
 # --- the parts, each giving record fields -------------------------------------------------------------------
@@ -212,9 +233,14 @@ def _identity(dcc: _Dcc) -> dict[str, Any]:
 
 
 def _dates(dcc: _Dcc) -> dict[str, Any]:
-    """coreData's dates; the issue date and recalibration date from statements (3.0/3.1 have no issueDate)."""
+    """coreData's dates: the issue date from coreData/issueDate (3.2 and later) or, in 3.0/3.1, a TraceCert
+    statement; the recalibration date from the basic_recalibration statement."""
     ov, core = dcc.overrides, dcc.core
-    issue = ov.issue_date.isoformat() if ov.issue_date else dcc.statement_date("tracecert_issueDate")
+    issue = (
+        ov.issue_date.isoformat()
+        if ov.issue_date
+        else find_text(core, "dcc:issueDate") or dcc.statement_date("tracecert_issueDate")
+    )
     dates = {
         "receipt_date": find_text(core, "dcc:receiptDate"),
         "performance_begin": find_text(core, "dcc:beginPerformanceDate"),
@@ -240,9 +266,77 @@ def _item(dcc: _Dcc) -> dict[str, Any]:
     item: dict[str, Any] = {"category_code": dcc.need("item.category_code", category, "--category-code")}
     if len(item_els) == 1:
         item.update(_single_item(dcc, item_els[0]))
+        sub_items = item_els[0].findall("dcc:subItems/dcc:item", NS)
+        if sub_items:  # DCC 3.3: the pieces of one item
+            item["components"] = [_component(el, dcc.reader) for el in sub_items]
+            dcc.reader.notes.append(f"item: {len(sub_items)} subItems mapped to item.components")
     else:
         item.update(_item_set(dcc, items_el, item_els))
+    item.update(_item_quantities(dcc, item_els))
+    mpe = dcc.statement("tracecert_mpe")
+    if mpe is not None:
+        real = mpe.find("dcc:data/dcc:quantity/si:real", NS)
+        if real is not None:
+            item["mpe"] = {"value": find_text(real, "si:value"), "unit": find_text(real, "si:unit")}
+    item["accuracy_class"] = item.get("accuracy_class") or dcc.statement_text("tracecert_accuracyClass")
+    item["measuring_range"] = item.get("measuring_range") or dcc.statement_text("tracecert_measuringRange")
+    _owners(dcc, items_el, item_els)
     return {"item": item}
+
+
+# itemQuantities refTypes (DCC 3.2+) read into the item; others are noted.
+_ACCURACY_CLASS = ("accuracyClass",)
+_MPE = ("maximumPermissibleError", "MPE", "mpe")
+_RANGE_MIN = ("measuringRangeMin", "rangeMin", "validityRangeMin")
+_RANGE_MAX = ("measuringRangeMax", "rangeMax", "validityRangeMax")
+
+
+def _has(refs: set[str], words: tuple[str, ...]) -> bool:
+    return any(r.endswith(w) or r.endswith("_" + w) for r in refs for w in words)
+
+
+def _item_quantities(dcc: _Dcc, item_els: list[etree._Element]) -> dict[str, Any]:
+    """item/itemQuantities (DCC 3.2+): an accuracy class, MPE and measuring range by their refTypes; any other
+    item quantity is noted with its XPath."""
+    out: dict[str, Any] = {}
+    low = high = None
+    for el in item_els:
+        for q in el.findall("dcc:itemQuantities/dcc:itemQuantity", NS):
+            refs = ref_types(q)
+            real = q.find("si:real", NS)
+            value = find_text(real, "si:value") if real is not None else None
+            unit = find_text(real, "si:unit") if real is not None else None
+            if _has(refs, _ACCURACY_CLASS):
+                out["accuracy_class"] = value or dcc.reader.text(q.find("dcc:noQuantity", NS))
+            elif _has(refs, _MPE) and value is not None and unit is not None:
+                out["mpe"] = {"value": value, "unit": unit}
+            elif _has(refs, _RANGE_MIN) and value is not None:
+                low = (value, unit)
+            elif _has(refs, _RANGE_MAX) and value is not None:
+                high = (value, unit)
+            else:
+                name = dcc.reader.name(q) or "unnamed"
+                dcc.reader.notes.append(f"{xpath(q)}: item quantity {name!r} has no record field; not mapped")
+    if low and high:
+        out["measuring_range"] = f"{low[0]} {low[1] or ''} … {high[0]} {high[1] or ''}".replace("  ", " ").strip()
+    return out
+
+
+def _owners(dcc: _Dcc, items_el: etree._Element, item_els: list[etree._Element]) -> None:
+    """item/owner and items/owner (DCC 3.2.1+): the record names one customer; an owner who is not the customer
+    is noted."""
+    customer = dcc.admin.find("dcc:customer", NS)
+    customer_name = dcc.reader.name(customer) if customer is not None else None
+    for el in [items_el, *item_els]:
+        owner = el.find("dcc:owner", NS)
+        if owner is None:
+            continue
+        name = dcc.reader.name(owner)
+        if name != customer_name:
+            dcc.reader.notes.append(
+                f"{xpath(owner)}: the item's owner {name!r} is not the customer {customer_name!r}; the record "
+                "names the customer only"
+            )
 
 
 def _single_item(dcc: _Dcc, el: etree._Element) -> dict[str, Any]:
@@ -350,7 +444,8 @@ def _person(rp: etree._Element, reader: Reader) -> dict[str, Any]:
 def _method(dcc: _Dcc) -> dict[str, Any]:
     """usedMethods: the first one not about uncertainty."""
     reader = dcc.reader
-    methods = [m for mr in dcc.measurement_results() for m in mr.findall("dcc:usedMethods/dcc:usedMethod", NS)]
+    holders = [dcc.root.find("dcc:measurementResults", NS), *dcc.measurement_results()]
+    methods = [m for h in holders if h is not None for m in h.findall("dcc:usedMethods/dcc:usedMethod", NS)]
     main = next(
         (m for m in methods if not any("uncertainty" in t.lower() for t in ref_types(m))),
         methods[0] if methods else None,
@@ -376,6 +471,9 @@ def _measurements(dcc: _Dcc) -> dict[str, Any]:
     results: list[dict[str, Any]] = []
     conditions: list[dict[str, Any]] = []
     keep_without_u = dcc.kind is not Kind.CALIBRATION
+    results_el = dcc.root.find("dcc:measurementResults", NS)
+    if results_el is not None:  # DCC 3.3's global influence conditions
+        conditions += read_conditions(results_el, dcc.reader)
     for mr in dcc.measurement_results():
         results += read_results(mr, dcc.reader, keep_without_u)
         conditions += read_conditions(mr, dcc.reader)
@@ -383,32 +481,63 @@ def _measurements(dcc: _Dcc) -> dict[str, Any]:
 
 
 def _standards(dcc: _Dcc) -> dict[str, Any]:
-    """measuringEquipments, once per (name, serial number)."""
+    """measuringEquipments (DCC 3.3's global ones, then those of each result), once per (name, serial
+    number), with their certificates' number, digest, validity, issuing lab, inValidityRange and traceable."""
     reader = dcc.reader
     standards: list[dict[str, Any]] = []
     seen: set[tuple[str | None, str | None]] = set()
-    for mr in dcc.measurement_results():
-        for eq in mr.iter(f"{{{DCC_NS}}}measuringEquipment"):
-            name = reader.name(eq)
-            ids = _identifications(eq)
-            serial = ids.get("manufacturer") or next(iter(ids.values()), None)
-            if (name, serial) in seen:
-                continue
-            seen.add((name, serial))
-            number, digest = _tracecert_hash(eq.find("dcc:certificate", NS), reader, f"standard {name!r}")
-            standards.append(
-                {
-                    "name": name,
-                    "serial_number": serial,
-                    "manufacturer": reader.text(eq.find("dcc:manufacturer/dcc:name", NS)),
-                    "model": find_text(eq, "dcc:model"),
-                    "certificate_number": number,
-                    "certificate_digest": digest,
-                }
-            )
-            if number is None:
-                reader.notes.append(f"standard {name!r}: the DCC gives no certificate reference")
+    results_el = dcc.root.find("dcc:measurementResults", NS)
+    assert results_el is not None  # guaranteed by the XSD
+    for eq in results_el.iter(f"{{{DCC_NS}}}measuringEquipment"):  # DCC 3.3's global ones, then per result
+        name = reader.name(eq)
+        ids = _identifications(eq)
+        serial = ids.get("manufacturer") or next(iter(ids.values()), None)
+        if (name, serial) in seen:
+            continue
+        seen.add((name, serial))
+        cert = eq.find("dcc:certificate", NS)
+        number, digest = _tracecert_hash(cert, reader, f"standard {name!r}")
+        extras = _tracecert_contents(cert)
+        standard: dict[str, Any] = {
+            "name": name,
+            "serial_number": serial,
+            "manufacturer": reader.text(eq.find("dcc:manufacturer/dcc:name", NS)),
+            "model": find_text(eq, "dcc:model"),
+            "accuracy_class": _tracecert_contents(eq).get("accuracyClass"),
+            "certificate_number": number,
+            "certificate_digest": digest,
+            "issuing_lab_id": extras.get("issuingLabId"),
+            "issuing_lab_name": extras.get("issuingLabName"),
+            "valid_until": extras.get("validUntil"),
+            "in_validity_range": _flag(cert, "dcc:inValidityRange"),
+            "traceable": _flag(cert, "dcc:traceable"),
+        }
+        standard.update(_equipment_quantities(eq, reader))
+        standards.append(standard)
+        if number is None:
+            reader.notes.append(f"standard {name!r}: the DCC gives no certificate reference")
     return {"standards_used": standards}
+
+
+def _equipment_quantities(eq: etree._Element, reader: Reader) -> dict[str, Any]:
+    """measuringEquipmentQuantities: the standard's uncertainty, coverage factor and MPE as the export writes
+    them; others are noted with their XPath."""
+    out: dict[str, Any] = {}
+    k = None
+    for q in eq.findall("dcc:measuringEquipmentQuantities/dcc:measuringEquipmentQuantity", NS):
+        refs = ref_types(q)
+        value, unit = find_text(q, "si:real/si:value"), find_text(q, "si:real/si:unit")
+        if "tracecert_standardUncertainty" in refs and value and unit:
+            out["uncertainty"] = {"expanded_uncertainty": value, "unit": unit}
+        elif "tracecert_standardCoverageFactor" in refs and value:
+            k = value
+        elif "tracecert_mpe" in refs and value and unit:
+            out["mpe"] = {"value": value, "unit": unit}
+        else:
+            reader.notes.append(f"{xpath(q)}: a quantity of the standard {reader.name(eq)!r} is not mapped")
+    if k is not None and "uncertainty" in out:
+        out["uncertainty"]["coverage_factor"] = k
+    return out
 
 
 def _statements(dcc: _Dcc) -> dict[str, Any]:
@@ -434,14 +563,37 @@ def _statements(dcc: _Dcc) -> dict[str, Any]:
 
 
 def _replaces(dcc: _Dcc) -> dict[str, Any]:
-    """coreData/previousReport, when it carries a TraceCert digest."""
-    prev = dcc.core.find("dcc:previousReport", NS) if dcc.core is not None else None
-    replaces = None
+    """The certificate this one replaces: coreData/reportAmendedSubstituted (DCC 3.2.1+; amended or
+    substituted, both a substitution in TraceCert) names its number, coreData/previousReport its TraceCert
+    digest (or ``DccOverrides.replaces_digest``). A DCC that says it replaces a report whose digest is not
+    known is incomplete."""
+    core = dcc.core
+    prev = core.find("dcc:previousReport", NS) if core is not None else None
+    amended = core.find("dcc:reportAmendedSubstituted", NS) if core is not None else None
+    number = digest = None
     if prev is not None:
         number, digest = _tracecert_hash(prev, dcc.reader, "previousReport")
-        if number and digest:
-            replaces = {"certificate_number": number, "certificate_digest": digest}
-    return {"replaces": replaces}
+    if amended is not None:
+        replaced = find_text(amended, "dcc:replacedUniqueIdentifier")
+        if number is not None and replaced != number:
+            raise DccInvalid(
+                "the DCC names two different replaced reports",
+                [
+                    FieldError(
+                        "coreData/reportAmendedSubstituted/replacedUniqueIdentifier",
+                        "replaces_mismatch",
+                        f"{replaced!r} here, {number!r} in coreData/previousReport",
+                    )
+                ],
+            )
+        number = replaced
+        change = find_text(amended, "dcc:typeOfChange")
+        dcc.reader.notes.append(f"coreData/reportAmendedSubstituted: {change} report {replaced!r} mapped to replaces")
+    digest = dcc.overrides.replaces_digest or digest
+    if number is None:
+        return {"replaces": None}
+    dcc.need("replaces.certificate_digest", digest, "--replaces-digest (the replaced certificate's digest)")
+    return {"replaces": {"certificate_number": number, "certificate_digest": digest}}
 
 
 _Part = Callable[[_Dcc], dict[str, Any]]
@@ -478,9 +630,10 @@ order, give the record's fields. A version that maps a part otherwise swaps that
 
 
 def import_dcc(data: bytes, overrides: DccOverrides | None = None, *, max_bytes: int = DEFAULT_MAX_BYTES) -> DccImport:
-    """Parse, validate and map a DCC (3.0.0, 3.1.1, 3.1.2) into a certificate record.
+    """Parse, validate and map a DCC (3.0.0, 3.1.1, 3.1.2, 3.2.0, 3.2.1, 3.3.0) into a certificate record.
 
-    The record's ``original_document`` binds the SHA-256 of ``data``. Kind is CALIBRATION unless overridden
+    The record's ``original_document`` binds the SHA-256 of ``data``, unless the DCC is a TraceCert export,
+    which states the original document of the record it renders (or none). Kind is CALIBRATION unless overridden
     (or stated by a DCC that :func:`~tracecert.certificate.dcc.export.export_dcc` wrote).
 
     Raises:
@@ -499,7 +652,12 @@ def import_dcc(data: bytes, overrides: DccOverrides | None = None, *, max_bytes:
     if dcc.missing:
         raise DccIncomplete("the DCC lacks data the certificate record requires", dcc.missing)
     doc_hash = document_digest(data)
-    record_json["original_document"] = {"media_type": DCC_MEDIA_TYPE, "sha256": to_hex(doc_hash)}
+    stated = dcc.statement_text("tracecert_originalDocument")
+    if stated is None:  # the DCC is the original
+        record_json["original_document"] = {"media_type": DCC_MEDIA_TYPE, "sha256": to_hex(doc_hash)}
+    elif stated != "none":  # a TraceCert export: the record it renders binds its own original (or none)
+        media_type, _, sha256 = stated.partition(" ")
+        record_json["original_document"] = {"media_type": media_type, "sha256": sha256}
     record = record_from_json(_drop_none(record_json))
     return DccImport(record=record, schema_version=version, document_sha256=doc_hash, notes=tuple(dcc.reader.notes))
 

@@ -30,6 +30,7 @@ __all__ = [
     "DS_NS",
     "EXPORT_SCHEMA_VERSION",
     "MAX_XML_DEPTH",
+    "NO_DIGEST_PROCEDURE",
     "NS",
     "ROOT_TAG",
     "SIGNED_SCHEMA_VERSIONS",
@@ -51,6 +52,9 @@ ROOT_TAG = f"{{{DCC_NS}}}digitalCalibrationCertificate"
 DCC_MEDIA_TYPE = "application/xml"
 TRACECERT_DIGEST_PROCEDURE = "tracecert-certificate-digest/v1"
 """``hashType/procedure`` marking ``value`` as a TraceCert certificate digest (standards used, replaces)."""
+NO_DIGEST_PROCEDURE = "none"
+"""``hashType/procedure`` of a certificate named by its number only (its digest is not known); ``value`` is
+``none``."""
 DEFAULT_MAX_BYTES = 8 * 1024 * 1024
 MAX_XML_DEPTH = 256
 """libxml2's element depth bound without ``huge_tree`` (a PTB DCC nests about 15 deep); deeper XML is refused."""
@@ -88,7 +92,7 @@ _BUNDLED: dict[str, _BundledSchema] = {
 SUPPORTED_SCHEMA_VERSIONS = tuple(_BUNDLED)
 SIGNED_SCHEMA_VERSIONS = ("3.2.0", "3.2.1", "3.3.0")
 """The versions whose schema allows an enveloped ``ds:Signature`` (3.0 and 3.1 have none)."""
-EXPORT_SCHEMA_VERSION = "3.1.2"
+EXPORT_SCHEMA_VERSION = "3.3.0"
 
 
 @functools.cache

@@ -6,8 +6,12 @@ the transaction that accepts follow in :mod:`registry.issuance`.
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
@@ -17,7 +21,8 @@ from registry.core import Principal, RegistryCore
 from registry.db import Certificate, LifecycleOp
 from registry.errors import AlreadyRevoked, DocumentMismatch, Forbidden, InvalidRequest, SignatureRejected, WrongLab
 from tracecert.certificate.canonical import document_digest, from_hex, to_hex
-from tracecert.certificate.errors import CertificateError
+from tracecert.certificate.dcc.signature import TrustStore, looks_like_dcc, verify_dcc_signature
+from tracecert.certificate.errors import CertificateError, DccError, DccSignatureError
 from tracecert.certificate.model import CertificateRecord, Kind, record_from_json
 from tracecert.certificate.signing import SigningKey, verify_signature
 from tracecert.chain.types import Activity
@@ -95,12 +100,16 @@ def _storable(record: CertificateRecord) -> list[dict[str, str]]:
     return errors
 
 
-def check_document(p: Prepared, max_bytes: int) -> None:
-    """The uploaded original document, if any, is within ``max_bytes`` and is the one the record binds.
+def check_document(p: Prepared, max_bytes: int, dcc_trust_dirs: Sequence[Path] = ()) -> None:
+    """The uploaded original document, if any, is within ``max_bytes`` and is the one the record binds; a DCC
+    with a ``ds:Signature`` must verify now against the trust anchors in ``dcc_trust_dirs`` (the registry's
+    ``dcc_trust_dirs`` setting; read once per list of paths).
 
     Raises:
         PayloadTooLarge: over ``max_bytes``.
         DocumentMismatch: the record binds no document, or another one.
+        InvalidRequest: a signed DCC whose signature does not hold, with the refusal's code
+            (DCC_SIGNATURE_INVALID, DCC_SIGNER_UNTRUSTED, DCC_SIGNER_REVOKED).
     """
     sub = p.submission
     if sub.document is None:
@@ -133,6 +142,32 @@ def check_document(p: Prepared, max_bytes: int) -> None:
                 }
             ],
         )
+    if looks_like_dcc(sub.document):
+        _check_dcc_signature(sub.document, tuple(Path(d) for d in dcc_trust_dirs))
+
+
+@functools.lru_cache(maxsize=8)
+def _dcc_trust(dirs: tuple[Path, ...]) -> TrustStore:
+    return TrustStore.load(dirs)
+
+
+def _check_dcc_signature(document: bytes, dirs: tuple[Path, ...]) -> None:
+    """A signed DCC's signature verifies at this moment (the registry accepts it now); an unsigned DCC, or XML
+    that is no readable DCC, is not this check's business."""
+    trust = _dcc_trust(dirs)
+    try:
+        verify_dcc_signature(document, trust, at=dt.datetime.now(dt.UTC))
+    except DccSignatureError as exc:
+        message = exc.message
+        if trust.is_empty:
+            message += " (set TRACECERT_REGISTRY_DCC_TRUST_DIRS to the trust anchors' files or folders)"
+        raise InvalidRequest(
+            message,
+            code=exc.code,
+            details=[{"field": "original_document", "rule": "dcc_signature", "message": exc.message}],
+        ) from exc
+    except DccError:
+        return
 
 
 def sign_or_verify(core: RegistryCore, p: Prepared, held: dict[str, SigningKey]) -> tuple[str, str, str]:

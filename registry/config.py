@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from pathlib import Path
+from typing import Annotated, Any
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from tracecert.chain.config import ChainSettings
 
@@ -58,6 +60,10 @@ class RegistrySettings(BaseSettings):
     #: Let webhooks point at loopback or private addresses (a local receiver in development); refused otherwise.
     webhook_allow_private: bool = False
     run_worker: bool = True
+    #: Trust anchors (and CRLs) for signed DCCs: files or folders of PEM/DER certificates and CRLs, comma-separated
+    #: (or JSON) in the environment. An uploaded DCC with a ``ds:Signature`` must verify and chain to one of them
+    #: (:func:`registry.admission.check_document`); empty: signed DCCs are refused (DCC_SIGNER_UNTRUSTED).
+    dcc_trust_dirs: Annotated[list[Path], NoDecode] = Field(default_factory=list)
     chain: ChainSettings = Field(default_factory=ChainSettings)
 
     @field_validator("secret")
@@ -65,6 +71,16 @@ class RegistrySettings(BaseSettings):
     def _strong_secret(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and len(value.get_secret_value()) < _MIN_SECRET:
             raise ValueError(f"TRACECERT_REGISTRY_SECRET must have at least {_MIN_SECRET} characters")
+        return value
+
+    @field_validator("dcc_trust_dirs", mode="before")
+    @classmethod
+    def _path_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
         return value
 
     @property

@@ -159,7 +159,7 @@ def accept_many(
     for i, sub in enumerate(submissions):
         try:
             p = prepare(principal, sub)
-            check_document(p, core.settings.max_document_bytes)
+            check_document(p, core.settings.max_document_bytes, core.settings.dcc_trust_dirs)
             prepared[i] = p
         except RegistryError as exc:
             results[i] = exc

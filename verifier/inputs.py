@@ -1,10 +1,18 @@
-"""What a request or a file holds: a proof bundle, a record or a document (PDF, DCC XML), a moment, a kind, a
-digest, a lab; one definition of each, for the HTTP API and the CLI."""
+"""What a request or a file holds: a proof bundle, a record, a W3C Verifiable Credential or a document (PDF, DCC
+XML), a moment, a kind, a digest, a lab; one definition of each, for the HTTP API and the CLI.
+
+A credential (JSON with an ``@context``, or a ``type`` naming ``VerifiableCredential``) is read back with
+:func:`tracecert.certificate.vc.read_credential`: one that is not a TraceCert certificate credential, or whose
+proof does not verify, is refused (422 VC_INVALID, VC_PROOF_INVALID, VC_CRYPTOSUITE_UNSUPPORTED). Its record is
+then verified exactly as a bundle (with the anchoring its ``evidence`` carries) or a record is, and the report adds
+what the chain says of the credential itself: whether the key that proved it is a key of the record's lab, valid
+when the proof was made (KEY_OF_LAB), and its status entry names the chain this verifier reads."""
 
 from __future__ import annotations
 
 import base64
 import csv
+import datetime as dt
 import io
 import math
 import re
@@ -18,10 +26,12 @@ from typing import Any, Literal
 from starlette.datastructures import Headers, UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
-from tracecert.certificate.canonical import MAX_JSON_DEPTH, parse_json
+from tracecert.certificate.canonical import MAX_JSON_DEPTH, parse_json, to_hex
 from tracecert.certificate.canonical import lab_id as derive_lab_id
 from tracecert.certificate.errors import CertificateError, JsonTooDeep
 from tracecert.certificate.model import Kind, is_valid_usci
+from tracecert.certificate.signing import key_id
+from tracecert.certificate.vc import Credential, VcError, did_key, is_credential, read_credential
 from tracecert.chain.contracts import enterprise_subject
 from tracecert.chain.types import SubjectKind
 from tracecert.human import DAY, parse_moment
@@ -42,6 +52,7 @@ __all__ = [
     "Lookup",
     "VerificationInput",
     "bulk_entries",
+    "credential_input",
     "csv_entries",
     "file_entry",
     "input_from_file",
@@ -216,13 +227,15 @@ def _is_record(obj: dict[str, Any]) -> bool:
 
 @dataclass
 class VerificationInput:
-    """One thing to verify: a bundle (optionally with its document), a bare record, or a document alone."""
+    """One thing to verify: a bundle (optionally with its document), a bare record, or a document alone; a
+    credential is verified as the bundle (or record) it carries, with ``credential`` kept for its own checks."""
 
     bundle: dict[str, Any] | None = None
     record: dict[str, Any] | None = None
     document: bytes | None = None
     as_of: int | None = None
     expected_kind: Kind | None = None
+    credential: Credential | None = None
 
     @property
     def kind(self) -> str:
@@ -231,6 +244,8 @@ class VerificationInput:
 
     def run(self, verifier: Verifier) -> Report:
         """Verify it."""
+        if self.credential is not None:
+            return _verify_credential(self, self.credential, verifier)
         if self.bundle is not None:
             return verifier.verify_bundle(
                 self.bundle, document=self.document, as_of=self.as_of, expected_kind=self.expected_kind
@@ -239,6 +254,80 @@ class VerificationInput:
             return verifier.verify_record(self.record, as_of=self.as_of, expected_kind=self.expected_kind)
         assert self.document is not None
         return verifier.verify_document(self.document, as_of=self.as_of, expected_kind=self.expected_kind)
+
+
+def credential_input(
+    obj: dict[str, Any], *, as_of: int | None = None, expected_kind: Kind | None = None
+) -> VerificationInput:
+    """A W3C Verifiable Credential of a certificate, read back and its proof (if any) verified: the bundle its
+    evidence carries is what is verified, else its record (the anchoring is then looked up in the sources).
+
+    Raises:
+        InvalidRequest: VC_INVALID, VC_PROOF_INVALID, VC_CRYPTOSUITE_UNSUPPORTED (``details.errors`` the field
+            errors).
+    """
+    try:
+        credential = read_credential(obj)
+    except VcError as exc:
+        errors = [e.to_dict() for e in exc.errors]
+        raise InvalidRequest(exc.message, code=exc.code, details={"errors": errors} if errors else None) from exc
+    bundle = credential.bundle
+    record = credential.document["credentialSubject"]["record"] if bundle is None else None
+    return VerificationInput(
+        bundle=bundle, record=record, as_of=as_of, expected_kind=expected_kind, credential=credential
+    )
+
+
+def _verify_credential(job: VerificationInput, credential: Credential, verifier: Verifier) -> Report:
+    """The credential's certificate verified as its bundle or record is, then what only the chain can say of the
+    credential: its status entry must name this chain and registry (else nothing is answered: ``unknown``), and
+    the key that proved it must be a key of the record's lab, valid when the proof was made (KEY_OF_LAB)."""
+    status = credential.status
+    chain_id, registry = verifier.chain.chain_id(), verifier.chain.certificate_registry()
+    if "chainId" in status and (status["chainId"], str(status.get("registry", "")).lower()) != (
+        chain_id,
+        registry.lower(),
+    ):
+        report = Report(credential.digest, job.as_of if job.as_of is not None else verifier.chain.now(), unknown=True)
+        named = f"chain {status['chainId']}, registry {status.get('registry')}"
+        report.add(
+            "ANCHORED",
+            None,
+            f"the credential's status is kept on {named}; this verifier reads chain {chain_id}, registry {registry}",
+            zh=f"该凭证的状态登记在 {named}，本验证服务读取的是链 {chain_id}、合约 {registry}",
+        )
+        report.certificate["credential"] = credential.summary()
+        return report
+    plain = VerificationInput(job.bundle, job.record, job.document, job.as_of, job.expected_kind)
+    report = plain.run(verifier)
+    report.certificate["credential"] = credential.summary()
+    if credential.proof_key is None:
+        return report
+    method = did_key(credential.proof_key)
+    key = verifier.chain.key(key_id(credential.proof_key))
+    lab = credential.record.lab.lab_id
+    of_lab = key is not None and key.public_key == credential.proof_key and to_hex(key.lab_id) == lab
+    created = _unix(credential.proof_created)
+    in_window = key is not None and (created is None or key.valid_from <= created < key.valid_until)
+    if not of_lab:
+        detail = f"the credential was proved by {method}, which is not a key of the lab on chain"
+        zh = f"该凭证的证明密钥 {method} 不是链上登记的该机构密钥"
+    elif not in_window:
+        detail = f"the credential was proved by {method} at {credential.proof_created}, outside the key's validity"
+        zh = f"该凭证的证明密钥 {method} 在 {credential.proof_created} 时不在有效期内"
+    else:
+        detail, zh = f"the credential's eddsa-jcs-2022 proof is by {method}, a key of the lab", ""
+    report.add("KEY_OF_LAB", of_lab and in_window, detail, zh=zh, credential_key=method)
+    return report
+
+
+def _unix(moment: str | None) -> int | None:
+    if moment is None:
+        return None
+    try:
+        return int(dt.datetime.fromisoformat(moment.replace("Z", "+00:00")).timestamp())
+    except ValueError:
+        return None
 
 
 def json_object(data: bytes, what: str) -> dict[str, Any]:
@@ -276,6 +365,8 @@ def input_from_file(data: bytes, *, name: str = "the file") -> VerificationInput
     if kind != "json":
         return VerificationInput(document=data)
     obj = json_object(data, name)
+    if is_credential(obj):
+        return credential_input(obj)
     if _is_record(obj) and not is_bundle(obj):
         return VerificationInput(record=obj)
     return VerificationInput(bundle=obj)
@@ -284,18 +375,21 @@ def input_from_file(data: bytes, *, name: str = "the file") -> VerificationInput
 def input_from_json(
     obj: dict[str, Any], *, as_of: int | None = None, expected_kind: Kind | None = None
 ) -> VerificationInput:
-    """A JSON body: a bundle itself, or ``{"bundle"|"record", "as_of"?, "expected_kind"?, "document_base64"?}``.
+    """A JSON body: a bundle or a credential itself, or ``{"bundle"|"record"|"credential", "as_of"?,
+    "expected_kind"?, "document_base64"?}``.
 
     Raises:
-        InvalidRequest: neither shape, an unknown field, a bad date or kind.
+        InvalidRequest: neither shape, an unknown field, a bad date or kind; VC_* for a credential refused.
     """
+    if is_credential(obj):
+        return credential_input(obj, as_of=as_of, expected_kind=expected_kind)
     if is_bundle(obj):
         return VerificationInput(bundle=obj, as_of=as_of, expected_kind=expected_kind)
-    allowed = {"bundle", "record", "as_of", "expected_kind", "document_base64"}
+    allowed = {"bundle", "record", "credential", "as_of", "expected_kind", "document_base64"}
     unknown = sorted(set(obj) - allowed)
-    if unknown or ("bundle" in obj) == ("record" in obj):
+    if unknown or sum(k in obj for k in ("bundle", "record", "credential")) != 1:
         raise InvalidRequest(
-            'expected a proof bundle, {"bundle": …} or {"record": …}'
+            'expected a proof bundle, a credential, {"bundle": …}, {"record": …} or {"credential": …}'
             + (f" (unknown field {', '.join(unknown)})" if unknown else "")
         )
     if "as_of" in obj:
@@ -308,9 +402,16 @@ def input_from_json(
             document = base64.b64decode(str(obj["document_base64"]), validate=True)
         except ValueError as exc:
             raise InvalidRequest("document_base64 is not base64") from exc
-    target = obj.get("bundle", obj.get("record"))
+    name = next(k for k in ("bundle", "record", "credential") if k in obj)
+    target = obj[name]
     if not isinstance(target, dict):
-        raise InvalidRequest(f"{'bundle' if 'bundle' in obj else 'record'} must be a JSON object")
+        raise InvalidRequest(f"{name} must be a JSON object")
+    if name == "credential":
+        job = credential_input(target, as_of=as_of, expected_kind=expected_kind)
+        if document is not None and job.bundle is None:
+            raise InvalidRequest("a document can only be checked with a credential that carries its anchoring")
+        job.document = document
+        return job
     if "bundle" in obj:
         return VerificationInput(bundle=target, document=document, as_of=as_of, expected_kind=expected_kind)
     if document is not None:
@@ -362,6 +463,7 @@ async def input_from_form(
             taken = found.document is not None if part.document is not None else found.kind != "document"
             if taken:
                 raise InvalidRequest("send at most one proof bundle (or record) and one document")
+            found.credential = part.credential if part.credential is not None else found.credential
             found.bundle = part.bundle if part.bundle is not None else found.bundle
             found.record = part.record if part.record is not None else found.record
             found.document = part.document if part.document is not None else found.document

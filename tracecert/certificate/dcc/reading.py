@@ -29,7 +29,7 @@ from tracecert.certificate.dcc.schema import (
     validate_tree,
 )
 from tracecert.certificate.dcc.text import Reader, clean, find_text, ref_types
-from tracecert.certificate.errors import DccIncomplete, DccInvalid, FieldError, MalformedValue
+from tracecert.certificate.errors import DccIncomplete, DccInvalid, FieldError, MalformedValue, RecordInvalid
 from tracecert.certificate.model import CertificateRecord, Kind, Role, record_from_json
 
 __all__ = ["MAPPINGS", "DccImport", "DccOverrides", "import_dcc"]
@@ -658,8 +658,22 @@ def import_dcc(data: bytes, overrides: DccOverrides | None = None, *, max_bytes:
     elif stated != "none":  # a TraceCert export: the record it renders binds its own original (or none)
         media_type, _, sha256 = stated.partition(" ")
         record_json["original_document"] = {"media_type": media_type, "sha256": sha256}
-    record = record_from_json(_drop_none(record_json))
+    try:
+        record = record_from_json(_drop_none(record_json))
+    except RecordInvalid as exc:  # say what the import left out: it is often why a rule fails
+        raise RecordInvalid(exc.message, [*exc.errors, *_note_errors(dcc.reader.notes)]) from exc
     return DccImport(record=record, schema_version=version, document_sha256=doc_hash, notes=tuple(dcc.reader.notes))
+
+
+def _note_errors(notes: list[str]) -> list[FieldError]:
+    """The import's notes as :class:`FieldError`s (rule ``dcc_import_note``; the field is the XPath a note
+    names, else ``dcc``), added to a refusal of the mapped record."""
+    out = []
+    for note in notes:
+        where, sep, what = note.partition(": ")
+        field_name = where if sep and where.startswith("/") else "dcc"
+        out.append(FieldError(field_name, "dcc_import_note", what if field_name != "dcc" else note))
+    return out
 
 
 def _drop_none(obj: Any) -> Any:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -152,10 +152,15 @@ def _collect(paths: Sequence[Path]) -> list[Path]:
     return files
 
 
-def read_items(paths: Sequence[Path], overrides: DccOverrides) -> list[Item]:
+def read_items(
+    paths: Sequence[Path],
+    overrides: DccOverrides,
+    resolve_replaced: Callable[[str, str], str | None] | None = None,
+) -> list[Item]:
     """Every certificate in ``paths`` (files and folders, recursively): JSON records (one object or an array),
-    DCC XML files (imported with ``overrides``; the XML is sent along) and CSV files. Unreadable inputs come back
-    as refused items naming their file and code."""
+    DCC XML files (imported with ``overrides`` and ``resolve_replaced``, see
+    :func:`~tracecert.certificate.dcc.import_dcc`; the XML is sent along) and CSV files. Unreadable inputs come
+    back as refused items naming their file and code."""
     items: list[Item] = []
     for path in _collect(paths):
         name = str(path)
@@ -170,8 +175,12 @@ def read_items(paths: Sequence[Path], overrides: DccOverrides) -> list[Item]:
         if suffix == ".xml":
             item = Item(name, document=data, filename=path.name)
             try:
-                imported = import_dcc(data, overrides)
+                imported = import_dcc(data, overrides, resolve_replaced=resolve_replaced)
                 item.record = record_to_json(imported.record)
+                bound = imported.record.original_document
+                if bound is None or bound.sha256 != to_hex(imported.document_sha256):
+                    # TraceCert's own DCC rendering of a record: the record is the original, not this file
+                    item.document = item.filename = None
             except CertificateError as exc:
                 item.refuse(exc.code, exc.message, [e.to_dict() for e in exc.errors] or None)
             items.append(item)

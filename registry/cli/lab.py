@@ -223,6 +223,23 @@ def _key_passphrase() -> bytes:
     return text.encode("utf-8")
 
 
+def _replaced_resolver(client: RegistryClient) -> Callable[[str, str], str | None]:
+    """The digest of the lab's certificate with a number, as the registry knows it (None when it knows none):
+    how a DCC that substitutes a report by number finds the certificate it replaces."""
+
+    def resolve(lab_id: str, number: str) -> str | None:
+        try:
+            found = client.certificate_by_number(lab_id, number)
+        except RegistryClientError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        digest = found.get("digest")
+        return digest if isinstance(digest, str) else None
+
+    return resolve
+
+
 def _date_option(value: str | None, option: str) -> dt.date | None:
     if value is None:
         return None
@@ -292,7 +309,9 @@ def issue(
     \b
     Inputs:
       *.json  one record object, or an array of records
-      *.xml   a PTB DCC (3.0.0, 3.1.1, 3.1.2), imported with the --lab-code, --issue-date, ... options
+      *.xml   a PTB DCC (3.0.0 to 3.3.0, signed or not), imported with the --lab-code, --issue-date, ...
+              options; a DCC that substitutes an earlier report by number (reportAmendedSubstituted) becomes a
+              substitution of the lab's certificate with that number
       *.csv   one record per row; the header row names record fields by dotted path, arrays by index:
                 certificate_number,kind,dates.performance_begin,dates.performance_end,dates.issue_date,
                 item.name,item.category_code,item.serial_number,customer.name,lab.lab_id,lab.name,
@@ -325,7 +344,8 @@ def issue(
             mandatory_verification=mandatory_verification,
             method_reference=method_reference,
         )
-        items = read_items(paths, overrides)
+        with RegistryClient(registry, token) as client:
+            items = read_items(paths, overrides, resolve_replaced=_replaced_resolver(client))
         if not items:
             raise usage_error("no certificates found (.json, .xml or .csv)")
         if sign_with is not None:

@@ -73,8 +73,12 @@ def folder(tmp_path: Path, world: LabWorld) -> Path:
 
 
 def exported_dcc(world: LabWorld, path: Path, number: str) -> Path:
-    """The lab's record ``number`` written as a DCC 3.1.2 file (what a lab's LIMS would send)."""
-    path.write_bytes(export_dcc(record_from_json(world.record(number))))
+    """The lab's record ``number`` written as a DCC file as a lab's LIMS would send it: without TraceCert's
+    statement that the file renders a record (so the file itself is the original document)."""
+    xml = export_dcc(record_from_json(world.record(number)))
+    marker = re.compile(rb'<dcc:statement refType="tracecert_originalDocument">.*?</dcc:statement>', re.S)
+    assert marker.search(xml)
+    path.write_bytes(marker.sub(b"", xml))
     return path
 
 
@@ -116,6 +120,36 @@ def test_dcc_goes_with_its_document(world: LabWorld, registry_url: str, tmp_path
     view = httpx.get(f"{registry_url}/v1/certificates/{item['digest']}", headers=bearer(world.token)).json()
     assert view["record"]["original_document"]["media_type"] == "application/xml"
     assert view["kind"] == "VERIFICATION" and view["certificate_number"] == "JD2026-DCC01"
+
+
+def test_a_dcc_substituting_a_report_by_number_becomes_a_substitution(
+    world: LabWorld, registry_url: str, tmp_path: Path
+) -> None:
+    """A DCC 3.2.1+ names the report it substitutes by number only (reportAmendedSubstituted): the CLI asks the
+    registry for the lab's certificate with that number, and the DCC is accepted as its substitution. A number
+    the registry does not know is refused, naming the field."""
+    first = run_issue(registry_url, world.token, write_record(tmp_path / "old.json", world.record("JD2026-SUB01")),
+                      extra=("--json",))  # fmt: skip
+    [old] = outcome(first)["items"]
+    replacement = world.record("JD2026-SUB02", replaces={"certificate_number": "JD2026-SUB01",
+                                                          "certificate_digest": old["digest"]})  # fmt: skip
+    xml = export_dcc(record_from_json(replacement))
+    by_number = re.sub(rb"<dcc:previousReport>.*?</dcc:previousReport>", b"", xml, flags=re.S)
+    assert b"<dcc:replacedUniqueIdentifier>JD2026-SUB01<" in by_number and b"previousReport" not in by_number
+    (tmp_path / "new.xml").write_bytes(by_number)
+    result = run_issue(registry_url, world.token, tmp_path / "new.xml", extra=("--json",))
+    assert result.exit_code == 0, result.output
+    [new] = outcome(result)["items"]
+    view = httpx.get(f"{registry_url}/v1/certificates/{new['digest']}", headers=bearer(world.token)).json()
+    assert view["record"]["replaces"] == {"certificate_number": "JD2026-SUB01", "certificate_digest": old["digest"]}
+
+    unknown = by_number.replace(b"JD2026-SUB01", b"JD2026-NONE9").replace(b"JD2026-SUB02", b"JD2026-SUB03")
+    (tmp_path / "unknown.xml").write_bytes(unknown)
+    refused = run_issue(registry_url, world.token, tmp_path / "unknown.xml", extra=("--json",))
+    assert refused.exit_code == 1
+    [item] = outcome(refused)["items"]
+    assert item["code"] == "DCC_INCOMPLETE"
+    assert [d["field"] for d in item["details"]] == ["replaces.certificate_digest"]
 
 
 def test_a_ptb_dcc_of_other_times_is_refused_by_the_rulebook(world: LabWorld, registry_url: str) -> None:

@@ -330,7 +330,7 @@ def _statements(w: _Writer, admin: etree._Element, record: CertificateRecord) ->
     statements = w.el(admin, "dcc:statements")
     d = record.dates
     w.statement(statements, "tracecert_kind", declaration=record.kind.value)
-    doc = record.original_document
+    doc = record.original_document  # the import binds the XML itself where the DCC states no original
     w.statement(
         statements,
         "tracecert_originalDocument",

@@ -102,6 +102,8 @@ class _Dcc:
     reader: Reader
     kind: Kind = Kind.CALIBRATION
     missing: list[FieldError] = field(default_factory=list)
+    lab_id: str | None = None
+    resolve_replaced: Callable[[str, str], str | None] | None = None
 
     @classmethod
     def read(cls, root: etree._Element, overrides: DccOverrides) -> _Dcc:
@@ -388,6 +390,7 @@ def _lab(dcc: _Dcc) -> dict[str, Any]:
     if lab_hex is None and code is not None:
         lab_hex = to_hex(lab_id(code))
     address, country = _location(lab_el.find("dcc:contact/dcc:location", NS), reader)
+    dcc.lab_id = lab_hex
     lab = {
         "lab_id": dcc.need("lab.lab_id", lab_hex, "--lab-code or --lab-id"),
         "code": code,
@@ -565,8 +568,8 @@ def _statements(dcc: _Dcc) -> dict[str, Any]:
 def _replaces(dcc: _Dcc) -> dict[str, Any]:
     """The certificate this one replaces: coreData/reportAmendedSubstituted (DCC 3.2.1+; amended or
     substituted, both a substitution in TraceCert) names its number, coreData/previousReport its TraceCert
-    digest (or ``DccOverrides.replaces_digest``). A DCC that says it replaces a report whose digest is not
-    known is incomplete."""
+    digest (or ``DccOverrides.replaces_digest``, or what ``resolve_replaced`` finds for the lab and number). A
+    DCC that says it replaces a report whose digest is not known is incomplete."""
     core = dcc.core
     prev = core.find("dcc:previousReport", NS) if core is not None else None
     amended = core.find("dcc:reportAmendedSubstituted", NS) if core is not None else None
@@ -592,6 +595,8 @@ def _replaces(dcc: _Dcc) -> dict[str, Any]:
     digest = dcc.overrides.replaces_digest or digest
     if number is None:
         return {"replaces": None}
+    if digest is None and dcc.resolve_replaced is not None and dcc.lab_id is not None:
+        digest = dcc.resolve_replaced(dcc.lab_id, number)
     dcc.need("replaces.certificate_digest", digest, "--replaces-digest (the replaced certificate's digest)")
     return {"replaces": {"certificate_number": number, "certificate_digest": digest}}
 
@@ -629,7 +634,13 @@ order, give the record's fields. A version that maps a part otherwise swaps that
 # --- the import ---------------------------------------------------------------------------------------------
 
 
-def import_dcc(data: bytes, overrides: DccOverrides | None = None, *, max_bytes: int = DEFAULT_MAX_BYTES) -> DccImport:
+def import_dcc(
+    data: bytes,
+    overrides: DccOverrides | None = None,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    resolve_replaced: Callable[[str, str], str | None] | None = None,
+) -> DccImport:
     """Parse, validate and map a DCC (3.0.0, 3.1.1, 3.1.2, 3.2.0, 3.2.1, 3.3.0) into a certificate record.
 
     The record's ``original_document`` binds the SHA-256 of ``data``, unless the DCC is a TraceCert export,
@@ -641,11 +652,16 @@ def import_dcc(data: bytes, overrides: DccOverrides | None = None, *, max_bytes:
         DccInvalid: the XML does not validate against its declared schema version, or names an unknown kind.
         DccIncomplete: the record needs a value the DCC does not hold and ``overrides`` did not give;
             ``errors`` names each field and the override to use.
-        RecordInvalid: the mapped record breaks a rule (e.g. issue date before the performance end).
+        RecordInvalid: the mapped record breaks a rule (e.g. issue date before the performance end); its
+            ``errors`` end with the import's notes (rule ``dcc_import_note``).
+
+    ``resolve_replaced(lab_id, number)`` gives the digest of the certificate a substituting DCC names by
+    number only (the registry CLI asks the registry), or None.
     """
     tree, version = parse_dcc(data, max_bytes=max_bytes)
     validate_tree(tree, version)
     dcc = _Dcc.read(tree.getroot(), overrides or DccOverrides())
+    dcc.resolve_replaced = resolve_replaced
     record_json: dict[str, Any] = {}
     for part in MAPPINGS[version]:
         record_json.update(part(dcc))

@@ -71,6 +71,9 @@ class VerifierSettings(BaseSettings):
     #: Take the client address from X-Forwarded-For (only behind a proxy you run).
     trust_forwarded_for: bool = False
     cors_allow_origins: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["*"])
+    #: Trust anchors (and CRLs) for signed DCCs (DCC_SIGNATURE): files or folders of PEM/DER certificates and CRLs,
+    #: comma-separated (or JSON). Empty: a signed DCC's signature bytes are checked, its signer is not judged.
+    dcc_trust_dirs: Annotated[list[Path], NoDecode] = Field(default_factory=list)
     #: Traceability thresholds.
     tur: float = Field(default=4.0, gt=0)
     max_depth: int = Field(default=12, ge=1)
@@ -83,7 +86,7 @@ class VerifierSettings(BaseSettings):
     #: To use more cores, run more worker processes (``tracecert verifier serve --workers``).
     verify_threads: int | None = Field(default=None, ge=1)
 
-    @field_validator("trusted_authorities", "registry_urls", "cors_allow_origins", mode="before")
+    @field_validator("trusted_authorities", "registry_urls", "cors_allow_origins", "dcc_trust_dirs", mode="before")
     @classmethod
     def _lists(cls, value: Any) -> Any:
         return _split(value)
@@ -113,11 +116,20 @@ class VerifierSettings(BaseSettings):
         return self.deployment_file or self.data_dir / "deployment.json"
 
     def policy(self) -> Policy:
-        """The engine's thresholds."""
+        """The engine's thresholds, and the DCC trust store read from ``dcc_trust_dirs``.
+
+        Raises:
+            ValueError: a trust path does not exist or holds no certificate or CRL.
+        """
         from decimal import Decimal
 
+        from tracecert.certificate.dcc.signature import TrustStore
+
         return Policy(
-            tur=Decimal(str(self.tur)), max_depth=self.max_depth, max_anchor_lag_days=self.max_anchor_lag_days
+            tur=Decimal(str(self.tur)),
+            max_depth=self.max_depth,
+            max_anchor_lag_days=self.max_anchor_lag_days,
+            dcc_trust=TrustStore.load(self.dcc_trust_dirs) if self.dcc_trust_dirs else None,
         )
 
 

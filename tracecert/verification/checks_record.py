@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from typing import TYPE_CHECKING
 
 from tracecert.certificate.canonical import HEX32_PATTERN, from_hex, to_hex
 from tracecert.certificate.errors import CertificateError
@@ -22,6 +23,9 @@ from tracecert.verification.chainview import ChainView
 from tracecert.verification.evidence import Evidence, Policy
 from tracecert.verification.report import Report
 from tracecert.verification.sources import CheckedSource
+
+if TYPE_CHECKING:
+    from tracecert.certificate.dcc.signature import TrustStore
 
 __all__ = [
     "MAX_NUMBER_CLAIMS",
@@ -56,8 +60,9 @@ VALIDITY_PERIODS_DAYS: dict[str, int] = {
 # ---------------------------------------------------------------------- integrity
 
 
-def check_document(report: Report, record: CertificateRecord, document: bytes) -> None:
-    """DOCUMENT_WELL_FORMED (a DCC XML only) and DOCUMENT_MATCHES: the original document the record binds."""
+def check_document(report: Report, record: CertificateRecord, document: bytes, trust: TrustStore | None = None) -> None:
+    """DOCUMENT_WELL_FORMED (a DCC XML only), DCC_SIGNATURE (a DCC with a ``ds:Signature``, checked against
+    ``trust``) and DOCUMENT_MATCHES: the original document the record binds."""
     if document.lstrip()[:1] == b"<":  # DCC XML: it must validate against its declared schema version
         from tracecert.certificate.dcc import validate_dcc
 
@@ -71,6 +76,7 @@ def check_document(report: Report, record: CertificateRecord, document: bytes) -
                 f"{exc.code}: {exc.message}",
                 errors=[e.to_dict() for e in exc.errors][:20],
             )
+        _check_dcc_signature(report, document, trust)
     actual = "0x" + hashlib.sha256(document).hexdigest()
     bound = record.original_document
     if bound is None:
@@ -82,6 +88,43 @@ def check_document(report: Report, record: CertificateRecord, document: bytes) -
             "" if actual == bound.sha256 else f"the document hashes to {actual}, the record binds {bound.sha256}",
             document_sha256=actual,
         )
+
+
+def _check_dcc_signature(report: Report, document: bytes, trust: TrustStore | None) -> None:
+    """DCC_SIGNATURE when the document is a DCC with a ``ds:Signature``. Its time is the signed SigningTime, or
+    else now: the anchoring time (an upper bound of the signing) is not known when the document is checked.
+    Without a trust store the signature's bytes are still checked, its signer is not judged (skipped)."""
+    from tracecert.certificate.dcc.signature import TrustStore, looks_like_dcc, verify_dcc_signature
+    from tracecert.certificate.errors import DccError, DccSignatureError, DccSignerUntrusted
+
+    if not looks_like_dcc(document):
+        return
+    store = trust if trust is not None else TrustStore.empty()
+    try:
+        signed = verify_dcc_signature(document, store)
+    except DccSignatureError as exc:
+        if isinstance(exc, DccSignerUntrusted) and store.is_empty:
+            report.add(
+                "DCC_SIGNATURE",
+                None,
+                "the DCC is signed and its signature verifies, but this verifier has no DCC trust store: "
+                "its signer was not judged",
+                zh="DCC 带有电子签名且签名数值正确，但本核验服务未配置 DCC 信任锚，未判断签名者是否可信",
+                error_code=exc.code,
+            )
+            return
+        report.add("DCC_SIGNATURE", False, f"{exc.code}: {exc.message}", error_code=exc.code)
+        return
+    except DccError:
+        return  # not a readable DCC: DOCUMENT_WELL_FORMED says why
+    if signed is None:
+        return
+    when = signed.to_dict()["signing_time"]
+    detail = f"{signed.form}, signed by {signed.signer} at {when} ({signed.time_source})"
+    if signed.time_source == "now":
+        detail += "; the signature states no signing time: its signer was judged now (not at the anchoring)"
+    zh = f"{signed.form} 签名，签名者 {signed.signer}，签名时间 {when}"
+    report.add("DCC_SIGNATURE", True, detail, zh=zh, **signed.to_dict())
 
 
 def check_anchoring(report: Report, ev: Evidence, record: CertificateRecord, chain: ChainView) -> BatchInfo | None:

@@ -189,7 +189,7 @@ class Verifier:
                 else f"the record hashes to {to_hex(digest)}, the bundle claims {to_hex(evidence.claimed_digest)}",
             )
         if evidence.document is not None:
-            check_document(report, record, evidence.document)
+            check_document(report, record, evidence.document, self.policy.dcc_trust)
         if evidence.claimed_digest is not None and evidence.claimed_digest != digest:
             # An altered copy: say whether the original it claims to be was anchored, and stop there.
             original = replace(evidence, digest=evidence.claimed_digest)

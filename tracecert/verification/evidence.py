@@ -10,13 +10,16 @@ import datetime as dt
 import functools
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tracecert.certificate.bundle import ProofBundle, parse_bundle
 from tracecert.certificate.canonical import certificate_digest, from_hex
 from tracecert.certificate.errors import CertificateError
 from tracecert.certificate.model import CertificateRecord, record_from_json
 from tracecert.human import DAY, local_time
+
+if TYPE_CHECKING:
+    from tracecert.certificate.dcc.signature import TrustStore
 
 __all__ = ["Evidence", "Policy"]
 
@@ -39,6 +42,9 @@ class Policy:
     #: How long a standard's verified certificate is reused (chain state may change: keep it short).
     cache_seconds: float = 5.0
     cache_entries: int = 10_000
+    #: What a signed DCC's XML signature is checked against (DCC_SIGNATURE); None: no trust store, the signer
+    #: of a signed DCC is not judged (the check is skipped once its bytes verify).
+    dcc_trust: TrustStore | None = None
 
     def last_anchor_time(self, issue_date: dt.date) -> int:
         """The latest anchoring time (unix seconds) that does not fail ANCHOR_LAG for a certificate issued on

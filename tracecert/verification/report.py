@@ -122,6 +122,13 @@ CHECKS: dict[str, CheckSpec] = dict(
             "电子签名无效（伪造印章或冒名）",
             "the signature does not verify (forged seal or impersonation)",
         ),
+        _spec(
+            "DCC_SIGNATURE",
+            "identity",
+            E,
+            "原始文件（DCC XML）的电子签名无效，或签名者不受信任、已被吊销（伪造或被改动的文件）",
+            "the original document's (DCC XML) signature does not verify, or its signer is not trusted or was revoked",
+        ),
         _spec("KEY_OF_LAB", "identity", E, "签名密钥不属于该机构", "the signing key is not registered to the lab"),
         _spec(
             "KEY_MATCHES_BATCH",
@@ -310,6 +317,7 @@ _NAMES = {
     "INCLUSION_PROOF": ("默克尔包含证明", "Merkle inclusion proof"),
     "ANCHORED_BY_LAB": ("存证批次属于出具机构", "Batch anchored by the issuing lab"),
     "SIGNATURE_VALID": ("电子签名", "Electronic signature"),
+    "DCC_SIGNATURE": ("原始文件（DCC）的电子签名", "Original document's (DCC) signature"),
     "KEY_OF_LAB": ("签名密钥属于该机构", "Signing key belongs to the lab"),
     "KEY_MATCHES_BATCH": ("签名密钥与存证批次一致", "Signing key matches the batch"),
     "KEY_VALID_AT_ISSUE": ("签发时密钥有效", "Key valid at issue"),
@@ -345,6 +353,7 @@ _NAMES = {
 _FIELDS = {
     "DOCUMENT_MATCHES": "original_document.sha256",
     "DOCUMENT_WELL_FORMED": "original_document",
+    "DCC_SIGNATURE": "original_document",
     "SIGNATURE_VALID": "signature.value",
     "KEY_OF_LAB": "signature.key_id",
     "KEY_VALID_AT_ISSUE": "dates.issue_date",

@@ -1,4 +1,5 @@
-"""Certificates: issue (one, or in bulk), read, list, prove, publish, revoke and substitute."""
+"""Certificates: issue (one, or in bulk), read, list, prove (a bundle, a W3C credential), publish, revoke and
+substitute."""
 
 from __future__ import annotations
 
@@ -22,10 +23,12 @@ from registry.api.deps import (
 )
 from registry.api.errors import documented
 from registry.api.schemas import AcceptedOut, BulkOut, CertificateList, CertificateOut, OperationOut
-from registry.errors import RegistryError
+from registry.errors import RegistryError, SignatureRejected
 from registry.issuance import Accepted, Submission, accept, accept_many
 from registry.lifecycle import publish, request_revocation, request_substitution
 from registry.reads import bundle, certificate_view, find_by_number, list_certificates
+from tracecert.certificate.bundle import parse_bundle
+from tracecert.certificate.vc import build_credential
 
 __all__ = ["router"]
 
@@ -171,6 +174,46 @@ def read_bundle(principal: MaybePrincipalDep, digest: DigestPath, core: CoreDep)
     (``public``); otherwise for its lab and regulators over it (401 without a token). 404 NOT_ANCHORED while it
     is pending."""
     return bundle(core, principal, digest)
+
+
+#: The response header that says whether and by which key a served credential is proved.
+PROOF_HEADER = "TraceCert-Credential-Proof"
+
+
+@router.get(
+    "/v1/certificates/{digest}/vc",
+    response_model=None,
+    responses=documented(
+        {200: {"description": "The certificate as a W3C Verifiable Credential 2.0 (docs/bundle.md)"}},
+        401,
+        403,
+        404,
+        422,
+        503,
+    ),
+    summary="Download the certificate as a Verifiable Credential",
+)
+def read_credential(
+    principal: MaybePrincipalDep, digest: DigestPath, core: CoreDep, response: Response
+) -> dict[str, Any]:
+    """The certificate as a W3C Verifiable Credential 2.0, to the same people as its proof bundle (and 404
+    NOT_ANCHORED while it is pending): the record as ``credentialSubject``, the anchoring as ``evidence``, a
+    ``credentialStatus`` the verifier answers from the chain. When this registry holds a signing key of the lab
+    that is valid now, the credential is proved with it (``eddsa-jcs-2022``); otherwise it comes without a proof
+    (its authenticity rests on the chain, and its ``description`` says so) and the lab can add one with
+    ``tracecert vc export --key``. The ``TraceCert-Credential-Proof`` header names the proof's key, or ``none``."""
+    found = parse_bundle(bundle(core, principal, digest))
+    try:
+        key = core.held_signing_key(found.record.lab.lab_id)
+    except SignatureRejected:
+        key = None
+    credential = build_credential(found, key=key)
+    response.headers[PROOF_HEADER] = (
+        f"eddsa-jcs-2022; {credential['proof']['verificationMethod']}"
+        if key is not None
+        else "none; rests on the chain"
+    )
+    return credential
 
 
 @router.post(

@@ -6,6 +6,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import pytest
+
 from tests.verifier.conftest import TraceWorld, calibration, chain_of_three, standard_from, verification
 from tests.verifier.verdicts import fails
 from tracecert.certificate.canonical import from_hex
@@ -66,6 +68,30 @@ def test_parent_with_larger_uncertainty(trace_world: TraceWorld) -> None:
         ),
     )
     fails(w.verifier.verify_bundle(child), "TRACE_UNCERTAINTY")
+
+
+@pytest.mark.parametrize(
+    ("parent_u", "verdict_fails"),
+    [("0.02", True), ("0.0002", False)],  # u 0.02 -> U = 0.04 > the child's 0.002; u 0.0002 -> U 0.0004: TUR 5
+)
+def test_a_standard_stating_only_a_standard_uncertainty_is_compared_at_k2(
+    trace_world: TraceWorld, parent_u: str, verdict_fails: bool
+) -> None:
+    """A parent certificate (e.g. imported from a DCC with D-SI standardMU) states u, not U: its results are
+    compared at U = 2u, not called uncertainty-free."""
+    w, d = trace_world, trace_world.day
+    parent = calibration(w.nmi, f"NIM-U-{parent_u}", serial=f"PG-U{parent_u}", item="活塞式压力计", u="0.1",
+                         performed=d(-3), issued=d(-2))  # fmt: skip
+    for result in parent["results"]:
+        del result["expanded_uncertainty"], result["coverage_factor"]
+        result.pop("coverage_probability", None)
+        result["standard_uncertainty"] = parent_u
+    [top] = w.issue(w.nmi, parent)
+    child_record = calibration(w.provincial, f"ZJ-U-{parent_u}", serial=f"JM-U{parent_u}", item="精密压力表",
+                               u="0.002", performed=d(-1), issued=d(0), standards=[standard_from(top)])  # fmt: skip
+    [child] = w.issue(w.provincial, child_record)
+    report = w.verifier.verify_bundle(child)
+    assert ("TRACE_UNCERTAINTY" in report.codes) is verdict_fails, report.to_dict()["reasons"]
 
 
 def test_verification_standard_too_coarse_for_mpe(trace_world: TraceWorld) -> None:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 
 from tracecert.certificate.canonical import from_hex, to_hex
-from tracecert.certificate.model import CertificateRecord, Conclusion, Kind, StandardUsed
+from tracecert.certificate.model import CertificateRecord, Conclusion, Kind, Result, StandardUsed
 from tracecert.chain.types import LabKind
 from tracecert.verification.chainview import LabState
 from tracecert.verification.evidence import Evidence, Policy
@@ -245,7 +245,7 @@ def _uncertainty_problem(
         return None if parent.kind is not Kind.CALIBRATION else "its certificate states no uncertainty"
     u_parent, unit = parent_u
     if child.kind is Kind.CALIBRATION:
-        child_u = [(_dec(r.expanded_uncertainty), r.unit) for r in child.results if r.expanded_uncertainty]
+        child_u = [(_expanded(r), r.unit) for r in child.results]
         same_unit = [u for u, un in child_u if u is not None and un == unit]
         if not same_unit:
             return None
@@ -296,8 +296,17 @@ def _dec(value: str | None) -> Decimal | None:
         return None
 
 
+def _expanded(result: Result) -> Decimal | None:
+    """A result's expanded uncertainty U; for a result that states only a standard uncertainty u (D-SI
+    standardMU), U = 2u, the coverage (about 95 %) the TUR rule compares at."""
+    if result.expanded_uncertainty is not None:
+        return _dec(result.expanded_uncertainty)
+    u = _dec(result.standard_uncertainty)
+    return 2 * u if u is not None else None
+
+
 def _largest_u(record: CertificateRecord) -> tuple[Decimal, str] | None:
-    found = [(_dec(r.expanded_uncertainty), r.unit) for r in record.results if r.expanded_uncertainty]
+    found = [(_expanded(r), r.unit) for r in record.results]
     found = [(u, unit) for u, unit in found if u is not None]
     if not found:
         return None

@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from typer.testing import CliRunner
 
 from tests.verifier.conftest import TraceWorld, calibration, chain_of_three
 from tracecert.certificate.bundle import parse_bundle
@@ -21,6 +24,7 @@ from tracecert.certificate.signing import SigningKey, generate_key
 from tracecert.certificate.vc import build_credential, did_key, prove
 from tracecert.chain.types import RevocationReason
 from tracecert.verification.report import Outcome, Report, Verdict
+from tracecert_app.cli import app
 from verifier.api import create_app
 from verifier.config import VerifierSettings
 from verifier.errors import InvalidRequest
@@ -47,8 +51,13 @@ def world(trace_world: TraceWorld) -> TraceWorld:
 
 
 @pytest.fixture
-def leaf(world: TraceWorld) -> Doc:
-    return chain_of_three(world)[2]
+def chain3(world: TraceWorld) -> tuple[Doc, Doc, Doc]:
+    return chain_of_three(world)
+
+
+@pytest.fixture
+def leaf(chain3: tuple[Doc, Doc, Doc]) -> Doc:
+    return chain3[2]
 
 
 def test_proved_credential_verifies_as_its_bundle(world: TraceWorld, leaf: Doc) -> None:
@@ -193,3 +202,33 @@ def test_api_refuses_a_bad_credential(
     response = api.post("/v1/verify", json=change(_vc(leaf, world.city.key)))
     assert response.status_code == 422
     assert response.json()["error"]["code"] == code
+
+
+# ------------------------------------------------------------------ tracecert verify FILE
+
+
+def test_cli_verifies_a_credential_file(
+    world: TraceWorld, chain3: tuple[Doc, Doc, Doc], leaf: Doc, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in list(os.environ):
+        if name.startswith("TRACECERT_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("TRACECERT_DATA_DIR", str(tmp_path / "data"))
+    deployment = tmp_path / "deployment.json"
+    world.chain.contracts.deployment.save(deployment)
+    standards = tmp_path / "standards"
+    standards.mkdir()
+    for name, bundle in zip(("nmi.json", "provincial.json"), chain3[:2], strict=True):
+        (standards / name).write_bytes(_file(bundle))
+    good, bad = tmp_path / "vc.json", tmp_path / "forged.json"
+    vc = _vc(leaf, world.city.key)
+    good.write_bytes(_file(vc))
+    bad.write_bytes(_file(_tampered(vc)))
+    base = ["verify", "--rpc-url", world.chain.client.url, "--deployment", str(deployment), "--json"]
+    result = CliRunner().invoke(app, [*base, "--bundles", str(standards), str(good)])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["verdict"] == "VALID" and report["digest"] == leaf["digest"]
+    assert report["certificate"]["credential"]["proof"]["verification_method"] == did_key(world.city.key.public_key)
+    refused = CliRunner().invoke(app, [*base, str(bad)])
+    assert refused.exit_code != 0 and "VC_PROOF_INVALID" in refused.output

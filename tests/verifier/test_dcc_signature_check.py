@@ -3,6 +3,7 @@ the DCC's XML signature is checked against the verifier's DCC trust store (``dcc
 
 from __future__ import annotations
 
+import datetime as dt
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -122,3 +123,24 @@ def test_trust_setting_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
 def test_a_missing_trust_path_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="does not exist"):
         VerifierSettings(dcc_trust_dirs=[tmp_path / "nowhere"]).policy()
+
+
+@pytest.mark.chain
+def test_a_signature_without_signing_time_is_judged_at_the_anchoring(world: TraceWorld, bundles: Any) -> None:
+    """dcclib's plain XMLDSig states no signing time: the DCC existed, signed, when its certificate was anchored,
+    so its signer's chain is judged at the anchoring block's time (the test certificates are valid from
+    2026-01-06 10:18:21 to 2027-01-06 10:18:21 UTC: the outcome follows from where the block time falls)."""
+    file = "dcclib-3.3.0-signed.xml"
+    report = _verifier(world, "dcclib").verify_bundle(bundles(file), document=(DATA / file).read_bytes())
+    [check] = [c for c in report.checks if c.code == "DCC_SIGNATURE"]
+    assert report.anchor is not None
+    anchored = dt.datetime.fromtimestamp(report.anchor["block_timestamp"], dt.UTC)
+    start, end = (dt.datetime(year, 1, 6, 10, 18, 21, tzinfo=dt.UTC) for year in (2026, 2027))
+    in_validity = start <= anchored <= end
+    assert check.outcome is (Outcome.PASS if in_validity else Outcome.FAIL), check.detail
+    if in_validity:
+        assert check.data["time_source"] == "given"
+        assert check.data["signing_time"] == anchored.strftime("%Y-%m-%dT%H:%M:%SZ")
+        assert "judged at the anchoring" in check.detail
+    else:
+        assert check.data.get("error_code") == "DCC_SIGNER_UNTRUSTED"

@@ -12,6 +12,7 @@ found and verified are reused for a few seconds
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import threading
@@ -28,6 +29,7 @@ from tracecert.verification.checks_lab import check_lab, check_signature
 from tracecert.verification.checks_record import (
     check_anchoring,
     check_dates,
+    check_dcc_signature,
     check_document,
     check_in_force,
     check_kind,
@@ -188,16 +190,22 @@ class Verifier:
                 if evidence.claimed_digest == digest
                 else f"the record hashes to {to_hex(digest)}, the bundle claims {to_hex(evidence.claimed_digest)}",
             )
-        if evidence.document is not None:
-            check_document(report, record, evidence.document, self.policy.dcc_trust)
+        document = evidence.document
+        if document is not None:  # its DCC signature is judged at the anchoring time, below
+            check_document(report, record, document, self.policy.dcc_trust, signature=False)
         if evidence.claimed_digest is not None and evidence.claimed_digest != digest:
             # An altered copy: say whether the original it claims to be was anchored, and stop there.
             original = replace(evidence, digest=evidence.claimed_digest)
             batch = check_anchoring(report, original, record, self.chain)
             report.unknown = batch is None
+            if document is not None:
+                check_dcc_signature(report, document, self.policy.dcc_trust)
             return self._finish(report)
 
         batch = check_anchoring(report, evidence, record, self.chain)
+        if document is not None:
+            anchored_at = dt.datetime.fromtimestamp(batch.timestamp, dt.UTC) if batch is not None else None
+            check_dcc_signature(report, document, self.policy.dcc_trust, anchored_at)
         if batch is None:
             report.unknown = True
             return report

@@ -11,6 +11,8 @@ from typing import Any
 from tests.verifier.conftest import TraceWorld, calibration, chain_of_three, reuse_number, standard_from, tamper
 from tests.verifier.verdicts import fails
 from tracecert.certificate.canonical import from_hex
+from tracecert.certificate.dcc import export_dcc
+from tracecert.certificate.model import record_from_json
 from tracecert.chain.types import RevocationReason
 from tracecert.verification.chainview import LiveChainView
 from tracecert.verification.checks_record import MAX_NUMBER_CLAIMS
@@ -92,6 +94,22 @@ def test_document_with_one_byte_changed(trace_world: TraceWorld) -> None:
     # Looked up by the document's hash alone:
     assert trace_world.verifier.verify_document(pdf).verdict is Verdict.VALID
     unknown = trace_world.verifier.verify_document(bytes(altered))
+    assert unknown.unknown and unknown.verdict is Verdict.INVALID and "ANCHORED" in unknown.codes
+
+
+def test_a_dcc_export_of_a_record_is_verified_as_that_record(trace_world: TraceWorld) -> None:
+    """An enterprise holds the DCC 3.3.0 that TraceCert exported from an anchored certificate: it binds no
+    document, so it is read back into its record and verified as that certificate; one value changed in the XML
+    is a record nobody anchored."""
+    _, mid, _ = chain_of_three(trace_world)
+    xml = export_dcc(record_from_json(mid["record"]))
+    report = trace_world.verifier.verify_document(xml)
+    assert report.verdict is Verdict.VALID, report.to_dict()["reasons"]
+    assert report.digest == mid["digest"]
+    value = mid["record"]["results"][0]["value"]
+    altered = xml.replace(f"<si:value>{value}</si:value>".encode(), b"<si:value>9.999</si:value>", 1)
+    assert altered != xml
+    unknown = trace_world.verifier.verify_document(altered)
     assert unknown.unknown and unknown.verdict is Verdict.INVALID and "ANCHORED" in unknown.codes
 
 

@@ -91,9 +91,16 @@ class Verifier:
         return self.verify(evidence, as_of=as_of, expected_kind=expected_kind)
 
     def verify_document(self, data: bytes, *, as_of: int | None = None, expected_kind: Kind | None = None) -> Report:
-        """Verify a raw document (PDF or DCC XML) by its SHA-256: the certificate that binds it is looked up."""
+        """Verify a raw document (PDF or DCC XML) by its SHA-256: the certificate that binds it is looked up. A
+        DCC that TraceCert exported from a record (it states the record's own original document) binds nothing:
+        it is read back into its record, whose certificate is looked up by digest and verified as that record."""
         sha = "0x" + hashlib.sha256(data).hexdigest()
         found = self.sources.by_document(sha)
+        rendered = self._rendered_record(data) if found is None else None
+        if rendered is not None:
+            bundle = self.sources.by_digest(to_hex(certificate_digest(rendered)))
+            if bundle is not None:
+                return self.verify(Evidence.from_bundle(bundle), as_of=as_of, expected_kind=expected_kind)
         if found is None:
             report = Report(None, as_of if as_of is not None else self.chain.now(), unknown=True)
             report.add(
@@ -101,6 +108,23 @@ class Verifier:
             )
             return report
         return self.verify(Evidence.from_bundle(found, data), as_of=as_of, expected_kind=expected_kind)
+
+    @staticmethod
+    def _rendered_record(data: bytes) -> CertificateRecord | None:
+        """The record a TraceCert DCC export renders, or None (not XML, not a DCC, a lab's own DCC)."""
+        if b"tracecert_originalDocument" not in data[:4_000_000]:
+            return None
+        from tracecert.certificate.dcc import import_dcc
+        from tracecert.certificate.errors import CertificateError
+
+        try:
+            imported = import_dcc(data)
+        except CertificateError:
+            return None
+        bound = imported.record.original_document
+        if bound is not None and bound.sha256 == to_hex(imported.document_sha256):
+            return None  # it binds itself: the lookup by document hash already answered
+        return imported.record
 
     def verify_number(self, lab_id: str, number: str, *, as_of: int | None = None) -> Report:
         """Verify a lab's certificate by its number."""

@@ -233,12 +233,30 @@ def dcc_export(
     file: ExistingFile,
     out: Annotated[Path, typer.Option("--out", help="DCC XML file to write.")],
     lang: Annotated[str, typer.Option(help="Language code of the text.")] = "zh",
+    sign_with: Annotated[
+        Path | None,
+        typer.Option(
+            "--sign-with",
+            exists=True,
+            dir_okay=False,
+            help="The lab's key file: sign the DCC with it (an enveloped Ed25519 XML signature).",
+        ),
+    ] = None,
+    passphrase_file: Annotated[
+        Path | None,
+        typer.Option("--passphrase-file", exists=True, dir_okay=False, help=f"Else ${PASSPHRASE_ENV}, else a prompt."),
+    ] = None,
 ) -> None:
-    """Export a record JSON file as DCC 3.1.2 XML (validated before it is written)."""
+    """Export a record JSON file as DCC 3.3.0 XML (validated before it is written); with --sign-with, signed
+    with the lab's key (XMLDSig, Ed25519) and validated again."""
     try:
-        out.write_bytes(export_dcc(record_from_json(file.read_bytes()), lang=lang))
+        record = record_from_json(file.read_bytes())
+        key = load_key_file(sign_with, _passphrase(passphrase_file, confirm=False)) if sign_with else None
+        out.write_bytes(export_dcc(record, lang=lang, sign_with=key))
     except CertificateError as e:
         _fail(e)
+    if key is not None:
+        typer.echo(f"signed with key_id {to_hex(key.key_id)}", err=True)
 
 
 @dcc_app.command("validate")

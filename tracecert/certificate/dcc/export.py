@@ -11,6 +11,7 @@ back.
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 from lxml import etree
 
@@ -27,6 +28,9 @@ from tracecert.certificate.dcc.schema import (
     validate_tree,
 )
 from tracecert.certificate.model import CertificateRecord, Role
+
+if TYPE_CHECKING:
+    from tracecert.certificate.signing import SigningKey
 
 __all__ = ["export_dcc"]
 
@@ -217,12 +221,15 @@ def export_dcc(
     lang: str = "zh",
     country_code: str = "CN",
     performance_location: str = "laboratory",
+    sign_with: SigningKey | None = None,
 ) -> bytes:
     """Write a record as DCC 3.3.0 XML (UTF-8) and check it against the 3.3.0 XSD before returning it.
 
     ``lang`` tags all text; ``country_code`` is used when the lab has none. Every field of the record is
     written (see the module docstring), so :func:`~tracecert.certificate.dcc.reading.import_dcc` of the output
-    gives the same record, and the same digest.
+    gives the same record, and the same digest. With ``sign_with`` (the lab's key) the validated XML is signed
+    (:func:`~tracecert.certificate.dcc.signature.sign_dcc`: an enveloped Ed25519 ``ds:Signature``) and
+    validated again; the import of the signed DCC gives the same record too.
 
     Raises:
         DccInvalid: the output does not validate (a bug; the errors name the XSD violations).
@@ -246,6 +253,11 @@ def export_dcc(
 
     out: bytes = etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
     validate_tree(etree.fromstring(out, parser=hardened_parser()).getroottree(), EXPORT_SCHEMA_VERSION)
+    if sign_with is not None:
+        from tracecert.certificate.dcc.signature import sign_dcc
+
+        out = sign_dcc(out, sign_with)
+        validate_tree(etree.fromstring(out, parser=hardened_parser()).getroottree(), EXPORT_SCHEMA_VERSION)
     return out
 
 

@@ -21,24 +21,58 @@ module checks everything signxml is not asked to:
 
 The signing time is the signed ``xades:SigningTime`` when there is one (it is the signer's claim, bound by the
 signature; a signature timestamp is not evaluated), else the time the caller gives (``at``), else now.
+
+A lab's own Ed25519 signature (:func:`sign_dcc`, ``form`` ``XMLDSig-Ed25519``) has no certificate: signxml does
+not implement Ed25519, so it is made and checked here, with lxml's canonicalization and PyNaCl. Its shape, the only
+one :func:`verify_dcc_signature` accepts for this algorithm::
+
+    <ds:Signature>                                   the root's last child
+      <ds:SignedInfo>
+        <ds:CanonicalizationMethod Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/>
+        <ds:SignatureMethod Algorithm="http://www.w3.org/2021/04/xmldsig-more#eddsa-ed25519"/>   (RFC 9231)
+        <ds:Reference URI="">                        the whole DCC, exactly one reference
+          <ds:Transforms>enveloped-signature, then exc-c14n</ds:Transforms>
+          <ds:DigestMethod Algorithm="http://www.w3.org/2001/04/xmlenc#sha256"/>
+          <ds:DigestValue>…</ds:DigestValue>
+      <ds:SignatureValue>                            base64 of the 64-byte Ed25519 signature (PureEdDSA, RFC 8032)
+                                                     over the canonicalized SignedInfo
+      <ds:KeyInfo>
+        <ds:KeyName>0x…</ds:KeyName>                 the TraceCert key id (SHA-256 of the public key)
+        <dsig11:DEREncodedKeyValue>…                 the public key (see below)
+
+RFC 9231 names the signature method only: it defines no ``ds:KeyValue`` form for EdDSA keys, nor does XMLDSig
+1.1. XMLDSig 1.1 does define ``dsig11:DEREncodedKeyValue`` (namespace ``http://www.w3.org/2009/xmldsig11#``) for
+any key type: the base64 DER SubjectPublicKeyInfo, which for Ed25519 is RFC 8410's (OID 1.3.101.112). It is
+used, so an XMLDSig 1.1 implementation that knows the algorithm (e.g. Apache Santuario) can read the key; the
+KeyName is TraceCert's name for it, and must name that key when present. Verification accepts
+c14n 1.0 or exclusive c14n 1.0 (with or without comments) for SignedInfo, and for the reference the
+enveloped-signature transform optionally followed by one of those; c14n 1.1 is refused for this algorithm (lxml
+does not implement it). The key is trusted only when the caller says it is one of the lab's (``lab_keys``): a
+:class:`TrustStore` of X.509 anchors cannot vouch for it. The signature states no signing time, so it is judged
+at ``at`` or now, like an X.509 signature without ``xades:SigningTime``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import datetime as dt
+import hashlib
+import hmac
 import itertools
-from base64 import b64decode
-from collections.abc import Iterable, Sequence
+from base64 import b64decode, b64encode
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import nacl.exceptions
+import nacl.signing
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
-from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat, load_der_public_key
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from lxml import etree
@@ -47,21 +81,50 @@ from signxml.algorithms import CanonicalizationMethod, DigestAlgorithm, Signatur
 from signxml.exceptions import InvalidCertificate, InvalidDigest, SignXMLException
 from signxml.xades import XAdESSignatureConfiguration, XAdESVerifier
 
-from tracecert.certificate.dcc.schema import DEFAULT_MAX_BYTES, DS_NS, parse_dcc
-from tracecert.certificate.errors import DccSignatureInvalid, DccSignerRevoked, DccSignerUntrusted
+from tracecert.certificate.canonical import to_hex
+from tracecert.certificate.dcc.schema import DEFAULT_MAX_BYTES, DS_NS, SIGNED_SCHEMA_VERSIONS, parse_dcc
+from tracecert.certificate.errors import (
+    DccSignatureInvalid,
+    DccSignedOldSchema,
+    DccSignerRevoked,
+    DccSignerUntrusted,
+    FieldError,
+)
+from tracecert.certificate.signing import SigningKey, key_id
 
 __all__ = [
     "ACCEPTED_DIGESTS",
     "ACCEPTED_SIGNATURE_METHODS",
+    "DSIG11_NS",
+    "ED25519_SIGNATURE_METHOD",
+    "LAB_KEY_RULE",
     "SignatureReport",
     "TrustStore",
     "looks_like_dcc",
+    "sign_dcc",
     "verify_dcc_signature",
 ]
 
 XADES_NS = "http://uri.etsi.org/01903/v1.3.2#"
 _XADES_141_NS = "http://uri.etsi.org/01903/v1.4.1#"
 _ENVELOPED = "http://www.w3.org/2000/09/xmldsig#enveloped-signature"
+ED25519_SIGNATURE_METHOD = "http://www.w3.org/2021/04/xmldsig-more#eddsa-ed25519"
+"""RFC 9231's ``ds:SignatureMethod`` for Ed25519 (PureEdDSA over the canonicalized ``ds:SignedInfo``)."""
+DSIG11_NS = "http://www.w3.org/2009/xmldsig11#"
+"""XMLDSig 1.1's namespace, of ``dsig11:DEREncodedKeyValue`` (the Ed25519 signer's public key)."""
+LAB_KEY_RULE = "lab_key"
+"""``rule`` of the :class:`FieldError` a :class:`DccSignerUntrusted` carries when an Ed25519 signer is not one of
+the lab keys the caller accepts (an X.509 signer's refusal carries none): callers tell the two apart by it."""
+_EXC_C14N = "http://www.w3.org/2001/10/xml-exc-c14n#"
+_SHA256 = "http://www.w3.org/2001/04/xmlenc#sha256"
+#: The canonicalizations lxml implements: URI -> (exclusive, with comments).
+_LXML_C14N = {
+    "http://www.w3.org/TR/2001/REC-xml-c14n-20010315": (False, False),
+    "http://www.w3.org/TR/2001/REC-xml-c14n-20010315#WithComments": (False, True),
+    _EXC_C14N: (True, False),
+    _EXC_C14N + "WithComments": (True, True),
+}
+_XML_NS = "http://www.w3.org/XML/1998/namespace"
 _C14N = frozenset(m.value for m in CanonicalizationMethod)
 _ID_ATTRIBUTES = ("Id", "ID", "id")
 _XML_ID = "{http://www.w3.org/XML/1998/namespace}id"
@@ -183,14 +246,15 @@ def _read_trust_file(data: bytes) -> tuple[list[x509.Certificate], list[x509.Cer
 class SignatureReport:
     """A DCC signature that verified and whose signer is trusted at the signing time."""
 
-    #: ``XAdES-LT`` (signed properties, embedded certificates and revocation data), ``XAdES`` or ``XMLDSig``.
+    #: ``XAdES-LT`` (signed properties, embedded certificates and revocation data), ``XAdES``, ``XMLDSig``, or
+    #: ``XMLDSig-Ed25519`` (a lab's own key, no certificate).
     form: str
-    #: The signer certificate's subject (RFC 4514).
+    #: The signer certificate's subject (RFC 4514); for ``XMLDSig-Ed25519`` the key id (``0x`` + hex).
     signer: str
     signing_time: dt.datetime
     #: Where the signing time comes from: ``xades:SigningTime`` (signed), ``given`` (the caller's) or ``now``.
     time_source: str
-    #: The chain's subjects, signer first, trust anchor last.
+    #: The chain's subjects, signer first, trust anchor last; empty for ``XMLDSig-Ed25519``.
     chain: tuple[str, ...]
     #: The ``ds:SignatureMethod`` URI.
     algorithm: str
@@ -224,17 +288,26 @@ def looks_like_dcc(data: bytes) -> bool:
 
 
 def verify_dcc_signature(
-    data: bytes, trust: TrustStore, *, at: dt.datetime | None = None, max_bytes: int = DEFAULT_MAX_BYTES
+    data: bytes,
+    trust: TrustStore,
+    *,
+    at: dt.datetime | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    lab_keys: Collection[bytes] | Callable[[bytes], bool] | None = None,
 ) -> SignatureReport | None:
     """Verify a DCC's enveloped XML signature offline; ``None`` when the DCC has no ``ds:Signature``.
 
     ``at`` is the time a signature without ``xades:SigningTime`` is judged at (default: now); a signed
-    SigningTime takes precedence.
+    SigningTime takes precedence. ``trust`` judges X.509 signers; ``lab_keys`` judges an Ed25519 signer (see the
+    module docstring): the raw 32-byte public keys the caller accepts (the lab's keys registered on chain), or a
+    test of such a key (e.g. one that asks the chain); ``None`` accepts no Ed25519 signer.
 
     Raises:
         DccSignatureInvalid: a digest or the signature value does not match, the signature is malformed, uses a
             refused algorithm or transform, is not the root's only one, or does not cover the whole DCC.
-        DccSignerUntrusted: no chain from the signer to a trust anchor valid at the signing time (or no anchors).
+        DccSignerUntrusted: no chain from the signer to a trust anchor valid at the signing time (or no anchors);
+            an Ed25519 signer that is not one of ``lab_keys`` (its ``errors`` then name rule
+            :data:`LAB_KEY_RULE`).
         DccSignerRevoked: a certificate of the chain was revoked before the signing time.
         DccError: the XML is not a readable DCC (see :func:`~tracecert.certificate.dcc.schema.parse_dcc`).
     """
@@ -248,6 +321,9 @@ def verify_dcc_signature(
     [signature] = signatures
     if signature.getparent() is not root:
         raise DccSignatureInvalid("the ds:Signature is not a child of the DCC's root element (not enveloped)")
+    method_el = signature.find(f"{_ds('SignedInfo')}/{_ds('SignatureMethod')}")
+    if method_el is not None and method_el.get("Algorithm") == ED25519_SIGNATURE_METHOD:
+        return _verify_ed25519(data, lab_keys, at)
     method, references, xades_refs = _check_signed_info(root, signature)
     certs = _x509_data(signature)
     signer = _signer_certificate(certs)
@@ -307,6 +383,247 @@ def verify_dcc_signature(
         references=len(references),
         revocation_checked=tuple(checked),
     )
+
+
+# ---------------------------------------------------------------------- a lab's Ed25519 signature
+
+
+def _faithful_tree(data: bytes) -> etree._ElementTree:
+    """The document as signed: comments and processing instructions kept (``parse_dcc`` drops them, but a PI is
+    part of what ``URI=""`` signs); to be called only on bytes :func:`parse_dcc` accepted (no DTD, no entities)."""
+    parser = etree.XMLParser(
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        huge_tree=False,
+        remove_comments=False,
+        remove_pis=False,
+    )
+    return etree.fromstring(data, parser=parser).getroottree()
+
+
+def _c14n_params(element: etree._Element | None, what: str) -> tuple[bool, bool, list[str] | None]:
+    """(exclusive, with comments, InclusiveNamespaces PrefixList) of a CanonicalizationMethod or Transform."""
+    algorithm = element.get("Algorithm", "") if element is not None else ""
+    if algorithm not in _LXML_C14N:
+        raise DccSignatureInvalid(
+            f"{what} {algorithm!r} is refused with Ed25519 (c14n 1.0 or exclusive c14n 1.0 only)"
+        )
+    exclusive, comments = _LXML_C14N[algorithm]
+    prefixes = None
+    if exclusive and element is not None:
+        inclusive = element.find(f"{{{_EXC_C14N}}}InclusiveNamespaces")
+        if inclusive is not None:
+            prefixes = [p for p in inclusive.get("PrefixList", "").split() if p != "#default"]
+    return exclusive, comments, prefixes
+
+
+def _enveloped_digest(tree: etree._ElementTree, exclusive: bool, prefixes: list[str] | None, method: str) -> bytes:
+    """The digest of ``URI=""`` after the enveloped-signature transform: the document without the root's
+    ``ds:Signature`` (its following text stays, as the transform removes only the element's nodes), comments
+    excluded (``URI=""`` drops them), canonicalized."""
+    document = copy.deepcopy(tree)
+    root = document.getroot()
+    signature = root.find(_ds("Signature"))
+    if signature is not None:
+        tail = signature.tail
+        previous = signature.getprevious()
+        if tail:
+            if previous is not None:
+                previous.tail = (previous.tail or "") + tail
+            else:
+                root.text = (root.text or "") + tail
+        root.remove(signature)
+    canonical = etree.tostring(
+        document, method="c14n", exclusive=exclusive, with_comments=False, inclusive_ns_prefixes=prefixes
+    )
+    return hashlib.new(_HASHLIB_NAMES[method], canonical).digest()
+
+
+_HASHLIB_NAMES = {
+    DigestAlgorithm.SHA224.value: "sha224",
+    DigestAlgorithm.SHA256.value: "sha256",
+    DigestAlgorithm.SHA384.value: "sha384",
+    DigestAlgorithm.SHA512.value: "sha512",
+    DigestAlgorithm.SHA3_224.value: "sha3_224",
+    DigestAlgorithm.SHA3_256.value: "sha3_256",
+    DigestAlgorithm.SHA3_384.value: "sha3_384",
+    DigestAlgorithm.SHA3_512.value: "sha3_512",
+}
+
+
+def _signed_info_c14n(
+    signed_info: etree._Element, exclusive: bool, comments: bool, prefixes: list[str] | None
+) -> bytes:
+    """``ds:SignedInfo`` canonicalized in the context of its document (as XMLDSig requires): lxml renders the
+    namespaces in scope; inclusive c14n 1.0 also makes the apex inherit the ancestors' ``xml:*`` attributes
+    (C14N 1.0 §2.4), which lxml does not, so they are copied onto it first (in a copy of the document)."""
+    if not exclusive:
+        inherited: dict[str, str] = {}
+        for ancestor in signed_info.iterancestors():
+            for name, value in ancestor.attrib.items():
+                if name.startswith(f"{{{_XML_NS}}}") and name not in signed_info.attrib:
+                    inherited.setdefault(name, value)
+        if inherited:
+            document = copy.deepcopy(signed_info.getroottree())
+            path = signed_info.getroottree().getpath(signed_info)
+            [signed_info] = document.xpath(path)
+            for name, value in inherited.items():
+                signed_info.set(name, value)
+    return etree.tostring(
+        signed_info, method="c14n", exclusive=exclusive, with_comments=comments, inclusive_ns_prefixes=prefixes
+    )
+
+
+def _base64(element: etree._Element | None, what: str) -> bytes:
+    if element is None:
+        raise DccSignatureInvalid(f"ds:Signature has no {what}")
+    try:
+        return b64decode("".join((element.text or "").split()), validate=True)
+    except ValueError as exc:
+        raise DccSignatureInvalid(f"{what} is not base64: {exc}") from exc
+
+
+def _ed25519_public_key(signature: etree._Element) -> bytes:
+    """The signer's raw public key from ``dsig11:DEREncodedKeyValue``; a ``ds:KeyName`` of the form ``0x…``
+    must be its key id."""
+    values = signature.findall(f"{_ds('KeyInfo')}/{{{DSIG11_NS}}}DEREncodedKeyValue")
+    if len(values) != 1:
+        raise DccSignatureInvalid(
+            f"ds:KeyInfo holds {len(values)} dsig11:DEREncodedKeyValue elements; the Ed25519 signer's key is one"
+        )
+    try:
+        key = load_der_public_key(_base64(values[0], "dsig11:DEREncodedKeyValue"))
+    except (ValueError, UnsupportedAlgorithm) as exc:
+        raise DccSignatureInvalid(f"dsig11:DEREncodedKeyValue is not a public key: {exc}") from exc
+    if not isinstance(key, ed25519.Ed25519PublicKey):
+        raise DccSignatureInvalid("dsig11:DEREncodedKeyValue is not an Ed25519 public key")
+    public = key.public_bytes(Encoding.Raw, PublicFormat.Raw)
+    kid = to_hex(key_id(public))
+    for name in signature.iterfind(f"{_ds('KeyInfo')}/{_ds('KeyName')}"):
+        text = (name.text or "").strip()
+        if text.startswith("0x") and text.lower() != kid:
+            raise DccSignatureInvalid(f"ds:KeyName {text} is not the key id of the signature's key ({kid})")
+    return public
+
+
+def _verify_ed25519(
+    data: bytes, lab_keys: Collection[bytes] | Callable[[bytes], bool] | None, at: dt.datetime | None
+) -> SignatureReport:
+    """Verify the root's one Ed25519 ``ds:Signature`` (see the module docstring); the caller checked there is
+    exactly one and that it is the root's child."""
+    tree = _faithful_tree(data)
+    signature = tree.getroot().find(_ds("Signature"))
+    assert signature is not None  # parse_dcc's tree had it, and only comments and PIs differ
+    signed_info = signature.find(_ds("SignedInfo"))
+    assert signed_info is not None  # the signature method was found in it
+    exclusive, comments, prefixes = _c14n_params(
+        signed_info.find(_ds("CanonicalizationMethod")), "ds:SignedInfo's CanonicalizationMethod"
+    )
+    references = signed_info.findall(_ds("Reference"))
+    if len(references) != 1:
+        raise DccSignatureInvalid(
+            f"an Ed25519 ds:Signature has {len(references)} ds:Reference elements; one, over the whole DCC, is accepted"
+        )
+    [reference] = references
+    if reference.get("URI") != "":
+        raise DccSignatureInvalid(
+            f"ds:Reference URI={reference.get('URI')!r} does not sign the whole DCC (URI=\"\" is required): a "
+            "signature over a part of the DCC does not sign the DCC"
+        )
+    transforms = reference.findall(f"{_ds('Transforms')}/{_ds('Transform')}")
+    if not transforms or transforms[0].get("Algorithm") != _ENVELOPED or len(transforms) > 2:
+        raise DccSignatureInvalid(
+            "ds:Reference's transforms must be the enveloped-signature transform, optionally followed by one "
+            "canonicalization"
+        )
+    ref_exclusive, ref_prefixes = False, None
+    if len(transforms) == 2:
+        ref_exclusive, _, ref_prefixes = _c14n_params(transforms[1], "ds:Reference's transform")
+    digest_el = reference.find(_ds("DigestMethod"))
+    digest_method = digest_el.get("Algorithm", "") if digest_el is not None else ""
+    if digest_method not in _HASHLIB_NAMES:
+        raise DccSignatureInvalid(f"ds:Reference's DigestMethod {digest_method!r} is refused (weak or unsupported)")
+    stated = _base64(reference.find(_ds("DigestValue")), "ds:DigestValue")
+    value = _base64(signature.find(_ds("SignatureValue")), "ds:SignatureValue")
+    public = _ed25519_public_key(signature)
+    actual = _enveloped_digest(tree, ref_exclusive, ref_prefixes, digest_method)
+    if not hmac.compare_digest(actual, stated):
+        raise DccSignatureInvalid(
+            "ds:Signature does not verify: the DCC's digest does not match ds:DigestValue (the DCC was changed "
+            "after signing)"
+        )
+    try:
+        nacl.signing.VerifyKey(public).verify(_signed_info_c14n(signed_info, exclusive, comments, prefixes), value)
+    except (nacl.exceptions.BadSignatureError, nacl.exceptions.ValueError, nacl.exceptions.TypeError) as exc:
+        raise DccSignatureInvalid(
+            "ds:Signature does not verify: the Ed25519 signature value does not match ds:SignedInfo"
+        ) from exc
+    kid = to_hex(key_id(public))
+    accepted = lab_keys is not None and (lab_keys(public) if callable(lab_keys) else public in lab_keys)
+    if not accepted:
+        why = "no lab keys were given to judge it" if lab_keys is None else "it is not a key of the lab"
+        raise DccSignerUntrusted(
+            f"the DCC is signed with the Ed25519 key {kid}, but {why}",
+            [FieldError("ds:Signature/ds:KeyInfo", LAB_KEY_RULE, f"key {kid} is not a key of the lab")],
+        )
+    signing_time, source = _signing_time([], at)
+    return SignatureReport(
+        form="XMLDSig-Ed25519",
+        signer=kid,
+        signing_time=signing_time,
+        time_source=source,
+        chain=(),
+        algorithm=ED25519_SIGNATURE_METHOD,
+        references=1,
+    )
+
+
+def sign_dcc(xml: bytes, key: SigningKey, *, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
+    """Sign a DCC with a lab's Ed25519 key: an enveloped ``ds:Signature`` appended as the root's last child, in
+    the shape the module docstring gives (one reference ``URI=""``, exclusive c14n, SHA-256, RFC 9231 Ed25519).
+
+    The DCC's bytes are kept as they are, comments and processing instructions included (the XML declaration
+    is written as ``<?xml version='1.0' encoding='UTF-8'?>``). The lab key signs the canonicalized SignedInfo,
+    XML that cannot be mistaken for the 32-byte certificate digests the same key signs. The result is not
+    validated here (:func:`~tracecert.certificate.dcc.export.export_dcc` validates what it signs).
+
+    Raises:
+        DccSignatureInvalid: the DCC already carries a ``ds:Signature``.
+        DccSignedOldSchema: a DCC 3.0 or 3.1, whose schema has no signature.
+        DccError: the XML is not a readable DCC (see :func:`~tracecert.certificate.dcc.schema.parse_dcc`).
+    """
+    parsed, version = parse_dcc(xml, max_bytes=max_bytes)
+    if version not in SIGNED_SCHEMA_VERSIONS:
+        raise DccSignedOldSchema(f"DCC {version} has no ds:Signature; sign a DCC {SIGNED_SCHEMA_VERSIONS[0]} or later")
+    if next(parsed.getroot().iter(_ds("Signature")), None) is not None:
+        raise DccSignatureInvalid("the DCC already carries a ds:Signature; one is accepted")
+    tree = _faithful_tree(xml)
+    root = tree.getroot()
+    signature = etree.SubElement(root, _ds("Signature"), nsmap={"ds": DS_NS})
+    signed_info = etree.SubElement(signature, _ds("SignedInfo"))
+    etree.SubElement(signed_info, _ds("CanonicalizationMethod"), Algorithm=_EXC_C14N)
+    etree.SubElement(signed_info, _ds("SignatureMethod"), Algorithm=ED25519_SIGNATURE_METHOD)
+    reference = etree.SubElement(signed_info, _ds("Reference"), URI="")
+    transforms = etree.SubElement(reference, _ds("Transforms"))
+    etree.SubElement(transforms, _ds("Transform"), Algorithm=_ENVELOPED)
+    etree.SubElement(transforms, _ds("Transform"), Algorithm=_EXC_C14N)
+    etree.SubElement(reference, _ds("DigestMethod"), Algorithm=_SHA256)
+    digest_value = etree.SubElement(reference, _ds("DigestValue"))
+    signature_value = etree.SubElement(signature, _ds("SignatureValue"))
+    key_info = etree.SubElement(signature, _ds("KeyInfo"))
+    etree.SubElement(key_info, _ds("KeyName")).text = to_hex(key.key_id)
+    spki = ed25519.Ed25519PublicKey.from_public_bytes(key.public_key).public_bytes(
+        Encoding.DER, PublicFormat.SubjectPublicKeyInfo
+    )
+    etree.SubElement(key_info, f"{{{DSIG11_NS}}}DEREncodedKeyValue", nsmap={"dsig11": DSIG11_NS}).text = (
+        b64encode(spki).decode("ascii")
+    )
+    digest_value.text = b64encode(_enveloped_digest(tree, True, None, _SHA256)).decode("ascii")
+    signed = _signed_info_c14n(signed_info, exclusive=True, comments=False, prefixes=None)
+    signature_value.text = b64encode(key._key.sign(signed).signature).decode("ascii")
+    out: bytes = etree.tostring(tree, xml_declaration=True, encoding="UTF-8")
+    return out
 
 
 # ---------------------------------------------------------------------- what is signed

@@ -6,7 +6,7 @@ A credential (JSON with an ``@context``, or a ``type`` naming ``VerifiableCreden
 proof does not verify, is refused (422 VC_INVALID, VC_PROOF_INVALID, VC_CRYPTOSUITE_UNSUPPORTED). Its record is
 then verified exactly as a bundle (with the anchoring its ``evidence`` carries) or a record is, and the report adds
 what the chain says of the credential itself: whether the key that proved it is a key of the record's lab, valid
-when the proof was made (KEY_OF_LAB), and its status entry names the chain this verifier reads."""
+when the proof was made (VC_PROOF), and its status entry names the chain this verifier reads."""
 
 from __future__ import annotations
 
@@ -281,7 +281,7 @@ def credential_input(
 def _verify_credential(job: VerificationInput, credential: Credential, verifier: Verifier) -> Report:
     """The credential's certificate verified as its bundle or record is, then what only the chain can say of the
     credential: its status entry must name this chain and registry (else nothing is answered: ``unknown``), and
-    the key that proved it must be a key of the record's lab, valid when the proof was made (KEY_OF_LAB)."""
+    the key that proved it must be a key of the record's lab, valid when the proof was made (VC_PROOF)."""
     status = credential.status
     chain_id, registry = verifier.chain.chain_id(), verifier.chain.certificate_registry()
     if "chainId" in status and (status["chainId"], str(status.get("registry", "")).lower()) != (
@@ -317,7 +317,7 @@ def _verify_credential(job: VerificationInput, credential: Credential, verifier:
         zh = f"该凭证的证明密钥 {method} 在 {credential.proof_created} 时不在有效期内"
     else:
         detail, zh = f"the credential's eddsa-jcs-2022 proof is by {method}, a key of the lab", ""
-    report.add("KEY_OF_LAB", of_lab and in_window, detail, zh=zh, credential_key=method)
+    report.add("VC_PROOF", of_lab and in_window, detail, zh=zh, credential_key=method)
     return report
 
 

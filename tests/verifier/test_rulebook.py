@@ -37,6 +37,7 @@ def test_the_catalog_says_what_is_decided_at_acceptance() -> None:
         "NUMBER_UNIQUE",
         "BATCH_PUBLISHED",
         "KIND_AS_EXPECTED",
+        "VC_PROOF",
     }
     # every refusal can name the field it is about
     assert all(spec.field for spec in CHECKS.values() if spec.at_acceptance and spec.code != "RECORD_WELL_FORMED")

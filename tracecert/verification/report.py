@@ -131,6 +131,13 @@ CHECKS: dict[str, CheckSpec] = dict(
         ),
         _spec("KEY_OF_LAB", "identity", E, "签名密钥不属于该机构", "the signing key is not registered to the lab"),
         _spec(
+            "VC_PROOF",
+            "identity",
+            E,
+            "可验证凭证（VC）的证明密钥不是该机构在证明时有效的密钥",
+            "the Verifiable Credential's proof is not by a key of the lab valid when the proof was made",
+        ),
+        _spec(
             "KEY_MATCHES_BATCH",
             "identity",
             E,
@@ -319,6 +326,7 @@ _NAMES = {
     "SIGNATURE_VALID": ("电子签名", "Electronic signature"),
     "DCC_SIGNATURE": ("原始文件（DCC）的电子签名", "Original document's (DCC) signature"),
     "KEY_OF_LAB": ("签名密钥属于该机构", "Signing key belongs to the lab"),
+    "VC_PROOF": ("可验证凭证的证明", "Verifiable Credential's proof"),
     "KEY_MATCHES_BATCH": ("签名密钥与存证批次一致", "Signing key matches the batch"),
     "KEY_VALID_AT_ISSUE": ("签发时密钥有效", "Key valid at issue"),
     "LAB_REGISTERED": ("机构已登记", "Lab registered"),
@@ -389,6 +397,7 @@ _AFTER_ANCHORING = {
     "NUMBER_UNIQUE",
     "BATCH_PUBLISHED",
     "KIND_AS_EXPECTED",  # asked by whoever verifies, not by the certificate
+    "VC_PROOF",  # a credential is made of a certificate once it is anchored
 }
 CHECKS = {
     code: replace(

@@ -85,6 +85,12 @@ class SigningKey:
         """Sign a 32-byte certificate digest; see :func:`sign_digest`."""
         return sign_digest(self, digest)
 
+    def sign_message(self, message: bytes) -> bytes:
+        """Return the Ed25519 signature of ``message`` as it is: for formats that define their own signed bytes
+        (a W3C Data Integrity proof, an XML signature's SignedInfo). A certificate is signed with :meth:`sign`,
+        over its domain-separated digest, never through this."""
+        return bytes(self._key.sign(message).signature)
+
     def _seed(self) -> bytes:
         return bytes(self._key)
 

@@ -232,7 +232,7 @@ def prove(
         "proofPurpose": "assertionMethod",
         "@context": copy.deepcopy(unsecured["@context"]),
     }
-    signature = key._key.sign(hash_data(unsecured, config)).signature
+    signature = key.sign_message(hash_data(unsecured, config))
     return {**copy.deepcopy(dict(unsecured)), "proof": {**config, "proofValue": _multibase(signature)}}
 
 

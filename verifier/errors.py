@@ -15,7 +15,9 @@ Every error is ``{"error": {"code", "message"}}``; clients act on ``code``. The 
     ├── InvalidRequest (ValueError)    422 REQUEST_INVALID / INVALID_DIGEST / INVALID_LAB_ID / INVALID_AS_OF /
     │                                      INVALID_KIND / INVALID_SUBJECT / UNKNOWN_FILTER / INVALID_JURISDICTION /
     │                                      INVALID_LAB_KIND / INVALID_STATUS / INVALID_CATEGORY /
-    │                                      INVALID_EXPIRING_WITHIN_DAYS   (a subclass of the shared InvalidRequest*)
+    │                                      INVALID_EXPIRING_WITHIN_DAYS   (a subclass of the shared InvalidRequest*);
+    │                                      a Verifiable Credential refused: VC_INVALID / VC_PROOF_INVALID /
+    │                                      VC_CRYPTOSUITE_UNSUPPORTED (tracecert.certificate.vc)
     ├── RateLimited                    429 RATE_LIMITED (Retry-After)
     └── SetupError                     503 NO_RPC_URL / NO_DEPLOYMENT / UNTRUSTED_DEPLOYMENT / CHAIN_UNAVAILABLE
                                            (Retry-After); the CLI exits 2 on these

@@ -367,8 +367,10 @@ def create_app(settings: VerifierSettings | None = None, *, verifier: Verifier |
     @app.post("/v1/verify", responses=_ERRORS_DOC, summary="Verify a bundle, a record, or an uploaded file")
     async def verify(request: Request, as_of: AsOf = None, expected_kind: ExpectedKind = None) -> JSONResponse:
         """Body: a proof bundle (JSON); or `{"bundle": …, "as_of"?, "expected_kind"?, "document_base64"?}`; or
-        `{"record": …}`; or multipart/form-data with a `file` (bundle JSON, PDF or DCC XML — a document alone is
-        looked up by its SHA-256), or a `bundle` and a `document` together. Answers the report."""
+        `{"record": …}`; or a W3C Verifiable Credential of a certificate (as is, or `{"credential": …}`); or
+        multipart/form-data with a `file` (bundle or credential JSON, PDF or DCC XML — a document alone is looked up
+        by its SHA-256, a DCC that TraceCert exported is read back into its record), or a `bundle` and a
+        `document` together. A signed DCC's signature is checked (DCC_SIGNATURE). Answers the report."""
         service.limit_upload(request)
         media = request.headers.get("content-type", "").split(";")[0].strip().lower()
         is_json = media == "application/json" or media.endswith("+json")

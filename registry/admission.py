@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,16 +21,24 @@ from registry.core import Principal, RegistryCore
 from registry.db import Certificate, LifecycleOp
 from registry.errors import AlreadyRevoked, DocumentMismatch, Forbidden, InvalidRequest, SignatureRejected, WrongLab
 from tracecert.certificate.canonical import document_digest, from_hex, to_hex
-from tracecert.certificate.dcc.signature import TrustStore, looks_like_dcc, verify_dcc_signature
+from tracecert.certificate.dcc.signature import LAB_KEY_RULE, TrustStore, looks_like_dcc, verify_dcc_signature
 from tracecert.certificate.errors import CertificateError, DccError, DccSignatureError
 from tracecert.certificate.model import CertificateRecord, Kind, record_from_json
-from tracecert.certificate.signing import SigningKey, verify_signature
+from tracecert.certificate.signing import SigningKey, key_id, verify_signature
 from tracecert.chain.types import Activity
 
 if TYPE_CHECKING:
     from registry.issuance import Submission
 
-__all__ = ["Prepared", "activity_of", "check_document", "check_replaces", "prepare", "sign_or_verify"]
+__all__ = [
+    "Prepared",
+    "activity_of",
+    "check_document",
+    "check_replaces",
+    "lab_key_test",
+    "prepare",
+    "sign_or_verify",
+]
 
 
 @dataclass
@@ -100,16 +108,40 @@ def _storable(record: CertificateRecord) -> list[dict[str, str]]:
     return errors
 
 
-def check_document(p: Prepared, max_bytes: int, dcc_trust_dirs: Sequence[Path] = ()) -> None:
+def lab_key_test(core: RegistryCore, lab_id: str) -> Callable[[bytes], bool]:
+    """Whether an Ed25519 public key is a key registered on chain to ``lab_id`` and valid now: what a DCC the lab
+    signed with its own key (``tracecert dcc export --sign-with``) is judged by.
+
+    The test raises ChainUnavailableError when the chain cannot be asked.
+    """
+
+    def test(public_key: bytes) -> bool:
+        try:
+            info = core.require_key_valid(lab_id, to_hex(key_id(public_key)))
+        except (SignatureRejected, CertificateError):
+            return False
+        return bytes(info.public_key) == public_key
+
+    return test
+
+
+def check_document(
+    p: Prepared,
+    max_bytes: int,
+    dcc_trust_dirs: Sequence[Path] = (),
+    lab_keys: Callable[[bytes], bool] | None = None,
+) -> None:
     """The uploaded original document, if any, is within ``max_bytes`` and is the one the record binds; a DCC
     with a ``ds:Signature`` must verify now against the trust anchors in ``dcc_trust_dirs`` (the registry's
-    ``dcc_trust_dirs`` setting; read once per list of paths).
+    ``dcc_trust_dirs`` setting; read once per list of paths), or, signed with a lab's Ed25519 key, with a key
+    ``lab_keys`` accepts (:func:`lab_key_test`; without it no such signature is accepted).
 
     Raises:
         PayloadTooLarge: over ``max_bytes``.
         DocumentMismatch: the record binds no document, or another one.
         InvalidRequest: a signed DCC whose signature does not hold, with the refusal's code
             (DCC_SIGNATURE_INVALID, DCC_SIGNER_UNTRUSTED, DCC_SIGNER_REVOKED).
+        ChainUnavailableError: ``lab_keys`` could not ask the chain.
     """
     sub = p.submission
     if sub.document is None:
@@ -143,7 +175,7 @@ def check_document(p: Prepared, max_bytes: int, dcc_trust_dirs: Sequence[Path] =
             ],
         )
     if looks_like_dcc(sub.document):
-        _check_dcc_signature(sub.document, tuple(Path(d) for d in dcc_trust_dirs))
+        _check_dcc_signature(sub.document, tuple(Path(d) for d in dcc_trust_dirs), lab_keys)
 
 
 @functools.lru_cache(maxsize=8)
@@ -151,15 +183,19 @@ def _dcc_trust(dirs: tuple[Path, ...]) -> TrustStore:
     return TrustStore.load(dirs)
 
 
-def _check_dcc_signature(document: bytes, dirs: tuple[Path, ...]) -> None:
+def _check_dcc_signature(
+    document: bytes, dirs: tuple[Path, ...], lab_keys: Callable[[bytes], bool] | None
+) -> None:
     """A signed DCC's signature verifies at this moment (the registry accepts it now); an unsigned DCC, or XML
     that is no readable DCC, is not this check's business."""
     trust = _dcc_trust(dirs)
     try:
-        verify_dcc_signature(document, trust, at=dt.datetime.now(dt.UTC))
+        verify_dcc_signature(document, trust, at=dt.datetime.now(dt.UTC), lab_keys=lab_keys)
     except DccSignatureError as exc:
         message = exc.message
-        if trust.is_empty:
+        if any(e.rule == LAB_KEY_RULE for e in exc.errors):
+            message += " (a DCC signed with a lab's own key must be signed with a key of this lab valid now)"
+        elif trust.is_empty:
             message += " (set TRACECERT_REGISTRY_DCC_TRUST_DIRS to the trust anchors' files or folders)"
         raise InvalidRequest(
             message,

@@ -25,7 +25,15 @@ from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapper, Session
 
-from registry.admission import Prepared, activity_of, check_document, check_replaces, prepare, sign_or_verify
+from registry.admission import (
+    Prepared,
+    activity_of,
+    check_document,
+    check_replaces,
+    lab_key_test,
+    prepare,
+    sign_or_verify,
+)
 from registry.core import Principal, RegistryCore
 from registry.custody import CustodyError
 from registry.db import Certificate, CertificateStatus, Citation, Document, FraudSignal
@@ -159,8 +167,11 @@ def accept_many(
     for i, sub in enumerate(submissions):
         try:
             p = prepare(principal, sub)
-            check_document(p, core.settings.max_document_bytes, core.settings.dcc_trust_dirs)
+            lab_keys = lab_key_test(core, p.record.lab.lab_id)  # asked only for a DCC signed with a lab's key
+            check_document(p, core.settings.max_document_bytes, core.settings.dcc_trust_dirs, lab_keys)
             prepared[i] = p
+        except ChainUnavailableError:
+            raise  # as below: the chain fails every item alike
         except RegistryError as exc:
             results[i] = exc
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from tracecert.certificate.canonical import HEX32_PATTERN, from_hex, to_hex
@@ -39,6 +40,7 @@ __all__ = [
     "check_number_reused",
     "check_published",
     "check_status",
+    "lab_key_test",
 ]
 
 #: At most this many other certificates said to share a number are checked (claims come from sources and batch
@@ -100,22 +102,42 @@ def check_document(
         )
 
 
+def lab_key_test(chain: ChainView, lab_id: str, at: dt.datetime | None) -> Callable[[bytes], bool]:
+    """Whether an Ed25519 public key is registered on chain to ``lab_id`` (and its window holds ``at`` when
+    given): what a DCC the lab signed with its own key is judged by (as KEY_OF_LAB judges the record's key)."""
+    from tracecert.certificate.signing import key_id
+
+    def test(public_key: bytes) -> bool:
+        key = chain.key(key_id(public_key))
+        if key is None or to_hex(key.lab_id) != lab_id or bytes(key.public_key) != public_key:
+            return False
+        return at is None or key.valid_from <= at.timestamp() < key.valid_until
+
+    return test
+
+
 def check_dcc_signature(
-    report: Report, document: bytes, trust: TrustStore | None, anchored_at: dt.datetime | None = None
+    report: Report,
+    document: bytes,
+    trust: TrustStore | None,
+    anchored_at: dt.datetime | None = None,
+    lab_keys: Callable[[bytes], bool] | None = None,
 ) -> None:
     """DCC_SIGNATURE when the document is a DCC with a ``ds:Signature``. Its time is the signed SigningTime,
     else ``anchored_at`` (the block time of the certificate's anchoring, by which the DCC was signed), else now.
-    Without a trust store the signature's bytes are still checked, its signer is not judged (skipped)."""
-    from tracecert.certificate.dcc.signature import TrustStore, looks_like_dcc, verify_dcc_signature
+    Without a trust store the signature's bytes are still checked, its signer is not judged (skipped). A DCC the
+    lab signed with its own Ed25519 key is judged by ``lab_keys`` (:func:`lab_key_test`): another key fails."""
+    from tracecert.certificate.dcc.signature import LAB_KEY_RULE, TrustStore, looks_like_dcc, verify_dcc_signature
     from tracecert.certificate.errors import DccError, DccSignatureError, DccSignerUntrusted
 
     if not looks_like_dcc(document):
         return
     store = trust if trust is not None else TrustStore.empty()
     try:
-        signed = verify_dcc_signature(document, store, at=anchored_at)
+        signed = verify_dcc_signature(document, store, at=anchored_at, lab_keys=lab_keys)
     except DccSignatureError as exc:
-        if isinstance(exc, DccSignerUntrusted) and store.is_empty:
+        by_lab_key = any(e.rule == LAB_KEY_RULE for e in exc.errors)
+        if isinstance(exc, DccSignerUntrusted) and store.is_empty and not by_lab_key:
             report.add(
                 "DCC_SIGNATURE",
                 None,

@@ -36,6 +36,7 @@ from tracecert.verification.checks_record import (
     check_number_reused,
     check_published,
     check_status,
+    lab_key_test,
 )
 from tracecert.verification.evidence import Evidence, Policy
 from tracecert.verification.report import Report
@@ -223,13 +224,15 @@ class Verifier:
             batch = check_anchoring(report, original, record, self.chain)
             report.unknown = batch is None
             if document is not None:
-                check_dcc_signature(report, document, self.policy.dcc_trust)
+                keys = lab_key_test(self.chain, record.lab.lab_id, None)
+                check_dcc_signature(report, document, self.policy.dcc_trust, lab_keys=keys)
             return self._finish(report)
 
         batch = check_anchoring(report, evidence, record, self.chain)
         if document is not None:
             anchored_at = dt.datetime.fromtimestamp(batch.timestamp, dt.UTC) if batch is not None else None
-            check_dcc_signature(report, document, self.policy.dcc_trust, anchored_at)
+            keys = lab_key_test(self.chain, record.lab.lab_id, anchored_at)
+            check_dcc_signature(report, document, self.policy.dcc_trust, anchored_at, keys)
         if batch is None:
             report.unknown = True
             return report

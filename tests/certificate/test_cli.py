@@ -101,6 +101,28 @@ def test_key_generate_passphrase_file(tmp_path: Path) -> None:
     load_key_file(out, b"from a file")
 
 
+@pytest.mark.parametrize(
+    ("file", "trust", "exit_code", "says"),
+    [
+        ("gp-temperature-typical-3.2.0-signed-lt.xml", "pydcc/root.crt", 0, "signature: XAdES-LT by "),
+        ("gp-temperature-typical-3.2.0-signed-lt.xml", None, 0, "signer not judged"),
+        ("gp-temperature-typical-3.2.0-signed-lt.xml", "dcclib/ca.pem", 2, "DCC_SIGNER_UNTRUSTED"),
+        ("gp-temperature-typical-3.2.0-signed-lt-revoked-signer.xml", "pydcc/root.crt", 2, "DCC_SIGNER_REVOKED"),
+        ("dcclib-3.3.0-signed-tampered.xml", None, 2, "DCC_SIGNATURE_INVALID"),
+        ("gp-temperature-typical-3.2.0-signed-lt.xml", "no/such/anchor.pem", 2, "USAGE: DCC trust store"),
+    ],
+)
+def test_dcc_import_checks_a_signature(tmp_path: Path, file: str, trust: str | None, exit_code: int, says: str) -> None:
+    args = ["dcc", "import", str(DCC_EXAMPLES / file), "--out", str(tmp_path / "r.json"), "--issue-date", "1957-08-14"]
+    args += ["--category-code", "1501", "--lab-code", "PTB-7.54"]
+    if trust is not None:
+        args += ["--trust", str(DCC_EXAMPLES / "trust" / trust)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == exit_code, result.stderr
+    assert says in result.stderr
+    assert (tmp_path / "r.json").exists() is (exit_code == 0)
+
+
 def test_dcc_import_and_export(tmp_path: Path) -> None:
     xml = DCC_EXAMPLES / "ptb-vacuumlab-CDG-3.1.1.xml"
     record_path = tmp_path / "record.json"

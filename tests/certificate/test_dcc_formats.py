@@ -11,6 +11,7 @@ import pytest
 
 from tracecert.certificate.canonical import certificate_digest, record_to_json
 from tracecert.certificate.dcc import DccOverrides, export_dcc, import_dcc, validate_dcc
+from tracecert.certificate.dcc.signature import TrustStore
 from tracecert.certificate.errors import CertificateError, DccIncomplete
 from tracecert.certificate.model import record_from_json
 
@@ -19,19 +20,21 @@ from .conftest import DCC_EXAMPLES, calibration_json
 _OVERRIDES = DccOverrides(issue_date=dt.date(1957, 8, 14), category_code="1501", lab_code="PTB-7.54")
 _DIGEST = "0x" + "ab" * 32
 
-# file -> (schemaVersion, results kept, refusal code of import_dcc or None). The signature verdicts of the
-# signed files are tests/certificate/test_dcc_signature.py's.
-EXAMPLES: dict[str, tuple[str, int, str | None]] = {
-    "ptb-example-3.0.0.xml": ("3.0.0", 4, None),
-    "ptb-vacuumlab-CDG-3.1.1.xml": ("3.1.1", 56, None),
-    "gp-temperature-typical-3.1.1.xml": ("3.1.1", 5, None),
-    "gp-temperature-typical-3.2.0-signed-lt.xml": ("3.2.0", 5, None),
-    "gp-temperature-typical-3.2.0-signed-lt-revoked-signer.xml": ("3.2.0", 5, None),
-    "dcclib-3.3.0-valid.xml": ("3.3.0", 5, None),
-    "dcclib-3.3.0-signed.xml": ("3.3.0", 5, None),
-    "dcclib-3.3.0-signed-tampered.xml": ("3.3.0", 5, None),
-    "dcclib-3.3.0-schema-invalid.xml": ("3.3.0", 0, "DCC_INVALID"),
+# file -> (schemaVersion, results kept, trust anchors, refusal code of import_dcc or None), as the shared
+# README says: the signed files verified against their own anchors (dcclib's signature states no time: judged
+# at a moment in its CA's validity), the tampered one refused naming the signature, the revoked signer refused.
+EXAMPLES: dict[str, tuple[str, int, str | None, str | None]] = {
+    "ptb-example-3.0.0.xml": ("3.0.0", 4, None, None),
+    "ptb-vacuumlab-CDG-3.1.1.xml": ("3.1.1", 56, None, None),
+    "gp-temperature-typical-3.1.1.xml": ("3.1.1", 5, None, None),
+    "gp-temperature-typical-3.2.0-signed-lt.xml": ("3.2.0", 5, "pydcc/root.crt", None),
+    "gp-temperature-typical-3.2.0-signed-lt-revoked-signer.xml": ("3.2.0", 5, "pydcc/root.crt", "DCC_SIGNER_REVOKED"),
+    "dcclib-3.3.0-valid.xml": ("3.3.0", 5, None, None),
+    "dcclib-3.3.0-signed.xml": ("3.3.0", 5, "dcclib/ca.pem", None),
+    "dcclib-3.3.0-signed-tampered.xml": ("3.3.0", 5, "dcclib/ca.pem", "DCC_SIGNATURE_INVALID"),
+    "dcclib-3.3.0-schema-invalid.xml": ("3.3.0", 0, None, "DCC_INVALID"),
 }
+_IN_DCCLIB_VALIDITY = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
 
 
 def test_the_table_names_every_shared_example() -> None:
@@ -40,9 +43,9 @@ def test_the_table_names_every_shared_example() -> None:
 
 @pytest.mark.parametrize(("name", "expected"), EXAMPLES.items())
 def test_every_example_is_imported_or_refused_as_its_readme_says(
-    name: str, expected: tuple[str, int, str | None]
+    name: str, expected: tuple[str, int, str | None, str | None]
 ) -> None:
-    version, results, code = expected
+    version, results, anchors, code = expected
     data = (DCC_EXAMPLES / name).read_bytes()
     # The good-practice examples are dated 1957; the PTB ones were performed in 2021.
     overrides = (
@@ -50,15 +53,32 @@ def test_every_example_is_imported_or_refused_as_its_readme_says(
         if b"1957-08-13" in data
         else DccOverrides(issue_date=dt.date(2021, 1, 11), category_code="1501", lab_code="PTB-7.54")
     )
+    trust = TrustStore.load([DCC_EXAMPLES / "trust" / anchors]) if anchors else None
     if code is not None:
         with pytest.raises(CertificateError) as info:
-            import_dcc(data, overrides)
+            import_dcc(data, overrides, trust=trust, signed_at=_IN_DCCLIB_VALIDITY)
         assert info.value.code == code
         return
-    imported = import_dcc(data, overrides)
+    imported = import_dcc(data, overrides, trust=trust, signed_at=_IN_DCCLIB_VALIDITY)
     assert imported.schema_version == version
     assert len(imported.record.results) == results
     assert all(r.expanded_uncertainty is not None for r in imported.record.results)
+    assert (imported.signature is not None) is (anchors is not None)
+
+
+@pytest.mark.parametrize("name", ["dcclib-3.3.0-signed-tampered.xml", "gp-temperature-typical-3.2.0-signed-lt.xml"])
+def test_without_a_trust_store_the_signature_bytes_are_still_checked(name: str) -> None:
+    """No trust store: a DCC changed after signing is still refused; an intact one is imported, with a note that
+    its signer was not judged."""
+    data = (DCC_EXAMPLES / name).read_bytes()
+    if "tampered" in name:
+        with pytest.raises(CertificateError) as info:
+            import_dcc(data, _OVERRIDES)
+        assert info.value.code == "DCC_SIGNATURE_INVALID"
+        return
+    imported = import_dcc(data, _OVERRIDES)
+    assert imported.signature is None
+    assert any("signer not judged" in n for n in imported.notes)
 
 
 def test_the_hybrid_temperature_results_are_all_kept() -> None:

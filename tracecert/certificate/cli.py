@@ -31,6 +31,7 @@ from tracecert.certificate.canonical import (
     to_hex,
 )
 from tracecert.certificate.dcc import DccOverrides, export_dcc, import_dcc, validate_dcc
+from tracecert.certificate.dcc.signature import TrustStore
 from tracecert.certificate.errors import (
     BundleInvalid,
     CanonicalizationFailed,
@@ -182,7 +183,7 @@ def _date(value: str | None, option: str) -> dt.date | None:
 def dcc_import(
     file: ExistingFile,
     out: Annotated[Path | None, typer.Option("--out", help="Write the record JSON here (else stdout).")] = None,
-    issue_date: Annotated[str | None, typer.Option(help="YYYY-MM-DD; DCC has no issue date.")] = None,
+    issue_date: Annotated[str | None, typer.Option(help="YYYY-MM-DD; DCC 3.0/3.1 have no issue date.")] = None,
     valid_until: Annotated[str | None, typer.Option(help="YYYY-MM-DD.")] = None,
     category_code: Annotated[str | None, typer.Option(help="Instrument category code.")] = None,
     lab_code: Annotated[str | None, typer.Option(help="Lab code; the lab id is derived from it.")] = None,
@@ -197,8 +198,16 @@ def dcc_import(
     method_reference: Annotated[str | None, typer.Option(help="E.g. JJF 1033-2023.")] = None,
     kind: Annotated[str | None, typer.Option(help="Record kind; default CALIBRATION.")] = None,
     lang: Annotated[list[str] | None, typer.Option(help="Preferred text language (repeatable).")] = None,
+    replaces_digest: Annotated[
+        str | None, typer.Option(help="Digest of the certificate a substituting DCC names by number only.")
+    ] = None,
+    trust: Annotated[
+        list[Path] | None,
+        typer.Option(help="Trust anchors (PEM/DER certificates, CRLs; files or folders) for a signed DCC's signer."),
+    ] = None,
 ) -> None:
-    """Import a DCC (3.0.0, 3.1.1, 3.1.2) as a certificate record; mapping notes go to stderr."""
+    """Import a DCC (3.0.0 to 3.3.0) as a certificate record; mapping notes go to stderr. A signed DCC's
+    signature is verified (its signer against --trust, when given)."""
     if kind is not None and kind not in Kind.__members__:
         typer.echo(f"USAGE: --kind must be one of {', '.join(Kind.__members__)}", err=True)
         raise typer.Exit(2)
@@ -217,12 +226,21 @@ def dcc_import(
         customer_usci=customer_usci,
         mandatory_verification=mandatory_verification,
         method_reference=method_reference,
+        replaces_digest=replaces_digest,
         languages=tuple(lang) if lang else ("zh", "en"),
     )
     try:
-        result = import_dcc(file.read_bytes(), overrides)
+        store = TrustStore.load(trust) if trust else None
+    except ValueError as e:
+        typer.echo(f"USAGE: {e}", err=True)
+        raise typer.Exit(2) from e
+    try:
+        result = import_dcc(file.read_bytes(), overrides, trust=store)
     except CertificateError as e:
         _fail(e)
+    if result.signature is not None:
+        signed = result.signature.to_dict()
+        typer.echo(f"signature: {signed['form']} by {signed['signer']} at {signed['signing_time']}", err=True)
     for note in result.notes:
         typer.echo(f"note: {note}", err=True)
     _write_or_print(_pretty(record_to_json(result.record)), out)

@@ -22,14 +22,23 @@ from tracecert.certificate.dcc.schema import (
     DCC_MEDIA_TYPE,
     DCC_NS,
     DEFAULT_MAX_BYTES,
+    DS_NS,
     NO_DIGEST_PROCEDURE,
     NS,
     TRACECERT_DIGEST_PROCEDURE,
     parse_dcc,
     validate_tree,
 )
+from tracecert.certificate.dcc.signature import SignatureReport, TrustStore, verify_dcc_signature
 from tracecert.certificate.dcc.text import Reader, clean, find_text, ref_types
-from tracecert.certificate.errors import DccIncomplete, DccInvalid, FieldError, MalformedValue, RecordInvalid
+from tracecert.certificate.errors import (
+    DccIncomplete,
+    DccInvalid,
+    DccSignerUntrusted,
+    FieldError,
+    MalformedValue,
+    RecordInvalid,
+)
 from tracecert.certificate.model import CertificateRecord, Kind, Role, record_from_json
 
 __all__ = ["MAPPINGS", "DccImport", "DccOverrides", "import_dcc"]
@@ -79,12 +88,13 @@ class DccOverrides:
 @dataclass(frozen=True)
 class DccImport:
     """The outcome of :func:`import_dcc`: the record, the DCC's schema version, the SHA-256 of the XML bytes,
-    and notes on every mapping choice or skipped part."""
+    notes on every mapping choice or skipped part, and the XML signature's report when the DCC is signed."""
 
     record: CertificateRecord
     schema_version: str
     document_sha256: bytes
     notes: tuple[str, ...] = field(default=())
+    signature: SignatureReport | None = None
 
 
 # --- the DCC being read -------------------------------------------------------------------------------------
@@ -640,6 +650,8 @@ def import_dcc(
     *,
     max_bytes: int = DEFAULT_MAX_BYTES,
     resolve_replaced: Callable[[str, str], str | None] | None = None,
+    trust: TrustStore | None = None,
+    signed_at: dt.datetime | None = None,
 ) -> DccImport:
     """Parse, validate and map a DCC (3.0.0, 3.1.1, 3.1.2, 3.2.0, 3.2.1, 3.3.0) into a certificate record.
 
@@ -657,10 +669,21 @@ def import_dcc(
 
     ``resolve_replaced(lab_id, number)`` gives the digest of the certificate a substituting DCC names by
     number only (the registry CLI asks the registry), or None.
+
+    A signed DCC's signature is verified (:func:`~tracecert.certificate.dcc.signature.verify_dcc_signature`):
+    a DCC changed after signing is refused; its signer is judged against ``trust`` at the signed time (else
+    ``signed_at``, else now); without a trust store the signer is not judged, and a note says so.
+
+    Raises:
+        DccSignatureInvalid, DccSignerRevoked: the signature fails (whatever the trust store).
+        DccSignerUntrusted: ``trust`` is given and the signer's chain does not reach it.
     """
     tree, version = parse_dcc(data, max_bytes=max_bytes)
     validate_tree(tree, version)
+    signature = _signature(data, trust, signed_at, max_bytes)
     dcc = _Dcc.read(tree.getroot(), overrides or DccOverrides())
+    if signature is None and trust is None and tree.getroot().find(f"{{{DS_NS}}}Signature") is not None:
+        dcc.reader.notes.append("the DCC is signed and its signature verifies; no trust store given: signer not judged")
     dcc.resolve_replaced = resolve_replaced
     record_json: dict[str, Any] = {}
     for part in MAPPINGS[version]:
@@ -678,7 +701,26 @@ def import_dcc(
         record = record_from_json(_drop_none(record_json))
     except RecordInvalid as exc:  # say what the import left out: it is often why a rule fails
         raise RecordInvalid(exc.message, [*exc.errors, *_note_errors(dcc.reader.notes)]) from exc
-    return DccImport(record=record, schema_version=version, document_sha256=doc_hash, notes=tuple(dcc.reader.notes))
+    return DccImport(
+        record=record,
+        schema_version=version,
+        document_sha256=doc_hash,
+        notes=tuple(dcc.reader.notes),
+        signature=signature,
+    )
+
+
+def _signature(
+    data: bytes, trust: TrustStore | None, signed_at: dt.datetime | None, max_bytes: int
+) -> SignatureReport | None:
+    """The signature's report; None for an unsigned DCC, or a signed one whose signer is not judged (no trust
+    store given: the bytes verified)."""
+    try:
+        return verify_dcc_signature(data, trust or TrustStore.empty(), at=signed_at, max_bytes=max_bytes)
+    except DccSignerUntrusted:
+        if trust is None:
+            return None
+        raise
 
 
 def _note_errors(notes: list[str]) -> list[FieldError]:

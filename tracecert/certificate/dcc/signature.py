@@ -621,7 +621,7 @@ def sign_dcc(xml: bytes, key: SigningKey, *, max_bytes: int = DEFAULT_MAX_BYTES)
     )
     digest_value.text = b64encode(_enveloped_digest(tree, True, None, _SHA256)).decode("ascii")
     signed = _signed_info_c14n(signed_info, exclusive=True, comments=False, prefixes=None)
-    signature_value.text = b64encode(key._key.sign(signed).signature).decode("ascii")
+    signature_value.text = b64encode(key.sign_message(signed)).decode("ascii")
     out: bytes = etree.tostring(tree, xml_declaration=True, encoding="UTF-8")
     return out
 

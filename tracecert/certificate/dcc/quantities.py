@@ -21,6 +21,7 @@ from lxml import etree
 
 from tracecert.certificate.dcc.schema import NS, SI_NS
 from tracecert.certificate.dcc.text import Reader, find_text, ref_types
+from tracecert.certificate.errors import DccInvalid, FieldError
 
 __all__ = ["Row", "read_conditions", "read_results", "rows_of", "xpath"]
 
@@ -111,9 +112,7 @@ class _Forms:
             for form, fields in _UNC_FORMS:
                 found = holder.find(f"{_S}{form}XMLList")
                 if found is not None:
-                    return {
-                        key: _broadcast(_split(find_text(found, f"si:{tag}XMLList")), n) for key, tag in fields.items()
-                    }
+                    return {key: _column(found, f"si:{tag}XMLList", n) for key, tag in fields.items()}
         for multi in (
             "measurementUncertaintyMultivariateXMLList",
             "ellipsoidalRegionXMLList",
@@ -144,7 +143,7 @@ class _Forms:
     def real_list_xml(self, el: etree._Element) -> list[Row]:
         values = _split(find_text(el, "si:valueXMLList"))
         n = len(values)
-        columns: dict[str, list[str | None]] = {"unit": _broadcast(_split(find_text(el, "si:unitXMLList")), n)}
+        columns: dict[str, list[str | None]] = {"unit": _column(el, "si:unitXMLList", n)}
         columns.update(self.unc_columns(el, n))
         return [
             {"value": v, **{k: col[i] for k, col in columns.items() if col[i] is not None}}  # type: ignore[misc]
@@ -198,18 +197,15 @@ class _Forms:
         return rows
 
     def complex_list_xml(self, el: etree._Element) -> list[Row]:
-        units = _split(find_text(el, "si:unitXMLList"))
         if find_text(el, "si:valueRealXMLList") is not None:
-            first, second = _split(find_text(el, "si:valueRealXMLList")), _split(find_text(el, "si:valueImagXMLList"))
-            names, second_units = ("real part", "imaginary part"), units
+            first = _split(find_text(el, "si:valueRealXMLList"))
+            second_tag, names, second_unit_tag = "si:valueImagXMLList", ("real part", "imaginary part"), None
         else:
-            first, second = (
-                _split(find_text(el, "si:valueMagnitudeXMLList")),
-                _split(find_text(el, "si:valuePhaseXMLList")),
-            )
-            names, second_units = ("magnitude", "phase"), _split(find_text(el, "si:unitPhaseXMLList"))
+            first = _split(find_text(el, "si:valueMagnitudeXMLList"))
+            second_tag, names, second_unit_tag = "si:valuePhaseXMLList", ("magnitude", "phase"), "si:unitPhaseXMLList"
         n = len(first)
-        u1, u2, v2 = _broadcast(units, n), _broadcast(second_units, n), _broadcast(second, n)
+        u1, v2 = _column(el, "si:unitXMLList", n), _column(el, second_tag, n, each=True)
+        u2 = _column(el, second_unit_tag, n) if second_unit_tag is not None else u1
         for unc in ("measurementUncertaintyBivariateXMLList", "measurementUncertaintyMultivariateXMLList"):
             found = el.find(_S + unc)
             if found is not None:
@@ -290,13 +286,25 @@ def _split(text: str | None) -> list[str]:
     return (text or "").split()
 
 
-def _broadcast(values: list[str], n: int) -> list[str | None]:
-    """A list column as long as the values: as given, one value repeated, or none when the lengths disagree."""
-    if len(values) == n:
-        return list(values)
-    if len(values) == 1:
+def _column(el: etree._Element, tag: str, n: int, *, each: bool = False) -> list[str | None]:
+    """The column ``tag`` of an XMLList form under ``el``, as long as its ``n`` values: as given, one value
+    repeated (unless ``each`` value needs its own), or none when the column is absent.
+
+    Raises:
+        DccInvalid: the column has another length (rule ``dsi_list_length``, naming its XPath): which of its
+            entries belongs to which value cannot be told, so none is guessed and none is dropped.
+    """
+    found = el.find(tag, NS)
+    values = _split(found.text) if found is not None else []
+    if len(values) == n or (not values and found is None):
+        return list(values) if values else [None] * n
+    if len(values) == 1 and not each:
         return [values[0]] * n
-    return [None] * n
+    assert found is not None
+    raise DccInvalid(
+        f"a D-SI list has {n} values but {len(values)} entries in {tag}",
+        [FieldError(xpath(found), "dsi_list_length", f"{len(values)} entries for {n} values (one or {n} expected)")],
+    )
 
 
 def _units(el: etree._Element) -> set[str]:

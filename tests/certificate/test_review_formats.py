@@ -4,13 +4,19 @@ same digest."""
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
-from tracecert.certificate.dcc import DccOverrides, import_dcc
+from tracecert.certificate.canonical import certificate_digest, record_to_json
+from tracecert.certificate.dcc import DccOverrides, export_dcc, import_dcc
 from tracecert.certificate.errors import DccInvalid
+from tracecert.certificate.model import record_from_json
 
+from .conftest import calibration_json
 from .test_dcc_formats import _q, _with_result
 
 _OVERRIDES = DccOverrides(issue_date=dt.date(1957, 8, 14), category_code="1501", lab_code="PTB-7.54")
@@ -64,3 +70,35 @@ def test_a_dsi_list_column_of_one_applies_to_every_value() -> None:
         ("2", "\\kelvin", "0.1"),
         ("3", "\\kelvin", "0.1"),
     ]
+
+
+# --- round trip of unusual but valid records ----------------------------------------------------------------
+
+
+def _variant(change: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+    doc = copy.deepcopy(calibration_json())
+    change(doc)
+    return doc
+
+
+def _no_item_manufacturer(doc: dict[str, Any]) -> None:
+    del doc["item"]["manufacturer"]
+
+
+def _components_without_manufacturer(doc: dict[str, Any]) -> None:
+    del doc["item"]["manufacturer"], doc["item"]["model"]
+    doc["item"]["components"] = [{"name": "p1", "serial_number": "S1"}, {"name": "p2", "serial_number": "S2"}]
+
+
+ROUND_TRIPS: dict[str, Callable[[dict[str, Any]], None]] = {
+    "item without manufacturer": _no_item_manufacturer,
+    "components without manufacturer": _components_without_manufacturer,
+}
+
+
+@pytest.mark.parametrize("change", ROUND_TRIPS.values(), ids=ROUND_TRIPS.keys())
+def test_an_unusual_record_round_trips_through_dcc_330(change: Callable[[dict[str, Any]], None]) -> None:
+    record = record_from_json(_variant(change))
+    again = import_dcc(export_dcc(record)).record
+    assert record_to_json(again) == record_to_json(record)
+    assert certificate_digest(again) == certificate_digest(record)

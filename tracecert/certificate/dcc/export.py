@@ -302,7 +302,8 @@ def _items(w: _Writer, admin: etree._Element, record: CertificateRecord) -> None
         for piece in it.components:
             item = w.el(items, "dcc:item")
             w.text(item, "dcc:name", piece.name)
-            w.text(w.el(item, "dcc:manufacturer"), "dcc:name", piece.manufacturer or "unknown")
+            if piece.manufacturer is not None:  # optional in 3.3.0: an absent one is not written as a name
+                w.text(w.el(item, "dcc:manufacturer"), "dcc:name", piece.manufacturer)
             if piece.model is not None:
                 w.el(item, "dcc:model", piece.model)
             w.identifications(item, piece.serial_number, piece.asset_number)
@@ -310,7 +311,8 @@ def _items(w: _Writer, admin: etree._Element, record: CertificateRecord) -> None
         item = w.el(items, "dcc:item")
         w.text(item, "dcc:name", it.name)
         w.equipment_class(item, it.category_code)
-        w.text(w.el(item, "dcc:manufacturer"), "dcc:name", it.manufacturer or "unknown")
+        if it.manufacturer is not None:
+            w.text(w.el(item, "dcc:manufacturer"), "dcc:name", it.manufacturer)
         if it.model is not None:
             w.el(item, "dcc:model", it.model)
         w.identifications(item, it.serial_number, it.asset_number)

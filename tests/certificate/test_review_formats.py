@@ -90,9 +90,20 @@ def _components_without_manufacturer(doc: dict[str, Any]) -> None:
     doc["item"]["components"] = [{"name": "p1", "serial_number": "S1"}, {"name": "p2", "serial_number": "S2"}]
 
 
+def _one_component(doc: dict[str, Any]) -> None:
+    doc["item"]["components"] = [{"name": "piece", "serial_number": "S1", "model": "M-1"}]
+
+
+def _unnumbered_set(doc: dict[str, Any]) -> None:
+    del doc["item"]["serial_number"]
+    doc["item"]["components"] = [{"name": "p1", "serial_number": "S1"}, {"name": "p2", "asset_number": "A2"}]
+
+
 ROUND_TRIPS: dict[str, Callable[[dict[str, Any]], None]] = {
     "item without manufacturer": _no_item_manufacturer,
     "components without manufacturer": _components_without_manufacturer,
+    "a set of one component, the set with manufacturer and model": _one_component,
+    "an unnumbered set": _unnumbered_set,
 }
 
 

@@ -291,31 +291,28 @@ def _core_data(
 
 
 def _items(w: _Writer, admin: etree._Element, record: CertificateRecord) -> None:
-    """items: the item as one dcc:item, or a set (its name, class and numbers on items) of its components."""
+    """items: the item as one dcc:item; a set's components as its subItems (DCC 3.3), so that the set keeps its
+    own manufacturer and model and a set of one piece stays a set."""
     items = w.el(admin, "dcc:items")
     it = record.item
+    item = w.el(items, "dcc:item")
+    w.text(item, "dcc:name", it.name)
+    w.equipment_class(item, it.category_code)
+    if it.manufacturer is not None:
+        w.text(w.el(item, "dcc:manufacturer"), "dcc:name", it.manufacturer)
+    if it.model is not None:
+        w.el(item, "dcc:model", it.model)
+    w.identifications(item, it.serial_number, it.asset_number)
     if it.components:
-        w.text(items, "dcc:name", it.name)
-        w.equipment_class(items, it.category_code)
-        if it.serial_number is not None or it.asset_number is not None:
-            w.identifications(items, it.serial_number, it.asset_number)
+        sub_items = w.el(item, "dcc:subItems")
         for piece in it.components:
-            item = w.el(items, "dcc:item")
-            w.text(item, "dcc:name", piece.name)
+            sub = w.el(sub_items, "dcc:item")
+            w.text(sub, "dcc:name", piece.name)
             if piece.manufacturer is not None:  # optional in 3.3.0: an absent one is not written as a name
-                w.text(w.el(item, "dcc:manufacturer"), "dcc:name", piece.manufacturer)
+                w.text(w.el(sub, "dcc:manufacturer"), "dcc:name", piece.manufacturer)
             if piece.model is not None:
-                w.el(item, "dcc:model", piece.model)
-            w.identifications(item, piece.serial_number, piece.asset_number)
-    else:
-        item = w.el(items, "dcc:item")
-        w.text(item, "dcc:name", it.name)
-        w.equipment_class(item, it.category_code)
-        if it.manufacturer is not None:
-            w.text(w.el(item, "dcc:manufacturer"), "dcc:name", it.manufacturer)
-        if it.model is not None:
-            w.el(item, "dcc:model", it.model)
-        w.identifications(item, it.serial_number, it.asset_number)
+                w.el(sub, "dcc:model", piece.model)
+            w.identifications(sub, piece.serial_number, piece.asset_number)
 
 
 def _lab(w: _Writer, admin: etree._Element, record: CertificateRecord) -> None:

@@ -277,8 +277,8 @@ def _item(dcc: _Dcc) -> dict[str, Any]:
         category = category or find_text(el, "dcc:equipmentClass/dcc:classID")
     item: dict[str, Any] = {"category_code": dcc.need("item.category_code", category, "--category-code")}
     if len(item_els) == 1:
-        item.update(_single_item(dcc, item_els[0]))
         sub_items = item_els[0].findall("dcc:subItems/dcc:item", NS)
+        item.update(_single_item(dcc, item_els[0], has_parts=bool(sub_items)))
         if sub_items:  # DCC 3.3: the pieces of one item
             item["components"] = [_component(el, dcc.reader) for el in sub_items]
             dcc.reader.notes.append(f"item: {len(sub_items)} subItems mapped to item.components")
@@ -351,7 +351,8 @@ def _owners(dcc: _Dcc, items_el: etree._Element, item_els: list[etree._Element])
             )
 
 
-def _single_item(dcc: _Dcc, el: etree._Element) -> dict[str, Any]:
+def _single_item(dcc: _Dcc, el: etree._Element, *, has_parts: bool = False) -> dict[str, Any]:
+    """One dcc:item; a serial or asset number is needed unless it has parts (subItems), which then number it."""
     ov, reader = dcc.overrides, dcc.reader
     ids = _identifications(el)
     item = {
@@ -361,7 +362,7 @@ def _single_item(dcc: _Dcc, el: etree._Element) -> dict[str, Any]:
         "serial_number": ov.serial_number or ids.get("manufacturer"),
         "asset_number": _asset_number(ids),
     }
-    if item["serial_number"] is None and item["asset_number"] is None:
+    if item["serial_number"] is None and item["asset_number"] is None and not has_parts:
         dcc.need("item.serial_number", None, "--serial-number")
     return item
 

@@ -99,11 +99,20 @@ def _unnumbered_set(doc: dict[str, Any]) -> None:
     doc["item"]["components"] = [{"name": "p1", "serial_number": "S1"}, {"name": "p2", "asset_number": "A2"}]
 
 
+def _condition_parts(doc: dict[str, Any]) -> None:
+    doc["conditions"] = [
+        {"name": "t", "value": "20", "unit": "\\degreecelsius", "expanded_uncertainty": "0.5"},
+        {"name": "h", "value": "45", "unit": "\\percent", "coverage_factor": "2"},
+        {"name": "p", "value": "101", "unit": "\\kilo\\pascal", "expanded_uncertainty": "1", "coverage_factor": "2"},
+    ]
+
+
 ROUND_TRIPS: dict[str, Callable[[dict[str, Any]], None]] = {
     "item without manufacturer": _no_item_manufacturer,
     "components without manufacturer": _components_without_manufacturer,
     "a set of one component, the set with manufacturer and model": _one_component,
     "an unnumbered set": _unnumbered_set,
+    "conditions with U but no k, k but no U": _condition_parts,
 }
 
 

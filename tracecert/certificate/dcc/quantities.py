@@ -458,7 +458,8 @@ def _walk_results(
 
 
 def _walk_conditions(container: etree._Element, names: list[str], reader: Reader) -> list[dict[str, Any]]:
-    """The conditions of a ``dcc:data`` or ``dcc:list`` (U and k only when both are stated), then nested ones."""
+    """The conditions of a ``dcc:data`` or ``dcc:list`` (U and k as stated; u alone as U with k = 1), then nested
+    ones."""
     out: list[dict[str, Any]] = []
     for q in container.findall("dcc:quantity", NS):
         rows = rows_of(q, reader, " / ".join(names)) or []
@@ -467,12 +468,15 @@ def _walk_conditions(container: etree._Element, names: list[str], reader: Reader
             name = f"{label or 'condition'} ({row['part']})" if "part" in row else label or "condition"
             cond: dict[str, Any] = {"name": name, "value": row["value"], "unit": row["unit"]}
             stated = {**row, **_tracecert_uncertainty(q)}
-            if "U" in stated and "k" in stated:
+            if "U" in stated:  # a condition may state U without k (and k without U): each is kept
                 cond["expanded_uncertainty"] = stated["U"]
-                cond["coverage_factor"] = stated["k"]
+                if "k" in stated:
+                    cond["coverage_factor"] = stated["k"]
             elif "u" in stated:
                 cond["expanded_uncertainty"] = stated["u"]
                 cond["coverage_factor"] = "1"
+            elif "k" in stated:
+                cond["coverage_factor"] = stated["k"]
             out.append(cond)
     for sub in container.findall("dcc:list", NS):
         out += _walk_conditions(sub, _label(names, sub, reader), reader)

@@ -107,12 +107,36 @@ def _condition_parts(doc: dict[str, Any]) -> None:
     ]
 
 
+_STANDARD: dict[str, Any] = {
+    "name": "std",
+    "serial_number": "SN1",
+    "manufacturer": "M",
+    "model": "Mo",
+    "accuracy_class": "0.02",
+    "certificate_number": "C1",
+    "certificate_digest": "0x" + "ab" * 32,
+    "issuing_lab_id": "0x" + "cd" * 32,
+    "issuing_lab_name": "中国计量科学研究院",
+    "valid_until": "2099-01-01",
+    "uncertainty": {"expanded_uncertainty": "0.01", "unit": "\\kelvin", "coverage_factor": "2"},
+    "mpe": {"value": "0.1", "unit": "\\kelvin"},
+    "in_validity_range": True,
+    "traceable": True,
+}
+
+
+def _standard_unnumbered(doc: dict[str, Any]) -> None:
+    unnumbered = {k: v for k, v in _STANDARD.items() if k != "certificate_number"}
+    doc["standards_used"] = [unnumbered, {"name": "dated only", "valid_until": "2099-01-01"}]
+
+
 ROUND_TRIPS: dict[str, Callable[[dict[str, Any]], None]] = {
     "item without manufacturer": _no_item_manufacturer,
     "components without manufacturer": _components_without_manufacturer,
     "a set of one component, the set with manufacturer and model": _one_component,
     "an unnumbered set": _unnumbered_set,
     "conditions with U but no k, k but no U": _condition_parts,
+    "standards whose certificate has no number": _standard_unnumbered,
 }
 
 

@@ -53,6 +53,11 @@ _INTERVAL_MU = (
 _STANDARD_MU = ("standardMU", (("u", "valueStandardMU"), ("distribution", "distribution")))
 
 
+_NO_NUMBER = "-"
+"""The referralID of a standard's certificate known without its number (with a ``tracecert_noNumber``
+description, which the import reads as no number)."""
+
+
 def _mu_form(unc: dict[str, str]) -> tuple[str, tuple[tuple[str, str], ...]] | None:
     """The D-SI 2.2 form that holds the most of ``unc``, or None."""
     if all(k in unc for k in ("U", "k", "p")):
@@ -409,17 +414,20 @@ def _measuring_equipments(w: _Writer, equipments: etree._Element, record: Certif
         eq = w.el(equipments, "dcc:measuringEquipment", refType="basic_normalUsed")
         w.text(eq, "dcc:name", s.name)
         w.descriptions(eq, {"accuracyClass": s.accuracy_class})
-        if s.certificate_number is not None:
+        facts = (s.certificate_digest, s.valid_until, s.issuing_lab_id, s.issuing_lab_name, s.in_validity_range)
+        if s.certificate_number is not None or any(f is not None for f in (*facts, s.traceable)):
+            # hashType needs a referralID: a certificate known without its number is written "-" and said so.
             w.hash(
                 eq,
                 "dcc:certificate",
                 "certificate of the standard",
-                s.certificate_number,
+                s.certificate_number or _NO_NUMBER,
                 s.certificate_digest,
                 descriptions={
                     "validUntil": s.valid_until.isoformat() if s.valid_until else None,
                     "issuingLabId": s.issuing_lab_id,
                     "issuingLabName": s.issuing_lab_name,
+                    "noNumber": "true" if s.certificate_number is None else None,
                 },
                 in_validity_range=s.in_validity_range,
                 traceable=s.traceable,

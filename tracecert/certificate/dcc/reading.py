@@ -512,6 +512,8 @@ def _standards(dcc: _Dcc) -> dict[str, Any]:
         cert = eq.find("dcc:certificate", NS)
         number, digest = _tracecert_hash(cert, reader, f"standard {name!r}")
         extras = _tracecert_contents(cert)
+        if extras.get("noNumber") == "true":  # TraceCert's export of a certificate known without its number
+            number = None
         standard: dict[str, Any] = {
             "name": name,
             "serial_number": serial,

@@ -130,6 +130,11 @@ def _standard_unnumbered(doc: dict[str, Any]) -> None:
     doc["standards_used"] = [unnumbered, {"name": "dated only", "valid_until": "2099-01-01"}]
 
 
+def _standards_sharing_name_and_serial(doc: dict[str, Any]) -> None:
+    second = _STANDARD | {"certificate_number": "C2"}
+    doc["standards_used"] = [_STANDARD, second, {"name": "x"}, {"name": "x", "model": "m"}]
+
+
 ROUND_TRIPS: dict[str, Callable[[dict[str, Any]], None]] = {
     "item without manufacturer": _no_item_manufacturer,
     "components without manufacturer": _components_without_manufacturer,
@@ -137,6 +142,7 @@ ROUND_TRIPS: dict[str, Callable[[dict[str, Any]], None]] = {
     "an unnumbered set": _unnumbered_set,
     "conditions with U but no k, k but no U": _condition_parts,
     "standards whose certificate has no number": _standard_unnumbered,
+    "standards sharing name and serial number": _standards_sharing_name_and_serial,
 }
 
 

@@ -495,44 +495,56 @@ def _measurements(dcc: _Dcc) -> dict[str, Any]:
 
 
 def _standards(dcc: _Dcc) -> dict[str, Any]:
-    """measuringEquipments (DCC 3.3's global ones, then those of each result), once per (name, serial
-    number), with their certificates' number, digest, validity, issuing lab, inValidityRange and traceable."""
+    """measuringEquipments (DCC 3.3's global ones, then those of each result), with their certificates' number,
+    digest, validity, issuing lab, inValidityRange and traceable. A standard that one list repeats from an
+    earlier list (the same standard used for several results) is listed once, with a note; within one list every
+    entry is kept (two standards may share a name and serial number, e.g. with two certificates)."""
     reader = dcc.reader
     standards: list[dict[str, Any]] = []
-    seen: set[tuple[str | None, str | None]] = set()
     results_el = dcc.root.find("dcc:measurementResults", NS)
     assert results_el is not None  # guaranteed by the XSD
-    for eq in results_el.iter(f"{{{DCC_NS}}}measuringEquipment"):  # DCC 3.3's global ones, then per result
-        name = reader.name(eq)
-        ids = _identifications(eq)
-        serial = ids.get("manufacturer") or next(iter(ids.values()), None)
-        if (name, serial) in seen:
-            continue
-        seen.add((name, serial))
-        cert = eq.find("dcc:certificate", NS)
-        number, digest = _tracecert_hash(cert, reader, f"standard {name!r}")
-        extras = _tracecert_contents(cert)
-        if extras.get("noNumber") == "true":  # TraceCert's export of a certificate known without its number
-            number = None
-        standard: dict[str, Any] = {
-            "name": name,
-            "serial_number": serial,
-            "manufacturer": reader.text(eq.find("dcc:manufacturer/dcc:name", NS)),
-            "model": find_text(eq, "dcc:model"),
-            "accuracy_class": _tracecert_contents(eq).get("accuracyClass"),
-            "certificate_number": number,
-            "certificate_digest": digest,
-            "issuing_lab_id": extras.get("issuingLabId"),
-            "issuing_lab_name": extras.get("issuingLabName"),
-            "valid_until": extras.get("validUntil"),
-            "in_validity_range": _flag(cert, "dcc:inValidityRange"),
-            "traceable": _flag(cert, "dcc:traceable"),
-        }
-        standard.update(_equipment_quantities(eq, reader))
-        standards.append(standard)
-        if number is None:
-            reader.notes.append(f"standard {name!r}: the DCC gives no certificate reference")
+    for equipments in results_el.iter(f"{{{DCC_NS}}}measuringEquipments"):  # DCC 3.3's global ones, then per result
+        earlier = list(standards)
+        for eq in equipments.findall("dcc:measuringEquipment", NS):
+            mark = len(reader.notes)
+            standard = _standard(eq, reader)
+            if standard in earlier:
+                del reader.notes[mark:]  # its notes were made where it was first listed
+                name = standard["name"]
+                reader.notes.append(f"{xpath(eq)}: repeats the standard {name!r} listed before; listed once")
+                continue
+            standards.append(standard)
     return {"standards_used": standards}
+
+
+def _standard(eq: etree._Element, reader: Reader) -> dict[str, Any]:
+    """One measuringEquipment as a standard used."""
+    name = reader.name(eq)
+    ids = _identifications(eq)
+    serial = ids.get("manufacturer") or next(iter(ids.values()), None)
+    cert = eq.find("dcc:certificate", NS)
+    number, digest = _tracecert_hash(cert, reader, f"standard {name!r}")
+    extras = _tracecert_contents(cert)
+    if extras.get("noNumber") == "true":  # TraceCert's export of a certificate known without its number
+        number = None
+    standard: dict[str, Any] = {
+        "name": name,
+        "serial_number": serial,
+        "manufacturer": reader.text(eq.find("dcc:manufacturer/dcc:name", NS)),
+        "model": find_text(eq, "dcc:model"),
+        "accuracy_class": _tracecert_contents(eq).get("accuracyClass"),
+        "certificate_number": number,
+        "certificate_digest": digest,
+        "issuing_lab_id": extras.get("issuingLabId"),
+        "issuing_lab_name": extras.get("issuingLabName"),
+        "valid_until": extras.get("validUntil"),
+        "in_validity_range": _flag(cert, "dcc:inValidityRange"),
+        "traceable": _flag(cert, "dcc:traceable"),
+    }
+    standard.update(_equipment_quantities(eq, reader))
+    if number is None:
+        reader.notes.append(f"standard {name!r}: the DCC gives no certificate reference")
+    return standard
 
 
 def _equipment_quantities(eq: etree._Element, reader: Reader) -> dict[str, Any]:

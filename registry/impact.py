@@ -106,8 +106,8 @@ def dependents_of(core: RegistryCore, digest: str, *, today: dt.date | None = No
 
 
 def impact(core: RegistryCore, principal: Principal, digest: str) -> dict[str, Any]:
-    """The dependents of ``digest`` the principal may see (a regulator: of the labs it is over; a lab: its own),
-    with the number of the others, and counts of those in force.
+    """The dependents of ``digest`` the principal may see (a regulator: of the labs it is over; a lab: its own;
+    an enterprise: none), with the number of the others, and counts of those in force.
 
     Raises:
         NotFound: CERTIFICATE_NOT_FOUND when the registry neither holds ``digest`` nor has a certificate citing it.
@@ -124,6 +124,8 @@ def impact(core: RegistryCore, principal: Principal, digest: str) -> dict[str, A
     def sees(lab_id: str) -> bool:
         if principal.role == "LAB":
             return lab_id == principal.lab_id
+        if principal.role != "REGULATOR" or principal.regulator_address is None:
+            return False  # an enterprise: neither a lab nor a regulator, it is shown none (they are counted)
         if lab_id not in covered:
             covered[lab_id] = core.regulator_covers(str(principal.regulator_address), lab_id)
         return covered[lab_id]

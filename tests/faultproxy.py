@@ -29,6 +29,7 @@ import socket
 import struct
 import threading
 import time
+from collections.abc import Callable
 from types import TracebackType
 
 __all__ = ["Fault", "FaultProxy"]
@@ -66,12 +67,15 @@ class _Connection:
         self.blackholed = False
         self.severed = False
         self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
-        threading.Thread(target=self._run, name="faultproxy-conn", daemon=True).start()
+        self._spawn(self._run, "faultproxy-conn")
 
     def close(self, *, rst: bool = False) -> None:
-        """Close both sides (the client's with a RST when ``rst``)."""
+        """Close both sides (the client's with a RST when ``rst``). Called from outside the connection's threads,
+        returns once they stopped: the kernel closes a socket only when no thread polls it any more, so only then
+        has the client been told."""
         with self._lock:
             if self.closed.is_set():
                 return
@@ -83,6 +87,14 @@ class _Connection:
             if self.upstream is not None:
                 self.upstream.close()
         self.proxy._forget(self)
+        if threading.current_thread() not in self._threads:
+            for thread in list(self._threads):
+                thread.join(timeout=2)
+
+    def _spawn(self, target: Callable[[], None], name: str) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        self._threads.append(thread)
+        thread.start()
 
     def _run(self) -> None:
         try:
@@ -90,7 +102,7 @@ class _Connection:
         except OSError:
             self.close(rst=True)
             return
-        threading.Thread(target=self._pump_back, name="faultproxy-back", daemon=True).start()
+        self._spawn(self._pump_back, "faultproxy-back")
         self._pump_forward()
 
     def _pump_forward(self) -> None:
@@ -166,7 +178,7 @@ class FaultProxy:
 
     Attributes:
         requests: request chunks received from clients.
-        faulted: request chunks a fault was applied to.
+        faulted: request chunks (or connections, reset as they come) a fault was applied to.
         accepted: connections accepted.
     """
 
@@ -289,6 +301,7 @@ class FaultProxy:
             self._count("accepted")
             fault, _, only = self._snapshot()
             if fault in (Fault.RESET, Fault.REFUSE) and only is None:
+                self._count("faulted")
                 _reset(client)
                 continue
             conn = _Connection(self, client)

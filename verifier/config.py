@@ -11,6 +11,7 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from web3 import Web3
 
+from tracecert.chain.config import normalize_rpc_urls
 from tracecert.verification.evidence import Policy
 
 __all__ = ["VerifierSettings", "load_settings"]
@@ -90,6 +91,12 @@ class VerifierSettings(BaseSettings):
     @classmethod
     def _lists(cls, value: Any) -> Any:
         return _split(value)
+
+    @field_validator("rpc_url", mode="before")
+    @classmethod
+    def _rpc_urls(cls, value: Any) -> Any:
+        # Several nodes of one chain, comma-separated (or JSON), kept as one string: ChainClient fails over.
+        return normalize_rpc_urls(value)
 
     @field_validator("chain_view", mode="before")
     @classmethod

@@ -135,6 +135,10 @@ def _standards_sharing_name_and_serial(doc: dict[str, Any]) -> None:
     doc["standards_used"] = [_STANDARD, second, {"name": "x"}, {"name": "x", "model": "m"}]
 
 
+def _method_without_title(doc: dict[str, Any]) -> None:
+    doc["method"] = {"reference": "JJF 1033-2023", "clause": "7.3"}
+
+
 ROUND_TRIPS: dict[str, Callable[[dict[str, Any]], None]] = {
     "item without manufacturer": _no_item_manufacturer,
     "components without manufacturer": _components_without_manufacturer,
@@ -143,6 +147,7 @@ ROUND_TRIPS: dict[str, Callable[[dict[str, Any]], None]] = {
     "conditions with U but no k, k but no U": _condition_parts,
     "standards whose certificate has no number": _standard_unnumbered,
     "standards sharing name and serial number": _standards_sharing_name_and_serial,
+    "a method without a title": _method_without_title,
 }
 
 

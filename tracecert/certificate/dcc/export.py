@@ -53,6 +53,8 @@ _INTERVAL_MU = (
 _STANDARD_MU = ("standardMU", (("u", "valueStandardMU"), ("distribution", "distribution")))
 
 
+_UNTITLED = "tracecert_untitled"
+"""The refType of a usedMethod whose record method has no title (its dcc:name repeats the reference)."""
 _NO_NUMBER = "-"
 """The referralID of a standard's certificate known without its number (with a ``tracecert_noNumber``
 description, which the import reads as no number)."""
@@ -392,7 +394,9 @@ def _statements(w: _Writer, admin: etree._Element, record: CertificateRecord) ->
 def _measurement_result(w: _Writer, mr: etree._Element, record: CertificateRecord) -> None:
     """The one measurementResult: method, standards, conditions, results."""
     w.text(mr, "dcc:name", "results")
-    method = w.el(w.el(mr, "dcc:usedMethods"), "dcc:usedMethod")
+    # dcc:name is required: a method without a title is named by its reference, and says so by its refType.
+    untitled = {"refType": _UNTITLED} if record.method.title is None else {}
+    method = w.el(w.el(mr, "dcc:usedMethods"), "dcc:usedMethod", **untitled)
     w.text(method, "dcc:name", record.method.title or record.method.reference or "method")
     if record.method.reference is not None:
         w.el(method, "dcc:norm", record.method.reference)

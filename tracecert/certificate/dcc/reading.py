@@ -468,7 +468,7 @@ def _method(dcc: _Dcc) -> dict[str, Any]:
     if main is not None:
         method = {
             "reference": clean(main.findtext("dcc:norm", namespaces=NS)),
-            "title": reader.name(main),
+            "title": None if "tracecert_untitled" in ref_types(main) else reader.name(main),
             "clause": clean(main.findtext("dcc:reference", namespaces=NS)),
         }
         if len(methods) > 1:

@@ -410,3 +410,60 @@ def test_chain_and_revocation(case: str, expected: str) -> None:
         assert (outcome.form, outcome.signing_time, outcome.time_source) == ("XMLDSig", AT, "given")
     else:
         assert outcome == expected
+
+
+def _xades(pki: Pki, data: bytes) -> tuple[bytes, dt.datetime]:
+    """``data`` XAdES-signed by ``pki``'s signer now (signxml writes xades:SigningTime); with that time."""
+    from signxml.xades import XAdESSigner
+
+    signed = XAdESSigner(signature_algorithm="ecdsa-sha256").sign(
+        etree.fromstring(data),
+        key=pki.key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ),
+        cert=[c.public_bytes(serialization.Encoding.PEM).decode() for c in (pki.signer, pki.sub)],
+    )
+    out = etree.tostring(signed, xml_declaration=True, encoding="UTF-8")
+    report = verify_dcc_signature(out, TrustStore.of([pki.root], []))
+    assert report is not None and report.time_source == "xades:SigningTime"
+    return out, report.signing_time
+
+
+@pytest.mark.parametrize(
+    ("reason", "revoked_after_signing", "proven_after_signing", "expected"),
+    [
+        # revoked for key compromise after the claimed signing time but before the DCC was proven to exist:
+        # whoever holds the key could have written that signing time
+        (x509.ReasonFlags.key_compromise, 1, 2, "DCC_SIGNER_REVOKED"),
+        (None, 1, 2, "DCC_SIGNER_REVOKED"),  # no reason stated counts as the worst
+        # revoked after the DCC was proven to exist (anchored, accepted): what it signed stands
+        (x509.ReasonFlags.key_compromise, 3, 2, "OK"),
+        # a benign revocation after the signing time does not undo what was signed
+        (x509.ReasonFlags.superseded, 1, 2, "OK"),
+        (x509.ReasonFlags.cessation_of_operation, 1, 2, "OK"),
+    ],
+)
+def test_a_claimed_signing_time_does_not_outlast_a_key_compromise(
+    reason: x509.ReasonFlags | None, revoked_after_signing: int, proven_after_signing: int, expected: str
+) -> None:
+    pki = Pki()
+    data, signed_at = _xades(pki, UNSIGNED)
+    revoked_on = signed_at + dt.timedelta(days=revoked_after_signing)
+    builder = x509.RevokedCertificateBuilder().serial_number(pki.signer.serial_number).revocation_date(revoked_on)
+    if reason is not None:
+        builder = builder.add_extension(x509.CRLReason(reason), critical=False)
+    crl = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(pki.sub.subject)
+        .last_update(revoked_on)
+        .next_update(revoked_on + dt.timedelta(days=30))
+        .add_revoked_certificate(builder.build())
+        .sign(pki.sub_key, hashes.SHA256())
+    )
+    proven_by = signed_at + dt.timedelta(days=proven_after_signing)
+    try:
+        verify_dcc_signature(data, TrustStore.of([pki.root], [crl]), proven_by=proven_by)
+        outcome = "OK"
+    except CertificateError as exc:
+        outcome = exc.code
+    assert outcome == expected

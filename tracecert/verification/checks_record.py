@@ -134,7 +134,7 @@ def check_dcc_signature(
         return
     store = trust if trust is not None else TrustStore.empty()
     try:
-        signed = verify_dcc_signature(document, store, at=anchored_at, lab_keys=lab_keys)
+        signed = verify_dcc_signature(document, store, at=anchored_at, lab_keys=lab_keys, proven_by=anchored_at)
     except DccSignatureError as exc:
         by_lab_key = any(e.rule == LAB_KEY_RULE for e in exc.errors)
         if isinstance(exc, DccSignerUntrusted) and store.is_empty and not by_lab_key:

@@ -294,13 +294,19 @@ def verify_dcc_signature(
     at: dt.datetime | None = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
     lab_keys: Collection[bytes] | Callable[[bytes], bool] | None = None,
+    proven_by: dt.datetime | None = None,
 ) -> SignatureReport | None:
     """Verify a DCC's enveloped XML signature offline; ``None`` when the DCC has no ``ds:Signature``.
 
     ``at`` is the time a signature without ``xades:SigningTime`` is judged at (default: now); a signed
-    SigningTime takes precedence. ``trust`` judges X.509 signers; ``lab_keys`` judges an Ed25519 signer (see the
-    module docstring): the raw 32-byte public keys the caller accepts (the lab's keys registered on chain), or a
-    test of such a key (e.g. one that asks the chain); ``None`` accepts no Ed25519 signer.
+    SigningTime takes precedence. That SigningTime is the signer's own claim: ``proven_by`` is when the DCC is
+    known to have existed (the registry: now, the default; the verifier: the anchoring), and a certificate of the
+    chain revoked for key compromise (or for no stated reason) before it is refused even when the claimed signing
+    time is earlier — whoever holds a compromised key can write any SigningTime.
+
+    ``trust`` judges X.509 signers; ``lab_keys`` judges an Ed25519 signer (see the module docstring): the raw
+    32-byte public keys the caller accepts (the lab's keys registered on chain), or a test of such a key (e.g. one
+    that asks the chain); ``None`` accepts no Ed25519 signer.
 
     Raises:
         DccSignatureInvalid: a digest or the signature value does not match, the signature is malformed, uses a
@@ -372,7 +378,8 @@ def verify_dcc_signature(
     chain = _build_chain(signer, pool, trust, signing_time)
     crls = list(trust.crls) + _embedded(signature, "RevocationValues/{x}CRLValues/{x}EncapsulatedCRLValue", _load_crl)
     responses = _embedded(signature, "RevocationValues/{x}OCSPValues/{x}EncapsulatedOCSPValue", _load_ocsp)
-    checked = _check_revocation(chain, crls, responses, pool, signing_time)
+    proven = (proven_by or dt.datetime.now(dt.UTC)) if source == _CLAIMED else None
+    checked = _check_revocation(chain, crls, responses, pool, signing_time, proven)
     return SignatureReport(
         form=form,
         signer=_subject(signer),
@@ -665,6 +672,8 @@ def _check_signed_info(root: etree._Element, signature: etree._Element) -> tuple
             whole = True
         elif uri is not None and uri.startswith("#") and _is_signed_properties(root, signature, uri[1:]):
             xades += 1
+        elif uri is not None and uri.startswith("#") and _is_own_key_info(root, signature, uri[1:]):
+            pass  # the signer's certificate, signed too (XAdES signers do this); the DCC is signed by URI=""
         else:
             raise DccSignatureInvalid(
                 f"{name} signs something other than the whole DCC or the signature's XAdES SignedProperties: "
@@ -673,6 +682,19 @@ def _check_signed_info(root: etree._Element, signature: etree._Element) -> tuple
     if not whole:
         raise DccSignatureInvalid('ds:Signature has no ds:Reference URI="" over the whole DCC')
     return method, references, xades
+
+
+def _is_own_key_info(root: etree._Element, signature: etree._Element, target: str) -> bool:
+    """Whether ``target`` is the Id of this signature's own ds:KeyInfo, or of an element in it (one element)."""
+    matches = [
+        el
+        for el in root.iter(etree.Element)
+        if any(el.get(a) == target for a in _ID_ATTRIBUTES) or el.get(_XML_ID) == target
+    ]
+    if len(matches) != 1:
+        return False
+    key_info = signature.find(_ds("KeyInfo"))
+    return key_info is not None and (matches[0] is key_info or any(a is key_info for a in matches[0].iterancestors()))
 
 
 def _is_signed_properties(root: etree._Element, signature: etree._Element, target: str) -> bool:
@@ -698,7 +720,7 @@ def _signing_time(results: list[Any], at: dt.datetime | None) -> tuple[dt.dateti
         if element is None or not (element.text or "").strip():
             break
         try:
-            return _utc(dt.datetime.fromisoformat(element.text.strip())), "xades:SigningTime"
+            return _utc(dt.datetime.fromisoformat(element.text.strip())), _CLAIMED
         except ValueError as exc:
             raise DccSignatureInvalid(f"xades:SigningTime {element.text!r} is not an ISO 8601 time") from exc
     if at is not None:
@@ -916,28 +938,36 @@ def _check_revocation(
     responses: Sequence[ocsp.OCSPResponse],
     pool: Sequence[x509.Certificate],
     when: dt.datetime,
+    proven_by: dt.datetime | None = None,
 ) -> list[str]:
-    """Refuse a chain with a certificate revoked at or before ``when``; return which revocation data spoke.
+    """Refuse a chain with a certificate revoked at or before ``when``, or — ``when`` being only claimed —
+    revoked for key compromise (or no stated reason) before ``proven_by``; return which revocation data spoke.
 
     Raises:
-        DccSignerRevoked: a CRL or OCSP response signed by the certificate's issuer revokes it before ``when``.
+        DccSignerRevoked: a CRL or OCSP response signed by the certificate's issuer revokes it so.
     """
     spoke: list[str] = []
+
+    def cut_off(reason: x509.ReasonFlags | None) -> tuple[dt.datetime, str]:
+        if proven_by is not None and proven_by > when and reason in _COMPROMISE:
+            return proven_by, f"before the DCC was proven to exist ({_iso(proven_by)}; its signing time is claimed)"
+        return when, f"before the signing time {_iso(when)}"
+
     for cert, issuer in itertools.pairwise(chain):
         for crl in crls:
             if not _crl_speaks(crl, issuer):
                 continue
             spoke.append(f"CRL of {_subject(issuer)} ({_iso(crl.last_update_utc)})")
             entry = crl.get_revoked_certificate_by_serial_number(cert.serial_number)
-            if entry is None or entry.revocation_date_utc > when:
+            if entry is None:
                 continue
             reason = _revocation_reason(entry)
-            if reason is x509.ReasonFlags.remove_from_crl:
+            limit, said = cut_off(reason)
+            if entry.revocation_date_utc > limit or reason is x509.ReasonFlags.remove_from_crl:
                 continue
             raise DccSignerRevoked(
                 f"{_subject(cert)!r} (serial {cert.serial_number:x}) was revoked on {_iso(entry.revocation_date_utc)}"
-                f"{f' ({reason.value})' if reason else ''}, before the signing time {_iso(when)}, by the CRL of "
-                f"{_subject(issuer)!r}"
+                f"{f' ({reason.value})' if reason else ''}, {said}, by the CRL of {_subject(issuer)!r}"
             )
         for response in responses:
             for single in response.responses:
@@ -947,13 +977,21 @@ def _check_revocation(
                     continue
                 spoke.append(f"OCSP for {_subject(cert)} ({_iso(single.this_update_utc)})")
                 revoked_at = single.revocation_time_utc
-                if single.certificate_status is ocsp.OCSPCertStatus.REVOKED and revoked_at and revoked_at <= when:
+                if single.certificate_status is not ocsp.OCSPCertStatus.REVOKED or revoked_at is None:
+                    continue
+                limit, said = cut_off(single.revocation_reason)
+                if revoked_at <= limit:
                     raise DccSignerRevoked(
                         f"{_subject(cert)!r} (serial {cert.serial_number:x}) was revoked on {_iso(revoked_at)}, "
-                        f"before the signing time {_iso(when)}, says an OCSP response of {_subject(issuer)!r}'s "
-                        "responder"
+                        f"{said}, says an OCSP response of {_subject(issuer)!r}'s responder"
                     )
     return spoke
+
+
+_CLAIMED = "xades:SigningTime"
+#: Revocation reasons after which nothing the key signed can be dated by the signer's own word (no reason stated
+#: counts as the worst).
+_COMPROMISE = {None, x509.ReasonFlags.unspecified, x509.ReasonFlags.key_compromise, x509.ReasonFlags.ca_compromise}
 
 
 def _revocation_reason(entry: x509.RevokedCertificate) -> x509.ReasonFlags | None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -315,6 +316,84 @@ def _stats(database: str, prefix: str) -> dict[str, Any]:
     }
 
 
+@dataclasses.dataclass(frozen=True)
+class World:
+    """A registry ready to issue: the environment its processes run with, a lab's API token and a record template
+    the rulebook accepts (the NMI's standard it cites is anchored)."""
+
+    env: dict[str, str]
+    token: str
+    template: dict[str, Any]
+
+
+def bootstrap(tmp: Path, node_url: str, database: str) -> World:
+    """Deploy on the node at ``node_url``, register the authorities, the city lab and the NMI, give the registry
+    (its database at ``database``, its data in ``tmp``) their keys and writers, and anchor the NMI's standard."""
+    client = ChainClient(node_url)
+    actors = {n: Account.create() for n in ("national", "province", "admin")}
+    for a in actors.values():
+        client.set_balance(a.address, 10**24)
+    senders = {n: TransactionSender(client, a) for n, a in actors.items()}
+    deployment = deploy(client, senders["national"], national_authority=actors["national"].address)
+    deployment.save(tmp / "deployment.json")
+    chain = ChainContracts(client, deployment)
+    chain.register_regulator(senders["national"], actors["province"].address, 330000, "浙江省市场监督管理局")
+    code = _usci(LAB_CODE)
+    lab = derive_lab_id(code)
+    chain.register_lab(
+        senders["province"],
+        lab,
+        LabKind.LEGAL_METROLOGY_INSTITUTE,
+        330100,
+        actors["admin"].address,
+        "杭州市计量检定测试院",
+    )
+    now = client.block_timestamp()
+    chain.authorize_lab(
+        senders["province"], lab, "(浙)法计(2026)01001号", now - 86_400, now + 10**8, {"0201": Activity.VERIFY}
+    )
+    settings = RegistrySettings(
+        data_dir=tmp,
+        database_url=database,
+        secret=SECRET,  # type: ignore[arg-type]
+        chain=ChainSettings(rpc_url=node_url, data_dir=tmp),
+    )
+    core = RegistryCore.open(settings)
+    row = core.add_lab(code, "杭州市计量检定测试院")
+    client.set_balance(row.writer_address, 10**24)
+    chain.add_writer(senders["admin"], lab, row.writer_address)
+    held = core.new_held_signing_key(to_hex(lab))
+    chain.register_key(senders["admin"], lab, held.public_key)
+    _, token = core.issue_token("LAB", lab_id=to_hex(lab), label="bench")
+    # The NMI, registered by the national authority, calibrates the weights every record cites.
+    nmi = derive_lab_id(_usci(NMI_CODE))
+    chain.register_lab(senders["national"], nmi, LabKind.NMI, 110000, actors["admin"].address, NMI_NAME)
+    mass = {"MASS": Activity.CALIBRATE}
+    chain.authorize_lab(senders["national"], nmi, "NIM-CMC", now - 86_400, now + 10**8, mass)
+    nmi_row = core.add_lab(_usci(NMI_CODE), NMI_NAME)
+    client.set_balance(nmi_row.writer_address, 10**24)
+    chain.add_writer(senders["admin"], nmi, nmi_row.writer_address)
+    chain.register_key(senders["admin"], nmi, core.new_held_signing_key(to_hex(nmi)).public_key)
+    _, nmi_token = core.issue_token("LAB", lab_id=to_hex(nmi), label="bench-nmi")
+    # Keys cannot start in the past: three days pass, so that the last two days fall inside every window.
+    client.rpc("evm_increaseTime", [3 * 86_400])
+    client.rpc("evm_mine", [])
+    core.forget_chain_answers()
+    today = dt.datetime.fromtimestamp(client.block_timestamp(), dt.timezone(dt.timedelta(hours=8))).date()
+    standard = _nmi_standard(core, to_hex(nmi), nmi_token, today)
+    core.engine.dispose()
+    template = _template(to_hex(lab), code, today, standard)
+    env = {
+        "TRACECERT_DATA_DIR": str(tmp),
+        "TRACECERT_REGISTRY_DATABASE_URL": database,
+        "TRACECERT_REGISTRY_SECRET": SECRET,
+        "TRACECERT_CHAIN_RPC_URL": node_url,
+        "TRACECERT_REGISTRY_BATCH_MAX_SIZE": "1024",
+        "TRACECERT_REGISTRY_BATCH_WINDOW_SECONDS": "1.0",
+    }
+    return World(env, token, template)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--count", type=int, default=20_000, help="certificates in the batched run")
@@ -335,69 +414,9 @@ def main() -> None:
         node = AnvilNode(tmp / "node", port=_port(), persist=False)
         node.start()
         try:
-            client = ChainClient(node.url)
-            actors = {n: Account.create() for n in ("national", "province", "admin")}
-            for a in actors.values():
-                client.set_balance(a.address, 10**24)
-            senders = {n: TransactionSender(client, a) for n, a in actors.items()}
-            deployment = deploy(client, senders["national"], national_authority=actors["national"].address)
-            deployment.save(tmp / "deployment.json")
-            chain = ChainContracts(client, deployment)
-            chain.register_regulator(senders["national"], actors["province"].address, 330000, "浙江省市场监督管理局")
-            code = _usci(LAB_CODE)
-            lab = derive_lab_id(code)
-            chain.register_lab(
-                senders["province"],
-                lab,
-                LabKind.LEGAL_METROLOGY_INSTITUTE,
-                330100,
-                actors["admin"].address,
-                "杭州市计量检定测试院",
-            )
-            now = client.block_timestamp()
-            chain.authorize_lab(
-                senders["province"], lab, "(浙)法计(2026)01001号", now - 86_400, now + 10**8, {"0201": Activity.VERIFY}
-            )
             database = args.database_url or f"sqlite:///{tmp / 'registry.db'}"
-            settings = RegistrySettings(
-                data_dir=tmp,
-                database_url=database,
-                secret=SECRET,  # type: ignore[arg-type]
-                chain=ChainSettings(rpc_url=node.url, data_dir=tmp),
-            )
-            core = RegistryCore.open(settings)
-            row = core.add_lab(code, "杭州市计量检定测试院")
-            client.set_balance(row.writer_address, 10**24)
-            chain.add_writer(senders["admin"], lab, row.writer_address)
-            held = core.new_held_signing_key(to_hex(lab))
-            chain.register_key(senders["admin"], lab, held.public_key)
-            _, token = core.issue_token("LAB", lab_id=to_hex(lab), label="bench")
-            # The NMI, registered by the national authority, calibrates the weights every record cites.
-            nmi = derive_lab_id(_usci(NMI_CODE))
-            chain.register_lab(senders["national"], nmi, LabKind.NMI, 110000, actors["admin"].address, NMI_NAME)
-            mass = {"MASS": Activity.CALIBRATE}
-            chain.authorize_lab(senders["national"], nmi, "NIM-CMC", now - 86_400, now + 10**8, mass)
-            nmi_row = core.add_lab(_usci(NMI_CODE), NMI_NAME)
-            client.set_balance(nmi_row.writer_address, 10**24)
-            chain.add_writer(senders["admin"], nmi, nmi_row.writer_address)
-            chain.register_key(senders["admin"], nmi, core.new_held_signing_key(to_hex(nmi)).public_key)
-            _, nmi_token = core.issue_token("LAB", lab_id=to_hex(nmi), label="bench-nmi")
-            # Keys cannot start in the past: three days pass, so that the last two days fall inside every window.
-            client.rpc("evm_increaseTime", [3 * 86_400])
-            client.rpc("evm_mine", [])
-            core.forget_chain_answers()
-            today = dt.datetime.fromtimestamp(client.block_timestamp(), dt.timezone(dt.timedelta(hours=8))).date()
-            standard = _nmi_standard(core, to_hex(nmi), nmi_token, today)
-            core.engine.dispose()
-            template = _template(to_hex(lab), code, today, standard)
-            env = {
-                "TRACECERT_DATA_DIR": str(tmp),
-                "TRACECERT_REGISTRY_DATABASE_URL": database,
-                "TRACECERT_REGISTRY_SECRET": SECRET,
-                "TRACECERT_CHAIN_RPC_URL": node.url,
-                "TRACECERT_REGISTRY_BATCH_MAX_SIZE": "1024",
-                "TRACECERT_REGISTRY_BATCH_WINDOW_SECONDS": "1.0",
-            }
+            world = bootstrap(tmp, node.url, database)
+            env, token, template = world.env, world.token, world.template
 
             print(
                 f"TraceCert registry benchmark: {_machine()}; {database.split(':', 1)[0]}; Anvil automine; "

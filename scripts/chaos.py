@@ -1,0 +1,332 @@
+"""Fault injection with figures: certificates issued over HTTP while the anchoring worker, the API, the chain node
+or all of them are killed (SIGKILL) at random moments and restarted; then an audit against the chain.
+
+The node is a real Anvil process that dumps its state every few seconds (``--state-interval``), so a node killed
+within that interval comes back without its last blocks (and the batches anchored in them): the worker must
+notice and anchor them again, exactly once. With ``--block-time`` the node mines on a clock instead of per
+transaction, and the registry waits for ``--confirmations`` blocks as in production.
+
+The audit, when the load has stopped and the worker has had time to finish:
+
+- every certificate the API accepted is in the registry, ANCHORED (else *lost* when missing, *stuck* when not
+  anchored in time);
+- every anchored batch is on chain (same lab and size), its listing (``GET /v1/batches/{root}``) hashes to its
+  root, and no certificate sits in two batches or twice in one (*duplicated*);
+- no certificate reads anchored in a block the node does not have (*phantom*).
+
+    .venv/bin/python scripts/chaos.py [--kills 20] [--interval 2] [--block-time 0] [--confirmations 1]
+                                      [--targets worker,api,node,all] [--database-url URL] [--seed N]
+
+Prints one line per kill, then runs, kills by target, accepted, anchored, lost, duplicated, stuck and phantom,
+and the same as JSON on the last line. Exit code 1 when anything was lost, duplicated, stuck or phantom.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import copy
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import create_engine, text
+
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_registry import _machine, _port, bootstrap
+
+from tracecert.certificate.canonical import from_hex
+from tracecert.certificate.merkle import merkle_root
+from tracecert.chain.client import ChainClient
+from tracecert.chain.contracts import ChainContracts
+from tracecert.chain.deploy import Deployment
+from tracecert.chain.errors import ChainError
+from tracecert.chain.node import AnvilNode
+
+TARGETS = ("worker", "api", "node", "all")
+CHUNK = 100
+
+
+class Service:
+    """One registry process (the API or the worker) that can be killed and started again."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], log: Path) -> None:
+        self.name, self.argv, self.env, self.log = name, argv, env, log
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(
+                self.argv, env={**os.environ, **self.env}, stdout=out, stderr=subprocess.STDOUT
+            )
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait()
+        self.process = None
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self.process = None
+
+
+@dataclass
+class Load:
+    """Issues certificates in bulk, sending a chunk again until the API answers it (the same certificates are
+    idempotent: accepted once, then existing)."""
+
+    url: str
+    token: str
+    template: dict[str, Any]
+    accepted: dict[str, str] = field(default_factory=dict)  # number -> digest
+    refused: list[Any] = field(default_factory=list)
+    retries: int = 0
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def run(self) -> None:
+        n = 0
+        with httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {self.token}"}, timeout=30) as http:
+            while not self.stop.is_set():
+                chunk = [self._record(n + i) for i in range(CHUNK)]
+                while not self._send(http, chunk):
+                    self.retries += 1
+                    time.sleep(0.3)
+                n += CHUNK
+
+    def _record(self, i: int) -> dict[str, Any]:
+        record = copy.deepcopy(self.template)
+        record["certificate_number"] = f"CHAOS-{i:07d}"
+        record["item"]["serial_number"] = f"SCHAOS{i:07d}"
+        return record
+
+    def _send(self, http: httpx.Client, chunk: list[dict[str, Any]]) -> bool:
+        try:
+            response = http.post("/v1/certificates/bulk", json={"certificates": [{"record": r} for r in chunk]})
+        except httpx.HTTPError:
+            return False
+        if response.status_code != 200:
+            return False  # 503 while the chain is away, a 5xx from a dying process: sent again
+        for record, result in zip(chunk, response.json()["results"], strict=True):
+            if result["ok"]:
+                self.accepted[record["certificate_number"]] = result["digest"]
+            else:
+                self.refused.append(result["error"])
+        return True
+
+
+def _wait_http(url: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer within {timeout:.0f} s")
+
+
+def audit(
+    database: str, url: str, token: str, node_url: str, deployment: Path, accepted: dict[str, str]
+) -> Counter[str]:
+    """Compare what the API accepted, what the registry holds and what the chain has (see the module docstring)."""
+    figures: Counter[str] = Counter(accepted=len(accepted))
+    engine = create_engine(database)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT digest, status, batch_root FROM certificates WHERE certificate_number LIKE 'CHAOS-%'")
+        ).all()
+    engine.dispose()
+    by_digest = {str(d).lower(): (status, root) for d, status, root in rows}
+    for digest in accepted.values():
+        found = by_digest.get(digest.lower())
+        if found is None:
+            figures["lost"] += 1
+        elif found[0] != "ANCHORED":
+            figures["stuck"] += 1
+        else:
+            figures["anchored"] += 1
+    chain = ChainContracts(ChainClient(node_url), Deployment.load(deployment))
+    head = chain.client.head(max_age=0)
+    seen: Counter[str] = Counter()
+    roots = {root for status, root in by_digest.values() if status == "ANCHORED" and root}
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30) as http:
+        for root in sorted(roots):
+            listing = http.get(f"/v1/batches/{root}").json()
+            leaves = [str(leaf["digest"]).lower() for leaf in listing["leaves"]]
+            seen.update(leaves)
+            try:
+                on_chain = chain.batch(from_hex(root))
+            except ChainError:
+                figures["phantom"] += len(leaves)  # the registry says anchored; the chain has no such batch
+                continue
+            recomputed = merkle_root([from_hex(d) for d in leaves])
+            if on_chain.block_number > head or recomputed != from_hex(root) or on_chain.count != len(leaves):
+                figures["phantom"] += len(leaves)
+    figures["batches"] = len(roots)
+    figures["duplicated"] = sum(n - 1 for digest, n in seen.items() if n > 1)
+    return figures
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--kills", type=int, default=20)
+    parser.add_argument("--interval", type=float, default=2.0, help="mean seconds between kills")
+    parser.add_argument("--block-time", type=float, default=0, help="seconds per block (0: a block per transaction)")
+    parser.add_argument("--confirmations", type=int, default=1)
+    parser.add_argument("--targets", default=",".join(TARGETS), help=f"comma-separated, of {', '.join(TARGETS)}")
+    parser.add_argument("--database-url", default=None, help="default: SQLite in a temporary directory")
+    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--state-interval", type=int, default=3, help="seconds between the node's state dumps")
+    parser.add_argument("--settle", type=float, default=180, help="seconds the worker gets to finish after the load")
+    args = parser.parse_args(argv)
+    targets = [t for t in args.targets.split(",") if t]
+    if not targets or set(targets) - set(TARGETS):
+        parser.error(f"--targets: choose from {', '.join(TARGETS)}")
+    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**32)
+    rng = random.Random(seed)
+
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        node = AnvilNode(
+            tmp / "node",
+            port=_port(),
+            persist=True,
+            block_time=args.block_time or None,
+            state_interval=args.state_interval,
+        )
+        node.start()
+        services: list[Service] = []
+        try:
+            database = args.database_url or f"sqlite:///{tmp / 'registry.db'}"
+            world = bootstrap(tmp, node.url, database)
+            time.sleep(1.5)  # the node dumps its state every second: the deployment survives every kill
+            # The set-up moved the chain's clock three days ahead (keys cannot start in the past); Anvil does not
+            # keep that offset across a restart, and a real chain's clock never goes back: each restart sets it
+            # again.
+            offset = ChainClient(node.url).block_timestamp() - time.time()
+            port = _port()
+            env = {
+                **world.env,
+                "TRACECERT_CHAIN_CONFIRMATIONS": str(args.confirmations),
+                "TRACECERT_REGISTRY_BATCH_MAX_SIZE": "256",
+                "TRACECERT_REGISTRY_BATCH_WINDOW_SECONDS": "0.5",
+            }
+            api = Service(
+                "api",
+                [sys.executable, "-m", "tracecert_app.cli", "registry", "serve", "--no-worker", "--port", str(port)],
+                env,
+                tmp / "api.log",
+            )
+            worker = Service("worker", [sys.executable, "-m", "tracecert_app.cli", "registry", "worker"], env,
+                             tmp / "worker.log")  # fmt: skip
+            services = [api, worker]
+            url = f"http://127.0.0.1:{port}"
+            for service in services:
+                service.start()
+            _wait_http(url)
+            print(
+                f"TraceCert chaos run: {_machine()}; {database.split(':', 1)[0]}; Anvil "
+                f"{'block time ' + str(args.block_time) + ' s' if args.block_time else 'automine'}, state dumped "
+                f"every {args.state_interval} s; {args.confirmations} confirmation(s); {args.kills} kills of "
+                f"{', '.join(targets)}, every ~{args.interval} s; seed {seed}",
+                flush=True,
+            )
+            load = Load(url, world.token, world.template)
+            sender = threading.Thread(target=load.run, daemon=True)
+            sender.start()
+            kills: Counter[str] = Counter()
+            blocks_lost = head_before = 0
+            started = time.monotonic()
+            for i in range(args.kills):
+                time.sleep(rng.uniform(0.2, 2 * args.interval))
+                target = rng.choice(targets)
+                kills[target] += 1
+                if target in ("worker", "all"):
+                    worker.kill()
+                if target in ("api", "all"):
+                    api.kill()
+                if target in ("node", "all"):
+                    with contextlib.suppress(ChainError):
+                        head_before = ChainClient(node.url).head(max_age=0)
+                    node.kill()
+                time.sleep(rng.uniform(0.1, 1.0))
+                if target in ("node", "all"):
+                    node.start()
+                    restarted = ChainClient(node.url)
+                    restarted.rpc("evm_setTime", [int(time.time() + offset)])
+                    head_after = restarted.head(max_age=0)
+                    blocks_lost += max(0, head_before - head_after)
+                    print(f"           node head {head_before} before the kill, {head_after} after", flush=True)
+                if target in ("api", "all"):
+                    api.start()
+                if target in ("worker", "all"):
+                    worker.start()
+                print(f"kill {i + 1:>4}: {target:<6} at {time.monotonic() - started:6.1f} s, "
+                      f"{len(load.accepted):,} accepted", flush=True)  # fmt: skip
+            _wait_http(url)
+            time.sleep(1.0)
+            load.stop.set()
+            sender.join(60)
+            deadline = time.monotonic() + args.settle
+            figures: Counter[str] = Counter()
+            while time.monotonic() < deadline:
+                figures = audit(database, url, world.token, node.url, tmp / "deployment.json", dict(load.accepted))
+                if figures["anchored"] == figures["accepted"] and not figures["phantom"]:
+                    break
+                time.sleep(2)
+            summary = {
+                "seed": seed,
+                "block_time": args.block_time,
+                "confirmations": args.confirmations,
+                "database": database.split(":", 1)[0],
+                "runs": 1,
+                "kills": sum(kills.values()),
+                "kills_by_target": dict(kills),
+                "blocks_lost": blocks_lost,
+                "accepted": figures["accepted"],
+                "anchored": figures["anchored"],
+                "batches": figures["batches"],
+                "lost": figures["lost"],
+                "duplicated": figures["duplicated"],
+                "stuck": figures["stuck"],
+                "phantom": figures["phantom"],
+                "refused": len(load.refused),
+                "refused_by_code": dict(Counter(str(e.get("code")) for e in load.refused)),
+                "resent_requests": load.retries,
+                "seconds": round(time.monotonic() - started, 1),
+            }
+            print(
+                f"\nruns 1, kills {summary['kills']} ({', '.join(f'{k} {v}' for k, v in kills.items())}; "
+                f"{blocks_lost} blocks lost by the node), "
+                f"accepted {summary['accepted']:,}, anchored {summary['anchored']:,} in {summary['batches']:,} "
+                f"batches, lost {summary['lost']}, duplicated {summary['duplicated']}, stuck {summary['stuck']}, "
+                f"phantom {summary['phantom']}, refused {summary['refused']}"
+            )
+            print(json.dumps(summary))
+            bad = summary["lost"] or summary["duplicated"] or summary["stuck"] or summary["phantom"]
+            bad = bad or summary["refused"] or not summary["accepted"]
+            return 1 if bad else 0
+        finally:
+            for service in services:
+                service.stop()
+            node.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

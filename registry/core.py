@@ -35,9 +35,8 @@ from registry.errors import (
 from tracecert.certificate.canonical import lab_id as derive_lab_id
 from tracecert.certificate.canonical import to_hex
 from tracecert.certificate.signing import SigningKey
-from tracecert.chain.client import ChainClient
 from tracecert.chain.contracts import ChainContracts, KeyInfo
-from tracecert.chain.deploy import find_deployment
+from tracecert.chain.deploy import client_for, find_deployment
 from tracecert.chain.errors import ChainError, ChainUnavailable, ContractReverted
 from tracecert.chain.node import AnvilNode
 from tracecert.chain.sender import TransactionSender
@@ -153,7 +152,7 @@ class RegistryCore:
                 or AnvilNode.detached_url(settings.chain.data_dir)
                 or f"http://{settings.chain.anvil_host}:{settings.chain.anvil_port}"
             )
-            client = ChainClient(url)
+            client = client_for(url, settings.chain.deployment_file)
             chain = ChainContracts(client, find_deployment(client, settings.chain.deployment_file))
         return cls(settings, engine, chain)
 

@@ -28,10 +28,9 @@ from registry.errors import RegistryError
 from tracecert.certificate.canonical import from_hex, to_hex
 from tracecert.certificate.canonical import lab_id as derive_lab_id
 from tracecert.certificate.signing import key_id
-from tracecert.chain.client import ChainClient
 from tracecert.chain.config import ChainSettings
 from tracecert.chain.contracts import ChainContracts
-from tracecert.chain.deploy import find_deployment
+from tracecert.chain.deploy import client_for, find_deployment
 from tracecert.chain.errors import ContractReverted
 from tracecert.chain.local import DevKeyring
 from tracecert.chain.node import AnvilNode
@@ -126,7 +125,7 @@ def connect(settings: RegistrySettings) -> ChainContracts:
     Raises:
         ChainUnavailable, DeploymentNotFound: no node, or no deployment of ours on it.
     """
-    client = ChainClient(chain_url(settings.chain))
+    client = client_for(chain_url(settings.chain), settings.chain.deployment_file)
     return ChainContracts(client, find_deployment(client, settings.chain.deployment_file))
 
 

@@ -20,6 +20,7 @@ from tests.conftest import free_port
 from tests.faultproxy import Fault, FaultProxy
 from tracecert.chain.client import ChainClient, ChainIdMismatch, FailoverProvider
 from tracecert.chain.config import ChainSettings
+from tracecert.chain.deploy import Deployment, client_for
 from tracecert.chain.errors import ChainError, ChainUnavailable
 from tracecert.chain.node import AnvilNode
 from tracecert.chain.sender import TransactionSender
@@ -367,3 +368,23 @@ def test_a_client_without_a_usable_url_is_refused(urls: str | list[str]) -> None
 def test_a_chain_id_mismatch_is_caught_as_unavailable() -> None:
     # Callers that wait out an unreachable node (the worker, the index) catch ChainUnavailable: a mismatch is one.
     assert issubclass(ChainIdMismatch, ChainUnavailable) and issubclass(ChainIdMismatch, ChainError)
+
+
+@pytest.mark.parametrize("file", ["deployment of the node's chain", "no deployment file"])
+def test_the_services_client_takes_the_chain_id_from_the_deployment(
+    node: AnvilNode, other_chain: AnvilNode, tmp_path: Path, file: str
+) -> None:
+    """The registry's client (``client_for``): with several URLs and a deployment file, each URL must be on the
+    deployment's chain, so a wrong first URL is refused and the right one serves. Without a file the first URL
+    answering sets the chain, and the right one is refused instead (CHAIN_ID_MISMATCH)."""
+    deployment_file = tmp_path / "deployment.json"
+    right = ChainClient(node.url).chain_id
+    if file == "deployment of the node's chain":
+        zero = "0x" + "00" * 20
+        Deployment(right, zero, zero, zero, zero, 0).save(deployment_file)
+    client = client_for(f"{other_chain.url},{node.url}", deployment_file, timeout=TIMEOUT)
+    if file == "no deployment file":
+        assert client.chain_id == 4242
+        return
+    assert client.chain_id == right
+    assert client.head(max_age=0) >= 0

@@ -7,6 +7,7 @@ chain it talks to before anyone relies on it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -14,12 +15,12 @@ from pathlib import Path
 from eth_abi import encode as abi_encode
 from web3 import Web3
 
-from tracecert.chain.client import ChainClient
+from tracecert.chain.client import ChainClient, split_urls
 from tracecert.chain.compile import COMPILER_VERSION, load_artifact
 from tracecert.chain.errors import DeploymentNotFound
 from tracecert.chain.sender import TransactionSender
 
-__all__ = ["Deployment", "deploy", "expected_runtime_code", "find_deployment"]
+__all__ = ["Deployment", "client_for", "deploy", "expected_runtime_code", "find_deployment"]
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,16 @@ def expected_runtime_code(name: str, immutables: dict[str, bytes] | None = None)
         for place in places:
             code[place["start"] : place["start"] + place["length"]] = value
     return bytes(code)
+
+
+def client_for(urls: str, deployment_file: Path, *, timeout: float = 10.0) -> ChainClient:
+    """A client of the node(s) at ``urls`` (comma-separated). With several, each must be on the chain of the
+    deployment file (when there is one): a wrong first URL then cannot make the right ones look wrong."""
+    chain_id = None
+    if len(split_urls(urls)) > 1:
+        with contextlib.suppress(DeploymentNotFound):
+            chain_id = Deployment.load(deployment_file).chain_id
+    return ChainClient(urls, timeout=timeout, chain_id=chain_id)
 
 
 def find_deployment(client: ChainClient, path: Path) -> Deployment:

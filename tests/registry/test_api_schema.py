@@ -7,6 +7,7 @@ the listing cursor on PostgreSQL, now a case in test_api_errors.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pytest
@@ -29,7 +30,7 @@ from schemathesis.specs.openapi.checks import (  # noqa: E402
     status_code_conformance,
 )
 
-EXAMPLES = 25
+EXAMPLES = int(os.environ.get("TRACECERT_FUZZ_EXAMPLES", "25"))
 #: Refusals of schema-violating input; 413 is ours too (a bulk over the limit is refused before its items are read).
 CONFIG = SchemathesisConfig.from_str(
     "[checks.negative_data_rejection]\nexpected-statuses = [400, 401, 403, 404, 405, 409, 413, 415, 422]\n"

@@ -22,7 +22,17 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from registry.config import RegistrySettings
 from registry.custody import Custody
-from registry.db import ApiToken, DbJournal, HeldKey, Lab, make_engine, make_sessionmaker, migrate, utcnow
+from registry.db import (
+    ApiToken,
+    DbJournal,
+    HeldKey,
+    Lab,
+    make_engine,
+    make_sessionmaker,
+    migrate,
+    utcnow,
+    wait_for_database,
+)
 from registry.errors import (
     ChainUnavailableError,
     Forbidden,
@@ -132,6 +142,7 @@ class RegistryCore:
         """Database and key custody only, for operator commands that never touch the chain (tokens)."""
         settings.secret_bytes()
         engine = make_engine(settings.database)
+        wait_for_database(engine)
         migrate(engine)
         return cls(settings, engine, None)
 
@@ -145,6 +156,7 @@ class RegistryCore:
         """
         settings.secret_bytes()  # fail early, before touching anything
         engine = make_engine(settings.database)
+        wait_for_database(engine)
         migrate(engine)
         if chain is None:
             url = (

@@ -8,6 +8,8 @@ broadcast (:class:`DbJournal`). Schema changes go through Alembic (``registry/mi
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
@@ -33,9 +35,12 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from tracecert.chain.sender import LIVE_STATES, OPEN_STATES, JournalEntry
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "ApiToken",
@@ -53,10 +58,12 @@ __all__ = [
     "OperationKind",
     "OperationState",
     "TxJournalRow",
+    "database_unavailable",
     "make_engine",
     "make_sessionmaker",
     "migrate",
     "utcnow",
+    "wait_for_database",
 ]
 
 HEX32 = String(66)
@@ -446,6 +453,54 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
         return engine
     return create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether a database error means the database is away for now (not reachable, starting up or recovering,
+    a connection dropped, SQLite locked past its busy timeout), so that the same request may succeed later."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated or isinstance(exc, InterfaceError):
+        return True
+    if not isinstance(exc, OperationalError):
+        return False
+    text_ = str(exc.orig or exc).lower()
+    return any(
+        sign in text_
+        for sign in (
+            "connection",
+            "could not connect",
+            "starting up",
+            "shutting down",
+            "recovery mode",
+            "terminating",
+            "server closed",
+            "database is locked",
+        )
+    )
+
+
+def wait_for_database(engine: Engine, timeout: float = 60.0) -> None:
+    """Return once the database answers; while it is away (:func:`database_unavailable`), ask again with a
+    growing pause, for at most ``timeout`` seconds — a service started beside a database that is still starting or
+    recovering waits for it instead of dying.
+
+    Raises:
+        sqlalchemy.exc.DBAPIError: the database did not answer in time, or failed otherwise.
+    """
+    deadline = time.monotonic() + timeout
+    pause = 0.2
+    while True:
+        try:
+            with engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+            return
+        except DBAPIError as exc:
+            if not database_unavailable(exc) or time.monotonic() + pause > deadline:
+                raise
+            logger.warning("database not available yet (%s); asking again", str(exc.orig or exc).splitlines()[0])
+            time.sleep(pause)
+            pause = min(pause * 2, 5.0)
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

@@ -20,6 +20,8 @@ Exception tree::
         │   └── DocumentMismatch          422 DOCUMENT_MISMATCH       uploaded file ≠ record's original_document
         ├── PayloadTooLarge*              413 PAYLOAD_TOO_LARGE
         ├── ChainUnavailableError         503 CHAIN_UNAVAILABLE       the chain could not be asked; retry
+        │   (503 DATABASE_UNAVAILABLE: the database is away — restarting, recovering — answered by
+        │    registry.api.errors from the database driver's error; retry)
         ├── CustodyError                  500 CUSTODY_ERROR           a held key cannot be opened (registry.custody)
         │
         │   and, never answered over HTTP:

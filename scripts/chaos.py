@@ -10,15 +10,16 @@ The audit, when the load has stopped and the worker has had time to finish:
 
 - every certificate the API accepted is in the registry, ANCHORED (else *lost* when missing, *stuck* when not
   anchored in time);
-- every anchored batch is on chain (same lab and size), its listing (``GET /v1/batches/{root}``) hashes to its
-  root, and no certificate sits in two batches or twice in one (*duplicated*);
+- every anchored batch is on chain (same lab and size), its listing (``GET /v1/batches/{root}``) answers
+  (else *unlisted*) and hashes to its root, and no certificate sits in two batches or twice in one (*duplicated*);
 - no certificate reads anchored in a block the node does not have (*phantom*).
 
     .venv/bin/python scripts/chaos.py [--kills 20] [--interval 2] [--block-time 0] [--confirmations 1]
-                                      [--targets worker,api,node,all] [--database-url URL] [--seed N]
+                                      [--targets worker,api,node,db,all] [--postgres] [--seed N]
 
 Prints one line per kill, then runs, kills by target, accepted, anchored, lost, duplicated, stuck and phantom,
-and the same as JSON on the last line. Exit code 1 when anything was lost, duplicated, stuck or phantom.
+and the same as JSON on the last line. Exit code 1 when anything was lost, duplicated, stuck or phantom, or the
+API answered a 5xx other than 503 (which says: retry).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import copy
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -41,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 from sqlalchemy import create_engine, text
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -54,7 +57,8 @@ from tracecert.chain.deploy import Deployment
 from tracecert.chain.errors import ChainError
 from tracecert.chain.node import AnvilNode
 
-TARGETS = ("worker", "api", "node", "all")
+TARGETS = ("worker", "api", "node", "db", "all")
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
 CHUNK = 100
 
 
@@ -87,6 +91,36 @@ class Service:
         self.process = None
 
 
+class Postgres:
+    """A PostgreSQL 15 server of the run's own (as the ``postgres`` user: initdb refuses root), with fsync on: a
+    crash (``pg_ctl stop -m immediate``, no shutdown checkpoint) loses nothing committed."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory, self.data, self.port = directory, directory / "data", _port()
+        directory.mkdir(parents=True)
+        directory.parent.chmod(0o755)  # the postgres user reaches its folder through the run's
+        shutil.chown(directory, "postgres", "postgres")
+        self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8")
+        self.start()
+        url = f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres"
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("CREATE DATABASE chaos")
+        self.url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/chaos"
+
+    def _run(self, tool: str, *args: str) -> None:
+        argv = [str(PG_BIN / tool), *args]
+        if os.geteuid() == 0:
+            argv = [shutil.which("runuser") or "runuser", "-u", "postgres", "--", *argv]
+        subprocess.run(argv, check=True, capture_output=True)
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1"
+        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.directory / "log"), "-o", options, "-w", "start")
+
+    def crash(self) -> None:
+        self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "stop")
+
+
 @dataclass
 class Load:
     """Issues certificates in bulk, sending a chunk again until the API answers it (the same certificates are
@@ -98,6 +132,7 @@ class Load:
     accepted: dict[str, str] = field(default_factory=dict)  # number -> digest
     refused: list[Any] = field(default_factory=list)
     retries: int = 0
+    server_errors: Counter[int] = field(default_factory=Counter)  # 5xx other than 503 (a retry-safe refusal)
     stop: threading.Event = field(default_factory=threading.Event)
 
     def run(self) -> None:
@@ -122,7 +157,9 @@ class Load:
         except httpx.HTTPError:
             return False
         if response.status_code != 200:
-            return False  # 503 while the chain is away, a 5xx from a dying process: sent again
+            if response.status_code >= 500 and response.status_code != 503:
+                self.server_errors[response.status_code] += 1
+            return False  # 503 while the chain or the database is away: sent again
         for record, result in zip(chunk, response.json()["results"], strict=True):
             if result["ok"]:
                 self.accepted[record["certificate_number"]] = result["digest"]
@@ -131,14 +168,17 @@ class Load:
         return True
 
 
-def _wait_http(url: str, timeout: float = 60) -> None:
+def _wait_http(url: str, timeout: float = 60, log: Path | None = None) -> None:
     deadline = time.monotonic() + timeout
+    status = None
     while time.monotonic() < deadline:
         with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+            status = httpx.get(f"{url}/health", timeout=1).status_code
+            if status == 200:
                 return
         time.sleep(0.1)
-    raise RuntimeError(f"{url} did not answer within {timeout:.0f} s")
+    tail = log.read_text(errors="replace")[-3000:] if log is not None and log.exists() else ""
+    raise RuntimeError(f"{url} did not answer within {timeout:.0f} s (last status {status})\n{tail}")
 
 
 def audit(
@@ -167,8 +207,14 @@ def audit(
     roots = {root for status, root in by_digest.values() if status == "ANCHORED" and root}
     with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30) as http:
         for root in sorted(roots):
-            listing = http.get(f"/v1/batches/{root}").json()
-            leaves = [str(leaf["digest"]).lower() for leaf in listing["leaves"]]
+            try:
+                answer = http.get(f"/v1/batches/{root}")
+            except httpx.HTTPError:
+                answer = None
+            if answer is None or answer.status_code != 200:
+                figures["unlisted"] += 1  # the registry does not list an anchored batch (yet): asked again
+                continue
+            leaves = [str(leaf["digest"]).lower() for leaf in answer.json()["leaves"]]
             seen.update(leaves)
             try:
                 on_chain = chain.batch(from_hex(root))
@@ -190,14 +236,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--block-time", type=float, default=0, help="seconds per block (0: a block per transaction)")
     parser.add_argument("--confirmations", type=int, default=1)
     parser.add_argument("--targets", default=",".join(TARGETS), help=f"comma-separated, of {', '.join(TARGETS)}")
-    parser.add_argument("--database-url", default=None, help="default: SQLite in a temporary directory")
+    parser.add_argument(
+        "--postgres", action="store_true", help="run on a PostgreSQL server of the run's own (target db crashes it)"
+    )
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--state-interval", type=int, default=3, help="seconds between the node's state dumps")
     parser.add_argument("--settle", type=float, default=180, help="seconds the worker gets to finish after the load")
     args = parser.parse_args(argv)
-    targets = [t for t in args.targets.split(",") if t]
+    targets = [t for t in args.targets.split(",") if t and (t != "db" or args.postgres)]
     if not targets or set(targets) - set(TARGETS):
-        parser.error(f"--targets: choose from {', '.join(TARGETS)}")
+        parser.error(f"--targets: choose from {', '.join(TARGETS)} (db with --postgres)")
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**32)
     rng = random.Random(seed)
 
@@ -212,8 +260,10 @@ def main(argv: list[str] | None = None) -> int:
         )
         node.start()
         services: list[Service] = []
+        postgres: Postgres | None = None
         try:
-            database = args.database_url or f"sqlite:///{tmp / 'registry.db'}"
+            postgres = Postgres(tmp / "pg") if args.postgres else None
+            database = postgres.url if postgres else f"sqlite:///{tmp / 'registry.db'}"
             world = bootstrap(tmp, node.url, database)
             time.sleep(1.5)  # the node dumps its state every second: the deployment survives every kill
             # The set-up moved the chain's clock three days ahead (keys cannot start in the past); Anvil does not
@@ -239,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
             url = f"http://127.0.0.1:{port}"
             for service in services:
                 service.start()
-            _wait_http(url)
+            _wait_http(url, log=api.log)
             print(
                 f"TraceCert chaos run: {_machine()}; {database.split(':', 1)[0]}; Anvil "
                 f"{'block time ' + str(args.block_time) + ' s' if args.block_time else 'automine'}, state dumped "
@@ -261,11 +311,15 @@ def main(argv: list[str] | None = None) -> int:
                     worker.kill()
                 if target in ("api", "all"):
                     api.kill()
+                if target in ("db", "all") and postgres is not None:
+                    postgres.crash()
                 if target in ("node", "all"):
                     with contextlib.suppress(ChainError):
                         head_before = ChainClient(node.url).head(max_age=0)
                     node.kill()
                 time.sleep(rng.uniform(0.1, 1.0))
+                if target in ("db", "all") and postgres is not None:
+                    postgres.start()
                 if target in ("node", "all"):
                     node.start()
                     restarted = ChainClient(node.url)
@@ -279,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
                     worker.start()
                 print(f"kill {i + 1:>4}: {target:<6} at {time.monotonic() - started:6.1f} s, "
                       f"{len(load.accepted):,} accepted", flush=True)  # fmt: skip
-            _wait_http(url)
+            _wait_http(url, log=api.log)
             time.sleep(1.0)
             load.stop.set()
             sender.join(60)
@@ -287,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
             figures: Counter[str] = Counter()
             while time.monotonic() < deadline:
                 figures = audit(database, url, world.token, node.url, tmp / "deployment.json", dict(load.accepted))
-                if figures["anchored"] == figures["accepted"] and not figures["phantom"]:
+                if figures["anchored"] == figures["accepted"] and not figures["phantom"] and not figures["unlisted"]:
                     break
                 time.sleep(2)
             summary = {
@@ -306,9 +360,11 @@ def main(argv: list[str] | None = None) -> int:
                 "duplicated": figures["duplicated"],
                 "stuck": figures["stuck"],
                 "phantom": figures["phantom"],
+                "unlisted_batches": figures["unlisted"],
                 "refused": len(load.refused),
                 "refused_by_code": dict(Counter(str(e.get("code")) for e in load.refused)),
                 "resent_requests": load.retries,
+                "server_errors": dict(load.server_errors),
                 "seconds": round(time.monotonic() - started, 1),
             }
             print(
@@ -320,12 +376,16 @@ def main(argv: list[str] | None = None) -> int:
             )
             print(json.dumps(summary))
             bad = summary["lost"] or summary["duplicated"] or summary["stuck"] or summary["phantom"]
+            bad = bad or summary["unlisted_batches"] or load.server_errors
             bad = bad or summary["refused"] or not summary["accepted"]
             return 1 if bad else 0
         finally:
             for service in services:
                 service.stop()
             node.stop()
+            if postgres is not None:
+                with contextlib.suppress(subprocess.CalledProcessError):
+                    postgres.crash()
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -25,6 +26,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from registry.db import database_unavailable
 from registry.errors import ChainUnavailableError, InvalidRequest, RegistryError
 from tracecert import service_errors
 from tracecert.chain.errors import ChainUnavailable
@@ -123,6 +125,21 @@ async def _chain_unavailable(_request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _database_error(_request: Request, exc: Exception) -> JSONResponse:
+    # The database went away (restarting, recovering after a crash, a dropped connection) or stayed locked past
+    # the busy timeout: nothing was committed, the request is safe to retry. Anything else is a bug: a 500.
+    assert isinstance(exc, sqlalchemy.exc.DBAPIError)
+    if database_unavailable(exc):
+        logger.warning("database unavailable: %s", str(exc.orig).splitlines()[0] if exc.orig else exc)
+        return JSONResponse(
+            error_body("DATABASE_UNAVAILABLE", "the registry's database is unavailable; retry"),
+            status_code=503,
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
+    logger.error("database error", exc_info=exc)
+    return JSONResponse(error_body("INTERNAL_ERROR", "internal error"), status_code=500)
+
+
 async def _query_invalid(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     # Query and path parameters (bodies are read by registry.api.bodies): drop the "query"/"path" location.
@@ -145,6 +162,7 @@ def install_error_handlers(app: FastAPI) -> None:
     """Register the handlers that turn every refusal into the error body."""
     app.add_exception_handler(RegistryError, _registry_error)
     app.add_exception_handler(ChainUnavailable, _chain_unavailable)
+    app.add_exception_handler(sqlalchemy.exc.DBAPIError, _database_error)
     app.add_exception_handler(RequestValidationError, _query_invalid)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_middleware(InternalErrorMiddleware)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import multiprocessing
+import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -12,7 +14,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 import registry.db
 from registry.db import make_engine, migrate
@@ -73,3 +75,48 @@ def test_public_is_added_private_to_existing_certificates(database_url: str) -> 
     assert "public" not in {c["name"] for c in inspect(engine).get_columns("certificates")}
     migrate(engine)
     engine.dispose()
+
+
+def _operational(message: str) -> OperationalError:
+    return OperationalError("SELECT 1", {}, Exception(message))
+
+
+@pytest.mark.parametrize(
+    ("message", "away"),
+    [
+        ('connection to server at "127.0.0.1", port 5432 failed: Connection refused', True),
+        ("FATAL:  the database system is starting up", True),
+        ("FATAL:  the database system is in recovery mode", True),
+        ("FATAL:  terminating connection due to administrator command", True),
+        ("server closed the connection unexpectedly", True),
+        ("database is locked", True),  # SQLite past its busy timeout
+        ("no such table: certificates", False),  # a bug, not an outage: a 500
+        ('relation "certificates" does not exist', False),
+    ],
+)
+def test_what_counts_as_the_database_being_away(message: str, away: bool) -> None:
+    assert registry.db.database_unavailable(_operational(message)) is away
+
+
+def test_a_programming_error_is_never_an_outage() -> None:
+    assert not registry.db.database_unavailable(IntegrityError("INSERT", {}, Exception("connection")))
+    assert not registry.db.database_unavailable(ValueError("connection"))
+
+
+def test_waiting_for_a_database_that_never_comes_ends_in_time() -> None:
+    """A service started beside a database that does not answer asks again, then gives up at its timeout."""
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    engine = make_engine(f"postgresql+psycopg://postgres@127.0.0.1:{port}/none?connect_timeout=1")
+    started = time.monotonic()
+    with pytest.raises(OperationalError):
+        registry.db.wait_for_database(engine, timeout=1.5)
+    assert 1.0 <= time.monotonic() - started < 8
+
+
+def test_waiting_for_a_database_that_answers_returns_at_once(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'up.db'}")
+    started = time.monotonic()
+    registry.db.wait_for_database(engine, timeout=30)
+    assert time.monotonic() - started < 2

@@ -266,3 +266,26 @@ def test_transactions_behind_a_nonce_gap_are_retired_not_waited_on(chain: Chain,
     receipt = restarted.send(account.address, b"", value=3, key="unsent")  # signed anew, with the chain's nonce
     assert receipt.status == 1 and receipt.tx_hash != "0x" + bytes(unsent.hash).hex()
     assert chain.client.rpc("eth_getTransactionByHash", [lost.tx_hash]) is None
+
+
+def test_a_key_mined_in_a_block_the_node_lost_is_sent_again_once(chain: Chain, tmp_path: Path) -> None:
+    """A key journaled MINED whose block the node lost (restarted from an older state): sending the key again
+    hands the same signed transaction over again, and it lands once, instead of failing for ever with 'journaled
+    as mined but no receipt' (found by scripts/chaos.py: the anchoring worker retried one batch for minutes)."""
+    account = chain.actor("lost-mined")._account
+    path = tmp_path / "j.jsonl"
+    sender = TransactionSender(chain.client, account, FileJournal(path), receipt_timeout=30)
+    before = _tx_count(chain.client, account.address)
+    snapshot = chain.client.rpc("evm_snapshot", [])
+    first = sender.send(account.address, b"", value=7, key="anchor:lost")
+    assert FileJournal(path).get("anchor:lost").state == "MINED"  # type: ignore[union-attr]
+    chain.client.rpc("evm_revert", [snapshot])  # the node came back without that block
+    assert chain.client.rpc("eth_getTransactionReceipt", [first.tx_hash]) is None
+
+    again = TransactionSender(chain.client, account, FileJournal(path), receipt_timeout=30)  # a restarted worker
+    receipt = again.send(account.address, b"", value=7, key="anchor:lost")
+    assert receipt.status == 1
+    assert receipt.tx_hash == first.tx_hash  # the same signed bytes, not a second transaction
+    assert _tx_count(chain.client, account.address) == before + 1
+    assert FileJournal(path).get("anchor:lost").state == "MINED"  # type: ignore[union-attr]
+    assert again.send(account.address, b"", value=7, key="anchor:lost").tx_hash == first.tx_hash

@@ -210,7 +210,8 @@ class TransactionSender:
         """Sign, journal, broadcast and confirm one transaction; return its receipt.
 
         With ``key``, the call is idempotent: a key already MINED returns its receipt, a key still open is
-        finished (its journaled raw transaction re-broadcast), never signed anew.
+        finished (its journaled raw transaction re-broadcast), never signed anew. A key MINED in a block the node
+        has lost since is open again: its transaction is handed over again.
 
         Raises:
             ContractReverted: the call would revert (checked before signing) or reverted when mined.
@@ -223,7 +224,15 @@ class TransactionSender:
         if key is not None:
             existing = self.journal.get(key)
             if existing is not None and existing.state == "MINED":
-                return self._receipt_of(existing.tx_hash)
+                raw = self.client.rpc("eth_getTransactionReceipt", [existing.tx_hash])
+                if raw is not None:
+                    return _to_receipt(raw)
+                # Mined once, in a block the node has lost since (it went back to an older state): the same
+                # signed transaction is handed over again (or, its nonce taken meanwhile, dropped and signed anew).
+                logger.warning("%s (%s) was mined in a block the node lost; sending it again", existing.tx_hash, key)
+                existing.state = "SENT"
+                self.journal.put(existing)
+                self.resync()
             if existing is not None and existing.state in OPEN_STATES:
                 return self._finish(existing)
         payload = data if isinstance(data, str) else "0x" + data.hex()
@@ -465,12 +474,6 @@ class TransactionSender:
             return False
         # The nonce is used; our receipt may just not be indexed yet: ask once more.
         return self.client.rpc("eth_getTransactionReceipt", [entry.tx_hash]) is None
-
-    def _receipt_of(self, tx_hash: str) -> Receipt:
-        raw = self.client.rpc("eth_getTransactionReceipt", [tx_hash])
-        if raw is None:
-            raise TransactionFailed(f"journaled as mined but no receipt on this chain: {tx_hash}", tx_hash)
-        return _to_receipt(raw)
 
     def _failure(self, entry: JournalEntry, receipt: Receipt) -> Exception:
         """Why a mined transaction failed: the exact revert data from a call trace when the node offers one

@@ -24,6 +24,7 @@ import copy
 import json
 import os
 import random
+import signal
 import statistics
 import subprocess
 import sys
@@ -282,4 +283,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    # Stopped with SIGTERM, the run still stops what it started (its finally blocks run).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     sys.exit(main())

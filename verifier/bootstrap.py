@@ -14,7 +14,7 @@ from web3 import Web3
 from tracecert.chain.client import ChainClient, revert_guard
 from tracecert.chain.compile import load_artifact
 from tracecert.chain.contracts import ChainContracts
-from tracecert.chain.deploy import Deployment, expected_runtime_code, find_deployment
+from tracecert.chain.deploy import Deployment, client_for, expected_runtime_code, find_deployment
 from tracecert.chain.errors import ChainError, ChainUnavailable
 from tracecert.verification.chainview import ChainView, LiveChainView
 from tracecert.verification.engine import Verifier
@@ -161,7 +161,16 @@ def open_index(
     except ImportError as exc:
         raise SetupError("chain_view=index needs verifier.index, which is not installed", code="NO_INDEX") from exc
     try:
-        index = module.Index(settings.index_path, client, deployment, mirrors=settings.registry_urls, catch_up=True)
+        # The index stays the confirmations' depth below the head: it answers from no block the registry (waiting
+        # as many) would not yet call anchored, and from fewer that a shallow reorganization takes away.
+        index = module.Index(
+            settings.index_path,
+            client,
+            deployment,
+            mirrors=settings.registry_urls,
+            confirmations=settings.confirmations - 1,
+            catch_up=True,
+        )
     except ValueError as exc:  # IndexMismatch: the file was built for another chain or deployment
         raise SetupError(str(exc), code="NO_INDEX") from exc
     try:
@@ -221,7 +230,7 @@ def build_verifier(
                 "no chain RPC URL (set TRACECERT_VERIFIER_RPC_URL or TRACECERT_CHAIN_RPC_URL, or --rpc-url)",
                 code="NO_RPC_URL",
             )
-        client = ChainClient(settings.rpc_url, timeout=settings.rpc_timeout)
+        client = client_for(settings.rpc_url, settings.deployment_path, timeout=settings.rpc_timeout)
         deployment = resolve_deployment(client, settings, contract_hint=contract_hint)
         if chain_view_of(settings) == "index":
             chain, close = open_index(settings, client, deployment)

@@ -65,6 +65,16 @@ class VerifierSettings(BaseSettings):
     #: The index's SQLite file (default ``{data_dir}/verifier-index.sqlite``) and seconds between its syncs.
     index_file: Path | None = None
     index_interval: float = Field(default=1.0, gt=0)
+    #: Blocks a block needs, itself included, before the index takes it in (the chain layer's meaning): 1 takes
+    #: the head (a local or instant-finality chain, e.g. QBFT); N leaves the newest N-1 blocks out, as the registry
+    #: waits for N before it calls a batch anchored. Falls back to ``TRACECERT_CHAIN_CONFIRMATIONS``.
+    confirmations: int = Field(
+        default=1,
+        ge=1,
+        validation_alias=AliasChoices(
+            "TRACECERT_VERIFIER_CONFIRMATIONS", "TRACECERT_CHAIN_CONFIRMATIONS", "confirmations"
+        ),
+    )
     max_upload_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
     #: Upload rate limit per client address: tokens refilled per minute, bucket size; 0 disables it.
     rate_limit_per_minute: float = Field(default=60.0, ge=0)

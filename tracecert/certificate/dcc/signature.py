@@ -684,28 +684,31 @@ def _check_signed_info(root: etree._Element, signature: etree._Element) -> tuple
     return method, references, xades
 
 
-def _is_own_key_info(root: etree._Element, signature: etree._Element, target: str) -> bool:
-    """Whether ``target`` is the Id of this signature's own ds:KeyInfo, or of an element in it (one element)."""
+def _only_element_with_id(root: etree._Element, target: str) -> etree._Element | None:
+    """The one element whose Id (any of the Id attributes) is ``target``; None for none or several (an Id met
+    twice is how a signature is wrapped around other content)."""
     matches = [
         el
         for el in root.iter(etree.Element)
         if any(el.get(a) == target for a in _ID_ATTRIBUTES) or el.get(_XML_ID) == target
     ]
-    if len(matches) != 1:
-        return False
+    return matches[0] if len(matches) == 1 else None
+
+
+def _is_own_key_info(root: etree._Element, signature: etree._Element, target: str) -> bool:
+    """Whether ``target`` is the Id of this signature's own ds:KeyInfo, or of an element in it."""
+    element = _only_element_with_id(root, target)
     key_info = signature.find(_ds("KeyInfo"))
-    return key_info is not None and (matches[0] is key_info or any(a is key_info for a in matches[0].iterancestors()))
+    if element is None or key_info is None:
+        return False
+    return element is key_info or any(a is key_info for a in element.iterancestors())
 
 
 def _is_signed_properties(root: etree._Element, signature: etree._Element, target: str) -> bool:
-    matches = [
-        el
-        for el in root.iter(etree.Element)
-        if any(el.get(a) == target for a in _ID_ATTRIBUTES) or el.get(_XML_ID) == target
-    ]
-    if len(matches) != 1:
+    """Whether ``target`` is the Id of XAdES SignedProperties inside this signature."""
+    element = _only_element_with_id(root, target)
+    if element is None:
         return False
-    [element] = matches
     if element.tag not in (f"{{{XADES_NS}}}SignedProperties", f"{{{_XADES_141_NS}}}SignedProperties"):
         return False
     return any(ancestor is signature for ancestor in element.iterancestors())

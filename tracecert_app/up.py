@@ -23,11 +23,12 @@ import typer
 from pydantic import SecretStr
 from rich.console import Console
 
+from tracecert.chain.config import ChainSettings
 from verifier.api import create_app as create_verifier_app
 from verifier.bootstrap import SERVED_CHAIN_VIEW
 from verifier.config import VerifierSettings
 
-__all__ = ["Served", "register", "serve_in_thread", "up"]
+__all__ = ["Served", "chain_timing", "register", "serve_in_thread", "up"]
 
 logger = logging.getLogger(__name__)
 
@@ -88,11 +89,30 @@ def up(
     verifier_port: Annotated[int, typer.Option(help="Verifier port.")] = 8001,
     chain_port: Annotated[int | None, typer.Option(help="Port of the local chain node (default 8545).")] = None,
     demo: Annotated[bool, typer.Option("--demo/--no-demo", help="Seed the demo data (once).")] = True,
+    block_time: Annotated[
+        float | None,
+        typer.Option(
+            "--block-time",
+            min=0,
+            help="Seconds between blocks of the local chain, mined on a clock as a real network does (default "
+            "$TRACECERT_CHAIN_BLOCK_TIME; 0 or unset: a block per transaction).",
+        ),
+    ] = None,
+    confirmations: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Blocks a transaction's block needs, itself included, before the registry counts it done and the "
+            "verifier reads it (default $TRACECERT_CHAIN_CONFIRMATIONS or 1).",
+        ),
+    ] = None,
 ) -> None:
     """Start everything locally: chain, contracts, registry with its worker, verifier, demo data; Ctrl-C stops it.
 
     The chain's state, the deployment, the registry's database and the demo data stay in the data directory, so
     the next `tracecert up` finds them again. A node left running by `tracecert chain up --detach` is reused.
+    With --block-time the chain mines on a clock, and with --confirmations N the registry's worker and the verifier
+    wait for N blocks, as they would on a production network; a data directory may be restarted with other values.
     """
     from registry.cli import CliError, reporting_errors
     from registry.config import ensure_local_secret
@@ -119,7 +139,7 @@ def up(
             if not _port_free(host, number):
                 raise CliError("PORT_IN_USE", f"the {what} port {host}:{number} is taken", exit_code=2)
 
-        chain = settings.chain
+        chain = chain_timing(settings.chain, block_time=block_time, confirmations=confirmations)
         node = AnvilNode(
             root,
             host=chain.anvil_host,
@@ -162,6 +182,7 @@ def up(
                 registry_urls=[registry_url],
                 registry_token=SecretStr(_national_token(core, root, deployment.national_authority)),
                 chain_view=SERVED_CHAIN_VIEW,
+                confirmations=chain.confirmations,
             )
             summary = None
             if demo:
@@ -186,6 +207,8 @@ def up(
                 "registry": registry_url,
                 "verifier": verifier,
                 "data_dir": str(root),
+                "block_time": chain.block_time,
+                "confirmations": chain.confirmations,
             }
             _write_json(root / "up.json", info)
             _print_banner(info, deployment, new_deployment, running is not None, summary)
@@ -210,6 +233,22 @@ def up(
             "stopped; chain state saved" if running is None else "stopped; the detached chain node keeps running",
             markup=False,
         )
+
+
+def chain_timing(chain: ChainSettings, *, block_time: float | None, confirmations: int | None) -> ChainSettings:
+    """``chain`` with the command line's block time and confirmations (None keeps the setting; a block time of 0 is
+    a block per transaction), and a receipt timeout long enough for them: ten times the blocks a confirmed receipt
+    takes (one to be mined, then the confirmations), never shorter than the configured one."""
+    update: dict[str, Any] = {}
+    if block_time is not None:
+        update["block_time"] = block_time or None
+    if confirmations is not None:
+        update["confirmations"] = confirmations
+    chain = chain.model_copy(update=update)
+    if chain.block_time:
+        patience = 10 * chain.block_time * (chain.confirmations + 1)
+        chain = chain.model_copy(update={"receipt_timeout": max(chain.receipt_timeout, patience)})
+    return chain
 
 
 def _national_token(core: Any, root: Path, address: str) -> str:
@@ -241,8 +280,12 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
 def _print_banner(info: dict[str, Any], deployment: Any, new: bool, reused: bool, summary: Any) -> None:
     out = console.print
     out("TraceCert is up", markup=False)
+    mining = f"a block every {info['block_time']:g} s" if info.get("block_time") else "a block per transaction"
+    if reused:
+        mining = "reused running node, mining as it was started"
     out(
-        f"  chain        {info['chain']} (chain id {info['chain_id']}){' — reused running node' if reused else ''}",
+        f"  chain        {info['chain']} (chain id {info['chain_id']}; {mining}; "
+        f"{info['confirmations']} confirmation{'s' if info['confirmations'] != 1 else ''})",
         markup=False,
     )
     out(

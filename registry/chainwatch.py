@@ -14,10 +14,19 @@ from collections.abc import Callable
 from sqlalchemy import select, update
 
 from registry.core import RegistryCore
-from registry.db import Batch, BatchState, Certificate, CertificateStatus, utcnow
+from registry.db import (
+    Batch,
+    BatchState,
+    Certificate,
+    CertificateStatus,
+    LifecycleOp,
+    OperationState,
+    utcnow,
+)
 from tracecert.certificate.canonical import from_hex, to_hex
 from tracecert.chain.errors import ChainError, ContractReverted
 from tracecert.chain.sender import TransactionSender
+from tracecert.chain.types import CertificateState
 
 __all__ = ["RECONCILE_SECONDS", "ChainWatch", "block_hash"]
 
@@ -56,10 +65,12 @@ class ChainWatch:
 
     def reconcile(self, *, window_hours: float = 24.0) -> list[str]:
         """Check recently anchored batches against the chain; put back any the chain lost, to be anchored again.
+        Revocations and substitutions done recently that the chain no longer shows go back to be sent again.
 
         A local node killed hard loses its last second of blocks, and a reorganization deeper than the configured
-        confirmations drops blocks too: their batches would otherwise stay ANCHORED in the database only. Runs
-        when the worker starts and every ten minutes. Returns the roots put back.
+        confirmations drops blocks too: their batches would otherwise stay ANCHORED in the database only, and their
+        revocations DONE while the chain says the certificate is in force. Runs when the worker starts and every
+        ten minutes. Returns the roots put back.
         """
         self.next_reconcile = time.monotonic() + RECONCILE_SECONDS
         since = utcnow() - dt.timedelta(hours=window_hours)
@@ -112,7 +123,38 @@ class ChainWatch:
                 )
             self.core.sender_for(self.core.lab(lab_id).writer_address).resync()
             logger.error("batch %s is no longer on chain (node state lost or reorganized): anchoring it again", root)
+        self._operations_lost(since)
         return lost
+
+    def _operations_lost(self, since: dt.datetime) -> int:
+        """Put back, to be sent again, the revocations and substitutions recorded DONE since ``since`` whose
+        certificate the chain shows neither revoked nor substituted (their block was lost or reorganized away).
+        Returns how many; stops quietly when the node does not answer (the next reconciliation looks again)."""
+        with self.core.sessions() as s:
+            done = list(
+                s.execute(
+                    select(LifecycleOp.id, LifecycleOp.op, LifecycleOp.lab_id, LifecycleOp.digest).where(
+                        LifecycleOp.state == OperationState.DONE, LifecycleOp.done_at >= since
+                    )
+                ).all()
+            )
+        put_back = 0
+        for op_id, kind, lab_id, digest in done:
+            try:
+                if self.core.chain.status(from_hex(lab_id), from_hex(digest)).state is not CertificateState.NONE:
+                    continue  # revoked or substituted on chain: nothing to send again
+            except ChainError:
+                return put_back
+            with self.core.sessions.begin() as s:
+                op = s.get(LifecycleOp, op_id)
+                if op is None or op.state != OperationState.DONE:
+                    continue
+                op.state, op.error = OperationState.PENDING, "LOST_FROM_CHAIN"
+                op.tx_hash, op.block_timestamp, op.done_at = None, None, None
+                op.covered_at = None  # its instruments' coverage is brought up to date again once it is done
+            put_back += 1
+            logger.error("%s of %s is no longer on chain (node lost or reorganized): sending it again", kind, digest)
+        return put_back
 
     def check(self) -> bool:
         """Look cheaply for a chain that went backwards, and repair at once what it took; return whether it did.

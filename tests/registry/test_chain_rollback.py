@@ -18,10 +18,12 @@ from registry.anchoring import AnchoringWorker
 from registry.core import RegistryCore
 from registry.db import Batch, make_engine
 from registry.issuance import Submission, accept
+from registry.lifecycle import request_revocation
 from registry.reads import batch_listing, bundle, certificate_view
 from tests.registry.conftest import LabWorld
 from tracecert.certificate.canonical import from_hex, to_hex
 from tracecert.chain.errors import ContractReverted
+from tracecert.chain.types import CertificateState, RevocationReason
 
 #: The registry caches the chain head for about a second on its read path.
 HEAD_CACHE = 1.1
@@ -209,3 +211,33 @@ def test_restarted_worker_does_not_wait_on_a_transaction_behind_the_gap(
             assert to_hex(info.lab_id) == world.lab_id and v["batch"]["block_number"] == info.block_number
     finally:
         restarted.engine.dispose()
+
+
+def test_revocation_lost_from_chain_is_sent_again(world: LabWorld) -> None:
+    """The node loses the block of a revocation the registry recorded done (a restart from an older state, or a
+    reorganization deeper than the confirmations): the worker notices (the writer's nonce went back), puts the
+    revocation back and sends it again, so the chain says revoked as the registry does — not in force, as the
+    chain alone would have left it."""
+    principal = world.core.authenticate(world.token)
+    client = world.chain.client
+    worker = AnchoringWorker(world.core)
+    accepted = accept(world.core, principal, Submission(world.record("JD2026-84001")))
+    worker.drain()
+    lab, digest = from_hex(world.lab_id), from_hex(accepted.digest)
+    snapshot = client.rpc("evm_snapshot", [])
+    request_revocation(world.core, principal, accepted.digest, int(RevocationReason.ERROR_IN_CONTENT))
+    worker.drain()
+    assert certificate_view(world.core, None, accepted.digest)["lifecycle"]["state"] == "done"
+    assert world.chain.contracts.status(lab, digest).state is CertificateState.REVOKED
+
+    client.rpc("evm_revert", [snapshot])  # the revocation's block is gone; the batch's is kept
+    assert world.chain.contracts.status(lab, digest).state is CertificateState.NONE
+    deadline = time.monotonic() + 10
+    while world.chain.contracts.status(lab, digest).state is not CertificateState.REVOKED:
+        assert time.monotonic() < deadline, certificate_view(world.core, None, accepted.digest)["lifecycle"]
+        worker.step(force=True)  # the worker looks at the chain about once a second
+        time.sleep(0.05)
+    status = world.chain.contracts.status(lab, digest)
+    assert status.reason == RevocationReason.ERROR_IN_CONTENT
+    lifecycle = certificate_view(world.core, None, accepted.digest)["lifecycle"]
+    assert (lifecycle["state"], lifecycle["error"]) == ("done", None) and lifecycle["tx_hash"] is not None

@@ -46,7 +46,7 @@ from tracecert.certificate.canonical import lab_id as derive_lab_id
 from tracecert.certificate.canonical import to_hex
 from tracecert.certificate.signing import SigningKey
 from tracecert.chain.contracts import ChainContracts, KeyInfo
-from tracecert.chain.deploy import client_for, find_deployment
+from tracecert.chain.deploy import client_for, wait_for_deployment
 from tracecert.chain.errors import ChainError, ChainUnavailable, ContractReverted
 from tracecert.chain.node import AnvilNode
 from tracecert.chain.sender import TransactionSender
@@ -165,7 +165,8 @@ class RegistryCore:
                 or f"http://{settings.chain.anvil_host}:{settings.chain.anvil_port}"
             )
             client = client_for(url, settings.chain.deployment_file)
-            chain = ChainContracts(client, find_deployment(client, settings.chain.deployment_file))
+            # A service starting while its node (re)starts waits for it, as for its database.
+            chain = ChainContracts(client, wait_for_deployment(client, settings.chain.deployment_file, 60.0))
         return cls(settings, engine, chain)
 
     # ------------------------------------------------------------------ credentials

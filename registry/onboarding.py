@@ -30,7 +30,7 @@ from tracecert.certificate.canonical import lab_id as derive_lab_id
 from tracecert.certificate.signing import key_id
 from tracecert.chain.config import ChainSettings
 from tracecert.chain.contracts import ChainContracts
-from tracecert.chain.deploy import client_for, find_deployment
+from tracecert.chain.deploy import client_for, wait_for_deployment
 from tracecert.chain.errors import ContractReverted
 from tracecert.chain.local import DevKeyring
 from tracecert.chain.node import AnvilNode
@@ -119,14 +119,15 @@ def chain_url(chain: ChainSettings) -> str:
     return chain.rpc_url or AnvilNode.detached_url(chain.data_dir) or f"http://{chain.anvil_host}:{chain.anvil_port}"
 
 
-def connect(settings: RegistrySettings) -> ChainContracts:
-    """The deployed contracts of the data directory's deployment.
+def connect(settings: RegistrySettings, *, wait: float = 0.0) -> ChainContracts:
+    """The deployed contracts of the data directory's deployment; a long-running service gives ``wait`` (seconds)
+    to wait for a node that is (re)starting, a one-shot command fails at once.
 
     Raises:
         ChainUnavailable, DeploymentNotFound: no node, or no deployment of ours on it.
     """
     client = client_for(chain_url(settings.chain), settings.chain.deployment_file)
-    return ChainContracts(client, find_deployment(client, settings.chain.deployment_file))
+    return ChainContracts(client, wait_for_deployment(client, settings.chain.deployment_file, wait))
 
 
 def dev_roles(data_dir: Path) -> set[str]:

@@ -68,7 +68,7 @@ def registry_worker(data_dir: DataDir = None, rpc_url: RpcUrl = None) -> None:
     with reporting_errors():
         settings = registry_settings(data_dir, rpc_url)
         _require_secret(settings)
-        core = RegistryCore.open(settings, connect(settings))
+        core = RegistryCore.open(settings, connect(settings, wait=60.0))
         worker = AnchoringWorker(core)
 
         def _stop(*_: object) -> None:

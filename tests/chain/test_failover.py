@@ -7,6 +7,7 @@ a URL of another chain, and give up within a bounded time when every URL is down
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,8 +21,8 @@ from tests.conftest import free_port
 from tests.faultproxy import Fault, FaultProxy
 from tracecert.chain.client import ChainClient, ChainIdMismatch, FailoverProvider
 from tracecert.chain.config import ChainSettings
-from tracecert.chain.deploy import Deployment, client_for
-from tracecert.chain.errors import ChainError, ChainUnavailable
+from tracecert.chain.deploy import Deployment, client_for, wait_for_deployment
+from tracecert.chain.errors import ChainError, ChainUnavailable, DeploymentNotFound
 from tracecert.chain.node import AnvilNode
 from tracecert.chain.sender import TransactionSender
 from verifier.config import VerifierSettings
@@ -388,3 +389,27 @@ def test_the_services_client_takes_the_chain_id_from_the_deployment(
         return
     assert client.chain_id == right
     assert client.head(max_age=0) >= 0
+
+
+def test_a_service_waits_for_a_node_that_is_starting(tmp_path: Path) -> None:
+    """``wait_for_deployment``: a service started while its node is (re)starting asks again until the node
+    answers, then finds its deployment; a node that never comes ends in ChainUnavailable at the timeout."""
+    port = free_port()
+    node = AnvilNode(tmp_path / "late", port=port, persist=False)
+    client = ChainClient(f"http://127.0.0.1:{port}", timeout=TIMEOUT)
+    zero = "0x" + "00" * 20
+    Deployment(node.chain_id, zero, zero, zero, zero, 0).save(tmp_path / "deployment.json")
+    started = time.monotonic()
+    with pytest.raises(ChainUnavailable):
+        wait_for_deployment(client, tmp_path / "deployment.json", 1.0)
+    assert time.monotonic() - started < 6
+
+    later = threading.Timer(1.5, node.start)
+    later.start()
+    try:
+        with pytest.raises(DeploymentNotFound) as found:  # the node came: no code of ours there (not waited on)
+            wait_for_deployment(client, tmp_path / "deployment.json", 30.0)
+        assert "no TrustRegistry code" in str(found.value)
+    finally:
+        later.join()
+        node.stop()

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -17,10 +19,12 @@ from web3 import Web3
 
 from tracecert.chain.client import ChainClient, split_urls
 from tracecert.chain.compile import COMPILER_VERSION, load_artifact
-from tracecert.chain.errors import DeploymentNotFound
+from tracecert.chain.errors import ChainUnavailable, DeploymentNotFound
 from tracecert.chain.sender import TransactionSender
 
-__all__ = ["Deployment", "client_for", "deploy", "expected_runtime_code", "find_deployment"]
+__all__ = ["Deployment", "client_for", "deploy", "expected_runtime_code", "find_deployment", "wait_for_deployment"]
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,27 @@ def client_for(urls: str, deployment_file: Path, *, timeout: float = 10.0) -> Ch
         with contextlib.suppress(DeploymentNotFound):
             chain_id = Deployment.load(deployment_file).chain_id
     return ChainClient(urls, timeout=timeout, chain_id=chain_id)
+
+
+def wait_for_deployment(client: ChainClient, path: Path, timeout: float) -> Deployment:
+    """:func:`find_deployment`, asking again while the node does not answer, for at most ``timeout`` seconds: a
+    service started while its node is (re)starting waits for it instead of dying.
+
+    Raises:
+        ChainUnavailable: the node did not answer in time.
+        DeploymentNotFound: see :func:`find_deployment` (not waited on).
+    """
+    deadline = time.monotonic() + timeout
+    pause = 0.2
+    while True:
+        try:
+            return find_deployment(client, path)
+        except ChainUnavailable as exc:
+            if time.monotonic() + pause > deadline:
+                raise
+            logger.warning("chain node not reachable yet (%s); asking again", exc)
+            time.sleep(pause)
+            pause = min(pause * 2, 5.0)
 
 
 def find_deployment(client: ChainClient, path: Path) -> Deployment:

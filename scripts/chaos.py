@@ -240,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
         "--postgres", action="store_true", help="run on a PostgreSQL server of the run's own (target db crashes it)"
     )
     parser.add_argument("--seed", type=int, default=None)
-    parser.add_argument("--state-interval", type=int, default=3, help="seconds between the node's state dumps")
+    parser.add_argument("--state-interval", type=int, default=2, help="seconds between the node's state dumps")
     parser.add_argument("--settle", type=float, default=180, help="seconds the worker gets to finish after the load")
     args = parser.parse_args(argv)
     targets = [t for t in args.targets.split(",") if t and (t != "db" or args.postgres)]
@@ -265,7 +265,9 @@ def main(argv: list[str] | None = None) -> int:
             postgres = Postgres(tmp / "pg") if args.postgres else None
             database = postgres.url if postgres else f"sqlite:///{tmp / 'registry.db'}"
             world = bootstrap(tmp, node.url, database)
-            time.sleep(1.5)  # the node dumps its state every second: the deployment survives every kill
+            # The node dumps its state every --state-interval seconds: wait for one dump, so that the deployment and
+            # the NMI's standard every record cites survive every kill (a chain that loses its standard refuses all).
+            time.sleep(args.state_interval + 1.5)
             # The set-up moved the chain's clock three days ahead (keys cannot start in the past); Anvil does not
             # keep that offset across a restart, and a real chain's clock never goes back: each restart sets it
             # again.

@@ -64,6 +64,20 @@ def _head(up: Up) -> int:
     return int(_rpc(up, "eth_blockNumber"), 16)
 
 
+def _reorg_from(up: Up, number: int) -> int:
+    """Reorganize the chain from block ``number`` up: ``anvil_reorg`` replaces that many of the newest blocks by
+    empty ones. The node may mine between reading its head and the reorganization, which then misses the block:
+    look, and reorganize again. Returns the depth of the first attempt."""
+    replaced = _rpc(up, "eth_getBlockByNumber", hex(number), False)["hash"]
+    first = _head(up) - number + 1
+    for _ in range(5):
+        _rpc(up, "anvil_reorg", _head(up) - number + 1, [])
+        block = _rpc(up, "eth_getBlockByNumber", hex(number), False)
+        if block is None or block["hash"] != replaced:
+            return first
+    raise AssertionError(f"block {number} still there after five reorganizations")
+
+
 def _until(what: str, probe: Callable[[], Any], timeout: float = PATIENCE, every: float = 0.1) -> Any:
     """``probe()`` once it is truthy; fails after ``timeout`` seconds with the last answer."""
     deadline = time.monotonic() + timeout
@@ -140,13 +154,11 @@ def test_up_with_a_block_time_confirmations_and_a_reorg(tmp_path: Path) -> None:
         summary = json.loads((tmp_path / "demo" / "demo.json").read_text())["summary"]
         up = Up(tmp_path, registry, running["verifier"], running["chain"], summary)
 
-        # The node mines on its clock: blocks come with no transaction, BLOCK_TIME apart.
+        # The node mines on its clock: blocks come without transactions (automine never mines an empty block).
         head = _head(up)
-        _until("an idle block", lambda: _head(up) > head + 1, timeout=6 * BLOCK_TIME)
-        latest = _rpc(up, "eth_getBlockByNumber", "latest", False)
-        before = _rpc(up, "eth_getBlockByNumber", hex(int(latest["number"], 16) - 1), False)
-        assert int(latest["timestamp"], 16) - int(before["timestamp"], 16) == BLOCK_TIME
-        assert latest["transactions"] == []
+        _until("two blocks mined on the clock", lambda: _head(up) >= head + 2, timeout=8 * BLOCK_TIME)
+        blocks = [_rpc(up, "eth_getBlockByNumber", hex(number), False) for number in (head + 1, head + 2)]
+        assert any(block["transactions"] == [] for block in blocks), blocks
         # The demo's story, seeded while the chain mined on its clock, verifies with its trace.
         for name, verdict in (("fuel_dispenser", "VALID"), ("revoked", "INVALID"), ("substituted", "INVALID")):
             report = _verification(up, summary["certificates"][name]["digest"])
@@ -167,12 +179,7 @@ def test_up_with_a_block_time_confirmations_and_a_reorg(tmp_path: Path) -> None:
         # A reorganization takes away the block the first batch was anchored in (and the blocks on top of it):
         # deeper than the confirmations waited for, the registry noticing it by the block's hash.
         first = views["kept"]["batch"]
-        depth = _head(up) - first["block_number"] + 1
-        assert depth <= CONFIRMATIONS + 2, depth  # caught while it is a few blocks deep
-        replaced = _rpc(up, "eth_getBlockByNumber", hex(first["block_number"]), False)["hash"]
-        _rpc(up, "anvil_reorg", depth, [])
-        gone = _rpc(up, "eth_getBlockByNumber", hex(first["block_number"]), False)
-        assert gone is None or gone["hash"] != replaced
+        assert _reorg_from(up, first["block_number"]) <= CONFIRMATIONS + 2  # caught while a few blocks deep
         assert _anchor_logs(up, first["root"]) == []  # no longer on chain
         lost = {name: v for name, v in views.items() if v["batch"]["block_number"] >= first["block_number"]}
         for name, old in lost.items():
@@ -203,6 +210,19 @@ def test_up_with_a_block_time_confirmations_and_a_reorg(tmp_path: Path) -> None:
             lambda: (v := _view(up, digests["revoked"])["lifecycle"] or {}).get("state") == "done" and v,
         )
         assert op["tx_hash"] and op["reason_name"] == "ERROR_IN_CONTENT"
+        _verified(up, digests["revoked"], "INVALID", "NOT_REVOKED")
+        # A second reorganization takes the revocation's block away: the registry notices (its account's nonce
+        # went back) and sends the revocation again; the chain, and so the verifier, say revoked once more.
+        _reorg_from(up, int(_rpc(up, "eth_getTransactionReceipt", op["tx_hash"])["blockNumber"], 16))
+        assert _rpc(up, "eth_getTransactionReceipt", op["tx_hash"]) is None
+
+        def revoked_on_chain() -> dict[str, Any] | None:
+            lifecycle: dict[str, Any] = _view(up, digests["revoked"])["lifecycle"]
+            sent = lifecycle["tx_hash"] and _rpc(up, "eth_getTransactionReceipt", lifecycle["tx_hash"])
+            return lifecycle if lifecycle["state"] == "done" and sent else None
+
+        op = _until("revocation on chain again", revoked_on_chain)
+        assert op["reason_name"] == "ERROR_IN_CONTENT"
         _verified(up, digests["revoked"], "INVALID", "NOT_REVOKED")
 
         # Substitute one: the replacement anchored, the old one marked substituted, each verified as it should.

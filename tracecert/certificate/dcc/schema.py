@@ -29,6 +29,7 @@ __all__ = [
     "DEFAULT_MAX_BYTES",
     "DS_NS",
     "EXPORT_SCHEMA_VERSION",
+    "MAX_XML_ATTRIBUTES",
     "MAX_XML_DEPTH",
     "NO_DIGEST_PROCEDURE",
     "NS",
@@ -58,6 +59,9 @@ NO_DIGEST_PROCEDURE = "none"
 DEFAULT_MAX_BYTES = 8 * 1024 * 1024
 MAX_XML_DEPTH = 256
 """libxml2's element depth bound without ``huge_tree`` (a PTB DCC nests about 15 deep); deeper XML is refused."""
+MAX_XML_ATTRIBUTES = 64
+"""Attributes one element may carry (a DCC element has a handful): the XSD validator's time grows with the cube of
+their number (4,000 on one element took two minutes), so more are refused before it runs."""
 
 _SCHEMA_PACKAGE = "tracecert.certificate.schemas.dcc"
 _MAX_XSD_ERRORS = 20
@@ -143,7 +147,8 @@ def parse_dcc(data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[etree
 
     Raises:
         DccTooLarge: more than ``max_bytes``.
-        XmlUnsafe: DOCTYPE, ENTITY declarations, entity references or external references.
+        XmlUnsafe: DOCTYPE, ENTITY declarations, entity references or external references; an element with
+            more than :data:`MAX_XML_ATTRIBUTES` attributes.
         XmlMalformed: not well-formed XML.
         DccWrongRoot: the root element is not a DCC.
         DccSchemaUnsupported: no or an unsupported ``schemaVersion``.
@@ -168,6 +173,10 @@ def parse_dcc(data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[etree
     tree = root.getroottree()
     if tree.docinfo.doctype or tree.docinfo.internalDTD is not None:  # pragma: no cover - defusedxml caught it
         raise XmlUnsafe("DOCTYPE declarations are refused")
+    for element in root.iter():
+        if len(element.attrib) > MAX_XML_ATTRIBUTES:
+            count = len(element.attrib)
+            raise XmlUnsafe(f"an element carries {count} attributes; at most {MAX_XML_ATTRIBUTES} are read")
     if root.tag != ROOT_TAG:
         raise DccWrongRoot(f"root element is {root.tag!r}, not {ROOT_TAG!r}")
     version = root.get("schemaVersion")

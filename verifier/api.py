@@ -407,7 +407,8 @@ def create_app(settings: VerifierSettings | None = None, *, verifier: Verifier |
 
     @app.get(
         "/v1/labs/{lab_id}/certificates/{number:path}/verification",
-        responses=_ERRORS_DOC,
+        # A number with a line break matches no route (``path`` is ``.*``): the router's 404 NOT_FOUND.
+        responses={404: {"description": "NOT_FOUND: no route matches (a number with a line break)"}, **_ERRORS_DOC},
         summary="Verify a lab's certificate by its number",
     )
     async def verify_number(lab_id: str, number: str, as_of: AsOf = None) -> JSONResponse:

@@ -236,7 +236,10 @@ class _BoundedMultiPartParser(MultiPartParser):
     ``document_limit``, every other part up to ``part_limit`` (413 as soon as one is over)."""
 
     def __init__(self, headers: Headers, stream: AsyncGenerator[bytes, None], *, part_limit: int, document_limit: int):
-        super().__init__(headers, stream, max_files=len(_PARTS) + 4, max_fields=len(_PARTS) + 4)
+        # Starlette refuses a field part over 1 MiB by default (400); ours are counted below, up to ``part_limit``.
+        super().__init__(
+            headers, stream, max_files=len(_PARTS) + 4, max_fields=len(_PARTS) + 4, max_part_size=part_limit + 1
+        )
         self.part_limit = part_limit
         self.document_limit = document_limit
         self._part_bytes = 0

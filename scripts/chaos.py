@@ -54,7 +54,7 @@ from tracecert.certificate.merkle import merkle_root
 from tracecert.chain.client import ChainClient
 from tracecert.chain.contracts import ChainContracts
 from tracecert.chain.deploy import Deployment
-from tracecert.chain.errors import ChainError
+from tracecert.chain.errors import ChainError, NodeStartFailed
 from tracecert.chain.node import AnvilNode
 
 TARGETS = ("worker", "api", "node", "db", "all")
@@ -168,6 +168,24 @@ class Load:
         return True
 
 
+def _restart_node(node: AnvilNode) -> int:
+    """Start the killed node again; return 1 when its state file was torn by the kill (SIGKILL in the middle of a
+    dump: Anvil exits, unable to read it) and the last state it started from was put back — the node has then
+    lost more blocks, as a machine whose disk lost its last writes."""
+    try:
+        node.start()
+    except NodeStartFailed:
+        good = node.state_file.with_suffix(".good")
+        if not good.exists():
+            raise
+        shutil.copyfile(good, node.state_file)
+        node.start()
+        shutil.copyfile(node.state_file, good)
+        return 1
+    shutil.copyfile(node.state_file, node.state_file.with_suffix(".good"))
+    return 0
+
+
 def _wait_http(url: str, timeout: float = 60, log: Path | None = None) -> None:
     deadline = time.monotonic() + timeout
     status = None
@@ -259,6 +277,7 @@ def main(argv: list[str] | None = None) -> int:
             state_interval=args.state_interval,
         )
         node.start()
+        node_restarts = 0
         services: list[Service] = []
         postgres: Postgres | None = None
         try:
@@ -268,6 +287,7 @@ def main(argv: list[str] | None = None) -> int:
             # The node dumps its state every --state-interval seconds: wait for one dump, so that the deployment and
             # the NMI's standard every record cites survive every kill (a chain that loses its standard refuses all).
             time.sleep(args.state_interval + 1.5)
+            shutil.copyfile(node.state_file, node.state_file.with_suffix(".good"))
             # The set-up moved the chain's clock three days ahead (keys cannot start in the past); Anvil does not
             # keep that offset across a restart, and a real chain's clock never goes back: each restart sets it
             # again.
@@ -323,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
                 if target in ("db", "all") and postgres is not None:
                     postgres.start()
                 if target in ("node", "all"):
-                    node.start()
+                    node_restarts += _restart_node(node)
                     restarted = ChainClient(node.url)
                     restarted.rpc("evm_setTime", [int(time.time() + offset)])
                     head_after = restarted.head(max_age=0)
@@ -355,6 +375,7 @@ def main(argv: list[str] | None = None) -> int:
                 "kills": sum(kills.values()),
                 "kills_by_target": dict(kills),
                 "blocks_lost": blocks_lost,
+                "torn_node_states": node_restarts,
                 "accepted": figures["accepted"],
                 "anchored": figures["anchored"],
                 "batches": figures["batches"],

@@ -1,18 +1,13 @@
 """Property-based checks of the API against its own OpenAPI document (schemathesis): no input, valid or not,
 makes the API answer 5xx, and every answer has a documented status, content type and shape.
 
-Runs 25 derandomized examples per operation and mode (~12 s per backend); a deeper run found an int32 overflow of
-the listing cursor on PostgreSQL, now a case in test_api_errors.
+Runs 25 derandomized examples per operation and mode (``TRACECERT_FUZZ_EXAMPLES``; ~12 s per backend); a deeper
+run found an int32 overflow of the listing cursor on PostgreSQL, now a case in test_api_errors.
 """
 
 from __future__ import annotations
 
-import os
-from typing import Any
-
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis.errors import Unsatisfiable
 
 from registry.api import create_app
 from tests.registry.conftest import LabWorld
@@ -21,46 +16,14 @@ from tests.registry.test_api import app_settings, bearer
 schemathesis = pytest.importorskip("schemathesis")
 
 from schemathesis import GenerationMode  # noqa: E402
-from schemathesis.checks import not_a_server_error  # noqa: E402
 from schemathesis.config import SchemathesisConfig  # noqa: E402
-from schemathesis.specs.openapi.checks import (  # noqa: E402
-    content_type_conformance,
-    negative_data_rejection,
-    response_schema_conformance,
-    status_code_conformance,
-)
 
-EXAMPLES = int(os.environ.get("TRACECERT_FUZZ_EXAMPLES", "25"))
+from tests.schema_fuzz import CHECKS, fuzz, negative_data_rejection  # noqa: E402
+
 #: Refusals of schema-violating input; 413 is ours too (a bulk over the limit is refused before its items are read).
 CONFIG = SchemathesisConfig.from_str(
     "[checks.negative_data_rejection]\nexpected-statuses = [400, 401, 403, 404, 405, 409, 413, 415, 422]\n"
 )
-CHECKS: list[Any] = [
-    not_a_server_error,
-    status_code_conformance,
-    content_type_conformance,
-    response_schema_conformance,
-    negative_data_rejection,
-]
-
-
-def _fuzz(operation: Any, mode: Any, checks: list[Any], headers: dict[str, str]) -> None:
-    @given(case=operation.as_strategy(generation_mode=mode))
-    @settings(
-        max_examples=EXAMPLES,
-        deadline=None,
-        derandomize=True,
-        database=None,
-        suppress_health_check=list(HealthCheck),
-    )
-    def run(case: Any) -> None:
-        case.validate_response(case.call(headers=headers), checks=checks)
-
-    try:
-        run()
-    except Unsatisfiable:
-        # Nothing in this operation can be made invalid (e.g. GET /health has no parameters).
-        assert mode == GenerationMode.NEGATIVE, operation.label
 
 
 def test_openapi_fuzz(world: LabWorld) -> None:
@@ -74,4 +37,4 @@ def test_openapi_fuzz(world: LabWorld) -> None:
             # By design a bad item is refused on its own (200, with its error in results), not the whole bulk.
             checks = [c for c in CHECKS if c is not negative_data_rejection]
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-            _fuzz(operation, mode, checks, headers)
+            fuzz(operation, mode, checks, headers)

@@ -10,14 +10,12 @@ verified; a report job created, then read), and its state machine runs over thos
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from hypothesis import HealthCheck, given, settings
-from hypothesis.errors import Unsatisfiable
+from hypothesis import HealthCheck, settings
 
 from tests.verifier.conftest import TraceWorld, chain_of_three
 from tests.verifier.world import build_world
@@ -28,18 +26,12 @@ from verifier.config import VerifierSettings
 schemathesis = pytest.importorskip("schemathesis")
 
 from schemathesis import GenerationMode  # noqa: E402
-from schemathesis.checks import not_a_server_error  # noqa: E402
 from schemathesis.config import SchemathesisConfig  # noqa: E402
-from schemathesis.specs.openapi.checks import (  # noqa: E402
-    content_type_conformance,
-    negative_data_rejection,
-    response_schema_conformance,
-    status_code_conformance,
-)
+
+from tests.schema_fuzz import CHECKS, EXAMPLES, fuzz  # noqa: E402
 
 pytestmark = pytest.mark.chain
 
-EXAMPLES = int(os.environ.get("TRACECERT_FUZZ_EXAMPLES", "25"))
 #: Refusals of schema-violating input: 413 is an upload over the limit, 415 a body of a type no route reads. The
 #: checks are the stateless test's: positive_data_acceptance is off, as there, since POST /v1/verify and
 #: /v1/reports document no request body (they read JSON or multipart themselves), so a "valid" case has none (415).
@@ -47,13 +39,6 @@ CONFIG = SchemathesisConfig.from_str(
     "[checks.negative_data_rejection]\nexpected-statuses = [400, 404, 405, 413, 415, 422]\n"
     "[checks.positive_data_acceptance]\nenabled = false\n"
 )
-CHECKS: list[Any] = [
-    not_a_server_error,
-    status_code_conformance,
-    content_type_conformance,
-    response_schema_conformance,
-    negative_data_rejection,
-]
 
 
 @pytest.fixture(scope="module")
@@ -72,32 +57,13 @@ def app(world: TraceWorld) -> Iterator[Any]:
         yield app
 
 
-def _fuzz(operation: Any, mode: Any, checks: list[Any]) -> None:
-    @given(case=operation.as_strategy(generation_mode=mode))
-    @settings(
-        max_examples=EXAMPLES,
-        deadline=None,
-        derandomize=True,
-        database=None,
-        suppress_health_check=list(HealthCheck),
-    )
-    def run(case: Any) -> None:
-        case.validate_response(case.call(), checks=checks)
-
-    try:
-        run()
-    except Unsatisfiable:
-        # Nothing in this operation can be made invalid (e.g. GET /health has no parameters).
-        assert mode == GenerationMode.NEGATIVE, operation.label
-
-
 def test_openapi_fuzz(app: Any) -> None:
     schema = schemathesis.openapi.from_asgi("/openapi.json", app, config=CONFIG)
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 5, [o.label for o in operations]
     for operation in operations:
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-            _fuzz(operation, mode, CHECKS)
+            fuzz(operation, mode, CHECKS)
 
 
 def test_the_openapi_declares_no_links(app: Any) -> None:

@@ -180,6 +180,8 @@ class Certificate(Base):
             sqlite_where=text("superseded_by IS NULL"),
             postgresql_where=text("superseded_by IS NULL"),
         ),
+        # Every certificate under a lab's number, superseded ones too (the unique index above is partial).
+        Index("ix_certificates_lab_number", "lab_id", "certificate_number"),
         Index("ix_certificates_pending", "status", "lab_id", "key_id", "seq"),
         Index("ix_certificates_serial", "serial_number"),
         Index("ix_certificates_document_sha256", "document_sha256"),

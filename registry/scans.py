@@ -44,12 +44,13 @@ import logging
 import math
 import threading
 import time
+from array import array
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.exc import IntegrityError
 
 from registry.db import Certificate, FindingRow, FraudSignal, Lab, LifecycleOp, OperationKind, OperationState
@@ -143,11 +144,18 @@ class Finding:
         }
 
 
-@dataclass
+#: Certificates read at a time. A scan keeps, beyond one chunk, only what its detectors count: the sequence numbers
+#: of the certificates in each group (8 bytes each); digests are read back for the groups found anomalous. The
+#: worker scans each lab's window every minute: keeping every record read (about 11 KB each parsed) had its memory
+#: grow with the ledger (issue 15: 1 GB at 150,000 certificates).
+_CHUNK = 2_000
+
+
+@dataclass(slots=True)
 class _Row:
+    seq: int
     digest: str
     lab_id: str
-    number: str
     kind: str
     serial: str | None
     issue: dt.date
@@ -170,46 +178,52 @@ def scan(
 ) -> list[Finding]:
     """Every finding among the certificates of ``labs`` (all when None) issued within ``[since, until]``, ordered
     by severity, code and lab. With ``chain`` (a :class:`~tracecert.verification.chainview.ChainView`), also what
-    the lab's authorization on chain no longer covers."""
+    the lab's authorization on chain no longer covers.
+
+    The certificates are read in chunks of :data:`_CHUNK` in acceptance order; what is kept between chunks is
+    what the detectors count, so the memory a scan takes does not follow the size of the period scanned."""
     t = thresholds or Thresholds()
-    query = select(
+    wanted = None if labs is None else {lab.lower() for lab in labs}
+    where: list[ColumnElement[bool]] = []
+    if wanted is not None:
+        where.append(Certificate.lab_id.in_(sorted(wanted)))
+    if since is not None:
+        where.append(Certificate.issue_date >= since.isoformat())
+    if until is not None:
+        where.append(Certificate.issue_date <= until.isoformat())
+    columns = (
+        Certificate.seq,
         Certificate.digest,
         Certificate.lab_id,
-        Certificate.certificate_number,
         Certificate.kind,
         Certificate.serial_number,
         Certificate.issue_date,
         Certificate.accepted_at,
         Certificate.record_json,
     )
-    wanted = None if labs is None else {lab.lower() for lab in labs}
-    if wanted is not None:
-        query = query.where(Certificate.lab_id.in_(sorted(wanted)))
-    if since is not None:
-        query = query.where(Certificate.issue_date >= since.isoformat())
-    if until is not None:
-        query = query.where(Certificate.issue_date <= until.isoformat())
     with core.sessions() as s:
-        rows = [
-            _Row(d, lab, num, kind, serial, dt.date.fromisoformat(issue), _china_day(accepted), json.loads(record))
-            for d, lab, num, kind, serial, issue, accepted, record in s.execute(query)
-        ]
-        cited = {
-            std["certificate_digest"].lower() for r in rows for std in _standards(r) if std.get("certificate_digest")
-        }
-        revoked = _revocations(s, cited)
-        owners = _owners(s, cited)
         lab_codes = dict(s.execute(select(Lab.lab_id, Lab.code)).all())
         signals = _signals(s, wanted, since, until)
-    findings = [
-        *_backdating(rows, t),
-        *_overuse(rows, t),
-        *_standards_used(rows, revoked, owners, lab_codes),
-        *_calibrations(rows),
-        *_copies(rows, t),
-        *signals,
-        *(_authorization(rows, chain) if chain is not None else ()),
-    ]
+    tally = _Tally(t, lab_codes, chain)
+    found: list[Finding] = []
+    after = -1
+    while True:
+        query = select(*columns).where(*where, Certificate.seq > after).order_by(Certificate.seq).limit(_CHUNK)
+        with core.sessions() as s:
+            chunk = [
+                _Row(seq, d, lab, kind, serial, dt.date.fromisoformat(issue), _china_day(accepted), json.loads(record))
+                for seq, d, lab, kind, serial, issue, accepted, record in s.execute(query)
+            ]
+            tally.cite(s, chunk)
+        for r in chunk:
+            found.extend(tally.add(r))
+        if len(chunk) < _CHUNK:
+            break
+        after = chunk[-1].seq
+        del chunk  # not held while the next one is read
+    with core.sessions() as s:
+        found.extend(tally.groups(s))
+    findings = [*found, *signals]
     return sorted(findings, key=lambda f: (f.severity != "ERROR", f.code, f.lab_id, f.digests))
 
 
@@ -310,9 +324,89 @@ class IncrementalScans:
 # ------------------------------------------------------------------------------------------------ detectors
 
 
-def _backdating(rows: list[_Row], t: Thresholds) -> Iterable[Finding]:
-    bursts: dict[tuple[str, dt.date], list[_Row]] = defaultdict(list)
-    for r in rows:
+def _seqs() -> array[int]:
+    return array("q")
+
+
+class _Tally:
+    """The detectors over a stream of certificates: :meth:`add` yields what one certificate shows alone and counts
+    it in its groups (by sequence number); :meth:`groups` yields the groups found anomalous once all are read."""
+
+    def __init__(self, t: Thresholds, lab_codes: dict[str, str], chain: Any) -> None:
+        self.t, self.lab_codes, self.chain = t, lab_codes, chain
+        #: Per cited standard's certificate digest: the day its revocation took effect, and its customer.
+        self.revoked: dict[str, dt.date] = {}
+        self.owners: dict[str, tuple[str | None, str | None]] = {}
+        self._cited: set[str] = set()
+        #: (lab, day sent) -> sequence numbers sent late, and the oldest issue date among them.
+        self.bursts: dict[tuple[str, dt.date], tuple[array[int], list[dt.date]]] = {}
+        #: (standard, work day) -> lab -> sequence numbers; (lab, performer, work day) -> sequence numbers.
+        self.by_standard: dict[tuple[str, dt.date], dict[str, array[int]]] = defaultdict(dict)
+        self.by_signer: dict[tuple[str, str, dt.date], array[int]] = defaultdict(_seqs)
+        #: hash of (lab, results) -> the sequence number, or numbers, of the certificates with them (the exact key
+        #: is read again for the candidates: a hash may join two groups), and the digests replaced by a certificate
+        #: of the period. Most results are a certificate's own: one number, not an array, for those.
+        self.copies: dict[int, int | array[int]] = {}
+        self.replaced: set[str] = set()
+        self.answers: dict[tuple[str, str, int, dt.date], tuple[bool, bool]] = {}
+
+    def cite(self, s: Any, rows: list[_Row]) -> None:
+        """Read the revocations and owners of the standards ``rows`` cite that earlier chunks did not."""
+        new = {
+            std["certificate_digest"].lower() for r in rows for std in _standards(r) if std.get("certificate_digest")
+        } - self._cited
+        self._cited |= new
+        self.revoked.update(_revocations(s, new))
+        self.owners.update(_owners(s, new))
+
+    def add(self, r: _Row) -> Iterable[Finding]:
+        """What ``r`` shows alone; ``r`` counted in its groups."""
+        yield from self._backdating(r)
+        self._overuse(r)
+        yield from _standards_used(r, self.revoked, self.owners, self.lab_codes)
+        yield from _calibration(r)
+        self._copies(r)
+        if self.chain is not None:
+            yield from self._authorization(r)
+
+    def groups(self, s: Any) -> Iterable[Finding]:
+        """The groups found anomalous, with their certificates' digests."""
+        t = self.t
+        for (lab, day), (seqs, oldest) in self.bursts.items():
+            if len(seqs) >= t.burst_count:
+                yield Finding(
+                    "BACKDATING_BURST",
+                    lab,
+                    tuple(sorted(_digests(s, seqs))),
+                    {"sent": day.isoformat(), "count": len(seqs), "oldest_issue_date": oldest[0].isoformat()},
+                )
+        for (standard, day), per_lab in self.by_standard.items():
+            count = sum(len(seqs) for seqs in per_lab.values())
+            if count > t.standard_per_day:
+                for lab in sorted(per_lab):
+                    yield Finding(
+                        "STANDARD_OVERUSE",
+                        lab,
+                        tuple(sorted(_digests(s, per_lab[lab]))),
+                        {
+                            "standard": standard,
+                            "work_date": day.isoformat(),
+                            "count": count,
+                            "limit": t.standard_per_day,
+                        },
+                    )
+        for (lab, person, day), seqs in self.by_signer.items():
+            if len(seqs) > t.signer_per_day:
+                yield Finding(
+                    "SIGNER_OVERUSE",
+                    lab,
+                    tuple(sorted(_digests(s, seqs))),
+                    {"performer": person, "work_date": day.isoformat(), "count": len(seqs), "limit": t.signer_per_day},
+                )
+        yield from self._copied(s)
+
+    def _backdating(self, r: _Row) -> Iterable[Finding]:
+        t = self.t
         lag = (r.sent - r.issue).days
         if lag > t.backdate_days:
             yield Finding(
@@ -322,152 +416,148 @@ def _backdating(rows: list[_Row], t: Thresholds) -> Iterable[Finding]:
                 {"issue_date": r.issue.isoformat(), "sent": r.sent.isoformat(), "days": lag},
             )
         if lag >= t.burst_lag_days:
-            bursts[(r.lab_id, r.sent)].append(r)
-    for (lab, day), burst in bursts.items():
-        if len(burst) >= t.burst_count:
-            yield Finding(
-                "BACKDATING_BURST",
-                lab,
-                tuple(sorted(r.digest for r in burst)),
-                {
-                    "sent": day.isoformat(),
-                    "count": len(burst),
-                    "oldest_issue_date": min(r.issue for r in burst).isoformat(),
-                },
-            )
+            seqs, oldest = self.bursts.setdefault((r.lab_id, r.sent), (_seqs(), [r.issue]))
+            seqs.append(r.seq)
+            oldest[0] = min(oldest[0], r.issue)
 
-
-def _overuse(rows: list[_Row], t: Thresholds) -> Iterable[Finding]:
-    by_standard: dict[tuple[str, dt.date], list[_Row]] = defaultdict(list)
-    by_signer: dict[tuple[str, str, dt.date], list[_Row]] = defaultdict(list)
-    for r in rows:
+    def _overuse(self, r: _Row) -> None:
+        work = r.work
         for std in _standards(r):
             key = (std.get("certificate_digest") or "").lower() or f"serial:{std.get('serial_number')}"
-            by_standard[(key, r.work)].append(r)
+            self.by_standard[(key, work)].setdefault(r.lab_id, _seqs()).append(r.seq)
         for person in r.record.get("persons") or []:
             if person.get("role") == "PERFORMER":
-                by_signer[(r.lab_id, person.get("id") or person.get("name") or "", r.work)].append(r)
-    for (standard, day), used in by_standard.items():
-        if len(used) > t.standard_per_day:
-            for lab in sorted({r.lab_id for r in used}):
+                self.by_signer[(r.lab_id, person.get("id") or person.get("name") or "", work)].append(r.seq)
+
+    def _copies(self, r: _Row) -> None:
+        # A replacement repeats the results of the certificate it corrects (a serial number fixed, say): the two are
+        # one instrument's, so the replaced one is left out (once every certificate is read: it may come later).
+        self.replaced.add(str((r.record.get("replaces") or {}).get("certificate_digest", "")).lower())
+        results = _results(r.record)
+        if len(results) >= self.t.copied_min_results:
+            key = hash((r.lab_id, results))
+            same = self.copies.setdefault(key, r.seq)
+            if isinstance(same, array):
+                same.append(r.seq)
+            elif same != r.seq:
+                self.copies[key] = array("q", (same, r.seq))
+
+    def _copied(self, s: Any) -> Iterable[Finding]:
+        t = self.t
+        # Each certificate is one instrument at most: a group with fewer certificates cannot be copied results.
+        candidates = sorted(
+            seq
+            for same in self.copies.values()
+            for seqs in [same if isinstance(same, array) else (same,)]
+            if len(seqs) >= t.copied_min_instruments
+            for seq in seqs
+        )
+        groups: dict[tuple[str, tuple[tuple[str, str], ...]], list[tuple[str, str]]] = defaultdict(list)
+        columns = Certificate.digest, Certificate.lab_id, Certificate.serial_number, Certificate.record_json
+        for i in range(0, len(candidates), _IN_LIST):
+            chosen = Certificate.seq.in_(candidates[i : i + _IN_LIST])
+            for digest, lab, serial, record in s.execute(select(*columns).where(chosen).order_by(Certificate.seq)):
+                if digest not in self.replaced:
+                    groups[(lab, _results(json.loads(record)))].append((digest, serial))
+        for (lab, results), same in groups.items():
+            instruments = {serial or digest for digest, serial in same}
+            if len(instruments) >= t.copied_min_instruments:
                 yield Finding(
-                    "STANDARD_OVERUSE",
+                    "COPIED_RESULTS",
                     lab,
-                    tuple(sorted(r.digest for r in used if r.lab_id == lab)),
-                    {
-                        "standard": standard,
-                        "work_date": day.isoformat(),
-                        "count": len(used),
-                        "limit": t.standard_per_day,
-                    },
+                    tuple(sorted(digest for digest, _ in same)),
+                    {"instruments": sorted(instruments), "results": [v for _q, v in results]},
                 )
-    for (lab, person, day), signed in by_signer.items():
-        if len(signed) > t.signer_per_day:
-            yield Finding(
-                "SIGNER_OVERUSE",
-                lab,
-                tuple(sorted(r.digest for r in signed)),
-                {"performer": person, "work_date": day.isoformat(), "count": len(signed), "limit": t.signer_per_day},
-            )
 
-
-def _standards_used(
-    rows: list[_Row],
-    revoked: dict[str, dt.date],
-    owners: dict[str, tuple[str | None, str | None]],
-    lab_codes: dict[str, str],
-) -> Iterable[Finding]:
-    for r in rows:
-        for i, std in enumerate(_standards(r)):
-            digest = (std.get("certificate_digest") or "").lower()
-            until = _date(std.get("valid_until"))
-            where = {
-                "standard": f"standards_used.{i}",
-                "name": std.get("name"),
-                "serial": std.get("serial_number"),
-                "work_date": r.work.isoformat(),
-            }
-            if until is not None and r.work > until:
-                yield Finding("STANDARD_EXPIRED", r.lab_id, (r.digest,), {**where, "valid_until": until.isoformat()})
-            if digest in revoked and r.work >= revoked[digest]:
-                yield Finding(
-                    "STANDARD_REVOKED",
-                    r.lab_id,
-                    (r.digest,),
-                    {**where, "certificate_digest": digest, "revoked_from": revoked[digest].isoformat()},
-                )
-            if digest in owners:
-                usci, name = owners[digest]
-                lab = r.record.get("lab") or {}
-                mine = {lab_codes.get(r.lab_id), lab.get("code")} - {None}
-                if usci is not None and usci not in mine and name != lab.get("name"):
-                    yield Finding(
-                        "BORROWED_STANDARD",
-                        r.lab_id,
-                        (r.digest,),
-                        {**where, "certificate_digest": digest, "owner": name, "owner_usci": usci},
-                    )
-
-
-def _calibrations(rows: list[_Row]) -> Iterable[Finding]:
-    for r in rows:
-        if r.kind != "CALIBRATION":
-            continue
-        mandatory = bool((r.record.get("customer") or {}).get("mandatory_verification"))
-        conclusion = r.record.get("conclusion")
-        if mandatory or conclusion:
-            yield Finding(
-                "CALIBRATION_AS_VERIFICATION",
-                r.lab_id,
-                (r.digest,),
-                {
-                    "mandatory_verification": mandatory,
-                    "conclusion": conclusion,
-                    "category_code": (r.record.get("item") or {}).get("category_code"),
-                },
-            )
-
-
-def _copies(rows: list[_Row], t: Thresholds) -> Iterable[Finding]:
-    # A replacement repeats the results of the certificate it corrects (a serial number fixed, say): the two are one
-    # instrument's, so the replaced one is left out.
-    replaced = {str((r.record.get("replaces") or {}).get("certificate_digest", "")).lower() for r in rows}
-    groups: dict[tuple[str, tuple[tuple[str, str], ...]], list[_Row]] = defaultdict(list)
-    for r in rows:
-        if r.digest in replaced:
-            continue
-        results = tuple((str(x.get("quantity")), str(x.get("value"))) for x in r.record.get("results") or [])
-        if len(results) >= t.copied_min_results:
-            groups[(r.lab_id, results)].append(r)
-    for (lab, results), same in groups.items():
-        instruments = {r.serial or r.digest for r in same}
-        if len(instruments) >= t.copied_min_instruments:
-            yield Finding(
-                "COPIED_RESULTS",
-                lab,
-                tuple(sorted(r.digest for r in same)),
-                {"instruments": sorted(instruments), "results": [v for _q, v in results]},
-            )
-
-
-def _authorization(rows: list[_Row], chain: Any) -> Iterable[Finding]:
-    answers: dict[tuple[str, str, int, dt.date], tuple[bool, bool]] = {}
-    for r in rows:
+    def _authorization(self, r: _Row) -> Iterable[Finding]:
         category = str((r.record.get("item") or {}).get("category_code"))
         activity = Activity.CALIBRATE if r.kind == "CALIBRATION" else Activity.VERIFY
         key = (r.lab_id, category, int(activity), r.issue)
-        if key not in answers:
+        if key not in self.answers:
             t = int(dt.datetime.combine(r.issue + dt.timedelta(days=1), dt.time(), _CHINA).timestamp()) - 1
             lab = bytes.fromhex(r.lab_id[2:])
-            state = chain.lab_at(lab, t)
+            state = self.chain.lab_at(lab, t)
             authorized = state is not None and state.authorized
-            answers[key] = (authorized, authorized and chain.is_authorized(lab, category, activity, t))
-        authorized, in_scope = answers[key]
+            self.answers[key] = (authorized, authorized and self.chain.is_authorized(lab, category, activity, t))
+        authorized, in_scope = self.answers[key]
         where = {"issue_date": r.issue.isoformat(), "category_code": category, "activity": activity.name}
         if not authorized:
             yield Finding("OUTSIDE_AUTHORIZATION", r.lab_id, (r.digest,), where)
         elif not in_scope:
             yield Finding("OUTSIDE_SCOPE", r.lab_id, (r.digest,), where)
+
+
+def _results(record: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    """A record's results as the copies are compared: (quantity, value) in order."""
+    return tuple((str(x.get("quantity")), str(x.get("value"))) for x in record.get("results") or [])
+
+
+#: Digests or sequence numbers per ``IN`` list.
+_IN_LIST = 5_000
+
+
+def _digests(s: Any, seqs: array[int]) -> list[str]:
+    """The digests of the certificates numbered ``seqs``."""
+    ordered = sorted(seqs)
+    out: list[str] = []
+    for i in range(0, len(ordered), _IN_LIST):
+        out.extend(s.scalars(select(Certificate.digest).where(Certificate.seq.in_(ordered[i : i + _IN_LIST]))))
+    return out
+
+
+def _standards_used(
+    r: _Row,
+    revoked: dict[str, dt.date],
+    owners: dict[str, tuple[str | None, str | None]],
+    lab_codes: dict[str, str],
+) -> Iterable[Finding]:
+    for i, std in enumerate(_standards(r)):
+        digest = (std.get("certificate_digest") or "").lower()
+        until = _date(std.get("valid_until"))
+        where = {
+            "standard": f"standards_used.{i}",
+            "name": std.get("name"),
+            "serial": std.get("serial_number"),
+            "work_date": r.work.isoformat(),
+        }
+        if until is not None and r.work > until:
+            yield Finding("STANDARD_EXPIRED", r.lab_id, (r.digest,), {**where, "valid_until": until.isoformat()})
+        if digest in revoked and r.work >= revoked[digest]:
+            yield Finding(
+                "STANDARD_REVOKED",
+                r.lab_id,
+                (r.digest,),
+                {**where, "certificate_digest": digest, "revoked_from": revoked[digest].isoformat()},
+            )
+        if digest in owners:
+            usci, name = owners[digest]
+            lab = r.record.get("lab") or {}
+            mine = {lab_codes.get(r.lab_id), lab.get("code")} - {None}
+            if usci is not None and usci not in mine and name != lab.get("name"):
+                yield Finding(
+                    "BORROWED_STANDARD",
+                    r.lab_id,
+                    (r.digest,),
+                    {**where, "certificate_digest": digest, "owner": name, "owner_usci": usci},
+                )
+
+
+def _calibration(r: _Row) -> Iterable[Finding]:
+    if r.kind != "CALIBRATION":
+        return
+    mandatory = bool((r.record.get("customer") or {}).get("mandatory_verification"))
+    conclusion = r.record.get("conclusion")
+    if mandatory or conclusion:
+        yield Finding(
+            "CALIBRATION_AS_VERIFICATION",
+            r.lab_id,
+            (r.digest,),
+            {
+                "mandatory_verification": mandatory,
+                "conclusion": conclusion,
+                "category_code": (r.record.get("item") or {}).get("category_code"),
+            },
+        )
 
 
 def _signals(s: Any, labs: set[str] | None, since: dt.date | None, until: dt.date | None) -> list[Finding]:

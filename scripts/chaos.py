@@ -47,8 +47,10 @@ import psycopg
 from sqlalchemy import create_engine, text
 
 sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parents[1]))
 from bench_registry import _machine, _port, bootstrap
 
+from tests.faultproxy import Fault, FaultProxy
 from tracecert.certificate.canonical import from_hex
 from tracecert.certificate.merkle import merkle_root
 from tracecert.chain.client import ChainClient
@@ -280,6 +282,9 @@ def main(argv: list[str] | None = None) -> int:
         node_restarts = 0
         services: list[Service] = []
         postgres: Postgres | None = None
+        # The services reach the node through a proxy that refuses connections from the kill until the restarted
+        # node's clock is set again: a real node comes back with its clock right, never days in the past.
+        proxy = FaultProxy.to_url(node.url).start()
         try:
             postgres = Postgres(tmp / "pg") if args.postgres else None
             database = postgres.url if postgres else f"sqlite:///{tmp / 'registry.db'}"
@@ -295,6 +300,7 @@ def main(argv: list[str] | None = None) -> int:
             port = _port()
             env = {
                 **world.env,
+                "TRACECERT_CHAIN_RPC_URL": proxy.url,
                 "TRACECERT_CHAIN_CONFIRMATIONS": str(args.confirmations),
                 "TRACECERT_REGISTRY_BATCH_MAX_SIZE": "256",
                 "TRACECERT_REGISTRY_BATCH_WINDOW_SECONDS": "0.5",
@@ -337,7 +343,13 @@ def main(argv: list[str] | None = None) -> int:
                     postgres.crash()
                 if target in ("node", "all"):
                     with contextlib.suppress(ChainError):
-                        head_before = ChainClient(node.url).head(max_age=0)
+                        # One block mined just before the kill, after the node's last dump (but for a dump in the
+                        # same millisecond): the kill always loses blocks, even when a loaded machine slowed the
+                        # load so much that the node mined nothing since its last dump.
+                        killed = ChainClient(node.url)
+                        killed.rpc("evm_mine", [])
+                        head_before = killed.head(max_age=0)
+                    proxy.set_fault(Fault.REFUSE)
                     node.kill()
                 time.sleep(rng.uniform(0.1, 1.0))
                 if target in ("db", "all") and postgres is not None:
@@ -346,6 +358,7 @@ def main(argv: list[str] | None = None) -> int:
                     node_restarts += _restart_node(node)
                     restarted = ChainClient(node.url)
                     restarted.rpc("evm_setTime", [int(time.time() + offset)])
+                    proxy.set_fault(Fault.PASS)
                     head_after = restarted.head(max_age=0)
                     blocks_lost += max(0, head_before - head_after)
                     print(f"           node head {head_before} before the kill, {head_after} after", flush=True)
@@ -402,9 +415,21 @@ def main(argv: list[str] | None = None) -> int:
             bad = bad or summary["unlisted_batches"] or load.server_errors
             bad = bad or summary["refused"] or not summary["accepted"]
             return 1 if bad else 0
+        except Exception:
+            # Say why the run stopped, with what each process wrote last (a service that died by itself shows here)
+            for log in (tmp / "api.log", tmp / "worker.log"):
+                if log.exists():
+                    tail = log.read_text(errors="replace")[-4000:]
+                    print(f"--- last lines of {log.name} ---\n{tail}", file=sys.stderr)
+            for service in services:
+                code = service.process.poll() if service.process is not None else None
+                if code is not None:
+                    print(f"--- the {service.name} process had exited by itself, code {code}", file=sys.stderr)
+            raise
         finally:
             for service in services:
                 service.stop()
+            proxy.close()
             node.stop()
             if postgres is not None:
                 with contextlib.suppress(subprocess.CalledProcessError):

@@ -140,11 +140,12 @@ contract CertificateRegistry is Multicall {
 
     /**
      * @notice Allow `account` to anchor and revoke for a lab. An account writes for one lab only.
-     * Requirements: the caller is the lab's admin or a regulator over it; `account` is not an enabled writer.
-     * Emits {WriterAdded}.
+     * Requirements: the caller is the lab's admin (a regulator withdraws writers, it never chooses them);
+     * `account` is not an enabled writer. Emits {WriterAdded}.
      */
     function addWriter(bytes32 labId, address account) external {
-        uint32 labNumber = _requireAdminOrRegulator(labId);
+        uint32 labNumber = TRUST_REGISTRY.labNumberOf(labId);
+        if (msg.sender != TRUST_REGISTRY.labAdmin(labNumber)) revert CertificateRegistryNotLabAdmin(msg.sender, labId);
         if (account == address(0)) revert CertificateRegistryZeroAddress();
         if (_writerLab[account] != bytes32(0)) revert CertificateRegistryWriterExists(account);
         _writerLab[account] = labId;
@@ -153,8 +154,8 @@ contract CertificateRegistry is Multicall {
     }
 
     /**
-     * @notice Withdraw a writer account. Requirements: as {addWriter}; `account` is an enabled writer of the lab.
-     * Emits {WriterRemoved}.
+     * @notice Withdraw a writer account. Requirements: the caller is the lab's admin or a regulator over it;
+     * `account` is an enabled writer of the lab. Emits {WriterRemoved}.
      */
     function removeWriter(bytes32 labId, address account) external {
         _requireAdminOrRegulator(labId);

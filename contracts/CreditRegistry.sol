@@ -60,6 +60,8 @@ contract CreditRegistry is Multicall {
     error CreditMissingCaseNumber();
     error CreditUnknownEntry(bytes32 subject, uint256 index);
     error CreditNotLiftable(bytes32 subject, uint256 index);
+    /// @dev Lifting an entry `recordedBy` recorded, whose jurisdiction the caller's does not cover.
+    error CreditDecisionOfHigherAuthority(bytes32 subject, uint256 index, address recordedBy);
     error CreditDrawExists(bytes32 commitment);
 
     /// @notice A regulator committed to a draw's inputs (their SHA-256 digest) in this block.
@@ -114,7 +116,8 @@ contract CreditRegistry is Multicall {
 
     /**
      * @notice Lift entry `index` of `subject` from `effectiveFrom` on: a new LIFTING entry, by an active regulator over
-     * the subject. Liftings and entries already lifted cannot be lifted.
+     * the subject that recorded the entry or whose jurisdiction covers its recorder's (a city does not lift the
+     * national authority's sanction). Liftings and entries already lifted cannot be lifted.
      */
     function lift(
         bytes32 subject,
@@ -213,6 +216,9 @@ contract CreditRegistry is Multicall {
             ? TRUST.isRegulatorOver(msg.sender, TRUST.labNumberOf(subject))
             : TRUST.isRegulatorOfRegion(msg.sender, lifted.region);
         if (!over) revert CreditNotRegulatorOver(msg.sender, subject);
+        if (!TRUST.isAtOrAbove(msg.sender, lifted.recordedBy)) {
+            revert CreditDecisionOfHigherAuthority(subject, index, lifted.recordedBy);
+        }
     }
 
     function _isLifted(Entry[] storage list, uint256 index) private view returns (bool) {

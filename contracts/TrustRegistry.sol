@@ -14,6 +14,12 @@ import {ITrustRegistry} from "./interfaces/ITrustRegistry.sol";
  *
  * Nothing is ever erased: authorizations and status changes are appended, so "was lab L authorized for category C
  * and activity A at time T?" is answered for any past T by {isAuthorized}. Every change emits an event.
+ *
+ * Least privilege between authorities: a regulator acts only while it and every regulator above it (its parent,
+ * and theirs) are active, so deactivating a province silences its cities too; a decision (a lab's suspension, a
+ * regulator's deactivation) is undone only by its author or a regulator whose jurisdiction covers the author's,
+ * never by a lower one; and regulators govern labs without operating them: no regulator account is ever a lab's
+ * admin, and a regulator replaces a lab's admin (recovery of a lost admin key) only while the lab is suspended.
  */
 contract TrustRegistry is ITrustRegistry, Multicall {
     /// @dev Activity bits of a scope entry.
@@ -74,6 +80,7 @@ contract TrustRegistry is ITrustRegistry, Multicall {
     mapping(uint32 labNumber => Authorization[]) private _authorizations;
     mapping(uint32 labNumber => mapping(uint256 authIndex => mapping(bytes32 category => uint8))) private _scopes;
     mapping(uint32 labNumber => StatusChange[]) private _statusHistory;
+    mapping(address account => address) private _deactivatedBy;
 
     /// @notice A regulator was registered under `parent` with `jurisdiction`.
     event RegulatorRegistered(address indexed account, address indexed parent, uint32 jurisdiction, string name);
@@ -121,6 +128,12 @@ contract TrustRegistry is ITrustRegistry, Multicall {
     error TrustRegistryInvalidStatusChange(bytes32 labId, uint8 from, uint8 to);
     error TrustRegistryLabNotActive(bytes32 labId, uint8 status);
     error TrustRegistryAuthorizationExpired(bytes32 labId, uint64 time);
+    /// @dev Undoing a decision of `decidedBy` (jurisdiction `jurisdiction`), which the caller's does not cover.
+    error TrustRegistryDecisionOfHigherAuthority(address decidedBy, uint32 jurisdiction);
+    /// @dev A regulator account named as a lab's admin: regulators govern labs, they do not operate them.
+    error TrustRegistryAdminIsRegulator(address account);
+    /// @dev A regulator replaces a lab's admin only while the lab is suspended (status `status` now).
+    error TrustRegistryLabNotSuspended(bytes32 labId, uint8 status);
 
     /**
      * @param nationalAuthority the account of the national regulator (jurisdiction 0), the root of trust.
@@ -152,9 +165,12 @@ contract TrustRegistry is ITrustRegistry, Multicall {
     }
 
     /**
-     * @notice Deactivate or reactivate a regulator. A deactivated regulator can no longer act.
-     * Requirements: the caller is an active regulator whose jurisdiction strictly covers the target's.
-     * Emits {RegulatorStatusChanged}.
+     * @notice Deactivate or reactivate a regulator. A deactivated regulator can no longer act, nor can any
+     * regulator below it (see {isActiveRegulator}).
+     * Requirements: the caller is an active regulator whose jurisdiction strictly covers the target's; a
+     * reactivation is by the regulator that deactivated it or one whose jurisdiction covers that one's
+     * (TrustRegistryDecisionOfHigherAuthority). Deactivating an inactive regulator again records the caller as
+     * its author only when the caller may undo the earlier deactivation. Emits {RegulatorStatusChanged}.
      */
     function setRegulatorActive(address account, bool active) external {
         Regulator storage caller = _activeRegulator(msg.sender);
@@ -162,6 +178,13 @@ contract TrustRegistry is ITrustRegistry, Multicall {
         if (!target.exists) revert TrustRegistryNotRegulator(account);
         if (caller.jurisdiction == target.jurisdiction || !_covers(caller.jurisdiction, target.jurisdiction)) {
             revert TrustRegistryOutsideJurisdiction(msg.sender, target.jurisdiction);
+        }
+        address author = _deactivatedBy[account];
+        if (active) {
+            if (!target.active) _requireAtOrAbove(caller, author);
+            delete _deactivatedBy[account];
+        } else if (target.active || _atOrAbove(caller, author)) {
+            _deactivatedBy[account] = msg.sender;
         }
         target.active = active;
         emit RegulatorStatusChanged(account, active, msg.sender);
@@ -173,7 +196,7 @@ contract TrustRegistry is ITrustRegistry, Multicall {
      * @notice Register a lab in the caller's jurisdiction. The lab starts ACTIVE but cannot issue until it holds
      * an authorization ({authorizeLab}).
      * Requirements: the caller is an active regulator covering `jurisdiction`; only the national regulator may
-     * register an NMI; `labId` is new and non-zero; `admin` is non-zero.
+     * register an NMI; `labId` is new and non-zero; `admin` is non-zero and no regulator's account.
      * Emits {LabRegistered} and {LabStatusChanged}.
      */
     function registerLab(bytes32 labId, uint8 kind, uint32 jurisdiction, address admin, string calldata name)
@@ -183,6 +206,7 @@ contract TrustRegistry is ITrustRegistry, Multicall {
         Regulator storage reg = _activeRegulator(msg.sender);
         if (labId == bytes32(0)) revert TrustRegistryInvalidLabId();
         if (admin == address(0)) revert TrustRegistryZeroAddress();
+        if (_regulators[admin].exists) revert TrustRegistryAdminIsRegulator(admin);
         if (kind < KIND_NMI || kind > KIND_ACCREDITED_LAB) revert TrustRegistryInvalidKind(kind);
         if (!_validJurisdiction(jurisdiction)) revert TrustRegistryInvalidJurisdiction(jurisdiction);
         if (!_covers(reg.jurisdiction, jurisdiction) || (kind == KIND_NMI && reg.jurisdiction != NATIONAL)) {
@@ -238,8 +262,9 @@ contract TrustRegistry is ITrustRegistry, Multicall {
     }
 
     /**
-     * @notice Reinstate a suspended lab. Requirements: as {suspendLab}, the lab is SUSPENDED.
-     * Emits {LabStatusChanged}.
+     * @notice Reinstate a suspended lab. Requirements: as {suspendLab}, the lab is SUSPENDED, and the caller is
+     * the regulator that suspended it or one whose jurisdiction covers that one's (a city does not lift the
+     * national authority's suspension: TrustRegistryDecisionOfHigherAuthority). Emits {LabStatusChanged}.
      */
     function reinstateLab(bytes32 labId) external {
         _changeStatus(labId, STATUS_SUSPENDED, STATUS_ACTIVE, 0);
@@ -257,14 +282,20 @@ contract TrustRegistry is ITrustRegistry, Multicall {
 
     /**
      * @notice Change the lab's administrator account (the account that manages its keys and writers).
-     * Requirements: the caller is the current admin or an active regulator covering the lab; `admin` non-zero.
+     * Requirements: `admin` is non-zero and no regulator's account; the caller is the current admin, or an
+     * active regulator covering the lab while the lab is SUSPENDED (recovering a lost admin key happens in the
+     * open: suspend, name the admin, let it close the old keys and register new ones, reinstate).
      * Emits {LabAdminChanged}.
      */
     function setLabAdmin(bytes32 labId, address admin) external {
         uint32 labNumber = _labNumberOf(labId);
         Lab storage labState = _labs[labNumber];
         if (admin == address(0)) revert TrustRegistryZeroAddress();
-        if (msg.sender != labState.admin) _requireRegulatorOver(msg.sender, labState);
+        if (_regulators[admin].exists) revert TrustRegistryAdminIsRegulator(admin);
+        if (msg.sender != labState.admin) {
+            _requireRegulatorOver(msg.sender, labState);
+            if (labState.status != STATUS_SUSPENDED) revert TrustRegistryLabNotSuspended(labId, labState.status);
+        }
         labState.admin = admin;
         emit LabAdminChanged(labId, admin, msg.sender);
     }
@@ -301,15 +332,28 @@ contract TrustRegistry is ITrustRegistry, Multicall {
 
     /// @inheritdoc ITrustRegistry
     function isRegulatorOver(address account, uint32 labNumber) public view returns (bool) {
-        Regulator storage reg = _regulators[account];
         Lab storage labState = _labs[labNumber];
-        return reg.active && labState.status != 0 && _regulates(reg, labState);
+        return labState.status != 0 && _regulates(_regulators[account], labState) && _isActive(account);
     }
 
     /// @inheritdoc ITrustRegistry
     function isRegulatorOfRegion(address account, uint32 region) external view returns (bool) {
-        Regulator storage reg = _regulators[account];
-        return reg.active && _covers(reg.jurisdiction, region);
+        return _covers(_regulators[account].jurisdiction, region) && _isActive(account);
+    }
+
+    /// @inheritdoc ITrustRegistry
+    function isAtOrAbove(address account, address decidedBy) external view returns (bool) {
+        return _isActive(account) && _atOrAbove(_regulators[account], decidedBy);
+    }
+
+    /// @notice Whether `account` may act as a regulator: it and every regulator above it are active.
+    function isActiveRegulator(address account) external view returns (bool) {
+        return _isActive(account);
+    }
+
+    /// @notice The regulator that deactivated `account` (zero while it is active).
+    function deactivatedBy(address account) external view returns (address) {
+        return _deactivatedBy[account];
     }
 
     // ---------------------------------------------------------------- views for verifiers
@@ -457,6 +501,10 @@ contract TrustRegistry is ITrustRegistry, Multicall {
         _requireRegulatorOver(msg.sender, labState);
         uint8 current = labState.status;
         if (current != from) revert TrustRegistryInvalidStatusChange(labId, current, to);
+        if (current == STATUS_SUSPENDED && to == STATUS_ACTIVE) {
+            StatusChange[] storage history = _statusHistory[labNumber];
+            _requireAtOrAbove(_regulators[msg.sender], history[history.length - 1].by);
+        }
         labState.status = to;
         _statusHistory[labNumber].push(StatusChange(uint64(block.timestamp), to, reason, msg.sender));
         emit LabStatusChanged(labId, to, reason, msg.sender);
@@ -484,7 +532,33 @@ contract TrustRegistry is ITrustRegistry, Multicall {
 
     function _activeRegulator(address account) private view returns (Regulator storage reg) {
         reg = _regulators[account];
-        if (!reg.active) revert TrustRegistryNotRegulator(account);
+        if (!_isActive(account)) revert TrustRegistryNotRegulator(account);
+    }
+
+    /// @dev The account and every regulator above it are active (at most four levels: national, province, city,
+    /// county, as each level's jurisdiction strictly covers the next).
+    function _isActive(address account) private view returns (bool) {
+        Regulator storage reg = _regulators[account];
+        if (!reg.active) return false; // also an account that is no regulator
+        while (reg.parent != address(0)) {
+            reg = _regulators[reg.parent];
+            if (!reg.active) return false;
+        }
+        return true;
+    }
+
+    /// @dev `reg` made the decision of `decidedBy`, or its jurisdiction covers that regulator's. A decision with
+    /// no regulator as its author (none recorded) binds no one.
+    function _atOrAbove(Regulator storage reg, address decidedBy) private view returns (bool) {
+        Regulator storage author = _regulators[decidedBy];
+        if (!author.exists || reg.jurisdiction == author.jurisdiction) return true;
+        return _covers(reg.jurisdiction, author.jurisdiction);
+    }
+
+    function _requireAtOrAbove(Regulator storage reg, address decidedBy) private view {
+        if (!_atOrAbove(reg, decidedBy)) {
+            revert TrustRegistryDecisionOfHigherAuthority(decidedBy, _regulators[decidedBy].jurisdiction);
+        }
     }
 
     /// @dev An active regulator covering the lab; an NMI answers to the national regulator only.

@@ -203,8 +203,10 @@ def parent_regulator_role(jurisdiction: int) -> str:
 
 
 def regulator_info(contracts: ChainContracts, account: str) -> dict[str, Any]:
-    """A regulator's on-chain record: jurisdiction, active, exists, parent."""
-    jurisdiction, active, exists, parent = contracts.call(contracts.trust, "regulator", account)
+    """A regulator's on-chain record: jurisdiction, active, exists, parent. ``active`` is whether it may act: it
+    and every regulator above it are active (a deactivated province silences its cities)."""
+    jurisdiction, _own, exists, parent = contracts.call(contracts.trust, "regulator", account)
+    active = bool(contracts.call(contracts.trust, "isActiveRegulator", account))
     return {"jurisdiction": jurisdiction, "active": active, "exists": exists, "parent": parent}
 
 

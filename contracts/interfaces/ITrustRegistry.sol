@@ -23,9 +23,15 @@ interface ITrustRegistry {
     /// @notice The account that manages the lab's keys and writers.
     function labAdmin(uint32 labNumber) external view returns (address);
 
-    /// @notice Whether `account` is an active regulator whose jurisdiction covers the lab.
+    /// @notice Whether `account` is an active regulator (it and every regulator above it) covering the lab.
     function isRegulatorOver(address account, uint32 labNumber) external view returns (bool);
 
     /// @notice Whether `account` is an active regulator whose jurisdiction covers the GB/T 2260 region `region`.
     function isRegulatorOfRegion(address account, uint32 region) external view returns (bool);
+
+    /**
+     * @notice Whether `account` is an active regulator that may undo a decision of `decidedBy`: it is that
+     * regulator, or its jurisdiction covers that regulator's (true when `decidedBy` is no regulator).
+     */
+    function isAtOrAbove(address account, address decidedBy) external view returns (bool);
 }

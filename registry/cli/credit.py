@@ -155,6 +155,9 @@ def _refused(exc: ContractReverted, subject: str, who: str) -> CliError:
     args = exc.args_decoded
     explanations = {
         "CreditNotRegulatorOver": f"{who} is not an active regulator over {subject}",
+        "CreditDecisionOfHigherAuthority": f"entry #{args[1] if len(args) > 1 else '?'} of {subject} was recorded by "
+        f"{args[2] if len(args) > 2 else 'another regulator'}, whose jurisdiction {who}'s does not cover: only it "
+        "or a regulator above it lifts it",
         "CreditNotLiftable": f"entry #{args[1] if len(args) > 1 else '?'} of {subject} cannot be lifted: "
         "it is a lifting, or lifted already",
         "CreditUnknownEntry": f"{subject} has no entry #{args[1] if len(args) > 1 else '?'}",

@@ -51,6 +51,7 @@ from registry.onboarding import (
 )
 from tracecert.certificate.canonical import lab_id as derive_lab_id
 from tracecert.certificate.canonical import to_hex
+from tracecert.chain.errors import ContractReverted
 from tracecert.chain.local import DevKeyring
 from tracecert.chain.types import LabKind, SanctionReason
 
@@ -239,7 +240,18 @@ def _status_change(
         if suspend:
             contracts.suspend_lab(regulator, lab_id, reason)
         else:
-            contracts.reinstate_lab(regulator, lab_id)
+            try:
+                contracts.reinstate_lab(regulator, lab_id)
+            except ContractReverted as exc:
+                if exc.error != "TrustRegistryDecisionOfHigherAuthority":
+                    raise
+                author, jurisdiction = exc.args_decoded[0], int(exc.args_decoded[1])
+                level = "the national authority (国家)" if jurisdiction == 0 else f"jurisdiction {jurisdiction}"
+                raise CliError(
+                    "DECISION_OF_HIGHER_AUTHORITY",
+                    f"the lab was suspended by regulator {author}, of {level}; only that regulator or one whose "
+                    f"jurisdiction covers it may reinstate the lab (act as it with --as or --keystore)",
+                ) from exc
         console.print(f"lab          {to_hex(lab_id)}")
         console.print(f"status       {lab_state(contracts, lab_id)['status']} (was {state['status']})")
         if suspend:

@@ -21,9 +21,9 @@ draw) creates it in lab A's region (Hangzhou, or its district 西湖区 330106).
 * ``other_lab_admin`` and ``other_lab_writer``: those of lab B (the Jiangsu institute);
 * ``nobody``: a funded account with no role.
 
-A few rows have a variant (``Contract.function:variant``) where who made the earlier decision matters: undoing a
-decision of a higher authority. Rows where least privilege says no but the contracts allow are marked ``# HOLE:``:
-they record the current behaviour (the contracts are not changed here, their artifacts are byte-compared).
+A few rows have a variant (``Contract.function:variant``) where the state or who made the earlier decision matters:
+undoing a decision of a higher authority (refused: ``…DecisionOfHigherAuthority``), a lab's admin replaced by a
+regulator (only while the lab is suspended, never by a regulator's account).
 
 The world is built once per module (and xdist worker) on a node of its own, and every row starts from its snapshot.
 """
@@ -53,7 +53,7 @@ from tracecert.chain.deploy import deploy
 from tracecert.chain.errors import ContractReverted
 from tracecert.chain.node import AnvilNode
 from tracecert.chain.sender import TransactionSender
-from tracecert.chain.types import Activity, LabKind, SanctionKind, SanctionReason, category_code
+from tracecert.chain.types import Activity, LabKind, RevocationReason, SanctionKind, SanctionReason, category_code
 from tracecert_app.story import usci
 
 pytestmark = pytest.mark.chain
@@ -113,6 +113,10 @@ NOT_ISSUER = "CertificateRegistryNotIssuerOrRegulator"
 NOT_WRITER = "CertificateRegistryUnauthorizedWriter"
 KEY_NOT_OF_LAB = "CertificateRegistryKeyNotOfLab"
 CREDIT_NOT_OVER = "CreditNotRegulatorOver"
+ABOVE = "TrustRegistryDecisionOfHigherAuthority"
+CREDIT_ABOVE = "CreditDecisionOfHigherAuthority"
+LAB_NOT_SUSPENDED = "TrustRegistryLabNotSuspended"
+ADMIN_IS_REGULATOR = "TrustRegistryAdminIsRegulator"
 
 
 def row(rest: str | None = None, **given: str) -> dict[str, str]:
@@ -303,11 +307,16 @@ def _deactivate_district(m: Matrix, role: str) -> Call:
                 lambda before: False)  # fmt: skip
 
 
-def _reactivate_city(m: Matrix, role: str) -> Call:
-    hangzhou = m.account("hangzhou").address
-    m.world.send(m.world.national, m.world.trust, "setRegulatorActive", hangzhou, False)
-    return Call(m.world.trust, "setRegulatorActive", (hangzhou, True), lambda: bool(m.trust("regulator", hangzhou)[1]),
-                lambda before: True)  # fmt: skip
+def _reactivate_city(by: str) -> Callable[[Matrix, str], Call]:
+    """Reactivate the Hangzhou regulator after ``by`` deactivated it."""
+
+    def build(m: Matrix, role: str) -> Call:
+        hangzhou = m.account("hangzhou").address
+        m.world.send(m.account(by), m.world.trust, "setRegulatorActive", hangzhou, False)
+        return Call(m.world.trust, "setRegulatorActive", (hangzhou, True),
+                    lambda: bool(m.trust("regulator", hangzhou)[1]), lambda before: True)  # fmt: skip
+
+    return build
 
 
 def _new_lab(m: Matrix, role: str) -> tuple[bytes, tuple[Any, ...]]:
@@ -317,6 +326,14 @@ def _new_lab(m: Matrix, role: str) -> tuple[bytes, tuple[Any, ...]]:
 
 def _register_lab(m: Matrix, role: str) -> Call:
     new, args = _new_lab(m, role)
+    return Call(m.world.trust, "registerLab", args, lambda: tuple(m.trust("labAt", new, m.now())[:3]),
+                lambda before: (4, int(LabKind.AUTHORIZED_BODY), HANGZHOU))  # fmt: skip
+
+
+def _register_lab_run_by_a_regulator(m: Matrix, role: str) -> Call:
+    """A new lab whose admin would be the Ningbo regulator's account."""
+    new, args = _new_lab(m, role)
+    args = (*args[:3], m.account("ningbo").address, args[4])
     return Call(m.world.trust, "registerLab", args, lambda: tuple(m.trust("labAt", new, m.now())[:3]),
                 lambda before: (4, int(LabKind.AUTHORIZED_BODY), HANGZHOU))  # fmt: skip
 
@@ -348,9 +365,17 @@ def _reinstate_after(by: str) -> Callable[[Matrix, str], Call]:
     return build
 
 
-def _set_lab_admin(m: Matrix, role: str) -> Call:
-    admin, hz = _new_account(), m.world.hz.id
-    return Call(m.world.trust, "setLabAdmin", (hz, admin), lambda: str(m.trust("lab", hz)[5]), lambda before: admin)
+def _set_lab_admin(suspended_by: str | None = None, admin: str | None = None) -> Callable[[Matrix, str], Call]:
+    """Name a new admin of lab A: a fresh account, or the account of template account ``admin``; with lab A
+    suspended by ``suspended_by`` first when given."""
+
+    def build(m: Matrix, role: str) -> Call:
+        if suspended_by is not None:
+            m.suspend(suspended_by)
+        new, hz = (m.account(admin).address if admin else _new_account()), m.world.hz.id
+        return Call(m.world.trust, "setLabAdmin", (hz, new), lambda: str(m.trust("lab", hz)[5]), lambda before: new)
+
+    return build
 
 
 def _trust_multicall(m: Matrix, role: str) -> Call:
@@ -516,60 +541,54 @@ TABLE: dict[str, Row] = {
     "TrustRegistry.registerRegulator": Row(_register_regulator, TRUST_OVER),
     # Deactivate the 西湖区 regulator (Hangzhou registered it).
     "TrustRegistry.setRegulatorActive": Row(_deactivate_district, TRUST_OVER),
-    # Reactivate the Hangzhou regulator after the national authority deactivated it.
+    # Reactivate the Hangzhou regulator after the national authority deactivated it: the province may not undo it.
     "TrustRegistry.setRegulatorActive:reactivate-after-national": Row(
-        _reactivate_city,
-        row(
-            NOT_REGULATOR,
-            national=ALLOWED,
-            # HOLE: the province reactivates a municipal regulator the national authority deactivated: any regulator
-            # strictly above the target may set it either way, whoever deactivated it.
-            province=ALLOWED,
-            elsewhere=OUTSIDE,
-        ),
+        _reactivate_city("national"), row(NOT_REGULATOR, national=ALLOWED, province=ABOVE, elsewhere=OUTSIDE)
+    ),
+    # After Zhejiang deactivated it: Zhejiang itself and the national authority above it may.
+    "TrustRegistry.setRegulatorActive:reactivate-after-province": Row(
+        _reactivate_city("zhejiang"), row(NOT_REGULATOR, national=ALLOWED, province=ALLOWED, elsewhere=OUTSIDE)
     ),
     "TrustRegistry.registerLab": Row(_register_lab, TRUST_OVER),
+    # Regulators govern labs, they do not run them: no regulator's account becomes a lab's admin.
+    "TrustRegistry.registerLab:run-by-a-regulator": Row(
+        _register_lab_run_by_a_regulator, row(NOT_REGULATOR, over=ADMIN_IS_REGULATOR, elsewhere=ADMIN_IS_REGULATOR)
+    ),
     "TrustRegistry.authorizeLab": Row(_authorize_lab, TRUST_OVER),
     "TrustRegistry.suspendLab": Row(_status_change("suspendLab", int(SanctionReason.FORGED_DATA), to=2), TRUST_OVER),
     # Lab A suspended by its own (municipal) regulator.
     "TrustRegistry.reinstateLab": Row(_reinstate_after("hangzhou"), TRUST_OVER),
-    # Lab A suspended by the national authority.
+    # Lab A suspended by the province: the city below it may not lift it.
+    "TrustRegistry.reinstateLab:suspended-by-province": Row(
+        _reinstate_after("zhejiang"),
+        row(NOT_REGULATOR, national=ALLOWED, province=ALLOWED, city=ABOVE, elsewhere=OUTSIDE),
+    ),
+    # Lab A suspended by the national authority: only it lifts the suspension.
     "TrustRegistry.reinstateLab:suspended-by-national": Row(
         _reinstate_after("national"),
-        row(
-            NOT_REGULATOR,
-            national=ALLOWED,
-            # HOLE: the province and the city lift a suspension the national authority imposed: the status change
-            # checks jurisdiction only, not who suspended (a lower authority overturns a higher one's decision).
-            province=ALLOWED,
-            city=ALLOWED,
-            elsewhere=OUTSIDE,
-        ),
+        row(NOT_REGULATOR, national=ALLOWED, province=ABOVE, city=ABOVE, elsewhere=OUTSIDE),
     ),
     "TrustRegistry.revokeLab": Row(
         _status_change("revokeLab", int(SanctionReason.FALSE_CERTIFICATE), to=3), TRUST_OVER
     ),
-    # The admin hands over to a new account; a regulator over the lab may too (meant for a lost admin key).
+    # The admin hands over to a new account; a regulator over the lab may not while the lab is active (a silent
+    # takeover: its admin would register a key and a writer of its own and issue in the lab's name)...
     "TrustRegistry.setLabAdmin": Row(
-        _set_lab_admin,
-        row(
-            NOT_REGULATOR,
-            # HOLE: a regulator over the lab makes any account it likes the lab's admin, which then registers a
-            # signing key and a writer of its own and anchors certificates that verify as the lab's (see
-            # test_hole_a_regulator_over_a_lab_issues_in_its_name). Recovery needs no more than suspending the
-            # lab and closing its keys until the lab itself names the new admin.
-            over=ALLOWED,
-            admins=ALLOWED,
-            elsewhere=OUTSIDE,
-        ),
+        _set_lab_admin(), row(NOT_REGULATOR, over=LAB_NOT_SUSPENDED, admins=ALLOWED, elsewhere=OUTSIDE)
+    ),
+    # ... only while the lab is suspended (recovering a lost admin key, in the open: suspend, name, reinstate).
+    "TrustRegistry.setLabAdmin:while-suspended": Row(
+        _set_lab_admin(suspended_by="hangzhou"), row(NOT_REGULATOR, over=ALLOWED, admins=ALLOWED, elsewhere=OUTSIDE)
+    ),
+    # Never to a regulator's account, whoever asks.
+    "TrustRegistry.setLabAdmin:to-a-regulator": Row(
+        _set_lab_admin(suspended_by="hangzhou", admin="ningbo"), row(ADMIN_IS_REGULATOR)
     ),
     # registerLab + authorizeLab of a new lab: delegatecalls keep the caller, so no more than each call alone.
     "TrustRegistry.multicall": Row(_trust_multicall, TRUST_OVER),
     # ------------------------------------------------------------------------------------- CertificateRegistry
-    # HOLE (minor): a regulator over the lab enables writers of its choosing (itself too), which anchor batches under
-    # the lab's key; without the lab's private key their certificates do not verify, and a regulator needs only to
-    # withdraw writers (removeWriter), not to add them.
-    "CertificateRegistry.addWriter": Row(_add_writer, ADMIN_OR_OVER),
+    # Only the admin: a regulator withdraws a lab's writers (removeWriter), it never chooses them.
+    "CertificateRegistry.addWriter": Row(_add_writer, row(NOT_LAB_ADMIN, admins=ALLOWED)),
     # Lab A's second writer (not the one the writer roles act with).
     "CertificateRegistry.removeWriter": Row(_remove_writer, ADMIN_OR_OVER),
     # Only the admin: a regulator never chooses a lab's signing key.
@@ -585,7 +604,7 @@ TABLE: dict[str, Row] = {
     # A suspended lab may still revoke (it only lowers trust); its admin is not a writer.
     "CertificateRegistry.revoke": Row(_revoke, WRITER_OR_OVER),
     "CertificateRegistry.substitute": Row(_substitute, WRITER_OR_OVER),
-    # addWriter + registerKey: a regulator passes the first and is refused the second, so the whole call reverts.
+    # addWriter + registerKey: only the admin may either.
     "CertificateRegistry.multicall": Row(_cert_multicall, row(NOT_LAB_ADMIN, admins=ALLOWED)),
     # ------------------------------------------------------------------------------------- CreditRegistry
     "CreditRegistry.recordLabSanction": Row(_record_lab_sanction, CREDIT_OVER),
@@ -593,17 +612,9 @@ TABLE: dict[str, Row] = {
     "CreditRegistry.recordEnterpriseSanction": Row(_record_enterprise_sanction, CREDIT_OVER),
     # Lift lab A's sanction recorded by the Hangzhou regulator.
     "CreditRegistry.lift": Row(_lift(0), CREDIT_OVER),
-    # Lift lab A's sanction recorded by the national authority.
+    # Lift lab A's sanction recorded by the national authority: only it may.
     "CreditRegistry.lift:recorded-by-national": Row(
-        _lift(1),
-        row(
-            CREDIT_NOT_OVER,
-            national=ALLOWED,
-            # HOLE: the province and the city lift a sanction the national authority recorded: a lifting checks
-            # that the caller is over the subject, not that it is the recorder or above it.
-            province=ALLOWED,
-            city=ALLOWED,
-        ),
+        _lift(1), row(CREDIT_NOT_OVER, national=ALLOWED, province=CREDIT_ABOVE, city=CREDIT_ABOVE)
     ),
     # A draw over Hangzhou (330100).
     "CreditRegistry.commitDraw": Row(_commit_draw, CREDIT_OVER),
@@ -684,17 +695,94 @@ def test_a_role_state_is_set_up(matrix: Matrix, role: str, expected: tuple[bool,
     assert (active, matrix.lab_status()) == expected
 
 
-def test_hole_a_regulator_over_a_lab_issues_in_its_name(matrix: Matrix) -> None:
-    """HOLE (kept as the contracts behave): the Hangzhou regulator makes itself lab A's admin, registers a key of its
-    own, makes itself a writer and anchors a batch that the chain records as lab A's, under a key valid for lab A.
-    When the contracts refuse any step, this test fails and the setLabAdmin row's HOLE can go."""
+def _refused(send: Callable[[], Any]) -> str:
+    try:
+        send()
+    except ContractReverted as exc:
+        return exc.error
+    return ALLOWED
+
+
+def test_a_regulator_cannot_issue_in_a_labs_name(matrix: Matrix) -> None:
+    """The takeover the contracts once allowed (the Hangzhou regulator made itself lab A's admin, registered a key and
+    a writer of its own and anchored a batch recorded as lab A's) fails at every step it would take."""
     w, city = matrix.world, matrix.sender("city")
-    key = generate_key()
-    w.send(city, w.trust, "setLabAdmin", w.hz.id, city.address)
-    w.contracts.register_key(city, w.hz.id, key.public_key)
-    w.contracts.add_writer(city, w.hz.id, city.address)
-    digests = [_digest(f"不是本实验室出具的证书 {i}") for i in range(2)]
-    w.send(city, w.certificates, "anchor", merkle_root(digests), len(digests), key.key_id)
-    view = w.contracts.check_certificate(digests[0], merkle_root(digests), 0, inclusion_proof(digests, 0))
+    stranger = _new_account()
+    steps = {
+        "itself as admin": _refused(lambda: w.send(city, w.trust, "setLabAdmin", w.hz.id, city.address)),
+        "an account of its own as admin": _refused(lambda: w.send(city, w.trust, "setLabAdmin", w.hz.id, stranger)),
+        "itself as writer": _refused(lambda: w.contracts.add_writer(city, w.hz.id, city.address)),
+        "a key of its own": _refused(lambda: w.contracts.register_key(city, w.hz.id, generate_key().public_key)),
+    }
+    assert steps == {
+        "itself as admin": ADMIN_IS_REGULATOR,
+        "an account of its own as admin": LAB_NOT_SUSPENDED,
+        "itself as writer": NOT_LAB_ADMIN,
+        "a key of its own": NOT_LAB_ADMIN,
+    }
+    assert matrix.trust("labAdmin", int(matrix.trust("labNumberOf", w.hz.id))) == matrix.sender("lab_admin").address
+
+
+def test_a_lost_admin_key_is_recovered_in_the_open(matrix: Matrix) -> None:
+    """Recovery of a lab whose admin key is lost: its regulator suspends it, names a new admin, which closes the old
+    key and registers a new one and a writer; the regulator that suspended it reinstates it; the new writer anchors
+    under the new key. Every step is an event on chain, and the lab cannot issue in between."""
+    w, city = matrix.world, matrix.sender("city")
+    new_admin = TransactionSender(w.chain.client, Account.create())
+    new_writer = TransactionSender(w.chain.client, Account.create())
+    for account in (new_admin, new_writer):
+        w.chain.client.set_balance(account.address, 10**20)
+    matrix.suspend("hangzhou")
+    w.send(city, w.trust, "setLabAdmin", w.hz.id, new_admin.address)
+    old_key, key = w.hz.key, generate_key()
+    w.contracts.close_key(new_admin, old_key.key_id, 0, int(RevocationReason.SUPERSEDED))
+    w.contracts.register_key(new_admin, w.hz.id, key.public_key)
+    w.contracts.add_writer(new_admin, w.hz.id, new_writer.address)
+    digests = [_digest(f"恢复后出具的证书 {i}") for i in range(2)]
+    root = merkle_root(digests)
+    assert _refused(lambda: w.send(new_writer, w.certificates, "anchor", root, 2, key.key_id)) == LAB_NOT_ACTIVE
+    assert _refused(lambda: w.contracts.reinstate_lab(matrix.sender("other_city"), w.hz.id)) == OUTSIDE
+    w.contracts.reinstate_lab(city, w.hz.id)
+    w.send(new_writer, w.certificates, "anchor", root, 2, key.key_id)
+    view = w.contracts.check_certificate(digests[0], root, 0, inclusion_proof(digests, 0))
     assert (view["anchored"], bytes(view["lab_id"]), bytes(view["key_id"])) == (True, w.hz.id, key.key_id)
-    assert w.contracts.key_valid_at(w.hz.id, key.key_id, matrix.now())
+    assert not w.contracts.key_valid_at(w.hz.id, old_key.key_id, matrix.now())
+
+
+def test_a_deactivated_regulator_silences_the_ones_below_it(matrix: Matrix) -> None:
+    """Deactivating Zhejiang stops Hangzhou (registered under it) and 西湖区 (under Hangzhou) from acting, though their
+    own records still read active; reactivating Zhejiang gives them back their powers."""
+    w = matrix.world
+    zhejiang, hangzhou, xihu = (matrix.account(n).address for n in ("zhejiang", "hangzhou", "xihu"))
+
+    def acting() -> dict[str, bool]:
+        return {name: bool(matrix.trust("isActiveRegulator", a)) for name, a in
+                (("zhejiang", zhejiang), ("hangzhou", hangzhou), ("xihu", xihu))}  # fmt: skip
+
+    assert acting() == {"zhejiang": True, "hangzhou": True, "xihu": True}
+    w.send(w.national, w.trust, "setRegulatorActive", zhejiang, False)
+    assert acting() == {"zhejiang": False, "hangzhou": False, "xihu": False}
+    assert bool(matrix.trust("regulator", hangzhou)[1])  # its own record is untouched
+    hz_number = int(matrix.trust("labNumberOf", w.hz.id))
+    assert not matrix.trust("isRegulatorOver", hangzhou, hz_number)
+    suspend = _refused(lambda: matrix.contracts.suspend_lab(matrix.sender("city"), w.hz.id, 1))
+    record = _refused(lambda: matrix.contracts.record_sanction(
+        matrix.sender("city"), w.hz.id, SanctionKind.WARNING, SanctionReason.OTHER, "杭市监〔2026〕9号",
+        _digest("9"), matrix.now()))  # fmt: skip
+    assert (suspend, record) == (NOT_REGULATOR, CREDIT_NOT_OVER)
+    w.send(w.national, w.trust, "setRegulatorActive", zhejiang, True)
+    assert acting() == {"zhejiang": True, "hangzhou": True, "xihu": True}
+    assert _refused(lambda: matrix.contracts.suspend_lab(matrix.sender("city"), w.hz.id, 1)) == ALLOWED
+
+
+def test_a_lower_regulator_deactivating_again_does_not_take_over_the_decision(matrix: Matrix) -> None:
+    """The national authority deactivated Hangzhou; Zhejiang "deactivating" it again does not make the decision
+    Zhejiang's, so Zhejiang still may not reactivate it; the decision stays the national authority's."""
+    w, hangzhou = matrix.world, matrix.account("hangzhou").address
+    w.send(w.national, w.trust, "setRegulatorActive", hangzhou, False)
+    w.send(matrix.sender("province"), w.trust, "setRegulatorActive", hangzhou, False)
+    assert matrix.trust("deactivatedBy", hangzhou) == matrix.sender("national").address
+    reactivate = _refused(lambda: w.send(matrix.sender("province"), w.trust, "setRegulatorActive", hangzhou, True))
+    assert reactivate == ABOVE
+    w.send(w.national, w.trust, "setRegulatorActive", hangzhou, True)
+    assert matrix.trust("deactivatedBy", hangzhou) == "0x" + "00" * 20

@@ -91,8 +91,8 @@ def _set_lab_admin(w: World) -> Expected:
 
 def _add_writer(w: World) -> Expected:
     clerk = w.actor("hz.clerk")
-    r = w.contracts.add_writer(w.hangzhou, w.hz.id, clerk.address)
-    return r, [("WriterAdded", {"labId": w.hz.id, "account": clerk.address, "by": w.hangzhou.address})]
+    r = w.contracts.add_writer(w.hz.admin, w.hz.id, clerk.address)
+    return r, [("WriterAdded", {"labId": w.hz.id, "account": clerk.address, "by": w.hz.admin.address})]
 
 
 def _remove_writer(w: World) -> Expected:

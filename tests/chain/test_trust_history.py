@@ -19,6 +19,7 @@ from .conftest import (
     HZ_AUTH_NUMBER,
     JIANGSU,
     YEAR,
+    ZHEJIANG,
     C,
     V,
     World,
@@ -107,17 +108,30 @@ def test_status_change_refused(
         STATUS_ACTIONS[step](world, world.actor(caller), world.resolve(lab))
 
 
-@pytest.mark.parametrize("caller", ["zhejiang", "national"])
-def test_status_change_by_a_higher_regulator(world: World, caller: str) -> None:
-    world.contracts.suspend_lab(world.actor(caller), world.hz.id, 2)
-    world.contracts.reinstate_lab(world.hangzhou, world.hz.id)
-    world.contracts.revoke_lab(world.actor(caller), world.hz.id, 3)
+@pytest.mark.parametrize(("caller", "jurisdiction"), [("zhejiang", ZHEJIANG), ("national", 0)])
+def test_status_change_by_a_higher_regulator(world: World, caller: str, jurisdiction: int) -> None:
+    """A higher regulator's suspension binds the city below it: only the higher one (or one above it) lifts it. The
+    higher one lifts the city's own suspension, and revokes."""
+    higher = world.actor(caller)
+    world.contracts.suspend_lab(higher, world.hz.id, 2)
+    with reverts("TrustRegistryDecisionOfHigherAuthority", higher.address, jurisdiction):
+        world.contracts.reinstate_lab(world.hangzhou, world.hz.id)
+    world.contracts.reinstate_lab(higher, world.hz.id)
+    world.contracts.suspend_lab(world.hangzhou, world.hz.id, 2)
+    world.contracts.reinstate_lab(higher, world.hz.id)
+    world.contracts.revoke_lab(higher, world.hz.id, 3)
+    assert [change[3] for change in world.trust_call("statusHistory", world.hz.id)][-5:] == [
+        higher.address, higher.address, world.hangzhou.address, higher.address, higher.address
+    ]
     assert world.trust_call("lab", world.hz.id)[0] == LabStatus.REVOKED
 
 
 @pytest.mark.parametrize("caller", ["hz.admin", "hangzhou", "zhejiang", "national"])
 def test_set_lab_admin_by_admin_or_regulator(world: World, caller: str) -> None:
+    """The admin hands over at any time; a regulator over the lab names one only while the lab is suspended."""
     successor = world.actor("hz.admin2")
+    if caller != "hz.admin":
+        world.contracts.suspend_lab(world.hangzhou, world.hz.id, 10)
     world.send(world.actor(caller), world.trust, "setLabAdmin", world.hz.id, successor.address)
     assert world.trust_call("lab", world.hz.id)[5] == successor.address
     # The CertificateRegistry follows: the new admin manages keys, the old one no longer does.
@@ -136,7 +150,12 @@ def test_set_lab_admin_by_admin_or_regulator(world: World, caller: str) -> None:
         # an outsider
         ("outsider", "$hz", "@outsider", "TrustRegistryNotRegulator", ("@outsider",)),
         # a regulator of another province
-        ("jiangsu", "$hz", "@jiangsu", "TrustRegistryOutsideJurisdiction", ("@jiangsu", HANGZHOU)),
+        ("jiangsu", "$hz", "@outsider", "TrustRegistryOutsideJurisdiction", ("@jiangsu", HANGZHOU)),
+        # the lab's own regulator while the lab is active: no silent takeover of a lab that issues
+        ("hangzhou", "$hz", "@outsider", "TrustRegistryLabNotSuspended", ("$hz", int(LabStatus.ACTIVE))),
+        # a regulator's account never becomes a lab's admin, not even by the admin's own hand-over
+        ("hz.admin", "$hz", "@zhejiang", "TrustRegistryAdminIsRegulator", ("@zhejiang",)),
+        ("hangzhou", "$hz", "@hangzhou", "TrustRegistryAdminIsRegulator", ("@hangzhou",)),
         # the zero address, even by the admin
         ("hz.admin", "$hz", "@zero", "TrustRegistryZeroAddress", ()),
         # an unknown lab
@@ -153,7 +172,7 @@ def test_set_lab_admin_refused(
 
 NMI_ACTIONS = {
     "suspend": lambda w, s: w.contracts.suspend_lab(s, w.nmi_id),
-    "set-admin": lambda w, s: w.send(s, w.trust, "setLabAdmin", w.nmi_id, s.address),
+    "set-admin": lambda w, s: w.send(s, w.trust, "setLabAdmin", w.nmi_id, w.actor("outsider").address),
     "authorize": lambda w, s: w.contracts.authorize_lab(s, w.nmi_id, "京法计", T0, FUTURE, {"JJG443": V}),
 }
 

@@ -9,6 +9,7 @@ import pytest
 
 from tracecert.certificate.canonical import lab_id
 from tracecert.chain.deploy import deploy
+from tracecert.chain.sender import TransactionSender
 from tracecert.chain.types import NATIONAL, Activity, LabKind, LabStatus, category_code, covers
 
 from .conftest import (
@@ -204,8 +205,15 @@ REGULATOR_ACTIONS = {
     ),
     "suspend-lab": lambda w, s: w.contracts.suspend_lab(s, w.hz.id),
     "revoke-lab": lambda w, s: w.contracts.revoke_lab(s, w.hz.id),
-    "set-lab-admin": lambda w, s: w.send(s, w.trust, "setLabAdmin", w.hz.id, w.actor("new.admin").address),
+    "set-lab-admin": lambda w, s: _set_admin_of_suspended_lab(w, s),
 }
+
+
+def _set_admin_of_suspended_lab(w: World, regulator: TransactionSender) -> None:
+    """A regulator names a lab's admin only while it is suspended (here by Zhejiang, above the actor)."""
+    if w.trust_call("lab", w.hz.id)[0] == LabStatus.ACTIVE:
+        w.contracts.suspend_lab(w.zhejiang, w.hz.id)
+    w.send(regulator, w.trust, "setLabAdmin", w.hz.id, w.actor("new.admin").address)
 
 
 @pytest.mark.parametrize("action", REGULATOR_ACTIONS)

@@ -90,7 +90,8 @@ def _history(world: TraceWorld, mirror: Mirror) -> dict[str, Any]:
     c.revoke(world.provincial.writer, world.provincial.lab_id, from_hex(mid["digest"]), 1, now - DAY)
     c.substitute(world.nmi.writer, world.nmi.lab_id, from_hex(top["digest"]), os.urandom(32))
     c.revoke(world.city_regulator, world.city.lab_id, from_hex(leaf["digest"]), RevocationReason.REGULATOR_ORDER)
-    c.transact(world.province, c.trust, "setLabAdmin", world.provincial.lab_id, chain.actor("new-admin").address)
+    new_admin = chain.actor("new-admin").address
+    c.transact(world.provincial.admin, c.trust, "setLabAdmin", world.provincial.lab_id, new_admin)
     c.remove_writer(world.city.admin, world.city.lab_id, world.city.writer.address)
     labs = [world.nmi.lab_id, world.provincial.lab_id, world.city.lab_id, late.lab_id, bare, os.urandom(32)]
     keys = [world.nmi.key.key_id, world.provincial.key.key_id, world.city.key.key_id, k2.key_id, k3.key_id]

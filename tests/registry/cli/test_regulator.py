@@ -199,3 +199,16 @@ def test_onboarding_refusals(
 ) -> None:
     result = lab_cli(local, *args)
     assert (error_code(result), result.exit_code) == (code, exit_code)
+
+
+def test_a_city_does_not_lift_the_national_authoritys_suspension(local: tuple[Path, str], onboarded: str) -> None:
+    """The national authority suspends the city lab; `lab reinstate` as the city's regulator (the default) is
+    refused by its name, saying who suspended and what to do; as the national authority it succeeds."""
+    suspended = lab_cli(local, "lab", "suspend", "--lab", CITY_CODE, "--reason", "forged-data", "--as",
+                        "national-authority")  # fmt: skip
+    assert suspended.exit_code == 0, suspended.output
+    by_the_city = lab_cli(local, "lab", "reinstate", "--lab", CITY_CODE)
+    assert (error_code(by_the_city), by_the_city.exit_code) == ("DECISION_OF_HIGHER_AUTHORITY", 1)
+    assert "the national authority (国家)" in by_the_city.output and "--as" in by_the_city.output
+    by_the_nation = lab_cli(local, "lab", "reinstate", "--lab", CITY_CODE, "--as", "national-authority")
+    assert by_the_nation.exit_code == 0 and "ACTIVE (was SUSPENDED)" in by_the_nation.stdout

@@ -148,7 +148,7 @@ class Finding:
 #: of the certificates in each group (8 bytes each); digests are read back for the groups found anomalous. The
 #: worker scans each lab's window every minute: keeping every record read (about 11 KB each parsed) had its memory
 #: grow with the ledger (issue 15: 1 GB at 150,000 certificates).
-_CHUNK = 2_000
+_CHUNK = 500
 
 
 @dataclass(slots=True)

@@ -26,6 +26,7 @@ from tracecert.certificate.errors import CertificateError, DccError, DccSignatur
 from tracecert.certificate.model import CertificateRecord, Kind, record_from_json
 from tracecert.certificate.signing import SigningKey, key_id, verify_signature
 from tracecert.chain.types import Activity
+from tracecert.verification.checks_record import document_well_formed, is_xml_document
 
 if TYPE_CHECKING:
     from registry.issuance import Submission
@@ -139,8 +140,9 @@ def check_document(
     Raises:
         PayloadTooLarge: over ``max_bytes``.
         DocumentMismatch: the record binds no document, or another one.
-        InvalidRequest: a signed DCC whose signature does not hold, with the refusal's code
-            (DCC_SIGNATURE_INVALID, DCC_SIGNER_UNTRUSTED, DCC_SIGNER_REVOKED).
+        InvalidRequest: an XML document that is no valid DCC, by the verifier's DOCUMENT_WELL_FORMED rule
+            (XML_UNSAFE, XML_MALFORMED, DCC_INVALID, DCC_TOO_LARGE, DCC_SCHEMA_UNSUPPORTED, ...); a signed DCC
+            whose signature does not hold (DCC_SIGNATURE_INVALID, DCC_SIGNER_UNTRUSTED, DCC_SIGNER_REVOKED).
         ChainUnavailableError: ``lab_keys`` could not ask the chain.
     """
     sub = p.submission
@@ -174,6 +176,19 @@ def check_document(
                 }
             ],
         )
+    if is_xml_document(sub.document):
+        # What the verifier fails as DOCUMENT_WELL_FORMED (an error: a forged or broken DCC) is never anchored.
+        try:
+            document_well_formed(sub.document)
+        except CertificateError as exc:
+            raise InvalidRequest(
+                f"the original document is XML but no valid DCC: {exc.message}",
+                code=exc.code,
+                details=[
+                    {"field": "original_document", "rule": "document_well_formed", "message": exc.message},
+                    *(e.to_dict() for e in exc.errors[:20]),
+                ],
+            ) from exc
     if looks_like_dcc(sub.document):
         _check_dcc_signature(sub.document, tuple(Path(d) for d in dcc_trust_dirs), lab_keys)
 

@@ -63,6 +63,23 @@ VALIDITY_PERIODS_DAYS: dict[str, int] = {
 # ---------------------------------------------------------------------- integrity
 
 
+def is_xml_document(document: bytes) -> bool:
+    """Whether an original document is XML, and so a DCC that must validate (DOCUMENT_WELL_FORMED): its first
+    non-blank byte is ``<``. The registry refuses at upload what this rule fails (one rulebook)."""
+    return document.lstrip()[:1] == b"<"
+
+
+def document_well_formed(document: bytes) -> str:
+    """DOCUMENT_WELL_FORMED of an XML original document: the DCC schema version it validates against.
+
+    Raises:
+        CertificateError: XML_UNSAFE, XML_MALFORMED, DCC_TOO_LARGE, DCC_SCHEMA_UNSUPPORTED, DCC_INVALID, ...
+    """
+    from tracecert.certificate.dcc import validate_dcc
+
+    return validate_dcc(document)
+
+
 def check_document(
     report: Report,
     record: CertificateRecord,
@@ -74,11 +91,9 @@ def check_document(
     """DOCUMENT_WELL_FORMED (a DCC XML only), DCC_SIGNATURE (a DCC with a ``ds:Signature``, checked against
     ``trust``; left to :func:`check_dcc_signature` when ``signature`` is false) and DOCUMENT_MATCHES: the
     original document the record binds."""
-    if document.lstrip()[:1] == b"<":  # DCC XML: it must validate against its declared schema version
-        from tracecert.certificate.dcc import validate_dcc
-
+    if is_xml_document(document):  # DCC XML: it must validate against its declared schema version
         try:
-            version = validate_dcc(document)
+            version = document_well_formed(document)
             report.add("DOCUMENT_WELL_FORMED", True, f"DCC {version}")
         except CertificateError as exc:
             report.add(

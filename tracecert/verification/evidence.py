@@ -37,8 +37,6 @@ class Policy:
     mpe_ratio: Decimal = Decimal(3)
     max_depth: int = 12
     default_validity_days: int = 366
-    #: Follow substitutions to the replacement and report it.
-    follow_substitution: bool = True
     #: How long a standard's verified certificate is reused (chain state may change: keep it short).
     cache_seconds: float = 5.0
     cache_entries: int = 10_000

@@ -70,7 +70,7 @@ def resolve_deployment(
         if settings.deployment_file is not None or settings.deployment_path.exists():
             deployment = find_deployment(client, settings.deployment_path)
         elif address := settings.certificate_registry or contract_hint:
-            deployment = _deployment_from_contract(client, address)
+            deployment = _deployment_from_contract(client, address, settings.credit_registry)
         else:
             raise SetupError(
                 f"no deployment file at {settings.deployment_path} and no CertificateRegistry address "
@@ -86,9 +86,10 @@ def resolve_deployment(
     return deployment
 
 
-def _deployment_from_contract(client: ChainClient, address: str) -> Deployment:
-    if not Web3.is_address(address):
-        raise SetupError(f"not a contract address: {address!r}", code="NO_DEPLOYMENT")
+def _deployment_from_contract(client: ChainClient, address: str, credit: str | None = None) -> Deployment:
+    for given in (address, credit) if credit else (address,):
+        if not Web3.is_address(given):
+            raise SetupError(f"not a contract address: {given!r}", code="NO_DEPLOYMENT")
     certificates = client.contract("CertificateRegistry", address)
     if not client.code(address):
         raise SetupError(f"no contract at {address} on chain {client.chain_id}", code="NO_DEPLOYMENT")
@@ -102,6 +103,13 @@ def _deployment_from_contract(client: ChainClient, address: str) -> Deployment:
         address
     ) != expected_runtime_code("CertificateRegistry", dict.fromkeys(refs, trust_word)):
         raise SetupError(f"the code at {address} is not TraceCert's contracts", code="NO_DEPLOYMENT")
+    if credit:
+        credit_refs = load_artifact("CreditRegistry").get("immutableReferences", {})
+        if client.code(credit) != expected_runtime_code("CreditRegistry", dict.fromkeys(credit_refs, trust_word)):
+            raise SetupError(
+                f"the code at {credit} is not TraceCert's CreditRegistry over the TrustRegistry {trust_address}",
+                code="NO_DEPLOYMENT",
+            )
     trust = client.contract("TrustRegistry", trust_address)
     logs = revert_guard(
         lambda: trust.events.RegulatorRegistered().get_logs(from_block=0, argument_filters={"parent": ZERO_ADDRESS}),
@@ -113,6 +121,7 @@ def _deployment_from_contract(client: ChainClient, address: str) -> Deployment:
         chain_id=client.chain_id,
         trust_registry=trust_address,
         certificate_registry=Web3.to_checksum_address(address),
+        credit_registry=Web3.to_checksum_address(credit) if credit else "",
         national_authority=Web3.to_checksum_address(str(logs[0]["args"]["account"])),
         deployer="",
         block_number=int(logs[0]["blockNumber"]),

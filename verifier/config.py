@@ -49,6 +49,9 @@ class VerifierSettings(BaseSettings):
     deployment_file: Path | None = None
     #: Without a deployment file: the CertificateRegistry address (its TrustRegistry is read from it).
     certificate_registry: str | None = None
+    #: With ``certificate_registry``: the CreditRegistry address (nothing on chain points to it; without it the
+    #: credit record is unknown). Its code must be TraceCert's, bound to the same TrustRegistry.
+    credit_registry: str | None = None
     #: National authority addresses trusted as the root of a deployment; empty trusts the deployment file.
     trusted_authorities: Annotated[list[str], NoDecode] = Field(default_factory=list)
     #: Registries (or mirrors) asked for bundles; never trusted, only a place to find documents.

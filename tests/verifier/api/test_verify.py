@@ -17,7 +17,9 @@ from tests.verifier.conftest import TraceWorld, calibration, standard_from
 from tracecert.certificate.canonical import from_hex
 from tracecert.chain.types import RevocationReason
 from verifier.api import create_app
+from verifier.bootstrap import resolve_deployment
 from verifier.config import VerifierSettings
+from verifier.errors import SetupError
 
 
 def test_get_verification_by_digest(api: TestClient, chain3: Any) -> None:
@@ -136,6 +138,37 @@ def test_app_built_from_settings(world: TraceWorld, chain3: Any, tmp_path: Path)
     provincial = VerifierSettings(deployment_file=deployment, trusted_authorities=[world.province.address], **base)
     with TestClient(create_app(provincial)) as client:
         assert client.get("/health").json()["error"]["code"] == "UNTRUSTED_DEPLOYMENT"
+
+
+@pytest.mark.parametrize(
+    ("credit", "found"),
+    [
+        ("credit", "credit"),  # the deployment's CreditRegistry: the credit record is known
+        (None, ""),  # none given: the credit record is unknown (nothing on chain points to it)
+        ("certificates", "NO_DEPLOYMENT"),  # another contract's code
+        ("stranger", "NO_DEPLOYMENT"),  # no code at all
+        ("not-an-address", "NO_DEPLOYMENT"),
+    ],
+)
+def test_a_bare_contract_address_with_its_credit_registry(world: TraceWorld, credit: str | None, found: str) -> None:
+    """Without a deployment file, the CreditRegistry is found only when given, and only when its code is TraceCert's
+    over the same TrustRegistry."""
+    deployment = world.chain.contracts.deployment
+    addresses = {"credit": deployment.credit_registry, "certificates": deployment.certificate_registry,
+                 "stranger": Account.create().address, "not-an-address": "0x1234"}  # fmt: skip
+    settings = VerifierSettings(
+        rpc_url=world.chain.client.url,
+        data_dir=Path("/nonexistent"),
+        certificate_registry=deployment.certificate_registry,
+        credit_registry=addresses[credit] if credit else None,
+    )
+    try:
+        resolved = resolve_deployment(world.chain.client, settings)
+    except SetupError as exc:
+        assert exc.code == found
+    else:
+        assert resolved.credit_registry == (deployment.credit_registry if found == "credit" else "")
+        assert found in ("credit", "")
 
 
 def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

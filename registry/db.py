@@ -182,6 +182,8 @@ class Certificate(Base):
         ),
         # Every certificate under a lab's number, superseded ones too (the unique index above is partial).
         Index("ix_certificates_lab_number", "lab_id", "certificate_number"),
+        # A lab's certificates in acceptance order (its listing's pages, the anomaly scans' chunks).
+        Index("ix_certificates_lab_seq", "lab_id", "seq"),
         Index("ix_certificates_pending", "status", "lab_id", "key_id", "seq"),
         Index("ix_certificates_serial", "serial_number"),
         Index("ix_certificates_document_sha256", "document_sha256"),

@@ -185,8 +185,6 @@ def scan(
     t = thresholds or Thresholds()
     wanted = None if labs is None else {lab.lower() for lab in labs}
     where: list[ColumnElement[bool]] = []
-    if wanted is not None:
-        where.append(Certificate.lab_id.in_(sorted(wanted)))
     if since is not None:
         where.append(Certificate.issue_date >= since.isoformat())
     if until is not None:
@@ -206,21 +204,24 @@ def scan(
         signals = _signals(s, wanted, since, until)
     tally = _Tally(t, lab_codes, chain)
     found: list[Finding] = []
-    after = -1
-    while True:
-        query = select(*columns).where(*where, Certificate.seq > after).order_by(Certificate.seq).limit(_CHUNK)
-        with core.sessions() as s:
-            chunk = [
-                _Row(seq, d, lab, kind, serial, dt.date.fromisoformat(issue), _china_day(accepted), json.loads(record))
-                for seq, d, lab, kind, serial, issue, accepted, record in s.execute(query)
-            ]
-            tally.cite(s, chunk)
-        for r in chunk:
-            found.extend(tally.add(r))
-        if len(chunk) < _CHUNK:
-            break
-        after = chunk[-1].seq
-        del chunk  # not held while the next one is read
+    # Lab by lab (each walks the index of its certificates in acceptance order), or all in acceptance order.
+    for lab_where in [None] if wanted is None else [Certificate.lab_id == lab for lab in sorted(wanted)]:
+        after = -1
+        while True:
+            chosen = [*where, Certificate.seq > after] + ([] if lab_where is None else [lab_where])
+            query = select(*columns).where(*chosen).order_by(Certificate.seq).limit(_CHUNK)
+            with core.sessions() as s:
+                chunk = [
+                    _Row(seq, d, lab, kind, serial, dt.date.fromisoformat(issue), _china_day(accepted), json.loads(rec))
+                    for seq, d, lab, kind, serial, issue, accepted, rec in s.execute(query)
+                ]
+                tally.cite(s, chunk)
+            for r in chunk:
+                found.extend(tally.add(r))
+            if len(chunk) < _CHUNK:
+                break
+            after = chunk[-1].seq
+            del chunk  # not held while the next one is read
     with core.sessions() as s:
         found.extend(tally.groups(s))
     findings = [*found, *signals]

@@ -139,7 +139,13 @@ def _method_without_title(doc: dict[str, Any]) -> None:
     doc["method"] = {"reference": "JJF 1033-2023", "clause": "7.3"}
 
 
+def _whitespace_in_text(doc: dict[str, Any]) -> None:
+    doc["item"]["name"] = "  数字压力计\n\t(二号)  "
+    doc["remarks"] = "第一行\r\n第二行\n\n  缩进"
+
+
 ROUND_TRIPS: dict[str, Callable[[dict[str, Any]], None]] = {
+    "text with newlines, tabs, CR and leading spaces (read verbatim from TraceCert's own export)": _whitespace_in_text,
     "item without manufacturer": _no_item_manufacturer,
     "components without manufacturer": _components_without_manufacturer,
     "a set of one component, the set with manufacturer and model": _one_component,
@@ -157,3 +163,20 @@ def test_an_unusual_record_round_trips_through_dcc_330(change: Callable[[dict[st
     again = import_dcc(export_dcc(record)).record
     assert record_to_json(again) == record_to_json(record)
     assert certificate_digest(again) == certificate_digest(record)
+
+
+@pytest.mark.parametrize(
+    ("exported", "expected"),
+    [
+        (False, "杭州 某衡器 有限公司"),  # a lab's pretty-printed DCC: whitespace runs collapsed
+        (True, "  杭州\n\t某衡器   有限公司 "),  # TraceCert's own export: the record's text as it is
+    ],
+)
+def test_text_whitespace_is_kept_only_in_tracecerts_own_export(exported: bool, expected: str) -> None:
+    """The same manufacturer name, written with newlines, a tab and runs of spaces: collapsed when a lab wrote the
+    DCC, kept when TraceCert exported it (its ``tracecert_originalDocument`` statement says so)."""
+    record = record_from_json(_variant(lambda doc: doc["item"].update(manufacturer="杭州 某衡器 有限公司")))
+    data = export_dcc(record).replace("杭州 某衡器 有限公司".encode(), "  杭州\n\t某衡器   有限公司 ".encode())
+    if not exported:
+        data = data.replace(b"tracecert_originalDocument", b"lab_originalDocument")
+    assert import_dcc(data).record.item.manufacturer == expected

@@ -30,7 +30,7 @@ from tracecert.certificate.dcc.schema import (
     validate_tree,
 )
 from tracecert.certificate.dcc.signature import SignatureReport, TrustStore, verify_dcc_signature
-from tracecert.certificate.dcc.text import Reader, clean, find_text, ref_types
+from tracecert.certificate.dcc.text import Reader, clean, find_text, ref_types, verbatim
 from tracecert.certificate.errors import (
     DccIncomplete,
     DccInvalid,
@@ -696,13 +696,18 @@ def import_dcc(
     tree, version = parse_dcc(data, max_bytes=max_bytes)
     validate_tree(tree, version)
     signature = _signature(data, trust, signed_at, max_bytes)
-    dcc = _Dcc.read(tree.getroot(), overrides or DccOverrides())
-    if signature is None and trust is None and tree.getroot().find(f"{{{DS_NS}}}Signature") is not None:
-        dcc.reader.notes.append("the DCC is signed and its signature verifies; no trust store given: signer not judged")
-    dcc.resolve_replaced = resolve_replaced
-    record_json: dict[str, Any] = {}
-    for part in MAPPINGS[version]:
-        record_json.update(part(dcc))
+    # A DCC TraceCert exported carries the record's text as it is (newlines, tabs, leading spaces): read it so, or
+    # the round trip would change the digest; a lab's own DCC is read with its whitespace collapsed.
+    with verbatim(_exported_by_tracecert(tree.getroot())):
+        dcc = _Dcc.read(tree.getroot(), overrides or DccOverrides())
+        if signature is None and trust is None and tree.getroot().find(f"{{{DS_NS}}}Signature") is not None:
+            dcc.reader.notes.append(
+                "the DCC is signed and its signature verifies; no trust store given: signer not judged"
+            )
+        dcc.resolve_replaced = resolve_replaced
+        record_json: dict[str, Any] = {}
+        for part in MAPPINGS[version]:
+            record_json.update(part(dcc))
     if dcc.missing:
         raise DccIncomplete("the DCC lacks data the certificate record requires", dcc.missing)
     doc_hash = document_digest(data)
@@ -723,6 +728,15 @@ def import_dcc(
         notes=tuple(dcc.reader.notes),
         signature=signature,
     )
+
+
+def _exported_by_tracecert(root: etree._Element) -> bool:
+    """Whether the DCC is one TraceCert exported (:mod:`~tracecert.certificate.dcc.export`): it states its
+    original document in a ``tracecert_originalDocument`` statement."""
+    for statement in root.iterfind(".//dcc:statement", NS):
+        if "tracecert_originalDocument" in ref_types(statement):
+            return True
+    return False
 
 
 def _signature(

@@ -3,21 +3,36 @@ import collects on its mapping choices."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
+from contextvars import ContextVar
 
 from lxml import etree
 
 from tracecert.certificate.dcc.schema import NS
 
-__all__ = ["Reader", "clean", "find_text", "ref_types"]
+__all__ = ["Reader", "clean", "find_text", "ref_types", "verbatim"]
+
+#: Whether the DCC being read is one TraceCert exported: its text is the record's, kept as it is.
+_VERBATIM: ContextVar[bool] = ContextVar("dcc_text_verbatim", default=False)
+
+
+@contextlib.contextmanager
+def verbatim(on: bool = True) -> Iterator[None]:
+    """Read text verbatim within the block (a DCC TraceCert exported: the record's own text, whose digest a
+    changed space would change), instead of collapsing whitespace (a lab's pretty-printed DCC)."""
+    token = _VERBATIM.set(on)
+    try:
+        yield
+    finally:
+        _VERBATIM.reset(token)
 
 
 def clean(text: str | None) -> str | None:
-    """Collapse whitespace runs to one space; ``None`` for no or blank text."""
-    if text is None:
+    """Collapse whitespace runs to one space (verbatim within :func:`verbatim`); ``None`` for no or blank text."""
+    if text is None or not text.strip():
         return None
-    text = " ".join(text.split())
-    return text or None
+    return text if _VERBATIM.get() else " ".join(text.split())
 
 
 def find_text(el: etree._Element | None, path: str) -> str | None:

@@ -20,6 +20,7 @@ import io
 import re
 import secrets
 import unicodedata
+import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -64,6 +65,10 @@ __all__ = [
 
 #: Rows in one import (a large enterprise's register; a region is imported enterprise by enterprise).
 MAX_ROWS = 20_000
+#: What an Excel upload may unpack to, in all (a zip bomb of a few KiB otherwise unpacks to gigabytes), and in how
+#: many parts: 20,000 rows of a register unpack to a few MiB.
+MAX_XLSX_UNPACKED_BYTES = 64 * 1024 * 1024
+MAX_XLSX_PARTS = 1_000
 _USE_NAMES = {zh: code for code, (zh, _en) in USES.items()} | {code: code for code in USES}
 _SEPARATORS = re.compile(r"[\s.,，。·()（）\-]+")
 
@@ -238,7 +243,10 @@ def _xlsx_rows(content: bytes) -> list[list[str]]:
     # A damaged workbook raises what zipfile, openpyxl and the XML parsers raise (IndexError for no sheet,
     # lxml's XMLSyntaxError, ElementTree's ParseError, ...): all of them mean the file is not a readable workbook.
     try:
+        _require_small_unpacked(content)
         book = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
+    except PayloadTooLarge:
+        raise
     except Exception as exc:
         raise unreadable(exc) from exc
     try:
@@ -255,6 +263,26 @@ def _xlsx_rows(content: bytes) -> list[list[str]]:
         raise unreadable(exc) from exc
     finally:
         book.close()
+
+
+def _require_small_unpacked(content: bytes) -> None:
+    """The workbook's parts unpack to at most :data:`MAX_XLSX_UNPACKED_BYTES`, in at most :data:`MAX_XLSX_PARTS`
+    parts. The sizes are the archive's own; Python's zipfile never unpacks a part past its stated size (a part that
+    lies is cut short and fails its CRC), so the bound holds.
+
+    Raises:
+        PayloadTooLarge: XLSX_TOO_LARGE.
+        zipfile.BadZipFile: not a zip archive (the caller says TABLE_INVALID).
+    """
+    with zipfile.ZipFile(io.BytesIO(content)) as archive:
+        parts = archive.infolist()
+        unpacked = sum(part.file_size for part in parts)
+    if len(parts) > MAX_XLSX_PARTS or unpacked > MAX_XLSX_UNPACKED_BYTES:
+        raise PayloadTooLarge(
+            f"the workbook unpacks to {unpacked:,} bytes in {len(parts):,} parts; the limits are "
+            f"{MAX_XLSX_UNPACKED_BYTES:,} bytes and {MAX_XLSX_PARTS:,} parts",
+            code="XLSX_TOO_LARGE",
+        )
 
 
 def _cell_text(value: object) -> str:

@@ -221,6 +221,19 @@ def _damaged_xlsx(drop: str = "", **parts: bytes) -> bytes:
     return out.getvalue()
 
 
+def _zip_bomb(parts: int = 1, size: int = 65 * 1024 * 1024) -> bytes:
+    """A register workbook with extra parts of zeros that deflate to almost nothing: ``parts`` of ``size`` bytes."""
+    with zipfile.ZipFile(io.BytesIO(_xlsx([SCALE]))) as book:
+        files = {name: book.read(name) for name in book.namelist()}
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as bomb:
+        for name, content in files.items():
+            bomb.writestr(name, content)
+        for i in range(parts):
+            bomb.writestr(f"xl/media/zeros{i}.bin", b"\0" * size)
+    return out.getvalue()
+
+
 BAD_TABLES = {
     "not-utf8": ("text/csv", "器具名称".encode("gbk"), 422, "TABLE_INVALID"),
     "missing-column": ("text/csv", "器具名称,用途\n燃油加油机,TRADE\n".encode(), 422, "TABLE_INVALID"),
@@ -449,6 +462,23 @@ def test_listing_enterprises_asks_nothing_about_regions_outside_the_regulator_s(
     assert [e["usci"] for e in api.get("/v1/enterprises", headers=regulator).json()["items"]] == [STATION]
     assert api.get("/v1/enterprises", params={"state": "PENDING"}, headers=regulator).json()["items"] == []
     assert [r for r in asked if r // 10000 != 33] == []
+
+
+@pytest.mark.parametrize(
+    ("parts", "size"),
+    [(1, 65 * 1024 * 1024), (1_001, 1)],
+    ids=["one part unpacking to 65 MiB (70 KiB packed)", "1,001 parts"],
+)
+def test_an_excel_zip_bomb_is_refused_before_it_is_unpacked(world: LabWorld, parts: int, size: int) -> None:
+    """A workbook whose parts unpack to more than 64 MiB, or come in more than 1,000 parts, is refused by the sizes
+    its archive states, before anything is unpacked (the body itself is well under the limit)."""
+    app = create_app(app_settings(world, max_body_bytes=1024 * 1024), core=world.core, run_worker=False)
+    with TestClient(app) as client:
+        own = _onboarded(client, world)
+        body = _zip_bomb(parts, size)
+        assert len(body) < 1024 * 1024
+        refused = client.post("/v1/instruments", content=body, headers=own | {"Content-Type": XLSX})
+        assert _code(refused) == (413, "XLSX_TOO_LARGE")
 
 
 def test_a_csv_cell_longer_than_the_csv_reader_takes_is_refused_by_code(world: LabWorld) -> None:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import (
     Connection,
@@ -25,7 +25,7 @@ from tracecert.chain.client import ChainClient, revert_guard
 from tracecert.chain.contracts import BatchInfo, CertificateStatus, KeyInfo, Sanction
 from tracecert.chain.deploy import Deployment
 from tracecert.chain.errors import ChainError, ChainUnavailable
-from tracecert.chain.types import Activity, CertificateState, LabKind, LabStatus, category_code, chain_time
+from tracecert.chain.types import Activity, LabKind, LabStatus, category_code, chain_time
 from tracecert.verification.chainview import ChainView, LabState
 from verifier.index.contents import (
     BatchFetcher,
@@ -48,22 +48,23 @@ from verifier.index.model import (
 )
 from verifier.index.queries import (
     Q_AUTH_AT,
-    Q_BATCH,
     Q_BY_DIGEST,
     Q_BY_NUMBER,
     Q_BY_ROOT,
     Q_BY_SERIAL,
     Q_CONTENTS,
-    Q_KEY,
     Q_LAB,
     Q_META,
-    Q_META_VALUE,
     Q_SCOPE,
-    Q_STATUS,
     Q_TIP,
+    batch_of,
     bytes32,
+    key_of,
+    lab_name_of,
+    last_timestamp,
     sanctions_of,
     status_at,
+    status_of,
 )
 from verifier.index.schema import (
     BLOCK_TABLES,
@@ -79,6 +80,12 @@ __all__ = ["Index"]
 
 logger = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
+#: Answers each reading thread keeps while the file does not change (then it forgets them all at once).
+MEMO_ENTRIES = 20_000
+_MISSING: Any = object()
+
 
 class Index:
     """A local, incrementally kept index of the TraceCert contracts on one chain; a :class:`ChainView`.
@@ -86,6 +93,11 @@ class Index:
     Reads are answered from the database as of the last indexed block (:meth:`tip`); :meth:`sync` brings it up
     to the node's head minus ``confirmations``. Reads may run in other threads while a sync runs. Several
     processes may share one file (server workers): their syncs take turns through a lock file beside it.
+
+    The lookups the engine asks (``now``, ``batch``, ``key``, ``lab_at``, ``is_authorized``, ``status``,
+    ``lab_name``, ``numbered``, ``sanctions``) are answered once per state of the file: each reading thread keeps
+    its answers until SQLite's ``data_version`` says that a commit (by any connection, in any process) changed the
+    file, so that a verification does not run some twenty queries for what the previous one just read.
 
     Args:
         path: the SQLite file (created on first use).
@@ -307,17 +319,15 @@ class Index:
 
         Before the first sync, the node's latest block timestamp.
         """
-        row = Q_META_VALUE.first(self._db(), key="last_timestamp")
-        return int(row.value) if row else self.client.block_timestamp()
+        stamp = self._memo(("now",), last_timestamp)
+        return stamp if stamp is not None else self.client.block_timestamp()
 
     def batch(self, root: bytes) -> BatchInfo | None:
         """See :class:`~tracecert.verification.chainview.ChainView`."""
-        row = Q_BATCH.first(self._db(), root=bytes(root))
-        if row is None and self.catch_up and self._caught_up():
-            row = Q_BATCH.first(self._db(), root=bytes(root))
-        if row is None:
-            return None
-        return BatchInfo(row.root, row.lab_id, row.key_id, row.size, row.batch_index, row.anchored_at, row.block_number)
+        found = self._memo(("batch", bytes(root)), lambda db: batch_of(db, bytes(root)))
+        if found is None and self.catch_up and self._caught_up():
+            found = self._memo(("batch", bytes(root)), lambda db: batch_of(db, bytes(root)))
+        return found
 
     def _caught_up(self) -> bool:
         """Sync now, for a read that found nothing (see ``catch_up``): whether the index has synced since the read
@@ -340,26 +350,24 @@ class Index:
     def key(self, key_id: bytes) -> KeyInfo | None:
         """See :class:`~tracecert.verification.chainview.ChainView`: the window as shrunk by every
         ``KeyWindowClosed``."""
-        row = Q_KEY.first(self._db(), key_id=bytes(key_id))
-        if row is None:
-            return None
-        until = row.valid_until if row.closed_at is None else min(row.valid_until, row.closed_at)
-        return KeyInfo(row.key_id, row.lab_id, row.public_key, row.valid_from, until, row.registered_at)
+        return self._memo(("key", bytes(key_id)), lambda db: key_of(db, bytes(key_id)))
 
     def lab_at(self, lab_id: bytes, at: int) -> LabState | None:
         """See :class:`~tracecert.verification.chainview.ChainView`; the semantics of ``TrustRegistry.labAt``.
 
         Times outside the uint64 range are asked at its nearest end (:func:`~tracecert.chain.types.chain_time`).
         """
-        t = chain_time(at)
+        return self._memo(("lab_at", bytes(lab_id), at), lambda _: self._lab_at(bytes(lab_id), chain_time(at)))
+
+    def _lab_at(self, lab_id: bytes, t: int) -> LabState | None:
         with self._snapshot() as db:
-            lab = Q_LAB.first(db, lab=bytes(lab_id))
+            lab = Q_LAB.first(db, lab=lab_id)
             if lab is None:
                 return None
-            auth = Q_AUTH_AT.first(db, lab=bytes(lab_id), t=t)
-            status = status_at(db, bytes(lab_id), t, auth is not None)
+            auth = Q_AUTH_AT.first(db, lab=lab_id, t=t)
+            status = status_at(db, lab_id, t, auth is not None)
         return LabState(
-            bytes(lab_id),
+            lab_id,
             LabKind(lab.kind),
             lab.jurisdiction,
             LabStatus(status),
@@ -374,7 +382,10 @@ class Index:
 
         Times outside the uint64 range are asked at its nearest end (:func:`~tracecert.chain.types.chain_time`).
         """
-        t = chain_time(at)
+        key = ("is_authorized", bytes(lab_id), category, int(activity), at)
+        return self._memo(key, lambda _: self._is_authorized(bytes(lab_id), category, activity, chain_time(at)))
+
+    def _is_authorized(self, lab_id: bytes, category: str, activity: Activity, t: int) -> bool:
         try:
             code = category_code(category)
         except ValueError:
@@ -383,29 +394,27 @@ class Index:
         if wanted == 0:
             return False
         with self._snapshot() as db:
-            auth = Q_AUTH_AT.first(db, lab=bytes(lab_id), t=t)  # none for an unknown lab
-            if auth is None or status_at(db, bytes(lab_id), t, True) != LabStatus.ACTIVE:
+            auth = Q_AUTH_AT.first(db, lab=lab_id, t=t)  # none for an unknown lab
+            if auth is None or status_at(db, lab_id, t, True) != LabStatus.ACTIVE:
                 return False
-            scope = Q_SCOPE.first(db, lab=bytes(lab_id), auth_index=auth.auth_index, category=code)
+            scope = Q_SCOPE.first(db, lab=lab_id, auth_index=auth.auth_index, category=code)
         return scope is not None and scope.activities & wanted == wanted
 
     def status(self, lab_id: bytes, digest: bytes) -> CertificateStatus:
         """See :class:`~tracecert.verification.chainview.ChainView`."""
-        row = Q_STATUS.first(self._db(), lab=bytes(lab_id), digest=bytes(digest))
-        if row is None:
-            return CertificateStatus(CertificateState.NONE, 0, 0, 0, None)
-        return CertificateStatus(
-            CertificateState(row.state), row.reason, row.effective_time, row.recorded_at, row.substituted_by
+        return self._memo(
+            ("status", bytes(lab_id), bytes(digest)), lambda db: status_of(db, bytes(lab_id), bytes(digest))
         )
 
     def lab_name(self, lab_id: bytes) -> str | None:
         """See :class:`~tracecert.verification.chainview.ChainView`."""
-        row = Q_LAB.first(self._db(), lab=bytes(lab_id))
-        return None if row is None else str(row.name)
+        return self._memo(("lab_name", bytes(lab_id)), lambda db: lab_name_of(db, bytes(lab_id)))
 
     def sanctions(self, subject: bytes) -> list[Sanction] | None:
         """See :class:`~tracecert.verification.chainview.ChainView`: from the SanctionRecorded events."""
-        return sanctions_of(self._db(), bytes(subject)) if self.deployment.credit_registry else None
+        if not self.deployment.credit_registry:
+            return None
+        return list(self._memo(("sanctions", bytes(subject)), lambda db: tuple(sanctions_of(db, bytes(subject)))))
 
     def batch_published(self, root: bytes) -> bool | None:
         """See :class:`~tracecert.verification.chainview.ChainView`: from :meth:`contents_state`; None without any
@@ -425,7 +434,8 @@ class Index:
     def numbered(self, lab_id: bytes, number: str) -> list[bytes]:
         """See :class:`~tracecert.verification.chainview.ChainView`: from the verified batch contents
         (:meth:`by_number`)."""
-        return [leaf.digest for leaf in self.by_number(lab_id, number)]
+        found = self._memo(("numbered", bytes(lab_id), number), lambda _: tuple(self.by_number(lab_id, number)))
+        return [leaf.digest for leaf in found]
 
     # ------------------------------------------------------------------ reads: contents and monitoring
 
@@ -498,6 +508,31 @@ class Index:
                 self._dbs.append(db)
             self._local.db = db
         return db
+
+    def _memo(self, key: tuple[Any, ...], compute: Callable[[sqlite3.Connection], T]) -> T:
+        """``compute``'s answer for ``key``, kept by this thread while the file is unchanged.
+
+        ``PRAGMA data_version`` (a few µs, no table read) changes on this thread's connection whenever another
+        connection committed (the index's writer, another process's sync); the thread then forgets every answer.
+        The version is read before ``compute`` runs, so an answer is only ever served while the file is exactly
+        as it was when it was read. Answers are immutable (frozen dataclasses, tuples, scalars).
+        """
+        db = self._db()
+        local = self._local
+        version = db.execute("PRAGMA data_version").fetchone()[0]
+        memo: dict[tuple[Any, ...], Any] | None = getattr(local, "memo", None)
+        if memo is None or local.memo_version != version:
+            memo = local.memo = {}
+            local.memo_version = version
+        found = memo.get(key, _MISSING)
+        if found is not _MISSING:
+            answer: T = found
+            return answer
+        answer = compute(db)
+        if len(memo) >= MEMO_ENTRIES:
+            memo.clear()
+        memo[key] = answer
+        return answer
 
     @contextmanager
     def _exclusive(self) -> Iterator[None]:

@@ -12,8 +12,8 @@ from sqlalchemy import (
 )
 from web3 import Web3
 
-from tracecert.chain.contracts import Sanction
-from tracecert.chain.types import LabStatus, SanctionKind, SanctionReason, SubjectKind
+from tracecert.chain.contracts import BatchInfo, CertificateStatus, KeyInfo, Sanction
+from tracecert.chain.types import CertificateState, LabStatus, SanctionKind, SanctionReason, SubjectKind
 from verifier.index.schema import (
     Query,
     UInt64,
@@ -53,9 +53,14 @@ __all__ = [
     "Q_STATUS_AT",
     "Q_TIP",
     "T_PARAM",
+    "batch_of",
     "bytes32",
+    "key_of",
+    "lab_name_of",
+    "last_timestamp",
     "sanctions_of",
     "status_at",
+    "status_of",
 ]
 
 
@@ -178,3 +183,42 @@ def sanctions_of(db: sqlite3.Connection, subject: bytes) -> list[Sanction]:
         )
         for row in Q_SANCTIONS.all(db, subject=subject)
     ]
+
+
+def last_timestamp(db: sqlite3.Connection) -> int | None:
+    """The timestamp of the last indexed block, or None before the first sync."""
+    row = Q_META_VALUE.first(db, key="last_timestamp")
+    return int(row.value) if row else None
+
+
+def batch_of(db: sqlite3.Connection, root: bytes) -> BatchInfo | None:
+    """An anchored batch, or None."""
+    row = Q_BATCH.first(db, root=root)
+    if row is None:
+        return None
+    return BatchInfo(row.root, row.lab_id, row.key_id, row.size, row.batch_index, row.anchored_at, row.block_number)
+
+
+def key_of(db: sqlite3.Connection, key_id: bytes) -> KeyInfo | None:
+    """A key, its window shrunk by every ``KeyWindowClosed``; or None."""
+    row = Q_KEY.first(db, key_id=key_id)
+    if row is None:
+        return None
+    until = row.valid_until if row.closed_at is None else min(row.valid_until, row.closed_at)
+    return KeyInfo(row.key_id, row.lab_id, row.public_key, row.valid_from, until, row.registered_at)
+
+
+def status_of(db: sqlite3.Connection, lab_id: bytes, digest: bytes) -> CertificateStatus:
+    """A lab's recorded status of a certificate (NONE when nothing is recorded)."""
+    row = Q_STATUS.first(db, lab=lab_id, digest=digest)
+    if row is None:
+        return CertificateStatus(CertificateState.NONE, 0, 0, 0, None)
+    return CertificateStatus(
+        CertificateState(row.state), row.reason, row.effective_time, row.recorded_at, row.substituted_by
+    )
+
+
+def lab_name_of(db: sqlite3.Connection, lab_id: bytes) -> str | None:
+    """A lab's registered name, or None."""
+    row = Q_LAB.first(db, lab=lab_id)
+    return None if row is None else str(row.name)

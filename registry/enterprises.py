@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from registry.core import Principal, RegistryCore
 from registry.db import utcnow
@@ -127,6 +128,24 @@ def register_enterprise(
         raise InvalidRequest("an enterprise's name is 1-256 characters", code="NAME_INVALID")
     region = usci_region(usci)
     regulator = require_regulator_of(core, principal, region) if principal is not None else None
+    for attempt in range(2):
+        try:
+            view, created = _register_enterprise_once(core, usci, name, region, regulator)
+            break
+        except IntegrityError:
+            # Two registrations of the same enterprise at once: the other inserted it first. Asked again, this one
+            # sees it (ENTERPRISE_EXISTS for itself, a confirmation for a regulator).
+            if attempt:
+                raise
+    token = None
+    if created:
+        _, token = core.issue_token("ENTERPRISE", usci=usci, label=f"enterprise {usci}")
+    return view, token, created
+
+
+def _register_enterprise_once(
+    core: RegistryCore, usci: str, name: str, region: int, regulator: str | None
+) -> tuple[dict[str, Any], bool]:
     with core.sessions.begin() as s:
         row = s.get(Enterprise, usci)
         created = row is None
@@ -138,11 +157,7 @@ def register_enterprise(
         if regulator is not None and row.state != EnterpriseState.CONFIRMED:
             row.state, row.confirmed_by, row.confirmed_at = EnterpriseState.CONFIRMED, regulator, utcnow()
         s.flush()
-        view = enterprise_view(row)
-    token = None
-    if created:
-        _, token = core.issue_token("ENTERPRISE", usci=usci, label=f"enterprise {usci}")
-    return view, token, created
+        return enterprise_view(row), created
 
 
 def confirm_enterprise(core: RegistryCore, principal: Principal, usci: str) -> dict[str, Any]:

@@ -9,7 +9,9 @@ HTTP-only refusals, beside the service's :class:`~registry.errors.RegistryError`
     ├── InvalidRequest            422 REQUEST_INVALID / UNKNOWN_FIELD (envelope), INVALID_DIGEST, INVALID_LAB_ID, ...
     └── PayloadTooLarge           413 PAYLOAD_TOO_LARGE / BULK_TOO_LARGE
 
-Anything unexpected becomes 500 INTERNAL_ERROR (logged here, never shown to the client).
+The database's errors: away for now, 503 DATABASE_UNAVAILABLE; a uniqueness a concurrent request took first, 409
+CONCURRENT_CHANGE (both: send again). Anything unexpected becomes 500 INTERNAL_ERROR (logged here, never shown to
+the client).
 """
 
 from __future__ import annotations
@@ -127,7 +129,8 @@ async def _chain_unavailable(_request: Request, exc: Exception) -> JSONResponse:
 
 async def _database_error(_request: Request, exc: Exception) -> JSONResponse:
     # The database went away (restarting, recovering after a crash, a dropped connection) or stayed locked past
-    # the busy timeout: nothing was committed, the request is safe to retry. Anything else is a bug: a 500.
+    # the busy timeout: nothing was committed, the request is safe to retry (503). A uniqueness raced: 409, retry.
+    # Anything else is a bug: a 500.
     assert isinstance(exc, sqlalchemy.exc.DBAPIError)
     if database_unavailable(exc):
         logger.warning("database unavailable: %s", str(exc.orig).splitlines()[0] if exc.orig else exc)
@@ -135,6 +138,16 @@ async def _database_error(_request: Request, exc: Exception) -> JSONResponse:
             error_body("DATABASE_UNAVAILABLE", "the registry's database is unavailable; retry"),
             status_code=503,
             headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
+    if isinstance(exc, sqlalchemy.exc.IntegrityError):
+        # A uniqueness the request relied on was taken by a concurrent request between its read and its write
+        # (two imports of one register, say): nothing was committed, and sent again it sees the other's row. Logged
+        # in full, as a path that does not retry by itself is worth knowing.
+        logger.warning("concurrent change: %s", str(exc.orig).splitlines()[0] if exc.orig else exc, exc_info=exc)
+        return JSONResponse(
+            error_body("CONCURRENT_CHANGE", "a concurrent request changed the same records; send the request again"),
+            status_code=409,
+            headers={"Retry-After": "1"},
         )
     logger.error("database error", exc_info=exc)
     return JSONResponse(error_body("INTERNAL_ERROR", "internal error"), status_code=500)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import threading
 import zipfile
 from collections.abc import Iterator
 from typing import Any
@@ -15,6 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 from openpyxl import Workbook
 
+from registry import enterprises
 from registry.api import create_app
 from registry.instruments import XLSX
 from tests.registry.conftest import LabWorld
@@ -85,6 +87,35 @@ def test_self_registration_waits_for_the_regulator_over_its_region(api: TestClie
     assert confirmed["state"] == "CONFIRMED"
     assert confirmed["confirmed_by"].lower() == world.province.address.lower()
     assert api.post("/v1/instruments", json={"instruments": [SCALE]}, headers=own).json()["created"] == 1
+
+
+@pytest.mark.parametrize(
+    ("by_regulator", "status", "outcome"),
+    [(False, 409, "ENTERPRISE_EXISTS"), (True, 200, "CONFIRMED")],
+    ids=["itself", "a regulator"],
+)
+def test_two_registrations_of_one_enterprise_at_once(
+    api: TestClient, world: LabWorld, monkeypatch: pytest.MonkeyPatch, by_regulator: bool, status: int, outcome: str
+) -> None:
+    """Another registration of the same enterprise commits between this one's read and its insert: this one is
+    answered as if it came second (ENTERPRISE_EXISTS for itself, a confirmation by a regulator), never a 500."""
+    real, raced = enterprises.utcnow, threading.Event()
+
+    def utcnow_after_the_other_registered() -> Any:
+        if not raced.is_set():  # the moment between the read and the insert
+            raced.set()
+            other = threading.Thread(target=enterprises.register_enterprise, args=(world.core, None, STATION, "先到"))
+            other.start()
+            other.join()
+        return real()
+
+    monkeypatch.setattr(enterprises, "utcnow", utcnow_after_the_other_registered)
+    headers = bearer(world.regulator_token) if by_regulator else {}
+    answer = api.post("/v1/enterprises", json={"usci": STATION, "name": "后到"}, headers=headers)
+    assert raced.is_set() and answer.status_code == status, answer.text
+    assert (answer.json()["enterprise"]["state"] if by_regulator else answer.json()["error"]["code"]) == outcome
+    listed = api.get("/v1/enterprises", headers=bearer(world.regulator_token)).json()["items"]
+    assert [(e["usci"], e["name"]) for e in listed] == [(STATION, "先到")]  # one enterprise, the first one's
 
 
 def test_a_regulator_onboards_only_in_its_region(api: TestClient, world: LabWorld) -> None:

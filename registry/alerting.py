@@ -25,7 +25,7 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from registry.alerts import KINDS, RELATIONS, alert_body, alert_key, public_address, sign_delivery
+from registry.alerts import KINDS, RELATIONS, alert_body, alert_key, public_address, sign_delivery, webhook_client
 from registry.core import RegistryCore
 from registry.coverage import LINK
 from registry.db import Certificate, CertificateStatus, LifecycleOp, OperationKind, OperationState, utcnow
@@ -342,7 +342,8 @@ class AlertSender:
             self._thread = None
 
     def _loop(self) -> None:
-        with httpx.Client(timeout=self.core.settings.webhook_timeout_seconds, follow_redirects=False) as client:
+        settings = self.core.settings
+        with webhook_client(settings.webhook_allow_private, settings.webhook_timeout_seconds) as client:
             while not self._stop.is_set():
                 try:
                     if not self.send_due(client):

@@ -35,6 +35,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpcore
+import httpx
 import nacl.exceptions
 import nacl.signing
 from sqlalchemy import select
@@ -216,12 +218,51 @@ def _enterprise(principal: Principal) -> str:
 
 def public_address(host: str) -> bool:
     """Whether every address ``host`` resolves to is a public one (no loopback, private, link-local…)."""
+    return _resolve_public(host) is not None
+
+
+def _resolve_public(host: str) -> str | None:
+    """One address of ``host`` when every address it resolves to now is public; else None."""
     try:
-        infos = socket.getaddrinfo(host, None)
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError):  # not resolved, or not a name DNS can carry (an empty or too long label)
-        return False
-    addresses = {ipaddress.ip_address(info[4][0]) for info in infos}
-    return bool(addresses) and all(a.is_global for a in addresses)
+        return None
+    addresses = [ipaddress.ip_address(str(info[4][0])) for info in infos]
+    if not addresses or not all(a.is_global for a in addresses):
+        return None
+    return str(addresses[0])
+
+
+class _PublicOnlyBackend(httpcore.SyncBackend):
+    """Connects to a host only at an address it checked to be public, resolved once for that very connection: a
+    name that answers a public address to the check and a private one to the connection (DNS rebinding) cannot
+    reach inside. TLS still checks the certificate against the host's name (httpcore's ``server_hostname``)."""
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        address = _resolve_public(host)
+        if address is None:
+            raise httpcore.ConnectError(f"{host} resolves to a non-public address")
+        return super().connect_tcp(address, port, timeout, local_address, socket_options)
+
+
+def webhook_client(allow_private: bool, timeout: float) -> httpx.Client:
+    """The client webhooks are posted with: no redirects, and (unless ``allow_private``) connections only to
+    public addresses, checked at connect time (:class:`_PublicOnlyBackend`)."""
+    transport = httpx.HTTPTransport()
+    if not allow_private:
+        # httpx takes no network backend; its transport's pool is swapped for one with ours (tests/registry/
+        # test_alerts.py shows a rebinding name refused by it).
+        transport._pool = httpcore.ConnectionPool(
+            ssl_context=httpx.create_ssl_context(), network_backend=_PublicOnlyBackend()
+        )
+    return httpx.Client(transport=transport, timeout=timeout, follow_redirects=False)
 
 
 def _check_url(core: RegistryCore, url: str) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import insert, select, update
 
 from registry.alerting import AlertProducer, AlertSender
-from registry.alerts import verify_delivery
+from registry.alerts import public_address, verify_delivery, webhook_client
 from registry.api import create_app
 from registry.config import RegistrySettings
 from registry.core import RegistryCore
@@ -384,3 +385,35 @@ def test_a_delivery_to_a_webhook_removed_meanwhile_is_given_up_not_posted(
         delivery = s.scalar(select(Delivery))
         assert delivery is not None
         assert (delivery.state, delivery.last_error) == ("FAILED", "webhook removed")
+
+
+@pytest.mark.parametrize(
+    ("allow_private", "reached"),
+    [(False, False), (True, True)],
+    ids=["public only: refused at connect", "private allowed (tests, an intranet): reached"],
+)
+def test_a_webhook_name_rebinding_to_a_private_address_is_not_reached(
+    receiver: Receiver, monkeypatch: pytest.MonkeyPatch, allow_private: bool, reached: bool
+) -> None:
+    """DNS rebinding: the webhook's name answers a public address to the registry's check, then the receiver's
+    loopback address. The webhook client connects only to an address it checked for that very connection, so the
+    post never reaches inside; allowed to reach private addresses, the same post arrives (the test can tell)."""
+    receiver.posts.clear()
+    port, real, asked = int(str(httpx.URL(receiver.url).port)), socket.getaddrinfo, []
+
+    def rebinding(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host != "hooks.rebind.example":
+            return real(host, *args, **kwargs)
+        asked.append(host)
+        address = "93.184.215.14" if len(asked) == 1 else "127.0.0.1"  # public first, then inside
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    assert public_address("hooks.rebind.example")  # what the registry checked
+    with webhook_client(allow_private, 5) as client:
+        try:
+            status = client.post(f"http://hooks.rebind.example:{port}/hook/rebound", content=b"{}").status_code
+        except httpx.ConnectError as exc:
+            status = 0
+            assert "non-public" in str(exc)
+    assert (status, len(receiver.by_path("rebound"))) == ((204, 1) if reached else (0, 0))

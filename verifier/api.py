@@ -66,6 +66,7 @@ from tracecert.verification.report import Report, catalog
 from verifier.bootstrap import build_verifier
 from verifier.config import VerifierSettings, load_settings
 from verifier.errors import InvalidRequest, RateLimited, SetupError
+from verifier.fast_json import FastJSONResponse
 from verifier.inputs import (
     input_from_form,
     input_from_json,
@@ -220,7 +221,7 @@ def _unknown_report(verifier: Verifier, digest: str, as_of: int | None, what: st
 
 
 def _report_response(report: Report) -> JSONResponse:
-    return JSONResponse(report.to_dict(), headers={"Cache-Control": "no-store"})
+    return FastJSONResponse(report.to_dict(), headers={"Cache-Control": "no-store"})
 
 
 def _error_response(exc: ServiceError) -> JSONResponse:
@@ -437,7 +438,7 @@ def create_app(settings: VerifierSettings | None = None, *, verifier: Verifier |
                 "as_of": report.as_of,
                 "trace": report.trace.to_dict() if report.trace else None,
             }
-            return JSONResponse(body, headers={"Cache-Control": "no-store"})
+            return FastJSONResponse(body, headers={"Cache-Control": "no-store"})
 
         return await service.run(work)
 

@@ -18,7 +18,7 @@ from PIL import Image
 from pypdf import PdfReader
 
 from registry.api import create_app
-from registry.publicity import POSTER_TITLE, QR_ERROR, site_notice
+from registry.publicity import POSTER_TITLE, QR_ERROR, site_notice, site_qr_png
 from tests.registry.conftest import LabWorld
 from tests.registry.test_api import VERIFIER, app_settings, bearer, drain, issue
 from tests.registry.test_enterprises import STATION, _onboarded
@@ -190,6 +190,16 @@ def test_the_qr_code_encodes_the_site_page(api: TestClient, sites: dict[str, Any
     # Another site: another symbol.
     other = api.get(f"/v1/sites/{sites['stalls']}/qr.png").content
     assert _modules(other, 8, 4) != _modules(answer.content, 8, 4)
+
+
+def test_the_qr_code_is_drawn_once_per_address(api: TestClient, sites: dict[str, Any]) -> None:
+    """Anonymous requests for a printed poster's code do not each draw it: the second costs a lookup, and answers
+    the same bytes."""
+    site_qr_png.cache_clear()
+    first = api.get(f"/v1/sites/{sites['shop']}/qr.png").content
+    second = api.get(f"/v1/sites/{sites['shop']}/qr.png").content
+    info = site_qr_png.cache_info()
+    assert (first == second, info.misses, info.hits) == (True, 1, 1)
 
 
 def test_the_qr_code_carries_the_configured_public_address(world: LabWorld, sites: dict[str, Any]) -> None:

@@ -13,7 +13,6 @@ proxy it follows the Host header the proxy passes on).
 
 from __future__ import annotations
 
-import io
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
@@ -23,7 +22,7 @@ from registry.api.deps import CoreDep, SettingsDep
 from registry.api.errors import documented
 from registry.api.routes.pages import PAGE_HEADERS, STATIC_DIR
 from registry.api.schemas import SiteNoticeOut
-from registry.publicity import poster, site_notice, site_qr, site_url
+from registry.publicity import poster, require_site, site_notice, site_qr_png, site_url
 
 __all__ = ["PAGE", "page_router", "router"]
 
@@ -60,12 +59,11 @@ def notice(site_id: SitePath, core: CoreDep, settings: SettingsDep, response: Re
     responses=documented({200: {"content": {"image/png": {}}, "description": "QR code of the site's page"}}, 404, 422),
     summary="QR code of a site's public page",
 )
-def qr(site_id: SitePath, core: CoreDep, settings: SettingsDep, request: Request) -> Response:
+def qr(site_id: SitePath, core: CoreDep, request: Request) -> Response:
     """A PNG QR code pointing at the site's page ``/s/{site_id}`` on this registry."""
-    site_notice(core, site_id, verifier_url=settings.verifier_url)  # 404 for a site this registry does not know
-    out = io.BytesIO()
-    site_qr(_page_url(request, site_id)).save(out, kind="png", scale=8, border=4)
-    return Response(out.getvalue(), media_type="image/png", headers={"Cache-Control": "public, max-age=86400"})
+    require_site(core, site_id)  # 404 for a site this registry does not know
+    png = site_qr_png(_page_url(request, site_id))
+    return Response(png, media_type="image/png", headers={"Cache-Control": "public, max-age=86400"})
 
 
 @router.get(

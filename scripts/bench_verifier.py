@@ -61,7 +61,43 @@ def machine() -> dict[str, Any]:
                 break
     except OSError:
         pass
-    return {"nproc": os.cpu_count(), "cpu": model, "python": platform.python_version(), "platform": platform.platform()}
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())  # other work on the machine takes cores from the server
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": model,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "load": load,
+    }
+
+
+def process_tree(root: int) -> list[int]:
+    """``root`` and every process below it (Linux /proc)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(children.get(pid, []))
+    return found
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds the processes have used (those that exited since count for nothing)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def ms(values: list[float], q: float) -> float:
@@ -371,7 +407,7 @@ def main() -> None:
 
     results: dict[str, Any] = {"machine": machine(), "chain_view": "index" if args.index else "live"}
     m = results["machine"]
-    print(f"machine: nproc={m['nproc']}, CPU {m['cpu']}, Python {m['python']}")
+    print(f"machine: nproc={m['nproc']}, CPU {m['cpu']}, Python {m['python']}; load average {m['load']}")
     print(
         f"chain view: {results['chain_view']}; uvicorn workers: {args.workers}; concurrent load: {args.load}; "
         "Anvil on the same machine"
@@ -455,12 +491,16 @@ def main() -> None:
                 http["post_depth_10"] = summary(
                     http_sequential(server.url, [deep_body], max(10, args.requests // 10), args.budget)
                 )
+                workers = process_tree(server.proc.pid)
+                cpu_before = cpu_seconds(workers)
                 if args.load == "wrk":
                     http["concurrent"] = wrk_concurrent(server.url, bodies, args.clients, args.duration, tmp)
                 else:
                     http["concurrent"] = http_concurrent(
                         server.url, bodies, args.clients, args.duration, cap=200_000
                     )
+                used = cpu_seconds(workers) - cpu_before
+                http["concurrent"]["server_cpu_ms"] = round(1000 * used / max(1, http["concurrent"]["requests"]), 3)
                 results["http"] = http
             finally:
                 server.stop()
@@ -490,6 +530,12 @@ def main() -> None:
     print(
         f"throughput: {c['per_second']:.1f} verifications/s with {c['clients']} concurrent clients "
         f"({c['load']}; {c['requests']} requests, {c['errors']} errors, {c['seconds']} s)"
+    )
+    cpu, cores = c["server_cpu_ms"], m["nproc"] or 1
+    alone = 1000 * cores / cpu if cpu else float("nan")
+    print(
+        f"server CPU: {cpu:.3f} ms per verification (user + system, all workers): "
+        f"{alone:.0f}/s if the server had the {cores} cores to itself"
     )
     if "index_catch_up_s" in results:
         print(f"index catch-up of the bench chain (in process): {results['index_catch_up_s']} s")

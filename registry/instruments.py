@@ -44,7 +44,7 @@ from registry.coverage import due_states, linked_certificates, today
 from registry.db import Certificate, utcnow
 from registry.db_enterprises import Instrument, InstrumentCoverage, Site
 from registry.enterprises import check_usci, confirmed_enterprise, region_valid, require_regulator_of, usci_region
-from registry.errors import Forbidden, InvalidRequest, NotFound, PayloadTooLarge
+from registry.errors import Conflict, Forbidden, InvalidRequest, NotFound, PayloadTooLarge
 from registry.statistics import refresh
 from tracecert.human import local_time
 from tracecert.instruments import USES, catalogue_entry, is_mandatory, register_category
@@ -61,6 +61,7 @@ __all__ = [
     "parse_table",
     "read_instrument",
     "register_instruments",
+    "update_site",
 ]
 
 #: Rows in one import (a large enterprise's register; a region is imported enterprise by enterprise).
@@ -432,6 +433,40 @@ def register_instruments(core: RegistryCore, principal: Principal, rows: Sequenc
     if created or updated:  # their coverage rows, now (the worker computes any a crash left out)
         refresh(core, ids)
     return {"usci": usci, "created": created, "updated": updated, "unchanged": unchanged, "instruments": ids}
+
+
+def update_site(
+    core: RegistryCore, principal: Principal, site_id: str, *, name: str | None = None, region: int | None = None
+) -> dict[str, Any]:
+    """Rename a site or correct its region, keeping its identifier: the QR code on a printed poster still opens
+    its page. A new region moves every instrument at the site (their coverage rows are recomputed).
+
+    Raises:
+        Forbidden: NOT_AN_ENTERPRISE, ENTERPRISE_NOT_CONFIRMED, NOT_YOUR_SITE. NotFound: UNKNOWN_SITE.
+        Conflict: SITE_NAME_TAKEN (another site of the enterprise has that name).
+    """
+    usci = confirmed_enterprise(core, principal)
+    moved: list[int] = []
+    with core.sessions.begin() as s:
+        site = s.get(Site, site_id)
+        if site is None:
+            raise NotFound(f"no site {site_id}", code="UNKNOWN_SITE")
+        if site.usci != usci:
+            raise Forbidden("an enterprise changes its own sites", code="NOT_YOUR_SITE")
+        if name is not None and name != site.name:
+            if s.scalar(select(Site.id).where(Site.usci == usci, Site.name == name)) is not None:
+                raise Conflict(f"another site of {usci} is named {name!r}", code="SITE_NAME_TAKEN")
+            site.name = name
+        if region is not None and region != site.region:
+            site.region = region
+            moved = list(s.scalars(select(Instrument.id).where(Instrument.site_id == site.id)))
+            s.execute(update(Instrument).where(Instrument.site_id == site.id).values(region=region))
+            for i in range(0, len(moved), 500):
+                s.execute(delete(InstrumentCoverage).where(InstrumentCoverage.instrument_id.in_(moved[i : i + 500])))
+        view = {"id": site.id, "name": site.name, "region": site.region}
+    if moved:  # their coverage rows in the new region, now (the worker computes any a crash left out)
+        refresh(core, moved)
+    return view
 
 
 # ---------------------------------------------------------------------------------------------- links

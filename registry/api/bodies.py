@@ -13,13 +13,25 @@ from collections.abc import AsyncGenerator, Sequence
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Request
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers, UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from registry.api.deps import SettingsDep
 from registry.api.errors import MalformedRequest, UnsupportedMediaType, envelope_error
+from registry.enterprises import region_valid
 from registry.errors import InvalidRequest, PayloadTooLarge
 from registry.instruments import XLSX, InstrumentIn, parse_table
 from registry.issuance import Submission
@@ -43,6 +55,8 @@ __all__ = [
     "RevocationBody",
     "RevokeIn",
     "SignatureIn",
+    "SiteBody",
+    "SiteIn",
     "SubmissionBody",
     "WatchBody",
     "WatchIn",
@@ -136,6 +150,33 @@ class EnterpriseIn(_Envelope):
 
     usci: StrictStr = Field(description="统一社会信用代码, 18 characters")
     name: StrictStr = Field(description="The enterprise's registered name")
+
+
+class SiteIn(_Envelope):
+    """A site's new name or region (or both); its identifier, and so its QR code, stays."""
+
+    name: StrictStr | None = Field(None, min_length=1, max_length=256, description="The site's new name")
+    region: StrictInt | None = Field(None, description="The site's GB/T 2260 six-digit region code")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("a site's name is not blank")
+        return value.strip() if value is not None else None
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, value: int | None) -> int | None:
+        if value is not None and not region_valid(value):
+            raise ValueError("not a six-digit GB/T 2260 region code of a province, city or district")
+        return value
+
+    @model_validator(mode="after")
+    def _something(self) -> SiteIn:
+        if self.name is None and self.region is None:
+            raise ValueError("give the site's new name, its region, or both")
+        return self
 
 
 class WatchIn(_Envelope):
@@ -441,6 +482,11 @@ async def _register_rows(request: Request, settings: SettingsDep) -> list[Any]:
     return await run_in_threadpool(parse_table, media, bytes(body))
 
 
+async def _site_body(request: Request, settings: SettingsDep) -> SiteIn:
+    body: SiteIn = _validate(SiteIn, await read_json(request, settings.max_body_bytes))
+    return body
+
+
 async def _watch_body(request: Request, settings: SettingsDep) -> WatchIn:
     body: WatchIn = _validate(WatchIn, await read_json(request, settings.max_body_bytes))
     return body
@@ -452,6 +498,7 @@ async def _webhook_body(request: Request, settings: SettingsDep) -> WebhookIn:
 
 
 WatchBody = Annotated[WatchIn, Depends(_watch_body)]
+SiteBody = Annotated[SiteIn, Depends(_site_body)]
 WebhookBody = Annotated[WebhookIn, Depends(_webhook_body)]
 EnterpriseBody = Annotated[EnterpriseIn, Depends(_enterprise_body)]
 RegisterRows = Annotated[list[Any], Depends(_register_rows)]
@@ -505,6 +552,7 @@ def openapi_bodies() -> dict[str, dict[str, Any]]:
         "draw_result": {"requestBody": {"required": True, "content": {JSON: {"schema": _ref("DrawResultIn")}}}},
         "enterprise": {"requestBody": {"required": True, "content": {JSON: {"schema": _ref("EnterpriseIn")}}}},
         "watch": {"requestBody": {"required": True, "content": {JSON: {"schema": _ref("WatchIn")}}}},
+        "site": {"requestBody": {"required": True, "content": {JSON: {"schema": _ref("SiteIn")}}}},
         "webhook": {"requestBody": {"required": True, "content": {JSON: {"schema": _ref("WebhookIn")}}}},
         "register": {
             "requestBody": {
@@ -528,6 +576,7 @@ BODY_MODELS: tuple[type[BaseModel], ...] = (
     DrawResultIn,
     EnterpriseIn,
     RegisterIn,
+    SiteIn,
     WatchIn,
     WebhookIn,
 )

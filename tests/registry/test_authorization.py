@@ -42,7 +42,7 @@ from registry.api import create_app
 from registry.api.deps import MaybePrincipalDep, PrincipalDep
 from registry.core import Principal
 from registry.db import Certificate, FraudSignal, LifecycleOp, PublishedDraw
-from registry.db_enterprises import Enterprise, Instrument, Watch, Webhook
+from registry.db_enterprises import Enterprise, Instrument, Site, Watch, Webhook
 from registry.enterprises import register_enterprise
 from tests.registry.conftest import LabWorld, standalone_world
 from tests.registry.test_api import app_settings
@@ -388,6 +388,15 @@ def _unhook(m: Matrix, role: str) -> Case:
     return Case("DELETE", f"/v1/webhooks/{hook}", happened=lambda: not m.scalar(active), cleanup=_deactivate(m, url))
 
 
+def _rename_site(m: Matrix, role: str) -> Case:
+    """Rename a site of the station (its own, made for the row)."""
+    site_id, name = fresh("site")[-16:], fresh("站点")
+    with m.world.core.sessions.begin() as s:
+        s.add(Site(id=site_id, usci=STATION, name=fresh("旧名"), region=330106))
+    named = select(Site.name).where(Site.id == site_id)
+    return Case("PATCH", f"/v1/sites/{site_id}", {"name": name}, happened=lambda: m.scalar(named) == name)
+
+
 def _get(url: Callable[[Matrix], str], **params: Callable[[Matrix], Any]) -> Callable[[Matrix, str], Case]:
     def build(m: Matrix, role: str) -> Case:
         return Case("GET", url(m), params={k: v(m) for k, v in params.items()})
@@ -519,6 +528,16 @@ TABLE: dict[tuple[str, str], Route] = {
     ("DELETE", "/v1/webhooks/{webhook_id}"): Route(
         _unhook,
         row(NOT_AN_ENTERPRISE, enterprise=ok(status=204), enterprises=no("UNKNOWN_WEBHOOK", 404)),
+    ),
+    # Only the site's owner renames it (the QR code stays); another enterprise's site is not its to change.
+    ("PATCH", "/v1/sites/{site_id}"): Route(
+        _rename_site,
+        row(
+            NOT_AN_ENTERPRISE,
+            enterprise=ok(),
+            other_enterprise=no("NOT_YOUR_SITE"),
+            pending_enterprise=no("ENTERPRISE_NOT_CONFIRMED"),
+        ),
     ),
     # ------------------------------------------------------------------------------------- the private certificate
     # Enumerating (a filter that is no exact lookup) lists a private certificate to its lab and regulators only.
@@ -680,7 +699,7 @@ def test_the_table_covers_every_write_and_every_read_that_depends_on_the_caller(
     assert sorted(needed - set(TABLE)) == []
     assert sorted(set(TABLE) - set(routes)) == []
     assert all(set(route.outcomes) == set(ROLES) for route in TABLE.values())
-    assert {key[0] for key in needed} == {"GET", "POST", "PUT", "DELETE"}
+    assert {key[0] for key in needed} == {"GET", "POST", "PUT", "PATCH", "DELETE"}
 
 
 def test_the_fraud_signal_and_the_private_certificate_are_there(matrix: Matrix) -> None:

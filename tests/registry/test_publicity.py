@@ -22,6 +22,9 @@ from registry.publicity import POSTER_TITLE, QR_ERROR, site_notice, site_qr_png
 from tests.registry.conftest import LabWorld
 from tests.registry.test_api import VERIFIER, app_settings, bearer, drain, issue
 from tests.registry.test_enterprises import STATION, _onboarded
+from tracecert_app.story import usci
+
+OTHER = usci("91330105MA28LT6B4")  # another enterprise
 
 pytestmark = pytest.mark.chain
 
@@ -86,7 +89,7 @@ def sites(api: TestClient, world: LabWorld) -> dict[str, Any]:
     drain(world)
     register = api.get("/v1/instruments", headers=own).json()["instruments"]
     ids = {i["site"]["name"]: i["site"]["id"] for i in register}
-    return {"shop": ids[SHOP], "stalls": ids[STALLS], "digests": digests, "register": register}
+    return {"shop": ids[SHOP], "stalls": ids[STALLS], "digests": digests, "register": register, "own": own}
 
 
 def _code(response: Any) -> tuple[int, str]:
@@ -251,3 +254,72 @@ BAD_SITES = {
 def test_a_site_that_is_not_one_is_refused_by_code(api: TestClient, case: str, what: str) -> None:
     site, status, code = BAD_SITES[case]
     assert _code(api.get(f"/v1/sites/{site}/{what}")) == (status, code)
+
+
+def test_a_renamed_site_keeps_its_page_and_qr_code(api: TestClient, world: LabWorld, sites: dict[str, Any]) -> None:
+    """The owner renames the stalls: the same identifier, page, notice and QR code (a printed poster still opens
+    it); importing the register again under the new name keeps the site rather than making a new one."""
+    own, stalls, renamed = sites["own"], sites["stalls"], "西湖示范加油站农贸市场摊位"
+    qr_before = api.get(f"/v1/sites/{stalls}/qr.png").content
+    changed = api.patch(f"/v1/sites/{stalls}", json={"name": f" {renamed} "}, headers=own)
+    assert changed.status_code == 200 and changed.json() == {"id": stalls, "name": renamed, "region": 330106}
+    notice = api.get(f"/v1/sites/{stalls}/notice").json()
+    assert notice["site"]["name"] == renamed
+    assert [i["serial_number"] for i in notice["instruments"]] == ["S-2", "S-3", "S-4"]
+    assert api.get(f"/v1/sites/{stalls}/qr.png").content == qr_before
+    again = [_scale(world, serial, renamed) for serial in ("S-2", "S-3", "S-4")]
+    assert api.post("/v1/instruments", json={"instruments": again}, headers=own).json()["created"] == 0
+    register = api.get("/v1/instruments", headers=own).json()["instruments"]
+    assert {i["site"]["id"] for i in register if i["serial_number"] in ("S-2", "S-3", "S-4")} == {stalls}
+
+
+def test_a_site_moved_to_another_district_takes_its_instruments(
+    api: TestClient, world: LabWorld, sites: dict[str, Any]
+) -> None:
+    """The stalls were registered in 西湖区 by mistake: moved to 上城区 (330102), their instruments and the
+    districts' coverage figures follow at once."""
+    regulator = bearer(world.regulator_token)
+
+    def registered(region: int) -> int:
+        totals = api.get("/v1/coverage", params={"region": region}, headers=regulator).json()["totals"]
+        return int(totals["registered"])
+
+    before = (registered(330106), registered(330102))
+    moved = api.patch(f"/v1/sites/{sites['stalls']}", json={"region": 330102}, headers=sites["own"])
+    assert moved.json()["region"] == 330102
+    after = (registered(330106), registered(330102))
+    assert before == (4, 0) and after == (1, 3)  # the stalls' three instruments under mandatory verification
+    register = api.get("/v1/instruments", headers=sites["own"]).json()["instruments"]
+    assert {i["serial_number"]: i["site"]["region"] for i in register} == {
+        "S-1": 330106, "S-2": 330102, "S-3": 330102, "S-4": 330102, "S-5": 330102
+    }  # fmt: skip
+
+
+SITE_CHANGES_REFUSED = {
+    "no token": (None, "stalls", {"name": "x"}, 401, "UNAUTHORIZED"),
+    "a lab": ("lab", "stalls", {"name": "x"}, 403, "NOT_AN_ENTERPRISE"),
+    "another enterprise": ("other", "stalls", {"name": "x"}, 403, "NOT_YOUR_SITE"),
+    "an unknown site": ("own", "nosuchsite", {"name": "x"}, 404, "UNKNOWN_SITE"),
+    "the name of its other site": ("own", "stalls", {"name": SHOP}, 409, "SITE_NAME_TAKEN"),
+    "nothing to change": ("own", "stalls", {}, 422, "REQUEST_INVALID"),
+    "a blank name": ("own", "stalls", {"name": "   "}, 422, "REQUEST_INVALID"),
+    "a name too long": ("own", "stalls", {"name": "站" * 257}, 422, "REQUEST_INVALID"),
+    "not a region": ("own", "stalls", {"region": 999999}, 422, "REQUEST_INVALID"),
+    "a region as text": ("own", "stalls", {"region": "330102"}, 422, "REQUEST_INVALID"),
+    "an unknown field": ("own", "stalls", {"name": "x", "colour": "red"}, 422, "UNKNOWN_FIELD"),
+}
+
+
+@pytest.mark.parametrize("case", list(SITE_CHANGES_REFUSED))
+def test_a_site_change_is_refused_by_code(api: TestClient, world: LabWorld, sites: dict[str, Any], case: str) -> None:
+    who, site, body, status, code = SITE_CHANGES_REFUSED[case]
+    headers = (
+        {} if who is None
+        else bearer(world.token) if who == "lab"
+        else _onboarded(api, world, OTHER) if who == "other"
+        else sites["own"]
+    )  # fmt: skip
+    answer = api.patch(f"/v1/sites/{sites.get(site, site)}", json=body, headers=headers)
+    assert _code(answer) == (status, code)
+    notice = api.get(f"/v1/sites/{sites['stalls']}/notice").json()["site"]
+    assert notice == {"id": sites["stalls"], "name": STALLS, "region": 330106}  # unchanged

@@ -1,10 +1,11 @@
 """强制检定合格公示: a site's public notice, its QR code, its A4 poster, and the public page the QR code opens.
 
-Endpoints (public: no token)::
+Endpoints (public: no token, but the change)::
 
     GET /v1/sites/{site_id}/notice      the notice (JSON)
     GET /v1/sites/{site_id}/qr.png      the QR code of the site's page
     GET /v1/sites/{site_id}/poster.pdf  the A4 poster to print
+    PATCH /v1/sites/{site_id}           rename it or correct its region (its owner only)
     GET /s/{site_id}                    the page (mobile first; not in the OpenAPI document)
 
 The page's address is built from the address the registry is reached at (the request's base URL, so behind a
@@ -18,15 +19,18 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import FileResponse, Response
 
-from registry.api.deps import CoreDep, SettingsDep
+from registry.api.bodies import SiteBody, openapi_bodies
+from registry.api.deps import CoreDep, PrincipalDep, SettingsDep
 from registry.api.errors import documented
 from registry.api.routes.pages import PAGE_HEADERS, STATIC_DIR
-from registry.api.schemas import SiteNoticeOut
+from registry.api.schemas import SiteNoticeOut, SiteOut
+from registry.instruments import update_site
 from registry.publicity import poster, require_site, site_notice, site_qr_png, site_url
 
 __all__ = ["PAGE", "page_router", "router"]
 
 router = APIRouter(tags=["publicity"])
+_BODIES = openapi_bodies()
 #: The public page (outside the OpenAPI document).
 page_router = APIRouter()
 #: The site's public page.
@@ -64,6 +68,22 @@ def qr(site_id: SitePath, core: CoreDep, request: Request) -> Response:
     require_site(core, site_id)  # 404 for a site this registry does not know
     png = site_qr_png(_page_url(request, site_id))
     return Response(png, media_type="image/png", headers={"Cache-Control": "public, max-age=86400"})
+
+
+@router.patch(
+    "/v1/sites/{site_id}",
+    response_model=None,
+    responses=documented(
+        {200: {"model": SiteOut, "description": "The site as it is now"}}, 400, 401, 403, 404, 409, 413, 415, 422
+    ),
+    openapi_extra=_BODIES["site"],
+    summary="Rename a site or correct its region (its owner; the QR code stays)",
+)
+def change_site(site_id: SitePath, principal: PrincipalDep, body: SiteBody, core: CoreDep) -> dict[str, Any]:
+    """The enterprise that owns the site renames it or corrects its region; the identifier, the page and the QR
+    code printed on its posters stay. A new region moves every instrument at the site. Importing a register with
+    the new name would instead make a new site (with a new QR code)."""
+    return update_site(core, principal, site_id, name=body.name, region=body.region)
 
 
 @router.get(

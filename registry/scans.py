@@ -37,8 +37,10 @@ OUTSIDE_SCOPE               ERROR     the authorization that covered it does not
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import hashlib
+import heapq
 import json
 import logging
 import math
@@ -268,8 +270,12 @@ def _record(core: Any, found: dict[str, Finding]) -> dict[str, dt.datetime]:
 
 
 def finding_key(f: Finding) -> str:
-    """A finding's identity: SHA-256 of its code and its sorted certificates."""
-    return hashlib.sha256("|".join([f.code, *sorted(f.digests)]).encode()).hexdigest()
+    """A finding's identity: SHA-256 of its code and its sorted certificates (``code|digest|digest...``), hashed
+    digest by digest (a group's finding may name every certificate of a busy day)."""
+    key = hashlib.sha256(f.code.encode())
+    for digest in sorted(f.digests):
+        key.update(b"|" + digest.encode())
+    return key.hexdigest()
 
 
 class IncrementalScans:
@@ -371,39 +377,30 @@ class _Tally:
             yield from self._authorization(r)
 
     def groups(self, s: Any) -> Iterable[Finding]:
-        """The groups found anomalous, with their certificates' digests."""
+        """The groups found anomalous, with their certificates' digests (read once for all the groups: a
+        certificate in several is one string)."""
         t = self.t
+        flagged: list[tuple[str, str, array[int], dict[str, Any]]] = []
         for (lab, day), (seqs, oldest) in self.bursts.items():
             if len(seqs) >= t.burst_count:
-                yield Finding(
-                    "BACKDATING_BURST",
-                    lab,
-                    tuple(sorted(_digests(s, seqs))),
-                    {"sent": day.isoformat(), "count": len(seqs), "oldest_issue_date": oldest[0].isoformat()},
-                )
+                evidence = {"sent": day.isoformat(), "count": len(seqs), "oldest_issue_date": oldest[0].isoformat()}
+                flagged.append(("BACKDATING_BURST", lab, seqs, evidence))
         for (standard, day), per_lab in self.by_standard.items():
             count = sum(len(seqs) for seqs in per_lab.values())
             if count > t.standard_per_day:
-                for lab in sorted(per_lab):
-                    yield Finding(
-                        "STANDARD_OVERUSE",
-                        lab,
-                        tuple(sorted(_digests(s, per_lab[lab]))),
-                        {
-                            "standard": standard,
-                            "work_date": day.isoformat(),
-                            "count": count,
-                            "limit": t.standard_per_day,
-                        },
-                    )
+                evidence = {"standard": standard, "work_date": day.isoformat(), "count": count}
+                flagged += [
+                    ("STANDARD_OVERUSE", lab, per_lab[lab], evidence | {"limit": t.standard_per_day})
+                    for lab in sorted(per_lab)
+                ]
         for (lab, person, day), seqs in self.by_signer.items():
             if len(seqs) > t.signer_per_day:
-                yield Finding(
-                    "SIGNER_OVERUSE",
-                    lab,
-                    tuple(sorted(_digests(s, seqs))),
-                    {"performer": person, "work_date": day.isoformat(), "count": len(seqs), "limit": t.signer_per_day},
-                )
+                evidence = {"performer": person, "work_date": day.isoformat(), "count": len(seqs)}
+                flagged.append(("SIGNER_OVERUSE", lab, seqs, evidence | {"limit": t.signer_per_day}))
+        names = _Digests(s, [seqs for _, _, seqs, _ in flagged])
+        for code, lab, seqs, evidence in flagged:
+            yield Finding(code, lab, tuple(sorted(names[seq] for seq in seqs)), evidence)
+        del names
         yield from self._copied(s)
 
     def _backdating(self, r: _Row) -> Iterable[Finding]:
@@ -497,13 +494,23 @@ def _results(record: dict[str, Any]) -> tuple[tuple[str, str], ...]:
 _IN_LIST = 5_000
 
 
-def _digests(s: Any, seqs: array[int]) -> list[str]:
-    """The digests of the certificates numbered ``seqs``."""
-    ordered = sorted(seqs)
-    out: list[str] = []
-    for i in range(0, len(ordered), _IN_LIST):
-        out.extend(s.scalars(select(Certificate.digest).where(Certificate.seq.in_(ordered[i : i + _IN_LIST]))))
-    return out
+class _Digests:
+    """The digests of the certificates numbered in ``groups`` (each in increasing order), read in acceptance order
+    and looked up by number."""
+
+    def __init__(self, s: Any, groups: list[array[int]]) -> None:
+        self.seqs = array("q")
+        for seq in heapq.merge(*groups):  # no list of every number: the groups may name every certificate
+            if not self.seqs or self.seqs[-1] != seq:
+                self.seqs.append(seq)
+        self.digests: list[str] = []
+        for i in range(0, len(self.seqs), _IN_LIST):
+            chosen = Certificate.seq.in_(self.seqs[i : i + _IN_LIST].tolist())
+            found = dict(s.execute(select(Certificate.seq, Certificate.digest).where(chosen)).all())
+            self.digests += [found[seq] for seq in self.seqs[i : i + _IN_LIST]]
+
+    def __getitem__(self, seq: int) -> str:
+        return self.digests[bisect.bisect_left(self.seqs, seq)]
 
 
 def _standards_used(

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import insert
 
 from registry.db import Certificate, Lab, make_engine, make_sessionmaker, migrate
-from registry.scans import scan
+from registry.scans import Thresholds, scan
 
 LAB = "0x" + "ab" * 32
 DAY = dt.date(2026, 11, 30)
@@ -92,13 +92,18 @@ def _scan_peak(core: Any) -> int:
     return peak - before
 
 
-def test_a_scans_memory_does_not_follow_the_ledger(tmp_path: Path) -> None:
+def _ledger(tmp_path: Path) -> tuple[Any, Any]:
+    """An engine on an empty migrated registry database with the lab, and a core over it."""
     engine = make_engine(f"sqlite:///{tmp_path / 'registry.db'}")
     migrate(engine)
     with engine.begin() as conn:
         lab = {"lab_id": LAB, "code": "LAB-1", "name": "计量院", "writer_address": "0x" + "00" * 20}
         conn.execute(insert(Lab), [lab])
-    core = SimpleNamespace(sessions=make_sessionmaker(engine))
+    return engine, SimpleNamespace(sessions=make_sessionmaker(engine))
+
+
+def test_a_scans_memory_does_not_follow_the_ledger(tmp_path: Path) -> None:
+    engine, core = _ledger(tmp_path)
     small, large = 3_000, 15_000
     _add(engine, 0, small)
     first = _scan_peak(core)
@@ -107,3 +112,20 @@ def test_a_scans_memory_does_not_follow_the_ledger(tmp_path: Path) -> None:
     engine.dispose()
     per_certificate = (second - first) / (large - small)
     assert per_certificate < PER_CERTIFICATE, f"{first:,} -> {second:,} bytes: {per_certificate:,.0f} per certificate"
+
+
+def test_a_certificate_in_several_findings_is_held_once(tmp_path: Path) -> None:
+    """Certificates found by two detectors (here: each standard is one performer's, and both limits are 1): both
+    findings name them with the same strings, not a copy per finding (the soak's ledger, one performer and one
+    standard on every certificate, has two findings naming every certificate of the day)."""
+    engine, core = _ledger(tmp_path)
+    _add(engine, 0, 3_000)
+    limits = Thresholds(standard_per_day=1, signer_per_day=1)
+    found = scan(core, labs=[LAB], since=DAY - dt.timedelta(days=60), thresholds=limits)
+    engine.dispose()
+    standards = {f.digests: f for f in found if f.code == "STANDARD_OVERUSE"}
+    performers = [f for f in found if f.code == "SIGNER_OVERUSE"]
+    assert len(performers) == len(standards) > 100
+    for performer in performers:
+        standard = standards[performer.digests]
+        assert all(a is b for a, b in zip(standard.digests, performer.digests, strict=True))

@@ -10,8 +10,9 @@ event index, finding bundles through the registry) as processes of their own. Th
 
 Every ``--every`` seconds it prints issued/s, anchored/s, verified/s, the verification p99 and each process's
 resident memory; at the end, each process's memory after the warm-up (``--warmup`` seconds) and at the end, and
-whether it stayed within ``--tolerance`` (10 %). Exit code 1 when a verification was not VALID, a request
-failed, or a process's memory grew beyond the tolerance.
+whether TraceCert's processes (registry API, worker, verifier) stayed within ``--tolerance`` (10 %). Anvil's is
+shown, not bounded: the test chain keeps every block in memory, so it grows with the chain by design. Exit code 1
+when a verification was not VALID, a request failed, or a bounded process's memory grew beyond the tolerance.
 
     .venv/bin/python scripts/soak.py [--minutes 10] [--rate 300] [--verifiers 4] [--every 30]
 """
@@ -37,12 +38,15 @@ from typing import Any
 
 import httpx
 import psutil
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_registry import _machine, _port, bootstrap
 
 from tracecert.chain.node import AnvilNode
+
+#: The processes whose memory must stay flat (Anvil, the test chain, grows with its blocks by design).
+BOUNDED = ("registry API", "worker", "verifier")
 
 
 @dataclass
@@ -118,18 +122,22 @@ def _verify(url: str, c: Counters, stop: threading.Event, seed: int) -> None:
                     c.failures.append(f"verify {digest}: HTTP {response.status_code}, verdict {verdict}")
 
 
-def _anchored(database: str, after: int) -> tuple[int, list[str]]:
-    """How many soak certificates are anchored, and the digests of those beyond the first ``after``."""
-    engine = create_engine(database)
+#: Seconds between two looks for newly anchored certificates (the verifying clients start within this).
+REFRESH_SECONDS = 5.0
+_SOAK_ANCHORED = "status = 'ANCHORED' AND certificate_number LIKE 'SOAK-%'"
+
+
+def _anchored(engine: Engine, after: int) -> tuple[int, list[str], int]:
+    """How many soak certificates are anchored; the digests of those anchored that were accepted after the
+    acceptance number ``after``, and the highest such number (the next ``after``). One accepted before but anchored
+    later (its batch retried) is counted, not verified: the clients only need enough to choose from."""
     with engine.connect() as conn:
+        count = conn.execute(text(f"SELECT count(*) FROM certificates WHERE {_SOAK_ANCHORED}")).scalar_one()
         rows = conn.execute(
-            text(
-                "SELECT digest FROM certificates WHERE status = 'ANCHORED' AND certificate_number LIKE 'SOAK-%' "
-                "ORDER BY anchored_at, digest"
-            )
+            text(f"SELECT seq, digest FROM certificates WHERE {_SOAK_ANCHORED} AND seq > :after ORDER BY seq"),
+            {"after": after},
         ).all()
-    engine.dispose()
-    return len(rows), [str(r[0]) for r in rows[after:]]
+    return int(count), [str(r[1]) for r in rows], max((int(r[0]) for r in rows), default=after)
 
 
 def _rss(processes: dict[str, psutil.Process]) -> dict[str, float]:
@@ -211,15 +219,21 @@ def main(argv: list[str] | None = None) -> int:
             end = started + args.minutes * 60
             reports: list[dict[str, Any]] = []
             last = {"issued": 0, "anchored": 0, "verified": 0, "t": started}
-            known = 0
+            after, next_report = 0, started + args.every
+            engine = create_engine(database)
             print(f"{'t s':>6} {'issued/s':>9} {'anchored/s':>11} {'verified/s':>11} {'p99 ms':>7}  memory MiB")
             while time.monotonic() < end:
-                time.sleep(min(args.every, max(0.0, end - time.monotonic())))
-                now = time.monotonic()
-                anchored, new = _anchored(database, known)
-                known = anchored
+                # The clients verify what is anchored within seconds, not from the first report on: the memory
+                # after the warm-up is then that of a registry and a verifier already verifying.
+                time.sleep(min(REFRESH_SECONDS, max(0.0, min(end, next_report) - time.monotonic())))
+                anchored, new, after = _anchored(engine, after)
                 with counters.lock:
                     counters.digests.extend(new)
+                now = time.monotonic()
+                if now < min(end, next_report):
+                    continue
+                next_report += args.every
+                with counters.lock:
                     issued, verified = counters.issued, counters.verified
                     latencies, counters.latencies = counters.latencies, []
                 span = now - last["t"]
@@ -242,15 +256,17 @@ def main(argv: list[str] | None = None) -> int:
                     flush=True,
                 )
             stop.set()
+            engine.dispose()
             for thread in threads:
                 thread.join(60)
             baseline = next((r for r in reports if r["t"] >= args.warmup), reports[-1])
             first, final = baseline["memory_mib"], reports[-1]["memory_mib"]
             growth = {k: (final[k] - first[k]) / first[k] if first[k] else 0.0 for k in first}
-            flat = all(g <= args.tolerance for g in growth.values())
+            flat = all(growth[k] <= args.tolerance for k in BOUNDED)
             print(f"\nmemory after the warm-up (at {baseline['t']} s) → at the end:")
             for name in first:
-                print(f"  {name:<13} {first[name]:>7,.0f} MiB → {final[name]:>7,.0f} MiB ({growth[name]:+.1%})")
+                note = "" if name in BOUNDED else "  (not bounded: the test chain keeps every block in memory)"
+                print(f"  {name:<13} {first[name]:>7,.0f} MiB → {final[name]:>7,.0f} MiB ({growth[name]:+.1%}){note}")
             with counters.lock:
                 failures = list(counters.failures)
             summary = {
@@ -261,6 +277,7 @@ def main(argv: list[str] | None = None) -> int:
                 "issued_per_s": statistics.fmean(r["issued_per_s"] for r in reports),
                 "verified_per_s": statistics.fmean(r["verified_per_s"] for r in reports),
                 "memory_growth": growth,
+                "memory_bounded": list(BOUNDED),
                 "memory_flat": flat,
                 "failures": len(failures),
                 "first_failures": failures[:5],

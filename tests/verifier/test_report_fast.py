@@ -1,6 +1,9 @@
-"""Report.failed's fast path (outcomes first, the catalog only for the failures) answers as the reference does."""
+"""The report's fast paths answer as the reference does: Report.failed (outcomes first, the catalog only for the
+failures) and CheckResult.to_dict (the catalog's parts read once per check code), key order included."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -22,3 +25,35 @@ def test_failed_and_the_verdict_are_the_reference_s(outcomes: list[tuple[str, Ou
     errors, warnings = _reference(report, Severity.ERROR), _reference(report, Severity.WARNING)
     expected = Verdict.INVALID if unknown or errors else Verdict.VALID_WITH_WARNINGS if warnings else Verdict.VALID
     assert report.verdict is expected
+
+
+def _reference_dict(result: CheckResult) -> dict[str, Any]:
+    spec = result.spec
+    failed = result.outcome is Outcome.FAIL
+    return {
+        "code": result.code,
+        "family": spec.family,
+        "name": {"zh": spec.name_zh, "en": spec.name_en},
+        "outcome": result.outcome.value,
+        "severity": spec.severity.value,
+        "message": {"zh": spec.zh, "en": spec.en} if failed else None,
+        "detail": result.detail,
+        "detail_zh": result.detail_zh,
+        **({"data": result.data} if result.data else {}),
+    }
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(sorted(CHECKS)),
+    st.sampled_from(list(Outcome)),
+    st.text(max_size=20),
+    st.text(max_size=20),
+    st.dictionaries(st.text(max_size=5), st.integers() | st.text(max_size=5), max_size=3),
+)
+def test_a_check_s_json_is_the_reference_s(
+    code: str, outcome: Outcome, detail: str, detail_zh: str, data: dict[str, Any]
+) -> None:
+    result = CheckResult(code, outcome, detail, data, detail_zh)
+    fast, reference = result.to_dict(), _reference_dict(result)
+    assert list(fast.items()) == list(reference.items())  # the same keys in the same order: the same JSON bytes

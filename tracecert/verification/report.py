@@ -11,6 +11,7 @@ that ran — passed, failed, warned or skipped — and derives the verdict:
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
@@ -429,19 +430,31 @@ class CheckResult:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
-        spec = self.spec
-        failed = self.outcome is Outcome.FAIL
-        return {
+        family, name_zh, name_en, severity, zh, en = _json_parts(self.code)
+        out = {
             "code": self.code,
-            "family": spec.family,
-            "name": {"zh": spec.name_zh, "en": spec.name_en},
-            "outcome": self.outcome.value,
-            "severity": spec.severity.value,
-            "message": {"zh": spec.zh, "en": spec.en} if failed else None,
+            "family": family,
+            "name": {"zh": name_zh, "en": name_en},
+            "outcome": _OUTCOMES[self.outcome],
+            "severity": severity,
+            "message": {"zh": zh, "en": en} if self.outcome is Outcome.FAIL else None,
             "detail": self.detail,
             "detail_zh": self.detail_zh,
-            **({"data": self.data} if self.data else {}),
         }
+        if self.data:
+            out["data"] = self.data
+        return out
+
+
+#: An outcome's JSON value (an enum's ``.value`` is a descriptor call; a report writes some thirty of them).
+_OUTCOMES = {outcome: outcome.value for outcome in Outcome}
+
+
+@functools.cache
+def _json_parts(code: str) -> tuple[str, str, str, str, str, str]:
+    """What a check's JSON form takes from the catalog: family, names, severity, failure message (zh, en)."""
+    spec = CHECKS[code]
+    return spec.family, spec.name_zh, spec.name_en, spec.severity.value, spec.zh, spec.en
 
 
 @dataclass

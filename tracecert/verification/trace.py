@@ -147,10 +147,11 @@ def check_trace(
             child.children = parent.trace.children
             child.note = parent.trace.note
         assert parent.trace is not None or parent.unknown
-        _link_checks(record, standard, evidence.record, parent, where, failures, policy)
-        if "TRACE_REACHES_NMI" in parent.codes or parent.unknown:
+        parent_codes = parent.codes  # read once: the report is complete (and often a cached one, read again and again)
+        _link_checks(record, standard, evidence.record, parent, where, failures, policy, parent_codes)
+        if "TRACE_REACHES_NMI" in parent_codes or parent.unknown:
             reaches_nmi = False
-        if parent.codes & {"TRACE_NO_CYCLE"}:
+        if parent_codes & {"TRACE_NO_CYCLE"}:
             _fail(failures, "TRACE_NO_CYCLE", f"{where[0]}: cycle above", f"{where[1]}：上游有循环")
     for code in LINK_CHECKS:
         problems = failures.get(code, [])
@@ -172,13 +173,15 @@ def _link_checks(
     where: tuple[str, str],
     failures: dict[str, list[tuple[str, str]]],
     policy: Policy,
+    parent_codes: set[str],
 ) -> None:
-    """One link: the certificate of ``standard`` (``parent``, verified in ``parent_report``) against the record
-    ``child`` that used it; failures are noted in ``failures`` under their check."""
+    """One link: the certificate of ``standard`` (``parent``, verified in ``parent_report``, whose failed checks are
+    ``parent_codes``) against the record ``child`` that used it; failures are noted in ``failures`` under their
+    check."""
     # Any failure of the standard's certificate (its own links included, so a broken link anywhere above
     # reaches this certificate) except its expiry, which TRACE_VALID_DURING_WORK judges against the work dates,
     # and unpublished batch contents, which say nothing of the standard (that warning stays on its node).
-    own = parent_report.codes - {"NOT_EXPIRED", "TRACE_REACHES_NMI", "TRACE_NO_CYCLE", "BATCH_PUBLISHED"}
+    own = parent_codes - {"NOT_EXPIRED", "TRACE_REACHES_NMI", "TRACE_NO_CYCLE", "BATCH_PUBLISHED"}
     if parent_report.unknown or own:
         names = "、".join(CHECKS[c].zh for c in sorted(own)) or "未知证书"
         _fail(
@@ -215,7 +218,7 @@ def _link_checks(
     _, end = policy.day(child.dates.performance_end)
     valid = parent.dates.valid_until is None or policy.day(parent.dates.valid_until)[1] >= end
     issued_before = policy.day(parent.dates.issue_date)[0] <= begin
-    lifecycle = {"NOT_REVOKED", "NOT_SUBSTITUTED", "NOT_EXPIRED"} & parent_report.codes
+    lifecycle = {"NOT_REVOKED", "NOT_SUBSTITUTED", "NOT_EXPIRED"} & parent_codes
     if not valid or not issued_before or lifecycle:
         why = []
         if not valid:

@@ -242,23 +242,31 @@ class AlertProducer:
         made = 0
         with self.core.sessions.begin() as s:
             mark = s.get(AlertMark, f"lab-status:{lab}")
-            before = mark.value if mark else LabStatus.ACTIVE.name
+            if mark is None:
+                mark = AlertMark(key=f"lab-status:{lab}", value=status.name, updated_at=utcnow())
+                s.add(mark)
+            elif mark.value != status.name:
+                mark.value, mark.updated_at = status.name, utcnow()
             watchers: dict[str, list[dict[str, Any]]] | None = None
-            if status is LabStatus.SUSPENDED and before != LabStatus.SUSPENDED.name:
+            if status is LabStatus.SUSPENDED:
+                # One alert per suspension (keyed by when it was first seen) for every enterprise relying on the lab
+                # while it lasts: one that begins watching during the suspension hears of it at the next scan.
+                seen = mark.updated_at if mark.updated_at.tzinfo else mark.updated_at.replace(tzinfo=dt.UTC)
+                suspended_since = int(seen.timestamp())
                 watchers = self._lab_watchers(s, lab)
                 event = {
                     "lab_id": lab,
                     "status": {"code": status.name, "zh": status.zh, "en": status.en},
-                    "seen": local_time(now),
+                    "seen": local_time(suspended_since),
                 }
                 for usci, items in watchers.items():
                     made += _emit(
-                        s, usci, f"LAB_SUSPENDED:{lab}:{now}", "LAB_SUSPENDED", {"event": event, "affected": items}
+                        s,
+                        usci,
+                        f"LAB_SUSPENDED:{lab}:{suspended_since}",
+                        "LAB_SUSPENDED",
+                        {"event": event, "affected": items},
                     )
-            if mark is None:
-                s.add(AlertMark(key=f"lab-status:{lab}", value=status.name, updated_at=utcnow()))
-            elif mark.value != status.name:
-                mark.value, mark.updated_at = status.name, utcnow()
             for entry in sanctions:
                 if entry.kind is SanctionKind.LIFTING:
                     continue

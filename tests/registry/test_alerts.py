@@ -211,6 +211,33 @@ def test_expiry_suspension_and_sanction_are_alerted_once(api: TestClient, world:
         assert len(list(s.scalars(select(AlertRow)))) == 3
 
 
+def test_an_enterprise_relying_on_a_lab_during_its_suspension_hears_of_it_once(
+    api: TestClient, world: LabWorld, receiver: Receiver
+) -> None:
+    """The lab is suspended while the buyer watches one of its certificates: the buyer hears of it. The owner
+    begins watching another of its certificates during the suspension: it hears of it at the next scan, once;
+    the buyer does not hear of it again."""
+    buyer = _enterprise(api, world, BUYER, receiver)
+    owner = _enterprise(api, world, OWNER, receiver)
+    first = issue(api, world, "JD2026-W0030")["digest"]
+    second = issue(api, world, "JD2026-W0031")["digest"]
+    drain(world)
+    assert api.post("/v1/watches", json={"digests": [first]}, headers=buyer).status_code == 200
+    world.chain.contracts.suspend_lab(world.province, from_hex(world.lab_id))
+    world.core.forget_chain_answers()
+    producer = AlertProducer(world.core)
+    assert producer.run(force=True) == 1  # the buyer
+    assert api.post("/v1/watches", json={"digests": [second]}, headers=owner).status_code == 200
+    assert producer.run(force=True) == 1  # the owner, who relies on the lab from now on
+    assert producer.run(force=True) == 0
+
+    def suspensions(headers: dict[str, str]) -> list[str]:
+        feed = api.get("/v1/alerts", headers=headers).json()["items"]
+        return [a["event"]["lab_id"] for a in feed if a["type"] == "LAB_SUSPENDED"]
+
+    assert (suspensions(buyer), suspensions(owner)) == ([world.lab_id], [world.lab_id])
+
+
 BAD_WEBHOOKS = {
     "ftp": ("ftp://example.com/x", "WEBHOOK_URL_INVALID"),
     "no-host": ("http:///x", "WEBHOOK_URL_INVALID"),

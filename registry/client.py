@@ -244,6 +244,11 @@ class RegistryClient:
         """``GET /v1/instruments``: the register with each instrument's state and due date."""
         return dict(self._json("GET", "/v1/instruments", params={"usci": usci} if usci else None))
 
+    def change_site(self, site_id: str, *, name: str | None = None, region: int | None = None) -> dict[str, Any]:
+        """``PATCH /v1/sites/{site_id}`` (its owner): rename it or correct its region; the site as it is now."""
+        body = {k: v for k, v in (("name", name), ("region", region)) if v is not None}
+        return dict(self._json("PATCH", f"/v1/sites/{site_id}", json=body))
+
     def coverage(self, region: int, **params: Any) -> dict[str, Any]:
         """``GET /v1/coverage`` (a regulator over the region)."""
         query = {"region": region} | {k: v for k, v in params.items() if v is not None}

@@ -80,6 +80,7 @@ def register(root: typer.Typer) -> None:
     )
     instruments.command("import")(enterprise.import_register)
     instruments.command("list")(enterprise.list_register)
+    instruments.command("site")(enterprise.change_site)
 
     running = typer.Typer(
         help="Run the registry: the HTTP API (with the anchoring worker) or the worker alone.", no_args_is_help=True

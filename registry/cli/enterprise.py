@@ -112,6 +112,25 @@ def import_register(
             )
 
 
+def change_site(
+    site_id: Annotated[str, typer.Argument(help="The site's identifier (on its page and QR code: /s/{id}).")],
+    name: Annotated[str | None, typer.Option("--name", help="Its new name.")] = None,
+    region: Annotated[int | None, typer.Option("--region", help="Its GB/T 2260 region code, corrected.")] = None,
+    as_json: AsJson = False,
+    registry: RegistryUrl = DEFAULT_REGISTRY_URL,
+    token: Token = None,
+) -> None:
+    """Rename a site or correct its region, keeping its page and the QR code printed on its posters (importing the
+    register under a new site name would make a new site)."""
+    with reporting_errors():
+        if name is None and region is None:
+            raise usage_error("give --name, --region or both")
+        with RegistryClient(registry, token) as client:
+            answer = client.change_site(site_id, name=name, region=region)
+        if not _print(answer, as_json):
+            console.print(f"site         {answer['id']}  {answer['name']}  region {answer['region']}", markup=False)
+
+
 def list_register(
     usci: Annotated[str | None, typer.Option("--usci", help="The enterprise (regulators).")] = None,
     as_json: AsJson = False,

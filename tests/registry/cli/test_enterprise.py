@@ -82,6 +82,14 @@ def test_an_enterprise_registers_imports_and_reads_its_register(
     assert "在有效期内 / verified, in force" in listed.stdout and f"due {world.day(364)}" in listed.stdout
     as_json = json.loads(invoke("instruments", "list", *at, *own, "--json").stdout)
     assert [c["digest"] for c in as_json["instruments"][0]["certificates"]] == [digest]
+    # The shop is renamed (its page and printed QR code stay); an empty change is a usage error.
+    site = as_json["instruments"][0]["site"]["id"]
+    renamed = invoke("instruments", "site", site, "--name", "西湖示范加油站便利店", *at, *own)
+    assert renamed.exit_code == 0 and f"site         {site}  西湖示范加油站便利店  region 330106" in renamed.stdout
+    nothing = invoke("instruments", "site", site, *at, *own)
+    assert (nothing.exit_code, error_code(nothing)) == (2, "USAGE")
+    taken = invoke("instruments", "site", "nosuchsite", "--name", "x", *at, *own)
+    assert (taken.exit_code, error_code(taken)) == (1, "UNKNOWN_SITE")
     # The regulator's coverage and its Excel file; the enterprise watches and reads its (empty) feed.
     out = tmp_path / "coverage.xlsx"
     shown = invoke("coverage", "--region", "330000", "--out", str(out), *at, *regulator)

@@ -114,3 +114,58 @@ def test_a_revocation_recorded_after_a_read_is_seen_after_the_next_sync(
     world.chain.contracts.revoke(world.city_regulator, lab, digest, RevocationReason.REGULATOR_ORDER)
     index.sync()
     assert index.status(lab, digest).state is CertificateState.REVOKED
+
+
+def test_within_a_pinned_verification_kept_answers_stay_and_a_catch_up_is_seen(
+    trace_world: TraceWorld, mirror: Mirror, tmp_path: Path
+) -> None:
+    """``pinned()`` checks the file's version once, on entry: a commit by another connection meanwhile shows in
+    the next verification, not halfway through this one; a catch-up sync of the reader itself shows at once."""
+    world, c = trace_world, trace_world.chain.contracts
+    reader = open_index(world, tmp_path / "shared.db", mirror, catch_up=True, catch_up_interval=0.0)
+    writer = open_index(world, tmp_path / "shared.db", mirror)
+    try:
+        reader.sync()
+        lab = world.provincial.lab_id
+        later = world.chain.now() + 1_000
+        with reader.pinned():
+            kept = reader.lab_at(lab, later)
+            assert kept is not None and kept.status is LabStatus.ACTIVE
+            c.suspend_lab(world.province, lab, 2)
+            writer.sync()
+            with reader.pinned():  # nested: the outer verification's
+                assert reader.lab_at(lab, later) is kept
+            # A root anchored after the last sync: the reader catches up, and the kept answers are forgotten.
+            [bundle] = world.issue(world.city, gauge_record(world, world.city, "FAST-PIN-1", "YB-PIN-1"))
+            mirror.publish([bundle])
+            found = reader.batch(from_hex(bundle["anchor"]["root"]))
+            assert found is not None and found.lab_id == world.city.lab_id
+            suspended = reader.lab_at(lab, later)
+            assert suspended is not None and suspended.status is LabStatus.SUSPENDED
+        after = reader.lab_at(lab, later)
+        assert after is not None and after.status is LabStatus.SUSPENDED
+    finally:
+        reader.close()
+        writer.close()
+
+
+def test_outside_a_pinned_verification_a_commit_shows_at_the_next_lookup(
+    trace_world: TraceWorld, mirror: Mirror, tmp_path: Path
+) -> None:
+    world, c = trace_world, trace_world.chain.contracts
+    reader = open_index(world, tmp_path / "shared.db", mirror)
+    writer = open_index(world, tmp_path / "shared.db", mirror)
+    try:
+        reader.sync()
+        lab = world.provincial.lab_id
+        later = world.chain.now() + 1_000
+        with reader.pinned():
+            assert reader.lab_at(lab, later) is not None
+        c.suspend_lab(world.province, lab, 2)
+        writer.sync()
+        with reader.pinned():
+            seen = reader.lab_at(lab, later)
+        assert seen is not None and seen.status is LabStatus.SUSPENDED
+    finally:
+        reader.close()
+        writer.close()

@@ -17,6 +17,8 @@ import hashlib
 import json
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
@@ -76,7 +78,8 @@ class Verifier:
         expected_kind: Kind | None = None,
     ) -> Report:
         """Verify a proof bundle (and optionally the original document it binds)."""
-        return self.verify(Evidence.from_bundle(bundle, document), as_of=as_of, expected_kind=expected_kind)
+        with self._reading():
+            return self.verify(Evidence.from_bundle(bundle, document), as_of=as_of, expected_kind=expected_kind)
 
     def verify_record(
         self, record: bytes | str | dict[str, Any], *, as_of: int | None = None, expected_kind: Kind | None = None
@@ -89,7 +92,8 @@ class Verifier:
                 bundled = Evidence.from_bundle(found)
                 if bundled.digest == evidence.digest:
                     evidence = bundled
-        return self.verify(evidence, as_of=as_of, expected_kind=expected_kind)
+        with self._reading():
+            return self.verify(evidence, as_of=as_of, expected_kind=expected_kind)
 
     def verify_document(self, data: bytes, *, as_of: int | None = None, expected_kind: Kind | None = None) -> Report:
         """Verify a raw document (PDF or DCC XML) by its SHA-256: the certificate that binds it is looked up. A
@@ -129,6 +133,10 @@ class Verifier:
 
     def verify_number(self, lab_id: str, number: str, *, as_of: int | None = None) -> Report:
         """Verify a lab's certificate by its number."""
+        with self._reading():
+            return self._verify_number(lab_id, number, as_of)
+
+    def _verify_number(self, lab_id: str, number: str, as_of: int | None) -> Report:
         found = self.sources.by_number(lab_id, number)
         if not found:
             report = Report(None, as_of if as_of is not None else self.chain.now(), unknown=True)
@@ -257,6 +265,17 @@ class Verifier:
             report, record, digest, lab, visited, _depth, self.policy, self._standard_evidence, self._parent_report
         )
         return self._finish(report)
+
+    @contextmanager
+    def _reading(self) -> Iterator[None]:
+        """One verification's chain reads, pinned where the chain view offers it (the verifier's index checks
+        whether its file changed once per verification instead of at every lookup)."""
+        pinned = getattr(self.chain, "pinned", None)
+        if pinned is None:
+            yield
+            return
+        with pinned():
+            yield
 
     @staticmethod
     def _finish(report: Report) -> Report:

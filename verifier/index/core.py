@@ -326,6 +326,7 @@ class Index:
         """See :class:`~tracecert.verification.chainview.ChainView`."""
         found = self._memo(("batch", bytes(root)), lambda db: batch_of(db, bytes(root)))
         if found is None and self.catch_up and self._caught_up():
+            self._fresh_memo(self._db())  # the sync committed: what was kept is forgotten, even within pinned()
             found = self._memo(("batch", bytes(root)), lambda db: batch_of(db, bytes(root)))
         return found
 
@@ -515,15 +516,12 @@ class Index:
         ``PRAGMA data_version`` (a few µs, no table read) changes on this thread's connection whenever another
         connection committed (the index's writer, another process's sync); the thread then forgets every answer.
         The version is read before ``compute`` runs, so an answer is only ever served while the file is exactly
-        as it was when it was read. Answers are immutable (frozen dataclasses, tuples, scalars).
+        as it was when it was read (or, within :meth:`pinned`, as it was when the verification began). Answers
+        are immutable (frozen dataclasses, tuples, scalars).
         """
         db = self._db()
         local = self._local
-        version = db.execute("PRAGMA data_version").fetchone()[0]
-        memo: dict[tuple[Any, ...], Any] | None = getattr(local, "memo", None)
-        if memo is None or local.memo_version != version:
-            memo = local.memo = {}
-            local.memo_version = version
+        memo: dict[tuple[Any, ...], Any] = local.memo if getattr(local, "pinned", False) else self._fresh_memo(db)
         found = memo.get(key, _MISSING)
         if found is not _MISSING:
             answer: T = found
@@ -533,6 +531,33 @@ class Index:
             memo.clear()
         memo[key] = answer
         return answer
+
+    def _fresh_memo(self, db: sqlite3.Connection) -> dict[tuple[Any, ...], Any]:
+        """This thread's answers, forgotten first if the file changed since they were read."""
+        local = self._local
+        version = db.execute("PRAGMA data_version").fetchone()[0]
+        memo: dict[tuple[Any, ...], Any] | None = getattr(local, "memo", None)
+        if memo is None or local.memo_version != version:
+            memo = local.memo = {}
+            local.memo_version = version
+        return memo
+
+    @contextmanager
+    def pinned(self) -> Iterator[None]:
+        """One verification's reads (the engine enters this around each): the file's version is checked once, on
+        entry, instead of at every lookup. Answers kept from that version are served throughout; others are read
+        from the file as it is. Nested uses are the outermost one's.
+        """
+        local = self._local
+        if getattr(local, "pinned", False):
+            yield
+            return
+        self._fresh_memo(self._db())
+        local.pinned = True
+        try:
+            yield
+        finally:
+            local.pinned = False
 
     @contextmanager
     def _exclusive(self) -> Iterator[None]:

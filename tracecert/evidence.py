@@ -19,16 +19,37 @@ INCLUSION                 the Merkle proof (RFC 6962) leads from the digest to t
 ANCHOR_LOG                the anchoring transaction's receipt succeeded and holds the CertificateRegistry's
                           ``BatchAnchored(root, labId, keyId)`` log with the bundle's root, lab and key
 RECEIPTS_ROOT             the block's receipts, RLP-encoded (EIP-2718 types), rebuild the header's receipts root
-HEADER                    the header's RLP hashes to the block hash, of the number and time the anchor states
+HEADER                    the header's RLP hashes to the block hash by the package's ``chain.header_rule``, of the
+                          number and time the anchor states
+SEALS                     (BFT rules only) the commit seals recover to distinct validators of the block's extraData,
+                          at least the quorum ceil(2n/3) of them, and no seal is by anyone else
 FORGED_DIFF               the diff of the forged copy against the genuine record is what the package states
 ========================  ===================================================================================
 
 What it relies on, and the signature vouches for: that the block hash is in the canonical chain of the stated
 chain id and final (on a QBFT network a block is final once sealed), and that the contract address is the
 CertificateRegistry of the deployment rooted at the national authority — the two facts a file cannot prove about a
-chain it does not hold. The header hash is Ethereum's (Keccak-256 of the RLP header, the London to Prague fields as
-the node returns them); a QBFT chain hashes its header without the validators' commit seals, which a package from
-such a chain states in ``chain.header_rule``.
+chain it does not hold.
+
+The header rule (``chain.header_rule``, chosen by :func:`build_package` as the one that reproduces the node's block
+hash, and applied by :func:`verify_package` as the package states it; an unknown rule fails HEADER by name):
+
+- ``ethereum``: Keccak-256 of the RLP header, the London to Prague fields as the node returns them.
+- ``qbft`` (Hyperledger Besu's QBFT, ``QbftExtraDataCodec`` and ``BftBlockHashing`` in hyperledger/besu): the
+  extraData is the RLP list ``[vanity (32 bytes), [validator addresses], vote ([] when none), round, [commit
+  seals]]``. The block hash is the header's hash with the extraData re-encoded with the round set to 0 (the empty
+  string) and the seals to ``[]``; each commit seal is a secp256k1 signature (r, s, recovery id 0/1: 65 bytes) over
+  the hash of the header with only the seals set to ``[]`` (the round kept). The genesis block is hashed as is.
+- ``ibft2`` (Besu's IBFT 2.0 codec, which Besu's first QBFT used; its reference vectors in Consensys/qbft-tests): the
+  same five items, but the block hash leaves the round and the seals out of the list, and the sealed hash the seals.
+
+What SEALS proves, for a BFT rule: that at least a quorum (ceil(2n/3), Besu's ``calculateRequiredValidatorQuorum``)
+of the n validators the block's own extraData lists signed this very header (every field of it but the seals), and
+that nobody outside that list sealed it — so a header changed after sealing fails SEALS as well as HEADER. What it
+relies on: that the validator list in the extraData is the network's (Besu checks the seals against the validators
+after the parent block, which a file cannot recompute without the chain; the list is vouched for by the regulator's
+signature on the package, like the chain id), and secp256k1. A network whose validators live in a contract (QBFT's
+validator-contract mode) lists none in the extraData: SEALS then fails, saying so.
 """
 
 from __future__ import annotations
@@ -43,6 +64,8 @@ from typing import Any
 import rlp
 from eth_account import Account
 from eth_account.messages import encode_defunct
+from eth_keys import keys
+from eth_keys.exceptions import BadSignature, ValidationError
 from eth_utils import keccak
 from trie import HexaryTrie
 
@@ -54,18 +77,32 @@ from tracecert.certificate.signing import key_id, verify_signature
 from tracecert.chain.errors import ChainError
 
 __all__ = [
+    "BFT_RULES",
     "FORMAT",
+    "HEADER_RULES",
+    "BftExtra",
+    "BftExtraInvalid",
+    "HeaderRuleUnknown",
     "PackageCheck",
+    "bft_extra",
     "build_package",
     "chain_evidence",
+    "commit_seal_hash",
     "diff_records",
     "header_hash",
+    "header_rule",
+    "quorum",
     "receipts_root",
+    "recover_committers",
     "sign_package",
     "verify_package",
 ]
 
 FORMAT = "tracecert-evidence/1"
+#: The header rules :func:`header_hash` knows, in the order :func:`header_rule` tries them.
+HEADER_RULES = ("ethereum", "qbft", "ibft2")
+#: The rules of a BFT chain, whose blocks carry commit seals (the SEALS link).
+BFT_RULES = ("qbft", "ibft2")
 
 #: Header fields in RLP order; those from baseFeePerGas on exist from the fork that added them (London, Shanghai,
 #: Cancun, Prague) and are encoded when the node returns them.
@@ -106,11 +143,124 @@ def _value(kind: str, text: Any) -> Any:
     return bytes.fromhex(raw[2:] if raw.startswith("0x") else raw)
 
 
-def header_hash(block: Mapping[str, Any]) -> bytes:
-    """Keccak-256 of the RLP header built from a JSON-RPC block's fields."""
+class HeaderRuleUnknown(ChainError, ValueError):
+    """No header rule reproduces the node's block hash (or a rule named is not one of :data:`HEADER_RULES`)."""
+
+    code = "HEADER_RULE_UNKNOWN"
+
+
+class BftExtraInvalid(ChainError, ValueError):
+    """A BFT block's extraData, or one of its commit seals, cannot be read."""
+
+    code = "BFT_EXTRA_INVALID"
+
+
+@dataclass(frozen=True)
+class BftExtra:
+    """A BFT block's extraData decoded: ``[vanity, validators, vote, round, seals]`` (each item as RLP holds it)."""
+
+    vanity: bytes
+    validators: tuple[bytes, ...]
+    vote: Any
+    round: bytes
+    seals: tuple[bytes, ...]
+
+
+def bft_extra(extra_data: bytes) -> BftExtra:
+    """Decode a QBFT (or IBFT 2.0) extraData; raises :class:`BftExtraInvalid` (code ``BFT_EXTRA_INVALID``) when it
+    is not the five-item RLP list."""
+    try:
+        items = rlp.decode(extra_data)
+    except rlp.DecodingError as exc:
+        raise BftExtraInvalid(f"extraData is not RLP: {exc}") from exc
+    if not isinstance(items, list) or len(items) != 5:
+        raise BftExtraInvalid("extraData is not the BFT list [vanity, validators, vote, round, seals]")
+    vanity, validators, vote, round_, seals = items
+    if not isinstance(vanity, bytes) or not isinstance(round_, bytes):
+        raise BftExtraInvalid("extraData's vanity and round are not byte strings")
+    if not isinstance(validators, list) or not all(isinstance(v, bytes) and len(v) == 20 for v in validators):
+        raise BftExtraInvalid("extraData's validators are not a list of 20-byte addresses")
+    if not isinstance(seals, list) or not all(isinstance(seal, bytes) for seal in seals):
+        raise BftExtraInvalid("extraData's commit seals are not a list of byte strings")
+    return BftExtra(vanity, tuple(validators), vote, round_, tuple(seals))
+
+
+def _header_fields(block: Mapping[str, Any]) -> list[Any]:
     fields = [_value(kind, block[name]) for name, kind in _HEADER]
     fields += [_value(kind, block[name]) for name, kind in _OPTIONAL_HEADER if block.get(name) is not None]
+    return fields
+
+
+_EXTRA_INDEX = [name for name, _kind in _HEADER].index("extraData")
+
+
+def _with_extra(block: Mapping[str, Any], make: Callable[[BftExtra], list[Any]]) -> bytes:
+    """Keccak-256 of the RLP header with its extraData replaced by ``make(decoded extraData)`` re-encoded (the
+    genesis block as it is, as Besu's ``BftBlockHashing.serializeHeader`` does)."""
+    fields = _header_fields(block)
+    if fields[_HEADER.index(("number", "int"))] != 0:
+        fields[_EXTRA_INDEX] = rlp.encode(make(bft_extra(fields[_EXTRA_INDEX])))
     return keccak(rlp.encode(fields))
+
+
+def header_hash(block: Mapping[str, Any], rule: str = "ethereum") -> bytes:
+    """The block hash of a JSON-RPC block's header fields by ``rule`` (one of :data:`HEADER_RULES`; the module
+    docstring gives each). Raises :class:`HeaderRuleUnknown` for another rule, :class:`BftExtraInvalid` for a BFT
+    rule when the extraData is not the BFT list."""
+    if rule == "ethereum":
+        return keccak(rlp.encode(_header_fields(block)))
+    if rule == "qbft":  # round 0 (RLP's empty string, as Besu's writeIntScalar(0)) and no seals
+        return _with_extra(block, lambda x: [x.vanity, list(x.validators), x.vote, b"", []])
+    if rule == "ibft2":  # round and seals left out of the list
+        return _with_extra(block, lambda x: [x.vanity, list(x.validators), x.vote])
+    raise HeaderRuleUnknown(f"unknown header rule {rule!r} (known: {', '.join(HEADER_RULES)})")
+
+
+def commit_seal_hash(block: Mapping[str, Any], rule: str = "qbft") -> bytes:
+    """The hash each validator signs as its commit seal: the header with the seals excluded and the round kept
+    (Besu's ``BftBlockHashing.calculateDataHashForCommittedSeal``)."""
+    if rule == "qbft":
+        return _with_extra(block, lambda x: [x.vanity, list(x.validators), x.vote, x.round, []])
+    if rule == "ibft2":
+        return _with_extra(block, lambda x: [x.vanity, list(x.validators), x.vote, x.round])
+    raise HeaderRuleUnknown(f"{rule!r} is not a BFT header rule (known: {', '.join(BFT_RULES)})")
+
+
+def recover_committers(block: Mapping[str, Any], rule: str = "qbft") -> list[bytes]:
+    """The address (20 bytes) recovered from each commit seal of the block, in the extraData's order. Raises
+    :class:`BftExtraInvalid` for a seal that is not 65 bytes (r, s, recovery id 0 or 1) or recovers to no key."""
+    digest = commit_seal_hash(block, rule)
+    signers = []
+    for index, seal in enumerate(bft_extra(_value("bytes", block["extraData"])).seals):
+        if len(seal) != 65 or seal[64] not in (0, 1):
+            raise BftExtraInvalid(f"seal {index} is not 65 bytes ending in a recovery id 0 or 1")
+        try:
+            public_key = keys.Signature(signature_bytes=seal).recover_public_key_from_msg_hash(digest)
+        except (BadSignature, ValidationError, ValueError) as exc:
+            raise BftExtraInvalid(f"seal {index} recovers to no key: {exc}") from exc
+        signers.append(public_key.to_canonical_address())
+    return signers
+
+
+def quorum(validators: int) -> int:
+    """The seals a BFT block needs: ceil(2n/3) of its n validators (Besu's ``calculateRequiredValidatorQuorum``)."""
+    return -(-2 * validators // 3)
+
+
+def header_rule(block: Mapping[str, Any]) -> str:
+    """The first of :data:`HEADER_RULES` whose hash of the block's header is the block hash the node gave; raises
+    :class:`HeaderRuleUnknown` (code ``HEADER_RULE_UNKNOWN``) when none is."""
+    wanted = _value("bytes", block["hash"])
+    for rule in HEADER_RULES:
+        try:
+            if header_hash(block, rule) == wanted:
+                return rule
+        except (ValueError, TypeError):  # not a BFT extraData: not that rule
+            continue
+    raise HeaderRuleUnknown(
+        f"block {_value('int', block['number'])}: no header rule ({', '.join(HEADER_RULES)}) reproduces the "
+        f"node's block hash {block['hash']}"
+    )
 
 
 def _receipt_rlp(receipt: Mapping[str, Any]) -> bytes:
@@ -182,12 +332,14 @@ def build_package(
 ) -> dict[str, Any]:
     """An unsigned package. Each certificate is ``{"bundle", "report", "block", "receipts"}`` (the JSON-RPC block
     without transactions, and every receipt of that block); ``forged`` is ``{"record", "of"}`` (the forged record
-    and the digest of the certificate it copies), diffed here."""
+    and the digest of the certificate it copies), diffed here. ``chain.header_rule`` is the first of
+    :data:`HEADER_RULES` that reproduces every block's hash as the node gave it; :class:`HeaderRuleUnknown` (code
+    ``HEADER_RULE_UNKNOWN``) when none does."""
     package: dict[str, Any] = {
         "format": FORMAT,
         "case": dict(case),
         "deployment": dict(deployment),
-        "chain": {"header_rule": "ethereum"},
+        "chain": {"header_rule": _package_rule([c["block"] for c in certificates])},
         "certificates": [copy.deepcopy(dict(c)) for c in certificates],
         "forged": None,
     }
@@ -199,6 +351,22 @@ def build_package(
             "diff": diff_records(genuine, forged["record"]),
         }
     return package
+
+
+def _package_rule(blocks: Sequence[Mapping[str, Any]]) -> str:
+    """The first rule reproducing the hash of every block (one chain: one rule; a genesis block fits them all)."""
+    rules = [header_rule(block) for block in blocks]  # raises, naming the block, when one fits none
+    for rule in HEADER_RULES:
+        if all(_reproduces(block, rule) for block in blocks):
+            return rule
+    raise HeaderRuleUnknown(f"the blocks' hashes follow different header rules ({', '.join(sorted(set(rules)))})")
+
+
+def _reproduces(block: Mapping[str, Any], rule: str) -> bool:
+    try:
+        return header_hash(block, rule) == _value("bytes", block["hash"])
+    except (ValueError, TypeError):
+        return False
 
 
 @dataclass(frozen=True)
@@ -232,8 +400,9 @@ def verify_package(package: Mapping[str, Any], trust_authority: str) -> PackageC
         signer = f"unreadable signature ({exc})"
     links.append(("SIGNED", None, signer.lower() == trust_authority.lower(), f"signed by {signer}"))
     registry = str(package["deployment"]["certificate_registry"]).lower()
+    rule = str((package.get("chain") or {}).get("header_rule", "ethereum"))
     for certificate in package["certificates"]:
-        links += list(_certificate_links(certificate, registry))
+        links += list(_certificate_links(certificate, registry, rule))
     forged = package.get("forged")
     if forged is not None:
         genuine = next(
@@ -246,7 +415,9 @@ def verify_package(package: Mapping[str, Any], trust_authority: str) -> PackageC
     return PackageCheck(tuple(links))
 
 
-def _certificate_links(certificate: Mapping[str, Any], registry: str) -> Iterator[tuple[str, str | None, bool, str]]:
+def _certificate_links(
+    certificate: Mapping[str, Any], registry: str, rule: str
+) -> Iterator[tuple[str, str | None, bool, str]]:
     bundle, block, receipts = certificate["bundle"], certificate["block"], certificate["receipts"]
     digest = str(bundle["digest"])
     yield ("RECORD_DIGEST", digest, *_attempt(lambda: _record_digest(bundle) == digest, "the record digests to it"))
@@ -284,16 +455,41 @@ def _certificate_links(certificate: Mapping[str, Any], registry: str) -> Iterato
         root_ok, detail = False, f"receipts unreadable: {exc}"
     yield ("RECEIPTS_ROOT", digest, root_ok, detail)
     try:
-        computed = header_hash(block)
+        computed = header_hash(block, rule)
         header_ok = (
             computed == _value("bytes", block["hash"]) == from_hex(str(certificate.get("block_hash", block["hash"])))
             and _value("int", block["number"]) == int(anchor["block_number"])
             and _value("int", block["timestamp"]) == int(anchor["block_timestamp"])
         )
-        detail = f"block {int(anchor['block_number'])} hashes to {to_hex(computed)}"
+        detail = f"block {int(anchor['block_number'])} hashes to {to_hex(computed)} by the {rule} rule"
+    except HeaderRuleUnknown as exc:
+        header_ok, detail = False, str(exc)
     except (KeyError, ValueError, TypeError) as exc:
         header_ok, detail = False, f"header unreadable: {exc}"
     yield ("HEADER", digest, header_ok, detail)
+    if rule in BFT_RULES:
+        yield ("SEALS", digest, *_seals(block, rule))
+
+
+def _seals(block: Mapping[str, Any], rule: str) -> tuple[bool, str]:
+    """The SEALS link: distinct signers, every one a validator of the block's extraData, at least the quorum."""
+    try:
+        validators = bft_extra(_value("bytes", block["extraData"])).validators
+        signers = recover_committers(block, rule)
+    except (KeyError, ValueError, TypeError) as exc:
+        return False, f"seals unreadable: {exc}"
+    if not validators:
+        return False, "the extraData lists no validators (a validator-contract network): no set to check the seals by"
+    strangers = [to_hex(s) for s in signers if s not in validators]
+    if strangers:
+        return False, f"sealed by {len(strangers)} signer(s) not among the {len(validators)} validators: " + ", ".join(
+            strangers
+        )
+    if len(set(signers)) != len(signers):
+        return False, "a validator sealed the block more than once"
+    needed = quorum(len(validators))
+    detail = f"{len(signers)} of {len(validators)} validators sealed the block (quorum {needed})"
+    return (True, detail) if len(signers) >= needed else (False, f"not so: {detail}")
 
 
 def _attempt(check: Callable[[], bool], detail: str) -> tuple[bool, str]:

@@ -25,6 +25,10 @@ def test_failed_and_the_verdict_are_the_reference_s(outcomes: list[tuple[str, Ou
     errors, warnings = _reference(report, Severity.ERROR), _reference(report, Severity.WARNING)
     expected = Verdict.INVALID if unknown or errors else Verdict.VALID_WITH_WARNINGS if warnings else Verdict.VALID
     assert report.verdict is expected
+    body = report.to_dict()
+    assert body["verdict"] == expected.value
+    ordered = sorted(_reference(report, None), key=lambda c: (c.spec.severity is not Severity.ERROR, c.code))
+    assert [r["code"] for r in body["reasons"]] == [c.code for c in ordered]
 
 
 def _reference_dict(result: CheckResult) -> dict[str, Any]:

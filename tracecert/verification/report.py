@@ -520,11 +520,14 @@ class Report:
     @property
     def verdict(self) -> Verdict:
         """INVALID on any error or when unknown; VALID_WITH_WARNINGS on warnings only; else VALID."""
-        if self.unknown or self.failed(Severity.ERROR):
+        return self._verdict(self.failed())
+
+    def _verdict(self, failed: list[CheckResult]) -> Verdict:
+        """The verdict, given the failed checks (one pass over the checks instead of one per severity)."""
+        severities = {CHECKS[c.code].severity for c in failed}
+        if self.unknown or Severity.ERROR in severities:
             return Verdict.INVALID
-        if self.failed(Severity.WARNING):
-            return Verdict.VALID_WITH_WARNINGS
-        return Verdict.VALID
+        return Verdict.VALID_WITH_WARNINGS if Severity.WARNING in severities else Verdict.VALID
 
     @property
     def codes(self) -> set[str]:
@@ -533,9 +536,10 @@ class Report:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form: verdict, reasons (failed checks, errors first), every check, certificate, anchor, trace."""
-        reasons = sorted(self.failed(), key=lambda c: (c.spec.severity is not Severity.ERROR, c.code))
+        failed = self.failed()
+        reasons = sorted(failed, key=lambda c: (c.spec.severity is not Severity.ERROR, c.code))
         return {
-            "verdict": self.verdict.value,
+            "verdict": self._verdict(failed).value,
             "unknown": self.unknown,
             "digest": self.digest,
             "as_of": self.as_of,

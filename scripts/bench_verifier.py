@@ -10,7 +10,9 @@ by default, sharing one index file). Sequential measures use an httpx client; th
 (Debian's ``wrk``, C, a few percent of a core) when it is installed, so that the load generator does not take the
 CPU the server is measured on, else 16 httpx threads (``--load``).
 ``--index`` makes the verifier use its own event index (verifier.index) instead of asking the node for every
-check. Every request goes to 127.0.0.1; every loop is bounded in count and time.
+check. Every request goes to 127.0.0.1; every loop is bounded in count and time. Besides the wall-clock figures it
+prints the load average and the server's CPU time per verification during the concurrent run (all its processes,
+user + system): on a machine other work shares, that figure moves much less than the throughput does.
 
     .venv/bin/python scripts/bench_verifier.py [--index] [--workers 2] [--load wrk|python] [--duration 10]
 """

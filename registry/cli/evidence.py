@@ -47,7 +47,7 @@ LINKS = {
     "ANCHOR_LOG": ("上链交易回执含该批次的存证记录", "the anchoring receipt holds this batch's log"),
     "RECEIPTS_ROOT": ("回执重建出区块头中的回执根", "the receipts rebuild the header's receipts root"),
     "HEADER": ("区块头哈希为该区块哈希", "the header hashes to the block hash"),
-    "SEALS": ("超过三分之二的验证节点签署了该区块", "a QBFT quorum of the block's validators sealed it"),
+    "SEALS": ("至少三分之二的验证节点签署了该区块", "a QBFT quorum (at least 2/3) of the block's validators sealed it"),
     "FORGED_DIFF": ("伪造件与真件的差异如实列出", "the forged copy's differences are as stated"),
 }
 

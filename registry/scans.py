@@ -52,7 +52,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.exc import IntegrityError
 
 from registry.db import Certificate, FindingRow, FraudSignal, Lab, LifecycleOp, OperationKind, OperationState
@@ -248,8 +248,8 @@ def regulated_labs(core: Any, regulator_address: str) -> list[str]:
 
 
 def record(core: Any, findings: Iterable[Finding]) -> dict[str, dt.datetime]:
-    """Keep each finding once (by its code and certificates); return when each was first seen, this one or an
-    earlier scan."""
+    """Keep each finding once (by :func:`finding_key`; a group's finding brought up to date as its group grows);
+    return when each was first seen, this one or an earlier scan."""
     found = {finding_key(f): f for f in findings}
     if not found:
         return {}
@@ -261,8 +261,19 @@ def record(core: Any, findings: Iterable[Finding]) -> dict[str, dt.datetime]:
 
 def _record(core: Any, found: dict[str, Finding]) -> dict[str, dt.datetime]:
     with core.sessions.begin() as s:
-        known = dict(s.execute(select(FindingRow.key, FindingRow.first_seen).where(FindingRow.key.in_(found))).all())
+        rows = s.execute(
+            select(FindingRow.key, FindingRow.first_seen, FindingRow.evidence).where(FindingRow.key.in_(found))
+        ).all()
+        known = {key: first_seen for key, first_seen, _ in rows}
         now = dt.datetime.now(dt.UTC)
+        for key, _, evidence in rows:  # a group grown since: the same finding, brought up to date in place
+            f = found[key]
+            if f.code in GROUP_IDENTITY and evidence != f.evidence:
+                s.execute(
+                    update(FindingRow)
+                    .where(FindingRow.key == key)
+                    .values(digests=list(f.digests), evidence=f.evidence)
+                )
         for key, f in found.items():
             if key not in known:
                 s.add(
@@ -279,10 +290,27 @@ def _record(core: Any, found: dict[str, Finding]) -> dict[str, dt.datetime]:
     return known
 
 
+#: The most certificates a group's finding names (its evidence's ``count`` says how many the group has).
+GROUP_LISTED = 1_000
+#: What identifies a group's finding besides its code and lab: the group itself, whose certificates grow through
+#: its day (the same finding, kept up to date, not a new one at every scan).
+GROUP_IDENTITY: dict[str, tuple[str, ...]] = {
+    "BACKDATING_BURST": ("sent",),
+    "STANDARD_OVERUSE": ("standard", "work_date"),
+    "SIGNER_OVERUSE": ("performer", "work_date"),
+}
+
+
 def finding_key(f: Finding) -> str:
-    """A finding's identity: SHA-256 of its code and its sorted certificates (``code|digest|digest...``), hashed
-    digest by digest (a group's finding may name every certificate of a busy day)."""
+    """A finding's identity, SHA-256 of ``code|...``: for a group's finding its lab and the group (a standard or a
+    performer and a day, a day of sending: :data:`GROUP_IDENTITY`), whatever certificates it has come to hold; for
+    the others its sorted certificates, hashed digest by digest."""
     key = hashlib.sha256(f.code.encode())
+    identity = GROUP_IDENTITY.get(f.code)
+    if identity is not None:
+        for part in (f.lab_id, *(str(f.evidence.get(name, "")) for name in identity)):
+            key.update(b"|" + part.encode())
+        return key.hexdigest()
     for digest in sorted(f.digests):
         key.update(b"|" + digest.encode())
     return key.hexdigest()
@@ -422,8 +450,13 @@ class _Tally:
             if len(seqs) > t.signer_per_day:
                 evidence = {"performer": person, "work_date": day.isoformat(), "count": len(seqs)}
                 flagged.append(("SIGNER_OVERUSE", lab, seqs, evidence | {"limit": t.signer_per_day}))
-        names = _Digests(s, [seqs for _, _, seqs, _ in flagged])
-        for code, lab, seqs, evidence in flagged:
+        # A group names at most GROUP_LISTED certificates, its first ones (its evidence counts them all): a busy
+        # day's group would otherwise hold, and keep on disk, every certificate of the day.
+        listed = [(code, lab, seqs[:GROUP_LISTED], evidence) for code, lab, seqs, evidence in flagged]
+        names = _Digests(s, [seqs for _, _, seqs, _ in listed])
+        for (code, lab, seqs, evidence), (_, _, whole, _) in zip(listed, flagged, strict=True):
+            if len(whole) > len(seqs):
+                evidence = evidence | {"listed": len(seqs)}
             yield Finding(code, lab, tuple(sorted(names[seq] for seq in seqs)), evidence)
         del names
         yield from self._copied(s)

@@ -125,3 +125,38 @@ def test_scans_run_as_certificates_arrive(api: TestClient, world: LabWorld) -> N
     answer = api.get("/v1/anomalies", headers=bearer(world.regulator_token)).json()
     [finding] = [f for f in answer["findings"] if f["code"] == "SIGNER_OVERUSE"]
     assert finding["first_seen"].endswith("(UTC+8)")
+
+
+def test_a_growing_group_is_one_finding_kept_up_to_date(world: LabWorld, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One performer's day grows past the limit, then grows again: the same finding (same key and first seen) now
+    counts and names more certificates, not a second finding with all of them again. Past GROUP_LISTED the finding
+    names its first ones and says how many it lists; its count is the group's."""
+    from sqlalchemy import select
+
+    from registry import scans
+    from registry.anchoring import AnchoringWorker
+    from registry.db import FindingRow
+    from registry.issuance import Submission, accept_many
+
+    monkeypatch.setattr(scans, "GROUP_LISTED", 42)
+    lab, worker = world.core.authenticate(world.token), AnchoringWorker(world.core)
+
+    def day_of(count: int, first: int) -> None:
+        subs = [Submission(world.record(f"JD2026-GR{i:03d}")) for i in range(first, first + count)]
+        accept_many(world.core, lab, subs)
+        worker.drain()
+        scans.record(world.core, scans.scan(world.core, labs=[world.lab_id]))
+
+    def rows() -> list[tuple[str, str, int, int, int | None, dt.datetime]]:
+        with world.core.sessions() as s:
+            found = s.scalars(select(FindingRow).where(FindingRow.code == "SIGNER_OVERUSE"))
+            return [(r.key, r.code, len(r.digests), r.evidence["count"], r.evidence.get("listed"), r.first_seen)
+                    for r in found]  # fmt: skip
+
+    day_of(41, 0)
+    [first] = rows()
+    assert first[1:5] == ("SIGNER_OVERUSE", 41, 41, None)
+    day_of(4, 41)
+    [grown] = rows()
+    assert (grown[0], grown[5]) == (first[0], first[5])  # the same finding, first seen when it was
+    assert grown[2:5] == (42, 45, 42)  # names its first 42, counts all 45

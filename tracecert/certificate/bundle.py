@@ -17,9 +17,11 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 
 from tracecert.certificate.canonical import (
     HEX32_PATTERN,
+    canonical_if_normal,
     canonicalize,
     certificate_digest,
     from_hex,
+    jcs_layout,
     parse_json,
     record_to_json,
     to_hex,
@@ -142,9 +144,8 @@ def build_bundle(
 
 def bundle_to_json(bundle: ProofBundle) -> dict[str, Any]:
     """Return the bundle as a JSON object, its record in normal form (see ``docs/bundle.md``)."""
-    doc = bundle.model_dump(mode="json")
-    doc["record"] = record_to_json(bundle.record)
-    return doc
+    doc = bundle.model_dump(mode="json", exclude={"record"})
+    return {"format": doc.pop("format"), "record": record_to_json(bundle.record), **doc}
 
 
 def dump_bundle(bundle: ProofBundle) -> bytes:
@@ -162,6 +163,34 @@ def parse_bundle(data: bytes | str | Mapping[str, Any]) -> ProofBundle:
         BundleInvalid: not JSON, wrong ``format``, a malformed part, or a record that is invalid or not in
             normal form; ``errors`` lists each problem with its field path (record fields under ``record.``).
     """
+    doc = _bundle_document(data)
+    # One pass of the C encoder, in the JCS layout, is the text pydantic validates and, for a record in normal
+    # form, holds the record's canonical bytes: the record is validated once and never written out again. The
+    # members are sorted, so "record" is followed by "signature", the last member: neither name is a field
+    # anywhere else (every model forbids unknown fields) and JSON strings escape their quotes.
+    try:
+        text = jcs_layout(doc)
+        bundle = ProofBundle.model_validate_json(text)
+    except (TypeError, ValueError):  # ValidationError, not JSON, lone surrogates: the reference says why
+        return _validate_bundle(doc)
+    record = bundle.record
+    at, end = text.find(b',"record":'), text.rfind(b',"signature":')
+    canonical = canonical_if_normal(record, doc["record"], text[at + 10 : end]) if 0 < at < end else None
+    if canonical is None:
+        _check_normal_form(doc["record"], record)
+    else:
+        record.__dict__["canonical"] = canonical  # the cached property, from the same pass
+    return bundle
+
+
+def _parse_bundle_reference(data: bytes | str | Mapping[str, Any]) -> ProofBundle:
+    """The definition of :func:`parse_bundle` (JSON written again for pydantic, the record canonicalized from
+    the JSON as given and from the model): the property tests hold the fast path equal to it."""
+    return _validate_bundle(_bundle_document(data))
+
+
+def _bundle_document(data: bytes | str | Mapping[str, Any]) -> dict[str, Any]:
+    """The bundle's JSON object with the right ``format`` (first steps of :func:`parse_bundle`)."""
     try:
         doc = dict(data) if isinstance(data, Mapping) else parse_json(data)
     except CanonicalizationFailed as e:
@@ -173,22 +202,32 @@ def parse_bundle(data: bytes | str | Mapping[str, Any]) -> ProofBundle:
             f"not a {BUNDLE_FORMAT} document",
             [FieldError("format", "unsupported_value", f"format must be {BUNDLE_FORMAT!r}")],
         )
+    return doc
+
+
+def _validate_bundle(doc: dict[str, Any]) -> ProofBundle:
+    """The reference validation of a bundle's JSON object (the last steps of :func:`parse_bundle`)."""
     try:
         bundle = ProofBundle.model_validate_json(json.dumps(doc, ensure_ascii=False, allow_nan=False))
     except (TypeError, ValueError) as e:
         if isinstance(e, ValidationError):
             raise BundleInvalid("bundle is invalid", validation_errors(e)) from e
         raise BundleInvalid("bundle is not JSON", [FieldError("(bundle)", "json", str(e))]) from e
+    _check_normal_form(doc["record"], bundle.record)
+    return bundle
+
+
+def _check_normal_form(raw: Any, record: CertificateRecord) -> None:
+    """The reference check of :func:`parse_bundle`: JCS of the record as given is the record's canonical bytes."""
     try:
-        raw_record = canonicalize(doc["record"])
+        raw_record = canonicalize(raw)
     except CanonicalizationFailed as e:  # pragma: no cover - the record validated, so it is plain JSON
         raise BundleInvalid("record is not canonicalizable", [FieldError("record", "json", str(e))]) from e
-    if raw_record != bundle.record.canonical:
+    if raw_record != record.canonical:
         raise BundleInvalid(
             "record is not in normal form",
             [FieldError("record", "normal_form", "record has null members, empty arrays or coerced values")],
         )
-    return bundle
 
 
 def verify_bundle_offline(bundle: ProofBundle | bytes | str | Mapping[str, Any]) -> None:

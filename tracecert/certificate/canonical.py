@@ -29,6 +29,7 @@ __all__ = [
     "LAB_DOMAIN",
     "MAX_JSON_DEPTH",
     "NUMBER_DOMAIN",
+    "canonical_if_normal",
     "canonical_record",
     "canonicalize",
     "canonicalize_json",
@@ -38,10 +39,13 @@ __all__ = [
     "digest_canonical_record",
     "document_digest",
     "from_hex",
+    "jcs_layout",
     "lab_id",
     "normalize_record_json",
     "number_tag",
+    "only_strings_and_booleans",
     "parse_json",
+    "record_json_and_canonical",
     "record_to_json",
     "to_hex",
 ]
@@ -254,9 +258,83 @@ def normalize_record_json(obj: Any) -> Any:
 
 def record_to_json(record: CertificateRecord) -> dict[str, Any]:
     """Return the record's JSON object in normal form: the exact object whose JCS bytes are digested."""
+    return record_json_and_canonical(record)[0]
+
+
+def _record_to_json_reference(record: CertificateRecord) -> dict[str, Any]:
+    """The definition of :func:`record_to_json`: pydantic's JSON dump without ``None``, in normal form."""
     dumped = record.model_dump(mode="json", exclude_none=True)
     result: dict[str, Any] = normalize_record_json(dumped)
     return result
+
+
+# Outside its strings, JCS text of a value made of objects, arrays, strings and booleans holds only these bytes.
+_STRUCTURE = b"{}[]:,truefals"
+_ASTRAL = re.compile(rb"[\xf0-\xff]")
+_JCS_LAYOUT = json.JSONEncoder(ensure_ascii=False, allow_nan=False, sort_keys=True, separators=(",", ":"))
+
+
+def jcs_layout(obj: Any) -> bytes:
+    """``obj`` as UTF-8 JSON text laid out as JCS lays it out (members sorted, no whitespace, strings escaped as
+    JCS escapes them), by the C encoder. It is JCS exactly when :func:`only_strings_and_booleans` holds for it.
+
+    Raises:
+        TypeError: a value JSON cannot hold (or keys that cannot be sorted).
+        ValueError: NaN or an infinity, or a circular reference.
+        UnicodeEncodeError: a string holds a lone surrogate.
+    """
+    return _JCS_LAYOUT.encode(obj).encode("utf-8")
+
+
+def only_strings_and_booleans(text: bytes) -> bool:
+    """Whether the JSON text ``text`` holds no number, no ``null``, no empty array and no character beyond the
+    Basic Multilingual Plane (which UTF-8 writes from byte 0xF0 on).
+
+    For such a value the JCS layout of :func:`jcs_layout` is JCS (see :func:`_jcs_without_numbers`: code point
+    order is UTF-16 order in the BMP), and a record's JSON without ``null`` and ``[]`` members is in normal form.
+    Runs at C speed: escapes dropped, then every other piece between quotes is outside the strings (as in
+    :func:`check_json_depth`).
+    """
+    if _ASTRAL.search(text):
+        return False
+    if b"\\" in text:
+        text = _ESCAPE.sub(b"", text)
+    outside = b"".join(text.split(b'"')[::2])
+    return not outside.translate(None, _STRUCTURE) and b"[]" not in outside
+
+
+def record_json_and_canonical(record: CertificateRecord) -> tuple[dict[str, Any], bytes]:
+    """Return :func:`record_to_json` and its JCS bytes, from one pydantic dump and one pass of the C encoder.
+
+    The members the normal form drops (``null``, ``[]``) are exactly the fields at their defaults (``None``,
+    ``()``), so ``model_dump(exclude_defaults=True)`` is the normal form when its text holds no ``null`` and no
+    ``[]``; when it moreover holds no number and nothing beyond the BMP, its JCS layout is JCS
+    (:func:`only_strings_and_booleans`). A validated record always passes; anything else (a copy updated with
+    values pydantic did not check, astral characters) takes the reference path. Property tests hold both equal.
+    """
+    doc: dict[str, Any] = record.model_dump(mode="json", exclude_defaults=True)
+    try:
+        text = jcs_layout(doc)
+    except (UnicodeEncodeError, ValueError, TypeError):  # lone surrogates and the like: the reference decides
+        text = b"null"
+    if only_strings_and_booleans(text):
+        return doc, text
+    reference = _record_to_json_reference(record)
+    return reference, canonicalize(reference)
+
+
+def canonical_if_normal(record: CertificateRecord, raw: Any, text: bytes) -> bytes | None:
+    """Return ``text`` if it shows that ``raw`` (the JSON the record was validated from, with ``text`` its
+    :func:`jcs_layout`) is the record in normal form, and so ``text`` is the record's canonical bytes; else None
+    (not shown: the caller decides by the reference, ``canonicalize(raw) == record.canonical``).
+
+    Shown when ``raw`` equals the record's dump without defaults and ``text`` holds only strings and booleans:
+    then ``text`` is JCS of ``raw`` and of that dump, which is the normal form (see
+    :func:`record_json_and_canonical`).
+    """
+    if only_strings_and_booleans(text) and raw == record.model_dump(mode="json", exclude_defaults=True):
+        return text
+    return None
 
 
 def canonical_record(record: CertificateRecord) -> bytes:
@@ -279,8 +357,13 @@ def certificate_digest(record: CertificateRecord) -> bytes:
 
 
 def compute_canonical_record(record: CertificateRecord) -> bytes:
-    """The definition behind :func:`canonical_record` (not cached)."""
-    return canonicalize(record_to_json(record))
+    """The computation behind :func:`canonical_record` (not cached): ``JCS(record_to_json(record))``."""
+    return record_json_and_canonical(record)[1]
+
+
+def _compute_canonical_record_reference(record: CertificateRecord) -> bytes:
+    """The definition of :func:`compute_canonical_record`, kept for the property tests of the fast path."""
+    return canonicalize(_record_to_json_reference(record))
 
 
 def digest_canonical_record(canonical: bytes) -> bytes:

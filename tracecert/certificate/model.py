@@ -40,9 +40,11 @@ from pydantic_core import PydanticCustomError
 
 from tracecert.certificate.canonical import (
     HEX32_PATTERN,
+    canonical_if_normal,
     compute_canonical_record,
     digest_canonical_record,
     from_hex,
+    jcs_layout,
     lab_id,
     parse_json,
 )
@@ -95,7 +97,11 @@ def _identifier(value: str) -> str:
     compatibility characters): the error names the normal form to write instead. So two accepted identifiers
     are the same exactly when they look the same, and number reuse is judged on the normalized form.
     """
-    if value.isascii():
+    # str.isprintable() is False exactly for the categories Cc Cf Cs Co Cn Zl Zp Zs (bar the ASCII space), a
+    # superset of the invisible ones: a printable value has none, and is known so in one C call.
+    if value.isprintable():
+        bad = None
+    elif value.isascii():
         bad = next((c for c in value if not c.isprintable()), None)
     else:
         bad = next((c for c in value if unicodedata.category(c) in _INVISIBLE_CATEGORIES), None)
@@ -621,6 +627,25 @@ def record_from_json(data: bytes | str | Mapping[str, Any]) -> CertificateRecord
         RecordInvalid: not JSON, not an object, or the record breaks the model or a rule of its kind; each
             entry of ``errors`` names the field (dotted path) and the rule.
     """
+    # One pass of the C encoder, in the JCS layout, is the text pydantic validates and, for a record in normal
+    # form (as registries and bundles hold them), its canonical bytes, so the record is not written out again for
+    # its digest. Whatever fails takes the reference path, which gives the same errors.
+    try:
+        doc = dict(data) if isinstance(data, Mapping) else parse_json(data)
+        if type(doc) is not dict:
+            return _record_from_json_reference(data)
+        text = jcs_layout(doc)
+        record = CertificateRecord.model_validate_json(text)
+    except (CanonicalizationFailed, TypeError, ValueError):  # ValidationError among them
+        return _record_from_json_reference(data)
+    canonical = canonical_if_normal(record, doc, text)
+    if canonical is not None:
+        record.__dict__["canonical"] = canonical  # the cached property, from the same pass
+    return record
+
+
+def _record_from_json_reference(data: bytes | str | Mapping[str, Any]) -> CertificateRecord:
+    """The definition of :func:`record_from_json`: the property tests hold the fast path equal to it."""
     try:
         if isinstance(data, Mapping):
             text = json.dumps(dict(data), ensure_ascii=False, allow_nan=False)

@@ -49,7 +49,9 @@ from tracecert.certificate.model import (
     _INVISIBLE_CATEGORIES,
     CertificateRecord,
     _identifier,
+    _is_valid_usci_reference,
     _record_from_json_reference,
+    is_valid_usci,
     record_from_json,
 )
 from tracecert.certificate.signing import generate_key, sign_digest
@@ -538,3 +540,17 @@ def test_identifier_check_equals_reference(value: str) -> None:
 )
 def test_only_strings_and_booleans(text: bytes, expected: bool) -> None:
     assert only_strings_and_booleans(text) is expected
+
+
+USCI_CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.text(alphabet=st.sampled_from(USCI_CHARS), min_size=17, max_size=17).flatmap(
+        lambda body: st.sampled_from([body + c for c in USCI_CHARS])
+    )
+    | st.text(alphabet=st.sampled_from(USCI_CHARS + "IOSVZaé\x00"), min_size=16, max_size=19)
+)
+def test_usci_check_equals_reference(code: str) -> None:
+    assert is_valid_usci(code) is _is_valid_usci_reference(code)

@@ -32,12 +32,17 @@ from tracecert.certificate.bundle import (
     parse_bundle,
 )
 from tracecert.certificate.canonical import (
+    _check_json_depth_reference,
     _compute_canonical_record_reference,
     _record_to_json_reference,
+    _reject_duplicates,
+    _reject_duplicates_reference,
     canonicalize,
+    check_json_depth,
     compute_canonical_record,
     digest_canonical_record,
     only_strings_and_booleans,
+    parse_json,
     record_json_and_canonical,
     record_to_json,
     to_hex,
@@ -554,3 +559,53 @@ USCI_CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 )
 def test_usci_check_equals_reference(code: str) -> None:
     assert is_valid_usci(code) is _is_valid_usci_reference(code)
+
+
+def _depth_outcome(check: Callable[[bytes, int], None], data: bytes, max_depth: int) -> str:
+    try:
+        check(data, max_depth)
+    except CertificateError as e:
+        return f"{e.code}: {e.message}"
+    return "ok"
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.text(alphabet='[]{}"\\a:,', max_size=40).map(str.encode), st.integers(0, 8))
+def test_json_depth_check_equals_reference(data: bytes, max_depth: int) -> None:
+    """Brackets in and out of strings, escaped quotes, unbalanced text: the bound is the reference's."""
+    fast = _depth_outcome(check_json_depth, data, max_depth)
+    assert fast == _depth_outcome(_check_json_depth_reference, data, max_depth)
+
+
+@pytest.mark.parametrize(
+    ("text", "max_depth", "expected"),
+    [
+        (b"[[[]]]", 3, "ok"),
+        (b"[[[[]]]]", 3, "JSON_TOO_DEEP"),
+        (b'["[[[[", "{{{{"]', 3, "ok"),  # brackets in strings do not count
+        (b'[["\\"", [[]]]]', 3, "JSON_TOO_DEEP"),  # nor does an escaped quote end a string
+        (b"[]" * 10, 3, "ok"),  # many brackets, none deep
+    ],
+)
+def test_json_depth_table(text: bytes, max_depth: int, expected: str) -> None:
+    assert _depth_outcome(check_json_depth, text, max_depth).split(":")[0] == expected
+    assert _depth_outcome(_check_json_depth_reference, text, max_depth).split(":")[0] == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["a", "b", "c", "é", "\U0001f600"]), st.integers()), max_size=6))
+def test_duplicate_key_hook_equals_reference(pairs: list[tuple[str, int]]) -> None:
+    def outcome(hook: Callable[[list[tuple[str, Any]]], Doc]) -> Any:
+        try:
+            return hook(list(pairs))
+        except CertificateError as e:
+            return (e.code, e.message)
+
+    assert outcome(_reject_duplicates) == outcome(_reject_duplicates_reference)
+
+
+def test_parse_json_names_the_first_duplicate_key() -> None:
+    with pytest.raises(CertificateError) as caught:
+        parse_json(b'{"a": {"b": 1, "c": 2, "c": 3, "b": 4}}')
+    assert caught.value.code == "CANONICALIZATION_FAILED"
+    assert "'c'" in caught.value.message

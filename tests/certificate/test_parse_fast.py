@@ -609,3 +609,15 @@ def test_parse_json_names_the_first_duplicate_key() -> None:
         parse_json(b'{"a": {"b": 1, "c": 2, "c": 3, "b": 4}}')
     assert caught.value.code == "CANONICALIZATION_FAILED"
     assert "'c'" in caught.value.message
+
+
+@pytest.mark.parametrize("index", range(len(BUNDLES)))
+def test_bundle_to_json_is_the_reference_dump(index: int) -> None:
+    """bundle_to_json dumps the bundle without its record once: same object and member order as the reference
+    (the whole model dumped, then the record replaced by its normal form)."""
+    bundle = parse_bundle(BUNDLES[index])
+    reference = bundle.model_dump(mode="json")
+    reference["record"] = _record_to_json_reference(bundle.record)
+    got = bundle_to_json(bundle)
+    assert got == reference
+    assert list(got) == list(reference) == ["format", "record", "digest", "signature", "proof", "anchor"]

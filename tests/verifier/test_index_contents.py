@@ -198,6 +198,10 @@ def test_a_batch_whose_contents_do_not_match_is_flagged_then_retried(
     # Withheld when first asked (a listing asked for as the batch was anchored may come moments later): not known
     # until asked again; contents that do not match are known at once.
     assert index.batch_published(bytes.fromhex(root[2:])) is (None if state is ContentState.WITHHELD else False)
+    # The retry is due but a busy index has not made it yet: still not known (it read as withheld, a false
+    # BATCH_PUBLISHED warning in one of 33,778 verifications of a loaded soak).
+    clock[0] = 1_090.0
+    assert index.batch_published(bytes.fromhex(root[2:])) is (None if state is ContentState.WITHHELD else False)
     # Still flagged on the next attempt; then the mirror serves the real contents and the batch is accepted.
     clock[0] = 1_100.0
     index.sync()

@@ -426,9 +426,10 @@ class Index:
         state = None if row is None else ContentState(row.contents)
         if state is ContentState.VERIFIED:
             return True
-        if state is ContentState.WITHHELD and self.clock() - (row.first_flagged_at or 0.0) < self.retry_interval:
-            # Not served when first asked, and not asked again yet: a listing asked for the moment the batch was
-            # anchored can come before the registry has recorded it. Not known, until the retry says.
+        if state is ContentState.WITHHELD and (row.attempts or 0) < 2:
+            # Not served when first asked, and not asked again yet (even once the retry is due: a busy index may not
+            # have made it): a listing asked for the moment the batch was anchored can come before the registry has
+            # recorded it. Not known, until the retry says.
             return None
         return False if state in (ContentState.WITHHELD, ContentState.MISMATCH) else None
 

@@ -147,7 +147,7 @@ Q_BY_SERIAL = Query(
     Q_LEAVES.where(LEAF.serial_number == bindparam("serial")).order_by(BATCH.batch_index, LEAF.leaf_index)
 )
 Q_BY_ROOT = Query(Q_LEAVES.where(LEAF.root == bindparam("root")).order_by(LEAF.leaf_index))
-Q_CONTENTS = Query(select(BATCH.contents, BATCH.first_flagged_at).where(BATCH.root == bindparam("root")))
+Q_CONTENTS = Query(select(BATCH.contents, BATCH.attempts).where(BATCH.root == bindparam("root")))
 Q_TIP = Query(select(meta_table.c.key, meta_table.c.value))  # a dozen rows
 Q_META = select(meta_table.c.value).where(meta_table.c.key == bindparam("key"))
 Q_META_VALUE = Query(Q_META)

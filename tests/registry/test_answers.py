@@ -256,6 +256,8 @@ def test_every_successful_answer_is_its_documented_model(
     read = _ok(api.get(f"/v1/instruments/{instrument_id}", headers=owner))
     assert read["certificates"]
     assert _ok(api.get(f"/v1/sites/{read['site']['id']}/notice"))["verdict"]["code"] == "ALL_IN_FORCE"  # its 公示
+    renamed = _ok(api.patch(f"/v1/sites/{read['site']['id']}", json={"name": "西湖示范加油站便利店"}, headers=owner))
+    assert (renamed["id"], renamed["name"]) == (read["site"]["id"], "西湖示范加油站便利店")
     linked = _ok(api.get(f"/v1/certificates/{digest}/instruments", headers=lab))["items"]
     assert [i["id"] for i in linked] == [instrument_id]
     figures = _ok(api.get("/v1/coverage", params={"region": 330000, "overdue_limit": 10}, headers=regulator))

@@ -53,13 +53,23 @@ function selectTab(name, load) {
   if (name === "draws" && shown.draw) digest = "/" + shown.draw.commitment;
   history.replaceState(null, "", "#" + name + digest);
   if (!load) return;
-  if (name === "findings" && !shown.findings) scan();
-  if (name === "signals" && !shown.signals) loadSignals();
-  if (name === "draws" && !shown.draws) loadDraws();
+  if (name === "findings" && !shown.findings) loadOnce("findings", scan);
+  if (name === "signals" && !shown.signals) loadOnce("signals", loadSignals);
+  if (name === "draws" && !shown.draws) loadOnce("draws", loadDraws);
   if (name === "coverage") {
-    if (!shown.coverage && coverageReady()) loadCoverage();
-    if (!shown.pending) loadPending();
+    if (!shown.coverage && coverageReady()) loadOnce("coverage", loadCoverage);
+    if (!shown.pending) loadOnce("pending", loadPending);
   }
+}
+
+// A tab's first load, once: a click on a tab before the session has opened the page's own tab (or the other way
+// round) would otherwise read the same first page twice. The buttons that reload ask again on purpose.
+const loading = new Set();
+
+function loadOnce(name, load) {
+  if (loading.has(name)) return;
+  loading.add(name);
+  Promise.resolve(load()).finally(() => loading.delete(name));
 }
 
 function openFromHash() {
@@ -84,6 +94,7 @@ onSession(async () => {
   await fillOwnRegion();
   openFromHash();
 }, () => {
+  loading.clear();
   destroyChart();
   clearCoverage();
 });

@@ -27,6 +27,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 from eth_utils import keccak
@@ -94,6 +95,11 @@ class StepReport:
         """Whether anything moved."""
         return bool(self.prepared or self.anchored or self.failed or self.ops_done or self.ops_failed)
 
+    def add(self, other: StepReport) -> None:
+        """Count what ``other`` (one batch's anchoring, in a thread of its own) did into this report."""
+        for name in ("prepared", "anchored", "failed", "ops_done", "ops_failed", "deferred", "waiting"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
 
 class AnchoringWorker:
     """Moves certificates from PENDING to ANCHORED, and revocations/substitutions onto the chain."""
@@ -117,6 +123,8 @@ class AnchoringWorker:
         self.sender = AlertSender(core)
         #: The instruments' coverage rows (registry.statistics), kept up to date with what anchors and is revoked.
         self.coverage = CoverageIndex(core)
+        #: The threads that anchor several batches at once (:meth:`_anchor_all`), started when first needed.
+        self._pool: ThreadPoolExecutor | None = None
 
     # ------------------------------------------------------------------ running
 
@@ -134,6 +142,9 @@ class AnchoringWorker:
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
+        if self._pool is not None:
+            self._pool.shutdown(wait=False)
+            self._pool = None
 
     def run(self) -> None:
         """Loop until stopped; unexpected errors are logged and the loop goes on after a pause.
@@ -213,12 +224,17 @@ class AnchoringWorker:
             self.watch.check()
         if time.monotonic() >= self.watch.next_reconcile:
             self.watch.reconcile()
-        for root in self._open_batches():
-            self._anchor(root, report)
+        self._anchor_all(self._open_batches(), report)
         self._retry_waiting(report, force=force)
-        while (prepared := self._prepare_due(force=force)) is not None:
-            report.prepared += 1
-            self._anchor(prepared, report)
+        limit = self.core.settings.anchor_concurrency
+        while True:
+            due: list[str] = []
+            while len(due) < limit and (prepared := self._prepare_due(force=force)) is not None:
+                due.append(prepared)
+            if not due:
+                break
+            report.prepared += len(due)
+            self._anchor_all(due, report)
         sent = self._operations.send()
         report.ops_done, report.ops_failed, report.deferred = sent.done, sent.failed, report.deferred + sent.deferred
         self.scans.run(force=force)
@@ -324,6 +340,29 @@ class AnchoringWorker:
         )
         logger.info("prepared batch %s: %d certificates of lab %s", root, len(certificates), lab_id)
         return root
+
+    def _anchor_all(self, roots: list[str], report: StepReport) -> None:
+        """Anchor ``roots``, up to ``anchor_concurrency`` at once, and return once every one is settled.
+
+        Each batch's transaction is signed under its sender's lock, so nonces follow each other; the batches then
+        wait for their receipts and confirmations side by side. A batch's outcome is its own (a refusal or a node
+        that goes away defers or fails that batch only), and an unexpected error is raised only after every batch
+        of the call has settled, so that no batch is still being anchored when the next step starts.
+        """
+        limit = self.core.settings.anchor_concurrency
+        if len(roots) <= 1 or limit == 1:
+            for root in roots:
+                self._anchor(root, report)
+            return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(limit, thread_name_prefix="anchoring")
+        reports = [StepReport() for _ in roots]
+        futures = [self._pool.submit(self._anchor, root, own) for root, own in zip(roots, reports, strict=True)]
+        wait(futures)
+        for own in reports:
+            report.add(own)
+        for future in futures:
+            future.result()  # the first unexpected error, once all have settled
 
     def _anchor(self, root: str, report: StepReport) -> None:
         with self.core.sessions() as s:

@@ -407,6 +407,19 @@ def main() -> None:
         default="process",
         help="anchoring worker in its own process (as in production) or inside the API process",
     )
+    parser.add_argument(
+        "--block-time",
+        type=int,
+        default=None,
+        help="whole seconds between blocks once set up (as a QBFT network mines), instead of Anvil's automine",
+    )
+    parser.add_argument("--confirmations", type=int, default=1, help="blocks the registry waits for (1: the receipt's)")
+    parser.add_argument(
+        "--anchor-concurrency",
+        type=int,
+        default=None,
+        help="batches the worker anchors at once (default: the registry's setting)",
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp_name:
@@ -417,9 +430,21 @@ def main() -> None:
             database = args.database_url or f"sqlite:///{tmp / 'registry.db'}"
             world = bootstrap(tmp, node.url, database)
             env, token, template = world.env, world.token, world.template
+            env["TRACECERT_CHAIN_CONFIRMATIONS"] = str(args.confirmations)
+            if args.anchor_concurrency is not None:
+                env["TRACECERT_REGISTRY_ANCHOR_CONCURRENCY"] = str(args.anchor_concurrency)
+            mining = "Anvil automine"
+            if args.block_time is not None:  # set up quickly, then blocks at the interval a network would mine
+                client = ChainClient(node.url)
+                client.rpc("evm_setAutomine", [False])
+                client.rpc("evm_setIntervalMining", [args.block_time])
+                mining = f"Anvil, a block every {args.block_time} s"
+            mining += f", {args.confirmations} confirmation(s)"
+            concurrency = env.get("TRACECERT_REGISTRY_ANCHOR_CONCURRENCY", "the default")
 
             print(
-                f"TraceCert registry benchmark: {_machine()}; {database.split(':', 1)[0]}; Anvil automine; "
+                f"TraceCert registry benchmark: {_machine()}; {database.split(':', 1)[0]}; {mining}; "
+                f"batches anchored at once: {concurrency}; "
                 f"worker {'in its own process' if args.worker == 'process' else 'inside the API process'}; "
                 f"{args.clients} client threads, {args.bulk} certificates per bulk request\n"
             )

@@ -15,7 +15,7 @@ from tracecert.chain.contracts import ChainContracts
 from tracecert.chain.deploy import deploy
 from tracecert.chain.errors import ChainUnavailable, ContractReverted, ReceiptTimeout, TransactionFailed
 from tracecert.chain.node import AnvilNode
-from tracecert.chain.sender import FileJournal, JournalEntry, TransactionSender
+from tracecert.chain.sender import FileJournal, JournalEntry, Receipt, TransactionSender
 
 
 def _register_regulator_data(chain: Chain, account: str) -> bytes:
@@ -289,3 +289,37 @@ def test_a_key_mined_in_a_block_the_node_lost_is_sent_again_once(chain: Chain, t
     assert _tx_count(chain.client, account.address) == before + 1
     assert FileJournal(path).get("anchor:lost").state == "MINED"  # type: ignore[union-attr]
     assert again.send(account.address, b"", value=7, key="anchor:lost").tx_hash == first.tx_hash
+
+
+def test_threads_sending_at_once_take_consecutive_nonces_and_land_together(chain: Chain, tmp_path: Path) -> None:
+    """The anchoring worker sends several batches at once from one account: each thread's transaction takes the
+    next nonce, all wait in the pool together, one block mines them all, and each thread gets its own receipt."""
+    outsider = Account.create()
+    chain.client.set_balance(outsider.address, 10**20)
+    journal = FileJournal(tmp_path / "journal.jsonl")
+    sender = TransactionSender(chain.client, outsider, journal, poll_interval=0.02)
+    first = _tx_count(chain.client, outsider.address)
+    receipts: dict[int, Receipt] = {}
+    chain.client.rpc("evm_setAutomine", [False])
+    try:
+        threads = [
+            threading.Thread(
+                target=lambda i=i: receipts.__setitem__(i, sender.send(outsider.address, b"", key=f"k{i}", value=i + 1))
+            )
+            for i in range(6)
+        ]
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 30
+        while int(chain.client.rpc("txpool_status", [])["pending"], 16) < 6 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        chain.client.rpc("evm_mine", [])
+        for thread in threads:
+            thread.join(30)
+    finally:
+        chain.client.rpc("evm_setAutomine", [True])
+    assert sorted(receipts) == list(range(6)) and {r.status for r in receipts.values()} == {1}
+    assert len({r.block_number for r in receipts.values()}) == 1
+    nonces = sorted(journal.get(f"k{i}").nonce for i in range(6))  # type: ignore[union-attr]
+    assert nonces == list(range(first, first + 6))
+    assert _tx_count(chain.client, outsider.address) == first + 6

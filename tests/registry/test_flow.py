@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 
 from registry.anchoring import AnchoringWorker
@@ -126,3 +129,37 @@ def test_two_replacements_of_one_certificate_in_one_bulk(world: LabWorld) -> Non
     ])
     assert first.status == "PENDING"  # type: ignore[union-attr]
     assert second.code == "ALREADY_REPLACED"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(("concurrency", "blocks"), [(1, 3), (3, 1)], ids=["one at a time", "three at once"])
+def test_batches_due_together_are_sent_together(
+    world: LabWorld, monkeypatch: pytest.MonkeyPatch, concurrency: int, blocks: int
+) -> None:
+    """Under a block time, the batches due at one step go out together and land in one block (anchor_concurrency),
+    rather than one batch per block and confirmation wait. Blocks are mined here only once the node's pool holds as
+    many transactions as the worker may send at once (or after a pause, so that a worker sending fewer fails the
+    count of blocks rather than hanging)."""
+    monkeypatch.setattr(world.core.settings, "batch_max_size", 4)
+    monkeypatch.setattr(world.core.settings, "anchor_concurrency", concurrency)
+    results = accept_many(world.core, _lab(world), [Submission(world.record(f"JD2026-5{i:04d}")) for i in range(12)])
+    client = world.chain.client
+    client.rpc("evm_setAutomine", [False])
+    try:
+        step = threading.Thread(target=AnchoringWorker(world.core).step, kwargs={"force": True})
+        step.start()
+        waited = 0.0
+        while step.is_alive() and waited < 120:
+            pending = int(client.rpc("txpool_status", [])["pending"], 16)
+            if pending and (pending >= concurrency or waited % 10 > 9.9):
+                client.rpc("evm_mine", [])
+            time.sleep(0.05)
+            waited += 0.05
+        step.join(5)
+        assert not step.is_alive()
+    finally:
+        client.rpc("evm_setAutomine", [True])
+    views = [certificate_view(world.core, None, r.digest) for r in results]  # type: ignore[union-attr]
+    assert {v["status"] for v in views} == {"anchored"}
+    roots = {v["batch"]["root"] for v in views}
+    assert len(roots) == 3
+    assert len({world.chain.contracts.batch(from_hex(root)).block_number for root in roots}) == blocks

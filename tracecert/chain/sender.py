@@ -148,6 +148,9 @@ class FileJournal(MemoryJournal):
 class TransactionSender:
     """Signs and sends transactions for one account, with its own nonce counter.
 
+    Several threads may send at once (the anchoring worker sends several batches together): each transaction takes
+    the next nonce under a lock, and each thread waits for its own receipt.
+
     Args:
         client: the chain connection.
         account: the local account (eth-account) that signs; its key never leaves this object.
@@ -188,6 +191,7 @@ class TransactionSender:
         self.drop_grace = drop_grace
         self.gap_grace = gap_grace
         self._lock = threading.Lock()
+        self._recovering = threading.Lock()
         self._nonce: int | None = None
         self._recovered = False
         #: Hashes of transactions just signed and not yet handed to the node.
@@ -219,8 +223,9 @@ class TransactionSender:
             ReceiptTimeout: no confirmed receipt in time; the transaction stays journaled for :meth:`recover`.
             ChainUnavailable: the node could not be reached at all.
         """
-        if not self._recovered:
-            self.recover()
+        with self._recovering:  # several threads may send at once: the first recovers, the others wait for it
+            if not self._recovered:
+                self.recover()
         if key is not None:
             existing = self.journal.get(key)
             if existing is not None and existing.state == "MINED":

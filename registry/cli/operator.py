@@ -44,20 +44,31 @@ def registry_serve(
     no_worker: Annotated[
         bool, typer.Option("--no-worker", help="Run the API only (run `registry worker` apart).")
     ] = False,
+    workers: Annotated[
+        int,
+        typer.Option(
+            help="API processes sharing the port (SO_REUSEPORT), the anchoring worker then in a process of its own; "
+            "one per core serves most.",
+            min=1,
+        ),
+    ] = 1,
     data_dir: DataDir = None,
     rpc_url: RpcUrl = None,
 ) -> None:
     """Serve the registry API with uvicorn (settings from $TRACECERT_REGISTRY_*), with the anchoring worker."""
-    import uvicorn
+    from registry.server import serve
 
     with reporting_errors():
         settings = registry_settings(data_dir, rpc_url, run_worker=not no_worker)
         _require_secret(settings)
-        from registry.api import create_app
-
-        core = RegistryCore.open(settings, connect(settings))
-        app = create_app(settings, core=core, run_worker=not no_worker)
-        uvicorn.run(app, host=host or settings.host, port=port or settings.port, log_level="info")
+        serve(
+            host or settings.host,
+            port or settings.port,
+            workers=workers,
+            run_worker=not no_worker,
+            data_dir=data_dir,
+            rpc_url=rpc_url,
+        )
 
 
 def registry_worker(data_dir: DataDir = None, rpc_url: RpcUrl = None) -> None:

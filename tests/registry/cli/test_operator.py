@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import httpx
+import psutil
 
 from tests.conftest import free_port
 
@@ -55,3 +56,45 @@ def test_registry_serve_and_worker_processes(local: tuple[Path, str]) -> None:
         worker_code, worker_out = _stop(worker)
     assert serve_code == 0, serve_out
     assert worker_code == 0 and "anchoring worker stopped" in worker_out, worker_out
+
+
+def _children(
+    supervisor: psutil.Process, port: int, timeout: float = 60
+) -> tuple[list[psutil.Process], psutil.Process]:
+    """Wait until two API processes of the supervisor listen on the port and a third (the worker) runs."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        alive = [c for c in supervisor.children() if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+        listening = [c for c in alive if any(
+            n.status == psutil.CONN_LISTEN and n.laddr.port == port for n in c.net_connections("tcp")
+        )]  # fmt: skip
+        others = [c for c in alive if c not in listening and "resource_tracker" not in " ".join(c.cmdline())]
+        if len(listening) == 2 and len(others) == 1:
+            return listening, others[0]
+        time.sleep(0.2)
+    raise AssertionError(f"two API processes and a worker did not come up on port {port}")
+
+
+def test_registry_serve_with_two_api_processes_and_its_worker(local: tuple[Path, str]) -> None:
+    """`tracecert registry serve --workers 2`: two API processes with their own sockets on the port (SO_REUSEPORT),
+    the anchoring worker in a third; a worker that dies is replaced; SIGINT stops everything."""
+    data_dir, url = local
+    port = free_port()
+    serve = _process("registry", "serve", "--port", str(port), "--workers", "2", data_dir=data_dir, url=url)
+    try:
+        supervisor = psutil.Process(serve.pid)
+        try:
+            apis, worker = _children(supervisor, port)
+        except AssertionError:
+            raise AssertionError(_stop(serve)[1]) from None
+        for _ in range(8):  # the kernel spreads connections over both processes: each answers
+            health = httpx.get(f"http://127.0.0.1:{port}/health", timeout=10).json()
+            assert health["status"] == "ok" and health["chain_id"] == 31337
+        worker.kill()
+        worker.wait(timeout=30)
+        again, replaced = _children(supervisor, port)
+        assert replaced.pid != worker.pid and {p.pid for p in again} == {p.pid for p in apis}
+    finally:
+        code, out = _stop(serve)
+    assert code == 0, out
+    assert not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in [*again, replaced])

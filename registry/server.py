@@ -1,0 +1,109 @@
+"""Running the registry: its API in one or several processes on one port, and its anchoring worker.
+
+Accepting certificates is CPU work in Python (parsing, the rulebook's checks, canonical form and digest), so one
+API process uses one core. With ``workers > 1`` each API process binds the port with ``SO_REUSEPORT`` and the
+anchoring worker runs in a process of its own (there is one worker per database: it holds the accounts' nonces),
+all under :class:`tracecert.serving.Supervisor`. Sending transactions is the worker's alone, so API processes
+never share a nonce; what they share is the database. Settings come from the environment
+(``TRACECERT_REGISTRY_*``), with the data directory and chain URL given to :func:`serve`.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+from pathlib import Path
+from typing import Any
+
+from tracecert.serving import Process, Supervisor, bind, die_with
+
+__all__ = ["serve"]
+
+logger = logging.getLogger(__name__)
+
+_LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def _settings(data_dir: Path | None, rpc_url: str | None, **overrides: Any) -> Any:
+    from registry.onboarding import registry_settings
+
+    return registry_settings(data_dir, rpc_url, **overrides)
+
+
+def _app(data_dir: Path | None, rpc_url: str | None, *, run_worker: bool, wait: float) -> Any:
+    from registry.api import create_app
+    from registry.core import RegistryCore
+    from registry.onboarding import connect
+
+    settings = _settings(data_dir, rpc_url, run_worker=run_worker)
+    core = RegistryCore.open(settings, connect(settings, wait=wait))
+    return create_app(settings, core=core, run_worker=run_worker)
+
+
+def _api(host: str, port: int, log_level: str, data_dir: Path | None, rpc_url: str | None, parent: int) -> None:
+    """One API process (no anchoring worker): its own socket on the shared port, until SIGINT or SIGTERM."""
+    import uvicorn
+
+    die_with(parent)
+    logging.basicConfig(level=log_level.upper(), format=_LOG_FORMAT)
+    app = _app(data_dir, rpc_url, run_worker=False, wait=60.0)
+    config = uvicorn.Config(app, log_level=log_level, lifespan="on")
+    uvicorn.Server(config).run(sockets=[bind(host, port, reuse_port=True)])
+
+
+def _worker(log_level: str, data_dir: Path | None, rpc_url: str | None, parent: int) -> None:
+    """The anchoring worker's process, until SIGINT or SIGTERM."""
+    from registry.anchoring import AnchoringWorker
+    from registry.core import RegistryCore
+    from registry.onboarding import connect
+
+    die_with(parent)
+    logging.basicConfig(level=log_level.upper(), format=_LOG_FORMAT)
+    settings = _settings(data_dir, rpc_url)
+    core = RegistryCore.open(settings, connect(settings, wait=60.0))
+    worker = AnchoringWorker(core)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: worker.stop())
+    worker.run()
+    core.engine.dispose()
+
+
+def serve(
+    host: str,
+    port: int,
+    *,
+    workers: int = 1,
+    run_worker: bool = True,
+    log_level: str = "info",
+    data_dir: Path | None = None,
+    rpc_url: str | None = None,
+) -> None:
+    """Serve the registry on ``host:port`` until SIGINT or SIGTERM.
+
+    Args:
+        workers: API processes; 1 serves in this process (with the anchoring worker as a thread of it), more run
+            under a supervisor, the anchoring worker in a process of its own (one per core is the rule).
+        run_worker: run the anchoring worker (False: ``tracecert registry worker`` runs it elsewhere).
+
+    Raises:
+        OSError: the address cannot be bound.
+        ValueError: ``workers`` < 1.
+        ChainUnavailable, DeploymentNotFound: (one process) no node, or no deployment of ours on it.
+    """
+    if workers < 1:
+        raise ValueError("workers must be at least 1")
+    if workers == 1:
+        import uvicorn
+
+        uvicorn.run(_app(data_dir, rpc_url, run_worker=run_worker, wait=0.0), host=host, port=port, log_level=log_level)
+        return
+    # Fail here, in the foreground, when anything holds the port (an older instance's processes included) or the
+    # chain is not there, rather than in each process.
+    from registry.onboarding import connect
+
+    connect(_settings(data_dir, rpc_url)).client.chain_id  # noqa: B018 (asks the node once)
+    bind(host, port, reuse_port=False).close()
+    processes = [Process("registry-api", _api, (host, port, log_level, data_dir, rpc_url))] * workers
+    if run_worker:
+        processes.append(Process("registry-worker", _worker, (log_level, data_dir, rpc_url)))
+    Supervisor("registry", processes).run()

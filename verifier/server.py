@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from tracecert.serving import Process, Supervisor, bind, die_with
+from tracecert.serving import Process, Supervisor, bind, die_with, settle_heap
 
 __all__ = ["bind", "serve"]
 
@@ -25,7 +25,9 @@ def _uvicorn_config(log_level: str, settings: dict[str, Any]) -> Any:
     from verifier.config import VerifierSettings
 
     def app() -> Any:  # built in the worker, once its event loop runs (uvicorn's factory)
-        return create_app(VerifierSettings(**settings))
+        built = create_app(VerifierSettings(**settings))
+        settle_heap()
+        return built
 
     return uvicorn.Config(app, factory=True, log_level=log_level, access_log=False, lifespan="on")
 

@@ -32,6 +32,7 @@ from registry.core import RegistryCore
 from registry.onboarding import connect, onboard_lab, registry_settings
 from tracecert.certificate.canonical import to_hex
 from tracecert.certificate.signing import read_key_file_public
+from tracecert.serving import settle_heap
 
 __all__ = ["lab_onboard", "registry_serve", "registry_worker", "token_issue", "token_list", "token_revoke"]
 
@@ -81,6 +82,7 @@ def registry_worker(data_dir: DataDir = None, rpc_url: RpcUrl = None) -> None:
         _require_secret(settings)
         core = RegistryCore.open(settings, connect(settings, wait=60.0))
         worker = AnchoringWorker(core)
+        settle_heap()
 
         def _stop(*_: object) -> None:
             worker.stop()

@@ -59,7 +59,9 @@ def chain_day_of(client: ChainClient) -> dt.date:
     return dt.datetime.fromtimestamp(client.block_timestamp(), dt.timezone(dt.timedelta(hours=8))).date()
 
 
-def _standard(local: tuple[Path, str], client: ChainClient, registry_url: str, tmp_path: Path) -> dict[str, Any]:
+def _standard(
+    local: tuple[Path, str], client: ChainClient, core: RegistryCore, registry_url: str, tmp_path: Path
+) -> dict[str, Any]:
     """The NMI, registered and onboarded through the command line like any lab, issues (published) the weights'
     certificate; two days pass, so that yesterday's work of the city lab falls inside its windows. Its bundle."""
     nmi = lab_cli(
@@ -71,6 +73,7 @@ def _standard(local: tuple[Path, str], client: ChainClient, registry_url: str, t
     token = _token(lab_cli(local, "lab", "onboard", "--code", NMI_CODE, "--name", NMI_NAME, "--label", "NMI"))
     client.rpc("evm_increaseTime", [2 * 86_400])
     client.rpc("evm_mine", [])
+    core.forget_chain_answers()  # its chain clock is cached for a second: CI issued within it, two days behind
     today = chain_day_of(client)
     record = record_for(NMI_CODE, "NIM-2026-M0001", NMI_NAME, kind="CALIBRATION", conclusion=None,
                         customer__mandatory_verification=None, standards_used=[],
@@ -106,7 +109,7 @@ def test_onboard_issue_suspend_reinstate(local: tuple[Path, str], onboarded: str
     try:
         with served(core) as registry_url:
             # the NMI calibrated the weights the city lab verifies with: the top of its traceability chain
-            standard = _standard(local, client, registry_url, tmp_path)
+            standard = _standard(local, client, core, registry_url, tmp_path)
             core.forget_chain_answers()  # its chain clock is cached for a second: the chain moved a day on
             record = record_for(CITY_CODE, "HZ2026-00001", standard=standard, today=chain_day_of(client))
             path = write_record(tmp_path / "r.json", record)

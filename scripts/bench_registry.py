@@ -392,6 +392,9 @@ def main() -> None:
     parser.add_argument("--bulk", type=int, default=1000)
     parser.add_argument("--database-url", default=None, help="default: SQLite in a temporary directory")
     parser.add_argument(
+        "--postgres", action="store_true", help="on a PostgreSQL 15 server of the run's own (scripts/chaos.py's)"
+    )
+    parser.add_argument(
         "--worker",
         choices=("process", "inline"),
         default="process",
@@ -422,8 +425,13 @@ def main() -> None:
         tmp = Path(tmp_name)
         node = AnvilNode(tmp / "node", port=_port(), persist=False)
         node.start()
+        postgres = None
         try:
-            database = args.database_url or f"sqlite:///{tmp / 'registry.db'}"
+            if args.postgres:
+                from chaos import Postgres  # scripts/chaos.py: a server of the run's own, fsync on
+
+                postgres = Postgres(tmp / "pg")
+            database = postgres.url if postgres else args.database_url or f"sqlite:///{tmp / 'registry.db'}"
             world = bootstrap(tmp, node.url, database)
             env, token, template = world.env, world.token, world.template
             env["TRACECERT_CHAIN_CONFIRMATIONS"] = str(args.confirmations)
@@ -487,6 +495,8 @@ def main() -> None:
             print(json.dumps({label: s for label, s in results}, default=str))
         finally:
             node.stop()
+            if postgres is not None:
+                postgres.crash()
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ from registry.lifecycle import publish, request_revocation, request_substitution
 from registry.reads import bundle, certificate_view, find_by_number, list_certificates
 from tracecert.certificate.bundle import parse_bundle
 from tracecert.certificate.vc import build_credential
+from tracecert.fast_json import dumps
 
 __all__ = ["router"]
 
@@ -73,7 +74,7 @@ def issue_certificate(
     openapi_extra=_BODIES["bulk"],
     summary="Issue certificates in bulk",
 )
-def issue_bulk(principal: PrincipalDep, items: BulkSubmissions, core: CoreDep) -> dict[str, Any]:
+def issue_bulk(principal: PrincipalDep, items: BulkSubmissions, core: CoreDep) -> Response:
     """Accept up to ``bulk_max`` certificates; each is accepted or refused on its own (a refused item never
     stops the others), except when the chain cannot be asked: then nothing is accepted and the whole request is
     refused (503 CHAIN_UNAVAILABLE with Retry-After). Retrying the same bulk is safe: accepted items come back as
@@ -90,7 +91,9 @@ def issue_bulk(principal: PrincipalDep, items: BulkSubmissions, core: CoreDep) -
         else:
             counts["accepted" if outcome.created else "requeued" if outcome.requeued else "existing"] += 1
             results.append({"index": index, "ok": True, **outcome.to_dict()})
-    return {**counts, "results": results}
+    # Written at once by the fast encoder: FastAPI's jsonable_encoder walked the 1,000 results in Python, 62 µs
+    # per certificate (a fifth of accepting it). Everything here is JSON already, as error bodies are.
+    return Response(dumps({**counts, "results": results}), media_type="application/json")
 
 
 @router.get(

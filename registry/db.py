@@ -184,6 +184,8 @@ class Certificate(Base):
         Index("ix_certificates_lab_number", "lab_id", "certificate_number"),
         # A lab's certificates in acceptance order (its listing's pages, the anomaly scans' chunks).
         Index("ix_certificates_lab_seq", "lab_id", "seq"),
+        # Where a lab's certificates of a period begin (an anomaly scan of its last days starts there).
+        Index("ix_certificates_lab_issue", "lab_id", "issue_date", "seq"),
         Index("ix_certificates_pending", "status", "lab_id", "key_id", "seq"),
         Index("ix_certificates_serial", "serial_number"),
         Index("ix_certificates_document_sha256", "document_sha256"),
@@ -283,7 +285,11 @@ class LifecycleOp(Base):
     """A revocation or substitution to put on chain (outbox). PENDING → DONE, or FAILED with an error code."""
 
     __tablename__ = "lifecycle_ops"
-    __table_args__ = (UniqueConstraint("lab_id", "digest", name="uq_lifecycle_lab_digest"),)
+    __table_args__ = (
+        UniqueConstraint("lab_id", "digest", name="uq_lifecycle_lab_digest"),
+        # The operations of a page of certificates, by digest alone (the listing's).
+        Index("ix_lifecycle_ops_digest", "digest"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     op: Mapped[str] = mapped_column(String(16))  # REVOKE | SUBSTITUTE

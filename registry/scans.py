@@ -52,7 +52,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, select, update
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from registry.db import Certificate, FindingRow, FraudSignal, Lab, LifecycleOp, OperationKind, OperationState
@@ -219,6 +219,14 @@ def scan(
     # Lab by lab (each walks the index of its certificates in acceptance order), or all in acceptance order.
     for lab_where in [None] if wanted is None else [Certificate.lab_id == lab for lab in sorted(wanted)]:
         after = -1
+        if lab_where is not None and where:
+            # Where the lab's certificates of the period begin (ix_certificates_lab_issue): not every older one of
+            # the lab walked to get there. Whatever the period holds has this acceptance number or a later one.
+            with core.sessions() as s:
+                first = s.scalar(select(func.min(Certificate.seq)).where(lab_where, *where))
+            if first is None:
+                continue
+            after = first - 1
         while True:
             chosen = [*where, Certificate.seq > after] + ([] if lab_where is None else [lab_where])
             query = select(*columns).where(*chosen).order_by(Certificate.seq).limit(_CHUNK)

@@ -260,3 +260,31 @@ def test_verifications_run_at_most_verify_threads_at_once() -> None:
 
     anyio.run(burst)
     assert peak[0] == 2
+
+
+@pytest.mark.parametrize(
+    ("setting", "view", "registries", "light", "in_loop"),
+    [
+        (None, "index", [], True, True),  # only this machine read: no thread hand-off
+        (None, "index", [], False, False),  # a document to read: a thread
+        (None, "index", ["http://registry.test"], True, False),  # registries asked over the network: a thread
+        (None, "live", [], True, False),  # a live node's round trips: a thread
+        (None, None, [], True, False),  # not built yet (building may take long): a thread
+        (2, "index", [], True, False),  # threads set by the operator: threads
+    ],
+    ids=["index-light", "index-document", "index-remote-sources", "live", "unbuilt", "threads-set"],
+)
+def test_light_verifications_run_in_the_event_loop_only_when_they_read_this_machine(
+    setting: int | None, view: str | None, registries: list[str], light: bool, in_loop: bool
+) -> None:
+    chain: Any = {"index": _NotALiveNode(), "live": LiveChainView.__new__(LiveChainView), None: None}[view]
+    verifier = Verifier(chain) if chain is not None else None
+    service = VerifierService(VerifierSettings(verify_threads=setting, registry_urls=registries), verifier)
+    seen: dict[str, int] = {}
+
+    async def main() -> None:
+        seen["loop"] = threading.get_ident()
+        seen["work"] = await service.run(threading.get_ident, light=light)
+
+    anyio.run(main)
+    assert (seen["work"] == seen["loop"]) is in_loop

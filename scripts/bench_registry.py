@@ -228,7 +228,12 @@ def _send(url: str, token: str, records: list[dict[str, Any]], bulk: int, client
     lock = threading.Lock()
 
     def work(mine: list[list[dict[str, Any]]]) -> None:
-        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=120) as http:
+        # A connection per request (a bulk is 1 MB: connecting costs nothing beside it), as many clients would:
+        # with one keep-alive connection per client, SO_REUSEPORT may hash most clients onto one API process.
+        limits = httpx.Limits(max_keepalive_connections=0)
+        with httpx.Client(
+            base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=120, limits=limits
+        ) as http:
             for chunk in mine:
                 body = {"certificates": [{"record": r} for r in chunk]}
                 response = http.post("/v1/certificates/bulk", json=body)

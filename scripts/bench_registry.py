@@ -10,7 +10,13 @@ worker) in a separate process. Then:
 and prints certificates/second accepted and anchored, acceptance→anchored latency p50/p99 (from the database's
 accepted_at/anchored_at), the batch sizes reached and gas per certificate.
 
-    .venv/bin/python scripts/bench_registry.py [--count 20000] [--single 300] [--database-url URL]
+With ``--in-process N`` it measures instead where one accepted certificate's CPU goes, in this process, without
+HTTP: ``accept_many`` in bulks of 1,000 (CPU and time in the garbage collector per certificate, at CPython's default
+collector settings and after :func:`tracecert.serving.settle_heap`), the record's parse and the rulebook's checks
+alone, and the bulk answer written by FastAPI's ``jsonable_encoder`` against :func:`tracecert.fast_json.dumps`.
+
+    .venv/bin/python scripts/bench_registry.py [--count 20000] [--single 300] [--database-url URL | --postgres]
+        [--api-processes N] [--block-time S --confirmations N] [--anchor-concurrency N] [--in-process N]
 """
 
 from __future__ import annotations
@@ -41,7 +47,7 @@ from registry.anchoring import AnchoringWorker
 from registry.config import RegistrySettings
 from registry.core import RegistryCore
 from registry.db import Certificate
-from registry.issuance import Submission, accept
+from registry.issuance import Submission, accept, accept_many
 from registry.reads import anchored_bundle
 from tracecert.certificate.canonical import lab_id as derive_lab_id
 from tracecert.certificate.canonical import to_hex
@@ -389,6 +395,90 @@ def bootstrap(tmp: Path, node_url: str, database: str) -> World:
     return World(env, token, template)
 
 
+def _cpu_per(count: int, work: Any) -> float:
+    """µs of this process's CPU per item that ``work()`` takes for ``count`` items."""
+    started = time.process_time()
+    work()
+    return (time.process_time() - started) / count * 1e6
+
+
+def in_process(tmp: Path, node_url: str, count: int) -> None:
+    """Print where accepting one certificate takes its CPU (see the module's docstring)."""
+    import gc
+
+    from fastapi.encoders import jsonable_encoder
+
+    from registry.admission import prepare, sign_or_verify
+    from registry.onboarding import connect, registry_settings
+    from tracecert.certificate.model import record_from_json
+    from tracecert.fast_json import dumps
+    from tracecert.serving import settle_heap
+
+    world = bootstrap(tmp, node_url, f"sqlite:///{tmp / 'registry.db'}")
+    os.environ.update(world.env)
+    settings = registry_settings()
+    core = RegistryCore.open(settings, connect(settings))
+    principal = core.authenticate(world.token)
+    records = _records(world.template, "P", 1000 + 2 * count)
+    accept_many(core, principal, [Submission(r) for r in records[:1000]])  # warm: chain answers, caches
+
+    collected = {"seconds": 0.0, "runs": 0, "started": 0.0}
+
+    def on_gc(phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            collected["started"] = time.perf_counter()
+        else:
+            collected["seconds"] += time.perf_counter() - collected["started"]
+            collected["runs"] += 1
+
+    gc.callbacks.append(on_gc)
+    rows = []
+    for label, part in (("CPython's default collector", records[1000 : 1000 + count]),
+                        ("after settle_heap()", records[1000 + count :])):  # fmt: skip
+        if label.startswith("after"):
+            settle_heap()
+        collected.update(seconds=0.0, runs=0)
+
+        def accept(part: list[dict[str, Any]] = part) -> None:
+            for i in range(0, len(part), 1000):
+                accept_many(core, principal, [Submission(r) for r in part[i : i + 1000]])
+
+        cpu = _cpu_per(count, accept)
+        rows.append((label, cpu, collected["seconds"] / count * 1e6, int(collected["runs"])))
+    gc.callbacks.remove(on_gc)
+    sample = records[1000 : 1000 + count]
+    parse = _cpu_per(count, lambda: [record_from_json(r) for r in sample])
+    prepared = [prepare(principal, Submission(r)) for r in sample]
+    signed = [sign_or_verify(core, p, {}) for p in prepared]
+    at = core.chain_now()
+    judge = _cpu_per(
+        count,
+        lambda: [
+            core.rules.judge(p.record, key_id=k, signature=g, at=at)
+            for p, (k, g, _) in zip(prepared, signed, strict=True)
+        ],
+    )
+    answer = {
+        "accepted": 1000, "existing": 0, "rejected": 0, "requeued": 0,
+        "results": [{"index": i, "ok": True, "digest": p.digest, "certificate_number": p.record.certificate_number,
+                     "lab_id": p.record.lab.lab_id, "status": "pending", "created": True, "requeued": False,
+                     "signed_by": "REGISTRY", "public": False} for i, p in enumerate(prepared[:1000])],
+    }  # fmt: skip
+    rounds = 20
+    encoder = _cpu_per(rounds * 1000, lambda: [jsonable_encoder(answer) for _ in range(rounds)])
+    fast = _cpu_per(rounds * 1000, lambda: [dumps(answer) for _ in range(rounds)])
+    core.engine.dispose()
+    print(f"TraceCert registry, in process: {_machine()}; {count:,} registry-signed certificates per measure\n")
+    print(f"{'accept_many, bulks of 1,000':<40} {'CPU µs/cert':>12} {'in the GC µs/cert':>18} {'collections':>12}")
+    for label, cpu, in_gc, runs in rows:
+        print(f"  {label:<38} {cpu:>12,.0f} {in_gc:>18,.1f} {runs:>12,}")
+    print(f"\n{'of which (CPU µs per certificate)':<40}")
+    print(f"  {'record parsed and validated':<38} {parse:>12,.0f}")
+    print(f"  {'the rulebook (preflight checks)':<38} {judge:>12,.0f}")
+    print(f"  {'bulk answer, jsonable_encoder':<38} {encoder:>12,.1f}")
+    print(f"  {'bulk answer, tracecert.fast_json':<38} {fast:>12,.1f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--count", type=int, default=20_000, help="certificates in the batched run")
@@ -424,7 +514,19 @@ def main() -> None:
         default=None,
         help="batches the worker anchors at once (default: the registry's setting)",
     )
+    parser.add_argument(
+        "--in-process", type=int, default=None, metavar="N", help="where one certificate's CPU goes (N per measure)"
+    )
     args = parser.parse_args()
+    if args.in_process is not None:
+        with tempfile.TemporaryDirectory() as tmp_name:
+            node = AnvilNode(Path(tmp_name) / "node", port=_port(), persist=False)
+            node.start()
+            try:
+                in_process(Path(tmp_name), node.url, args.in_process)
+            finally:
+                node.stop()
+        return
 
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)

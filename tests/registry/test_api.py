@@ -18,7 +18,7 @@ from sqlalchemy import select
 from registry.anchoring import AnchoringWorker
 from registry.api import create_app
 from registry.config import RegistrySettings
-from registry.db import Document
+from registry.db import Certificate, CertificateStatus, Document
 from tests.registry.conftest import LabWorld
 from tracecert.certificate.bundle import verify_bundle_offline
 from tracecert.certificate.canonical import certificate_digest, from_hex, to_hex
@@ -184,6 +184,40 @@ def test_bulk_and_its_retry(api: TestClient, world: LabWorld) -> None:
     drain(world)
     views = [api.get(f"/v1/certificates/{r['digest']}").json() for r in body["results"]]
     assert {v["status"] for v in views} == {"anchored"}
+
+
+def test_a_bulk_of_rows_with_different_columns_stores_each_as_sent(api: TestClient, world: LabWorld) -> None:
+    """Rows leave out what they do not have (the columns' defaults fill it in), so one bulk's rows differ in their
+    columns: each is stored with its own values, none with another row's."""
+    sha = "0x" + hashlib.sha256(b"%PDF-1.7 bulk").hexdigest()
+    bound = world.record("JD2026-21001", original_document={"media_type": "application/pdf", "sha256": sha})
+    no_serial = world.record("JD2026-21002")
+    no_serial["item"].pop("serial_number")
+    no_serial["item"]["asset_number"] = "ZC-0042"
+    items = [
+        {"record": world.record("JD2026-21000")},
+        {"record": bound},
+        {"record": no_serial, "public": True},
+        signed(world, world.record("JD2026-21003")),
+    ]
+    body = _ok_json(api.post("/v1/certificates/bulk", json={"certificates": items}, headers=bearer(world.token)))
+    assert [r["ok"] for r in body["results"]] == [True] * 4, body
+    digests = [r["digest"] for r in body["results"]]
+    with world.core.sessions() as s:
+        rows = {c.digest: c for c in s.scalars(select(Certificate).where(Certificate.digest.in_(digests)))}
+    stored = [rows[d] for d in digests]
+    assert [c.document_sha256 for c in stored] == [None, sha, None, None]
+    assert [c.serial_number for c in stored] == [items[0]["record"]["item"]["serial_number"], bound["item"][
+        "serial_number"], None, items[3]["record"]["item"]["serial_number"]]  # fmt: skip
+    assert [c.public for c in stored] == [False, False, True, False]
+    assert [c.signed_by for c in stored] == ["REGISTRY", "REGISTRY", "REGISTRY", "LAB"]
+    assert {c.status for c in stored} == {CertificateStatus.PENDING}
+    assert all(c.accepted_at is not None for c in stored)
+
+
+def _ok_json(response: Any) -> Any:
+    assert response.status_code == 200, response.text
+    return response.json()
 
 
 def _bundle(api: TestClient, digest: str, token: str | None = None) -> Any:

@@ -220,6 +220,10 @@ class Role(StrEnum):
     APPROVER = "APPROVER"
 
 
+#: Every role, in declaration order (iterating an Enum class builds a generator each time: this is read per record).
+ROLES: tuple[Role, ...] = tuple(Role)
+
+
 class Conclusion(StrEnum):
     """The conformity conclusion: 合格 (PASS) or 不合格 (FAIL)."""
 
@@ -537,7 +541,7 @@ def _rule_violations(r: CertificateRecord) -> list[FieldError]:
                 "verification states whether the instrument is under mandatory verification (强检)",
             )
         roles = {p.role for p in r.persons}
-        for role in Role:
+        for role in ROLES:
             if role not in roles:
                 bad("persons", "missing_signatory", f"verification needs a {role.value} signatory")
 

@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Update, insert, select, update
+from sqlalchemy import CursorResult, Table, Update, insert, select, update
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapper, Session
@@ -443,13 +443,13 @@ def _insert(
                     raise _Raced(old)
             # Core executemany per table, not a unit-of-work flush per object (nor the ORM's bulk INSERT, which
             # sorts and copies every row first: a tenth of accepting a certificate).
-            _insert_rows(s, Certificate.__table__, [row for row, _doc in rows.values()])
+            _insert_rows(s, cast(Table, Certificate.__table__), [row for row, _doc in rows.values()])
             documents = [_values(doc) for _row, doc in rows.values() if doc is not None]
             if documents:
-                _insert_rows(s, Document.__table__, documents)
+                _insert_rows(s, cast(Table, Document.__table__), documents)
             citations = [c for i, (row, _doc) in rows.items() for c in _citations(row["digest"], prepared[i])]
             if citations:
-                _insert_rows(s, Citation.__table__, citations)
+                _insert_rows(s, cast(Table, Citation.__table__), citations)
     except (IntegrityError, _Raced):
         # A concurrent request inserted some of the same digests or numbers: settle them one by one.
         for i, (row, doc) in rows.items():
@@ -459,7 +459,7 @@ def _insert(
         results[i] = _created_row(row)
 
 
-def _insert_rows(s: Session, table: Any, rows: list[dict[str, Any]]) -> None:
+def _insert_rows(s: Session, table: Table, rows: list[dict[str, Any]]) -> None:
     """INSERT ``rows`` (column name → value) into ``table``: one Core executemany per set of columns, since rows
     leave out their Nones for the columns' defaults and one executemany takes the columns of its first row."""
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}

@@ -5,16 +5,24 @@ substitutions and status changes) between long runs of empty blocks; then times 
 (events, blocks and verified batch contents per second) and its lookups. Prints the machine first.
 
     .venv/bin/python scripts/bench_index.py [--batches 2000] [--leaves 16] [--labs 8] [--empty-blocks 3000]
+
+With ``--http`` the listings are JSON files served over HTTP by a process of their own (Python's http.server, as a
+static mirror would serve them) and the index fetches them with its own HTTP client, ``--workers`` at a time:
+the catch-up then pays for what a real one pays (the request, the strict JSON parse). A million certificates:
+
+    .venv/bin/python scripts/bench_index.py --batches 977 --leaves 1024 --http --workers 4 --lookups 5000
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import random
 import sqlite3
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -197,6 +205,42 @@ def build_chain(url: str, args: argparse.Namespace) -> tuple[ChainContracts, dic
     return contracts, listings, labs
 
 
+class Mirror:
+    """Batch listings as JSON files under ``/v1/batches/0x<root>``, served by ``python -m http.server`` in a process
+    of its own (so serving them takes no time from the index's process)."""
+
+    def __init__(self, root: Path, listings: dict[str, Any]) -> None:
+        self.dir = root / "v1" / "batches"
+        self.dir.mkdir(parents=True)
+        for key, listing in listings.items():
+            self.publish(key, listing)
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(root)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(self.url + "/", timeout=1)
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    raise SystemExit("the listing server did not start") from None
+                time.sleep(0.1)
+
+    def publish(self, key: str, listing: dict[str, Any]) -> None:
+        """Write one listing as the registry's ``GET /v1/batches/{root}`` answers it."""
+        (self.dir / key).write_text(json.dumps(listing), encoding="utf-8")
+
+    def stop(self) -> None:
+        """Stop the server."""
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
 def rate(n: int, seconds: float) -> str:
     return f"{n / seconds:,.0f}/s" if seconds > 0 else "n/a"
 
@@ -239,7 +283,9 @@ def catch_up(index: Index, args: argparse.Namespace) -> None:
         raise SystemExit("the catch-up did not verify every batch")
 
 
-def incremental(index: Index, url: str, lab: dict[str, Any], listings: dict[str, Any], leaves: int) -> None:
+def incremental(
+    index: Index, url: str, lab: dict[str, Any], listings: dict[str, Any], leaves: int, mirror: Mirror | None
+) -> None:
     """One more batch in one more block, as a follower sees it; then syncs with nothing new."""
     digests = [os.urandom(32) for _ in range(leaves)]
     root = merkle_root(digests)
@@ -249,6 +295,8 @@ def incremental(index: Index, url: str, lab: dict[str, Any], listings: dict[str,
         "size": len(digests),
         "leaves": [{"index": i, "digest": "0x" + d.hex()} for i, d in enumerate(digests)],
     }
+    if mirror is not None:
+        mirror.publish("0x" + root.hex(), listings["0x" + root.hex()])
     tx = {"from": lab["writer"], "to": index.deployment.certificate_registry, "gas": hex(200_000)}
     Rpc(url).call("eth_sendTransaction", [tx | {"data": "0x" + anchor_data(lab, root, len(digests)).hex()}])
     samples = [index.sync().elapsed for _ in range(6)]
@@ -312,6 +360,7 @@ def main() -> None:
         "--workers", type=int, default=1, help="listings fetched in parallel (threads pay off over HTTP, not here)"
     )
     parser.add_argument("--lookups", type=int, default=20_000)
+    parser.add_argument("--http", action="store_true", help="fetch the listings over HTTP from a static mirror")
     args = parser.parse_args()
     print(machine())
 
@@ -326,19 +375,24 @@ def main() -> None:
                 f"chain: {args.batches:,} batches × {args.leaves} certificates, {len(labs)} labs, "
                 f"{head - contracts.deployment.block_number:,} blocks (built in {time.perf_counter() - started:.1f} s)"
             )
-            index = Index(
-                Path(tmp) / "index.db",
-                contracts.client,
-                contracts.deployment,
-                mirrors=["https://mirror.bench"],
-                fetcher=lambda url: listings.get(url.rsplit("/", 1)[1]),
-                chunk_size=args.chunk,
-                fetch_workers=args.workers,
-            )
-            catch_up(index, args)
-            incremental(index, node.url, labs[0], listings, args.leaves)
-            lookups(index, listings, labs, args)
-            index.close()
+            mirror = Mirror(Path(tmp) / "mirror", listings) if args.http else None
+            try:
+                index = Index(
+                    Path(tmp) / "index.db",
+                    contracts.client,
+                    contracts.deployment,
+                    mirrors=[mirror.url if mirror else "https://mirror.bench"],
+                    fetcher=None if mirror else lambda url: listings.get(url.rsplit("/", 1)[1]),
+                    chunk_size=args.chunk,
+                    fetch_workers=args.workers,
+                )
+                catch_up(index, args)
+                incremental(index, node.url, labs[0], listings, args.leaves, mirror)
+                lookups(index, listings, labs, args)
+                index.close()
+            finally:
+                if mirror is not None:
+                    mirror.stop()
         finally:
             node.stop()
 

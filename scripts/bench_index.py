@@ -298,7 +298,13 @@ def incremental(
     if mirror is not None:
         mirror.publish("0x" + root.hex(), listings["0x" + root.hex()])
     tx = {"from": lab["writer"], "to": index.deployment.certificate_registry, "gas": hex(200_000)}
-    Rpc(url).call("eth_sendTransaction", [tx | {"data": "0x" + anchor_data(lab, root, len(digests)).hex()}])
+    rpc = Rpc(url)
+    tx_hash = rpc.call("eth_sendTransaction", [tx | {"data": "0x" + anchor_data(lab, root, len(digests)).hex()}])
+    deadline = time.monotonic() + 60  # automine answers before its block is there on a large chain
+    while rpc.call("eth_getTransactionReceipt", [tx_hash]) is None:
+        if time.monotonic() > deadline:
+            raise SystemExit("the new batch's transaction was not mined")
+        time.sleep(0.05)
     first = index.sync()
     if first.batches_verified != 1 or first.batches_flagged:
         raise SystemExit(f"the new batch was not verified: {first}")

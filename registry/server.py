@@ -23,6 +23,11 @@ logger = logging.getLogger(__name__)
 
 _LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
+# Every process of a serving registry, started while its chain node (re)starts, waits this long for the node rather
+# than dying: a supervisor (systemd, Kubernetes, `tracecert registry serve --workers N`) that restarts the API during
+# a node's restart must find it up. A node that is there without our deployment still fails at once.
+_CHAIN_WAIT_SECONDS = 60.0
+
 
 def _settings(data_dir: Path | None, rpc_url: str | None, **overrides: Any) -> Any:
     from registry.onboarding import registry_settings
@@ -46,7 +51,7 @@ def _api(host: str, port: int, log_level: str, data_dir: Path | None, rpc_url: s
 
     die_with(parent)
     logging.basicConfig(level=log_level.upper(), format=_LOG_FORMAT)
-    app = _app(data_dir, rpc_url, run_worker=False, wait=60.0)
+    app = _app(data_dir, rpc_url, run_worker=False, wait=_CHAIN_WAIT_SECONDS)
     settle_heap()
     config = uvicorn.Config(app, log_level=log_level, lifespan="on")
     uvicorn.Server(config).run(sockets=[bind(host, port, reuse_port=True)])
@@ -61,7 +66,7 @@ def _worker(log_level: str, data_dir: Path | None, rpc_url: str | None, parent: 
     die_with(parent)
     logging.basicConfig(level=log_level.upper(), format=_LOG_FORMAT)
     settings = _settings(data_dir, rpc_url)
-    core = RegistryCore.open(settings, connect(settings, wait=60.0))
+    core = RegistryCore.open(settings, connect(settings, wait=_CHAIN_WAIT_SECONDS))
     worker = AnchoringWorker(core)
     settle_heap()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -90,23 +95,25 @@ def serve(
     Raises:
         OSError: the address cannot be bound.
         ValueError: ``workers`` < 1.
-        ChainUnavailable, DeploymentNotFound: (one process) no node, or no deployment of ours on it.
+        ChainUnavailable: no node answered within a minute (each process waits for a node that is restarting).
+        DeploymentNotFound: the node has no deployment of ours.
     """
     if workers < 1:
         raise ValueError("workers must be at least 1")
     if workers == 1:
         import uvicorn
 
-        app = _app(data_dir, rpc_url, run_worker=run_worker, wait=0.0)
+        logging.basicConfig(level=log_level.upper(), format=_LOG_FORMAT)  # "chain node not reachable yet" is seen
+        app = _app(data_dir, rpc_url, run_worker=run_worker, wait=_CHAIN_WAIT_SECONDS)
         settle_heap()
         uvicorn.run(app, host=host, port=port, log_level=log_level)
         return
     # Fail here, in the foreground, when anything holds the port (an older instance's processes included) or the
-    # chain is not there, rather than in each process.
+    # chain has no deployment of ours, rather than in each process.
     from registry.onboarding import connect
 
-    connect(_settings(data_dir, rpc_url)).client.chain_id  # noqa: B018 (asks the node once)
     bind(host, port, reuse_port=False).close()
+    connect(_settings(data_dir, rpc_url), wait=_CHAIN_WAIT_SECONDS).client.chain_id  # noqa: B018 (asks the node once)
     processes = [Process("registry-api", _api, (host, port, log_level, data_dir, rpc_url))] * workers
     if run_worker:
         processes.append(Process("registry-worker", _worker, (log_level, data_dir, rpc_url)))

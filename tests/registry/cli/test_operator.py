@@ -12,8 +12,10 @@ from pathlib import Path
 
 import httpx
 import psutil
+import pytest
 
 from tests.conftest import free_port
+from tests.faultproxy import Fault, FaultProxy
 
 
 def _process(*args: str, data_dir: Path, url: str) -> subprocess.Popen[str]:
@@ -40,22 +42,50 @@ def test_registry_serve_and_worker_processes(local: tuple[Path, str]) -> None:
     serve = _process("registry", "serve", "--port", str(port), "--no-worker", data_dir=data_dir, url=url)
     worker = _process("registry", "worker", data_dir=data_dir, url=url)
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                health = httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).json()
-                break
-            except httpx.HTTPError:
-                assert serve.poll() is None, serve.communicate()[0]
-                time.sleep(0.2)
-        else:
-            raise AssertionError("registry serve did not answer")
+        health = _health(serve, port)
         assert health["status"] == "ok" and health["chain_id"] == 31337
     finally:
         serve_code, serve_out = _stop(serve)
         worker_code, worker_out = _stop(worker)
     assert serve_code == 0, serve_out
     assert worker_code == 0 and "anchoring worker stopped" in worker_out, worker_out
+
+
+def test_registry_serve_started_while_its_node_restarts_waits_for_it(local: tuple[Path, str]) -> None:
+    """A supervisor restarts the API while the chain node is away (the chaos run's kills do): the API waits for
+    the node, saying so, and answers once the node is back, instead of exiting with CHAIN_UNAVAILABLE."""
+    data_dir, url = local
+    port = free_port()
+    with FaultProxy.to_url(url) as proxy:
+        proxy.set_fault(Fault.RESET)  # every request reset: the node is not there
+        serve = _process("registry", "serve", "--port", str(port), "--no-worker", data_dir=data_dir, url=proxy.url)
+        try:
+            deadline = time.monotonic() + 30
+            while proxy.faulted < 2 and time.monotonic() < deadline:  # refused, and asked again
+                assert serve.poll() is None, serve.communicate()[0]
+                time.sleep(0.1)
+            assert proxy.faulted >= 2, "the API did not ask the node again"
+            with pytest.raises(httpx.HTTPError):
+                httpx.get(f"http://127.0.0.1:{port}/health", timeout=1)  # nothing served before the chain is there
+            proxy.set_fault(Fault.PASS)
+            health = _health(serve, port)
+            assert health["status"] == "ok" and health["chain_id"] == 31337
+        finally:
+            code, out = _stop(serve)
+    assert code == 0, out
+    assert "chain node not reachable yet" in out, out
+
+
+def _health(serve: subprocess.Popen[str], port: int, timeout: float = 60) -> dict[str, object]:
+    """``GET /health`` of a starting ``registry serve`` once it answers (failing with its output if it exits)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            return dict(httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).json())
+        except httpx.HTTPError:
+            assert serve.poll() is None, serve.communicate()[0]
+            time.sleep(0.2)
+    raise AssertionError("registry serve did not answer")
 
 
 def _children(

@@ -56,7 +56,14 @@ from registry.scans import IncrementalScans
 from registry.statistics import CoverageIndex
 from tracecert.certificate.canonical import from_hex, to_hex
 from tracecert.certificate.merkle import build_batch
-from tracecert.chain.errors import ChainError, ChainUnavailable, ContractReverted, ReceiptTimeout, TransactionFailed
+from tracecert.chain.errors import (
+    ChainError,
+    ChainUnavailable,
+    ContractReverted,
+    NonceGap,
+    ReceiptTimeout,
+    TransactionFailed,
+)
 from tracecert.chain.sender import TransactionSender
 from tracecert.chain.types import RevocationReason
 
@@ -389,6 +396,8 @@ class AnchoringWorker:
             self._defer(root, f"{exc.code}: {exc}", report)
             return
         except (TransactionFailed, ChainError) as exc:
+            if isinstance(exc, NonceGap):
+                self.watch.next_check = 0.0  # the node lost transactions of ours: look for lost batches at once
             self._defer(root, f"{exc.code}: {exc}", report)
             return
         events = self.core.chain.events(receipt)
@@ -481,6 +490,7 @@ class AnchoringWorker:
                             requested_by="LAB",
                         )
                     )
+        self.watch.note(block_number, block_hash)
         logger.info("anchored batch %s in block %d", root, block_number)
 
     def _fail(self, root: str, error: str, report: StepReport, *, detail: str | None = None) -> None:

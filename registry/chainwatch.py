@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 import time
 from collections.abc import Callable
+from typing import cast
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from registry.core import RegistryCore
 from registry.db import (
@@ -62,6 +64,16 @@ class ChainWatch:
         self._sender, self._accounts, self._adopt = sender, accounts, adopt
         self.next_reconcile = 0.0
         self.next_check = 0.0
+        # The highest anchored block the last check found on the node as recorded (None: none checked yet), and the
+        # (block, hash) of every batch this worker anchored since: all are compared at the next check.
+        self._verified: int | None = None
+        self._fresh: set[tuple[int, str | None]] = set()
+        self._fresh_lock = threading.Lock()
+
+    def note(self, block_number: int, block_hash: str | None) -> None:
+        """A batch was just recorded anchored in this block: the next :meth:`check` compares it with the node."""
+        with self._fresh_lock:
+            self._fresh.add((block_number, block_hash))
 
     def reconcile(self, *, window_hours: float = 24.0) -> list[str]:
         """Check recently anchored batches against the chain; put back any the chain lost, to be anchored again.
@@ -92,7 +104,9 @@ class ChainWatch:
             except ContractReverted:
                 info = None
             except ChainError:
-                return lost  # the node does not answer: try again next time
+                # The node does not answer: look again soon, not in ten minutes (batches may be lost meanwhile).
+                self.next_reconcile = time.monotonic() + 5 * self.interval
+                return lost
             if info is not None and to_hex(info.lab_id) == lab_id:
                 if info.block_number != block_number or (recorded_hash and hashes[info.block_number] != recorded_hash):
                     # On chain still, but in another block (a reorganization mined it again): record that one.
@@ -159,11 +173,12 @@ class ChainWatch:
     def check(self) -> bool:
         """Look cheaply for a chain that went backwards, and repair at once what it took; return whether it did.
 
-        Signs: the head below the highest block a batch is recorded in; that block's hash changed (replaced at the
-        same height); an account's next nonce on the node below ours (a nonce we signed past, or a transaction the
-        journal holds as mined). Then lost batches are put back (:meth:`reconcile`), journaled transactions at or
-        above the node's nonce are retired to be signed anew, and nonces are read from the node again. Runs every
-        :attr:`interval` seconds of the worker's step; costs a few reads.
+        Signs: a block a batch was recorded anchored in since the last check (or the highest one that check found)
+        is above the node's head, or has another hash (replaced at the same height); an account's next nonce on the
+        node below ours (a nonce we signed past, or a transaction the journal holds as mined). Then lost batches are
+        put back (:meth:`reconcile`), journaled transactions at or above the node's nonce are retired to be signed
+        anew, and nonces are read from the node again. Runs every :attr:`interval` seconds of the worker's step;
+        costs a few reads.
         """
         self.next_check = time.monotonic() + self.interval
         try:
@@ -185,24 +200,50 @@ class ChainWatch:
         return True
 
     def _went_backwards(self) -> list[str]:
+        """The signs that the node lost or replaced blocks of ours (empty: none).
+
+        Every block this worker anchored a batch in since the last check is compared with the node, not only the
+        highest one: a node restarted without its last blocks mines the next batches at the same heights, so by the
+        time of this check the highest recorded block may be a fresh one that matches while a lost one sits below
+        it with another hash. So are the batches recorded in the highest block the last check found as recorded
+        (a loss that reaches below the fresh ones shows there).
+        """
         client = self.core.chain.client
         head = client.head(max_age=0)
-        signs: list[str] = []
+        with self._fresh_lock:
+            fresh = set(self._fresh)
+        anchored = (Batch.state == BatchState.ANCHORED, Batch.block_number.is_not(None))
         with self.core.sessions() as s:
-            latest = s.execute(
-                select(Batch.block_number, Batch.block_hash)
-                .where(Batch.state == BatchState.ANCHORED, Batch.block_number.is_not(None))
-                .order_by(Batch.block_number.desc())
-                .limit(1)
-            ).first()
-        if latest is not None and latest[0] is not None:
-            number, recorded = int(latest[0]), latest[1]
+            floor = self._verified
+            if floor is None:
+                floor = s.scalar(select(func.max(Batch.block_number)).where(*anchored))
+            if floor is not None:
+                rows = s.execute(
+                    select(Batch.block_number, Batch.block_hash).where(*anchored, Batch.block_number == floor)
+                ).all()
+                fresh.update((int(cast(int, number)), recorded) for number, recorded in rows)
+        signs: list[str] = []
+        on_node: dict[int, str | None] = {}
+        for number, recorded in sorted(fresh, key=lambda pair: pair[0], reverse=True):
             if number > head:
                 signs.append(f"head {head} is below block {number} of an anchored batch")
-            elif recorded is not None and block_hash(self.core, number) != recorded:
+                break
+            if recorded is None:
+                continue  # adopted without its block's hash: the reconciliation checks it batch by batch
+            if number not in on_node:
+                on_node[number] = block_hash(self.core, number)
+            if on_node[number] != recorded:
                 signs.append(f"block {number} of an anchored batch was replaced")
+                break
         for address in sorted(self._accounts):
             behind = self._sender(address).behind()
             if behind is not None:
                 signs.append(f"account {address}: next nonce {behind[0]} on the node, {behind[1]} here")
+        # Compared (or, on a sign, about to be reconciled with every recent batch): not compared again.
+        with self._fresh_lock:
+            self._fresh -= fresh
+        if signs:
+            self._verified = None
+        elif fresh:
+            self._verified = max(number for number, _ in fresh)
         return signs

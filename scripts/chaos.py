@@ -202,9 +202,16 @@ def _wait_http(url: str, timeout: float = 60, log: Path | None = None) -> None:
 
 
 def audit(
-    database: str, url: str, token: str, node_url: str, deployment: Path, accepted: dict[str, str]
+    database: str,
+    url: str,
+    token: str,
+    node_url: str,
+    deployment: Path,
+    accepted: dict[str, str],
+    phantoms: list[str] | None = None,
 ) -> Counter[str]:
-    """Compare what the API accepted, what the registry holds and what the chain has (see the module docstring)."""
+    """Compare what the API accepted, what the registry holds and what the chain has (see the module docstring);
+    the roots of phantom batches are appended to ``phantoms`` (with why)."""
     figures: Counter[str] = Counter(accepted=len(accepted))
     engine = create_engine(database)
     with engine.connect() as conn:
@@ -238,12 +245,19 @@ def audit(
             seen.update(leaves)
             try:
                 on_chain = chain.batch(from_hex(root))
-            except ChainError:
+            except ChainError as exc:
                 figures["phantom"] += len(leaves)  # the registry says anchored; the chain has no such batch
+                if phantoms is not None:
+                    phantoms.append(f"{root}: not on chain ({exc})")
                 continue
             recomputed = merkle_root([from_hex(d) for d in leaves])
             if on_chain.block_number > head or recomputed != from_hex(root) or on_chain.count != len(leaves):
                 figures["phantom"] += len(leaves)
+                if phantoms is not None:
+                    phantoms.append(
+                        f"{root}: block {on_chain.block_number} (head {head}), {on_chain.count} leaves on chain, "
+                        f"{len(leaves)} listed"
+                    )
     figures["batches"] = len(roots)
     figures["duplicated"] = sum(n - 1 for digest, n in seen.items() if n > 1)
     return figures
@@ -374,8 +388,12 @@ def main(argv: list[str] | None = None) -> int:
             sender.join(60)
             deadline = time.monotonic() + args.settle
             figures: Counter[str] = Counter()
+            phantoms: list[str] = []
             while time.monotonic() < deadline:
-                figures = audit(database, url, world.token, node.url, tmp / "deployment.json", dict(load.accepted))
+                phantoms = []
+                figures = audit(
+                    database, url, world.token, node.url, tmp / "deployment.json", dict(load.accepted), phantoms
+                )
                 if figures["anchored"] == figures["accepted"] and not figures["phantom"] and not figures["unlisted"]:
                     break
                 time.sleep(2)
@@ -414,6 +432,15 @@ def main(argv: list[str] | None = None) -> int:
             bad = summary["lost"] or summary["duplicated"] or summary["stuck"] or summary["phantom"]
             bad = bad or summary["unlisted_batches"] or load.server_errors
             bad = bad or summary["refused"] or not summary["accepted"]
+            if bad:  # what the worker said about the chain, for whoever reads a failed run
+                for line in phantoms:
+                    print(f"phantom batch {line}", file=sys.stderr)
+                said = [
+                    line
+                    for line in (tmp / "worker.log").read_text(errors="replace").splitlines()
+                    if " WARNING " in line or " ERROR " in line
+                ]
+                print("--- the worker's warnings and errors ---\n" + "\n".join(said[-80:]), file=sys.stderr)
             return 1 if bad else 0
         except Exception:
             # Say why the run stopped, with what each process wrote last (a service that died by itself shows here)

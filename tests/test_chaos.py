@@ -41,7 +41,7 @@ def test_a_short_chaos_run_loses_nothing(label: str, options: list[str]) -> None
     last = run.stdout.strip().splitlines()[-1] if run.stdout.strip() else ""
     assert last.startswith("{"), f"the run stopped before its summary:\n{run.stdout[-2000:]}\n{run.stderr[-8000:]}"
     summary = json.loads(last)
-    assert run.returncode == 0, run.stdout[-3000:]
+    assert run.returncode == 0, f"{run.stdout[-3000:]}\n{run.stderr[-8000:]}"
     assert summary["kills"] == 4 and summary["accepted"] > 0
     assert summary["anchored"] == summary["accepted"]
     assert (summary["lost"], summary["duplicated"], summary["stuck"], summary["phantom"]) == (0, 0, 0, 0)

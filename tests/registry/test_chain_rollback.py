@@ -165,6 +165,45 @@ def test_block_replaced_at_the_same_height_is_noticed_by_its_hash(world: LabWorl
     _on_chain_once(world, view)
 
 
+def test_a_lost_block_under_new_batches_at_the_same_heights_is_noticed(world: LabWorld) -> None:
+    """The chaos run's phantom: the node comes back without the block of batch A, the worker's nonce is read from
+    the node again (a transaction behind the gap was retired) and two new batches are mined at A's height and the
+    next one before the watch looks. The highest recorded block then matches the node; A's does not, and the check
+    must see it (every block anchored since the last check is compared), so that A is anchored again, once."""
+    principal = world.core.authenticate(world.token)
+    client = world.chain.client
+    worker = AnchoringWorker(world.core)
+    before = _batch_count(world)
+    snapshot = client.rpc("evm_snapshot", [])
+    lost = accept(world.core, principal, Submission(world.record("JD2026-84001")))
+    worker.drain()
+    lost_view = certificate_view(world.core, None, lost.digest)
+    client.rpc("evm_revert", [snapshot])  # A's block is gone
+    world.core.sender_for(world.core.lab(world.lab_id).writer_address).resync()
+
+    worker.watch.next_check = worker.watch.next_reconcile = float("inf")  # the watch does not look meanwhile
+    fresh = []
+    for number in ("JD2026-84002", "JD2026-84003"):
+        fresh.append(accept(world.core, principal, Submission(world.record(number))))
+        worker.step(force=True)
+    views = [certificate_view(world.core, None, f.digest) for f in fresh]
+    assert [v["status"] for v in views] == ["anchored", "anchored"]
+    assert views[0]["batch"]["block_number"] == lost_view["batch"]["block_number"]  # mined at A's height
+    assert views[1]["batch"]["block_number"] == _head(world)  # the highest recorded block is on the node as is
+    with world.core.sessions() as s:
+        assert s.get(Batch, lost_view["batch"]["root"]).state == "ANCHORED"  # the registry still says anchored
+
+    assert worker.watch.check() is True
+    with world.core.sessions() as s:
+        assert s.get(Batch, lost_view["batch"]["root"]).state == "PREPARED"
+    worker.watch.next_check = worker.watch.next_reconcile = 0.0
+    view = _step_until_anchored(world, worker, lost.digest, 10)
+    assert view["batch"]["root"] == lost_view["batch"]["root"]
+    assert _batch_count(world) == before + 3  # A once more, the two new ones once
+    for v in (view, *[certificate_view(world.core, None, f.digest) for f in fresh]):
+        _on_chain_once(world, v)
+
+
 def test_restarted_worker_does_not_wait_on_a_transaction_behind_the_gap(
     world: LabWorld, monkeypatch: pytest.MonkeyPatch
 ) -> None:

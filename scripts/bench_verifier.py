@@ -343,6 +343,24 @@ end
 """
 
 
+def connections_per_process(pids: list[int], port: int) -> list[int]:
+    """How many established connections to ``port`` each of the processes holds (most first): with SO_REUSEPORT
+    the kernel spreads connections by a hash of their addresses, and a process holding more of a fixed set of
+    keep-alive clients queues them longer."""
+    import psutil
+
+    counts = []
+    for pid in pids:
+        try:
+            held = psutil.Process(pid).net_connections("tcp")
+        except psutil.Error:
+            continue
+        mine = sum(1 for c in held if c.status == psutil.CONN_ESTABLISHED and c.laddr and c.laddr.port == port)
+        if mine:
+            counts.append(mine)
+    return sorted(counts, reverse=True)
+
+
 def _wrk_ms(text: str) -> float:
     value, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()  # type: ignore[union-attr]
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
@@ -497,6 +515,11 @@ def main() -> None:
                 )
                 workers = process_tree(server.proc.pid)
                 cpu_before = cpu_seconds(workers)
+                split: list[int] = []
+                sampler = threading.Timer(
+                    args.duration / 2, lambda: split.extend(connections_per_process(workers, server.port))
+                )
+                sampler.start()
                 if args.load == "wrk":
                     http["concurrent"] = wrk_concurrent(server.url, bodies, args.clients, args.duration, tmp)
                 else:
@@ -504,6 +527,8 @@ def main() -> None:
                         server.url, bodies, args.clients, args.duration, cap=200_000
                     )
                 used = cpu_seconds(workers) - cpu_before
+                sampler.join()
+                http["concurrent"]["connections_per_process"] = split
                 http["concurrent"]["server_cpu_ms"] = round(1000 * used / max(1, http["concurrent"]["requests"]), 3)
                 results["http"] = http
             finally:
@@ -535,6 +560,8 @@ def main() -> None:
         f"throughput: {c['per_second']:.1f} verifications/s with {c['clients']} concurrent clients "
         f"({c['load']}; {c['requests']} requests, {c['errors']} errors, {c['seconds']} s)"
     )
+    if c.get("connections_per_process"):
+        print(f"connections per server process, mid-run: {', '.join(map(str, c['connections_per_process']))}")
     cpu, cores = c["server_cpu_ms"], m["nproc"] or 1
     alone = 1000 * cores / cpu if cpu else float("nan")
     print(

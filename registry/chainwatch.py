@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 
 from registry.core import RegistryCore
 from registry.db import (
@@ -69,28 +69,35 @@ class ChainWatch:
         self._verified: int | None = None
         self._fresh: set[tuple[int, str | None]] = set()
         self._fresh_lock = threading.Lock()
+        # The lowest block the last check found lost or replaced (None: none): reconciled however old its batches.
+        self._bad_block: int | None = None
 
     def note(self, block_number: int, block_hash: str | None) -> None:
         """A batch was just recorded anchored in this block: the next :meth:`check` compares it with the node."""
         with self._fresh_lock:
             self._fresh.add((block_number, block_hash))
 
-    def reconcile(self, *, window_hours: float = 24.0) -> list[str]:
+    def reconcile(self, *, window_hours: float = 24.0, from_block: int | None = None) -> list[str]:
         """Check recently anchored batches against the chain; put back any the chain lost, to be anchored again.
         Revocations and substitutions done recently that the chain no longer shows go back to be sent again.
 
         A local node killed hard loses its last second of blocks, and a reorganization deeper than the configured
         confirmations drops blocks too: their batches would otherwise stay ANCHORED in the database only, and their
         revocations DONE while the chain says the certificate is in force. Runs when the worker starts and every
-        ten minutes. Returns the roots put back.
+        ten minutes, and at once when :meth:`check` sees a sign (``from_block``: the batches recorded in that block
+        and above are checked too, however old). A pass cut short (the node stops answering, the database fails)
+        is tried again within seconds. Returns the roots put back.
         """
-        self.next_reconcile = time.monotonic() + RECONCILE_SECONDS
+        self.next_reconcile = time.monotonic() + 5 * self.interval  # until this pass is complete
         since = utcnow() - dt.timedelta(hours=window_hours)
+        window = Batch.anchored_at >= since
+        if from_block is not None:
+            window = or_(window, Batch.block_number >= from_block)
         with self.core.sessions() as s:
             recent = list(
                 s.execute(
                     select(Batch.root, Batch.lab_id, Batch.block_number, Batch.block_hash).where(
-                        Batch.state == BatchState.ANCHORED, Batch.anchored_at >= since
+                        Batch.state == BatchState.ANCHORED, window
                     )
                 ).all()
             )
@@ -99,19 +106,25 @@ class ChainWatch:
         for root, lab_id, block_number, recorded_hash in recent:
             try:
                 info = self.core.chain.batch(from_hex(root))
-                if to_hex(info.lab_id) == lab_id and recorded_hash is not None and info.block_number not in hashes:
+                if to_hex(info.lab_id) == lab_id and info.block_number not in hashes:
                     hashes[info.block_number] = block_hash(self.core, info.block_number)
             except ContractReverted:
                 info = None
             except ChainError:
-                # The node does not answer: look again soon, not in ten minutes (batches may be lost meanwhile).
-                self.next_reconcile = time.monotonic() + 5 * self.interval
-                return lost
+                return lost  # the node does not answer: the next pass is due within seconds
             if info is not None and to_hex(info.lab_id) == lab_id:
                 if info.block_number != block_number or (recorded_hash and hashes[info.block_number] != recorded_hash):
                     # On chain still, but in another block (a reorganization mined it again): record that one.
                     logger.warning("batch %s moved from block %s to block %d", root, block_number, info.block_number)
                     self._adopt(root, lab_id)
+                elif recorded_hash is None and hashes[info.block_number] is not None:
+                    # Adopted while the node did not answer: its block's hash, so that the watch can compare it.
+                    with self.core.sessions.begin() as s:
+                        s.execute(
+                            update(Batch)
+                            .where(Batch.root == root, Batch.block_number == block_number)
+                            .values(block_hash=hashes[info.block_number])
+                        )
                 continue
             lost.append(root)
             entry = self.core.journal.get(f"anchor:{root}")
@@ -138,6 +151,7 @@ class ChainWatch:
             self.core.sender_for(self.core.lab(lab_id).writer_address).resync()
             logger.error("batch %s is no longer on chain (node state lost or reorganized): anchoring it again", root)
         self._operations_lost(since)
+        self.next_reconcile = time.monotonic() + RECONCILE_SECONDS
         return lost
 
     def _operations_lost(self, since: dt.datetime) -> int:
@@ -188,7 +202,7 @@ class ChainWatch:
         if not signs:
             return False
         logger.warning("the chain went backwards (%s): putting lost batches back, realigning nonces", "; ".join(signs))
-        self.reconcile()
+        self.reconcile(from_block=self._bad_block)
         for address in sorted(self._accounts):
             try:
                 retired = self._sender(address).realign()
@@ -212,29 +226,35 @@ class ChainWatch:
         head = client.head(max_age=0)
         with self._fresh_lock:
             fresh = set(self._fresh)
-        anchored = (Batch.state == BatchState.ANCHORED, Batch.block_number.is_not(None))
+        # The floor: the highest anchored block with a recorded hash, at or below the one the last check verified
+        # (its batches may have been put back or moved since).
+        hashed = (Batch.state == BatchState.ANCHORED, Batch.block_number.is_not(None), Batch.block_hash.is_not(None))
+        top = select(func.max(Batch.block_number)).where(*hashed)
+        if self._verified is not None:
+            top = top.where(Batch.block_number <= self._verified)
         with self.core.sessions() as s:
-            floor = self._verified
-            if floor is None:
-                floor = s.scalar(select(func.max(Batch.block_number)).where(*anchored))
+            floor = s.scalar(top)
             if floor is not None:
                 rows = s.execute(
-                    select(Batch.block_number, Batch.block_hash).where(*anchored, Batch.block_number == floor)
+                    select(Batch.block_number, Batch.block_hash).where(*hashed, Batch.block_number == floor)
                 ).all()
                 fresh.update((int(cast(int, number)), recorded) for number, recorded in rows)
         signs: list[str] = []
         on_node: dict[int, str | None] = {}
+        bad: list[int] = []  # every block found lost or replaced: the lowest bounds the reconciliation
         for number, recorded in sorted(fresh, key=lambda pair: pair[0], reverse=True):
             if number > head:
-                signs.append(f"head {head} is below block {number} of an anchored batch")
-                break
-            if recorded is None:
-                continue  # adopted without its block's hash: the reconciliation checks it batch by batch
-            if number not in on_node:
-                on_node[number] = block_hash(self.core, number)
-            if on_node[number] != recorded:
-                signs.append(f"block {number} of an anchored batch was replaced")
-                break
+                if not bad:
+                    signs.append(f"head {head} is below block {number} of an anchored batch")
+                bad.append(head + 1)
+            elif recorded is not None:  # else adopted without its block's hash: the reconciliation fills it in
+                if number not in on_node:
+                    on_node[number] = block_hash(self.core, number)
+                if on_node[number] != recorded:
+                    if not bad:
+                        signs.append(f"block {number} of an anchored batch was replaced")
+                    bad.append(number)
+        self._bad_block = min(bad, default=None)
         for address in sorted(self._accounts):
             behind = self._sender(address).behind()
             if behind is not None:
@@ -242,8 +262,9 @@ class ChainWatch:
         # Compared (or, on a sign, about to be reconciled with every recent batch): not compared again.
         with self._fresh_lock:
             self._fresh -= fresh
+        compared = [number for number, recorded in fresh if recorded is not None]
         if signs:
             self._verified = None
-        elif fresh:
-            self._verified = max(number for number, _ in fresh)
+        elif compared:
+            self._verified = max(compared)
         return signs

@@ -104,6 +104,7 @@ def serve(
         import uvicorn
 
         logging.basicConfig(level=log_level.upper(), format=_LOG_FORMAT)  # "chain node not reachable yet" is seen
+        bind(host, port, reuse_port=False).close()  # a port in use fails at once, not after the wait for the chain
         app = _app(data_dir, rpc_url, run_worker=run_worker, wait=_CHAIN_WAIT_SECONDS)
         settle_heap()
         uvicorn.run(app, host=host, port=port, log_level=log_level)

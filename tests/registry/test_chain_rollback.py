@@ -204,6 +204,32 @@ def test_a_lost_block_under_new_batches_at_the_same_heights_is_noticed(world: La
         _on_chain_once(world, v)
 
 
+def test_a_lost_block_the_last_look_verified_is_noticed_under_new_batches(world: LabWorld) -> None:
+    """As above, but the watch had looked after A was anchored (A's block is then the floor of its next look, and
+    nothing was anchored since): the two new batches at A's height and above are noted, A's block is compared
+    again as the floor, and its new hash gives the loss away."""
+    principal = world.core.authenticate(world.token)
+    client = world.chain.client
+    worker = AnchoringWorker(world.core)
+    snapshot = client.rpc("evm_snapshot", [])
+    lost = accept(world.core, principal, Submission(world.record("JD2026-85001")))
+    worker.drain()
+    assert worker.watch.check() is False  # A verified: its block is the floor
+    lost_view = certificate_view(world.core, None, lost.digest)
+    client.rpc("evm_revert", [snapshot])
+    world.core.sender_for(world.core.lab(world.lab_id).writer_address).resync()
+    worker.watch.next_check = worker.watch.next_reconcile = float("inf")
+    for number in ("JD2026-85002", "JD2026-85003"):
+        accept(world.core, principal, Submission(world.record(number)))
+        worker.step(force=True)
+    worker.watch._fresh.clear()  # as if only the floor were left to give the loss away
+    assert worker.watch.check() is True
+    with world.core.sessions() as s:
+        assert s.get(Batch, lost_view["batch"]["root"]).state == "PREPARED"
+    worker.watch.next_check = worker.watch.next_reconcile = 0.0
+    _on_chain_once(world, _step_until_anchored(world, worker, lost.digest, 10))
+
+
 def test_restarted_worker_does_not_wait_on_a_transaction_behind_the_gap(
     world: LabWorld, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -276,6 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--state-interval", type=int, default=2, help="seconds between the node's state dumps")
     parser.add_argument("--settle", type=float, default=180, help="seconds the worker gets to finish after the load")
+    parser.add_argument("--logs", type=Path, default=None, help="copy the API's and the worker's logs here at the end")
     args = parser.parse_args(argv)
     targets = [t for t in args.targets.split(",") if t and (t != "db" or args.postgres)]
     if not targets or set(targets) - set(TARGETS):
@@ -396,6 +397,11 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 if figures["anchored"] == figures["accepted"] and not figures["phantom"] and not figures["unlisted"]:
                     break
+                print(
+                    f"settling at {time.monotonic() - started:6.1f} s: {figures['anchored']:,} of "
+                    f"{figures['accepted']:,} anchored, {figures['phantom']} phantom, {figures['unlisted']} unlisted",
+                    flush=True,
+                )
                 time.sleep(2)
             summary = {
                 "seed": seed,
@@ -456,6 +462,11 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             for service in services:
                 service.stop()
+            if args.logs is not None:
+                args.logs.mkdir(parents=True, exist_ok=True)
+                for log in (tmp / "api.log", tmp / "worker.log"):
+                    if log.exists():
+                        shutil.copyfile(log, args.logs / log.name)
             proxy.close()
             node.stop()
             if postgres is not None:

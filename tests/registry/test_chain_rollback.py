@@ -165,11 +165,14 @@ def test_block_replaced_at_the_same_height_is_noticed_by_its_hash(world: LabWorl
     _on_chain_once(world, view)
 
 
-def test_a_lost_block_under_new_batches_at_the_same_heights_is_noticed(world: LabWorld) -> None:
+@pytest.mark.parametrize("seen_by", ["the fresh blocks", "the floor"])
+def test_a_lost_block_under_new_batches_at_the_same_heights_is_noticed(world: LabWorld, seen_by: str) -> None:
     """The chaos run's phantom: the node comes back without the block of batch A, the worker's nonce is read from
     the node again (a transaction behind the gap was retired) and two new batches are mined at A's height and the
     next one before the watch looks. The highest recorded block then matches the node; A's does not, and the check
-    must see it (every block anchored since the last check is compared), so that A is anchored again, once."""
+    must see it, so that A is anchored again, once. Seen by the fresh blocks: every block anchored since the last
+    look is compared. Seen by the floor: the watch had looked after A was anchored (A's block is then the floor of
+    its next look) and only the floor is left to give the loss away."""
     principal = world.core.authenticate(world.token)
     client = world.chain.client
     worker = AnchoringWorker(world.core)
@@ -177,6 +180,8 @@ def test_a_lost_block_under_new_batches_at_the_same_heights_is_noticed(world: La
     snapshot = client.rpc("evm_snapshot", [])
     lost = accept(world.core, principal, Submission(world.record("JD2026-84001")))
     worker.drain()
+    if seen_by == "the floor":
+        assert worker.watch.check() is False  # A verified: its block is the floor
     lost_view = certificate_view(world.core, None, lost.digest)
     client.rpc("evm_revert", [snapshot])  # A's block is gone
     world.core.sender_for(world.core.lab(world.lab_id).writer_address).resync()
@@ -192,6 +197,8 @@ def test_a_lost_block_under_new_batches_at_the_same_heights_is_noticed(world: La
     assert views[1]["batch"]["block_number"] == _head(world)  # the highest recorded block is on the node as is
     with world.core.sessions() as s:
         assert s.get(Batch, lost_view["batch"]["root"]).state == "ANCHORED"  # the registry still says anchored
+    if seen_by == "the floor":
+        worker.watch._fresh.clear()
 
     assert worker.watch.check() is True
     with world.core.sessions() as s:
@@ -202,32 +209,6 @@ def test_a_lost_block_under_new_batches_at_the_same_heights_is_noticed(world: La
     assert _batch_count(world) == before + 3  # A once more, the two new ones once
     for v in (view, *[certificate_view(world.core, None, f.digest) for f in fresh]):
         _on_chain_once(world, v)
-
-
-def test_a_lost_block_the_last_look_verified_is_noticed_under_new_batches(world: LabWorld) -> None:
-    """As above, but the watch had looked after A was anchored (A's block is then the floor of its next look, and
-    nothing was anchored since): the two new batches at A's height and above are noted, A's block is compared
-    again as the floor, and its new hash gives the loss away."""
-    principal = world.core.authenticate(world.token)
-    client = world.chain.client
-    worker = AnchoringWorker(world.core)
-    snapshot = client.rpc("evm_snapshot", [])
-    lost = accept(world.core, principal, Submission(world.record("JD2026-85001")))
-    worker.drain()
-    assert worker.watch.check() is False  # A verified: its block is the floor
-    lost_view = certificate_view(world.core, None, lost.digest)
-    client.rpc("evm_revert", [snapshot])
-    world.core.sender_for(world.core.lab(world.lab_id).writer_address).resync()
-    worker.watch.next_check = worker.watch.next_reconcile = float("inf")
-    for number in ("JD2026-85002", "JD2026-85003"):
-        accept(world.core, principal, Submission(world.record(number)))
-        worker.step(force=True)
-    worker.watch._fresh.clear()  # as if only the floor were left to give the loss away
-    assert worker.watch.check() is True
-    with world.core.sessions() as s:
-        assert s.get(Batch, lost_view["batch"]["root"]).state == "PREPARED"
-    worker.watch.next_check = worker.watch.next_reconcile = 0.0
-    _on_chain_once(world, _step_until_anchored(world, worker, lost.digest, 10))
 
 
 def test_restarted_worker_does_not_wait_on_a_transaction_behind_the_gap(

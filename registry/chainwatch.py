@@ -69,8 +69,6 @@ class ChainWatch:
         self._verified: int | None = None
         self._fresh: set[tuple[int, str | None]] = set()
         self._fresh_lock = threading.Lock()
-        # The lowest block the last check found lost or replaced (None: none): reconciled however old its batches.
-        self._bad_block: int | None = None
 
     def note(self, block_number: int, block_hash: str | None) -> None:
         """A batch was just recorded anchored in this block: the next :meth:`check` compares it with the node."""
@@ -196,13 +194,13 @@ class ChainWatch:
         """
         self.next_check = time.monotonic() + self.interval
         try:
-            signs = self._went_backwards()
+            signs, lowest_bad = self._went_backwards()
         except ChainError:
             return False  # the node does not answer: look again next time
         if not signs:
             return False
         logger.warning("the chain went backwards (%s): putting lost batches back, realigning nonces", "; ".join(signs))
-        self.reconcile(from_block=self._bad_block)
+        self.reconcile(from_block=lowest_bad)
         for address in sorted(self._accounts):
             try:
                 retired = self._sender(address).realign()
@@ -213,8 +211,9 @@ class ChainWatch:
                 logger.warning("account %s: %d journaled transaction(s) retired, to sign anew", address, len(retired))
         return True
 
-    def _went_backwards(self) -> list[str]:
-        """The signs that the node lost or replaced blocks of ours (empty: none).
+    def _went_backwards(self) -> tuple[list[str], int | None]:
+        """The signs that the node lost or replaced blocks of ours (empty: none), and the lowest block found lost or
+        replaced (None: none), from which the reconciliation checks batches however old.
 
         Every block this worker anchored a batch in since the last check is compared with the node, not only the
         highest one: a node restarted without its last blocks mines the next batches at the same heights, so by the
@@ -254,7 +253,6 @@ class ChainWatch:
                     if not bad:
                         signs.append(f"block {number} of an anchored batch was replaced")
                     bad.append(number)
-        self._bad_block = min(bad, default=None)
         for address in sorted(self._accounts):
             behind = self._sender(address).behind()
             if behind is not None:
@@ -267,4 +265,4 @@ class ChainWatch:
             self._verified = None
         elif compared:
             self._verified = max(compared)
-        return signs
+        return signs, min(bad, default=None)

@@ -35,13 +35,13 @@ def _settings(data_dir: Path | None, rpc_url: str | None, **overrides: Any) -> A
     return registry_settings(data_dir, rpc_url, **overrides)
 
 
-def _app(data_dir: Path | None, rpc_url: str | None, *, run_worker: bool, wait: float) -> Any:
+def _app(data_dir: Path | None, rpc_url: str | None, *, run_worker: bool) -> Any:
     from registry.api import create_app
     from registry.core import RegistryCore
     from registry.onboarding import connect
 
     settings = _settings(data_dir, rpc_url, run_worker=run_worker)
-    core = RegistryCore.open(settings, connect(settings, wait=wait))
+    core = RegistryCore.open(settings, connect(settings, wait=_CHAIN_WAIT_SECONDS))
     return create_app(settings, core=core, run_worker=run_worker)
 
 
@@ -51,7 +51,7 @@ def _api(host: str, port: int, log_level: str, data_dir: Path | None, rpc_url: s
 
     die_with(parent)
     logging.basicConfig(level=log_level.upper(), format=_LOG_FORMAT)
-    app = _app(data_dir, rpc_url, run_worker=False, wait=_CHAIN_WAIT_SECONDS)
+    app = _app(data_dir, rpc_url, run_worker=False)
     settle_heap()
     config = uvicorn.Config(app, log_level=log_level, lifespan="on")
     uvicorn.Server(config).run(sockets=[bind(host, port, reuse_port=True)])
@@ -100,20 +100,20 @@ def serve(
     """
     if workers < 1:
         raise ValueError("workers must be at least 1")
+    # Fail here, in the foreground, when anything holds the port (an older instance's processes included): at once,
+    # not after the wait for the chain.
+    bind(host, port, reuse_port=False).close()
     if workers == 1:
         import uvicorn
 
         logging.basicConfig(level=log_level.upper(), format=_LOG_FORMAT)  # "chain node not reachable yet" is seen
-        bind(host, port, reuse_port=False).close()  # a port in use fails at once, not after the wait for the chain
-        app = _app(data_dir, rpc_url, run_worker=run_worker, wait=_CHAIN_WAIT_SECONDS)
+        app = _app(data_dir, rpc_url, run_worker=run_worker)
         settle_heap()
         uvicorn.run(app, host=host, port=port, log_level=log_level)
         return
-    # Fail here, in the foreground, when anything holds the port (an older instance's processes included) or the
-    # chain has no deployment of ours, rather than in each process.
+    # Likewise when the chain has no deployment of ours, rather than in each process.
     from registry.onboarding import connect
 
-    bind(host, port, reuse_port=False).close()
     connect(_settings(data_dir, rpc_url), wait=_CHAIN_WAIT_SECONDS).client.chain_id  # noqa: B018 (asks the node once)
     processes = [Process("registry-api", _api, (host, port, log_level, data_dir, rpc_url))] * workers
     if run_worker:

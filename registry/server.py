@@ -1,10 +1,10 @@
 """Running the registry: its API in one or several processes on one port, and its anchoring worker.
 
-Accepting certificates is CPU work in Python (parsing, the rulebook's checks, canonical form and digest), so one
-API process uses one core. With ``workers > 1`` each API process binds the port with ``SO_REUSEPORT`` and the
-anchoring worker runs in a process of its own (there is one worker per database: it holds the accounts' nonces),
-all under :class:`tracecert.serving.Supervisor`. Sending transactions is the worker's alone, so API processes
-never share a nonce; what they share is the database. Settings come from the environment
+Accepting certificates is CPU work in Python (parsing, the rulebook's checks, canonical form and digest), so one API
+process uses one core. With ``workers > 1`` the supervisor listens on the port and hands the API processes the
+connections in turn, and the anchoring worker runs in a process of its own (there is one worker per database: it holds
+the accounts' nonces), all under :class:`tracecert.serving.Supervisor`. Sending transactions is the worker's alone, so
+API processes never share a nonce; what they share is the database. Settings come from the environment
 (``TRACECERT_REGISTRY_*``), with the data directory and chain URL given to :func:`serve`.
 """
 
@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import logging
 import signal
+import socket
 from pathlib import Path
 from typing import Any
 
-from tracecert.serving import Process, Supervisor, bind, die_with, settle_heap
+from tracecert.serving import Process, Supervisor, bind, die_with, serve_handed, settle_heap
 
 __all__ = ["serve"]
 
@@ -45,16 +46,15 @@ def _app(data_dir: Path | None, rpc_url: str | None, *, run_worker: bool) -> Any
     return create_app(settings, core=core, run_worker=run_worker)
 
 
-def _api(host: str, port: int, log_level: str, data_dir: Path | None, rpc_url: str | None, parent: int) -> None:
-    """One API process (no anchoring worker): its own socket on the shared port, until SIGINT or SIGTERM."""
+def _api(log_level: str, data_dir: Path | None, rpc_url: str | None, channel: socket.socket, parent: int) -> None:
+    """One API process (no anchoring worker) on the connections the supervisor hands it, until SIGINT or SIGTERM."""
     import uvicorn
 
     die_with(parent)
     logging.basicConfig(level=log_level.upper(), format=_LOG_FORMAT)
     app = _app(data_dir, rpc_url, run_worker=False)
     settle_heap()
-    config = uvicorn.Config(app, log_level=log_level, lifespan="on")
-    uvicorn.Server(config).run(sockets=[bind(host, port, reuse_port=True)])
+    serve_handed(uvicorn.Config(app, log_level=log_level, lifespan="on"), channel)
 
 
 def _worker(log_level: str, data_dir: Path | None, rpc_url: str | None, parent: int) -> None:
@@ -102,8 +102,9 @@ def serve(
         raise ValueError("workers must be at least 1")
     # Fail here, in the foreground, when anything holds the port (an older instance's processes included): at once,
     # not after the wait for the chain.
-    bind(host, port, reuse_port=False).close()
+    listener = bind(host, port, reuse_port=False)
     if workers == 1:
+        listener.close()
         import uvicorn
 
         logging.basicConfig(level=log_level.upper(), format=_LOG_FORMAT)  # "chain node not reachable yet" is seen
@@ -115,7 +116,7 @@ def serve(
     from registry.onboarding import connect
 
     connect(_settings(data_dir, rpc_url), wait=_CHAIN_WAIT_SECONDS).client.chain_id  # noqa: B018 (asks the node once)
-    processes = [Process("registry-api", _api, (host, port, log_level, data_dir, rpc_url))] * workers
+    processes = [Process("registry-api", _api, (log_level, data_dir, rpc_url), server=True)] * workers
     if run_worker:
         processes.append(Process("registry-worker", _worker, (log_level, data_dir, rpc_url)))
-    Supervisor("registry", processes).run()
+    Supervisor("registry", processes, listener=listener).run()

@@ -344,9 +344,9 @@ end
 
 
 def connections_per_process(pids: list[int], port: int) -> list[int]:
-    """How many established connections to ``port`` each of the processes holds (most first): with SO_REUSEPORT
-    the kernel spreads connections by a hash of their addresses, and a process holding more of a fixed set of
-    keep-alive clients queues them longer."""
+    """How many established connections to ``port`` each of the processes holds (most first): a process holding
+    more of a fixed set of keep-alive clients queues them longer. The supervisor hands connections out in turn
+    (:class:`tracecert.serving.Acceptor`); with ``SO_REUSEPORT`` the kernel spread them by a hash (10 and 6)."""
     import psutil
 
     counts = []

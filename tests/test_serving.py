@@ -1,13 +1,18 @@
-"""The process settings both services' servers share (tracecert.serving): the collector kept off what a server
-process builds once. Run in a fresh interpreter: freezing the test process's heap would keep its fixtures."""
+"""What both services' servers share (tracecert.serving): the collector kept off what a server process builds once
+(run in a fresh interpreter: freezing the test process's heap would keep its fixtures), and the acceptor that hands
+the port's connections to the server processes in turn."""
 
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
+import time
 
-from tracecert.serving import GC_THRESHOLDS
+import pytest
+
+from tracecert.serving import GC_THRESHOLDS, Acceptor, bind
 
 _PROBE = """
 import gc, json
@@ -30,3 +35,76 @@ def test_settle_heap_freezes_what_is_built_and_still_collects_later_cycles() -> 
     assert tuple(threshold) == (700, 10, 10) and frozen == 0
     assert tuple(settled) == GC_THRESHOLDS and frozen_after >= 10_000
     assert collected >= 1
+
+
+def _receive(channel: socket.socket, timeout: float = 5) -> socket.socket:
+    """The next connection handed over ``channel``."""
+    channel.settimeout(timeout)
+    message, fds, _, _ = socket.recv_fds(channel, 16, 1)
+    assert message == b"c" and len(fds) == 1
+    return socket.socket(fileno=fds[0])
+
+
+def _connect(port: int, tag: bytes) -> socket.socket:
+    """A client that sent ``tag``, once the port listens (the acceptor listens once it heard a process is ready)."""
+    deadline = time.monotonic() + 5
+    while True:
+        try:
+            client = socket.create_connection(("127.0.0.1", port), timeout=5)
+            break
+        except ConnectionRefusedError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+    client.sendall(tag)
+    return client
+
+
+def test_the_acceptor_hands_connections_in_turn_to_the_ready_processes_only() -> None:
+    listener = bind("127.0.0.1", 0, reuse_port=False)
+    port = listener.getsockname()[1]
+    acceptor = Acceptor(listener)
+    clients: list[socket.socket] = []
+    try:
+        first, second, third = (acceptor.channel() for _ in range(3))
+        with pytest.raises(ConnectionRefusedError):  # nothing ready: the port does not listen yet
+            socket.create_connection(("127.0.0.1", port), timeout=5)
+        for channel in (first, second, third):
+            channel.send(b"r")
+        clients += [_connect(port, bytes([i])) for i in range(6)]
+        held = [[_receive(channel).recv(1)[0] for _ in range(2)] for channel in (first, second, third)]
+        assert sorted(tag for pair in held for tag in pair) == list(range(6))  # two each, none lost
+        second.close()  # that process died: the others take its turns
+        time.sleep(0.2)
+        clients += [_connect(port, bytes([10 + i])) for i in range(4)]
+        got = sorted(_receive(ch).recv(1)[0] for ch in (first, third) for _ in range(2))
+        assert got == [10, 11, 12, 13]
+    finally:
+        acceptor.close()
+        for client in clients:
+            client.close()
+    with pytest.raises(ConnectionRefusedError):  # the port closed with the acceptor
+        socket.create_connection(("127.0.0.1", port), timeout=5)
+
+
+def test_connections_accepted_while_no_process_is_ready_wait_for_one() -> None:
+    listener = bind("127.0.0.1", 0, reuse_port=False)
+    port = listener.getsockname()[1]
+    acceptor = Acceptor(listener)
+    c0 = waiting = None
+    try:
+        old, new = acceptor.channel(), acceptor.channel()
+        old.send(b"r")
+        c0 = _connect(port, b"a")
+        assert _receive(old).recv(1) == b"a"
+        old.close()  # the only ready process dies; a connection comes meanwhile
+        time.sleep(0.2)
+        waiting = _connect(port, b"w")
+        time.sleep(0.2)
+        new.send(b"r")  # its replacement is ready: it gets the connection that waited
+        assert _receive(new).recv(1) == b"w"
+    finally:
+        acceptor.close()
+        for client in (c0, waiting):
+            if client is not None:
+                client.close()

@@ -1,24 +1,31 @@
 """Running a service as several processes on one port: the supervisor both services use.
 
 Python verifies and accepts certificates one core at a time, so a service uses more cores by running more
-processes. Each server process binds the port with ``SO_REUSEPORT`` on a socket of its own, and the kernel spreads
-incoming connections over them. (uvicorn's own ``--workers`` shares one listening socket, and the process that
-happens to be accepting takes every connection of a burst: with keep-alive clients, one core then serves them
-all.) A service may add processes of other kinds beside its servers (the registry's anchoring worker).
+processes. The supervisor listens on the port itself and hands each accepted connection, in turn, to one of the
+server processes that is ready (:class:`Acceptor`: the descriptor passed over a Unix socket, ``SCM_RIGHTS``), as
+Envoy's exact connection balance does. Keep-alive clients are then split evenly: with ``SO_REUSEPORT`` the kernel
+hashed 16 benchmark connections 10 and 6 (or 12 and 4) over two processes, and the busier process's queue set the
+latency; one listening socket shared by the processes (uvicorn's ``--workers``) was no better (11 and 5), as the
+process that happens to be accepting takes a whole burst. A service may add processes of other kinds beside its
+servers (the registry's anchoring worker).
 
 The :class:`Supervisor` starts the processes, restarts one that dies (backing off while processes die young), and
 stops them all on SIGINT or SIGTERM; a process also stops when the supervisor dies (Linux's parent-death signal,
-:func:`die_with`). This module knows no web framework: each service gives the function its processes run.
+:func:`die_with`). Server processes run uvicorn (:func:`serve_handed`); this module knows no web framework.
 """
 
 from __future__ import annotations
 
+import asyncio
+import collections
 import contextlib
 import ctypes
+import functools
 import gc
 import logging
 import multiprocessing
 import os
+import selectors
 import signal
 import socket
 import sys
@@ -29,7 +36,7 @@ from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 from typing import Any
 
-__all__ = ["GC_THRESHOLDS", "Process", "Supervisor", "bind", "die_with", "settle_heap"]
+__all__ = ["GC_THRESHOLDS", "Acceptor", "Process", "Supervisor", "bind", "die_with", "serve_handed", "settle_heap"]
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +48,11 @@ YOUNG_SECONDS = 10.0
 #: How long stopping processes get after SIGTERM before SIGKILL.
 STOP_SECONDS = 20.0
 _PR_SET_PDEATHSIG = 1
+_PR_SET_NAME = 15
+#: Accepted connections the acceptor holds while no server process is ready (beyond them it closes new ones).
+PENDING_CONNECTIONS = 1024
+#: What a server process sends the acceptor once it serves, and what each handed connection comes with.
+_READY, _HANDED = b"r", b"c"
 #: The collector's thresholds in a service process (CPython's default: 700, 10, 10). A bulk of 1,000 certificates
 #: allocates millions of objects; at 700 the collector ran 350 times per 5,000 certificates, 3 of them full
 #: collections over every object of the process: a quarter of the registry's CPU at acceptance.
@@ -93,11 +105,200 @@ def settle_heap() -> None:
 @dataclass(frozen=True)
 class Process:
     """One supervised process: ``target(*args, parent)`` in a fresh interpreter (``spawn``), where ``parent`` is
-    the supervisor's pid for :func:`die_with`. ``target`` must be importable (a module-level function)."""
+    the supervisor's pid for :func:`die_with`; a ``server`` gets ``target(*args, channel, parent)``, ``channel``
+    the socket its connections come over (for :func:`serve_handed`). ``target`` must be importable (a
+    module-level function). ``name`` is also the process's name in ``ps`` (its first 15 bytes)."""
 
     name: str
     target: Callable[..., None]
     args: tuple[Any, ...] = ()
+    server: bool = False
+
+
+def _enter(name: str, target: Callable[..., None], args: tuple[Any, ...]) -> None:
+    """A supervised process's first step: its name in ``ps`` and ``/proc/<pid>/comm``, then its target."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_NAME, name.encode()[:15])
+    target(*args)
+
+
+class Acceptor:
+    """Accepts a service's connections and hands each to one of its server processes, in turn.
+
+    A thread of the supervisor. Each server process has a ``SOCK_SEQPACKET`` channel to it (:meth:`channel`);
+    once it serves it says so over the channel, and from then on gets one accepted connection per message (the
+    descriptor, ``SCM_RIGHTS``), the ready processes taking turns. A process whose channel closes (it died) gets
+    no more; one whose channel is full (it is stuck) is passed over. The port listens from the moment the first
+    process is ready, so a client is refused, not kept waiting, while the service starts; connections accepted
+    while no process is ready (all restarting) wait for one, up to :data:`PENDING_CONNECTIONS`.
+
+    Args:
+        listener: the bound socket (:func:`bind`), not listening yet; the acceptor owns it from now on.
+    """
+
+    def __init__(self, listener: socket.socket) -> None:
+        self._listener = listener
+        self._selector = selectors.DefaultSelector()
+        self._lock = threading.Lock()
+        self._added: list[socket.socket] = []  # channels the supervisor opened, for the thread to watch
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._ready: list[socket.socket] = []
+        self._turn = 0
+        self._pending: collections.deque[socket.socket] = collections.deque()
+        self._listening = False
+        self._stopped = False
+        self._selector.register(self._wake_r, selectors.EVENT_READ)
+        self._thread = threading.Thread(target=self._run, name="acceptor", daemon=True)
+        self._thread.start()
+
+    def channel(self) -> socket.socket:
+        """A new server process's end of a channel (give it to the process, then close it here)."""
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        mine.setblocking(False)
+        with self._lock:
+            self._added.append(mine)
+        self._wake_w.send(b"x")
+        return theirs
+
+    def close(self) -> None:
+        """Stop accepting and close the port and the channels (the processes keep the connections they hold)."""
+        self._stopped = True
+        with contextlib.suppress(OSError):
+            self._wake_w.send(b"x")
+        self._thread.join(5)
+
+    def _run(self) -> None:
+        try:
+            while not self._stopped:
+                for key, _ in self._selector.select():
+                    if self._stopped:
+                        break
+                    sock = key.fileobj
+                    if sock is self._wake_r:
+                        self._drain_wake()
+                    elif sock is self._listener:
+                        self._accept()
+                    else:
+                        assert isinstance(sock, socket.socket)
+                        self._heard(sock)
+        except Exception:  # a bug here would silently stop the service: say so, loudly
+            logger.exception("acceptor failed")
+            raise
+        finally:
+            watched = [key.fileobj for key in self._selector.get_map().values()]
+            self._selector.close()
+            for sock in {self._listener, *watched, *self._pending, *self._added, self._wake_w}:
+                if isinstance(sock, socket.socket):
+                    sock.close()
+
+    def _drain_wake(self) -> None:
+        with contextlib.suppress(BlockingIOError):
+            while self._wake_r.recv(4096):
+                pass
+        with self._lock:
+            added, self._added = self._added, []
+        for channel in added:
+            self._selector.register(channel, selectors.EVENT_READ)
+
+    def _heard(self, channel: socket.socket) -> None:
+        try:
+            message = channel.recv(16)
+        except BlockingIOError:
+            return
+        except OSError:
+            message = b""
+        if message == _READY:
+            self._ready.append(channel)
+            if not self._listening:
+                self._listener.listen(1024)
+                self._listener.setblocking(False)
+                self._selector.register(self._listener, selectors.EVENT_READ)
+                self._listening = True
+            while self._pending and self._hand(self._pending[0]):
+                self._pending.popleft().close()
+        elif not message:  # the process is gone
+            self._selector.unregister(channel)
+            if channel in self._ready:
+                self._ready.remove(channel)
+            channel.close()
+
+    def _accept(self) -> None:
+        for _ in range(64):  # what is waiting, a bounded number at a time
+            try:
+                conn, _ = self._listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # out of descriptors, a connection reset before accept: the next one
+                logger.warning("acceptor: accept failed: %s", exc)
+                return
+            if self._hand(conn):
+                conn.close()  # the process has its own descriptor now
+            elif len(self._pending) < PENDING_CONNECTIONS:
+                self._pending.append(conn)
+            else:
+                conn.close()
+
+    def _hand(self, conn: socket.socket) -> bool:
+        """Give ``conn`` to the next ready process that takes it; False when none does."""
+        for _ in range(len(self._ready)):
+            self._turn = (self._turn + 1) % len(self._ready)
+            channel = self._ready[self._turn]
+            try:
+                socket.send_fds(channel, [_HANDED], [conn.fileno()], socket.MSG_DONTWAIT)
+                return True
+            except OSError:  # full (the process is stuck) or closed (it died): the next one
+                continue
+        return False
+
+
+def serve_handed(config: Any, channel: socket.socket) -> None:
+    """Run uvicorn with ``config`` on the connections the supervisor's :class:`Acceptor` hands over ``channel``,
+    until SIGINT or SIGTERM, or until the supervisor is gone. The process says it is ready once its app has
+    started (lifespan), so that no connection waits on a process still starting."""
+    import uvicorn
+
+    class _Handed(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets=[])  # the app's start-up, no listening socket of its own
+            if not self.started:
+                return
+            config = self.config
+            protocol = functools.partial(  # what uvicorn's own startup gives its listening server
+                config.http_protocol_class,
+                config=config,  # type: ignore[call-arg]
+                server_state=self.server_state,
+                app_state=self.lifespan.state,
+            )
+            loop = asyncio.get_running_loop()
+            channel.setblocking(False)
+            loop.add_reader(channel.fileno(), self._take, loop, protocol)
+            channel.send(_READY)
+
+        def _take(self, loop: asyncio.AbstractEventLoop, protocol: Callable[[], asyncio.Protocol]) -> None:
+            while True:
+                try:
+                    message, fds, _, _ = socket.recv_fds(channel, 16, 4)
+                except BlockingIOError:
+                    return
+                except OSError:
+                    message, fds = b"", []
+                if not message and not fds:  # the supervisor is gone: stop (die_with's signal may come too)
+                    loop.remove_reader(channel.fileno())
+                    self.should_exit = True
+                    return
+                for fd in fds:
+                    conn = socket.socket(fileno=fd)
+                    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                    loop.create_task(loop.connect_accepted_socket(protocol, conn))
+
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            with contextlib.suppress(Exception):
+                asyncio.get_running_loop().remove_reader(channel.fileno())
+            await super().shutdown(sockets)
+
+    _Handed(config).run()
 
 
 class Supervisor:
@@ -109,20 +310,30 @@ class Supervisor:
         processes: what to run; a process that dies is started again with the same arguments.
     """
 
-    def __init__(self, service: str, processes: Sequence[Process]) -> None:
+    def __init__(self, service: str, processes: Sequence[Process], *, listener: socket.socket | None = None) -> None:
         if not processes:
             raise ValueError("nothing to supervise")
+        if any(spec.server for spec in processes) and listener is None:
+            raise ValueError("server processes need the listener")
         self.service = service
         self.processes = list(processes)
+        self._listener = listener
+        self._acceptor: Acceptor | None = None
         self._context = multiprocessing.get_context("spawn")
         self._stop = threading.Event()
         self._running: list[BaseProcess] = []
 
     def _start(self, spec: Process) -> BaseProcess:
+        channel = self._acceptor.channel() if spec.server and self._acceptor is not None else None
+        args = (*spec.args, channel, os.getpid()) if channel is not None else (*spec.args, os.getpid())
         process = self._context.Process(
-            target=spec.target, args=(*spec.args, os.getpid()), name=f"tracecert-{spec.name}", daemon=False
+            target=_enter, args=(spec.name, spec.target, args), name=f"tracecert-{spec.name}", daemon=False
         )
-        process.start()
+        try:
+            process.start()
+        finally:
+            if channel is not None:
+                channel.close()  # the process has its own; the acceptor sees the channel close when it dies
         return process
 
     def stop(self) -> None:
@@ -138,6 +349,8 @@ class Supervisor:
             if in_main
             else {}
         )
+        if self._listener is not None:
+            self._acceptor = Acceptor(self._listener)
         try:
             started: list[float] = []
             for spec in self.processes:
@@ -165,6 +378,8 @@ class Supervisor:
                     if (when := due[i]) is not None and now >= when:
                         self._running[i], started[i], due[i] = self._start(self.processes[i]), now, None
         finally:
+            if self._acceptor is not None:
+                self._acceptor.close()
             for process in self._running:
                 if process.is_alive():
                     process.terminate()

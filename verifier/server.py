@@ -1,8 +1,8 @@
 """Running the verifier service: one or several worker processes on one port.
 
-Verification is CPU work in Python, so one process uses one core. With ``workers > 1`` each worker is a process
-of its own that binds the port with ``SO_REUSEPORT``, under :class:`tracecert.serving.Supervisor` (which restarts
-one that dies and stops them all on SIGINT or SIGTERM). The workers share the verifier's index file
+Verification is CPU work in Python, so one process uses one core. With ``workers > 1`` each worker is a process of its
+own under :class:`tracecert.serving.Supervisor`, which listens on the port and hands the workers the connections in turn
+(and restarts one that dies, and stops them all on SIGINT or SIGTERM). The workers share the verifier's index file
 (:class:`verifier.index.Index` lets several processes follow one chain in turn). Settings come from the environment
 (``TRACECERT_VERIFIER_*``, :class:`verifier.config.VerifierSettings`), and from ``settings`` overrides given to
 :func:`serve`.
@@ -11,9 +11,10 @@ one that dies and stops them all on SIGINT or SIGTERM). The workers share the ve
 from __future__ import annotations
 
 import logging
+import socket
 from typing import Any
 
-from tracecert.serving import Process, Supervisor, bind, die_with, settle_heap
+from tracecert.serving import Process, Supervisor, bind, die_with, serve_handed, settle_heap
 
 __all__ = ["bind", "serve"]
 
@@ -32,14 +33,11 @@ def _uvicorn_config(log_level: str, settings: dict[str, Any]) -> Any:
     return uvicorn.Config(app, factory=True, log_level=log_level, access_log=False, lifespan="on")
 
 
-def _worker(host: str, port: int, log_level: str, settings: dict[str, Any], parent: int) -> None:
-    """One worker process: its own socket on the shared port, one uvicorn server until SIGINT/SIGTERM."""
-    import uvicorn
-
+def _worker(log_level: str, settings: dict[str, Any], channel: socket.socket, parent: int) -> None:
+    """One worker process: one uvicorn server on the connections the supervisor hands it, until SIGINT/SIGTERM."""
     die_with(parent)
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    sock = bind(host, port, reuse_port=True)
-    uvicorn.Server(_uvicorn_config(log_level, settings)).run(sockets=[sock])
+    serve_handed(_uvicorn_config(log_level, settings), channel)
 
 
 def serve(
@@ -64,8 +62,6 @@ def serve(
         sock = bind(host, port, reuse_port=False)
         uvicorn.Server(_uvicorn_config(log_level, overrides)).run(sockets=[sock])
         return
-    # Fail here, in the foreground, when anything holds the port (an older instance's workers included), rather
-    # than in each worker or, worse, beside that instance.
-    bind(host, port, reuse_port=False).close()
-    worker = Process("verifier", _worker, (host, port, log_level, overrides))
-    Supervisor("verifier", [worker] * workers).run()
+    listener = bind(host, port, reuse_port=False)  # fails here, in the foreground, when anything holds the port
+    worker = Process("verifier", _worker, (log_level, overrides), server=True)
+    Supervisor("verifier", [worker] * workers, listener=listener).run()

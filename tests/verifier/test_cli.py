@@ -329,23 +329,29 @@ def _listening(process: psutil.Process, port: int) -> bool:
 
 
 def _workers(supervisor: psutil.Process, port: int, count: int, timeout: float = 60) -> list[psutil.Process]:
-    """Wait until ``count`` worker processes of the supervisor listen on the port."""
+    """Wait until ``count`` worker processes of the supervisor run ("verifier" in ``ps``) and it listens on the port
+    (as it does once one of them is ready)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         children = [c for c in supervisor.children() if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
-        listening = [c for c in children if _listening(c, port)]
-        if len(listening) == count:
-            return listening
+        workers = [c for c in children if c.name() == "verifier"]
+        if len(workers) == count and _listening(supervisor, port):
+            return workers
         time.sleep(0.2)
     raise AssertionError(f"{count} workers did not come up on port {port}")
+
+
+def _held(process: psutil.Process, port: int) -> int:
+    """The established connections to ``port`` a process holds."""
+    return sum(c.status == psutil.CONN_ESTABLISHED and c.laddr.port == port for c in process.net_connections("tcp"))
 
 
 def test_verifier_serve_with_workers(
     world: TraceWorld, chain3: Any, deployment: Path, bundles: Path, tmp_path: Path
 ) -> None:
-    """`tracecert verifier serve --workers 2`: two processes, each with its own socket on the port (SO_REUSEPORT),
-    sharing one index file (the service's default chain view); a worker that dies is replaced; SIGTERM stops
-    everything."""
+    """`tracecert verifier serve --workers 2`: two processes sharing one index file (the service's default chain
+    view), the supervisor handing them connections in turn (8 keep-alive clients: 4 each); a worker that dies is
+    replaced; SIGTERM stops everything."""
     port = free_port()
     exe = Path(sys.executable).with_name("tracecert")
     proc = subprocess.Popen(
@@ -364,6 +370,14 @@ def test_verifier_serve_with_workers(
             assert client.get("/health").json()["chain_view"] == "Index"  # the service's default
             response = client.post("/v1/verify", json=chain3[2])
             assert response.status_code == 200 and response.json()["verdict"] == "VALID"
+            kept = [httpx.Client(base_url=url, timeout=30) for _ in range(8)]
+            try:
+                for one in kept:  # each opens its connection and keeps it
+                    assert one.post("/v1/verify", json=chain3[2]).json()["verdict"] == "VALID"
+                assert sorted(_held(w, port) for w in first) == [4, 5]  # with `client`'s own connection
+            finally:
+                for one in kept:
+                    one.close()
             first[0].kill()
             first[0].wait(timeout=30)  # gone once the supervisor has reaped it
             replaced = _workers(supervisor, port, 2)

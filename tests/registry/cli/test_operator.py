@@ -91,23 +91,24 @@ def _health(serve: subprocess.Popen[str], port: int, timeout: float = 60) -> dic
 def _children(
     supervisor: psutil.Process, port: int, timeout: float = 60
 ) -> tuple[list[psutil.Process], psutil.Process]:
-    """Wait until two API processes of the supervisor listen on the port and a third (the worker) runs."""
+    """Wait until two API processes of the supervisor and a third, the worker, run ("registry-api" and
+    "registry-worker" in ``ps``), and the supervisor listens on the port (as it does once an API process is
+    ready)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         alive = [c for c in supervisor.children() if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
-        listening = [c for c in alive if any(
-            n.status == psutil.CONN_LISTEN and n.laddr.port == port for n in c.net_connections("tcp")
-        )]  # fmt: skip
-        others = [c for c in alive if c not in listening and "resource_tracker" not in " ".join(c.cmdline())]
-        if len(listening) == 2 and len(others) == 1:
-            return listening, others[0]
+        apis = [c for c in alive if c.name() == "registry-api"]
+        workers = [c for c in alive if c.name() == "registry-worker"]
+        listening = any(n.status == psutil.CONN_LISTEN and n.laddr.port == port for n in supervisor.net_connections())
+        if len(apis) == 2 and len(workers) == 1 and listening:
+            return apis, workers[0]
         time.sleep(0.2)
     raise AssertionError(f"two API processes and a worker did not come up on port {port}")
 
 
 def test_registry_serve_with_two_api_processes_and_its_worker(local: tuple[Path, str]) -> None:
-    """`tracecert registry serve --workers 2`: two API processes with their own sockets on the port (SO_REUSEPORT),
-    the anchoring worker in a third; a worker that dies is replaced; SIGINT stops everything."""
+    """`tracecert registry serve --workers 2`: two API processes, handed the connections in turn by the
+    supervisor, the anchoring worker in a third; a worker that dies is replaced; SIGINT stops everything."""
     data_dir, url = local
     port = free_port()
     serve = _process("registry", "serve", "--port", str(port), "--workers", "2", data_dir=data_dir, url=url)
@@ -117,7 +118,7 @@ def test_registry_serve_with_two_api_processes_and_its_worker(local: tuple[Path,
             apis, worker = _children(supervisor, port)
         except AssertionError:
             raise AssertionError(_stop(serve)[1]) from None
-        for _ in range(8):  # the kernel spreads connections over both processes: each answers
+        for _ in range(8):  # a connection each, to each process in turn: both answer
             health = httpx.get(f"http://127.0.0.1:{port}/health", timeout=10).json()
             assert health["status"] == "ok" and health["chain_id"] == 31337
         worker.kill()

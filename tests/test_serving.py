@@ -4,6 +4,7 @@ the port's connections to the server processes in turn."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import subprocess
@@ -12,7 +13,7 @@ import time
 
 import pytest
 
-from tracecert.serving import GC_THRESHOLDS, Acceptor, bind
+from tracecert.serving import GC_THRESHOLDS, Acceptor, _CoalescingTransport, bind
 
 _PROBE = """
 import gc, json
@@ -108,3 +109,41 @@ def test_connections_accepted_while_no_process_is_ready_wait_for_one() -> None:
         for client in (c0, waiting):
             if client is not None:
                 client.close()
+
+
+class _Recorder(asyncio.Transport):
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes) -> None:  # type: ignore[override]
+        self.sent.append(bytes(data))
+
+    def close(self) -> None:
+        self.closed = True
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def get_write_buffer_size(self) -> int:
+        return 7
+
+
+def test_writes_of_one_turn_of_the_loop_leave_together_and_closing_sends_what_is_left() -> None:
+    async def scenario() -> tuple[list[bytes], list[bytes], list[bytes], bool, int]:
+        inner = _Recorder()
+        transport = _CoalescingTransport(inner, asyncio.get_running_loop())
+        transport.write(b"HTTP/1.1 200 OK\r\n\r\n")
+        transport.write(b"{}")
+        before = list(inner.sent)  # nothing sent within the turn
+        await asyncio.sleep(0)
+        after_turn = list(inner.sent)
+        transport.write(b"tail")
+        transport.close()
+        return before, after_turn, inner.sent, inner.closed, transport.get_write_buffer_size()
+
+    before, after_turn, at_close, closed, size = asyncio.run(scenario())
+    assert before == [] and after_turn == [b"HTTP/1.1 200 OK\r\n\r\n{}"]
+    assert at_close == [b"HTTP/1.1 200 OK\r\n\r\n{}", b"tail"] and closed
+    assert size == 7  # the rest is the transport's own

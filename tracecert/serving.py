@@ -253,6 +253,50 @@ class Acceptor:
         return False
 
 
+class _CoalescingTransport:
+    """A transport whose writes within one turn of the event loop leave in one ``send``, at the end of the turn:
+    uvicorn writes an answer's head and its body apart, two system calls and two packets (TCP_NODELAY) where one
+    does. Measured with ``scripts/bench_verifier.py --index`` (2026-12-07, three runs each way, alternated):
+    0.662–0.679 ms of server CPU per verification against 0.676–0.719 without, p99 10.4–11.5 ms against
+    11.8–14.1. Everything but writing and closing is the transport's own."""
+
+    __slots__ = ("_loop", "_pending", "_transport")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._pending: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        if not self._pending:
+            self._loop.call_soon(self._flush)
+        self._pending.append(data)
+
+    def _flush(self) -> None:
+        if self._pending:
+            data = b"".join(self._pending)
+            self._pending.clear()
+            if not self._transport.is_closing():
+                self._transport.write(data)
+
+    def close(self) -> None:
+        self._flush()
+        self._transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
+def _coalescing(protocol: type[asyncio.Protocol]) -> type[asyncio.Protocol]:
+    """``protocol`` writing through a :class:`_CoalescingTransport`."""
+
+    class Coalescing(protocol):  # type: ignore[valid-type,misc]
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            super().connection_made(_CoalescingTransport(transport, asyncio.get_running_loop()))  # type: ignore[arg-type]
+
+    return Coalescing
+
+
 def serve_handed(config: Any, channel: socket.socket) -> None:
     """Run uvicorn with ``config`` on the connections the supervisor's :class:`Acceptor` hands over ``channel``,
     until SIGINT or SIGTERM, or until the supervisor is gone. The process says it is ready once its app has
@@ -266,7 +310,7 @@ def serve_handed(config: Any, channel: socket.socket) -> None:
                 return
             config = self.config
             protocol = functools.partial(  # what uvicorn's own startup gives its listening server
-                config.http_protocol_class,
+                _coalescing(config.http_protocol_class),
                 config=config,  # type: ignore[call-arg]
                 server_state=self.server_state,
                 app_state=self.lifespan.state,

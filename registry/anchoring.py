@@ -29,10 +29,10 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 from eth_utils import keccak
-from sqlalchemy import Table, bindparam, func, select, text, update
+from sqlalchemy import Row, Table, bindparam, func, select, text, update
 from sqlalchemy.orm import Session
 
 from registry.alerting import AlertProducer, AlertSender
@@ -40,6 +40,7 @@ from registry.chainwatch import ChainWatch
 from registry.chainwatch import block_hash as chain_block_hash
 from registry.core import RegistryCore
 from registry.db import (
+    UNBATCHED,
     Batch,
     BatchState,
     Certificate,
@@ -107,6 +108,42 @@ class StepReport:
         """Count what ``other`` (one batch's anchoring, in a thread of its own) did into this report."""
         for name in ("prepared", "anchored", "failed", "ops_done", "ops_failed", "deferred", "waiting"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+# Both texts are constants (the table's name and the index's condition, never any input: S608 does not apply).
+#: The labs' and keys' certificates not in a batch yet: how many, and the first in acceptance order.
+_UNBATCHED_GROUPS = (
+    f"SELECT lab_id, key_id, count(*), min(seq) FROM {{table}} WHERE {UNBATCHED.text} GROUP BY lab_id, key_id"  # noqa: S608
+)
+#: A batch's certificates: the first ``limit`` of a lab and key not in a batch yet.
+_UNBATCHED_NEXT = f"SELECT seq, digest FROM {{table}} WHERE {UNBATCHED.text} AND lab_id = :lab_id AND key_id = :key_id ORDER BY seq LIMIT :limit"  # noqa: S608, E501
+
+
+def unbatched_groups(s: Session) -> list[tuple[str, str, int, int]]:
+    """(lab_id, key_id, count, first seq) of the certificates not in a batch yet, per lab and key."""
+    rows = s.execute(text(_UNBATCHED_GROUPS.format(table=_unbatched_table(s)))).all()
+    return [(row[0], row[1], row[2], row[3]) for row in rows]
+
+
+def unbatched_next(s: Session, lab_id: str, key_id: str, limit: int) -> list[Row[Any]]:
+    """(seq, digest) of a lab's and key's first ``limit`` certificates not in a batch yet, in acceptance order
+    (on PostgreSQL locked, skipping those another worker holds)."""
+    query = _UNBATCHED_NEXT.format(table=_unbatched_table(s))
+    if _dialect(s) == "postgresql":
+        query += " FOR UPDATE SKIP LOCKED"
+    return list(s.execute(text(query), {"lab_id": lab_id, "key_id": key_id, "limit": limit}).all())
+
+
+def _unbatched_table(s: Session) -> str:
+    """Where :func:`unbatched_groups` and :func:`unbatched_next` read: ``ix_certificates_unbatched``. Named for
+    SQLite, whose planner (without statistics) took ``ix_certificates_pending`` for three equal columns, and
+    walked every pending row of the lab, batches in flight included, reading each row for ``batch_root``: under
+    the registry benchmark's load (2,900 certificates/s) two thirds of the worker's time went there."""
+    return "certificates INDEXED BY ix_certificates_unbatched" if _dialect(s) == "sqlite" else "certificates"
+
+
+def _dialect(s: Session) -> str:
+    return s.bind.dialect.name if s.bind is not None else ""
 
 
 class AnchoringWorker:
@@ -293,12 +330,8 @@ class AnchoringWorker:
         settings = self.core.settings
         cutoff = utcnow().timestamp() - settings.batch_window_seconds
         with self.core.sessions.begin() as s:
-            groups = s.execute(
-                select(Certificate.lab_id, Certificate.key_id, func.count(), func.min(Certificate.accepted_at))
-                .where(Certificate.status == CertificateStatus.PENDING, Certificate.batch_root.is_(None))
-                .group_by(Certificate.lab_id, Certificate.key_id)
-            ).all()
-            for lab_id, key_id, count, oldest in groups:
+            for lab_id, key_id, count, first in unbatched_groups(s):
+                oldest = s.execute(select(Certificate.accepted_at).where(Certificate.seq == first)).scalar_one()
                 oldest_ts = oldest.timestamp() if oldest.tzinfo else oldest.replace(tzinfo=utcnow().tzinfo).timestamp()
                 if force or count >= settings.batch_max_size or oldest_ts <= cutoff:
                     root = self._prepare(s, lab_id, key_id)
@@ -307,20 +340,7 @@ class AnchoringWorker:
         return None
 
     def _prepare(self, s: Session, lab_id: str, key_id: str) -> str | None:
-        query = (
-            select(Certificate.seq, Certificate.digest)
-            .where(
-                Certificate.status == CertificateStatus.PENDING,
-                Certificate.batch_root.is_(None),
-                Certificate.lab_id == lab_id,
-                Certificate.key_id == key_id,
-            )
-            .order_by(Certificate.seq)
-            .limit(self.core.settings.batch_max_size)
-        )
-        if s.bind is not None and s.bind.dialect.name == "postgresql":
-            query = query.with_for_update(skip_locked=True)
-        certificates = s.execute(query).all()
+        certificates = unbatched_next(s, lab_id, key_id, self.core.settings.batch_max_size)
         if not certificates:  # another worker holds them (PostgreSQL SKIP LOCKED)
             return None
         batch = build_batch([from_hex(c.digest) for c in certificates])

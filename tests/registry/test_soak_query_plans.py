@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event, text
 
+from registry.anchoring import unbatched_groups, unbatched_next
 from registry.db import make_engine, make_sessionmaker, migrate
 from registry.reads import list_certificates
 from registry.scans import scan
@@ -60,6 +61,26 @@ def _plans(tmp_path: Path, run: Callable[[Any], object]) -> list[str]:
     return plans
 
 
+def _next_batch(core: Any) -> object:
+    with core.sessions() as s:
+        return unbatched_next(s, LAB, LAB, 1024)
+
+
+def test_the_worker_counts_what_it_may_batch_from_the_unbatched_index_alone(tmp_path: Path) -> None:
+    """The groups the worker looks at each step: a walk of the partial index of certificates not in a batch yet
+    (those rows alone), never the table nor the index of every pending row."""
+
+    def groups(core: Any) -> object:
+        with core.sessions() as s:
+            return unbatched_groups(s)
+
+    [plan] = _plans(tmp_path, groups)
+    assert "certificates USING INDEX ix_certificates_unbatched" in plan or (
+        "certificates USING COVERING INDEX ix_certificates_unbatched" in plan
+    ), plan
+    assert "TEMP B-TREE" not in plan, plan
+
+
 def _listing(**lookup: Any) -> Callable[[Any], object]:
     return lambda core: list_certificates(core, None, limit=10, **lookup)
 
@@ -79,8 +100,18 @@ def _listing(**lookup: Any) -> Callable[[Any], object]:
             ["ix_certificates_lab_issue (lab_id=? AND issue_date>?)", "ix_certificates_lab_seq (lab_id=? AND seq>?)"],
         ),
         (lambda core: scan(core, since=SINCE), ["INTEGER PRIMARY KEY (rowid>?)"]),
+        # The anchoring worker's next batch: the lab's and key's certificates not in a batch yet, not every pending
+        # one before them.
+        (_next_batch, ["ix_certificates_unbatched (lab_id=? AND key_id=?)"]),
     ],
-    ids=["lookup-by-number", "lookup-by-document", "lab-listing-page", "scan-of-a-lab", "scan-of-all-labs"],
+    ids=[
+        "lookup-by-number",
+        "lookup-by-document",
+        "lab-listing-page",
+        "scan-of-a-lab",
+        "scan-of-all-labs",
+        "worker-next-batch",
+    ],
 )
 def test_a_query_searches_an_index_in_order(tmp_path: Path, run: Callable[[Any], object], indexes: list[str]) -> None:
     plans = _plans(tmp_path, run)
@@ -109,6 +140,7 @@ def test_a_scan_of_several_labs_walks_each_labs_index(tmp_path: Path) -> None:
         ("ix_certificates_lab_seq", ["lab_id", "seq"]),
         ("ix_certificates_lab_issue", ["lab_id", "issue_date", "seq"]),
         ("ix_lifecycle_ops_digest", ["digest"]),
+        ("ix_certificates_unbatched", ["lab_id", "key_id", "seq"]),
     ],
 )
 def test_the_migrated_schema_has_the_models_indexes(tmp_path: Path, index: str, columns: list[str]) -> None:
@@ -116,5 +148,8 @@ def test_the_migrated_schema_has_the_models_indexes(tmp_path: Path, index: str, 
     migrate(engine)
     with engine.connect() as conn:
         found = [row[2] for row in conn.execute(text(f"PRAGMA index_info('{index}')"))]
+        partial = conn.execute(text("SELECT sql FROM sqlite_master WHERE name = :n"), {"n": index}).scalar_one()
     engine.dispose()
     assert found == columns
+    if index == "ix_certificates_unbatched":
+        assert partial.endswith("WHERE status = 'PENDING' AND batch_root IS NULL"), partial

@@ -239,8 +239,9 @@ def _unknown_report(verifier: Verifier, digest: str, as_of: int | None, what: st
     return report
 
 
-def _report_response(report: Report) -> JSONResponse:
-    return FastJSONResponse(report.to_dict(), headers={"Cache-Control": "no-store"})
+def _report_response(report: Report) -> Response:
+    # Response (not JSONResponse) with JSON's media type: the same head; the body written by Report.to_json.
+    return Response(report.to_json(), media_type="application/json", headers={"Cache-Control": "no-store"})
 
 
 def _error_response(exc: ServiceError) -> JSONResponse:
@@ -485,7 +486,7 @@ def create_app(settings: VerifierSettings | None = None, *, verifier: Verifier |
     async def verify_looked_up(digest: str, as_of: str | None, expected_kind: str | None) -> Response:
         key, when, kind = parse_digest(digest), parse_as_of(as_of), parse_kind(expected_kind)
 
-        def work() -> JSONResponse:
+        def work() -> Response:
             engine = service.verifier()
             bundle = engine.sources.by_digest(key)
             if bundle is None:
@@ -519,7 +520,7 @@ def create_app(settings: VerifierSettings | None = None, *, verifier: Verifier |
         responses={404: {"description": "NOT_FOUND: no route matches (a number with a line break)"}, **_ERRORS_DOC},
         summary="Verify a lab's certificate by its number",
     )
-    async def verify_number(lab_id: str, number: str, as_of: AsOf = None) -> JSONResponse:
+    async def verify_number(lab_id: str, number: str, as_of: AsOf = None) -> Response:
         """`lab_id`: the lab id (0x + 64 hex) or the lab's code (统一社会信用代码). Unknown numbers are reported INVALID
         with `unknown: true`; a number anchored with different contents fails NUMBER_UNIQUE."""
         lab, when = parse_lab(lab_id), parse_as_of(as_of)

@@ -44,6 +44,7 @@ def test_reports_are_written_byte_for_byte_as_the_reference(trace_world: TraceWo
         assert dumps(body) == reference_dumps(body)
         fast, reference = FastJSONResponse(body), JSONResponse(body)
         assert fast.body == reference.body and fast.headers == reference.headers
+        assert report.to_json() == reference.body  # the report writing itself: the same bytes
 
 
 JSON_SCALARS = st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70) | st.text()

@@ -1,5 +1,6 @@
 """The report's fast paths answer as the reference does: Report.failed (outcomes first, the catalog only for the
-failures) and CheckResult.to_dict (the catalog's parts read once per check code), key order included."""
+failures), CheckResult.to_dict (the catalog's parts read once per check code), key order included, and
+Report.to_json (checks written once per code and outcome, the parts around them apart), byte for byte."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tracecert.verification.report import CHECKS, CheckResult, Outcome, Report, Severity, Verdict
+from tracecert.fast_json import dumps
+from tracecert.verification.report import CHECKS, CheckResult, Outcome, Report, Severity, TraceNode, Verdict
 
 
 def _reference(report: Report, severity: Severity | None) -> list[CheckResult]:
@@ -61,3 +63,43 @@ def test_a_check_s_json_is_the_reference_s(
     result = CheckResult(code, outcome, detail, data, detail_zh)
     fast, reference = result.to_dict(), _reference_dict(result)
     assert list(fast.items()) == list(reference.items())  # the same keys in the same order: the same JSON bytes
+
+
+_TEXT = st.text(max_size=12)
+_VALUES = st.none() | st.booleans() | st.integers() | _TEXT
+_CHECK = st.builds(
+    CheckResult,
+    st.sampled_from(sorted(CHECKS)),
+    st.sampled_from(list(Outcome)),
+    st.sampled_from(["", "batch 2, block 21"]) | _TEXT,
+    st.just({}) | st.dictionaries(_TEXT, _VALUES, max_size=3),
+    st.just("") | _TEXT,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(_CHECK, max_size=40),
+    st.none() | st.just("0x" + "ab" * 32),
+    st.integers(min_value=0, max_value=2**63),
+    st.booleans(),
+    st.dictionaries(_TEXT, _VALUES, max_size=4),
+    st.dictionaries(_TEXT, _VALUES, max_size=4),
+    st.none() | _TEXT,
+    st.booleans(),
+)
+def test_a_report_s_json_is_the_reference_s_bytes(
+    checks: list[CheckResult],
+    digest: str | None,
+    as_of: int,
+    unknown: bool,
+    certificate: dict[str, Any],
+    anchor: dict[str, Any],
+    replaced_by: str | None,
+    traced: bool,
+) -> None:
+    report = Report(digest, as_of, checks, certificate, anchor, unknown=unknown, replaced_by=replaced_by)
+    if traced:
+        report.trace = TraceNode(digest or "0x00", "N-1", "0x01", "某计量院", "NMI", Verdict.VALID, None, "", [])
+    assert report.to_json() == dumps(report.to_dict())
+    assert report.to_json() == report.to_json()  # what is kept does not change what is written

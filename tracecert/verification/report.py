@@ -16,6 +16,8 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
+from tracecert.fast_json import dumps
+
 __all__ = ["CHECKS", "CheckResult", "CheckSpec", "Outcome", "Report", "Severity", "TraceNode", "Verdict", "catalog"]
 
 
@@ -445,6 +447,18 @@ class CheckResult:
             out["data"] = self.data
         return out
 
+    def to_json(self) -> bytes:
+        """:meth:`to_dict` as JSON (:func:`tracecert.fast_json.dumps`); a check without detail or data, as most
+        are, is written once per code and outcome and kept."""
+        if self.data or self.detail or self.detail_zh:
+            return dumps(self.to_dict())
+        return _plain_check_json(self.code, self.outcome)
+
+
+@functools.cache
+def _plain_check_json(code: str, outcome: Outcome) -> bytes:
+    return dumps(CheckResult(code, outcome).to_dict())
+
 
 #: An outcome's JSON value (an enum's ``.value`` is a descriptor call; a report writes some thirty of them).
 _OUTCOMES = {outcome: outcome.value for outcome in Outcome}
@@ -536,9 +550,22 @@ class Report:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form: verdict, reasons (failed checks, errors first), every check, certificate, anchor, trace."""
+        head, tail = self._around_checks()
+        return {**head, "checks": [c.to_dict() for c in self.checks], **tail}
+
+    def to_json(self) -> bytes:
+        """:meth:`to_dict` written as :func:`tracecert.fast_json.dumps` writes it, in about half the time: the
+        checks' JSON comes from :meth:`CheckResult.to_json`, and the parts around them are written apart
+        (``tests/verifier/test_report_fast.py`` holds the bytes to the reference's)."""
+        head, tail = self._around_checks()
+        checks = b",".join([check.to_json() for check in self.checks])
+        return b"".join((dumps(head)[:-1], b',"checks":[', checks, b"],", dumps(tail)[1:]))
+
+    def _around_checks(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The members of :meth:`to_dict` before ``checks`` and after it."""
         failed = self.failed()
         reasons = sorted(failed, key=lambda c: (c.spec.severity is not Severity.ERROR, c.code))
-        return {
+        head = {
             "verdict": self._verdict(failed).value,
             "unknown": self.unknown,
             "digest": self.digest,
@@ -555,12 +582,14 @@ class Report:
                 }
                 for c in reasons
             ],
-            "checks": [c.to_dict() for c in self.checks],
+        }
+        tail = {
             "certificate": self.certificate,
             "anchor": self.anchor,
             "replaced_by": self.replaced_by,
             "trace": self.trace.to_dict() if self.trace else None,
         }
+        return head, tail
 
 
 def catalog() -> list[dict[str, Any]]:

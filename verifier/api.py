@@ -318,7 +318,7 @@ class VerifierApp(FastAPI):
     an ``Origin`` header (CORS) or a root path, are answered by the same functions as their routes, without the
     framework's layers around them (five middlewares, the router, the dependencies): under 16 clients those took
     a sixth of a worker's CPU, more than a light verification's own checks. The answer is the one the routes give,
-    byte for byte, headers included: ``tests/verifier/test_fast_lane.py`` holds the lane to them. Every other
+    byte for byte, headers included: ``tests/verifier/api/test_fast_lane.py`` holds the lane to them. Every other
     request, and all of them when :attr:`fast_lane` is False, goes through FastAPI.
     """
 

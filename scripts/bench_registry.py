@@ -233,6 +233,44 @@ class Server:
         self._log.close()
 
 
+#: The parts of a run whose CPU is counted apart, in the order printed.
+ROLES = ("API", "worker", "supervisor", "Anvil", "PostgreSQL", "clients")
+
+
+def _cpu_by_role(server: Server, node_port: int, postgres_data: Path | None) -> dict[str, float]:
+    """CPU seconds (user + system) used so far by each part of the run: the registry's API processes, its anchoring
+    worker, the supervisor, Anvil, PostgreSQL (its server and backends) and this script (the clients). Only live
+    processes count: take the difference of two calls around a run."""
+    import psutil
+
+    used = dict.fromkeys(ROLES, 0.0)
+
+    def add(role: str, process: psutil.Process) -> None:
+        with contextlib.suppress(psutil.Error):
+            times = process.cpu_times()
+            used[role] += times.user + times.system
+
+    serve = psutil.Process(server.process.pid)
+    children = serve.children(recursive=True)
+    names = {c.pid: c.name() for c in children if c.is_running()}
+    several = any(name == "registry-api" for name in names.values())
+    add("supervisor" if several else "API", serve)  # one API process serves in the supervisor's place
+    for child in children:
+        name = names.get(child.pid, "")
+        add("worker" if name == "registry-worker" else "API" if name == "registry-api" else "supervisor", child)
+    if server.worker is not None:
+        add("worker", psutil.Process(server.worker.pid))
+    for process in psutil.process_iter(["name", "cmdline"]):
+        if process.info["name"] == "anvil" and str(node_port) in (process.info["cmdline"] or []):
+            add("Anvil", process)
+    if postgres_data is not None and (postgres_data / "postmaster.pid").exists():
+        postmaster = psutil.Process(int((postgres_data / "postmaster.pid").read_text().split()[0]))
+        for process in [postmaster, *postmaster.children(recursive=True)]:
+            add("PostgreSQL", process)
+    add("clients", psutil.Process())
+    return used
+
+
 def _lab_signed(records: list[dict[str, Any]], key: SigningKey) -> list[dict[str, Any]]:
     """The bulk entries of ``records`` each with the lab's own signature over its digest (lab-signing mode)."""
     key_id = to_hex(key.key_id)
@@ -612,16 +650,22 @@ def main() -> None:
                     warm = _records(template, f"W{prefix}", 1000)
                     _send(server.url, token, [{"record": r} for r in warm], max(1, args.bulk // 8), args.clients)
                     _wait_anchored(database, f"W{prefix}", len(warm))
+                    pg_data = postgres.data if postgres is not None else None
+                    cpu_before = _cpu_by_role(server, node.port, pg_data)
                     started = time.perf_counter()
                     send_s, accepted = _send(server.url, token, entries, args.bulk, args.clients)
                     anchor_wait = _wait_anchored(database, prefix, count)
                     total = time.perf_counter() - started
+                    cpu_after = _cpu_by_role(server, node.port, pg_data)
                 finally:
                     server.stop()
                 stats = _stats(database, prefix)
                 stats.update(
                     count=count, accepted=accepted, accept_rate=count / send_s, end_to_end=count / total, total=total
                 )
+                stats["cpu_us_per_certificate"] = {
+                    role: 1e6 * (cpu_after[role] - cpu_before[role]) / count for role in ROLES
+                }
                 results.append((label, stats))
                 del anchor_wait
 
@@ -634,6 +678,15 @@ def main() -> None:
                     f"{label:<32} {s['count']:>7,} {s['accept_rate']:>11,.0f} {s['end_to_end']:>11,.0f} "
                     f"{s['p50']:>7.2f} {s['p99']:>7.2f} {s['batches']:>8,} {s['max_batch']:>9,} "
                     f"{s['gas_per_certificate']:>9,.0f}"
+                )
+            print("\nCPU per certificate, µs, from acceptance to anchoring (user + system, each part's processes):")
+            print(f"{'run':<32} " + " ".join(f"{role:>10}" for role in ROLES) + f" {'total':>10}")
+            for label, s in results:
+                cpu = s["cpu_us_per_certificate"]
+                print(
+                    f"{label:<32} "
+                    + " ".join(f"{cpu[role]:>10,.0f}" for role in ROLES)
+                    + f" {sum(cpu.values()):>10,.0f}"
                 )
             if args.single:
                 ratio = results[0][1]["end_to_end"] / results[-1][1]["end_to_end"]

@@ -102,7 +102,7 @@ def serve(
         raise ValueError("workers must be at least 1")
     # Fail here, in the foreground, when anything holds the port (an older instance's processes included): at once,
     # not after the wait for the chain.
-    listener = bind(host, port, reuse_port=False)
+    listener = bind(host, port)
     if workers == 1:
         listener.close()
         import uvicorn

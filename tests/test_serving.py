@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -63,54 +64,61 @@ def _connect(port: int, tag: bytes) -> socket.socket:
     return client
 
 
-def test_the_acceptor_hands_connections_in_turn_to_the_ready_processes_only() -> None:
-    listener = bind("127.0.0.1", 0, reuse_port=False)
-    port = listener.getsockname()[1]
-    acceptor = Acceptor(listener)
-    clients: list[socket.socket] = []
+class _Port:
+    """An :class:`Acceptor` on a free port of this machine, and the clients a test connects to it."""
+
+    def __init__(self) -> None:
+        listener = bind("127.0.0.1", 0)
+        self.port = listener.getsockname()[1]
+        self.acceptor = Acceptor(listener)
+        self.clients: list[socket.socket] = []
+
+    def connect(self, *tags: int) -> None:
+        """A client for each tag, each having sent its tag."""
+        self.clients += [_connect(self.port, bytes([tag])) for tag in tags]
+
+
+@pytest.fixture
+def port() -> Iterator[_Port]:
+    running = _Port()
     try:
-        first, second, third = (acceptor.channel() for _ in range(3))
-        with pytest.raises(ConnectionRefusedError):  # nothing ready: the port does not listen yet
-            socket.create_connection(("127.0.0.1", port), timeout=5)
-        for channel in (first, second, third):
-            channel.send(b"r")
-        clients += [_connect(port, bytes([i])) for i in range(6)]
-        held = [[_receive(channel).recv(1)[0] for _ in range(2)] for channel in (first, second, third)]
-        assert sorted(tag for pair in held for tag in pair) == list(range(6))  # two each, none lost
-        second.close()  # that process died: the others take its turns
-        time.sleep(0.2)
-        clients += [_connect(port, bytes([10 + i])) for i in range(4)]
-        got = sorted(_receive(ch).recv(1)[0] for ch in (first, third) for _ in range(2))
-        assert got == [10, 11, 12, 13]
+        yield running
     finally:
-        acceptor.close()
-        for client in clients:
+        running.acceptor.close()
+        for client in running.clients:
             client.close()
+
+
+def test_the_acceptor_hands_connections_in_turn_to_the_ready_processes_only(port: _Port) -> None:
+    first, second, third = (port.acceptor.channel() for _ in range(3))
+    with pytest.raises(ConnectionRefusedError):  # nothing ready: the port does not listen yet
+        socket.create_connection(("127.0.0.1", port.port), timeout=5)
+    for channel in (first, second, third):
+        channel.send(b"r")
+    port.connect(*range(6))
+    held = [[_receive(channel).recv(1)[0] for _ in range(2)] for channel in (first, second, third)]
+    assert sorted(tag for pair in held for tag in pair) == list(range(6))  # two each, none lost
+    second.close()  # that process died: the others take its turns
+    time.sleep(0.2)
+    port.connect(10, 11, 12, 13)
+    got = sorted(_receive(ch).recv(1)[0] for ch in (first, third) for _ in range(2))
+    assert got == [10, 11, 12, 13]
+    port.acceptor.close()
     with pytest.raises(ConnectionRefusedError):  # the port closed with the acceptor
-        socket.create_connection(("127.0.0.1", port), timeout=5)
+        socket.create_connection(("127.0.0.1", port.port), timeout=5)
 
 
-def test_connections_accepted_while_no_process_is_ready_wait_for_one() -> None:
-    listener = bind("127.0.0.1", 0, reuse_port=False)
-    port = listener.getsockname()[1]
-    acceptor = Acceptor(listener)
-    c0 = waiting = None
-    try:
-        old, new = acceptor.channel(), acceptor.channel()
-        old.send(b"r")
-        c0 = _connect(port, b"a")
-        assert _receive(old).recv(1) == b"a"
-        old.close()  # the only ready process dies; a connection comes meanwhile
-        time.sleep(0.2)
-        waiting = _connect(port, b"w")
-        time.sleep(0.2)
-        new.send(b"r")  # its replacement is ready: it gets the connection that waited
-        assert _receive(new).recv(1) == b"w"
-    finally:
-        acceptor.close()
-        for client in (c0, waiting):
-            if client is not None:
-                client.close()
+def test_connections_accepted_while_no_process_is_ready_wait_for_one(port: _Port) -> None:
+    old, new = port.acceptor.channel(), port.acceptor.channel()
+    old.send(b"r")
+    port.connect(1)
+    assert _receive(old).recv(1) == b"\x01"
+    old.close()  # the only ready process dies; a connection comes meanwhile
+    time.sleep(0.2)
+    port.connect(2)
+    time.sleep(0.2)
+    new.send(b"r")  # its replacement is ready: it gets the connection that waited
+    assert _receive(new).recv(1) == b"\x02"
 
 
 class _Recorder(asyncio.Transport):
@@ -156,44 +164,26 @@ def _tags(channel: socket.socket, count: int, timeout: float = 5) -> list[int]:
     return [_receive(channel, timeout).recv(1)[0] for _ in range(count)]
 
 
-def test_connections_no_process_takes_at_once_are_offered_again_until_one_does() -> None:
+def test_connections_no_process_takes_at_once_are_offered_again_until_one_does(port: _Port) -> None:
     """A ready process that does not read its channel for a while (busy): once the channel is full, the others
     wait in the acceptor, and reach the process as soon as it reads again (no new ready message needed)."""
-    listener = bind("127.0.0.1", 0, reuse_port=False)
-    port = listener.getsockname()[1]
-    acceptor = Acceptor(listener)
-    clients: list[socket.socket] = []
-    try:
-        busy = acceptor.channel()
-        busy.send(b"r")
-        clients += [_connect(port, bytes([i])) for i in range(60)]  # more than the channel holds
-        time.sleep(0.3)
-        assert sorted(_tags(busy, 60)) == list(range(60))
-    finally:
-        acceptor.close()
-        for client in clients:
-            client.close()
+    busy = port.acceptor.channel()
+    busy.send(b"r")
+    port.connect(*range(60))  # more than the channel holds
+    time.sleep(0.3)
+    assert sorted(_tags(busy, 60)) == list(range(60))
 
 
-def test_a_stopping_process_gives_back_what_it_had_not_taken_and_gets_no_more() -> None:
-    listener = bind("127.0.0.1", 0, reuse_port=False)
-    port = listener.getsockname()[1]
-    acceptor = Acceptor(listener)
-    clients: list[socket.socket] = []
-    try:
-        stopping, staying = acceptor.channel(), acceptor.channel()
-        stopping.send(b"r")
-        staying.send(b"r")
-        clients += [_connect(port, bytes([i])) for i in range(6)]
-        time.sleep(0.2)  # three wait on each channel, untaken
-        stopping.setblocking(False)
-        _give_back(stopping)
-        clients += [_connect(port, bytes([10 + i])) for i in range(3)]
-        assert sorted(_tags(staying, 9)) == [0, 1, 2, 3, 4, 5, 10, 11, 12]
-    finally:
-        acceptor.close()
-        for client in clients:
-            client.close()
+def test_a_stopping_process_gives_back_what_it_had_not_taken_and_gets_no_more(port: _Port) -> None:
+    stopping, staying = port.acceptor.channel(), port.acceptor.channel()
+    stopping.send(b"r")
+    staying.send(b"r")
+    port.connect(*range(6))
+    time.sleep(0.2)  # three wait on each channel, untaken
+    stopping.setblocking(False)
+    _give_back(stopping)
+    port.connect(10, 11, 12)
+    assert sorted(_tags(staying, 9)) == [0, 1, 2, 3, 4, 5, 10, 11, 12]
 
 
 class _OutOfDescriptors(socket.socket):

@@ -69,20 +69,18 @@ COALESCE_BYTES = 64 * 1024
 GC_THRESHOLDS = (10_000, 10, 10)
 
 
-def bind(host: str, port: int, *, reuse_port: bool) -> socket.socket:
+def bind(host: str, port: int) -> socket.socket:
     """A bound TCP socket, not listening yet (``proto`` set, so asyncio turns TCP_NODELAY on for accepted
-    connections). The server listens on it once its app has started, so that the kernel sends no connection to a
-    process still starting.
+    connections). The server (or the supervisor's :class:`Acceptor`) listens on it once a process can serve, so that
+    a client is refused rather than kept waiting while the service starts.
 
     Raises:
-        OSError: the address is taken (by another program, or, without ``reuse_port``, by anything at all).
+        OSError: the address is taken (by anything at all: an older instance's processes included).
     """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if reuse_port:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind((host, port))
     except OSError:
         sock.close()

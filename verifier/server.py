@@ -61,9 +61,9 @@ def serve(
     if workers == 1:
         import uvicorn
 
-        sock = bind(host, port, reuse_port=False)
+        sock = bind(host, port)
         uvicorn.Server(_uvicorn_config(log_level, overrides)).run(sockets=[sock])
         return
-    listener = bind(host, port, reuse_port=False)  # fails here, in the foreground, when anything holds the port
+    listener = bind(host, port)  # fails here, in the foreground, when anything holds the port
     worker = Process("verifier", _worker, (log_level, overrides), server=True)
     Supervisor("verifier", [worker] * workers, listener=listener).run()

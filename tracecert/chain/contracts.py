@@ -122,8 +122,8 @@ class ChainContracts:
         return sender.send(contract.address, contract.encode_abi(function, list(args)), key=key)
 
     def call(self, contract: Contract, function: str, *args: Any, block: int | str = "latest") -> Any:
-        """Call a view function."""
-        return self.client.call(contract.get_function_by_name(function)(*args), block=block)
+        """Call a view function (one raw ``eth_call``: :meth:`ChainClient.view`)."""
+        return self.client.view(contract, function, *args, block=block)
 
     def events(self, receipt: Receipt) -> list[tuple[str, dict[str, Any]]]:
         """The TraceCert events of a receipt as ``(name, args)``, in log order."""

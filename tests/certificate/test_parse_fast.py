@@ -37,6 +37,7 @@ from tracecert.certificate.canonical import (
     _record_to_json_reference,
     _reject_duplicates,
     _reject_duplicates_reference,
+    _shallow,
     canonicalize,
     check_json_depth,
     compute_canonical_record,
@@ -575,6 +576,30 @@ def test_json_depth_check_equals_reference(data: bytes, max_depth: int) -> None:
     """Brackets in and out of strings, escaped quotes, unbalanced text: the bound is the reference's."""
     fast = _depth_outcome(check_json_depth, data, max_depth)
     assert fast == _depth_outcome(_check_json_depth_reference, data, max_depth)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.text(alphabet='[]{}"\\a:,', max_size=60).map(str.encode), st.integers(0, 8))
+def test_shown_shallow_only_where_the_reference_accepts(data: bytes, max_depth: int) -> None:
+    """The C-speed shortcut never accepts what the reference refuses, on any text (unbalanced, odd quotes)."""
+    if _shallow(data, max_depth):
+        assert _depth_outcome(_check_json_depth_reference, data, max_depth) == "ok"
+
+
+JSON_VALUES = st.recursive(
+    st.text(alphabet='ab[]{}"\\é') | st.booleans() | st.none() | st.integers(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(alphabet='k[{"\\'), inner, max_size=4),
+    max_leaves=40,
+)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(JSON_VALUES, st.integers(0, 8), st.booleans())
+def test_shallow_is_exact_on_json(value: Any, max_depth: int, ascii_only: bool) -> None:
+    """On JSON text (what every request body that reaches the parser is) the shortcut decides exactly as the
+    reference: it shows every text the reference accepts, and none it refuses."""
+    data = json.dumps(value, ensure_ascii=ascii_only).encode()
+    assert _shallow(data, max_depth) is (_depth_outcome(_check_json_depth_reference, data, max_depth) == "ok")
 
 
 @pytest.mark.parametrize(

@@ -50,6 +50,7 @@ from registry.db import (
     OperationKind,
     OperationState,
     utcnow,
+    writing,
 )
 from registry.errors import ChainUnavailableError
 from registry.lifecycle import OperationSender
@@ -337,7 +338,7 @@ class AnchoringWorker:
     def _prepare_due(self, *, force: bool) -> str | None:
         settings = self.core.settings
         cutoff = utcnow().timestamp() - settings.batch_window_seconds
-        with self.core.sessions.begin() as s:
+        with writing(self.core.sessions) as s:
             for lab_id, key_id, count, first in unbatched_groups(s):
                 oldest = s.execute(select(Certificate.accepted_at).where(Certificate.seq == first)).scalar_one()
                 oldest_ts = oldest.timestamp() if oldest.tzinfo else oldest.replace(tzinfo=utcnow().tzinfo).timestamp()
@@ -479,7 +480,7 @@ class AnchoringWorker:
         block_hash: str | None = None,
     ) -> None:
         now = utcnow()
-        with self.core.sessions.begin() as s:
+        with writing(self.core.sessions) as s:
             batch = s.get(Batch, root)
             assert batch is not None
             batch.state, batch.tx_hash, batch.block_number = BatchState.ANCHORED, tx_hash, block_number

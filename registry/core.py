@@ -120,6 +120,8 @@ class RegistryCore:
         self.custody = Custody(settings.secret_bytes())
         self.journal = DbJournal(self.sessions)
         self._authz = _Cache(settings.authorization_cache_seconds)
+        #: One acceptance at a time in this process (:func:`registry.issuance.accept_many`).
+        self.accepting = threading.Lock()
         self._keys = _Cache(settings.authorization_cache_seconds)
         self._senders: dict[str, TransactionSender] = {}
         self._senders_lock = threading.Lock()

@@ -337,7 +337,10 @@ def _stats(database: str, prefix: str) -> dict[str, Any]:
     engine = create_engine(database)
     with engine.connect() as conn:
         rows = conn.execute(
-            text("SELECT accepted_at, anchored_at FROM certificates WHERE certificate_number LIKE :p"),
+            text(
+                "SELECT c.accepted_at, c.anchored_at, b.created_at FROM certificates c "
+                "JOIN batches b ON b.root = c.batch_root WHERE c.certificate_number LIKE :p"
+            ),
             {"p": f"{prefix}-%"},
         ).all()
         batches = conn.execute(
@@ -361,12 +364,19 @@ def _stats(database: str, prefix: str) -> dict[str, Any]:
             )
         )
 
-    lags = sorted(ts(b) - ts(a) for a, b in rows)
+    lags = sorted(ts(b) - ts(a) for a, b, _ in rows)
+    # The wait split in two: accepted until its batch was made (the worker's turn), then until anchored.
+    to_batch = sorted(ts(made) - ts(a) for a, _, made in rows)
+    to_chain = sorted(ts(b) - ts(made) for _, b, made in rows)
     sizes = [s for s, _ in batches]
     gas = sum(g or 0 for _, g in batches)
     return {
         "p50": statistics.median(lags),
         "p99": lags[min(len(lags) - 1, int(len(lags) * 0.99))],
+        "to_batch_p50": statistics.median(to_batch),
+        "to_batch_p99": to_batch[min(len(to_batch) - 1, int(len(to_batch) * 0.99))],
+        "to_chain_p50": statistics.median(to_chain),
+        "to_chain_p99": to_chain[min(len(to_chain) - 1, int(len(to_chain) * 0.99))],
         "batches": len(batches),
         "max_batch": max(sizes),
         "mean_batch": statistics.fmean(sizes),
@@ -680,6 +690,12 @@ def main() -> None:
                     f"{label:<32} {s['count']:>7,} {s['accept_rate']:>11,.0f} {s['end_to_end']:>11,.0f} "
                     f"{s['p50']:>7.2f} {s['p99']:>7.2f} {s['batches']:>8,} {s['max_batch']:>9,} "
                     f"{s['gas_per_certificate']:>9,.0f}"
+                )
+            print("\nThe wait split: accepted → put in a batch, then batch → anchored (p50 / p99, seconds):")
+            for label, s in results:
+                print(
+                    f"{label:<32} {s['to_batch_p50']:>7.2f} / {s['to_batch_p99']:.2f}"
+                    f"   {s['to_chain_p50']:>7.2f} / {s['to_chain_p99']:.2f}"
                 )
             print("\nCPU per certificate, µs, from acceptance to anchoring (user + system, each part's processes):")
             print(f"{'run':<32} " + " ".join(f"{role:>10}" for role in ROLES) + f" {'total':>10}")

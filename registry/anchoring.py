@@ -28,7 +28,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
@@ -280,15 +280,7 @@ class AnchoringWorker:
             self.watch.reconcile()
         self._anchor_all(self._open_batches(), report)
         self._retry_waiting(report, force=force)
-        limit = self.core.settings.anchor_concurrency
-        while True:
-            due: list[str] = []
-            while len(due) < limit and (prepared := self._prepare_due(force=force)) is not None:
-                due.append(prepared)
-            if not due:
-                break
-            report.prepared += len(due)
-            self._anchor_all(due, report)
+        self._anchor_due(report, force=force)
         sent = self._operations.send()
         report.ops_done, report.ops_failed, report.deferred = sent.done, sent.failed, report.deferred + sent.deferred
         self.scans.run(force=force)
@@ -402,6 +394,50 @@ class AnchoringWorker:
         for own in reports:
             report.add(own)
         for future in futures:
+            future.result()  # the first unexpected error, once all have settled
+
+    def _anchor_due(self, report: StepReport, *, force: bool) -> None:
+        """Make the batches that are due and anchor them, up to ``anchor_concurrency`` at once, as a pipeline: a
+        batch is made as soon as it is due and a place is free, while the others wait for their receipts and
+        confirmations. Returns when nothing is due and every batch it made has settled; an unexpected error is
+        raised then (as :meth:`_anchor_all`), and no new batch is made after one.
+
+        Made in rounds instead (up to the limit, then all of them waited for), a batch due while a round waited
+        for its confirmations waited for the whole round: under 2 s blocks and 2 confirmations, certificates
+        waited seconds for a batch (``scripts/bench_registry.py`` prints that wait).
+        """
+        limit = self.core.settings.anchor_concurrency
+        if limit == 1:
+            while (root := self._prepare_due(force=force)) is not None:
+                report.prepared += 1
+                self._anchor(root, report)
+            return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(limit, thread_name_prefix="anchoring")
+        running: dict[Future[None], StepReport] = {}
+        settled: list[Future[None]] = []
+        making = True
+        try:
+            while True:
+                while making and len(running) < limit and (root := self._prepare_due(force=force)) is not None:
+                    report.prepared += 1
+                    own = StepReport()
+                    running[self._pool.submit(self._anchor, root, own)] = own
+                if not running:
+                    break
+                done, _ = wait(running, timeout=self.poll_interval, return_when=FIRST_COMPLETED)
+                for future in done:
+                    report.add(running.pop(future))
+                    settled.append(future)
+                    making = making and future.exception() is None
+                if not done and not making:
+                    wait(running)
+        finally:
+            wait(running)  # also when making a batch failed: none is left being anchored
+            for future, own in running.items():
+                report.add(own)
+                settled.append(future)
+        for future in settled:
             future.result()  # the first unexpected error, once all have settled
 
     def _anchor(self, root: str, report: StepReport) -> None:

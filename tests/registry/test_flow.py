@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 import pytest
 
@@ -163,3 +164,48 @@ def test_batches_due_together_are_sent_together(
     roots = {v["batch"]["root"] for v in views}
     assert len(roots) == 3
     assert len({world.chain.contracts.batch(from_hex(root)).block_number for root in roots}) == blocks
+
+
+def test_a_batch_due_while_others_wait_for_confirmation_is_sent_at_once(
+    world: LabWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker makes batches as a pipeline: one that falls due while another waits for its confirmation is made
+    and sent then, not after the other is confirmed. No block is mined until both transactions are in the node's
+    pool (or after a pause, so that a worker that waits fails the count rather than hanging)."""
+    monkeypatch.setattr(world.core.settings, "batch_max_size", 4)
+    monkeypatch.setattr(world.core.settings, "batch_window_seconds", 3600.0)  # due by size only
+    monkeypatch.setattr(world.core.settings, "anchor_concurrency", 3)
+    first = accept_many(world.core, _lab(world), [Submission(world.record(f"JD2026-6{i:04d}")) for i in range(4)])
+    client = world.chain.client
+
+    def pending() -> int:
+        return int(client.rpc("txpool_status", [])["pending"], 16)
+
+    def until(condition: Callable[[], bool], seconds: float) -> bool:
+        deadline = time.monotonic() + seconds
+        while not condition():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+        return True
+
+    client.rpc("evm_setAutomine", [False])
+    try:
+        step = threading.Thread(target=AnchoringWorker(world.core).step)
+        step.start()
+        assert until(lambda: pending() == 1, 30)  # the first batch is sent, and waits for a block
+        second = accept_many(
+            world.core, _lab(world), [Submission(world.record(f"JD2026-6{i:04d}")) for i in range(4, 8)]
+        )
+        both = until(lambda: pending() == 2, 10)
+        while step.is_alive():
+            client.rpc("evm_mine", [])
+            step.join(0.2)
+    finally:
+        client.rpc("evm_setAutomine", [True])
+    assert both, "the second batch waited for the first one's confirmation"
+    views = [certificate_view(world.core, None, r.digest) for r in [*first, *second]]  # type: ignore[union-attr]
+    assert {v["status"] for v in views} == {"anchored"}
+    roots = {v["batch"]["root"] for v in views}
+    assert len(roots) == 2
+    assert len({world.chain.contracts.batch(from_hex(root)).block_number for root in roots}) == 1

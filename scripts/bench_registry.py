@@ -233,6 +233,9 @@ class Server:
         self._log.close()
 
 
+#: Issue 16's targets: certificates anchored per second end to end, and the p99 wait from acceptance to anchored.
+TARGET_RATE, TARGET_P99 = 5_000, 2.0
+
 #: The parts of a run whose CPU is counted apart, in the order printed.
 ROLES = ("API", "worker", "supervisor", "Anvil", "PostgreSQL", "clients")
 
@@ -709,6 +712,16 @@ def main() -> None:
             if args.single:
                 ratio = results[0][1]["end_to_end"] / results[-1][1]["end_to_end"]
                 print(f"\nbatched / one-tx-per-certificate end-to-end throughput: {ratio:,.0f}x")
+            # Issue 16's targets, for each batched run.
+            for label, s in results:
+                if label.startswith("batched"):
+                    rate, p99 = s["end_to_end"], s["p99"]
+                    rate_met = "met" if rate >= TARGET_RATE else "NOT met"
+                    p99_met = "met" if p99 <= TARGET_P99 else "NOT met"
+                    print(
+                        f"targets, {label}: ≥ {TARGET_RATE:,} anchored/s — {rate_met} ({rate:,.0f}/s); "
+                        f"p99 acceptance → anchored ≤ {TARGET_P99:g} s — {p99_met} ({p99:.2f} s)"
+                    )
             print(json.dumps({label: s for label, s in results}, default=str))
         finally:
             node.stop()

@@ -45,9 +45,10 @@ class RegistrySettings(BaseSettings):
     batch_max_size: int = Field(default=1024, ge=1, le=65_536)
     #: Longest a pending certificate waits before its batch is anchored (at most 2 s).
     batch_window_seconds: float = Field(default=1.0, gt=0, le=2.0)
-    #: Batches anchored at once: their transactions are signed in nonce order, sent together and confirmed
-    #: together, so that under a block time several batches land in one block rather than one batch per
-    #: confirmation wait (2 s blocks and 2 confirmations: one batch every 4-6 s with 1).
+    #: Batches in flight at once: a batch is made and sent as soon as it is due and fewer than this many wait for
+    #: their confirmations; their transactions are signed in nonce order, so that under a block time several
+    #: batches land in one block rather than one batch per confirmation wait (2 s blocks and 2 confirmations: one
+    #: batch every 4-6 s with 1).
     anchor_concurrency: int = Field(default=16, ge=1, le=64)
     #: How long an on-chain authorization answer is reused when accepting certificates.
     authorization_cache_seconds: float = Field(default=5.0, ge=0)

@@ -386,15 +386,20 @@ class AnchoringWorker:
             for root in roots:
                 self._anchor(root, report)
             return
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(limit, thread_name_prefix="anchoring")
+        pool = self._anchoring_pool()
         reports = [StepReport() for _ in roots]
-        futures = [self._pool.submit(self._anchor, root, own) for root, own in zip(roots, reports, strict=True)]
+        futures = [pool.submit(self._anchor, root, own) for root, own in zip(roots, reports, strict=True)]
         wait(futures)
         for own in reports:
             report.add(own)
         for future in futures:
             future.result()  # the first unexpected error, once all have settled
+
+    def _anchoring_pool(self) -> ThreadPoolExecutor:
+        """The threads batches are anchored in, ``anchor_concurrency`` of them (made at first use)."""
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.core.settings.anchor_concurrency, thread_name_prefix="anchoring")
+        return self._pool
 
     def _anchor_due(self, report: StepReport, *, force: bool) -> None:
         """Make the batches that are due and anchor them, up to ``anchor_concurrency`` at once, as a pipeline: a
@@ -412,8 +417,7 @@ class AnchoringWorker:
                 report.prepared += 1
                 self._anchor(root, report)
             return
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(limit, thread_name_prefix="anchoring")
+        pool = self._anchoring_pool()
         running: dict[Future[None], StepReport] = {}
         settled: list[Future[None]] = []
         making = True
@@ -422,7 +426,7 @@ class AnchoringWorker:
                 while making and len(running) < limit and (root := self._prepare_due(force=force)) is not None:
                     report.prepared += 1
                     own = StepReport()
-                    running[self._pool.submit(self._anchor, root, own)] = own
+                    running[pool.submit(self._anchor, root, own)] = own
                 if not running:
                     break
                 done, _ = wait(running, timeout=self.poll_interval, return_when=FIRST_COMPLETED)

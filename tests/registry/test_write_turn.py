@@ -71,7 +71,7 @@ def test_no_turn_without_a_file(url: str, tmp_path: Path, monkeypatch: pytest.Mo
     assert not list(tmp_path.iterdir())
 
 
-def test_acceptance_holds_the_process_turn(world: LabWorld, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_acceptance_holds_the_process_lock(world: LabWorld, monkeypatch: pytest.MonkeyPatch) -> None:
     """The insert of an acceptance runs with ``core.accepting`` held: no other acceptance of this process runs
     Python beside it."""
     seen: list[bool] = []
@@ -95,5 +95,6 @@ def test_the_turn_file_lies_beside_the_database(world: LabWorld) -> None:
     accept_many(world.core, principal, [Submission(world.record("JD2026-77002"))])
     database = Path(str(world.core.engine.url.database))
     turn = database.with_name(database.name + ".write-turn")
+    assert turn.is_file()  # made by the insert's turn, not by this test
     with turn.open("a+b") as f:
         fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released after the request

@@ -92,16 +92,26 @@ class _Connection:
                 thread.join(timeout=2)
 
     def _spawn(self, target: Callable[[], None], name: str) -> None:
-        thread = threading.Thread(target=target, name=name, daemon=True)
-        self._threads.append(thread)
-        thread.start()
+        """Start a pump thread, unless the connection is already closed. Under the lock, so :meth:`close` joins
+        only threads that have started (joining one not yet started raises) and none starts after it."""
+        with self._lock:
+            if self.closed.is_set():
+                return
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
 
     def _run(self) -> None:
         try:
-            self.upstream = socket.create_connection(self.proxy.target, timeout=5)
+            upstream = socket.create_connection(self.proxy.target, timeout=5)
         except OSError:
             self.close(rst=True)
             return
+        with self._lock:
+            if self.closed.is_set():  # closed while connecting: nobody else will close this socket
+                upstream.close()
+                return
+            self.upstream = upstream
         self._spawn(self._pump_back, "faultproxy-back")
         self._pump_forward()
 

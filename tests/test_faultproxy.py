@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -10,6 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import requests
 
+from tests import faultproxy
 from tests.faultproxy import Fault, FaultProxy
 
 
@@ -130,3 +132,38 @@ def test_to_url_and_close(echo: tuple[str, int]) -> None:
         assert _post(url, b"x") == b"x"
     with pytest.raises(requests.exceptions.ConnectionError):
         _post(url)
+
+
+def test_a_connection_closed_while_its_thread_starts_closes_cleanly(
+    proxy: FaultProxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """REFUSE closes every open connection from the caller's thread; one just accepted may not have started its
+    thread yet. Joining a thread not yet started raises (this failed a chaos run), so close must wait for it."""
+    errors: list[BaseException] = []
+    client, accepted = socket.socketpair()
+    conn = faultproxy._Connection(proxy, accepted)
+    real_start = threading.Thread.start
+
+    def close_from_elsewhere() -> None:
+        try:
+            conn.close(rst=True)
+        except BaseException as exc:  # the test reports whatever the close raised
+            errors.append(exc)
+
+    def start_after_a_close(thread: threading.Thread) -> None:
+        if thread.name == "faultproxy-conn":  # a close arrives between the connection's spawn and its thread's start
+            closer = threading.Thread(target=close_from_elsewhere)
+            real_start(closer)
+            closer.join(timeout=0.5)
+        real_start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", start_after_a_close)
+    conn.start()
+    monkeypatch.undo()
+    assert conn.closed.wait(timeout=5)
+    deadline = time.monotonic() + 5
+    while any(t.is_alive() for t in conn._threads) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert errors == []
+    assert not any(t.is_alive() for t in conn._threads)
+    client.close()

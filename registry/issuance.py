@@ -46,6 +46,7 @@ from registry.errors import (
 )
 from registry.instruments import manufacturer_key
 from tracecert.certificate.signing import SigningKey
+from tracecert.verification.engine import PreflightMemo
 from tracecert.verification.report import CheckResult
 
 __all__ = ["Accepted", "Submission", "accept", "accept_many"]
@@ -225,6 +226,7 @@ def _accept_many(
     supersedes: dict[int, str] = {}
     warnings: dict[int, list[CheckResult]] = {}
     at: int | None = None  # the chain time the whole request is judged at (as if anchored then)
+    memo = PreflightMemo()  # what the request's records share is checked once
     for i, p in prepared.items():
         try:
             again = known.get(p.digest)  # a failed one is checked again as a new one, then queued again
@@ -245,7 +247,7 @@ def _accept_many(
             core.require_can_issue(p.record.lab.lab_id, p.record.item.category_code, activity_of(p.record.kind))
             key_id, signature, signed_by = sign_or_verify(core, p, held)
             at = at if at is not None else core.chain_now()
-            if found := core.rules.judge(p.record, key_id=key_id, signature=signature, at=at):
+            if found := core.rules.judge(p.record, key_id=key_id, signature=signature, at=at, memo=memo):
                 warnings[i] = found
             if again is not None:
                 requeues[i] = (again, key_id, signature, signed_by)

@@ -22,7 +22,7 @@ from registry.errors import ChainUnavailableError, InvalidRequest
 from tracecert.certificate.model import CertificateRecord
 from tracecert.chain.errors import ChainUnavailable
 from tracecert.verification.chainview import CachedChainView, LiveChainView
-from tracecert.verification.engine import Verifier
+from tracecert.verification.engine import PreflightMemo, Verifier
 from tracecert.verification.evidence import Policy
 from tracecert.verification.report import CheckResult, Severity
 
@@ -102,9 +102,12 @@ class Rulebook:
         self.view = CachedChainView(LiveChainView(core.chain), ttl)
         self.verifier = Verifier(self.view, DatabaseSource(core), Policy(cache_seconds=ttl))
 
-    def judge(self, record: CertificateRecord, *, key_id: str, signature: str, at: int) -> list[CheckResult]:
+    def judge(
+        self, record: CertificateRecord, *, key_id: str, signature: str, at: int, memo: PreflightMemo | None = None
+    ) -> list[CheckResult]:
         """Run every check decided at acceptance, as if the lab anchored ``record`` at chain time ``at``; return the
-        failed WARNING checks (accepted, to be recorded as fraud signals).
+        failed WARNING checks (accepted, to be recorded as fraud signals). The records of one request share a
+        ``memo`` (one ``at``): what they have in common is checked once (:class:`PreflightMemo`).
 
         Raises:
             RuleRefused: an ERROR check failed (its code; every failed check named in ``details``).
@@ -117,6 +120,7 @@ class Rulebook:
                 signature=bytes.fromhex(signature[2:]),
                 at=at,
                 signature_checked=True,  # issuance has just made it, or verified it with the key of the chain
+                memo=memo,
             )
         except ChainUnavailable as exc:
             raise ChainUnavailableError("the chain node is unreachable; retry") from exc

@@ -18,7 +18,8 @@ from tests.verifier.conftest import TraceWorld, calibration, chain_of_three, sta
 from tracecert.certificate.canonical import certificate_digest, from_hex
 from tracecert.certificate.model import record_from_json
 from tracecert.chain.types import RevocationReason
-from tracecert.verification.report import CHECKS, Severity, Verdict
+from tracecert.verification.engine import PreflightMemo
+from tracecert.verification.report import CHECKS, Outcome, Severity, Verdict
 
 pytestmark = pytest.mark.chain
 _numbers = itertools.count(1)
@@ -122,3 +123,102 @@ def test_preflight_and_the_verifier_agree(
     else:
         assert verdict.verdict is Verdict.INVALID
         assert refusals & verdict.codes, (variant, refusals, verdict.codes)
+
+
+# --- one request's records judged with one memo (PreflightMemo) ------------------------------------------------
+
+
+def _judged(w: TraceWorld, record: dict[str, Any], at: int, memo: PreflightMemo | None) -> dict[str, Any]:
+    """Everything preflight's report holds about ``record``, judged at ``at`` with ``memo`` (or none)."""
+    parsed = record_from_json(record)
+    digest = certificate_digest(parsed)
+    lab = w.city
+    report = w.verifier.preflight(parsed, key_id=lab.key.key_id, signature=lab.key.sign(digest), at=at, memo=memo)
+    return {
+        "checks": [(c.code, c.outcome, c.detail, c.detail_zh, c.data) for c in report.checks],
+        "certificate": report.certificate,
+        "subtree": report.subtree,
+        "trace": report.trace.to_dict() if report.trace else None,
+    }
+
+
+def _request_record(w: TraceWorld, standards: dict[str, dict[str, Any] | None], v: dict[str, Any]) -> dict[str, Any]:
+    d, performed = w.day, -v["performed"]
+    standard = standards[v["standard"]]
+    record = calibration(
+        w.city, f"HZ-MEMO-{next(_numbers):05d}", serial=v["serial"], item="压力表", u=v["u"],
+        performed=d(performed), issued=d(performed + v["issued_after"]), valid_until=d(performed + 360),
+        standards=[standard_from(standard)] if standard else [], mandatory=v["mandatory"],
+    )  # fmt: skip
+    record["item"]["category_code"] = v["category"]
+    if v["name"] == "provincial":
+        record["lab"]["name"] = w.provincial.name
+    return record
+
+
+#: What varies between a request's records, and the values each part takes.
+REQUEST_PARTS: dict[str, list[Any]] = {
+    "performed": [1, 3, 3000],
+    "issued_after": [0, 1, 5],
+    "category": ["PRESSURE", "MASS"],
+    "standard": ["valid", "revoked", "unanchored", "none"],
+    "name": ["own", "provincial"],
+    "mandatory": [None, True],
+    # the instrument: an enterprise's gauge, or the standard's own (JM-4402) or its standard's (PG-7601): a loop
+    "serial": ["YB-8812", "YB-8813", "JM-4402", "PG-7601"],
+    "u": ["0.01", "0.0001"],  # the second is too small for the standard (TUR)
+}
+#: A request as a bulk is: records like a first one, each differing from it in one part at most (so that the memo
+#: is met by records equal in every part but one).
+REQUESTS = st.tuples(
+    st.fixed_dictionaries({part: st.sampled_from(values) for part, values in REQUEST_PARTS.items()}),
+    st.lists(
+        st.none() | st.sampled_from(sorted(REQUEST_PARTS)).flatmap(
+            lambda part: st.sampled_from(REQUEST_PARTS[part]).map(lambda value: (part, value))
+        ),
+        min_size=2,
+        max_size=8,
+    ),
+)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(request=REQUESTS)
+def test_a_request_judged_with_one_memo_gets_the_reports_of_records_judged_alone(
+    trace_world: TraceWorld,
+    standards: dict[str, dict[str, Any] | None],
+    request: tuple[dict[str, Any], list[tuple[str, Any] | None]],
+) -> None:
+    """The registry judges a bulk's records with one memo: every report is the one preflight makes without it, for
+    records that differ in any part the checks read, loops through the standards' instruments included."""
+    w = trace_world
+    at = w.chain.now()
+    memo = PreflightMemo()
+    first, changes = request
+    for change in [None, *changes]:
+        v = first | dict([change] if change else [])
+        record = _request_record(w, standards, v)
+        assert _judged(w, record, at, memo) == _judged(w, record, at, None), v
+
+
+def test_the_memo_checks_a_bulk_of_one_lab_once_and_a_loop_on_its_own(
+    trace_world: TraceWorld, standards: dict[str, dict[str, Any] | None]
+) -> None:
+    w = trace_world
+    at = w.chain.now()
+    memo = PreflightMemo()
+    plain = {"performed": 1, "issued_after": 1, "category": "PRESSURE", "standard": "valid", "name": "own",
+             "mandatory": None, "serial": "YB-8812", "u": "0.01"}  # fmt: skip
+    records = [
+        _request_record(w, standards, plain),
+        _request_record(w, standards, plain | {"serial": "YB-8813"}),
+        _request_record(w, standards, plain | {"serial": "JM-4402"}),  # calibrates the standard it used: a loop
+        _request_record(w, standards, plain | {"serial": "YB-8814"}),
+        _request_record(w, standards, plain | {"serial": "YB-8815", "u": "0.0001"}),  # finer than its standard allows
+    ]
+    judged = [_judged(w, r, at, memo) for r in records]
+    assert judged == [_judged(w, r, at, None) for r in records]
+    assert len(memo.lab) == 1
+    assert len(memo.trace) == 2  # the loop's outcome was not kept; the first three others share one
+    failed = [{code for code, outcome, *_ in j["checks"] if outcome is Outcome.FAIL} for j in judged]
+    assert failed == [set(), set(), {"TRACE_NO_CYCLE", "TRACE_REACHES_NMI"}, set(), {"TRACE_UNCERTAINTY"}]

@@ -17,16 +17,16 @@ import hashlib
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import replace
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, TypeVar
 
 from tracecert.certificate.canonical import certificate_digest, from_hex, to_hex
 from tracecert.certificate.model import CertificateRecord, Kind
 from tracecert.chain.contracts import BatchInfo
 from tracecert.instruments import category_label
-from tracecert.verification.chainview import ChainView
+from tracecert.verification.chainview import ChainView, LabState
 from tracecert.verification.checks_lab import check_lab, check_signature
 from tracecert.verification.checks_record import (
     check_anchoring,
@@ -41,11 +41,58 @@ from tracecert.verification.checks_record import (
     lab_key_test,
 )
 from tracecert.verification.evidence import Evidence, Policy
-from tracecert.verification.report import Report
+from tracecert.verification.report import CheckResult, Report, TraceNode
 from tracecert.verification.sources import BundleSource, CheckedSource, MemorySource
 from tracecert.verification.trace import check_trace, item_keys
 
-__all__ = ["Verifier"]
+__all__ = ["PreflightMemo", "Verifier"]
+
+_T = TypeVar("_T")
+
+
+@dataclass
+class _Outcome:
+    """What one family of checks added to a report (its checks, its certificate entries) and returned."""
+
+    checks: list[CheckResult]
+    certificate: dict[str, Any]
+    value: Any
+
+    def replay(self, report: Report) -> None:
+        """Add the same outcome to another report (the check results are shared: nothing changes them)."""
+        report.checks.extend(self.checks)
+        report.certificate.update(self.certificate)
+
+
+def _recorded(report: Report, checks: Callable[[], _T]) -> tuple[_T, _Outcome]:
+    """Run ``checks`` on ``report`` and return its value and what it added."""
+    first = len(report.checks)
+    before = dict(report.certificate)
+    value = checks()
+    added = {k: v for k, v in report.certificate.items() if k not in before or before[k] is not v}
+    return value, _Outcome(report.checks[first:], added, value)
+
+
+@dataclass
+class PreflightMemo:
+    """The lab and traceability checks of the records of one request, for :meth:`Verifier.preflight` to reuse.
+
+    A bulk of one lab's certificates is mostly the same work on different instruments: the same lab, dates, kind
+    and standards. Those checks read only the parts of a record written in each key below, plus the chain (asked
+    at one time for the whole request), so a record equal to an earlier one in those parts gets the same results:
+
+    - the lab checks (:func:`check_lab`): lab id and name, issue and performance-begin dates, kind, category;
+    - the traceability checks (:func:`check_trace`): standards used, performance dates, kind, results, the
+      item's MPE, the lab's kind; and the record's own identities (digest, instruments), which matter only when
+      they meet what is upstream (a cycle): an outcome is reused only for a record that meets nothing upstream,
+      and kept only from one that met nothing.
+
+    Made for one request and dropped after it (it holds chain answers of that moment). ``tests/verifier/
+    test_rulebook.py`` holds the reports equal to those made without a memo.
+    """
+
+    lab: dict[tuple[Any, ...], _Outcome] = field(default_factory=dict)
+    trace: dict[tuple[Any, ...], tuple[_Outcome, TraceNode]] = field(default_factory=dict)
 
 
 class Verifier:
@@ -148,7 +195,14 @@ class Verifier:
         return report
 
     def preflight(
-        self, record: CertificateRecord, *, key_id: bytes, signature: bytes, at: int, signature_checked: bool = False
+        self,
+        record: CertificateRecord,
+        *,
+        key_id: bytes,
+        signature: bytes,
+        at: int,
+        signature_checked: bool = False,
+        memo: PreflightMemo | None = None,
     ) -> Report:
         """Every check that can be decided before anchoring (``CheckSpec.at_acceptance``), as if the record's lab
         anchored it at ``at`` with ``key_id``: what the registry runs at acceptance, with the verifier's own code,
@@ -157,7 +211,9 @@ class Verifier:
 
         The report's failed ERROR checks are the refusals; its failed WARNING checks are accepted and worth a
         regulator's look. ``signature_checked`` says the caller verified ``signature`` with the key ``key_id`` of
-        the chain already (the registry, which has just made or checked it): it is not verified twice.
+        the chain already (the registry, which has just made or checked it): it is not verified twice. ``memo``
+        reuses the lab and traceability checks of the same request's earlier records (see :class:`PreflightMemo`);
+        every record judged with one memo must be judged at the same ``at``.
         """
         digest = certificate_digest(record)
         report = Report(to_hex(digest), at)
@@ -177,14 +233,68 @@ class Verifier:
             block_number=0,
         )  # fmt: skip
         check_signature(report, evidence, record, as_anchored, self.chain, self.policy)
-        lab = check_lab(report, record, at, self.chain, self.policy)
+        lab = self._preflight_lab(report, record, at, memo)
         check_kind(report, record, None)
         check_dates(report, record, at, self.policy)
         check_in_force(report, record, at, self.policy)
         visited = frozenset({digest}) | item_keys(record)
-        check_trace(report, record, digest, lab, visited, 0, self.policy, self._standard_evidence, self._parent_report)
+        self._preflight_trace(report, record, digest, lab, visited, memo)
         report.checks = [c for c in report.checks if c.spec.at_acceptance]
         return report
+
+    def _preflight_lab(
+        self, report: Report, record: CertificateRecord, at: int, memo: PreflightMemo | None
+    ) -> LabState | None:
+        """:func:`check_lab` at ``at``, or its outcome for an earlier record with the same lab parts."""
+        if memo is None:
+            return check_lab(report, record, at, self.chain, self.policy)
+        d = record.dates
+        key = (record.lab.lab_id, record.lab.name, d.issue_date, d.performance_begin, record.kind,
+               record.item.category_code, at)  # fmt: skip
+        known = memo.lab.get(key)
+        if known is not None:
+            known.replay(report)
+            return known.value
+        lab, memo.lab[key] = _recorded(report, lambda: check_lab(report, record, at, self.chain, self.policy))
+        return lab
+
+    def _preflight_trace(
+        self,
+        report: Report,
+        record: CertificateRecord,
+        digest: bytes,
+        lab: LabState | None,
+        visited: frozenset[bytes],
+        memo: PreflightMemo | None,
+    ) -> None:
+        """:func:`check_trace` at depth 0, or its outcome for an earlier record with the same traceability parts
+        when neither record meets what is upstream."""
+        if memo is None:
+            check_trace(report, record, digest, lab, visited, 0, self.policy, self._standard_evidence,
+                        self._parent_report)  # fmt: skip
+            return
+        d = record.dates
+        key = (record.standards_used, d.performance_begin, d.performance_end, record.kind, record.results,
+               record.item.mpe, lab.kind if lab is not None else None)  # fmt: skip
+        known = memo.trace.get(key)
+        if known is not None and not (known[0].value & visited):
+            outcome, node = known
+            outcome.replay(report)
+            report.subtree = visited | outcome.value
+            report.trace = TraceNode(
+                to_hex(digest), record.certificate_number, record.lab.lab_id,
+                report.certificate.get("lab_name_on_chain") or record.lab.name, node.lab_kind, None,
+                note=node.note, children=list(node.children),
+            )  # fmt: skip
+            return
+        upstream, outcome = _recorded(
+            report,
+            lambda: check_trace(
+                report, record, digest, lab, visited, 0, self.policy, self._standard_evidence, self._parent_report
+            ),
+        )
+        if not (upstream & visited) and report.trace is not None:
+            memo.trace[key] = (outcome, report.trace)
 
     def verify(
         self,

@@ -46,11 +46,19 @@ def check_trace(
     policy: Policy,
     find_standard: FindStandard,
     verify_standard: VerifyStandard,
-) -> None:
+) -> frozenset[bytes]:
     """The traceability checks of a certificate at ``depth`` on a path that has met ``visited`` (digests and
     instrument identities): TRACE_DEPTH, the link-by-link checks (:data:`LINK_CHECKS`, each standard's certificate
     verified with ``verify_standard`` and judged against this record), TRACE_REACHES_NMI. Sets the report's
-    ``trace`` (this certificate's node, its standards' subtrees below) and ``subtree``."""
+    ``trace`` (this certificate's node, its standards' subtrees below) and ``subtree``.
+
+    Returns what is above this certificate: every digest and instrument identity the path (``visited``) was
+    compared with here and further up (its standards' digests, the instruments the record names and the ones their
+    certificates are about, and their own upstreams). ``visited`` changes the outcome only through these: on a
+    path that meets none of them, the checks come out the same (what :meth:`Verifier.preflight` relies on to
+    judge a request's records with one walk). The report's ``subtree`` is this certificate's own identities and
+    its upstream.
+    """
     node = TraceNode(
         to_hex(digest),
         record.certificate_number,
@@ -60,14 +68,15 @@ def check_trace(
         None,
     )
     report.trace = node
-    subtree: frozenset[bytes] = frozenset({digest} | item_keys(record))
+    own = frozenset({digest} | item_keys(record))
     if lab is not None and lab.kind is LabKind.NMI:
         node.note = "national metrology institute: the chain ends here"
         for code in (*LINK_CHECKS, "TRACE_DEPTH"):
             report.add(code, True, "issued by an NMI", zh="由国家计量院出具")
         report.add("TRACE_REACHES_NMI", True, "issued by an NMI", zh="由国家计量院出具")
-        report.subtree = subtree
-        return
+        report.subtree = own
+        return frozenset()
+    upstream: set[bytes] = set()
     failures: dict[str, list[tuple[str, str]]] = {}
     reaches_nmi = bool(record.standards_used)
     if depth >= policy.max_depth:
@@ -105,6 +114,9 @@ def check_trace(
             continue
         parent_digest = from_hex(standard.certificate_digest)
         instrument = _standard_key(standard)
+        upstream.add(parent_digest)
+        if instrument is not None:
+            upstream.add(instrument)
         if parent_digest in visited or (instrument is not None and instrument in visited):
             _fail(
                 failures,
@@ -128,7 +140,9 @@ def check_trace(
             )
             child.note, reaches_nmi = "bundle does not match the digest", False
             continue
-        if evidence.record is not None and item_keys(evidence.record) & visited:
+        standard_items = item_keys(evidence.record) if evidence.record is not None else set()
+        upstream |= standard_items
+        if standard_items & visited:
             # The standard's own instrument is already on this path (whatever the entry says): circular.
             _fail(
                 failures,
@@ -140,7 +154,7 @@ def check_trace(
             continue
         _, work_end = policy.day(record.dates.performance_end)
         parent = verify_standard(evidence, work_end - 1, visited, depth + 1)
-        subtree |= parent.subtree
+        upstream |= parent.subtree
         child.verdict = parent.verdict
         if parent.trace is not None:
             child.lab_name, child.lab_kind = parent.trace.lab_name, parent.trace.lab_kind
@@ -162,7 +176,8 @@ def check_trace(
         "" if reaches_nmi else "at least one branch does not end at a national metrology institute",
         zh="" if reaches_nmi else "至少有一条溯源分支未到达国家计量院",
     )
-    report.subtree = subtree
+    report.subtree = own | upstream
+    return frozenset(upstream)
 
 
 def _link_checks(

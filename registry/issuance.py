@@ -46,7 +46,7 @@ from registry.errors import (
 )
 from registry.instruments import manufacturer_key
 from tracecert.certificate.signing import SigningKey
-from tracecert.verification.engine import PreflightMemo
+from tracecert.verification.engine import ChecksMemo
 from tracecert.verification.report import CheckResult
 
 __all__ = ["Accepted", "Submission", "accept", "accept_many"]
@@ -226,7 +226,7 @@ def _accept_many(
     supersedes: dict[int, str] = {}
     warnings: dict[int, list[CheckResult]] = {}
     at: int | None = None  # the chain time the whole request is judged at (as if anchored then)
-    memo = PreflightMemo()  # what the request's records share is checked once
+    memo = ChecksMemo()  # what the request's records share is checked once
     for i, p in prepared.items():
         try:
             again = known.get(p.digest)  # a failed one is checked again as a new one, then queued again

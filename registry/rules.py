@@ -22,7 +22,7 @@ from registry.errors import ChainUnavailableError, InvalidRequest
 from tracecert.certificate.model import CertificateRecord
 from tracecert.chain.errors import ChainUnavailable
 from tracecert.verification.chainview import CachedChainView, LiveChainView
-from tracecert.verification.engine import PreflightMemo, Verifier
+from tracecert.verification.engine import ChecksMemo, Verifier
 from tracecert.verification.evidence import Policy
 from tracecert.verification.report import CheckResult, Severity
 
@@ -103,11 +103,11 @@ class Rulebook:
         self.verifier = Verifier(self.view, DatabaseSource(core), Policy(cache_seconds=ttl))
 
     def judge(
-        self, record: CertificateRecord, *, key_id: str, signature: str, at: int, memo: PreflightMemo | None = None
+        self, record: CertificateRecord, *, key_id: str, signature: str, at: int, memo: ChecksMemo | None = None
     ) -> list[CheckResult]:
         """Run every check decided at acceptance, as if the lab anchored ``record`` at chain time ``at``; return the
         failed WARNING checks (accepted, to be recorded as fraud signals). The records of one request share a
-        ``memo`` (one ``at``): what they have in common is checked once (:class:`PreflightMemo`).
+        ``memo`` (one ``at``): what they have in common is checked once (:class:`ChecksMemo`).
 
         Raises:
             RuleRefused: an ERROR check failed (its code; every failed check named in ``details``).

@@ -8,6 +8,7 @@ one of the same reasons.
 from __future__ import annotations
 
 import itertools
+import time
 from typing import Any
 
 import pytest
@@ -18,8 +19,9 @@ from tests.verifier.conftest import TraceWorld, calibration, chain_of_three, sta
 from tracecert.certificate.canonical import certificate_digest, from_hex
 from tracecert.certificate.model import record_from_json
 from tracecert.chain.types import RevocationReason
-from tracecert.verification.engine import PreflightMemo
-from tracecert.verification.report import CHECKS, Outcome, Severity, Verdict
+from tracecert.verification.engine import ChecksMemo, Verifier
+from tracecert.verification.evidence import Policy
+from tracecert.verification.report import CHECKS, Outcome, Report, Severity, Verdict
 
 pytestmark = pytest.mark.chain
 _numbers = itertools.count(1)
@@ -125,10 +127,10 @@ def test_preflight_and_the_verifier_agree(
         assert refusals & verdict.codes, (variant, refusals, verdict.codes)
 
 
-# --- one request's records judged with one memo (PreflightMemo) ------------------------------------------------
+# --- one request's records judged with one memo (ChecksMemo) ------------------------------------------------
 
 
-def _judged(w: TraceWorld, record: dict[str, Any], at: int, memo: PreflightMemo | None) -> dict[str, Any]:
+def _judged(w: TraceWorld, record: dict[str, Any], at: int, memo: ChecksMemo | None) -> dict[str, Any]:
     """Everything preflight's report holds about ``record``, judged at ``at`` with ``memo`` (or none)."""
     parsed = record_from_json(record)
     digest = certificate_digest(parsed)
@@ -193,7 +195,7 @@ def test_a_request_judged_with_one_memo_gets_the_reports_of_records_judged_alone
     records that differ in any part the checks read, loops through the standards' instruments included."""
     w = trace_world
     at = w.chain.now()
-    memo = PreflightMemo()
+    memo = ChecksMemo()
     first, changes = request
     for change in [None, *changes]:
         v = first | dict([change] if change else [])
@@ -206,7 +208,7 @@ def test_the_memo_checks_a_bulk_of_one_lab_once_and_a_loop_on_its_own(
 ) -> None:
     w = trace_world
     at = w.chain.now()
-    memo = PreflightMemo()
+    memo = ChecksMemo()
     plain = {"performed": 1, "issued_after": 1, "category": "PRESSURE", "standard": "valid", "name": "own",
              "mandatory": None, "serial": "YB-8812", "u": "0.01"}  # fmt: skip
     records = [
@@ -222,3 +224,80 @@ def test_the_memo_checks_a_bulk_of_one_lab_once_and_a_loop_on_its_own(
     assert len(memo.trace) == 2  # the loop's outcome was not kept; the first three others share one
     failed = [{code for code, outcome, *_ in j["checks"] if outcome is Outcome.FAIL} for j in judged]
     assert failed == [set(), set(), {"TRACE_NO_CYCLE", "TRACE_REACHES_NMI"}, set(), {"TRACE_UNCERTAINTY"}]
+
+
+# --- the verifier's own memo: certificates of one lab and standards verified one after another ------------------
+
+
+def _verified(report: Report) -> dict[str, Any]:
+    return report.to_dict() | {"subtree": report.subtree}
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(request=REQUESTS)
+def test_a_verifier_with_its_memo_gives_the_reports_of_one_without_it(
+    trace_world: TraceWorld,
+    standards: dict[str, dict[str, Any] | None],
+    request: tuple[dict[str, Any], list[tuple[str, Any] | None]],
+) -> None:
+    """An enterprise checks a supplier's certificates one after another: the verifier reuses the lab and
+    traceability checks they share, and every report is the one a verifier that never saw the others makes."""
+    w = trace_world
+    first, changes = request
+    records = [_request_record(w, standards, first | dict([c] if c else [])) for c in [None, *changes]]
+    bundles = w.issue(w.city, *records)  # one batch: one anchoring time
+    shared = w.verifier
+    as_of = w.chain.now()
+    for bundle in bundles:
+        alone = w.verifier  # a new verifier: empty caches, empty memo
+        assert _verified(shared.verify_bundle(bundle, as_of=as_of)) == _verified(
+            alone.verify_bundle(bundle, as_of=as_of)
+        )
+
+
+def test_a_memo_entry_expires_with_the_standards_report_it_was_made_of(
+    trace_world: TraceWorld, standards: dict[str, dict[str, Any] | None]
+) -> None:
+    """A standard's report is reused for cache_seconds; an outcome made of it later must not outlive it (else a
+    standard's certificate revoked meanwhile would show as valid for up to twice as long)."""
+    w = trace_world
+    plain = {"performed": 1, "issued_after": 1, "category": "PRESSURE", "standard": "valid", "name": "own",
+             "mandatory": None, "serial": "YB-8812", "u": "0.01"}  # fmt: skip
+    a, finer, other = w.issue(
+        w.city,
+        _request_record(w, standards, plain),
+        _request_record(w, standards, plain | {"u": "0.02"}),  # another trace key, the same standard's report
+        _request_record(w, standards, plain | {"u": "0.02", "serial": "YB-8813"}),
+    )
+    verifier = Verifier(w.verifier.chain, w.source, Policy(cache_seconds=2))
+    assert verifier.verify_bundle(a).verdict is Verdict.VALID
+    [parent_expires] = [expires for (_, _, depth), (expires, _) in verifier._cache.items() if depth == 1]  # mid
+    assert verifier._memo is not None
+    before = set(verifier._memo.trace)
+    time.sleep(0.5)
+    assert verifier.verify_bundle(finer).verdict is Verdict.VALID
+    [made] = set(verifier._memo.trace) - before
+    expires, _ = verifier._memo.trace[made]
+    assert expires == parent_expires  # not 0.5 s later, as the memo alone would keep it
+    assert verifier.verify_bundle(other).verdict is Verdict.VALID  # a hit: nothing new kept
+    assert set(verifier._memo.trace) == before | {made}
+    time.sleep(max(0.0, parent_expires - time.monotonic()) + 0.05)
+    assert verifier._memo.get(verifier._memo.trace, made) is None
+
+
+def test_a_standards_report_made_on_a_loop_is_not_reused_for_another_path(
+    trace_world: TraceWorld, standards: dict[str, dict[str, Any] | None]
+) -> None:
+    """A gauge calibrated with the provincial gauge whose own standard is this very instrument (PG-7601) loops: the
+    provincial gauge's report made on that path says so. Reused for the next certificate of another gauge, it made
+    that one INVALID ("cycle above") for cache_seconds, where a verifier that had not seen the loop says VALID."""
+    w = trace_world
+    plain = {"performed": 1, "issued_after": 1, "category": "PRESSURE", "standard": "valid", "name": "own",
+             "mandatory": None, "serial": "YB-8812", "u": "0.01"}  # fmt: skip
+    loop, clean = w.issue(
+        w.city, _request_record(w, standards, plain | {"serial": "PG-7601"}), _request_record(w, standards, plain)
+    )
+    shared = w.verifier
+    assert "TRACE_NO_CYCLE" in shared.verify_bundle(loop).codes
+    assert shared.verify_bundle(clean).verdict is Verdict.VALID
+    assert w.verifier.verify_bundle(clean).verdict is Verdict.VALID

@@ -15,11 +15,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import math
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 from tracecert.certificate.canonical import certificate_digest, from_hex, to_hex
@@ -45,7 +46,7 @@ from tracecert.verification.report import CheckResult, Report, TraceNode
 from tracecert.verification.sources import BundleSource, CheckedSource, MemorySource
 from tracecert.verification.trace import check_trace, item_keys
 
-__all__ = ["PreflightMemo", "Verifier"]
+__all__ = ["ChecksMemo", "Verifier"]
 
 _T = TypeVar("_T")
 
@@ -57,6 +58,7 @@ class _Outcome:
     checks: list[CheckResult]
     certificate: dict[str, Any]
     value: Any
+    node: TraceNode | None = None  # the traceability checks' node (their tree below it)
 
     def replay(self, report: Report) -> None:
         """Add the same outcome to another report (the check results are shared: nothing changes them)."""
@@ -73,26 +75,59 @@ def _recorded(report: Report, checks: Callable[[], _T]) -> tuple[_T, _Outcome]:
     return value, _Outcome(report.checks[first:], added, value)
 
 
-@dataclass
-class PreflightMemo:
-    """The lab and traceability checks of the records of one request, for :meth:`Verifier.preflight` to reuse.
+#: The expiries of the standards' reports used by the traceability checks running in this thread (collected while
+#: a memo's entry is made, so that it expires no later than what it was made of).
+_used = threading.local()
 
-    A bulk of one lab's certificates is mostly the same work on different instruments: the same lab, dates, kind
-    and standards. Those checks read only the parts of a record written in each key below, plus the chain (asked
-    at one time for the whole request), so a record equal to an earlier one in those parts gets the same results:
 
-    - the lab checks (:func:`check_lab`): lab id and name, issue and performance-begin dates, kind, category;
-    - the traceability checks (:func:`check_trace`): standards used, performance dates, kind, results, the
-      item's MPE, the lab's kind; and the record's own identities (digest, instruments), which matter only when
-      they meet what is upstream (a cycle): an outcome is reused only for a record that meets nothing upstream,
-      and kept only from one that met nothing.
+class ChecksMemo:
+    """The lab and traceability checks of certificates that have the parts they read in common, made once.
 
-    Made for one request and dropped after it (it holds chain answers of that moment). ``tests/verifier/
-    test_rulebook.py`` holds the reports equal to those made without a memo.
+    Certificates of one lab are mostly the same work on different instruments: the same lab, dates, kind and
+    standards. Those checks read only the parts of a record in each key below, plus the chain, so a record equal to
+    an earlier one in those parts gets the same results:
+
+    - the lab checks (:func:`check_lab`): lab id and name, issue and performance-begin dates, kind, category, and
+      the anchoring time;
+    - the traceability checks (:func:`check_trace`): standards used, performance dates, kind, results, the item's
+      MPE, the lab's kind, the depth; and the record's own identities (digest, instruments, and those of the path
+      above it), which matter only when they meet what is upstream (a loop): an outcome is reused only for a record
+      that meets nothing upstream, and kept only from one that met nothing.
+
+    Without ``seconds``, for one request (:meth:`Verifier.preflight`: the registry judges a bulk at one chain time);
+    with it, a verifier's own, an outcome kept at most ``seconds`` and no longer than the standards' reports it was
+    made of (:attr:`~tracecert.verification.evidence.Policy.cache_seconds`, as those reports are), at most
+    ``entries`` of each family. ``tests/verifier/test_rulebook.py`` holds the reports equal to those made without a
+    memo.
     """
 
-    lab: dict[tuple[Any, ...], _Outcome] = field(default_factory=dict)
-    trace: dict[tuple[Any, ...], tuple[_Outcome, TraceNode]] = field(default_factory=dict)
+    def __init__(self, seconds: float | None = None, entries: int = 0) -> None:
+        self.seconds, self.entries = seconds, entries
+        self.lab: dict[tuple[Any, ...], tuple[float, _Outcome]] = {}
+        self.trace: dict[tuple[Any, ...], tuple[float, _Outcome]] = {}
+        self._lock = threading.Lock()
+
+    def get(
+        self, table: dict[tuple[Any, ...], tuple[float, _Outcome]], key: tuple[Any, ...]
+    ) -> tuple[float, _Outcome] | None:
+        """The outcome kept under ``key`` and when it expires, unless it has."""
+        with self._lock:
+            hit = table.get(key)
+        if hit is None or (self.seconds is not None and hit[0] <= time.monotonic()):
+            return None
+        return hit
+
+    def put(
+        self, table: dict[tuple[Any, ...], tuple[float, _Outcome]], key: tuple[Any, ...], outcome: _Outcome,
+        expires: float = math.inf,
+    ) -> None:  # fmt: skip
+        """Keep ``outcome`` under ``key`` until ``expires`` (monotonic), and no longer than the memo keeps any."""
+        if self.seconds is not None:
+            expires = min(expires, time.monotonic() + self.seconds)
+        with self._lock:
+            if self.entries:
+                _bounded(table, self.entries)
+            table[key] = (expires, outcome)
 
 
 class Verifier:
@@ -113,6 +148,10 @@ class Verifier:
         self._cache: dict[tuple[bytes, int, int], tuple[float, Report]] = {}
         self._evidence: dict[bytes, tuple[float, Evidence]] = {}
         self._cache_lock = threading.Lock()
+        # What certificates of one lab and standards have in common, checked once per cache_seconds.
+        self._memo = (
+            ChecksMemo(self.policy.cache_seconds, self.policy.cache_entries) if self.policy.cache_seconds > 0 else None
+        )
 
     # ------------------------------------------------------------------ entry points
 
@@ -202,7 +241,7 @@ class Verifier:
         signature: bytes,
         at: int,
         signature_checked: bool = False,
-        memo: PreflightMemo | None = None,
+        memo: ChecksMemo | None = None,
     ) -> Report:
         """Every check that can be decided before anchoring (``CheckSpec.at_acceptance``), as if the record's lab
         anchored it at ``at`` with ``key_id``: what the registry runs at acceptance, with the verifier's own code,
@@ -212,8 +251,8 @@ class Verifier:
         The report's failed ERROR checks are the refusals; its failed WARNING checks are accepted and worth a
         regulator's look. ``signature_checked`` says the caller verified ``signature`` with the key ``key_id`` of
         the chain already (the registry, which has just made or checked it): it is not verified twice. ``memo``
-        reuses the lab and traceability checks of the same request's earlier records (see :class:`PreflightMemo`);
-        every record judged with one memo must be judged at the same ``at``.
+        reuses the lab and traceability checks of the same request's earlier records (see :class:`ChecksMemo`;
+        one made for the request, without ``seconds``).
         """
         digest = certificate_digest(record)
         report = Report(to_hex(digest), at)
@@ -233,68 +272,83 @@ class Verifier:
             block_number=0,
         )  # fmt: skip
         check_signature(report, evidence, record, as_anchored, self.chain, self.policy)
-        lab = self._preflight_lab(report, record, at, memo)
+        lab = self._lab_checks(report, record, at, memo)
         check_kind(report, record, None)
         check_dates(report, record, at, self.policy)
         check_in_force(report, record, at, self.policy)
         visited = frozenset({digest}) | item_keys(record)
-        self._preflight_trace(report, record, digest, lab, visited, memo)
+        self._trace_checks(report, record, digest, lab, visited, 0, memo)
         report.checks = [c for c in report.checks if c.spec.at_acceptance]
         return report
 
-    def _preflight_lab(
-        self, report: Report, record: CertificateRecord, at: int, memo: PreflightMemo | None
+    def _lab_checks(
+        self, report: Report, record: CertificateRecord, anchor_time: int, memo: ChecksMemo | None
     ) -> LabState | None:
-        """:func:`check_lab` at ``at``, or its outcome for an earlier record with the same lab parts."""
+        """:func:`check_lab`, or its outcome for an earlier record with the same lab parts (see :class:`ChecksMemo`)."""
         if memo is None:
-            return check_lab(report, record, at, self.chain, self.policy)
+            return check_lab(report, record, anchor_time, self.chain, self.policy)
         d = record.dates
         key = (record.lab.lab_id, record.lab.name, d.issue_date, d.performance_begin, record.kind,
-               record.item.category_code, at)  # fmt: skip
-        known = memo.lab.get(key)
+               record.item.category_code, anchor_time)  # fmt: skip
+        known = memo.get(memo.lab, key)
         if known is not None:
-            known.replay(report)
-            return known.value
-        lab, memo.lab[key] = _recorded(report, lambda: check_lab(report, record, at, self.chain, self.policy))
+            known[1].replay(report)
+            lab: LabState | None = known[1].value
+            return lab
+        lab, outcome = _recorded(report, lambda: check_lab(report, record, anchor_time, self.chain, self.policy))
+        memo.put(memo.lab, key, outcome)
         return lab
 
-    def _preflight_trace(
+    def _trace_checks(
         self,
         report: Report,
         record: CertificateRecord,
         digest: bytes,
         lab: LabState | None,
         visited: frozenset[bytes],
-        memo: PreflightMemo | None,
+        depth: int,
+        memo: ChecksMemo | None,
     ) -> None:
-        """:func:`check_trace` at depth 0, or its outcome for an earlier record with the same traceability parts
-        when neither record meets what is upstream."""
+        """:func:`check_trace`, or its outcome for an earlier record with the same traceability parts when neither
+        record meets what is upstream (see :class:`ChecksMemo`)."""
         if memo is None:
-            check_trace(report, record, digest, lab, visited, 0, self.policy, self._standard_evidence,
+            check_trace(report, record, digest, lab, visited, depth, self.policy, self._standard_evidence,
                         self._parent_report)  # fmt: skip
             return
         d = record.dates
         key = (record.standards_used, d.performance_begin, d.performance_end, record.kind, record.results,
-               record.item.mpe, lab.kind if lab is not None else None)  # fmt: skip
-        known = memo.trace.get(key)
-        if known is not None and not (known[0].value & visited):
-            outcome, node = known
-            outcome.replay(report)
-            report.subtree = visited | outcome.value
+               record.item.mpe, lab.kind if lab is not None else None, depth)  # fmt: skip
+        hit = memo.get(memo.trace, key)
+        if hit is not None and (node := hit[1].node) is not None and not (hit[1].value & visited):
+            expires, known = hit
+            known.replay(report)
+            report.subtree = frozenset({digest}) | item_keys(record) | known.value
             report.trace = TraceNode(
                 to_hex(digest), record.certificate_number, record.lab.lab_id,
                 report.certificate.get("lab_name_on_chain") or record.lab.name, node.lab_kind, None,
                 note=node.note, children=list(node.children),
             )  # fmt: skip
+            if (used := getattr(_used, "expiries", None)) is not None:
+                used.append(expires)  # an entry being made of this one expires with it
             return
-        upstream, outcome = _recorded(
-            report,
-            lambda: check_trace(
-                report, record, digest, lab, visited, 0, self.policy, self._standard_evidence, self._parent_report
-            ),
-        )
+        outer = getattr(_used, "expiries", None)
+        expiries: list[float] = []
+        _used.expiries = expiries
+        try:
+            upstream, outcome = _recorded(
+                report,
+                lambda: check_trace(
+                    report, record, digest, lab, visited, depth, self.policy, self._standard_evidence,
+                    self._parent_report,
+                ),
+            )  # fmt: skip
+        finally:
+            _used.expiries = outer
+            if outer is not None:
+                outer.extend(expiries)
         if not (upstream & visited) and report.trace is not None:
-            memo.trace[key] = (outcome, report.trace)
+            outcome.node = report.trace
+            memo.put(memo.trace, key, outcome, min(expiries, default=math.inf))
 
     def verify(
         self,
@@ -366,14 +420,12 @@ class Verifier:
         }
         check_published(report, batch, self.chain)
         check_signature(report, evidence, record, batch, self.chain, self.policy)
-        lab = check_lab(report, record, anchor_time, self.chain, self.policy)
+        lab = self._lab_checks(report, record, anchor_time, self._memo)
         check_kind(report, record, expected_kind)
         check_dates(report, record, anchor_time, self.policy)
         check_status(report, record, digest, now, self.chain, self.sources, self.policy)
         visited = _visited | {digest} | item_keys(record)
-        check_trace(
-            report, record, digest, lab, visited, _depth, self.policy, self._standard_evidence, self._parent_report
-        )
+        self._trace_checks(report, record, digest, lab, visited, _depth, self._memo)
         return self._finish(report)
 
     @contextmanager
@@ -413,16 +465,23 @@ class Verifier:
 
     def _parent_report(self, evidence: Evidence, as_of: int, visited: frozenset[bytes], depth: int) -> Report:
         """A standard's certificate verified as of the end of the child's work, reused for ``cache_seconds``
-        unless the current path meets something in its subtree (then it is verified again, to find the cycle)."""
+        unless the current path meets something in its subtree (then it is verified again, to find the cycle). A
+        report made on a path that met its subtree is not kept: it holds that path's loop."""
         assert evidence.digest is not None
         key = (evidence.digest, as_of, depth)
         now = time.monotonic()
         with self._cache_lock:
             hit = self._cache.get(key)
+        used = getattr(_used, "expiries", None)  # a memo's entry being made of this report expires with it
         if hit is not None and hit[0] > now and not (hit[1].subtree & visited):
+            if used is not None:
+                used.append(hit[0])
             return hit[1]
         report = self.verify(evidence, as_of=as_of, _visited=visited, _depth=depth)
-        if self.policy.cache_seconds > 0:
+        if used is not None:
+            used.append(now + self.policy.cache_seconds)
+        # Kept only when the path met nothing in it: a report made on a loop says so, which is this path's alone.
+        if self.policy.cache_seconds > 0 and not (report.subtree & visited):
             with self._cache_lock:
                 _bounded(self._cache, self.policy.cache_entries)
                 self._cache[key] = (now + self.policy.cache_seconds, report)

@@ -11,6 +11,7 @@ API processes never share a nonce; what they share is the database. Settings com
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import socket
 from pathlib import Path
@@ -46,6 +47,15 @@ def _app(data_dir: Path | None, rpc_url: str | None, *, run_worker: bool) -> Any
     return create_app(settings, core=core, run_worker=run_worker)
 
 
+def _yield_to_the_worker(app: Any) -> None:
+    """Lower this API process's CPU priority by ``api_niceness`` (see :class:`registry.config.RegistrySettings`):
+    the anchoring worker beside it goes first when the cores are short."""
+    niceness = app.state.settings.api_niceness
+    if niceness:
+        os.nice(niceness)
+        logger.info("API process %d runs at niceness +%d below the anchoring worker", os.getpid(), niceness)
+
+
 def _api(log_level: str, data_dir: Path | None, rpc_url: str | None, channel: socket.socket, parent: int) -> None:
     """One API process (no anchoring worker) on the connections the supervisor hands it, until SIGINT or SIGTERM."""
     import uvicorn
@@ -53,6 +63,7 @@ def _api(log_level: str, data_dir: Path | None, rpc_url: str | None, channel: so
     die_with(parent)
     logging.basicConfig(level=log_level.upper(), format=_LOG_FORMAT)
     app = _app(data_dir, rpc_url, run_worker=False)
+    _yield_to_the_worker(app)
     settle_heap()
     serve_handed(uvicorn.Server, uvicorn.Config(app, log_level=log_level, lifespan="on"), channel)
 

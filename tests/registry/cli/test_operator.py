@@ -108,7 +108,8 @@ def _children(
 
 def test_registry_serve_with_two_api_processes_and_its_worker(local: tuple[Path, str]) -> None:
     """`tracecert registry serve --workers 2`: two API processes, handed the connections in turn by the
-    supervisor, the anchoring worker in a third; a worker that dies is replaced; SIGINT stops everything."""
+    supervisor, the anchoring worker in a third at a higher CPU priority; a worker that dies is replaced; SIGINT stops
+    everything."""
     data_dir, url = local
     port = free_port()
     serve = _process("registry", "serve", "--port", str(port), "--workers", "2", data_dir=data_dir, url=url)
@@ -121,6 +122,8 @@ def test_registry_serve_with_two_api_processes_and_its_worker(local: tuple[Path,
         for _ in range(8):  # a connection each, to each process in turn: both answer
             health = httpx.get(f"http://127.0.0.1:{port}/health", timeout=10).json()
             assert health["status"] == "ok" and health["chain_id"] == 31337
+        # The API processes yield the cores to the anchoring worker (api_niceness, default 3).
+        assert [api.nice() - worker.nice() for api in apis] == [3, 3]
         worker.kill()
         worker.wait(timeout=30)
         again, replaced = _children(supervisor, port)

@@ -55,9 +55,9 @@ def check_trace(
     Returns what is above this certificate: every digest and instrument identity the path (``visited``) was
     compared with here and further up (its standards' digests, the instruments the record names and the ones their
     certificates are about, and their own upstreams). ``visited`` changes the outcome only through these: on a
-    path that meets none of them, the checks come out the same (what :meth:`Verifier.preflight` relies on to
-    judge a request's records with one walk). The report's ``subtree`` is this certificate's own identities and
-    its upstream.
+    path that meets none of them, the checks come out the same (what
+    :class:`~tracecert.verification.engine.ChecksMemo` relies on to reuse one walk for many certificates). The
+    report's ``subtree`` is this certificate's own identities and its upstream.
     """
     node = TraceNode(
         to_hex(digest),

@@ -158,6 +158,10 @@ def _request_record(w: TraceWorld, standards: dict[str, dict[str, Any] | None], 
     return record
 
 
+#: A genuine certificate of the city lab: its every part as a request's record has it.
+_PLAIN: dict[str, Any] = {"performed": 1, "issued_after": 1, "category": "PRESSURE", "standard": "valid",
+                          "name": "own", "mandatory": None, "serial": "YB-8812", "u": "0.01"}  # fmt: skip
+
 #: What varies between a request's records, and the values each part takes.
 REQUEST_PARTS: dict[str, list[Any]] = {
     "performed": [1, 3, 3000],
@@ -209,8 +213,7 @@ def test_the_memo_checks_a_bulk_of_one_lab_once_and_a_loop_on_its_own(
     w = trace_world
     at = w.chain.now()
     memo = ChecksMemo()
-    plain = {"performed": 1, "issued_after": 1, "category": "PRESSURE", "standard": "valid", "name": "own",
-             "mandatory": None, "serial": "YB-8812", "u": "0.01"}  # fmt: skip
+    plain = _PLAIN
     records = [
         _request_record(w, standards, plain),
         _request_record(w, standards, plain | {"serial": "YB-8813"}),
@@ -261,8 +264,7 @@ def test_a_memo_entry_expires_with_the_standards_report_it_was_made_of(
     """A standard's report is reused for cache_seconds; an outcome made of it later must not outlive it (else a
     standard's certificate revoked meanwhile would show as valid for up to twice as long)."""
     w = trace_world
-    plain = {"performed": 1, "issued_after": 1, "category": "PRESSURE", "standard": "valid", "name": "own",
-             "mandatory": None, "serial": "YB-8812", "u": "0.01"}  # fmt: skip
+    plain = _PLAIN
     a, finer, other = w.issue(
         w.city,
         _request_record(w, standards, plain),
@@ -292,8 +294,7 @@ def test_a_standards_report_made_on_a_loop_is_not_reused_for_another_path(
     provincial gauge's report made on that path says so. Reused for the next certificate of another gauge, it made
     that one INVALID ("cycle above") for cache_seconds, where a verifier that had not seen the loop says VALID."""
     w = trace_world
-    plain = {"performed": 1, "issued_after": 1, "category": "PRESSURE", "standard": "valid", "name": "own",
-             "mandatory": None, "serial": "YB-8812", "u": "0.01"}  # fmt: skip
+    plain = _PLAIN
     loop, clean = w.issue(
         w.city, _request_record(w, standards, plain | {"serial": "PG-7601"}), _request_record(w, standards, plain)
     )

@@ -367,8 +367,10 @@ LEAVES = (
     | st.floats(allow_nan=False, allow_infinity=False)
     | TEXT
     | st.sampled_from(["2024-03-05", "0.5", "\\gram", "PASS", "JJG 1-2000", "0x" + "ab" * 32, "ＪＤ", "x\u200b"])
-    | st.just([])
-    | st.just({})
+    # A new empty array or object each time: st.just gives the same object, which an "add" edit then filled for
+    # every later example (Hypothesis saw the same choices make other documents: FlakyStrategyDefinition).
+    | st.builds(list)
+    | st.builds(dict)
 )
 VALUES = st.recursive(
     LEAVES, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(NAMES, inner, max_size=3), max_leaves=6

@@ -72,7 +72,7 @@ _CHECK = st.builds(
     st.sampled_from(sorted(CHECKS)),
     st.sampled_from(list(Outcome)),
     st.sampled_from(["", "batch 2, block 21"]) | _TEXT,
-    st.just({}) | st.dictionaries(_TEXT, _VALUES, max_size=3),
+    st.builds(dict) | st.dictionaries(_TEXT, _VALUES, max_size=3),  # a new {} each time (st.just shares one)
     st.just("") | _TEXT,
 )
 
